@@ -1,0 +1,1 @@
+//! The control plane: which node collects which entities.

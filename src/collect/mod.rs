@@ -1,0 +1,2 @@
+//! The collection cycle: which entities, which window, and the bounded pipeline
+//! query → parse → encode → write.

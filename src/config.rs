@@ -1,0 +1,1 @@
+//! Configuration: one TOML file shared by every node, validated before anything runs.

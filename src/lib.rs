@@ -1,0 +1,17 @@
+//! vcollect: a clustered vSphere performance collector.
+//!
+//! The crate is split along the two planes of the design (see `docs/architecture.md`):
+//!
+//! * the **data plane** moves samples: [`vsphere`] talks SOAP to vCenter (inventory,
+//!   counters, QueryPerf), [`collect`] runs the cycle and its bounded pipeline, and
+//!   [`sink`] encodes InfluxDB line protocol and writes it (with an on-disk spool);
+//! * the **control plane** ([`cluster`]) decides which node collects which entities.
+//!
+//! [`config`] loads and validates the one TOML file every node shares.
+
+pub mod cluster;
+pub mod collect;
+pub mod config;
+pub mod secret;
+pub mod sink;
+pub mod vsphere;

@@ -1,0 +1,179 @@
+//! Plain data shared by the vSphere client and the collector. Nothing here does I/O.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// The kinds of managed entity vcollect collects realtime (20 s) statistics for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntityKind {
+    Vm,
+    Host,
+}
+
+impl EntityKind {
+    pub const ALL: [EntityKind; 2] = [EntityKind::Vm, EntityKind::Host];
+
+    /// The short name used in measurements (`vsphere_vm_cpu`) and in state keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Vm => "vm",
+            EntityKind::Host => "host",
+        }
+    }
+
+    /// The vSphere managed-object type (`type` attribute of a MoRef).
+    pub fn vim_type(self) -> &'static str {
+        match self {
+            EntityKind::Vm => "VirtualMachine",
+            EntityKind::Host => "HostSystem",
+        }
+    }
+
+    pub fn from_vim_type(t: &str) -> Option<Self> {
+        match t {
+            "VirtualMachine" => Some(EntityKind::Vm),
+            "HostSystem" => Some(EntityKind::Host),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One VM or host from the inventory, with everything the output tags need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entity {
+    pub kind: EntityKind,
+    /// The managed object id, e.g. `vm-42` (the `moid` tag).
+    pub moid: String,
+    /// The entity's name (the `vmname` / `esxhostname` and `source` tags).
+    pub name: String,
+    pub dcname: Option<String>,
+    pub clustername: Option<String>,
+    /// For a VM, the name of the host it runs on; for a host, its own name.
+    pub esxhostname: Option<String>,
+    /// `config.uuid` of a VM.
+    pub uuid: Option<String>,
+    /// `guest.guestId`, else `config.guestId`, of a VM.
+    pub guest: Option<String>,
+    /// A VM that is powered on, or a host that is connected: only those are queried.
+    pub active: bool,
+}
+
+/// One entry of vCenter's perfCounter catalogue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counter {
+    /// The counter id; it differs between vCenters, so it is resolved per session.
+    pub key: i32,
+    pub group: String,
+    pub name: String,
+    pub rollup: String,
+    /// `unitInfo.key`, e.g. `percent`, `kiloBytes`, `millisecond`.
+    pub unit: String,
+}
+
+impl Counter {
+    /// The common `group.name.rollup` name, e.g. `cpu.usage.average`.
+    pub fn full_name(&self) -> String {
+        format!("{}.{}.{}", self.group, self.name, self.rollup)
+    }
+}
+
+/// The counter catalogue of one vCenter session, by key and by `group.name.rollup`.
+#[derive(Clone, Debug, Default)]
+pub struct CounterCatalog {
+    by_key: HashMap<i32, Arc<Counter>>,
+    by_name: HashMap<String, i32>,
+}
+
+impl CounterCatalog {
+    pub fn new(counters: impl IntoIterator<Item = Counter>) -> Self {
+        let mut cat = CounterCatalog::default();
+        for c in counters {
+            cat.by_name.insert(c.full_name(), c.key);
+            cat.by_key.insert(c.key, Arc::new(c));
+        }
+        cat
+    }
+
+    pub fn by_key(&self, key: i32) -> Option<&Arc<Counter>> {
+        self.by_key.get(&key)
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Arc<Counter>> {
+        self.by_name.get(name).and_then(|k| self.by_key.get(k))
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
+/// `PerfMetricId`: a counter and an instance (`"*"` for all instances, `""` for the aggregate).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MetricId {
+    pub counter_id: i32,
+    pub instance: String,
+}
+
+/// The two result formats QueryPerf can return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PerfFormat {
+    #[default]
+    Normal,
+    Csv,
+}
+
+impl PerfFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PerfFormat::Normal => "normal",
+            PerfFormat::Csv => "csv",
+        }
+    }
+}
+
+/// One `PerfQuerySpec`: the window `(start, end]` of one entity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PerfQuerySpec {
+    pub kind: EntityKind,
+    pub moid: String,
+    /// Unix seconds, exclusive (vCenter does not return the sample at `startTime`).
+    pub start: Option<i64>,
+    /// Unix seconds, inclusive.
+    pub end: Option<i64>,
+    /// Always set: without it vCenter (and the simulator) return only the newest sample.
+    pub max_sample: u32,
+    pub metric_ids: Arc<[MetricId]>,
+    /// 20 for realtime statistics.
+    pub interval_id: i32,
+    pub format: PerfFormat,
+}
+
+/// The samples of one entity from one QueryPerf answer, whatever the wire format was.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EntityMetrics {
+    pub kind: Option<EntityKind>,
+    pub moid: String,
+    /// Unix seconds of each sample, in the order vCenter sent them (any order).
+    pub timestamps: Vec<i64>,
+    pub series: Vec<Series>,
+}
+
+/// One counter/instance series; `values[i]` belongs to `timestamps[i]`; `-1` means no data.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Series {
+    pub counter_id: i32,
+    pub instance: String,
+    pub values: Vec<i64>,
+}

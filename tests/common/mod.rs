@@ -1,0 +1,45 @@
+//! Real parts for integration tests: the govmomi vCenter simulator and a Debian InfluxDB 1.x,
+//! each started on a free loopback port with its own directory, and stopped on drop.
+//!
+//! Every test starts its own instances, so tests run in parallel without sharing state.
+#![allow(dead_code)]
+
+pub mod influx;
+pub mod vcsim;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The project's root (where Cargo.toml is).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released: good enough for a test's own servers).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn poll<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The `vcollect` binary cargo built for this test run.
+pub fn vcollect_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_vcollect"))
+}

@@ -1,0 +1,169 @@
+//! The govmomi vCenter simulator (tests/vcsim/main.go), built once by scripts/build-vcsim.sh.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+/// The size and behaviour of a simulated vCenter.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    pub clusters: u32,
+    pub hosts_per_cluster: u32,
+    pub standalone_hosts: u32,
+    /// VMs per cluster and per standalone host.
+    pub vms: u32,
+    pub poweroff: u32,
+    pub disconnect: u32,
+    /// `Some((user, password))`: only that login works.
+    pub login: Option<(String, String)>,
+    /// Serve https with this PEM certificate and key.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Expire idle sessions after this long (to test re-login).
+    pub session_idle_timeout: Option<std::time::Duration>,
+    /// Listen on this port (to restart a simulator at the same URL); 0 picks one.
+    pub port: u16,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            clusters: 1,
+            hosts_per_cluster: 2,
+            standalone_hosts: 0,
+            vms: 4,
+            poweroff: 0,
+            disconnect: 0,
+            login: Some(("user".into(), "pass".into())),
+            tls: None,
+            session_idle_timeout: None,
+            port: 0,
+        }
+    }
+}
+
+/// A running simulator; killed on drop.
+pub struct Simulator {
+    child: Child,
+    /// e.g. `http://127.0.0.1:40123/sdk`
+    pub url: String,
+    pub opts: SimOptions,
+}
+
+/// Builds the simulator binary once per test process (the script itself takes a file lock).
+pub fn binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = super::root();
+        let status = Command::new(root.join("scripts/build-vcsim.sh"))
+            .status()
+            .expect("running scripts/build-vcsim.sh");
+        assert!(status.success(), "scripts/build-vcsim.sh failed");
+        root.join("target/vcsim/vcsim-vcollect")
+    })
+}
+
+impl Simulator {
+    pub fn start(opts: SimOptions) -> Simulator {
+        let mut cmd = Command::new(binary());
+        cmd.arg(format!("-listen=127.0.0.1:{}", opts.port))
+            .arg(format!("-cluster={}", opts.clusters))
+            .arg(format!("-cluster-host={}", opts.hosts_per_cluster))
+            .arg(format!("-standalone-host={}", opts.standalone_hosts))
+            .arg(format!("-vm={}", opts.vms))
+            .arg(format!("-poweroff={}", opts.poweroff))
+            .arg(format!("-disconnect={}", opts.disconnect))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some((user, pass)) = &opts.login {
+            cmd.arg(format!("-user={user}")).env("VCSIM_PASSWORD", pass);
+        }
+        if let Some((cert, key)) = &opts.tls {
+            cmd.arg(format!("-tls-cert={}", cert.display()))
+                .arg(format!("-tls-key={}", key.display()));
+        }
+        if let Some(t) = opts.session_idle_timeout {
+            cmd.arg(format!("-session-idle-timeout={}ms", t.as_millis()));
+        }
+        let mut child = cmd.spawn().expect("starting the simulator");
+        let stdout = child.stdout.take().expect("simulator stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reading the simulator's URL");
+        let url = line
+            .trim()
+            .strip_prefix("VCSIM_URL=")
+            .unwrap_or_else(|| panic!("simulator printed {line:?} instead of its URL"))
+            .to_string();
+        Simulator { child, url, opts }
+    }
+
+    /// The TCP port the simulator listens on.
+    pub fn port(&self) -> u16 {
+        let after = self.url.rsplit(':').next().expect("port in url");
+        after.trim_end_matches("/sdk").parse().expect("numeric port")
+    }
+
+    /// Kills the simulator (as a crashed vCenter would vanish).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a fresh simulator with the same options on the same port: a restarted vCenter,
+    /// whose sessions and views are all gone.
+    pub fn restart(&mut self) {
+        self.kill();
+        let mut opts = self.opts.clone();
+        opts.port = self.port();
+        *self = Simulator::start(opts);
+    }
+
+    /// Total VMs and hosts the model holds, and how many of them vcollect should query.
+    pub fn expected_vms(&self) -> u32 {
+        let o = &self.opts;
+        o.vms * (o.clusters + o.standalone_hosts) - o.poweroff
+    }
+
+    pub fn expected_hosts(&self) -> u32 {
+        let o = &self.opts;
+        o.clusters * o.hosts_per_cluster + o.standalone_hosts - o.disconnect
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Test TLS material: a CA, and a server certificate it signed for 127.0.0.1 and localhost.
+pub struct TestCerts {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Writes a fresh CA and server certificate into `dir` (RSA-1024 would be refused by rustls,
+/// which is why the simulator's built-in certificate is not used).
+pub fn test_certs(dir: &Path) -> TestCerts {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("CA cert");
+    let key = KeyPair::generate().expect("server key");
+    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("server params");
+    let cert = params.signed_by(&key, &ca, &ca_key).expect("server cert");
+    let out = TestCerts {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("server.pem"),
+        key: dir.join("server-key.pem"),
+    };
+    std::fs::write(&out.ca, ca.pem()).expect("writing CA");
+    std::fs::write(&out.cert, cert.pem()).expect("writing cert");
+    std::fs::write(&out.key, key.serialize_pem()).expect("writing key");
+    out
+}

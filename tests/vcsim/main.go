@@ -1,0 +1,118 @@
+// vcsim-vcollect serves a govmomi simulator vCenter (simulator.VPX) of a chosen size for
+// vcollect's tests, demo and benchmarks. It is built from Debian's golang-go and
+// golang-github-vmware-govmomi-dev in GOPATH mode by scripts/build-vcsim.sh.
+//
+// When the server is listening it prints one line, `VCSIM_URL=<url>`, on stdout, then
+// serves until SIGTERM or SIGINT.
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"log"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:0", "host:port to listen on (port 0 picks a free one)")
+	user := flag.String("user", "", "the only valid user name (empty: any login works)")
+	passwordEnv := flag.String("password-env", "VCSIM_PASSWORD", "environment variable holding the password for -user")
+	certFile := flag.String("tls-cert", "", "PEM certificate: serve https with it (empty: plain http)")
+	keyFile := flag.String("tls-key", "", "PEM private key for -tls-cert")
+	dc := flag.Int("dc", 1, "datacenters")
+	clusters := flag.Int("cluster", 1, "clusters per datacenter")
+	clusterHosts := flag.Int("cluster-host", 3, "hosts per cluster")
+	standalone := flag.Int("standalone-host", 0, "standalone hosts per datacenter")
+	vms := flag.Int("vm", 2, "VMs per cluster and per standalone host")
+	poweroff := flag.Int("poweroff", 0, "power off this many VMs after creation")
+	disconnect := flag.Int("disconnect", 0, "mark this many hosts disconnected after creation")
+	idle := flag.Duration("session-idle-timeout", 0, "expire sessions idle this long (0: never)")
+	flag.Parse()
+
+	model := simulator.VPX()
+	model.Datacenter = *dc
+	model.Cluster = *clusters
+	model.ClusterHost = *clusterHosts
+	model.Host = *standalone
+	model.Machine = *vms
+	model.Autostart = true
+
+	start := time.Now()
+	if err := model.Create(); err != nil {
+		log.Fatalf("creating the model: %v", err)
+	}
+	defer model.Remove()
+
+	powerOff(*poweroff)
+	disconnectHosts(*disconnect)
+	if *idle > 0 {
+		simulator.SessionIdleTimeout = *idle
+	}
+
+	u := &url.URL{Host: *listen}
+	if *user != "" {
+		u.User = url.UserPassword(*user, os.Getenv(*passwordEnv))
+	}
+	model.Service.Listen = u
+	if *certFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			log.Fatalf("loading -tls-cert/-tls-key: %v", err)
+		}
+		model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	} else {
+		model.Service.TLS = nil
+	}
+
+	server := model.Service.NewServer()
+	defer server.Close()
+
+	out := *server.URL
+	out.User = nil
+	log.Printf("model of %d VMs and %d hosts created in %v", count("VirtualMachine"), count("HostSystem"), time.Since(start))
+	fmt.Printf("VCSIM_URL=%s\n", out.String())
+	os.Stdout.Sync()
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+}
+
+func count(kind string) int {
+	return len(simulator.Map.All(kind))
+}
+
+func powerOff(n int) {
+	for _, obj := range simulator.Map.All("VirtualMachine") {
+		if n <= 0 {
+			return
+		}
+		vm := obj.(*simulator.VirtualMachine)
+		vm.Runtime.PowerState = types.VirtualMachinePowerStatePoweredOff
+		vm.Summary.Runtime.PowerState = types.VirtualMachinePowerStatePoweredOff
+		n--
+	}
+}
+
+func disconnectHosts(n int) {
+	for _, obj := range simulator.Map.All("HostSystem") {
+		if n <= 0 {
+			return
+		}
+		host := obj.(*simulator.HostSystem)
+		host.Runtime.ConnectionState = types.HostSystemConnectionStateDisconnected
+		host.Summary.Runtime.ConnectionState = types.HostSystemConnectionStateDisconnected
+		n--
+	}
+}
+
+var _ mo.Entity = (*simulator.VirtualMachine)(nil)
