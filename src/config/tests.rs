@@ -1,0 +1,177 @@
+use super::*;
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(Path::new("/etc/vcollect/test.toml"), text)
+}
+
+fn with_password(extra: &str) -> String {
+    std::env::set_var("VCOLLECT_TEST_PW", "secret");
+    format!(
+        r#"
+[[vcenter]]
+name = "vc1"
+url = "https://vc1.example.com/sdk"
+username = "svc"
+password_env = "VCOLLECT_TEST_PW"
+{extra}
+"#
+    )
+}
+
+fn invalid_key(r: Result<Config, ConfigError>) -> (String, String) {
+    match r {
+        Err(ConfigError::Invalid { key, problem, .. }) => (key, problem),
+        Err(other) => panic!("expected Invalid, got {other}"),
+        Ok(_) => panic!("expected an error"),
+    }
+}
+
+#[test]
+fn the_issue_example_loads_with_documented_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("vc1.password");
+    std::fs::write(&pw, "s3cret\n").unwrap();
+    let text = format!(
+        r#"
+[node]
+data_dir = "/var/lib/vcollect"
+
+[[vcenter]]
+name = "vc1"
+url = "https://vc1.example.com/sdk"
+username = "svc-metrics@vsphere.local"
+password_file = "{}"
+insecure = false
+
+[collect]
+interval = "60s"
+lookback = "5m"
+vm_counters = ["cpu.usage.average", "mem.usage.average"]
+host_counters = ["cpu.usage.average"]
+
+[output]
+url = "http://127.0.0.1:8086"
+database = "vsphere"
+"#,
+        pw.display()
+    );
+    let c = load(&text).unwrap();
+    assert_eq!(
+        c.vcenters[0].password.expose(),
+        "s3cret",
+        "trailing newline trimmed"
+    );
+    assert_eq!(c.collect.interval, Duration::from_secs(60));
+    assert_eq!(c.collect.lookback, Duration::from_secs(300));
+    assert_eq!(c.collect.vm_counters.len(), 2);
+    assert!(c.collect.vm_instances);
+    assert_eq!(c.collect.discovery_interval, Duration::from_secs(300));
+    assert!(matches!(&c.output.api, OutputApi::V1 { database, .. } if database == "vsphere"));
+    assert!(c.cluster.is_none());
+    assert!(
+        !format!("{c:?}").contains("s3cret"),
+        "secrets never in Debug output"
+    );
+}
+
+#[test]
+fn default_counter_lists_are_used_when_absent() {
+    let c = load(&with_password("")).unwrap();
+    assert_eq!(c.collect.vm_counters.len(), DEFAULT_VM_COUNTERS.len());
+    assert!(c
+        .collect
+        .host_counters
+        .iter()
+        .any(|n| n == "cpu.usage.average"));
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_name() {
+    let err = load(&with_password("insecur = true"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/etc/vcollect/test.toml"), "{err}");
+    assert!(err.contains("insecur"), "{err}");
+}
+
+#[test]
+fn missing_vcenter_url_names_the_key() {
+    std::env::set_var("VCOLLECT_TEST_PW2", "x");
+    let (key, problem) = invalid_key(load(
+        "[[vcenter]]\nname = \"a\"\nusername = \"u\"\npassword_env = \"VCOLLECT_TEST_PW2\"\n",
+    ));
+    assert_eq!(key, "vcenter[0].url");
+    assert_eq!(problem, "is required");
+}
+
+#[test]
+fn bad_counter_names_are_refused() {
+    let (key, problem) = invalid_key(load(&with_password(
+        "[collect]\nvm_counters = [\"cpu.usage.average\", \"cpu.usage\"]",
+    )));
+    assert_eq!(key, "collect.vm_counters[1]");
+    assert!(problem.contains("\"cpu.usage\""), "{problem}");
+}
+
+#[test]
+fn a_missing_password_file_names_file_and_key() {
+    let text = "[[vcenter]]\nname = \"a\"\nurl = \"https://a/sdk\"\nusername = \"u\"\n\
+                password_file = \"/nonexistent/pw\"\n";
+    let (key, problem) = invalid_key(load(text));
+    assert_eq!(key, "vcenter[0].password_file");
+    assert!(problem.contains("/nonexistent/pw"), "{problem}");
+}
+
+#[test]
+fn a_password_is_required() {
+    let text = "[[vcenter]]\nname = \"a\"\nurl = \"https://a/sdk\"\nusername = \"u\"\n";
+    let (key, _) = invalid_key(load(text));
+    assert_eq!(key, "vcenter[0].password_file");
+}
+
+#[test]
+fn duplicate_vcenter_names_are_refused() {
+    let one = with_password("");
+    let twice = format!("{one}\n{}", one.replace("[[vcenter]]", "[[vcenter]]"));
+    let (key, problem) = invalid_key(load(&twice));
+    assert_eq!(key, "vcenter[1].name");
+    assert!(problem.contains("vc1"));
+}
+
+#[test]
+fn lookback_is_capped_at_what_vcenter_keeps() {
+    let (key, _) = invalid_key(load(&with_password("[collect]\nlookback = \"2h\"")));
+    assert_eq!(key, "collect.lookback");
+}
+
+#[test]
+fn bad_durations_and_urls_are_refused() {
+    let err = load(&with_password("[collect]\ninterval = \"soon\"")).unwrap_err();
+    assert!(err.to_string().contains("interval"), "{err}");
+    let (key, _) = invalid_key(load(&with_password("[output]\nurl = \"ftp://x\"")));
+    assert_eq!(key, "output.url");
+}
+
+#[test]
+fn influx2_needs_a_token_and_excludes_database() {
+    let (key, _) = invalid_key(load(&with_password(
+        "[output]\norg = \"o\"\nbucket = \"b\"",
+    )));
+    assert_eq!(key, "output.token_file");
+    std::env::set_var("VCOLLECT_TEST_TOKEN", "t");
+    let c = load(&with_password(
+        "[output]\norg = \"o\"\nbucket = \"b\"\ntoken_env = \"VCOLLECT_TEST_TOKEN\"",
+    ))
+    .unwrap();
+    assert!(matches!(c.output.api, OutputApi::V2 { .. }));
+    let (key, _) = invalid_key(load(&with_password(
+        "[output]\ndatabase = \"d\"\norg = \"o\"\nbucket = \"b\"\ntoken_env = \"VCOLLECT_TEST_TOKEN\"",
+    )));
+    assert_eq!(key, "output.database");
+}
+
+#[test]
+fn stdout_output_is_allowed() {
+    let c = load(&with_password("[output]\nurl = \"-\"")).unwrap();
+    assert_eq!(c.output.url, "-");
+}
