@@ -1,2 +1,23 @@
 //! The collection cycle: which entities, which window, and the bounded pipeline
 //! query → parse → encode → write.
+//!
+//! * [`assignment`]: the seam to the control plane (which buckets, from which watermark);
+//! * [`inventory`]: the collectable entities with their tags prepared;
+//! * [`plan`]: windows and QueryPerf batches within vCenter's limits;
+//! * [`pipeline`]: the bounded stages of one cycle;
+//! * [`encode`]: Telegraf-compatible line protocol;
+//! * [`vcenter`]: one vCenter's session, counters, inventory and cycle;
+//! * [`agent`]: once, or every interval until shutdown.
+
+pub mod agent;
+pub mod assignment;
+pub mod encode;
+pub mod inventory;
+pub mod pipeline;
+pub mod plan;
+pub mod summary;
+pub mod vcenter;
+
+pub use agent::Collector;
+pub use assignment::{bucket_of, Assignment, Standalone, WatermarkUpdate, BUCKETS};
+pub use summary::CycleSummary;

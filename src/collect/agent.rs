@@ -1,0 +1,145 @@
+//! Running the cycles: once for every vCenter (`vcollect once`), or every interval until
+//! shutdown (`vcollect agent`).
+//!
+//! Each vCenter runs on its own loop, so a slow or failing vCenter never delays or stops the
+//! others. Shutdown is graceful: a cycle in flight finishes (its window is written and its
+//! watermarks committed) before the loop ends and the session is logged out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::assignment::Assignment;
+use super::summary::CycleSummary;
+use super::vcenter::{until_next_tick, VcenterCollector};
+use crate::config::Config;
+use crate::sink::{Batch, Sink};
+
+/// Everything one node needs to collect.
+pub struct Collector {
+    config: Arc<Config>,
+    sink: Sink,
+    assignment: Arc<dyn Assignment>,
+}
+
+impl Collector {
+    pub fn new(config: Arc<Config>, sink: Sink, assignment: Arc<dyn Assignment>) -> Collector {
+        Collector {
+            config,
+            sink,
+            assignment,
+        }
+    }
+
+    fn collectors(&self) -> Vec<VcenterCollector> {
+        let collect = Arc::new(self.config.collect.clone());
+        self.config
+            .vcenters
+            .iter()
+            .map(|vc| {
+                VcenterCollector::new(
+                    vc.clone(),
+                    collect.clone(),
+                    self.config.output.batch_lines,
+                    self.config.output.batch_bytes,
+                )
+            })
+            .collect()
+    }
+
+    /// One cycle for every vCenter, concurrently. Returns a summary per vCenter.
+    pub async fn once(&self) -> Vec<CycleSummary> {
+        let runs = self.collectors().into_iter().map(|mut vc| async move {
+            let s = vc.cycle(self.assignment.as_ref(), &self.sink).await;
+            self.report(&s).await;
+            vc.close().await;
+            s
+        });
+        futures::future::join_all(runs).await
+    }
+
+    /// Cycles every `collect.interval` (aligned to wall-clock multiples of it) until
+    /// `shutdown` is cancelled; the cycle in flight then finishes.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let interval = self.config.collect.interval;
+        let loops = self.collectors().into_iter().map(|mut vc| {
+            let shutdown = shutdown.clone();
+            async move {
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(until_next_tick(interval)) => {}
+                    }
+                    let s = vc.cycle(self.assignment.as_ref(), &self.sink).await;
+                    self.report(&s).await;
+                }
+                tracing::info!(vcenter = vc.name(), "stopped collecting");
+                vc.close().await;
+            }
+        });
+        futures::future::join_all(loops).await;
+    }
+
+    /// Logs a cycle and writes its self-monitoring line to the sink.
+    async fn report(&self, s: &CycleSummary) {
+        if s.ok() {
+            tracing::info!(
+                vcenter = %s.vcenter,
+                entities = s.entities,
+                queried = s.queried,
+                samples = s.samples,
+                lines = s.lines,
+                bytes = s.bytes,
+                duration_ms = s.duration.as_millis() as u64,
+                watermarks = s.watermarks,
+                "cycle done"
+            );
+        } else {
+            tracing::warn!(
+                vcenter = %s.vcenter,
+                entities = s.entities,
+                samples = s.samples,
+                errors = s.errors.len(),
+                first_error = %s.errors[0],
+                duration_ms = s.duration.as_millis() as u64,
+                "cycle had errors"
+            );
+        }
+        let ts = chrono::Utc::now().timestamp();
+        let body = s.to_line(&self.config.node.name, &self.sink.stats(), ts);
+        let _ = self.sink.write(Batch { body, lines: 1 }).await;
+    }
+
+    pub fn sink(&self) -> &Sink {
+        &self.sink
+    }
+}
+
+/// Waits for SIGTERM or SIGINT, then cancels `token`.
+pub async fn shutdown_on_signal(token: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down: finishing the cycle in flight");
+    token.cancel();
+}
+
+/// How long a graceful stop may take before the process gives up on the cycle in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);

@@ -1,0 +1,230 @@
+//! The seam between the data plane and the control plane: which entities this node
+//! collects, and from which timestamp.
+//!
+//! The inventory of each vCenter is cut into [`BUCKETS`] buckets by a stable hash of the
+//! vCenter name and the entity's moref. A bucket has one owner and, per entity kind, a
+//! watermark: the timestamp up to which its samples are known to be in the sink. A node
+//! collects the entities of the buckets it owns, from the watermark to now, and commits the
+//! new watermarks once the sink has acknowledged a window.
+//!
+//! [`Standalone`] is the single-node implementation: it owns every bucket and keeps the
+//! watermarks in a file under the data directory, so a restart resumes where it stopped.
+//! The cluster implements the same trait on top of its replicated state.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::vsphere::EntityKind;
+
+/// Buckets per vCenter. Fixed: changing it would move every entity.
+pub const BUCKETS: u32 = 1024;
+
+/// The bucket of an entity: FNV-1a 64 of `vcenter`, a NUL byte and `moid`, modulo
+/// [`BUCKETS`]. It must never change between versions: nodes of different versions
+/// (a rolling upgrade) have to agree on it.
+pub fn bucket_of(vcenter: &str, moid: &str) -> u32 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    for &b in vcenter.as_bytes().iter().chain(&[0u8]).chain(moid.as_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(PRIME);
+    }
+    (h % u64::from(BUCKETS)) as u32
+}
+
+/// A watermark to commit: samples of `kind` entities in `bucket` are in the sink up to `ts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatermarkUpdate {
+    pub kind: EntityKind,
+    pub bucket: u32,
+    pub ts: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AssignmentError {
+    #[error("cannot save watermarks to {path}: {source}")]
+    Save {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot commit watermarks: {0}")]
+    Commit(String),
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the collector asks the control plane.
+pub trait Assignment: Send + Sync {
+    /// False when this node must not collect at all (e.g. it lost the cluster).
+    fn collecting(&self) -> bool {
+        true
+    }
+
+    /// Whether this node collects the entities of `bucket` of `vcenter`.
+    fn owns(&self, vcenter: &str, bucket: u32) -> bool;
+
+    /// The committed watermark of a bucket, if anything was ever committed.
+    fn watermark(&self, vcenter: &str, kind: EntityKind, bucket: u32) -> Option<i64>;
+
+    /// Commits new watermarks (one call per vCenter and cycle). Watermarks only move forward.
+    fn commit<'a>(
+        &'a self,
+        vcenter: &'a str,
+        updates: Vec<WatermarkUpdate>,
+    ) -> BoxFuture<'a, Result<(), AssignmentError>>;
+}
+
+type Marks = BTreeMap<String, BTreeMap<EntityKind, BTreeMap<u32, i64>>>;
+
+impl Serialize for EntityKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EntityKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "vm" => Ok(EntityKind::Vm),
+            "host" => Ok(EntityKind::Host),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown entity kind {other:?}"
+            ))),
+        }
+    }
+}
+
+/// A single node that owns everything; watermarks in `<data_dir>/watermarks.json`.
+pub struct Standalone {
+    path: PathBuf,
+    marks: Mutex<Marks>,
+}
+
+impl Standalone {
+    /// Opens (or starts) the watermark file under `data_dir`. A file that cannot be parsed
+    /// is moved aside with a warning: the collector then starts from `lookback`, which
+    /// rewrites some samples but loses none that vCenter still has.
+    pub fn open(data_dir: &Path) -> Result<Standalone, AssignmentError> {
+        let path = data_dir.join("watermarks.json");
+        let marks = match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<Marks>(&bytes) {
+                Ok(m) => m,
+                Err(e) => {
+                    let aside = path.with_extension("json.bad");
+                    tracing::warn!(file = %path.display(), error = %e, aside = %aside.display(),
+                        "watermark file is unreadable; moving it aside and starting from lookback");
+                    let _ = std::fs::rename(&path, &aside);
+                    Marks::new()
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Marks::new(),
+            Err(source) => return Err(AssignmentError::Save { path, source }),
+        };
+        Ok(Standalone {
+            path,
+            marks: Mutex::new(marks),
+        })
+    }
+
+    fn save(&self, marks: &Marks) -> Result<(), AssignmentError> {
+        let err = |source| AssignmentError::Save {
+            path: self.path.clone(),
+            source,
+        };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let tmp = self.path.with_extension("json.tmp");
+        let body = serde_json::to_vec(marks).map_err(|e| err(std::io::Error::other(e)))?;
+        let mut f = std::fs::File::create(&tmp).map_err(err)?;
+        f.write_all(&body).map_err(err)?;
+        f.sync_all().map_err(err)?;
+        std::fs::rename(&tmp, &self.path).map_err(err)?;
+        Ok(())
+    }
+}
+
+impl Assignment for Standalone {
+    fn owns(&self, _vcenter: &str, _bucket: u32) -> bool {
+        true
+    }
+
+    fn watermark(&self, vcenter: &str, kind: EntityKind, bucket: u32) -> Option<i64> {
+        let marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+        marks.get(vcenter)?.get(&kind)?.get(&bucket).copied()
+    }
+
+    fn commit<'a>(
+        &'a self,
+        vcenter: &'a str,
+        updates: Vec<WatermarkUpdate>,
+    ) -> BoxFuture<'a, Result<(), AssignmentError>> {
+        Box::pin(async move {
+            if updates.is_empty() {
+                return Ok(());
+            }
+            let snapshot = {
+                let mut marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+                let vc = marks.entry(vcenter.to_string()).or_default();
+                for u in updates {
+                    let slot = vc.entry(u.kind).or_default().entry(u.bucket).or_insert(u.ts);
+                    *slot = (*slot).max(u.ts);
+                }
+                marks.clone()
+            };
+            tokio::task::block_in_place(|| self.save(&snapshot))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_hash_is_pinned() {
+        // These values must never change: nodes of different versions must agree.
+        assert_eq!(bucket_of("vc1", "vm-42"), bucket_of("vc1", "vm-42"));
+        let spread: std::collections::HashSet<u32> =
+            (0..5000).map(|i| bucket_of("vc1", &format!("vm-{i}"))).collect();
+        assert!(spread.len() > 900, "5000 entities spread over {} buckets", spread.len());
+        assert!(spread.iter().all(|&b| b < BUCKETS));
+        assert_ne!(bucket_of("vc1", "vm-1"), bucket_of("vc2", "vm-1"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn standalone_watermarks_move_forward_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Standalone::open(dir.path()).unwrap();
+        assert_eq!(s.watermark("vc1", EntityKind::Vm, 3), None);
+        let up = |ts| WatermarkUpdate {
+            kind: EntityKind::Vm,
+            bucket: 3,
+            ts,
+        };
+        s.commit("vc1", vec![up(100)]).await.unwrap();
+        s.commit("vc1", vec![up(80)]).await.unwrap();
+        assert_eq!(s.watermark("vc1", EntityKind::Vm, 3), Some(100));
+        drop(s);
+        let again = Standalone::open(dir.path()).unwrap();
+        assert_eq!(again.watermark("vc1", EntityKind::Vm, 3), Some(100));
+        assert_eq!(again.watermark("vc1", EntityKind::Host, 3), None);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("watermarks.json"), b"{not json").unwrap();
+        let s = Standalone::open(dir.path()).unwrap();
+        assert_eq!(s.watermark("vc1", EntityKind::Vm, 0), None);
+        assert!(dir.path().join("watermarks.json.bad").exists());
+    }
+}

@@ -1,0 +1,310 @@
+//! One vCenter's collector: its session, counters, inventory and per-entity progress, and
+//! the cycle that turns them into a window of samples in the sink.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::assignment::{Assignment, WatermarkUpdate};
+use super::encode::Encoder;
+use super::inventory::{Inventory, Target};
+use super::pipeline::{self, PipelineOptions};
+use super::plan;
+use super::summary::CycleSummary;
+use crate::config::{CollectConfig, VcenterConfig};
+use crate::sink::Sink;
+use crate::vsphere::{
+    Client, ClientOptions, CounterCatalog, EntityKind, MetricId, PerfQuerySpec,
+};
+
+/// Why a cycle could not run at all (as opposed to partial errors inside it).
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error("{0}")]
+    Vsphere(#[from] crate::vsphere::Error),
+    #[error(
+        "counter {counter:?} in collect.{list} is not in vCenter {vcenter}'s catalogue \
+         ({known} counters); check the name with `govc metric.ls`"
+    )]
+    UnknownCounter {
+        vcenter: String,
+        list: &'static str,
+        counter: String,
+        known: usize,
+    },
+}
+
+/// Counters resolved against one session's catalogue.
+struct Counters {
+    catalog: Arc<CounterCatalog>,
+    /// Metric ids to query, per kind (index: 0 = VM, 1 = host).
+    metric_ids: [Arc<[MetricId]>; 2],
+}
+
+pub struct VcenterCollector {
+    cfg: VcenterConfig,
+    collect: Arc<CollectConfig>,
+    client: Option<Client>,
+    counters: Option<Counters>,
+    inventory: Option<Inventory>,
+    /// Rediscover before the next cycle (vCenter said a view or entity is gone).
+    stale: bool,
+    /// Newest sample known to be in the sink, per entity this node has collected.
+    last: HashMap<String, i64>,
+    /// Batch bounds for the sink (`output.batch_lines`, `output.batch_bytes`).
+    batch_lines: usize,
+    batch_bytes: usize,
+}
+
+fn kind_index(k: EntityKind) -> usize {
+    match k {
+        EntityKind::Vm => 0,
+        EntityKind::Host => 1,
+    }
+}
+
+impl VcenterCollector {
+    pub fn new(
+        cfg: VcenterConfig,
+        collect: Arc<CollectConfig>,
+        batch_lines: usize,
+        batch_bytes: usize,
+    ) -> VcenterCollector {
+        VcenterCollector {
+            batch_lines,
+            batch_bytes,
+            cfg,
+            collect,
+            client: None,
+            counters: None,
+            inventory: None,
+            stale: false,
+            last: HashMap::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// Logs out, if logged in (on shutdown).
+    pub async fn close(&mut self) {
+        if let Some(c) = self.client.take() {
+            c.logout().await;
+        }
+    }
+
+    async fn client(&mut self) -> Result<&Client, CycleError> {
+        if self.client.is_none() {
+            let opts = ClientOptions {
+                name: self.cfg.name.clone(),
+                url: self.cfg.url.clone(),
+                username: self.cfg.username.clone(),
+                password: self.cfg.password.clone(),
+                ca_file: self.cfg.ca_file.clone(),
+                insecure: self.cfg.insecure,
+                timeout: self.cfg.timeout,
+            };
+            let client = Client::connect(opts).await?;
+            self.counters = None;
+            self.inventory = None;
+            self.client = Some(client);
+        }
+        Ok(self.client.as_ref().expect("set above"))
+    }
+
+    fn resolve(&self, catalog: CounterCatalog) -> Result<Counters, CycleError> {
+        let ids = |list: &'static str, names: &[String], instances: bool| {
+            names
+                .iter()
+                .map(|n| match catalog.by_name(n) {
+                    Some(c) => Ok(MetricId {
+                        counter_id: c.key,
+                        instance: if instances { "*".into() } else { String::new() },
+                    }),
+                    None => Err(CycleError::UnknownCounter {
+                        vcenter: self.cfg.name.clone(),
+                        list,
+                        counter: n.clone(),
+                        known: catalog.len(),
+                    }),
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let vm = ids("vm_counters", &self.collect.vm_counters, self.collect.vm_instances)?;
+        let host = ids(
+            "host_counters",
+            &self.collect.host_counters,
+            self.collect.host_instances,
+        )?;
+        Ok(Counters {
+            catalog: Arc::new(catalog),
+            metric_ids: [vm.into(), host.into()],
+        })
+    }
+
+    /// Makes sure the session, counters and inventory are ready; returns vCenter's time.
+    async fn prepare(&mut self) -> Result<i64, CycleError> {
+        let discovery = self.collect.discovery_interval;
+        let client = self.client().await?;
+        let now = client.current_time().await?;
+        let due = |inv: &Option<Inventory>| match inv {
+            None => true,
+            Some(i) => i.discovered_at.elapsed() >= discovery,
+        };
+        if self.counters.is_none() || due(&self.inventory) || self.stale {
+            let started = Instant::now();
+            let catalog = client.counters().await?;
+            let entities = client.inventory().await?;
+            let counters = self.resolve(catalog)?;
+            let inv = Inventory::new(&self.cfg.name, entities);
+            tracing::info!(
+                vcenter = %self.cfg.name,
+                vms = inv.seen.get(&EntityKind::Vm).copied().unwrap_or(0),
+                hosts = inv.seen.get(&EntityKind::Host).copied().unwrap_or(0),
+                active = inv.targets.len(),
+                counters = counters.catalog.len(),
+                took_ms = started.elapsed().as_millis() as u64,
+                "discovered inventory"
+            );
+            self.counters = Some(counters);
+            self.inventory = Some(inv);
+            self.stale = false;
+        }
+        Ok(now)
+    }
+
+    /// Runs one cycle: the window (watermark, now] of every owned, active entity.
+    pub async fn cycle(&mut self, assignment: &dyn Assignment, sink: &Sink) -> CycleSummary {
+        let started = Instant::now();
+        let mut summary = CycleSummary::new(&self.cfg.name);
+        let now = match self.prepare().await {
+            Ok(now) => now,
+            Err(e) => {
+                if matches!(&e, CycleError::Vsphere(v) if v.is_stale_view()) {
+                    self.stale = true;
+                }
+                summary.errors.push(e.to_string());
+                summary.duration = started.elapsed();
+                return summary;
+            }
+        };
+        if !assignment.collecting() {
+            summary.note = Some("not collecting: this node has no assignment now".into());
+            summary.duration = started.elapsed();
+            return summary;
+        }
+        let end = plan::window_end(now);
+        summary.window_end = Some(end);
+        let lookback = self.collect.lookback.as_secs() as i64;
+        let (Some(counters), Some(inv)) = (&self.counters, &self.inventory) else {
+            unreachable!("prepare() sets counters and inventory");
+        };
+
+        // Which entities, from when.
+        let vc = self.cfg.name.as_str();
+        let mut targets: HashMap<String, (Target, i64)> = HashMap::new();
+        let mut specs = Vec::new();
+        for t in inv.targets.iter().filter(|t| assignment.owns(vc, t.bucket)) {
+            let kind = t.entity.kind;
+            let last = self
+                .last
+                .get(&t.entity.moid)
+                .copied()
+                .or_else(|| assignment.watermark(vc, kind, t.bucket));
+            let start = plan::window_start(end, last, lookback);
+            if start < end {
+                specs.push(PerfQuerySpec {
+                    kind,
+                    moid: t.entity.moid.clone(),
+                    start: Some(start),
+                    end: Some(end),
+                    max_sample: plan::max_samples(start, end),
+                    metric_ids: counters.metric_ids[kind_index(kind)].clone(),
+                    interval_id: plan::REALTIME_INTERVAL as i32,
+                    format: self.collect.format,
+                });
+            }
+            targets.insert(t.entity.moid.clone(), (t.clone(), start));
+        }
+        // Forget progress on entities we no longer own: if they come back, their bucket's
+        // committed watermark is the truth, not what this node remembered.
+        self.last.retain(|moid, _| targets.contains_key(moid));
+        summary.entities = targets.len();
+        summary.queried = specs.len();
+        specs.sort_by_key(|s| s.kind);
+
+        let jobs = plan::batches(
+            specs,
+            self.collect.max_query_entities,
+            self.collect.max_query_metrics,
+        );
+        let all_ids = counters
+            .metric_ids
+            .iter()
+            .flat_map(|ids| ids.iter().map(|m| m.counter_id));
+        let encoder = Encoder::new(&counters.catalog, all_ids);
+        let client = self.client.as_ref().expect("prepare() connected");
+        let opts = PipelineOptions {
+            concurrency: self.collect.concurrency,
+            batch_lines: self.batch_lines,
+            batch_bytes: self.batch_bytes,
+        };
+        let res = pipeline::run(client, jobs, &targets, encoder, sink, &opts).await;
+        self.stale |= res.stale;
+
+        // Progress: per entity, then per bucket (the slowest entity of a bucket decides).
+        for (moid, newest) in &res.durable {
+            let slot = self.last.entry(moid.clone()).or_insert(*newest);
+            *slot = (*slot).max(*newest);
+        }
+        let mut buckets: BTreeMap<(EntityKind, u32), i64> = BTreeMap::new();
+        for (moid, (t, start)) in &targets {
+            let reached = if let Some(&newest) = res.durable.get(moid) {
+                newest
+            } else if *start >= end {
+                *start
+            } else if res.answered.contains(moid) && !res.with_data.contains(moid) {
+                // vCenter had nothing newer; this node keeps retrying from `last`.
+                end
+            } else {
+                *start
+            };
+            let slot = buckets
+                .entry((t.entity.kind, t.bucket))
+                .or_insert(reached);
+            *slot = (*slot).min(reached);
+        }
+        let updates: Vec<WatermarkUpdate> = buckets
+            .into_iter()
+            .filter(|((kind, bucket), ts)| {
+                assignment
+                    .watermark(vc, *kind, *bucket)
+                    .is_none_or(|old| *ts > old)
+            })
+            .map(|((kind, bucket), ts)| WatermarkUpdate { kind, bucket, ts })
+            .collect();
+        summary.watermarks = updates.len();
+        if let Err(e) = assignment.commit(vc, updates).await {
+            summary.errors.push(e.to_string());
+        }
+
+        summary.samples = res.samples;
+        summary.lines = res.lines;
+        summary.bytes = res.bytes;
+        summary.errors.extend(res.errors);
+        summary.duration = started.elapsed();
+        summary
+    }
+}
+
+/// Sleeps until the next multiple of `interval` since the Unix epoch, so cycles of all nodes
+/// and vCenters line up with wall-clock boundaries.
+pub fn until_next_tick(interval: Duration) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let i = interval.as_millis().max(1);
+    let rem = now.as_millis() % i;
+    Duration::from_millis((i - rem) as u64)
+}
