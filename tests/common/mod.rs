@@ -4,6 +4,8 @@
 //! Every test starts its own instances, so tests run in parallel without sharing state.
 #![allow(dead_code)]
 
+pub mod check;
+pub mod config;
 pub mod influx;
 pub mod vcsim;
 

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The main job on an embedded default: starts a local vCenter simulator and a local InfluxDB,
+# runs `vcollect agent` against them, and shows samples arriving in InfluxDB.
+#   scripts/demo.sh [CYCLES]     (default 3 cycles of 20 s; everything stops afterwards)
+# Files (config, logs, InfluxDB data) go to .work/demo/.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+cycles=${1:-3}
+scripts/setup.sh
+cargo build --release --quiet
+work="$root/.work/demo"
+rm -rf "$work" && mkdir -p "$work"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# 1. A simulated vCenter: 2 clusters x 4 hosts, 25 VMs per cluster (3 powered off).
+echo demo-password > "$work/vc.password"
+VCSIM_PASSWORD=demo-password target/vcsim/vcsim-vcollect -user demo@vsphere.local \
+  -cluster 2 -cluster-host 4 -vm 25 -poweroff 3 >"$work/vcsim.out" 2>"$work/vcsim.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q VCSIM_URL "$work/vcsim.out" && break; sleep 0.1; done
+vc_url=$(sed -n 's/^VCSIM_URL=//p' "$work/vcsim.out")
+echo "vCenter simulator: $vc_url"
+
+# 2. InfluxDB 1.x on free loopback ports, data under .work/demo/influxdb.
+http_port=$(free_port); rpc_port=$(free_port)
+cat > "$work/influxdb.conf" <<CONF
+reporting-disabled = true
+bind-address = "127.0.0.1:$rpc_port"
+[meta]
+  dir = "$work/influxdb/meta"
+[data]
+  dir = "$work/influxdb/data"
+  wal-dir = "$work/influxdb/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:$http_port"
+  log-enabled = false
+CONF
+influxd -config "$work/influxdb.conf" >"$work/influxd.log" 2>&1 &
+pids+=($!)
+influx_url="http://127.0.0.1:$http_port"
+for _ in $(seq 100); do curl -sf "$influx_url/ping" >/dev/null && break; sleep 0.2; done
+curl -sf -XPOST "$influx_url/query" --data-urlencode 'q=CREATE DATABASE vsphere' >/dev/null
+echo "InfluxDB: $influx_url (database vsphere)"
+
+# 3. vcollect, collecting every 20 s.
+cat > "$work/vcollect.toml" <<CONF
+[node]
+name = "demo"
+data_dir = "$work/data"
+
+[[vcenter]]
+name = "vcsim"
+url = "$vc_url"
+username = "demo@vsphere.local"
+password_file = "$work/vc.password"
+
+[collect]
+interval = "20s"
+lookback = "5m"
+
+[output]
+url = "$influx_url"
+database = "vsphere"
+CONF
+target/release/vcollect validate --config "$work/vcollect.toml"
+target/release/vcollect agent --config "$work/vcollect.toml" 2>"$work/vcollect.log" &
+pids+=($!)
+echo "vcollect agent started (log: $work/vcollect.log); showing InfluxDB every 20 s"
+
+q() { curl -sf -G "$influx_url/query" --data-urlencode db=vsphere --data-urlencode "q=$1"; }
+for i in $(seq "$cycles"); do
+  sleep 20
+  echo "--- after $((i * 20)) s"
+  q 'SELECT count("usage_average") FROM "vsphere_vm_cpu","vsphere_host_cpu","vsphere_vm_mem"' |
+    python3 -c 'import json,sys
+for s in json.load(sys.stdin)["results"][0].get("series",[]):
+    print(f"  {s[\"name\"]:<18} {s[\"values\"][0][1]:>7} usage_average points")'
+  q 'SELECT last("samples"), last("entities"), last("duration_seconds") FROM "vcollect"' |
+    python3 -c 'import json,sys
+for s in json.load(sys.stdin)["results"][0].get("series",[]):
+    v=s["values"][0]; print(f"  last cycle: {v[1]} samples from {v[2]} entities in {v[3]:.2f} s")'
+done
+echo "--- one line as Grafana would read it:"
+q 'SELECT * FROM "vsphere_vm_cpu" WHERE "cpu" = '"'"'*'"'"' LIMIT 1' | python3 -m json.tool | head -40
