@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The documented scale run (docs/benchmarks.md): a simulated vCenter of 10,000 VMs and 500
+# hosts (50 clusters x 10 hosts x 200 VMs), the default counter lists, one `vcollect once`
+# into a real InfluxDB (or `--output -` to /dev/null with SINK=stdout). Prints wall time,
+# CPU seconds and peak RSS of the vcollect process, and samples per CPU-second.
+#   scripts/scale.sh [CLUSTERS HOSTS_PER_CLUSTER VMS_PER_CLUSTER LOOKBACK]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+clusters=${1:-50}; hosts=${2:-10}; vms=${3:-200}; lookback=${4:-5m}
+scripts/setup.sh >/dev/null
+command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
+cargo build --release --quiet
+work="$root/.work/scale"; rm -rf "$work"; mkdir -p "$work"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+echo scale > "$work/pw"
+VCSIM_PASSWORD=scale target/vcsim/vcsim-vcollect -user scale -cluster "$clusters" -cluster-host "$hosts" \
+  -vm "$vms" >"$work/vcsim.out" 2>"$work/vcsim.log" &
+pids+=($!)
+for _ in $(seq 600); do grep -q VCSIM_URL "$work/vcsim.out" && break; sleep 0.2; done
+vc_url=$(sed -n 's/^VCSIM_URL=//p' "$work/vcsim.out")
+echo "simulator: $(cat "$work/vcsim.log" | tail -1)"
+
+output_url=-
+if [ "${SINK:-influx}" = influx ]; then
+  http_port=$(free_port); rpc_port=$(free_port)
+  cat > "$work/influxdb.conf" <<CONF
+reporting-disabled = true
+bind-address = "127.0.0.1:$rpc_port"
+[meta]
+  dir = "$work/influxdb/meta"
+[data]
+  dir = "$work/influxdb/data"
+  wal-dir = "$work/influxdb/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:$http_port"
+  log-enabled = false
+CONF
+  influxd -config "$work/influxdb.conf" >"$work/influxd.log" 2>&1 &
+  pids+=($!)
+  output_url="http://127.0.0.1:$http_port"
+  for _ in $(seq 100); do curl -sf "$output_url/ping" >/dev/null && break; sleep 0.2; done
+  curl -sf -XPOST "$output_url/query" --data-urlencode 'q=CREATE DATABASE vsphere' >/dev/null
+fi
+
+cat > "$work/vcollect.toml" <<CONF
+[node]
+data_dir = "$work/data"
+[[vcenter]]
+name = "scale"
+url = "$vc_url"
+username = "scale"
+password_file = "$work/pw"
+[collect]
+lookback = "$lookback"
+[output]
+url = "$output_url"
+database = "vsphere"
+CONF
+/usr/bin/time -v -o "$work/time.txt" target/release/vcollect once --config "$work/vcollect.toml" --json \
+  >"$work/summary.json" 2>"$work/vcollect.log" || { cat "$work/vcollect.log" | tail -5; cat "$work/summary.json"; exit 1; }
+python3 - "$work" <<'PY'
+import json, re, sys
+work = sys.argv[1]
+t = open(f"{work}/time.txt").read()
+get = lambda k: re.search(re.escape(k) + r":\s*(.+)", t).group(1)
+user, sys_ = float(get("User time (seconds)")), float(get("System time (seconds)"))
+rss_mb = int(get("Maximum resident set size (kbytes)")) / 1024
+wall = get("Elapsed (wall clock) time (h:mm:ss or m:ss)")
+s = json.load(open(f"{work}/summary.json"))[0]
+cpu = user + sys_
+print(f"entities {s['entities']}, samples {s['samples']}, lines {s['lines']}, bytes {s['bytes']}, errors {len(s['errors'])}")
+print(f"wall {wall}, cpu {cpu:.2f} s (user {user:.2f}, sys {sys_:.2f}), peak RSS {rss_mb:.0f} MB")
+print(f"{s['samples'] / cpu / 1e6:.2f} M samples per CPU-second")
+PY
