@@ -163,3 +163,59 @@ async fn rejected_commands_still_advance_applied() {
     // Rejected commands still advance the applied index.
     assert_eq!(sm.last_applied(), Some(log_id(1, 1)));
 }
+
+/// Cost of the durable write path: `cargo test --test cluster_store -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing, not a check"]
+async fn timing_append_flush_fsync() {
+    use std::time::Instant;
+    const N: u64 = 300;
+    let (_d, mut log, _sm) = SledBuilder.build().await.unwrap();
+    let cmd = Command::RegisterNode { name: "x".repeat(200), addr: "a:1".into(), incarnation: 1 };
+    let mut lat = Vec::new();
+    for i in 1..=N {
+        let t = Instant::now();
+        log.blocking_append([normal(1, i, cmd.clone())]).await.unwrap();
+        lat.push(t.elapsed());
+    }
+    let mut vote_lat = Vec::new();
+    for i in 1..=N {
+        let t = Instant::now();
+        log.save_vote(&openraft::Vote::new(i, 1)).await.unwrap();
+        vote_lat.push(t.elapsed());
+    }
+    // Reference: sled insert + flush only (what sled alone calls durable).
+    let d = tempfile::tempdir().unwrap();
+    let db = sled::Config::new().path(d.path()).open().unwrap();
+    let mut raw = Vec::new();
+    for i in 0..N {
+        let t = Instant::now();
+        db.insert(i.to_be_bytes(), vec![7u8; 256]).unwrap();
+        db.flush().unwrap();
+        raw.push(t.elapsed());
+    }
+    let mut raw_fsync = Vec::new();
+    let f = std::fs::File::open(d.path().join("db")).unwrap();
+    for i in N..2 * N {
+        let t = Instant::now();
+        db.insert(i.to_be_bytes(), vec![7u8; 256]).unwrap();
+        db.flush().unwrap();
+        f.sync_all().unwrap();
+        raw_fsync.push(t.elapsed());
+    }
+    for (name, mut v) in [
+        ("append(1 entry)+flush+fsync", lat),
+        ("save_vote+flush+fsync", vote_lat),
+        ("sled insert+flush", raw),
+        ("sled insert+flush+fsync", raw_fsync),
+    ] {
+        v.sort();
+        let mean = v.iter().sum::<std::time::Duration>() / v.len() as u32;
+        println!(
+            "{name:32} mean {:>7.3} ms  p50 {:>7.3} ms  p99 {:>7.3} ms",
+            mean.as_secs_f64() * 1e3,
+            v[v.len() / 2].as_secs_f64() * 1e3,
+            v[v.len() * 99 / 100].as_secs_f64() * 1e3
+        );
+    }
+}
