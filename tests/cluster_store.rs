@@ -171,11 +171,17 @@ async fn timing_append_flush_fsync() {
     use std::time::Instant;
     const N: u64 = 300;
     let (_d, mut log, _sm) = SledBuilder.build().await.unwrap();
-    let cmd = Command::RegisterNode { name: "x".repeat(200), addr: "a:1".into(), incarnation: 1 };
+    let cmd = Command::RegisterNode {
+        name: "x".repeat(200),
+        addr: "a:1".into(),
+        incarnation: 1,
+    };
     let mut lat = Vec::new();
     for i in 1..=N {
         let t = Instant::now();
-        log.blocking_append([normal(1, i, cmd.clone())]).await.unwrap();
+        log.blocking_append([normal(1, i, cmd.clone())])
+            .await
+            .unwrap();
         lat.push(t.elapsed());
     }
     let mut vote_lat = Vec::new();

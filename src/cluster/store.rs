@@ -163,16 +163,7 @@ pub fn open(data_dir: &Path) -> Result<(LogStore, StateMachineStore), Error> {
         path: dir.clone(),
         source,
     })?;
-    let db = sled::Config::new()
-        .path(&dir)
-        .segment_size(SEGMENT_SIZE)
-        .cache_capacity(CACHE_CAPACITY)
-        .mode(sled::Mode::LowSpace)
-        .open()
-        .map_err(|source| Error::Open {
-            path: dir.clone(),
-            source,
-        })?;
+    let db = open_db(&dir)?;
     let db_file = File::open(dir.join("db"))?;
     let disk = Arc::new(Disk {
         logs: db.open_tree("logs")?,
@@ -191,6 +182,41 @@ pub fn open(data_dir: &Path) -> Result<(LogStore, StateMachineStore), Error> {
     }
     let sm = StateMachineStore::load(disk.clone())?;
     Ok((LogStore { disk }, sm))
+}
+
+/// How long [`open`] waits for the directory lock of a previous instance to go away.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens sled, waiting up to [`LOCK_WAIT`] while another instance still holds the directory's
+/// lock. sled locks `<dir>/db` for one `Db` per process; after `Raft::shutdown()` openraft's
+/// tasks drop their store handles asynchronously, and a previous process may still be exiting,
+/// so an immediate reopen can find the lock taken for a short while.
+fn open_db(dir: &Path) -> Result<sled::Db, Error> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        let res = sled::Config::new()
+            .path(dir)
+            .segment_size(SEGMENT_SIZE)
+            .cache_capacity(CACHE_CAPACITY)
+            .mode(sled::Mode::LowSpace)
+            .open();
+        match res {
+            Ok(db) => return Ok(db),
+            // sled reports the lock as an untyped io error; its message is all there is.
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(source) => {
+                return Err(Error::Open {
+                    path: dir.to_owned(),
+                    source,
+                })
+            }
+        }
+    }
 }
 
 /// A random, non-zero u64 without a `rand` dependency: std's `RandomState` is seeded from the
