@@ -1,1 +1,49 @@
 //! The control plane: which node collects which entities.
+//!
+//! The nodes form one Raft group (openraft). The replicated state ([`state::ClusterState`]) is
+//! small: members, the shard map (1024 buckets per vCenter, one owner each) and the
+//! watermarks (per vCenter, entity kind and bucket, the time up to which samples are in the
+//! sink). It changes only through [`state::Command`]s in the Raft log; every node reads it from
+//! its local replica ([`StateMachineStore::subscribe`]).
+//!
+//! * [`shard`]: the stable entity → bucket hash and the leader's minimal-movement planner;
+//! * [`state`]: the state machine data, commands and responses (pure, deterministic);
+//! * [`store`]: openraft's log storage and state machine on sled.
+//!
+//! openraft is pinned to `=0.10.0-alpha.37`: the 0.10 line has leader transfer, per-follower
+//! heartbeat times and pre-vote, but its traits still change between alphas. Everything that
+//! names openraft types goes through the aliases below, so an upgrade is mostly local to this
+//! module.
+
+pub mod error;
+pub mod shard;
+pub mod state;
+pub mod store;
+
+pub use error::Error;
+pub use shard::{bucket_of, plan, BUCKETS};
+pub use state::{ClusterState, Command, NodeId, NodeState, Response, Role};
+pub use store::{open, LogStore, SnapshotBuilder, StateMachineStore};
+
+openraft::declare_raft_types!(
+    /// vcollect's Raft types: the log carries [`Command`]s, apply answers [`Response`]s, node
+    /// ids are `u64` and membership nodes carry their gRPC address (`BasicNode::addr`).
+    pub TypeConfig:
+        D = Command,
+        R = Response,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+);
+
+/// A log entry.
+pub type Entry = openraft::type_config::alias::EntryOf<TypeConfig>;
+/// A log id (leader id + index).
+pub type LogId = openraft::type_config::alias::LogIdOf<TypeConfig>;
+/// The persisted vote.
+pub type Vote = openraft::type_config::alias::VoteOf<TypeConfig>;
+/// The membership as stored with the state machine and in snapshots.
+pub type StoredMembership = openraft::type_config::alias::StoredMembershipOf<TypeConfig>;
+/// Snapshot metadata.
+pub type SnapshotMeta = openraft::type_config::alias::SnapshotMetaOf<TypeConfig>;
+/// A Raft node of this cluster.
+pub type Raft = openraft::Raft<TypeConfig, StateMachineStore>;

@@ -22,22 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::vsphere::EntityKind;
 
-/// Buckets per vCenter. Fixed: changing it would move every entity.
-pub const BUCKETS: u32 = 1024;
-
-/// The bucket of an entity: FNV-1a 64 of `vcenter`, a NUL byte and `moid`, modulo
-/// [`BUCKETS`]. It must never change between versions: nodes of different versions
-/// (a rolling upgrade) have to agree on it.
-pub fn bucket_of(vcenter: &str, moid: &str) -> u32 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = OFFSET;
-    for &b in vcenter.as_bytes().iter().chain(&[0u8]).chain(moid.as_bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(PRIME);
-    }
-    (h % u64::from(BUCKETS)) as u32
-}
+pub use crate::cluster::shard::{bucket_of, BUCKETS};
 
 /// A watermark to commit: samples of `kind` entities in `bucket` are in the sink up to `ts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,17 +173,6 @@ impl Assignment for Standalone {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bucket_hash_is_pinned() {
-        // These values must never change: nodes of different versions must agree.
-        assert_eq!(bucket_of("vc1", "vm-42"), bucket_of("vc1", "vm-42"));
-        let spread: std::collections::HashSet<u32> =
-            (0..5000).map(|i| bucket_of("vc1", &format!("vm-{i}"))).collect();
-        assert!(spread.len() > 900, "5000 entities spread over {} buckets", spread.len());
-        assert!(spread.iter().all(|&b| b < BUCKETS));
-        assert_ne!(bucket_of("vc1", "vm-1"), bucket_of("vc2", "vm-1"));
-    }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn standalone_watermarks_move_forward_and_survive_a_restart() {

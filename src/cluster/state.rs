@@ -1,0 +1,825 @@
+//! The replicated state machine data: members, the shard map and the watermarks, plus the
+//! commands (the Raft log payload) that change them.
+//!
+//! Everything here is pure and deterministic: applying the same commands in the same order
+//! gives the same state on every node. No clock, no randomness, no I/O, and no iteration over
+//! hash maps (all maps are `BTreeMap`). Anything that needs a decision (which bucket goes
+//! where, when a node is down) is decided by the leader and carried in the command.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::shard::BUCKETS;
+use crate::vsphere::EntityKind;
+
+/// A node id. Assigned by the state machine ([`Command::RegisterNode`]) and never reused.
+pub type NodeId = u64;
+
+/// A node's Raft role, mirrored from the last applied membership entry so that everyone can
+/// read it from the state (the membership itself lives in openraft's metadata).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Voter,
+    Learner,
+    /// Registered in the state but not (or no longer) in the Raft membership.
+    Outside,
+}
+
+/// A node's lifecycle state as the controller sees it. Only `Active` nodes own buckets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    Active,
+    /// Admin asked to move its buckets away (maintenance); it stays in the cluster.
+    Draining,
+    /// The leader has not heard from it for `failure_timeout`.
+    Down,
+    /// Removed for good. Terminal: the id is never used again.
+    Left,
+}
+
+impl fmt::Display for NodeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NodeState::Active => "active",
+            NodeState::Draining => "draining",
+            NodeState::Down => "down",
+            NodeState::Left => "left",
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: NodeId,
+    pub name: String,
+    /// gRPC `host:port` peers use to reach it.
+    pub addr: String,
+    /// Random value chosen when the node's data dir was created: tells a retry of the same
+    /// node's registration from a wiped node that comes back under the same name.
+    pub incarnation: u64,
+    pub role: Role,
+    pub state: NodeState,
+}
+
+/// Owners and watermarks of one vCenter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VcenterShards {
+    /// `owners[bucket]`; length [`BUCKETS`]. `None`: never assigned.
+    pub owners: Vec<Option<NodeId>>,
+    /// Per entity kind, `watermarks[kind][bucket]`: unix seconds up to which samples are known
+    /// to be in the sink. `None`: nothing committed yet (collect from what vCenter still has).
+    #[serde(with = "kind_map")]
+    pub watermarks: BTreeMap<EntityKind, Vec<Option<i64>>>,
+}
+
+impl Default for VcenterShards {
+    fn default() -> Self {
+        VcenterShards {
+            owners: vec![None; BUCKETS as usize],
+            watermarks: BTreeMap::new(),
+        }
+    }
+}
+
+impl VcenterShards {
+    pub fn watermark(&self, kind: EntityKind, bucket: u32) -> Option<i64> {
+        self.watermarks
+            .get(&kind)
+            .and_then(|w| w.get(bucket as usize).copied().flatten())
+    }
+
+    /// Buckets owned by `node`, ascending.
+    pub fn owned_by(&self, node: NodeId) -> Vec<u32> {
+        (0..self.owners.len() as u32)
+            .filter(|&b| self.owners[b as usize] == Some(node))
+            .collect()
+    }
+}
+
+/// Everything the cluster agrees on. Small: a few members, and per vCenter 1024 owners and
+/// 1024 watermarks per entity kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterState {
+    pub members: Members,
+    /// Per vCenter name.
+    pub vcenters: BTreeMap<String, VcenterShards>,
+}
+
+/// The member table; stored apart from the vCenters so that a watermark commit does not
+/// rewrite it (see the store).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Members {
+    /// The next id [`Command::RegisterNode`] hands out; only grows.
+    pub next_node_id: NodeId,
+    pub nodes: BTreeMap<NodeId, Member>,
+    /// Voters and learners of the last applied membership (to derive [`Member::role`]).
+    pub raft_voters: BTreeSet<NodeId>,
+    pub raft_learners: BTreeSet<NodeId>,
+}
+
+impl Default for Members {
+    fn default() -> Self {
+        Members {
+            next_node_id: 1,
+            nodes: BTreeMap::new(),
+            raft_voters: BTreeSet::new(),
+            raft_learners: BTreeSet::new(),
+        }
+    }
+}
+
+impl Members {
+    fn role_of(&self, id: NodeId) -> Role {
+        if self.raft_voters.contains(&id) {
+            Role::Voter
+        } else if self.raft_learners.contains(&id) {
+            Role::Learner
+        } else {
+            Role::Outside
+        }
+    }
+}
+
+/// A node to create with [`Command::Bootstrap`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewNode {
+    pub id: NodeId,
+    pub name: String,
+    pub addr: String,
+    pub incarnation: u64,
+}
+
+/// Watermarks of several buckets of one vCenter and kind that advance to the same timestamp
+/// (one collection window): grouping keeps a cycle's commit small (a few bytes per bucket
+/// instead of repeating vCenter, kind and timestamp).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatermarkUpdate {
+    pub vcenter: String,
+    #[serde(with = "kind_str")]
+    pub kind: EntityKind,
+    /// Unix seconds: samples up to and including this time are in the sink.
+    pub ts: i64,
+    pub buckets: Vec<u32>,
+}
+
+/// The Raft log payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    /// Creates the first members of a new cluster with ids agreed on before Raft existed
+    /// (identical nodes derive them from the sorted peer list, since `initialize()` needs ids).
+    /// Only valid while there are no members; sets `next_node_id` past the largest id.
+    Bootstrap { nodes: Vec<NewNode> },
+    /// A node without an id asks for one. Idempotent for the same name, address and
+    /// incarnation (a retried or restarted join gets the same id back). The same name with a
+    /// different incarnation is a node whose data dir was wiped: it must not reuse its old id
+    /// (a wiped voter under its old id can break Raft's safety), so it gets a new id and the old
+    /// member is marked `Left` (reported in `replaced`, for the leader to drop it from the
+    /// membership).
+    RegisterNode {
+        name: String,
+        addr: String,
+        incarnation: u64,
+    },
+    /// Active / Draining / Down (Left through `RemoveNode`). Left is terminal.
+    SetNodeState { id: NodeId, state: NodeState },
+    /// Marks a node `Left`. Its buckets stay as they are until the leader moves them.
+    RemoveNode { id: NodeId },
+    /// Bucket moves computed by the leader with [`plan`](super::shard::plan). Applied
+    /// atomically: if any bucket is out of range or any owner is not an active member, nothing
+    /// changes (the leader plans again from the new state). Creates the vCenter if new.
+    SetOwners {
+        vcenter: String,
+        moves: Vec<(u32, NodeId)>,
+    },
+    /// Forgets a vCenter removed from the configuration (owners and watermarks).
+    DropVcenter { vcenter: String },
+    /// One node's watermarks after a cycle (one entry per node per cycle).
+    ///
+    /// Watermarks only move forward (max), so order and duplicates are harmless. Updates for
+    /// buckets the node does not own are still applied: a node that just lost a bucket may
+    /// commit the window it had already written, and the watermark means "samples are in the
+    /// sink", which is true whoever wrote them; the new owner then starts later, never earlier
+    /// than the data. They are counted in `not_owned` so it shows. Unknown vCenters (none of
+    /// its buckets was ever assigned) and out-of-range buckets are ignored and counted.
+    CommitWatermarks {
+        node: NodeId,
+        updates: Vec<WatermarkUpdate>,
+    },
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Bootstrap { nodes } => write!(f, "bootstrap({} nodes)", nodes.len()),
+            Command::RegisterNode { name, addr, .. } => write!(f, "register({name}@{addr})"),
+            Command::SetNodeState { id, state } => write!(f, "set_state({id}={state})"),
+            Command::RemoveNode { id } => write!(f, "remove({id})"),
+            Command::SetOwners { vcenter, moves } => {
+                write!(f, "set_owners({vcenter}, {} moves)", moves.len())
+            }
+            Command::DropVcenter { vcenter } => write!(f, "drop_vcenter({vcenter})"),
+            Command::CommitWatermarks { node, updates } => {
+                let n: usize = updates.iter().map(|u| u.buckets.len()).sum();
+                write!(f, "commit_watermarks(node {node}, {n} buckets)")
+            }
+        }
+    }
+}
+
+/// Why a command changed nothing. Deterministic: every replica rejects the same commands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum Rejection {
+    #[error("the cluster already has members")]
+    AlreadyBootstrapped,
+    #[error("bootstrap lists node id {0} twice or id 0")]
+    BadBootstrapId(NodeId),
+    #[error("unknown node {0}")]
+    UnknownNode(NodeId),
+    #[error("node {0} has left; its id is never reused")]
+    NodeLeft(NodeId),
+    #[error("node {id} is registered with address {addr}; changing it needs a membership change")]
+    AddressChanged { id: NodeId, addr: String },
+    #[error("address {addr} is used by node {id}")]
+    AddrInUse { addr: String, id: NodeId },
+    #[error("bucket {0} out of range")]
+    BucketOutOfRange(u32),
+    #[error("node {0} is not an active member and cannot own buckets")]
+    OwnerNotActive(NodeId),
+}
+
+/// What applying an entry produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// Blank and membership entries.
+    None,
+    Done,
+    Registered {
+        id: NodeId,
+        /// False when an existing registration was returned.
+        created: bool,
+        /// The old id of the same node name (previous incarnation), now `Left`.
+        replaced: Option<NodeId>,
+    },
+    OwnersSet {
+        /// Buckets whose owner actually changed.
+        moved: u32,
+    },
+    Watermarks {
+        /// Bucket watermarks that moved forward.
+        advanced: u32,
+        /// Updates for buckets the committing node does not own (applied anyway).
+        not_owned: u32,
+        /// Out-of-range buckets and unknown vCenters (ignored).
+        ignored: u32,
+    },
+    Rejected(Rejection),
+}
+
+/// Which parts of the state an apply touched, so the store rewrites only those.
+#[derive(Debug, Default)]
+pub struct Touched {
+    pub members: bool,
+    pub vcenters: BTreeSet<String>,
+}
+
+impl ClusterState {
+    /// Active members, ascending: the nodes that should own buckets.
+    pub fn active_nodes(&self) -> Vec<NodeId> {
+        self.members
+            .nodes
+            .values()
+            .filter(|m| m.state == NodeState::Active)
+            .map(|m| m.id)
+            .collect()
+    }
+
+    /// The leader's planner applied to one vCenter (a vCenter not seen yet counts as all
+    /// unassigned).
+    pub fn plan_vcenter(&self, vcenter: &str) -> Vec<(u32, NodeId)> {
+        let active = self.active_nodes();
+        match self.vcenters.get(vcenter) {
+            Some(v) => super::shard::plan(&v.owners, &active),
+            None => super::shard::plan(&vec![None; BUCKETS as usize], &active),
+        }
+    }
+
+    /// The buckets `node` owns, per vCenter.
+    pub fn owned_by(&self, node: NodeId) -> BTreeMap<String, Vec<u32>> {
+        self.vcenters
+            .iter()
+            .map(|(name, v)| (name.clone(), v.owned_by(node)))
+            .filter(|(_, b)| !b.is_empty())
+            .collect()
+    }
+
+    /// Mirrors a membership change into the member roles.
+    pub fn set_raft_membership(
+        &mut self,
+        voters: BTreeSet<NodeId>,
+        learners: BTreeSet<NodeId>,
+        touched: &mut Touched,
+    ) {
+        let m = &mut self.members;
+        m.raft_voters = voters;
+        m.raft_learners = learners;
+        let roles: Vec<(NodeId, Role)> = m.nodes.keys().map(|&id| (id, m.role_of(id))).collect();
+        for (id, role) in roles {
+            if let Some(node) = m.nodes.get_mut(&id) {
+                node.role = role;
+            }
+        }
+        touched.members = true;
+    }
+
+    /// Applies one command. Never fails: invalid commands change nothing and say why.
+    pub fn apply(&mut self, cmd: &Command, touched: &mut Touched) -> Response {
+        match self.try_apply(cmd, touched) {
+            Ok(r) => r,
+            Err(rej) => Response::Rejected(rej),
+        }
+    }
+
+    fn try_apply(&mut self, cmd: &Command, touched: &mut Touched) -> Result<Response, Rejection> {
+        match cmd {
+            Command::Bootstrap { nodes } => {
+                if !self.members.nodes.is_empty() {
+                    return Err(Rejection::AlreadyBootstrapped);
+                }
+                let mut seen = BTreeSet::new();
+                for n in nodes {
+                    if n.id == 0 || !seen.insert(n.id) {
+                        return Err(Rejection::BadBootstrapId(n.id));
+                    }
+                }
+                for n in nodes {
+                    let role = self.members.role_of(n.id);
+                    self.members.nodes.insert(
+                        n.id,
+                        Member {
+                            id: n.id,
+                            name: n.name.clone(),
+                            addr: n.addr.clone(),
+                            incarnation: n.incarnation,
+                            role,
+                            state: NodeState::Active,
+                        },
+                    );
+                }
+                let max = seen.last().copied().unwrap_or(0);
+                self.members.next_node_id = self.members.next_node_id.max(max + 1);
+                touched.members = true;
+                Ok(Response::Done)
+            }
+            Command::RegisterNode {
+                name,
+                addr,
+                incarnation,
+            } => {
+                let live = |m: &&Member| m.state != NodeState::Left;
+                let same_name = self
+                    .members
+                    .nodes
+                    .values()
+                    .filter(live)
+                    .find(|m| &m.name == name);
+                let mut replaced = None;
+                if let Some(m) = same_name {
+                    if m.incarnation == *incarnation {
+                        if &m.addr == addr {
+                            return Ok(Response::Registered {
+                                id: m.id,
+                                created: false,
+                                replaced: None,
+                            });
+                        }
+                        return Err(Rejection::AddressChanged {
+                            id: m.id,
+                            addr: m.addr.clone(),
+                        });
+                    }
+                    replaced = Some(m.id);
+                }
+                if let Some(m) = self
+                    .members
+                    .nodes
+                    .values()
+                    .filter(live)
+                    .find(|m| &m.addr == addr && Some(m.id) != replaced)
+                {
+                    return Err(Rejection::AddrInUse {
+                        addr: addr.clone(),
+                        id: m.id,
+                    });
+                }
+                if let Some(old) = replaced {
+                    if let Some(m) = self.members.nodes.get_mut(&old) {
+                        m.state = NodeState::Left;
+                    }
+                }
+                let id = self.members.next_node_id;
+                self.members.next_node_id += 1;
+                let role = self.members.role_of(id);
+                self.members.nodes.insert(
+                    id,
+                    Member {
+                        id,
+                        name: name.clone(),
+                        addr: addr.clone(),
+                        incarnation: *incarnation,
+                        role,
+                        state: NodeState::Active,
+                    },
+                );
+                touched.members = true;
+                Ok(Response::Registered {
+                    id,
+                    created: true,
+                    replaced,
+                })
+            }
+            Command::SetNodeState { id, state } => {
+                let m = self.live_member_mut(*id)?;
+                m.state = *state;
+                touched.members = true;
+                Ok(Response::Done)
+            }
+            Command::RemoveNode { id } => {
+                let m = self.live_member_mut(*id)?;
+                m.state = NodeState::Left;
+                touched.members = true;
+                Ok(Response::Done)
+            }
+            Command::SetOwners { vcenter, moves } => {
+                for &(b, owner) in moves {
+                    if b >= BUCKETS {
+                        return Err(Rejection::BucketOutOfRange(b));
+                    }
+                    match self.members.nodes.get(&owner) {
+                        Some(m) if m.state == NodeState::Active => {}
+                        _ => return Err(Rejection::OwnerNotActive(owner)),
+                    }
+                }
+                let v = self.vcenters.entry(vcenter.clone()).or_default();
+                let mut moved = 0;
+                for &(b, owner) in moves {
+                    let slot = &mut v.owners[b as usize];
+                    if *slot != Some(owner) {
+                        *slot = Some(owner);
+                        moved += 1;
+                    }
+                }
+                touched.vcenters.insert(vcenter.clone());
+                Ok(Response::OwnersSet { moved })
+            }
+            Command::DropVcenter { vcenter } => {
+                if self.vcenters.remove(vcenter).is_some() {
+                    touched.vcenters.insert(vcenter.clone());
+                }
+                Ok(Response::Done)
+            }
+            Command::CommitWatermarks { node, updates } => {
+                if !self.members.nodes.contains_key(node) {
+                    return Err(Rejection::UnknownNode(*node));
+                }
+                let (mut advanced, mut not_owned, mut ignored) = (0u32, 0u32, 0u32);
+                for u in updates {
+                    let Some(v) = self.vcenters.get_mut(&u.vcenter) else {
+                        ignored += u.buckets.len() as u32;
+                        continue;
+                    };
+                    let marks = v
+                        .watermarks
+                        .entry(u.kind)
+                        .or_insert_with(|| vec![None; BUCKETS as usize]);
+                    for &b in &u.buckets {
+                        if b >= BUCKETS {
+                            ignored += 1;
+                            continue;
+                        }
+                        if v.owners[b as usize] != Some(*node) {
+                            not_owned += 1;
+                        }
+                        let w = &mut marks[b as usize];
+                        if w.is_none_or(|w| w < u.ts) {
+                            *w = Some(u.ts);
+                            advanced += 1;
+                        }
+                    }
+                    touched.vcenters.insert(u.vcenter.clone());
+                }
+                Ok(Response::Watermarks {
+                    advanced,
+                    not_owned,
+                    ignored,
+                })
+            }
+        }
+    }
+
+    fn live_member_mut(&mut self, id: NodeId) -> Result<&mut Member, Rejection> {
+        match self.members.nodes.get_mut(&id) {
+            None => Err(Rejection::UnknownNode(id)),
+            Some(m) if m.state == NodeState::Left => Err(Rejection::NodeLeft(id)),
+            Some(m) => Ok(m),
+        }
+    }
+}
+
+fn kind_from_str(s: &str) -> Option<EntityKind> {
+    EntityKind::ALL.into_iter().find(|k| k.as_str() == s)
+}
+
+/// `EntityKind` has no serde impls (it belongs to the vSphere module); it is stored by its
+/// stable short name (`vm`, `host`).
+mod kind_str {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(k: &EntityKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(k.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<EntityKind, D::Error> {
+        let s = String::deserialize(d)?;
+        kind_from_str(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown entity kind {s:?}")))
+    }
+}
+
+mod kind_map {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    type Map = BTreeMap<EntityKind, Vec<Option<i64>>>;
+
+    pub fn serialize<S: Serializer>(m: &Map, s: S) -> Result<S::Ok, S::Error> {
+        let named: BTreeMap<&str, &Vec<Option<i64>>> =
+            m.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        named.serialize(s)
+    }
+
+    /// An unknown kind is an error, not skipped: it means a newer version wrote this state, and
+    /// silently dropping its watermarks would make a node collect that data again.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Map, D::Error> {
+        let named = BTreeMap::<String, Vec<Option<i64>>>::deserialize(d)?;
+        named
+            .into_iter()
+            .map(|(k, v)| {
+                kind_from_str(&k)
+                    .map(|k| (k, v))
+                    .ok_or_else(|| serde::de::Error::custom(format!("unknown entity kind {k:?}")))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(s: &mut ClusterState, c: Command) -> Response {
+        s.apply(&c, &mut Touched::default())
+    }
+
+    fn register(s: &mut ClusterState, name: &str, addr: &str, inc: u64) -> Response {
+        apply(
+            s,
+            Command::RegisterNode {
+                name: name.into(),
+                addr: addr.into(),
+                incarnation: inc,
+            },
+        )
+    }
+
+    #[test]
+    fn register_assigns_ids_and_is_idempotent() {
+        let mut s = ClusterState::default();
+        let r1 = register(&mut s, "a", "10.0.0.1:7400", 7);
+        assert_eq!(
+            r1,
+            Response::Registered {
+                id: 1,
+                created: true,
+                replaced: None
+            }
+        );
+        let r2 = register(&mut s, "b", "10.0.0.2:7400", 8);
+        assert_eq!(
+            r2,
+            Response::Registered {
+                id: 2,
+                created: true,
+                replaced: None
+            }
+        );
+        // Retry of the same join.
+        let again = register(&mut s, "a", "10.0.0.1:7400", 7);
+        assert_eq!(
+            again,
+            Response::Registered {
+                id: 1,
+                created: false,
+                replaced: None
+            }
+        );
+        // Same name and incarnation, new address: refused.
+        assert!(matches!(
+            register(&mut s, "a", "10.0.0.9:7400", 7),
+            Response::Rejected(Rejection::AddressChanged { id: 1, .. })
+        ));
+        // Another node claiming a used address.
+        assert!(matches!(
+            register(&mut s, "c", "10.0.0.2:7400", 9),
+            Response::Rejected(Rejection::AddrInUse { id: 2, .. })
+        ));
+        // Wiped node "a" comes back: new id, old one left, never reused.
+        let r3 = register(&mut s, "a", "10.0.0.1:7400", 99);
+        assert_eq!(
+            r3,
+            Response::Registered {
+                id: 3,
+                created: true,
+                replaced: Some(1)
+            }
+        );
+        assert_eq!(s.members.nodes[&1].state, NodeState::Left);
+        assert!(matches!(
+            apply(
+                &mut s,
+                Command::SetNodeState {
+                    id: 1,
+                    state: NodeState::Active
+                }
+            ),
+            Response::Rejected(Rejection::NodeLeft(1))
+        ));
+        apply(&mut s, Command::RemoveNode { id: 3 });
+        let r4 = register(&mut s, "a", "10.0.0.1:7400", 99);
+        assert_eq!(
+            r4,
+            Response::Registered {
+                id: 4,
+                created: true,
+                replaced: None
+            }
+        );
+    }
+
+    #[test]
+    fn bootstrap_sets_next_id_and_roles() {
+        let mut s = ClusterState::default();
+        s.set_raft_membership([1, 2, 3].into(), BTreeSet::new(), &mut Touched::default());
+        let nodes = (1..=3)
+            .map(|i| NewNode {
+                id: i,
+                name: format!("n{i}"),
+                addr: format!("h{i}:1"),
+                incarnation: i,
+            })
+            .collect();
+        assert_eq!(apply(&mut s, Command::Bootstrap { nodes }), Response::Done);
+        assert_eq!(s.members.next_node_id, 4);
+        assert!(s.members.nodes.values().all(|m| m.role == Role::Voter));
+        assert_eq!(
+            apply(&mut s, Command::Bootstrap { nodes: vec![] }),
+            Response::Rejected(Rejection::AlreadyBootstrapped)
+        );
+        s.set_raft_membership([1, 2].into(), [3].into(), &mut Touched::default());
+        assert_eq!(s.members.nodes[&3].role, Role::Learner);
+    }
+
+    #[test]
+    fn owners_and_watermarks() {
+        let mut s = ClusterState::default();
+        register(&mut s, "a", "a:1", 1);
+        register(&mut s, "b", "b:1", 2);
+        let moves = s.plan_vcenter("vc");
+        assert_eq!(moves.len(), BUCKETS as usize);
+        let mut t = Touched::default();
+        let r = s.apply(
+            &Command::SetOwners {
+                vcenter: "vc".into(),
+                moves,
+            },
+            &mut t,
+        );
+        assert_eq!(r, Response::OwnersSet { moved: BUCKETS });
+        assert!(t.vcenters.contains("vc") && !t.members);
+        assert!(s.plan_vcenter("vc").is_empty());
+        assert_eq!(s.owned_by(1)["vc"].len(), 512);
+
+        // Moves to a non-active node are refused as a whole.
+        apply(
+            &mut s,
+            Command::SetNodeState {
+                id: 2,
+                state: NodeState::Down,
+            },
+        );
+        let r = apply(
+            &mut s,
+            Command::SetOwners {
+                vcenter: "vc".into(),
+                moves: vec![(0, 1), (1, 2)],
+            },
+        );
+        assert_eq!(r, Response::Rejected(Rejection::OwnerNotActive(2)));
+        let r = apply(
+            &mut s,
+            Command::SetOwners {
+                vcenter: "vc".into(),
+                moves: vec![(BUCKETS, 1)],
+            },
+        );
+        assert_eq!(r, Response::Rejected(Rejection::BucketOutOfRange(BUCKETS)));
+
+        let b1 = s.owned_by(1)["vc"][0];
+        let b2 = s.owned_by(2)["vc"][0];
+        let commit = |ts, buckets: Vec<u32>| Command::CommitWatermarks {
+            node: 1,
+            updates: vec![
+                WatermarkUpdate {
+                    vcenter: "vc".into(),
+                    kind: EntityKind::Vm,
+                    ts,
+                    buckets,
+                },
+                WatermarkUpdate {
+                    vcenter: "other".into(),
+                    kind: EntityKind::Vm,
+                    ts,
+                    buckets: vec![1],
+                },
+            ],
+        };
+        let r = apply(&mut s, commit(100, vec![b1, b2, BUCKETS]));
+        assert_eq!(
+            r,
+            Response::Watermarks {
+                advanced: 2,
+                not_owned: 1,
+                ignored: 2
+            }
+        );
+        // Older window committed late: watermarks never go back.
+        let r = apply(&mut s, commit(50, vec![b1]));
+        assert_eq!(
+            r,
+            Response::Watermarks {
+                advanced: 0,
+                not_owned: 0,
+                ignored: 1
+            }
+        );
+        assert_eq!(s.vcenters["vc"].watermark(EntityKind::Vm, b1), Some(100));
+        assert_eq!(s.vcenters["vc"].watermark(EntityKind::Host, b1), None);
+        let r = apply(
+            &mut s,
+            Command::CommitWatermarks {
+                node: 42,
+                updates: vec![],
+            },
+        );
+        assert_eq!(r, Response::Rejected(Rejection::UnknownNode(42)));
+    }
+
+    #[test]
+    fn serde_roundtrip_uses_kind_names() {
+        let mut s = ClusterState::default();
+        register(&mut s, "a", "a:1", 1);
+        let moves = s.plan_vcenter("vc");
+        apply(
+            &mut s,
+            Command::SetOwners {
+                vcenter: "vc".into(),
+                moves,
+            },
+        );
+        apply(
+            &mut s,
+            Command::CommitWatermarks {
+                node: 1,
+                updates: vec![WatermarkUpdate {
+                    vcenter: "vc".into(),
+                    kind: EntityKind::Host,
+                    ts: 5,
+                    buckets: vec![3],
+                }],
+            },
+        );
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains("\"host\":["));
+        let back: ClusterState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+        let bad = json.replace("\"host\":[", "\"datastore\":[");
+        assert!(serde_json::from_str::<ClusterState>(&bad).is_err());
+    }
+}
