@@ -199,7 +199,7 @@ impl Client {
     }
 
     /// Logs in again unless another caller already did since `seen` was the generation.
-    async fn relogin(&self, seen: u64) -> Result<(), Error> {
+    pub(crate) async fn relogin(&self, seen: u64) -> Result<(), Error> {
         let _guard = self.inner.login_lock.lock().await;
         let current = self.session().generation;
         if current != seen {

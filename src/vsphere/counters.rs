@@ -23,6 +23,26 @@ pub(crate) fn counter_from_node(n: &Node) -> Option<Counter> {
 impl Client {
     /// Reads `PerformanceManager.perfCounter` through the PropertyCollector.
     pub async fn counters(&self) -> Result<CounterCatalog, Error> {
+        let generation = self.session_generation();
+        let mut catalogue = self.counters_once().await?;
+        if catalogue.is_empty() {
+            // Some servers (the govmomi simulator) answer RetrievePropertiesEx without a
+            // valid session with an empty result instead of NotAuthenticated: log in again
+            // and ask once more before calling it an error.
+            self.relogin(generation).await?;
+            catalogue = self.counters_once().await?;
+        }
+        if catalogue.is_empty() {
+            return Err(self
+                .inner
+                .transport
+                .malformed("RetrievePropertiesEx", "perfCounter is empty"));
+        }
+        tracing::info!(vcenter = %self.name(), counters = catalogue.len(), "counter catalogue loaded");
+        Ok(catalogue)
+    }
+
+    async fn counters_once(&self) -> Result<CounterCatalog, Error> {
         let objects = self
             .retrieve_all(|sc| {
                 let mut s = String::new();
@@ -43,16 +63,9 @@ impl Client {
                 }
             }
         }
-        if counters.is_empty() {
-            return Err(self
-                .inner
-                .transport
-                .malformed("RetrievePropertiesEx", "perfCounter is empty"));
-        }
         if skipped > 0 {
             tracing::warn!(vcenter = %self.name(), skipped, "perfCounter entries without key/group/name/rollup ignored");
         }
-        tracing::info!(vcenter = %self.name(), counters = counters.len(), "counter catalogue loaded");
         Ok(CounterCatalog::new(counters))
     }
 }

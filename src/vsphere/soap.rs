@@ -295,7 +295,18 @@ impl Transport {
                 req = req.header(COOKIE, v);
             }
         }
-        let resp = match tokio::time::timeout(self.timeout, req.send()).await {
+        let retry = req.try_clone();
+        let mut result = tokio::time::timeout(self.timeout, req.send()).await;
+        if let (Ok(Err(e)), Some(retry)) = (&result, retry) {
+            // A pooled keep-alive connection the server has closed (vCenter restarted, a
+            // load balancer's idle timeout): the request never reached it, so sending it
+            // once more on a fresh connection is safe.
+            if is_stale_connection(e) {
+                tracing::debug!(vcenter = %self.name, method, "stale pooled connection: resending");
+                result = tokio::time::timeout(self.timeout, retry.send()).await;
+            }
+        }
+        let resp = match result {
             Err(_) => {
                 return Err(Error::Timeout {
                     vcenter: self.name.clone(),
@@ -395,6 +406,17 @@ impl Transport {
             Err(detail) => Err(self.malformed(method, detail)),
         }
     }
+}
+
+/// A send failure on a reused connection that the peer had already closed.
+fn is_stale_connection(e: &reqwest::Error) -> bool {
+    if e.is_connect() || e.is_timeout() {
+        return false;
+    }
+    let chain = error_chain(e).to_ascii_lowercase();
+    chain.contains("connection closed before message completed")
+        || chain.contains("connection reset")
+        || chain.contains("broken pipe")
 }
 
 /// An error and its sources, joined with ": " (reqwest's own Display hides the cause).
