@@ -435,19 +435,26 @@ impl PerfParser {
         };
         match tag {
             Tag::Series => {
-                if let (Some(s), Some(c)) = (self.series.take(), self.cur.as_mut()) {
-                    if s.values.len() != c.timestamps.len() {
+                if let (Some(mut s), Some(c)) = (self.series.take(), self.cur.as_mut()) {
+                    let n = c.timestamps.len();
+                    if s.values.len() > n {
                         let msg = format!(
                             "entity {} counter {} instance {:?}: {} values for {} timestamps",
                             c.moid,
                             s.counter_id,
                             s.instance,
                             s.values.len(),
-                            c.timestamps.len()
+                            n
                         );
                         return Err(self.malformed(msg));
                     }
-                    c.series.push(s);
+                    // A series with no values (the simulator sends those for counters it
+                    // has no data for) carries nothing: drop it. A short one is padded with
+                    // -1 ("no data") so that values[i] always belongs to timestamps[i].
+                    if !s.values.is_empty() {
+                        s.values.resize(n, -1);
+                        c.series.push(s);
+                    }
                 }
             }
             Tag::ReturnVal => {

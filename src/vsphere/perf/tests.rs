@@ -126,6 +126,7 @@ fn malformed_is_an_error() {
         "<html><body>503</body></html>".to_string(),
         doc(r#"<returnval><entity>vm-1</entity><sampleInfo><timestamp>yesterday</timestamp></sampleInfo></returnval>"#),
         doc(r#"<returnval><entity>vm-1</entity><sampleInfoCSV>20,2026-08-21T10:00:40Z</sampleInfoCSV><value><id><counterId>1</counterId></id><value>1,2</value></value></returnval>"#),
+        doc(r#"<returnval><entity>vm-1</entity><sampleInfoCSV>20,not-a-date</sampleInfoCSV></returnval>"#),
     ] {
         let err = parse_all(&bad).unwrap_err();
         assert!(matches!(err, PerfParseError::Malformed(_)), "{bad}: {err:?}");
@@ -142,6 +143,14 @@ fn fault_in_body() {
             message: "A specified parameter was not correct: querySpec.startTime".into()
         }
     );
+}
+
+#[test]
+fn empty_series_dropped_short_series_padded() {
+    let (got, stats) = parse_all(&doc(r#"<returnval><entity type="VirtualMachine">vm-1</entity><sampleInfoCSV>20,2026-08-21T10:00:20Z,20,2026-08-21T10:00:40Z</sampleInfoCSV><value><id><counterId>1</counterId><instance>*</instance></id></value><value><id><counterId>2</counterId><instance></instance></id><value>5</value></value></returnval>"#)).unwrap();
+    assert_eq!(got[0].series.len(), 1);
+    assert_eq!(got[0].series[0].values, vec![5, -1]);
+    assert_eq!(stats.samples, 1);
 }
 
 #[test]
