@@ -132,7 +132,7 @@ fn a_password_is_required() {
 #[test]
 fn duplicate_vcenter_names_are_refused() {
     let one = with_password("");
-    let twice = format!("{one}\n{}", one.replace("[[vcenter]]", "[[vcenter]]"));
+    let twice = format!("{one}\n{}", one.clone());
     let (key, problem) = invalid_key(load(&twice));
     assert_eq!(key, "vcenter[1].name");
     assert!(problem.contains("vc1"));

@@ -1,6 +1,26 @@
 //! The vSphere side of the data plane: a hand-written SOAP client for the few calls vcollect
 //! uses (login, inventory, counters, QueryPerf), with a streaming parser for QueryPerf.
+//!
+//! * `soap.rs`: envelopes, HTTP and TLS, SOAP faults → [`Error`];
+//! * `client.rs`: [`Client`], the session and its transparent re-login;
+//! * `property.rs`: the PropertyCollector with paging;
+//! * `inventory.rs`, `counters.rs`: discovery and the counter catalogue;
+//! * `perf.rs`: QueryPerf request and the streaming parser ([`PerfReader`], [`parse_perf_slice`]).
 
+mod client;
+mod counters;
+mod error;
+mod inventory;
+mod perf;
+mod property;
+mod soap;
 mod types;
+mod xml;
 
+pub use client::{Client, ClientOptions};
+pub use error::Error;
+pub use perf::{
+    count_samples, drop_at_or_before, parse_perf_slice, request_body, PerfParseError, PerfParser,
+    PerfReader, QueryStats,
+};
 pub use types::*;

@@ -1,0 +1,146 @@
+//! Errors of the vSphere client. Every variant names the vCenter (the configured `name`) so
+//! that an operator watching several vCenters knows at once which one is failing and why.
+//! No variant ever carries the password.
+
+use std::time::Duration;
+
+/// An error talking to one vCenter.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// `SessionManager.Login` refused the user name or password (SOAP fault `InvalidLogin`).
+    #[error("vCenter {vcenter}: login refused for user {user}: {message}")]
+    InvalidLogin {
+        vcenter: String,
+        user: String,
+        message: String,
+    },
+
+    /// The user lacks a privilege (SOAP fault `NoPermission`).
+    #[error("vCenter {vcenter}: {method}: permission denied (NoPermission): {message}")]
+    NoPermission {
+        vcenter: String,
+        method: &'static str,
+        message: String,
+    },
+
+    /// No TCP connection could be made (refused, DNS, routing).
+    #[error("vCenter {vcenter} ({url}) is unreachable: {cause}")]
+    Unreachable {
+        vcenter: String,
+        url: String,
+        cause: String,
+    },
+
+    /// The TLS handshake failed, nearly always because the certificate is not trusted.
+    #[error(
+        "vCenter {vcenter} ({url}): TLS verification failed: {cause}; \
+         set ca_file to the CA that signed the vCenter certificate, or insecure = true"
+    )]
+    Tls {
+        vcenter: String,
+        url: String,
+        cause: String,
+    },
+
+    /// The call did not complete within the configured timeout.
+    #[error("vCenter {vcenter}: {method} timed out after {timeout:?}")]
+    Timeout {
+        vcenter: String,
+        method: &'static str,
+        timeout: Duration,
+    },
+
+    /// Any other SOAP fault: `fault` is the vim25 fault type (`InvalidArgument`,
+    /// `ManagedObjectNotFound`, `NotAuthenticated` ...), `message` the `faultstring`.
+    #[error("vCenter {vcenter}: {method} failed with SOAP fault {fault}: {message}")]
+    Fault {
+        vcenter: String,
+        method: &'static str,
+        fault: String,
+        message: String,
+    },
+
+    /// An HTTP status other than 200 without a SOAP fault in the body (a proxy, a 503 page).
+    #[error("vCenter {vcenter}: {method}: HTTP {status}: {excerpt}")]
+    Http {
+        vcenter: String,
+        method: &'static str,
+        status: u16,
+        /// The start of the body, whitespace collapsed.
+        excerpt: String,
+    },
+
+    /// The response is not the XML we expect.
+    #[error("vCenter {vcenter}: {method}: malformed response: {detail}")]
+    Malformed {
+        vcenter: String,
+        method: &'static str,
+        detail: String,
+    },
+
+    /// The response ended (or the connection broke) before the document was complete.
+    /// For QueryPerf, `entities` results had already been sent on the channel: they are good,
+    /// but the rest of the batch is missing, so the caller must not advance its watermarks.
+    #[error(
+        "vCenter {vcenter}: {method}: response truncated after {entities} complete entities: {detail}"
+    )]
+    Truncated {
+        vcenter: String,
+        method: &'static str,
+        entities: usize,
+        detail: String,
+    },
+
+    /// The options cannot be used (an unreadable `ca_file`, a bad URL).
+    #[error("vCenter {vcenter}: {detail}")]
+    Config { vcenter: String, detail: String },
+
+    /// The receiver of QueryPerf results was dropped (the pipeline is shutting down).
+    #[error("vCenter {vcenter}: {method}: the receiver of the results was dropped")]
+    ReceiverClosed {
+        vcenter: String,
+        method: &'static str,
+    },
+}
+
+impl Error {
+    /// The vim25 fault type, for SOAP faults.
+    pub fn fault_name(&self) -> Option<&str> {
+        match self {
+            Error::Fault { fault, .. } => Some(fault),
+            Error::NoPermission { .. } => Some("NoPermission"),
+            Error::InvalidLogin { .. } => Some("InvalidLogin"),
+            _ => None,
+        }
+    }
+
+    /// vCenter no longer knows an object we named: a view destroyed by a restart, a VM or
+    /// host deleted since the last discovery. The caller should rediscover the inventory.
+    pub fn is_stale_view(&self) -> bool {
+        matches!(self.fault_name(), Some("ManagedObjectNotFound"))
+    }
+
+    /// The session is gone (expired or the vCenter restarted): log in again.
+    pub(crate) fn is_not_authenticated(&self) -> bool {
+        matches!(self.fault_name(), Some("NotAuthenticated"))
+    }
+
+    /// A transient failure: the same call may succeed later (next cycle, after a backoff).
+    /// Login, permission, TLS and configuration errors are not: they need an operator.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Unreachable { .. } | Error::Timeout { .. } | Error::Truncated { .. } => true,
+            Error::Http { status, .. } => *status >= 500 || *status == 429,
+            Error::Fault { fault, .. } => matches!(
+                fault.as_str(),
+                "SystemError"
+                    | "RequestCanceled"
+                    | "HostCommunication"
+                    | "NotAuthenticated"
+                    | "ManagedObjectNotFound"
+                    | "TooManyConcurrentRequests"
+            ),
+            _ => false,
+        }
+    }
+}

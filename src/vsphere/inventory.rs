@@ -1,0 +1,352 @@
+//! Inventory: every VM and host, with the names the output tags need.
+//!
+//! One recursive ContainerView on the root folder holds the VMs and hosts **and** their
+//! ancestors (compute resources, folders, datacenters), so one paged retrieval gives all the
+//! names and the parent chains are walked in memory: no call per entity or per ancestor.
+
+use std::collections::HashMap;
+
+use super::client::Client;
+use super::error::Error;
+use super::property::{prop_spec, view_object_spec, ObjectContent};
+use super::soap::MoRef;
+use super::types::{Entity, EntityKind};
+
+/// Types in the view. Subtypes are included (ClusterComputeResource is a ComputeResource,
+/// StoragePod a Folder), but both are listed for servers that match types exactly.
+const VIEW_TYPES: &[&str] = &[
+    "VirtualMachine",
+    "HostSystem",
+    "ComputeResource",
+    "ClusterComputeResource",
+    "Datacenter",
+    "Folder",
+];
+
+const VM_PATHS: &[&str] = &[
+    "name",
+    "runtime.powerState",
+    "runtime.host",
+    "config.uuid",
+    "config.guestId",
+    "guest.guestId",
+];
+const HOST_PATHS: &[&str] = &["name", "runtime.connectionState", "parent"];
+const ANCESTOR_PATHS: &[&str] = &["name", "parent"];
+
+/// The longest parent chain we follow (guards against a cycle in bad data).
+const MAX_DEPTH: usize = 64;
+
+impl Client {
+    /// All VMs and hosts. Robust to a restarted vCenter: an expired session is renewed by
+    /// the call layer, and a view that vanished (`ManagedObjectNotFound`) is recreated once.
+    pub async fn inventory(&self) -> Result<Vec<Entity>, Error> {
+        let generation = self.session_generation();
+        match self.inventory_once().await {
+            Err(e) if e.is_stale_view() || self.session_generation() != generation => {
+                tracing::warn!(vcenter = %self.name(), error = %e, "inventory view lost: retrying with a new view");
+                self.inventory_once().await
+            }
+            r => r,
+        }
+    }
+
+    async fn inventory_once(&self) -> Result<Vec<Entity>, Error> {
+        let started = std::time::Instant::now();
+        let answer = self
+            .invoke("CreateContainerView", |sc| {
+                let mut b = String::from(r#"<CreateContainerView xmlns="urn:vim25">"#);
+                sc.view_manager.write(&mut b, "_this");
+                sc.root_folder.write(&mut b, "container");
+                for t in VIEW_TYPES {
+                    b.push_str("<type>");
+                    b.push_str(t);
+                    b.push_str("</type>");
+                }
+                b.push_str("<recursive>true</recursive></CreateContainerView>");
+                b
+            })
+            .await?;
+        let view = answer
+            .child("returnval")
+            .and_then(MoRef::from_node)
+            .ok_or_else(|| {
+                self.inner
+                    .transport
+                    .malformed("CreateContainerView", "no view in the answer")
+            })?;
+        let result = self
+            .retrieve_all(|_| {
+                let mut s = String::new();
+                prop_spec(&mut s, "VirtualMachine", VM_PATHS);
+                prop_spec(&mut s, "HostSystem", HOST_PATHS);
+                for t in &VIEW_TYPES[2..] {
+                    prop_spec(&mut s, t, ANCESTOR_PATHS);
+                }
+                view_object_spec(&mut s, &view);
+                s
+            })
+            .await;
+        self.destroy_view(&view).await;
+        let objects = result?;
+        let entities = resolve(&objects);
+        tracing::info!(
+            vcenter = %self.name(),
+            objects = objects.len(),
+            vms = entities.iter().filter(|e| e.kind == EntityKind::Vm).count(),
+            hosts = entities.iter().filter(|e| e.kind == EntityKind::Host).count(),
+            duration_ms = started.elapsed().as_millis() as u64,
+            "inventory discovered"
+        );
+        Ok(entities)
+    }
+
+    /// Views live as long as the session; destroy ours so that a long-running collector does
+    /// not pile them up. Best effort.
+    async fn destroy_view(&self, view: &MoRef) {
+        let r = self
+            .invoke("DestroyView", |_| {
+                let mut b = String::from(r#"<DestroyView xmlns="urn:vim25">"#);
+                view.write(&mut b, "_this");
+                b.push_str("</DestroyView>");
+                b
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::debug!(vcenter = %self.name(), error = %e, "DestroyView failed");
+        }
+    }
+}
+
+/// Strips Telegraf's trailing `Guest` (`otherGuest` → `other`, `ubuntu64Guest` → `ubuntu64`).
+pub(crate) fn guest_name(id: &str) -> String {
+    id.strip_suffix("Guest").unwrap_or(id).to_string()
+}
+
+/// Where a host sits: its cluster (if its parent is a ClusterComputeResource) and datacenter.
+#[derive(Default)]
+struct Placement {
+    host_name: Option<String>,
+    cluster: Option<String>,
+    dc: Option<String>,
+}
+
+/// Builds the entities from one retrieval of the view: hosts and VMs, names resolved
+/// through the parent chain held in the same retrieval.
+pub(crate) fn resolve(objects: &[ObjectContent]) -> Vec<Entity> {
+    let by_id: HashMap<&str, &ObjectContent> =
+        objects.iter().map(|o| (o.obj.value.as_str(), o)).collect();
+
+    let datacenter_of = |start: Option<MoRef>| -> Option<String> {
+        let mut cur = start;
+        for _ in 0..MAX_DEPTH {
+            let m = cur?;
+            let o = by_id.get(m.value.as_str())?;
+            if o.obj.ty == "Datacenter" {
+                return o.text("name").map(str::to_string);
+            }
+            cur = o.moref("parent");
+        }
+        None
+    };
+
+    let mut hosts: HashMap<&str, Placement> = HashMap::new();
+    let mut out = Vec::new();
+    for o in objects.iter().filter(|o| o.obj.ty == "HostSystem") {
+        let parent = o.moref("parent");
+        let cluster = parent
+            .as_ref()
+            .and_then(|p| by_id.get(p.value.as_str()))
+            .filter(|p| p.obj.ty == "ClusterComputeResource")
+            .and_then(|p| p.text("name"))
+            .map(str::to_string);
+        let p = Placement {
+            host_name: o.text("name").map(str::to_string),
+            cluster,
+            dc: datacenter_of(parent),
+        };
+        let name = p.host_name.clone().unwrap_or_else(|| o.obj.value.clone());
+        out.push(Entity {
+            kind: EntityKind::Host,
+            moid: o.obj.value.clone(),
+            name,
+            dcname: p.dc.clone(),
+            clustername: p.cluster.clone(),
+            esxhostname: p.host_name.clone(),
+            uuid: None,
+            guest: None,
+            active: o.text("runtime.connectionState") == Some("connected"),
+        });
+        hosts.insert(o.obj.value.as_str(), p);
+    }
+    let none = Placement::default();
+    for o in objects.iter().filter(|o| o.obj.ty == "VirtualMachine") {
+        let host = o.moref("runtime.host");
+        let p = host
+            .as_ref()
+            .and_then(|h| hosts.get(h.value.as_str()))
+            .unwrap_or(&none);
+        out.push(Entity {
+            kind: EntityKind::Vm,
+            moid: o.obj.value.clone(),
+            name: o
+                .text("name")
+                .map_or_else(|| o.obj.value.clone(), str::to_string),
+            dcname: p.dc.clone(),
+            clustername: p.cluster.clone(),
+            esxhostname: p.host_name.clone(),
+            uuid: o.text("config.uuid").map(str::to_string),
+            guest: o
+                .text("guest.guestId")
+                .or_else(|| o.text("config.guestId"))
+                .map(guest_name),
+            active: o.text("runtime.powerState") == Some("poweredOn"),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vsphere::xml::Node;
+
+    fn val(text: &str, ty: Option<&str>) -> Node {
+        Node {
+            name: "val".into(),
+            attrs: ty
+                .map(|t| vec![("type".to_string(), t.to_string())])
+                .unwrap_or_default(),
+            text: text.into(),
+            children: vec![],
+        }
+    }
+
+    fn obj(ty: &str, id: &str, props: &[(&str, &str, Option<&str>)]) -> ObjectContent {
+        ObjectContent {
+            obj: MoRef::new(ty, id),
+            props: props
+                .iter()
+                .map(|(n, v, t)| (n.to_string(), val(v, *t)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn names_resolve_through_parents() {
+        let objects = vec![
+            obj(
+                "Datacenter",
+                "dc-1",
+                &[
+                    ("name", "DC0", None),
+                    ("parent", "group-d1", Some("Folder")),
+                ],
+            ),
+            obj(
+                "Folder",
+                "group-h4",
+                &[
+                    ("name", "host", None),
+                    ("parent", "dc-1", Some("Datacenter")),
+                ],
+            ),
+            obj(
+                "Folder",
+                "f-9",
+                &[
+                    ("name", "sub", None),
+                    ("parent", "group-h4", Some("Folder")),
+                ],
+            ),
+            obj(
+                "ClusterComputeResource",
+                "domain-c1",
+                &[("name", "C0", None), ("parent", "f-9", Some("Folder"))],
+            ),
+            obj(
+                "ComputeResource",
+                "domain-s1",
+                &[
+                    ("name", "esx9", None),
+                    ("parent", "group-h4", Some("Folder")),
+                ],
+            ),
+            obj(
+                "HostSystem",
+                "host-1",
+                &[
+                    ("name", "esx1", None),
+                    ("runtime.connectionState", "connected", None),
+                    ("parent", "domain-c1", Some("ClusterComputeResource")),
+                ],
+            ),
+            obj(
+                "HostSystem",
+                "host-9",
+                &[
+                    ("name", "esx9", None),
+                    ("runtime.connectionState", "disconnected", None),
+                    ("parent", "domain-s1", Some("ComputeResource")),
+                ],
+            ),
+            obj(
+                "VirtualMachine",
+                "vm-1",
+                &[
+                    ("name", "web 1", None),
+                    ("runtime.powerState", "poweredOn", None),
+                    ("runtime.host", "host-1", Some("HostSystem")),
+                    ("config.guestId", "otherGuest", None),
+                    ("guest.guestId", "ubuntu64Guest", None),
+                    ("config.uuid", "u-1", None),
+                ],
+            ),
+            obj(
+                "VirtualMachine",
+                "vm-2",
+                &[
+                    ("name", "db", None),
+                    ("runtime.powerState", "poweredOff", None),
+                    ("runtime.host", "host-9", Some("HostSystem")),
+                    ("config.guestId", "windows9Guest", None),
+                ],
+            ),
+        ];
+        let e = resolve(&objects);
+        assert_eq!(e.len(), 4);
+        let h1 = e.iter().find(|e| e.moid == "host-1").unwrap();
+        assert_eq!(
+            (h1.dcname.as_deref(), h1.clustername.as_deref(), h1.active),
+            (Some("DC0"), Some("C0"), true)
+        );
+        let h9 = e.iter().find(|e| e.moid == "host-9").unwrap();
+        assert_eq!(
+            (h9.clustername.as_deref(), h9.dcname.as_deref(), h9.active),
+            (None, Some("DC0"), false)
+        );
+        let v1 = e.iter().find(|e| e.moid == "vm-1").unwrap();
+        assert_eq!(v1.esxhostname.as_deref(), Some("esx1"));
+        assert_eq!(v1.clustername.as_deref(), Some("C0"));
+        assert_eq!(v1.guest.as_deref(), Some("ubuntu64"));
+        assert_eq!(v1.uuid.as_deref(), Some("u-1"));
+        assert!(v1.active);
+        let v2 = e.iter().find(|e| e.moid == "vm-2").unwrap();
+        assert_eq!(
+            (v2.guest.as_deref(), v2.clustername.as_deref(), v2.active),
+            (Some("windows9"), None, false)
+        );
+    }
+
+    #[test]
+    fn a_parent_cycle_does_not_hang() {
+        let objects = vec![
+            obj("Folder", "a", &[("parent", "b", Some("Folder"))]),
+            obj("Folder", "b", &[("parent", "a", Some("Folder"))]),
+            obj("HostSystem", "h", &[("parent", "a", Some("Folder"))]),
+        ];
+        let e = resolve(&objects);
+        assert_eq!(e[0].dcname, None);
+        assert_eq!(e[0].name, "h");
+    }
+}

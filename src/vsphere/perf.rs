@@ -1,0 +1,701 @@
+//! QueryPerf: the request, and a streaming parser for the answer.
+//!
+//! A QueryPerf answer for a thousand VMs is tens of megabytes, so it is never held whole:
+//! the body is read as a stream of XML events and every `returnval` (one entity) is handed on
+//! as soon as it is complete. The parser is a plain state machine ([`PerfParser`]) fed with
+//! quick-xml events, driven either by an async reader ([`PerfReader`], used on the HTTP body)
+//! or by a byte slice ([`parse_perf_slice`], for tests and benchmarks).
+//!
+//! Both result formats are read by the same code: `normal` (`PerfEntityMetric`: one
+//! `<sampleInfo>` per sample, one `<value>` per number) and `csv` (`PerfEntityMetricCSV`:
+//! `sampleInfoCSV` = "interval,date,interval,date,...", values "v1,v2,..."). Numbers are parsed
+//! from the raw bytes: no allocation per value.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use quick_xml::errors::{IllFormedError, SyntaxError};
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+use tokio::io::AsyncBufRead;
+use tokio::sync::mpsc::Sender;
+
+use super::client::Client;
+use super::error::Error;
+use super::soap::MoRef;
+use super::types::{EntityKind, EntityMetrics, PerfQuerySpec, Series};
+use super::xml;
+
+/// What one QueryPerf call delivered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueryStats {
+    /// Entities (returnvals) sent on the channel.
+    pub entities: usize,
+    /// Values >= 0 (the `-1` "no data" markers are sent but not counted).
+    pub samples: u64,
+    /// Bytes of the response body.
+    pub bytes: u64,
+}
+
+/// Why a QueryPerf answer could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PerfParseError {
+    /// Not the XML we expect.
+    Malformed(String),
+    /// The document (or the connection) ended before the envelope was closed.
+    Truncated(String),
+    /// The body is a SOAP fault.
+    Fault { fault: String, message: String },
+}
+
+impl std::fmt::Display for PerfParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PerfParseError::Malformed(d) => write!(f, "malformed: {d}"),
+            PerfParseError::Truncated(d) => write!(f, "truncated: {d}"),
+            PerfParseError::Fault { fault, message } => write!(f, "SOAP fault {fault}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for PerfParseError {}
+
+/// Writes the QueryPerf request body (without the envelope).
+pub fn request_body(
+    perf_manager_type: &str,
+    perf_manager: &str,
+    specs: &[PerfQuerySpec],
+) -> String {
+    let mut b = String::with_capacity(200 + specs.len() * 400);
+    b.push_str(r#"<QueryPerf xmlns="urn:vim25">"#);
+    MoRef::new(perf_manager_type, perf_manager).write(&mut b, "_this");
+    for s in specs {
+        b.push_str("<querySpec>");
+        MoRef::new(s.kind.vim_type(), &s.moid).write(&mut b, "entity");
+        if let Some(t) = s.start {
+            let _ = write!(b, "<startTime>{}</startTime>", format_time(t));
+        }
+        if let Some(t) = s.end {
+            let _ = write!(b, "<endTime>{}</endTime>", format_time(t));
+        }
+        if s.max_sample > 0 {
+            let _ = write!(b, "<maxSample>{}</maxSample>", s.max_sample);
+        }
+        for m in s.metric_ids.iter() {
+            let _ = write!(
+                b,
+                "<metricId><counterId>{}</counterId><instance>{}</instance></metricId>",
+                m.counter_id,
+                xml::escape(&m.instance)
+            );
+        }
+        let _ = write!(
+            b,
+            "<intervalId>{}</intervalId><format>{}</format></querySpec>",
+            s.interval_id,
+            s.format.as_str()
+        );
+    }
+    b.push_str("</QueryPerf>");
+    b
+}
+
+/// Unix seconds → `xsd:dateTime` in UTC.
+fn format_time(t: i64) -> String {
+    match chrono::DateTime::from_timestamp(t, 0) {
+        Some(d) => d.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        None => "1970-01-01T00:00:00Z".to_string(),
+    }
+}
+
+/// `xsd:dateTime` (fractional seconds, `Z` or an offset) → unix seconds.
+pub(crate) fn parse_time(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(d.timestamp());
+    }
+    // No zone at all: vCenter means UTC.
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|d| d.and_utc().timestamp())
+}
+
+/// Parses a signed decimal integer from bytes (surrounding whitespace allowed).
+#[inline]
+pub(crate) fn parse_i64(b: &[u8]) -> Option<i64> {
+    let b = b.trim_ascii();
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        // 19 digits may overflow: take the slow, checked path.
+        return std::str::from_utf8(b).ok()?.parse().ok();
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + d as i64;
+    }
+    Some(if neg { -v } else { v })
+}
+
+/// Where the parser is in the document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tag {
+    Envelope,
+    Header,
+    Body,
+    Response,
+    ReturnVal,
+    Entity,
+    SampleInfo,
+    Timestamp,
+    SampleInfoCsv,
+    Series,
+    Id,
+    CounterId,
+    Instance,
+    SeriesValue,
+    Fault,
+    FaultString,
+    Detail,
+    Other,
+}
+
+impl Tag {
+    fn name(self) -> &'static str {
+        match self {
+            Tag::Envelope => "Envelope",
+            Tag::Header => "Header",
+            Tag::Body => "Body",
+            Tag::Response => "QueryPerfResponse",
+            Tag::ReturnVal => "returnval",
+            Tag::Entity => "entity",
+            Tag::SampleInfo => "sampleInfo",
+            Tag::Timestamp => "timestamp",
+            Tag::SampleInfoCsv => "sampleInfoCSV",
+            Tag::Series => "value",
+            Tag::Id => "id",
+            Tag::CounterId => "counterId",
+            Tag::Instance => "instance",
+            Tag::SeriesValue => "value",
+            Tag::Fault => "Fault",
+            Tag::FaultString => "faultstring",
+            Tag::Detail => "detail",
+            Tag::Other => "element",
+        }
+    }
+}
+
+fn local_name(name: &[u8]) -> &[u8] {
+    match name.iter().rposition(|&b| b == b':') {
+        Some(i) => &name[i + 1..],
+        None => name,
+    }
+}
+
+/// The QueryPerf state machine: feed it events with [`PerfParser::handle`]; it returns each
+/// entity when its `returnval` closes.
+#[derive(Debug, Default)]
+pub struct PerfParser {
+    stack: Vec<Tag>,
+    cur: Option<EntityMetrics>,
+    series: Option<Series>,
+    fault: Option<(String, String)>,
+    done: bool,
+    eof: bool,
+    entities: usize,
+}
+
+impl PerfParser {
+    pub fn new() -> Self {
+        PerfParser::default()
+    }
+
+    /// Entities returned so far.
+    pub fn entities(&self) -> usize {
+        self.entities
+    }
+
+    /// The end of input was reached (after a complete document).
+    pub fn finished(&self) -> bool {
+        self.eof
+    }
+
+    fn malformed(&self, what: impl std::fmt::Display) -> PerfParseError {
+        PerfParseError::Malformed(format!("{what} (in <{}>)", self.path()))
+    }
+
+    fn path(&self) -> String {
+        self.stack
+            .iter()
+            .map(|t| t.name())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// Handles one event; returns a completed entity when a `returnval` closes.
+    pub fn handle(&mut self, ev: Event<'_>) -> Result<Option<EntityMetrics>, PerfParseError> {
+        match ev {
+            Event::Start(e) => {
+                self.start(&e)?;
+                Ok(None)
+            }
+            Event::Empty(e) => {
+                self.start(&e)?;
+                self.end()
+            }
+            Event::End(_) => self.end(),
+            Event::Text(t) => {
+                self.text(&t)?;
+                Ok(None)
+            }
+            Event::CData(t) => {
+                self.text(&t)?;
+                Ok(None)
+            }
+            Event::Eof => {
+                if !self.done {
+                    return Err(PerfParseError::Truncated(match self.stack.last() {
+                        Some(_) => format!("document ended inside <{}>", self.path()),
+                        None => "empty response".to_string(),
+                    }));
+                }
+                self.eof = true;
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn start(&mut self, e: &BytesStart<'_>) -> Result<(), PerfParseError> {
+        let qname = e.name();
+        let name = local_name(qname.as_ref());
+        let parent = self.stack.last().copied();
+        let tag = match (parent, name) {
+            (None, b"Envelope") if !self.done => Tag::Envelope,
+            (None, _) => {
+                return Err(self.malformed(format!(
+                    "expected a SOAP Envelope, found <{}>",
+                    String::from_utf8_lossy(name)
+                )))
+            }
+            (Some(Tag::Envelope), b"Body") => Tag::Body,
+            (Some(Tag::Envelope), _) => Tag::Header,
+            (Some(Tag::Body), b"Fault") => {
+                self.fault = Some((String::new(), String::new()));
+                Tag::Fault
+            }
+            (Some(Tag::Body), _) => Tag::Response,
+            (Some(Tag::Response), b"returnval") => {
+                self.cur = Some(EntityMetrics::default());
+                Tag::ReturnVal
+            }
+            (Some(Tag::ReturnVal), b"entity") => {
+                let kind = attr(e, b"type").and_then(|t| EntityKind::from_vim_type(&t));
+                if let Some(cur) = self.cur.as_mut() {
+                    cur.kind = kind;
+                }
+                Tag::Entity
+            }
+            (Some(Tag::ReturnVal), b"sampleInfo") => Tag::SampleInfo,
+            (Some(Tag::SampleInfo), b"timestamp") => Tag::Timestamp,
+            (Some(Tag::ReturnVal), b"sampleInfoCSV") => Tag::SampleInfoCsv,
+            (Some(Tag::ReturnVal), b"value") => {
+                let n = self.cur.as_ref().map_or(0, |c| c.timestamps.len());
+                self.series = Some(Series {
+                    counter_id: 0,
+                    instance: String::new(),
+                    values: Vec::with_capacity(n),
+                });
+                Tag::Series
+            }
+            (Some(Tag::Series), b"id") => Tag::Id,
+            (Some(Tag::Id), b"counterId") => Tag::CounterId,
+            (Some(Tag::Id), b"instance") => Tag::Instance,
+            (Some(Tag::Series), b"value") => Tag::SeriesValue,
+            (Some(Tag::Fault), b"faultstring") => Tag::FaultString,
+            (Some(Tag::Fault), b"detail") => Tag::Detail,
+            (Some(Tag::Detail), n) => {
+                if let Some(f) = self.fault.as_mut() {
+                    if f.0.is_empty() {
+                        f.0 = match attr_suffix(e, b":type") {
+                            Some(t) => t.rsplit(':').next().unwrap_or_default().to_string(),
+                            None => {
+                                let n = String::from_utf8_lossy(n);
+                                n.strip_suffix("Fault").unwrap_or(&n).to_string()
+                            }
+                        };
+                    }
+                }
+                Tag::Other
+            }
+            _ => Tag::Other,
+        };
+        self.stack.push(tag);
+        Ok(())
+    }
+
+    fn text(&mut self, t: &[u8]) -> Result<(), PerfParseError> {
+        let Some(&top) = self.stack.last() else {
+            return Ok(());
+        };
+        match top {
+            Tag::SeriesValue => {
+                let Some(s) = self.series.as_mut() else {
+                    return Ok(());
+                };
+                let t = t.trim_ascii();
+                if t.is_empty() {
+                    return Ok(());
+                }
+                // `normal` has one number per element, `csv` a comma-separated list; an
+                // empty CSV field means "no data", like -1.
+                for field in t.split(|&b| b == b',') {
+                    let v = if field.trim_ascii().is_empty() {
+                        -1
+                    } else {
+                        match parse_i64(field) {
+                            Some(v) => v,
+                            None => {
+                                let bad = String::from_utf8_lossy(field).into_owned();
+                                return Err(self.malformed(format!("bad value {bad:?}")));
+                            }
+                        }
+                    };
+                    s.values.push(v);
+                }
+            }
+            Tag::Timestamp => {
+                let s = std::str::from_utf8(t).unwrap_or_default();
+                let ts =
+                    parse_time(s).ok_or_else(|| self.malformed(format!("bad timestamp {s:?}")))?;
+                if let Some(c) = self.cur.as_mut() {
+                    c.timestamps.push(ts);
+                }
+            }
+            Tag::SampleInfoCsv => {
+                let s = std::str::from_utf8(t).unwrap_or_default().trim();
+                let mut ts = Vec::new();
+                if !s.is_empty() {
+                    let fields: Vec<&str> = s.split(',').collect();
+                    if fields.len() % 2 != 0 {
+                        return Err(self.malformed(format!("odd sampleInfoCSV {s:?}")));
+                    }
+                    for pair in fields.chunks(2) {
+                        ts.push(parse_time(pair[1]).ok_or_else(|| {
+                            self.malformed(format!("bad sampleInfoCSV date {:?}", pair[1]))
+                        })?);
+                    }
+                }
+                if let Some(c) = self.cur.as_mut() {
+                    c.timestamps.extend(ts);
+                }
+            }
+            Tag::CounterId => {
+                let v = parse_i64(t)
+                    .and_then(|v| i32::try_from(v).ok())
+                    .ok_or_else(|| self.malformed("bad counterId"))?;
+                if let Some(s) = self.series.as_mut() {
+                    s.counter_id = v;
+                }
+            }
+            Tag::Instance => {
+                let s = unescape(t).map_err(|e| self.malformed(e))?;
+                if let Some(series) = self.series.as_mut() {
+                    series.instance.push_str(&s);
+                }
+            }
+            Tag::Entity => {
+                let s = unescape(t).map_err(|e| self.malformed(e))?;
+                if let Some(c) = self.cur.as_mut() {
+                    c.moid.push_str(s.trim());
+                }
+            }
+            Tag::FaultString => {
+                let s = unescape(t).map_err(|e| self.malformed(e))?;
+                if let Some(f) = self.fault.as_mut() {
+                    f.1.push_str(&s);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<Option<EntityMetrics>, PerfParseError> {
+        let Some(tag) = self.stack.pop() else {
+            return Err(self.malformed("unbalanced end tag"));
+        };
+        match tag {
+            Tag::Series => {
+                if let (Some(mut s), Some(c)) = (self.series.take(), self.cur.as_mut()) {
+                    let n = c.timestamps.len();
+                    if s.values.len() > n {
+                        let msg = format!(
+                            "entity {} counter {} instance {:?}: {} values for {} timestamps",
+                            c.moid,
+                            s.counter_id,
+                            s.instance,
+                            s.values.len(),
+                            n
+                        );
+                        return Err(self.malformed(msg));
+                    }
+                    // A series with no values (the simulator sends those for counters it
+                    // has no data for) carries nothing: drop it. A short one is padded with
+                    // -1 ("no data") so that values[i] always belongs to timestamps[i].
+                    if !s.values.is_empty() {
+                        s.values.resize(n, -1);
+                        c.series.push(s);
+                    }
+                }
+            }
+            Tag::ReturnVal => {
+                if let Some(c) = self.cur.take() {
+                    if c.moid.is_empty() {
+                        return Err(self.malformed("returnval without entity"));
+                    }
+                    self.entities += 1;
+                    return Ok(Some(c));
+                }
+            }
+            Tag::Fault => {
+                let (fault, message) = self.fault.take().unwrap_or_default();
+                return Err(PerfParseError::Fault {
+                    fault: if fault.is_empty() {
+                        "UnknownFault".into()
+                    } else {
+                        fault
+                    },
+                    message: if message.trim().is_empty() {
+                        "(no faultstring)".into()
+                    } else {
+                        message.trim().to_string()
+                    },
+                });
+            }
+            Tag::Envelope => self.done = true,
+            _ => {}
+        }
+        Ok(None)
+    }
+}
+
+fn unescape(t: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
+    let s = std::str::from_utf8(t).map_err(|e| e.to_string())?;
+    quick_xml::escape::unescape(s).map_err(|e| e.to_string())
+}
+
+fn attr(e: &BytesStart<'_>, key: &[u8]) -> Option<String> {
+    e.attributes()
+        .flatten()
+        .find(|a| a.key.as_ref() == key)
+        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+}
+
+fn attr_suffix(e: &BytesStart<'_>, suffix: &[u8]) -> Option<String> {
+    e.attributes()
+        .flatten()
+        .find(|a| a.key.as_ref().ends_with(suffix))
+        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+}
+
+/// Maps a quick-xml error: input that stops in the middle of markup or with open elements is
+/// a truncation (and a broken connection surfaces as an I/O error); the rest is malformed.
+fn xml_error(e: quick_xml::Error, pos: u64) -> PerfParseError {
+    match &e {
+        quick_xml::Error::Io(io) => PerfParseError::Truncated(format!("read failed: {io}")),
+        quick_xml::Error::Syntax(s) if !matches!(s, SyntaxError::InvalidBangMarkup) => {
+            PerfParseError::Truncated(format!("at byte {pos}: {e}"))
+        }
+        quick_xml::Error::IllFormed(IllFormedError::MissingEndTag(_)) => {
+            PerfParseError::Truncated(format!("at byte {pos}: {e}"))
+        }
+        _ => PerfParseError::Malformed(format!("at byte {pos}: {e}")),
+    }
+}
+
+/// Counts the values that are data (>= 0).
+pub fn count_samples(em: &EntityMetrics) -> u64 {
+    em.series
+        .iter()
+        .map(|s| s.values.iter().filter(|v| **v >= 0).count() as u64)
+        .sum()
+}
+
+/// Drops the samples at or before `start`: vCenter excludes the sample at `startTime`, the
+/// simulator does not, and a window is `(start, end]`.
+pub fn drop_at_or_before(em: &mut EntityMetrics, start: i64) {
+    if em.timestamps.iter().all(|&t| t > start) {
+        return;
+    }
+    let keep: Vec<bool> = em.timestamps.iter().map(|&t| t > start).collect();
+    let mut i = 0;
+    em.timestamps.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    for s in &mut em.series {
+        let mut i = 0;
+        s.values.retain(|_| {
+            i += 1;
+            keep.get(i - 1).copied().unwrap_or(false)
+        });
+    }
+}
+
+/// Drives a [`PerfParser`] over an async reader (the HTTP body), one entity at a time.
+pub struct PerfReader<R> {
+    reader: Reader<R>,
+    buf: Vec<u8>,
+    parser: PerfParser,
+}
+
+impl<R: AsyncBufRead + Unpin> PerfReader<R> {
+    pub fn new(r: R) -> Self {
+        PerfReader {
+            reader: Reader::from_reader(r),
+            buf: Vec::with_capacity(64 * 1024),
+            parser: PerfParser::new(),
+        }
+    }
+
+    /// The next entity; `Ok(None)` after a complete document.
+    pub async fn next(&mut self) -> Result<Option<EntityMetrics>, PerfParseError> {
+        while !self.parser.finished() {
+            self.buf.clear();
+            let ev = match self.reader.read_event_into_async(&mut self.buf).await {
+                Ok(ev) => ev,
+                Err(e) => return Err(xml_error(e, self.reader.error_position())),
+            };
+            if let Some(em) = self.parser.handle(ev)? {
+                return Ok(Some(em));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Entities returned so far.
+    pub fn entities(&self) -> usize {
+        self.parser.entities()
+    }
+
+    /// Bytes consumed so far.
+    pub fn bytes(&self) -> u64 {
+        self.reader.buffer_position()
+    }
+}
+
+/// Parses a whole QueryPerf answer held in memory, calling `f` for every entity.
+/// Returns the stats (`samples` counts values >= 0) or the first error.
+pub fn parse_perf_slice(
+    doc: &[u8],
+    mut f: impl FnMut(EntityMetrics),
+) -> Result<QueryStats, PerfParseError> {
+    let mut reader = Reader::from_reader(doc);
+    let mut parser = PerfParser::new();
+    let mut stats = QueryStats::default();
+    while !parser.finished() {
+        let ev = reader
+            .read_event()
+            .map_err(|e| xml_error(e, reader.error_position()))?;
+        if let Some(em) = parser.handle(ev)? {
+            stats.entities += 1;
+            stats.samples += count_samples(&em);
+            f(em);
+        }
+    }
+    stats.bytes = reader.buffer_position();
+    Ok(stats)
+}
+
+impl Client {
+    /// Runs one QueryPerf call and sends every entity on `tx` as soon as it is parsed (the
+    /// bounded channel is the backpressure: the body is read only as fast as it is consumed).
+    /// Samples at or before a spec's `start` are dropped. A response cut off midway is an
+    /// error that says how many entities were already sent.
+    pub async fn query_perf(
+        &self,
+        specs: &[PerfQuerySpec],
+        tx: &Sender<EntityMetrics>,
+    ) -> Result<QueryStats, Error> {
+        use futures::TryStreamExt;
+        const METHOD: &str = "QueryPerf";
+        if specs.is_empty() {
+            return Ok(QueryStats::default());
+        }
+        let started = Instant::now();
+        let starts: HashMap<&str, i64> = specs
+            .iter()
+            .filter_map(|s| Some((s.moid.as_str(), s.start?)))
+            .collect();
+        let resp = self
+            .send(METHOD, |sc| {
+                request_body(&sc.perf_manager.ty, &sc.perf_manager.value, specs)
+            })
+            .await?;
+        let stream = resp
+            .bytes_stream()
+            .map_err(|e| std::io::Error::other(super::soap::error_chain(&e)));
+        let mut reader = PerfReader::new(tokio_util::io::StreamReader::new(stream));
+        let mut stats = QueryStats::default();
+        let t = &self.inner.transport;
+        loop {
+            match reader.next().await {
+                Ok(Some(mut em)) => {
+                    if let Some(&s) = starts.get(em.moid.as_str()) {
+                        drop_at_or_before(&mut em, s);
+                    }
+                    stats.entities += 1;
+                    stats.samples += count_samples(&em);
+                    if tx.send(em).await.is_err() {
+                        return Err(Error::ReceiverClosed {
+                            vcenter: t.name.clone(),
+                            method: METHOD,
+                        });
+                    }
+                }
+                Ok(None) => break,
+                Err(PerfParseError::Fault { fault, message }) => {
+                    return Err(t.fault(METHOD, super::soap::FaultInfo { fault, message }))
+                }
+                Err(PerfParseError::Truncated(detail)) => {
+                    return Err(Error::Truncated {
+                        vcenter: t.name.clone(),
+                        method: METHOD,
+                        entities: stats.entities,
+                        detail,
+                    })
+                }
+                Err(PerfParseError::Malformed(detail)) => {
+                    return Err(t.malformed(
+                        METHOD,
+                        format!("{detail} (after {} entities had been sent)", stats.entities),
+                    ))
+                }
+            }
+        }
+        stats.bytes = reader.bytes();
+        tracing::debug!(
+            vcenter = %t.name,
+            method = METHOD,
+            specs = specs.len(),
+            entities = stats.entities,
+            samples = stats.samples,
+            bytes = stats.bytes,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "QueryPerf done"
+        );
+        Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests;

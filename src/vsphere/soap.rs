@@ -1,0 +1,478 @@
+//! SOAP over HTTP: envelopes, the HTTP client (TLS policy), faults, and mapping every
+//! transport failure to an [`Error`] that names the vCenter and the cause.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderValue, CONTENT_TYPE, COOKIE, SET_COOKIE};
+
+use super::error::Error;
+use super::xml::{self, Node};
+use super::ClientOptions;
+
+/// The cookie that carries the vCenter session (govmomi `soap.SessionCookieName`).
+pub(crate) const SESSION_COOKIE: &str = "vmware_soap_session";
+
+/// The SOAPAction version sent before the ServiceContent tells us the real one.
+pub(crate) const DEFAULT_API_VERSION: &str = "6.0";
+
+/// A managed object reference: `<x type="HostSystem">host-12</x>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub(crate) struct MoRef {
+    pub ty: String,
+    pub value: String,
+}
+
+impl MoRef {
+    pub fn new(ty: &str, value: &str) -> Self {
+        MoRef {
+            ty: ty.to_string(),
+            value: value.to_string(),
+        }
+    }
+
+    /// From an element holding a MoRef (its `type` attribute and text).
+    pub fn from_node(n: &Node) -> Option<MoRef> {
+        Some(MoRef {
+            ty: n.attr("type")?.to_string(),
+            value: n.text.trim().to_string(),
+        })
+    }
+
+    /// Writes `<tag type="T">value</tag>`, escaped.
+    pub fn write(&self, out: &mut String, tag: &str) {
+        let _ = write!(
+            out,
+            r#"<{tag} type="{}">{}</{tag}>"#,
+            xml::escape(&self.ty),
+            xml::escape(&self.value)
+        );
+    }
+}
+
+/// The parts of `ServiceContent` vcollect uses.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ServiceContent {
+    pub root_folder: MoRef,
+    pub property_collector: MoRef,
+    pub view_manager: MoRef,
+    pub session_manager: MoRef,
+    pub perf_manager: MoRef,
+    /// `about.apiVersion`, for the SOAPAction header.
+    pub api_version: String,
+    /// `about.fullName`, for the log.
+    pub full_name: String,
+}
+
+impl ServiceContent {
+    pub fn from_returnval(rv: &Node) -> Result<Self, String> {
+        let moref = |name: &str| {
+            rv.child(name)
+                .and_then(MoRef::from_node)
+                .ok_or_else(|| format!("ServiceContent has no {name}"))
+        };
+        Ok(ServiceContent {
+            root_folder: moref("rootFolder")?,
+            property_collector: moref("propertyCollector")?,
+            view_manager: moref("viewManager")?,
+            session_manager: moref("sessionManager")?,
+            perf_manager: moref("perfManager")?,
+            api_version: rv
+                .text_at(&["about", "apiVersion"])
+                .filter(|v| !v.is_empty())
+                .unwrap_or(DEFAULT_API_VERSION)
+                .to_string(),
+            full_name: rv
+                .text_at(&["about", "fullName"])
+                .unwrap_or_default()
+                .to_string(),
+        })
+    }
+}
+
+/// Wraps a body element in a SOAP 1.1 envelope.
+pub(crate) fn envelope(body: &str) -> String {
+    let mut s = String::with_capacity(body.len() + 300);
+    s.push_str(
+        r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>"#,
+    );
+    s.push_str(body);
+    s.push_str("</soapenv:Body></soapenv:Envelope>");
+    s
+}
+
+/// A SOAP fault: the vim25 fault type and the `faultstring`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct FaultInfo {
+    pub fault: String,
+    pub message: String,
+}
+
+impl FaultInfo {
+    /// From a `<Fault>` element: the type is the detail child's `xsi:type`, else its element
+    /// name without the `Fault` suffix (`NotAuthenticatedFault` → `NotAuthenticated`), else
+    /// the `faultcode`.
+    pub fn from_node(f: &Node) -> FaultInfo {
+        let detail = f.child("detail").and_then(|d| d.children.first());
+        let fault = detail
+            .and_then(|d| {
+                d.xsi_type()
+                    .map(str::to_string)
+                    .or_else(|| Some(d.name.strip_suffix("Fault").unwrap_or(&d.name).to_string()))
+            })
+            .or_else(|| f.child("faultcode").map(|c| c.text.trim().to_string()))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "UnknownFault".to_string());
+        let message = f
+            .child("faultstring")
+            .map(|s| s.text.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "(no faultstring)".to_string());
+        FaultInfo { fault, message }
+    }
+}
+
+/// What the body of a SOAP answer holds.
+pub(crate) enum Answer {
+    /// The `<MethodResponse>` element.
+    Response(Node),
+    Fault(FaultInfo),
+}
+
+/// Parses a complete SOAP envelope.
+pub(crate) fn parse_answer(doc: &[u8]) -> Result<Answer, String> {
+    let env = xml::parse(doc)?;
+    if env.name != "Envelope" {
+        return Err(format!("expected a SOAP Envelope, found <{}>", env.name));
+    }
+    let body = env.child("Body").ok_or("SOAP envelope without Body")?;
+    let first = body.children.first().ok_or("empty SOAP Body")?;
+    if first.name == "Fault" {
+        Ok(Answer::Fault(FaultInfo::from_node(first)))
+    } else {
+        Ok(Answer::Response(first.clone()))
+    }
+}
+
+/// The start of an error page, whitespace collapsed, for error messages.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4000)]);
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.is_empty() {
+        return "(empty body)".to_string();
+    }
+    match collapsed.char_indices().nth(200) {
+        Some((i, _)) => format!("{} ...", &collapsed[..i]),
+        None => collapsed,
+    }
+}
+
+/// The `vmware_soap_session` cookie value from a response's `Set-Cookie` headers.
+pub(crate) fn session_cookie(resp: &reqwest::Response) -> Option<String> {
+    resp.headers().get_all(SET_COOKIE).iter().find_map(|v| {
+        let v = v.to_str().ok()?;
+        let first = v.split(';').next()?.trim();
+        let (name, value) = first.split_once('=')?;
+        (name.trim() == SESSION_COOKIE).then(|| value.trim().to_string())
+    })
+}
+
+/// The HTTP side: one reqwest client (connection pool, TLS policy) for one vCenter.
+pub(crate) struct Transport {
+    http: reqwest::Client,
+    pub name: String,
+    pub url: String,
+    pub timeout: Duration,
+}
+
+impl Transport {
+    /// Builds the HTTP client. TLS policy:
+    /// * default: verify against the system's root certificates;
+    /// * `ca_file`: verify against that PEM file **instead of** the system roots (explicit
+    ///   pinning: a vCenter signed by its own VMCA should not also be trusted via any public
+    ///   CA, and a public CA should not be able to impersonate it);
+    /// * `insecure = true`: accept any certificate (explicit opt-in, logged as a warning).
+    pub fn new(opts: &ClientOptions) -> Result<Transport, Error> {
+        let config_err = |detail: String| Error::Config {
+            vcenter: opts.name.clone(),
+            detail,
+        };
+        let parsed = reqwest::Url::parse(&opts.url)
+            .map_err(|e| config_err(format!("invalid url {:?}: {e}", opts.url)))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(config_err(format!(
+                "invalid url {:?}: scheme must be https (or http)",
+                opts.url
+            )));
+        }
+        let mut b = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(opts.timeout)
+            // A per-read timeout, not a total one: a QueryPerf body is read as fast as the
+            // pipeline consumes it, and a slow consumer must not look like a dead vCenter.
+            .read_timeout(opts.timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("vcollect/", env!("CARGO_PKG_VERSION")));
+        if opts.insecure {
+            tracing::warn!(vcenter = %opts.name, "TLS certificate verification is disabled (insecure = true)");
+            b = b.danger_accept_invalid_certs(true);
+        } else if let Some(ca) = &opts.ca_file {
+            let pem = std::fs::read(ca)
+                .map_err(|e| config_err(format!("cannot read ca_file {}: {e}", ca.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| config_err(format!("ca_file {} is not PEM: {e}", ca.display())))?;
+            if certs.is_empty() {
+                return Err(config_err(format!(
+                    "ca_file {} holds no certificate",
+                    ca.display()
+                )));
+            }
+            b = b.tls_built_in_root_certs(false);
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        let http = b
+            .build()
+            .map_err(|e| config_err(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Transport {
+            http,
+            name: opts.name.clone(),
+            url: opts.url.clone(),
+            timeout: opts.timeout,
+        })
+    }
+
+    /// Maps a reqwest error to the cause an operator can act on.
+    pub fn classify(&self, method: &'static str, e: &reqwest::Error) -> Error {
+        let chain = error_chain(e);
+        let lower = chain.to_ascii_lowercase();
+        if e.is_timeout() || lower.contains("timed out") {
+            return Error::Timeout {
+                vcenter: self.name.clone(),
+                method,
+                timeout: self.timeout,
+            };
+        }
+        if lower.contains("certificate")
+            || lower.contains("tls")
+            || lower.contains("handshake")
+            || lower.contains("ssl")
+        {
+            return Error::Tls {
+                vcenter: self.name.clone(),
+                url: self.url.clone(),
+                cause: chain,
+            };
+        }
+        Error::Unreachable {
+            vcenter: self.name.clone(),
+            url: self.url.clone(),
+            cause: chain,
+        }
+    }
+
+    /// POSTs one SOAP call and returns the response if it is a 200. A 500 with a SOAP fault
+    /// becomes [`Error::Fault`] (or [`Error::NoPermission`]), anything else [`Error::Http`].
+    /// The body of a 200 is left unread so that QueryPerf can stream it.
+    pub async fn post(
+        &self,
+        method: &'static str,
+        api_version: &str,
+        cookie: Option<&str>,
+        body: String,
+    ) -> Result<reqwest::Response, Error> {
+        let started = Instant::now();
+        let len = body.len();
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header(CONTENT_TYPE, "text/xml; charset=utf-8")
+            .header("SOAPAction", format!("urn:vim25/{api_version}"))
+            .body(body);
+        if let Some(c) = cookie {
+            if let Ok(v) = HeaderValue::from_str(&format!("{SESSION_COOKIE}={c}")) {
+                req = req.header(COOKIE, v);
+            }
+        }
+        let retry = req.try_clone();
+        let mut result = tokio::time::timeout(self.timeout, req.send()).await;
+        if let (Ok(Err(e)), Some(retry)) = (&result, retry) {
+            // A pooled keep-alive connection the server has closed (vCenter restarted, a
+            // load balancer's idle timeout): the request never reached it, so sending it
+            // once more on a fresh connection is safe.
+            if is_stale_connection(e) {
+                tracing::debug!(vcenter = %self.name, method, "stale pooled connection: resending");
+                result = tokio::time::timeout(self.timeout, retry.send()).await;
+            }
+        }
+        let resp = match result {
+            Err(_) => {
+                return Err(Error::Timeout {
+                    vcenter: self.name.clone(),
+                    method,
+                    timeout: self.timeout,
+                })
+            }
+            Ok(Err(e)) => return Err(self.classify(method, &e)),
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status();
+        tracing::debug!(
+            vcenter = %self.name,
+            method,
+            status = status.as_u16(),
+            request_bytes = len,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "SOAP call answered"
+        );
+        if status.is_success() {
+            return Ok(resp);
+        }
+        // Error bodies are small (a fault or an error page): read them whole.
+        let bytes = match tokio::time::timeout(self.timeout, resp.bytes()).await {
+            Ok(Ok(b)) => b,
+            _ => Default::default(),
+        };
+        if let Ok(Answer::Fault(f)) = parse_answer(&bytes) {
+            return Err(self.fault(method, f));
+        }
+        Err(Error::Http {
+            vcenter: self.name.clone(),
+            method,
+            status: status.as_u16(),
+            excerpt: excerpt(&bytes),
+        })
+    }
+
+    pub fn fault(&self, method: &'static str, f: FaultInfo) -> Error {
+        if f.fault == "NoPermission" {
+            Error::NoPermission {
+                vcenter: self.name.clone(),
+                method,
+                message: f.message,
+            }
+        } else {
+            Error::Fault {
+                vcenter: self.name.clone(),
+                method,
+                fault: f.fault,
+                message: f.message,
+            }
+        }
+    }
+
+    pub fn malformed(&self, method: &'static str, detail: impl Into<String>) -> Error {
+        Error::Malformed {
+            vcenter: self.name.clone(),
+            method,
+            detail: detail.into(),
+        }
+    }
+
+    /// Reads a (small) 200 body whole and returns the response element.
+    pub async fn read_answer(
+        &self,
+        method: &'static str,
+        resp: reqwest::Response,
+    ) -> Result<Node, Error> {
+        let bytes = match tokio::time::timeout(self.timeout, resp.bytes()).await {
+            Err(_) => {
+                return Err(Error::Timeout {
+                    vcenter: self.name.clone(),
+                    method,
+                    timeout: self.timeout,
+                })
+            }
+            Ok(Err(e)) => {
+                return Err(Error::Truncated {
+                    vcenter: self.name.clone(),
+                    method,
+                    entities: 0,
+                    detail: error_chain(&e),
+                })
+            }
+            Ok(Ok(b)) => b,
+        };
+        match parse_answer(&bytes) {
+            Ok(Answer::Response(n)) => Ok(n),
+            Ok(Answer::Fault(f)) => Err(self.fault(method, f)),
+            Err(detail) if detail.contains("ended inside") => Err(Error::Truncated {
+                vcenter: self.name.clone(),
+                method,
+                entities: 0,
+                detail,
+            }),
+            Err(detail) => Err(self.malformed(method, detail)),
+        }
+    }
+}
+
+/// A send failure on a reused connection that the peer had already closed.
+fn is_stale_connection(e: &reqwest::Error) -> bool {
+    if e.is_connect() || e.is_timeout() {
+        return false;
+    }
+    let chain = error_chain(e).to_ascii_lowercase();
+    chain.contains("connection closed before message completed")
+        || chain.contains("connection reset")
+        || chain.contains("broken pipe")
+}
+
+/// An error and its sources, joined with ": " (reqwest's own Display hides the cause).
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let cs = c.to_string();
+        if !s.contains(&cs) {
+            s.push_str(": ");
+            s.push_str(&cs);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_type_from_xsi_type_or_element() {
+        let doc = br#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>The session is not authenticated.</faultstring><detail><NotAuthenticatedFault xmlns="urn:vim25" xsi:type="NotAuthenticated"><object type="Folder">group-d1</object></NotAuthenticatedFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>"#;
+        match parse_answer(doc).unwrap() {
+            Answer::Fault(f) => {
+                assert_eq!(f.fault, "NotAuthenticated");
+                assert_eq!(f.message, "The session is not authenticated.");
+            }
+            Answer::Response(_) => panic!("expected a fault"),
+        }
+        let doc = br#"<Envelope><Body><Fault><faultcode>x</faultcode><faultstring></faultstring><detail><InvalidLoginFault/></detail></Fault></Body></Envelope>"#;
+        match parse_answer(doc).unwrap() {
+            Answer::Fault(f) => {
+                assert_eq!(f.fault, "InvalidLogin");
+                assert_eq!(f.message, "(no faultstring)");
+            }
+            Answer::Response(_) => panic!("expected a fault"),
+        }
+    }
+
+    #[test]
+    fn excerpt_collapses_and_cuts() {
+        assert_eq!(
+            excerpt(b"<html>\n  <b>503</b>\n</html>"),
+            "<html> <b>503</b> </html>"
+        );
+        assert_eq!(excerpt(&[b'x'; 5000]).len(), 204);
+        assert_eq!(excerpt(b""), "(empty body)");
+    }
+
+    #[test]
+    fn envelope_holds_escaped_moref() {
+        let mut s = String::new();
+        MoRef::new("Folder", "a<&>").write(&mut s, "_this");
+        assert_eq!(s, r#"<_this type="Folder">a&lt;&amp;&gt;</_this>"#);
+        assert!(envelope(&s).contains("<soapenv:Body><_this"));
+    }
+}
