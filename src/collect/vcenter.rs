@@ -49,6 +49,8 @@ pub struct VcenterCollector {
     inventory: Option<Inventory>,
     /// Rediscover before the next cycle (vCenter said a view or entity is gone).
     stale: bool,
+    /// The client's session generation when counters and inventory were read.
+    session: u64,
     /// Newest sample known to be in the sink, per entity this node has collected.
     last: HashMap<String, i64>,
     /// Batch bounds for the sink (`output.batch_lines`, `output.batch_bytes`).
@@ -79,6 +81,7 @@ impl VcenterCollector {
             counters: None,
             inventory: None,
             stale: false,
+            session: 0,
             last: HashMap::new(),
         }
     }
@@ -146,13 +149,19 @@ impl VcenterCollector {
     /// Makes sure the session, counters and inventory are ready; returns vCenter's time.
     async fn prepare(&mut self) -> Result<i64, CycleError> {
         let discovery = self.collect.discovery_interval;
-        let client = self.client().await?;
+        let client = self.client().await?.clone();
         let now = client.current_time().await?;
+        // A new session (vCenter restarted) may come with a new counter catalogue.
+        let session = client.session_generation();
         let due = |inv: &Option<Inventory>| match inv {
             None => true,
             Some(i) => i.discovered_at.elapsed() >= discovery,
         };
-        if self.counters.is_none() || due(&self.inventory) || self.stale {
+        if self.counters.is_none()
+            || due(&self.inventory)
+            || self.stale
+            || session != self.session
+        {
             let started = Instant::now();
             let catalog = client.counters().await?;
             let entities = client.inventory().await?;
@@ -170,6 +179,7 @@ impl VcenterCollector {
             self.counters = Some(counters);
             self.inventory = Some(inv);
             self.stale = false;
+            self.session = session;
         }
         Ok(now)
     }

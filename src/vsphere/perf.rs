@@ -18,7 +18,6 @@ use std::time::Instant;
 use quick_xml::errors::{IllFormedError, SyntaxError};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
-use tokio::io::AsyncBufRead;
 use tokio::sync::mpsc::Sender;
 
 use super::client::Client;
@@ -552,34 +551,121 @@ pub fn drop_at_or_before(em: &mut EntityMetrics, start: i64) {
 }
 
 /// Drives a [`PerfParser`] over an async reader (the HTTP body), one entity at a time.
+///
+/// The body is read in chunks into a buffer, and every run of complete `<returnval>`
+/// elements in it is parsed in place with quick-xml's borrowing slice reader: no event is
+/// copied, which is about twice as fast as its async reader. Memory stays bounded by one
+/// entity's answer plus one read chunk, never the whole response.
 pub struct PerfReader<R> {
-    reader: Reader<R>,
+    src: R,
+    /// Bytes read but not parsed yet (they end inside a `<returnval>`).
     buf: Vec<u8>,
+    /// Entities parsed from the last chunk, not handed out yet.
+    ready: std::collections::VecDeque<EntityMetrics>,
     parser: PerfParser,
+    eof: bool,
+    /// Bytes parsed so far (for error positions and stats).
+    consumed: u64,
 }
 
-impl<R: AsyncBufRead + Unpin> PerfReader<R> {
+/// Bytes asked of the body per read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The end of the last complete `</returnval>` (any namespace prefix) in `buf`, if any.
+fn last_returnval_end(buf: &[u8]) -> Option<usize> {
+    const TAG: &[u8] = b"returnval>";
+    let mut end = buf.len();
+    while end >= TAG.len() {
+        let at = buf[..end].windows(TAG.len()).rposition(|w| w == TAG)?;
+        // An end tag: `</returnval>` or `</prefix:returnval>`.
+        let head = &buf[at.saturating_sub(40)..at];
+        if let Some(lt) = head.iter().rposition(|&b| b == b'<') {
+            let name = &head[lt + 1..];
+            if name.first() == Some(&b'/')
+                && name[1..]
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b':')
+                && (name.len() == 1 || name.last() == Some(&b':'))
+            {
+                return Some(at + TAG.len());
+            }
+        }
+        end = at;
+    }
+    None
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> PerfReader<R> {
     pub fn new(r: R) -> Self {
         PerfReader {
-            reader: Reader::from_reader(r),
-            buf: Vec::with_capacity(64 * 1024),
+            src: r,
+            buf: Vec::with_capacity(2 * READ_CHUNK),
+            ready: std::collections::VecDeque::new(),
             parser: PerfParser::new(),
+            eof: false,
+            consumed: 0,
         }
+    }
+
+    /// Parses `buf[..cut]`; at the end of the body also tells the parser the document ended.
+    fn parse_prefix(&mut self, cut: usize) -> Result<(), PerfParseError> {
+        let mut reader = Reader::from_reader(&self.buf[..cut]);
+        // A chunk may close elements opened in an earlier chunk; the parser keeps its own
+        // stack and checks the structure itself.
+        reader.config_mut().check_end_names = false;
+        loop {
+            let ev = reader
+                .read_event()
+                .map_err(|e| xml_error(e, self.consumed + reader.error_position()))?;
+            if matches!(ev, Event::Eof) {
+                if self.eof {
+                    self.parser.handle(Event::Eof)?;
+                }
+                break;
+            }
+            if let Some(em) = self.parser.handle(ev)? {
+                self.ready.push_back(em);
+            }
+        }
+        self.consumed += cut as u64;
+        self.buf.drain(..cut);
+        Ok(())
     }
 
     /// The next entity; `Ok(None)` after a complete document.
     pub async fn next(&mut self) -> Result<Option<EntityMetrics>, PerfParseError> {
-        while !self.parser.finished() {
-            self.buf.clear();
-            let ev = match self.reader.read_event_into_async(&mut self.buf).await {
-                Ok(ev) => ev,
-                Err(e) => return Err(xml_error(e, self.reader.error_position())),
-            };
-            if let Some(em) = self.parser.handle(ev)? {
+        use tokio::io::AsyncReadExt;
+        loop {
+            if let Some(em) = self.ready.pop_front() {
                 return Ok(Some(em));
             }
+            if self.parser.finished() {
+                return Ok(None);
+            }
+            if self.eof {
+                let all = self.buf.len();
+                self.parse_prefix(all)?;
+                if self.ready.is_empty() && !self.parser.finished() {
+                    // The parser saw the end of the document and said nothing: cannot happen,
+                    // but never loop forever on a broken body.
+                    return Err(PerfParseError::Truncated("response ended early".into()));
+                }
+                continue;
+            }
+            if let Some(cut) = last_returnval_end(&self.buf) {
+                self.parse_prefix(cut)?;
+                continue;
+            }
+            self.buf.reserve(READ_CHUNK);
+            let n = self
+                .src
+                .read_buf(&mut self.buf)
+                .await
+                .map_err(|e| PerfParseError::Truncated(format!("read failed: {e}")))?;
+            if n == 0 {
+                self.eof = true;
+            }
         }
-        Ok(None)
     }
 
     /// Entities returned so far.
@@ -589,7 +675,7 @@ impl<R: AsyncBufRead + Unpin> PerfReader<R> {
 
     /// Bytes consumed so far.
     pub fn bytes(&self) -> u64 {
-        self.reader.buffer_position()
+        self.consumed + self.buf.len() as u64
     }
 }
 
