@@ -17,14 +17,14 @@
 //!   measurement, tag key, tag value or field key are written as an escaped space (`\ `).
 //!   No parser can read a newline inside a name (it ends the line), and Telegraf treats a tab
 //!   as whitespace; replacing them with a space keeps the line valid and keeps the words apart.
-//! * **Backslashes** in names are written as they are (every parser reads a lone backslash
-//!   before an ordinary character as a literal backslash), except where a parser would take
-//!   the backslash as an escape: before another backslash, before a character that is escaped
-//!   in that element (or a replaced control character), and at the end of the name. There it
-//!   is doubled (`\\`), which InfluxDB 2.x and Telegraf read back as one backslash. InfluxDB
-//!   1.x does not unescape `\\` in names: it stores those (rare) names with the doubled
-//!   backslash, but the line stays valid. vCenter itself never produces such names: it
-//!   stores `\` in inventory names as `%5c`.
+//! * **Backslashes** in names are written as they are, except where InfluxDB 1.x would
+//!   take one as an escape: 1.x decides that a separator is escaped by looking only at the
+//!   byte before it, so a backslash just before an escaped character (or a replaced control
+//!   character), or at the end of the name (just before the separator that follows), cannot
+//!   be written at all. Such a backslash is written as `/` (`C:\` → `C:/`, `a\,b` → `a/\,b`).
+//!   Every other backslash is literal in 1.x, 2.x and Telegraf alike, with one exception:
+//!   2.x and Telegraf read two consecutive backslashes as one. vCenter never produces such
+//!   names: it stores `\` in inventory names as `%5c`.
 //! * **String field values** may contain anything; newlines are kept (a quoted string may
 //!   span lines in InfluxDB 1.x, 2.x and Telegraf).
 //! * **Empty** tag keys, tag values and field keys are omitted (InfluxDB refuses them).
@@ -122,16 +122,12 @@ fn escape(b: &[u8], out: &mut Vec<u8>, element: u8) {
         } else if class & CTRL != 0 {
             out.extend_from_slice(b"\\ ");
         } else {
-            // A backslash: literal unless a parser would take it as an escape.
-            let ambiguous = match b.get(i + 1) {
+            // A backslash: literal unless 1.x would read it as escaping what follows.
+            let dangerous = match b.get(i + 1) {
                 None => true,
-                Some(&n) => CLASS[n as usize] & special != 0,
+                Some(&n) => CLASS[n as usize] & (element | CTRL) != 0,
             };
-            if ambiguous {
-                out.extend_from_slice(b"\\\\");
-            } else {
-                out.push(b'\\');
-            }
+            out.push(if dangerous { b'/' } else { b'\\' });
         }
         i += 1;
         start = i;

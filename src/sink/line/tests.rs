@@ -17,9 +17,9 @@ struct Line {
     ts: i64,
 }
 
-/// A reference parser for the rules documented in `line.rs` (the InfluxDB 2.x / Telegraf
-/// reading): in names, a backslash before another backslash or before a character escaped
-/// in that element stands for that character; any other backslash is literal.
+/// A reference parser for the rules documented in `line.rs` (InfluxDB 1.x's reading): in
+/// names, a backslash before a character escaped in that element stands for that character;
+/// any other backslash is literal.
 struct Parser<'a> {
     b: &'a [u8],
     i: usize,
@@ -36,7 +36,7 @@ impl Parser<'_> {
         while let Some(c) = self.peek() {
             if c == b'\\' {
                 match self.b.get(self.i + 1) {
-                    Some(&n) if n == b'\\' || escapable.contains(&n) => {
+                    Some(&n) if escapable.contains(&n) => {
                         out.push(n);
                         self.i += 2;
                     }
@@ -168,12 +168,26 @@ fn parse_all(b: &[u8]) -> Vec<Line> {
     out
 }
 
-/// What a name reads back as: control characters become spaces.
-fn expect_name(s: &str) -> String {
-    s.chars()
-        .map(|c| if (c as u32) < 0x20 { ' ' } else { c })
+/// What a name reads back as: control characters become spaces, a backslash before an
+/// escaped character (`escapable`), a control character or the end becomes `/`.
+fn expect_name(s: &str, escapable: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let special = |c: Option<&char>| match c {
+        None => true,
+        Some(&c) => (c as u32) < 0x20 || escapable.contains(c),
+    };
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| match c {
+            _ if (c as u32) < 0x20 => ' ',
+            '\\' if special(chars.get(i + 1)) => '/',
+            _ => c,
+        })
         .collect()
 }
+
+const KEYS: &str = ",= ";
 
 fn nasty() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -245,12 +259,12 @@ proptest! {
         let want_tags: Vec<_> = tags
             .iter()
             .filter(|(k, v)| !k.is_empty() && !v.is_empty())
-            .map(|(k, v)| (expect_name(k), expect_name(v)))
+            .map(|(k, v)| (expect_name(k, KEYS), expect_name(v, KEYS)))
             .collect();
         let want_fields: Vec<_> = fields
             .iter()
             .filter(|(k, v)| !k.is_empty() && !matches!(v, Value::Float(f) if !f.is_finite()))
-            .map(|(k, v)| (expect_name(k), v.clone()))
+            .map(|(k, v)| (expect_name(k, KEYS), v.clone()))
             .collect();
         let should = !m.is_empty() && !want_fields.is_empty();
         prop_assert_eq!(written, should);
@@ -261,7 +275,7 @@ proptest! {
         let mut lines = parse_all(&buf);
         prop_assert_eq!(lines.len(), 1 + prefix as usize);
         let got = lines.pop().unwrap();
-        prop_assert_eq!(got, Line { measurement: expect_name(&m), tags: want_tags, fields: want_fields, ts });
+        prop_assert_eq!(got, Line { measurement: expect_name(&m, ", "), tags: want_tags, fields: want_fields, ts });
     }
 
     #[test]
@@ -290,9 +304,11 @@ fn escaping_examples() {
         r"line1\ line2\ \ x"
     );
     assert_eq!(esc(escape_tag_value, r"C:\temp"), r"C:\temp");
-    assert_eq!(esc(escape_tag_value, r"ends\"), r"ends\\");
-    assert_eq!(esc(escape_tag_value, r"a\,b"), r"a\\\,b");
-    assert_eq!(esc(escape_tag_value, r"a\\b"), r"a\\\b");
+    assert_eq!(esc(escape_tag_value, r"ends\"), r"ends/");
+    assert_eq!(esc(escape_tag_value, r"a\,b"), r"a/\,b");
+    assert_eq!(esc(escape_tag_value, r"a\\b"), r"a\\b");
+    assert_eq!(esc(escape_tag_value, r"a\\ b"), r"a\/\ b");
+    assert_eq!(esc(escape_key, "a\\\n"), r"a/\ ");
     assert_eq!(esc(escape_measurement, r"a\=b"), r"a\=b");
     assert_eq!(
         esc(write_str, "say \"hi\" \\ \n"),
