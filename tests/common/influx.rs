@@ -13,6 +13,8 @@ pub struct Influx {
     dir: tempfile::TempDir,
     pub port: u16,
     rpc_port: u16,
+    /// With `start_with_auth`: the admin user and password (`auth-enabled = true`).
+    auth: Option<(String, String)>,
 }
 
 impl Influx {
@@ -24,6 +26,22 @@ impl Influx {
             dir,
             port: super::free_port(),
             rpc_port: super::free_port(),
+            auth: None,
+        };
+        influx.start_again().await;
+        influx
+    }
+
+    /// Starts InfluxDB with `auth-enabled = true` and an admin `user` with `password`;
+    /// `query` and `create_db` then authenticate as that user.
+    pub async fn start_with_auth(user: &str, password: &str) -> Influx {
+        let dir = tempfile::tempdir().expect("influx temp dir");
+        let mut influx = Influx {
+            child: None,
+            dir,
+            port: super::free_port(),
+            rpc_port: super::free_port(),
+            auth: Some((user.to_string(), password.to_string())),
         };
         influx.start_again().await;
         influx
@@ -52,11 +70,13 @@ bind-address = "127.0.0.1:{rpc}"
 [http]
   bind-address = "127.0.0.1:{http}"
   log-enabled = false
+  auth-enabled = {auth}
 [monitor]
   store-enabled = false
 "#,
             rpc = self.rpc_port,
-            http = self.port
+            http = self.port,
+            auth = self.auth.is_some()
         );
         std::fs::write(self.config_path(), conf).expect("writing influxdb.conf");
         let child = Command::new("influxd")
@@ -78,6 +98,21 @@ bind-address = "127.0.0.1:{rpc}"
             }
         })
         .await;
+        if let Some((user, password)) = &self.auth {
+            // The first admin user may be created without credentials (an error once it
+            // exists, after a restart: ignored).
+            let _ = reqwest::Client::new()
+                .post(format!("{}/query", self.url()))
+                .form(&[(
+                    "q",
+                    format!(
+                        "CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES"
+                    ),
+                )])
+                .send()
+                .await
+                .expect("creating the influx admin user");
+        }
     }
 
     /// Stops the server (SIGKILL); the data directory stays.
@@ -94,13 +129,18 @@ bind-address = "127.0.0.1:{rpc}"
 
     /// Runs an InfluxQL query and returns the JSON answer (epoch seconds).
     pub async fn query(&self, db: &str, q: &str) -> Value {
-        let resp = reqwest::Client::new()
-            .post(format!("{}/query", self.url()))
+        let mut req = reqwest::Client::new().post(format!("{}/query", self.url()));
+        if let Some((user, password)) = &self.auth {
+            req = req.basic_auth(user, Some(password));
+        }
+        let resp = req
             .form(&[("db", db), ("q", q), ("epoch", "s")])
             .send()
             .await
             .expect("influx query");
-        resp.json().await.expect("influx query json")
+        // (reqwest is built without its `json` feature)
+        let body = resp.bytes().await.expect("influx query answer");
+        serde_json::from_slice(&body).expect("influx query json")
     }
 
     /// The rows of the first series of a query, or nothing.
