@@ -19,9 +19,13 @@ fn fixture(name: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     if name.ends_with(".gz") {
-        flate2::read::GzDecoder::new(f).read_to_end(&mut out).expect("gunzip");
+        flate2::read::GzDecoder::new(f)
+            .read_to_end(&mut out)
+            .expect("gunzip");
     } else {
-        std::io::BufReader::new(f).read_to_end(&mut out).expect("read");
+        std::io::BufReader::new(f)
+            .read_to_end(&mut out)
+            .expect("read");
     }
     out
 }
@@ -64,7 +68,9 @@ fn samples(doc: &[u8]) -> u64 {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let cat = catalog();
     for format in ["normal", "csv"] {
         let doc = fixture(&format!("queryperf_{format}.xml.gz"));
@@ -81,7 +87,9 @@ fn bench(c: &mut Criterion) {
                     let mut r = PerfReader::new(&doc[..]);
                     let mut n = 0;
                     while let Some(m) = r.next().await.expect("parses") {
-                        n += enc.encode(EntityKind::Vm, &tags[&m.moid], &m, 0, &mut out).samples;
+                        n += enc
+                            .encode(EntityKind::Vm, &tags[&m.moid], &m, 0, &mut out)
+                            .samples;
                     }
                     n
                 })
@@ -96,7 +104,9 @@ fn bench(c: &mut Criterion) {
                 out.clear();
                 let mut n = 0;
                 for m in &parsed {
-                    n += enc.encode(EntityKind::Vm, &tags[&m.moid], m, 0, &mut out).samples;
+                    n += enc
+                        .encode(EntityKind::Vm, &tags[&m.moid], m, 0, &mut out)
+                        .samples;
                 }
                 n
             })

@@ -16,7 +16,11 @@ use vcollect::config::{self, Config, OutputApi};
 use vcollect::sink::{self, Sink};
 
 #[derive(Parser)]
-#[command(name = "vcollect", version, about = "A clustered vSphere performance collector")]
+#[command(
+    name = "vcollect",
+    version,
+    about = "A clustered vSphere performance collector"
+)]
 struct Cli {
     /// The configuration file.
     #[arg(long, global = true, env = "VCOLLECT_CONFIG", default_value = config::DEFAULT_PATH)]

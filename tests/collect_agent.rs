@@ -48,7 +48,10 @@ impl Agent {
             .status();
         match tokio::time::timeout(limit, self.child.wait()).await {
             Ok(s) => s.expect("agent exit status"),
-            Err(_) => panic!("agent did not stop within {limit:?} of SIGTERM:\n{}", self.log()),
+            Err(_) => panic!(
+                "agent did not stop within {limit:?} of SIGTERM:\n{}",
+                self.log()
+            ),
         }
     }
 }
@@ -57,7 +60,16 @@ impl Agent {
 async fn wait_for_samples(influx: &Influx, vms: usize, ts: i64, what: &str, agent: &Agent) {
     let log = agent.log.clone();
     poll(what, Duration::from_secs(120), || async {
-        let got = check::series(influx, "vsphere", "vsphere_vm_cpu", "usage_average", "vmname", ts, i64::MAX).await;
+        let got = check::series(
+            influx,
+            "vsphere",
+            "vsphere_vm_cpu",
+            "usage_average",
+            "vmname",
+            ts,
+            i64::MAX,
+        )
+        .await;
         (got.len() == vms && got.values().all(|s| !s.is_empty())).then_some(())
     })
     .await;
@@ -118,7 +130,10 @@ async fn vcenter_killed_and_restarted_loses_no_sample() {
     wait_for_samples(&influx, vms, to, "samples after vCenter came back", &agent).await;
     let log = agent.log();
     assert_no_gaps(&influx, &sim, from, to, &log).await;
-    assert!(log.contains("cycle had errors"), "the outage was noticed:\n{log}");
+    assert!(
+        log.contains("cycle had errors"),
+        "the outage was noticed:\n{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

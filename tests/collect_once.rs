@@ -44,7 +44,11 @@ async fn once_writes_every_sample_of_every_active_entity() {
     );
     let out = once(&cfg, &[]).await;
     let stdout = text(&out.stdout);
-    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        text(&out.stderr)
+    );
     let active = (sim.expected_vms() + sim.expected_hosts()) as usize;
     assert!(
         stdout.contains(&format!("vcenter vc1: {active} entities")),
@@ -59,8 +63,22 @@ async fn once_writes_every_sample_of_every_active_entity() {
         ("vsphere_host_cpu", "esxhostname", sim.expected_hosts()),
         ("vsphere_vm_mem", "vmname", sim.expected_vms()),
     ] {
-        let got = check::series(&influx, "vsphere", measurement, "usage_average", tag, 0, i64::MAX).await;
-        let newest = got.values().filter_map(|s| s.last()).max().copied().unwrap_or(end);
+        let got = check::series(
+            &influx,
+            "vsphere",
+            measurement,
+            "usage_average",
+            tag,
+            0,
+            i64::MAX,
+        )
+        .await;
+        let newest = got
+            .values()
+            .filter_map(|s| s.last())
+            .max()
+            .copied()
+            .unwrap_or(end);
         if let Some(problem) = check::gaps(&got, expected as usize, newest - 280, newest) {
             panic!("{measurement}: {problem}");
         }
@@ -72,28 +90,55 @@ async fn once_writes_every_sample_of_every_active_entity() {
     }
 
     // Telegraf's tags, so existing dashboards work.
-    let tags = influx.query("vsphere", "SHOW TAG KEYS FROM \"vsphere_vm_cpu\"").await;
+    let tags = influx
+        .query("vsphere", "SHOW TAG KEYS FROM \"vsphere_vm_cpu\"")
+        .await;
     let keys: Vec<String> = tags["results"][0]["series"][0]["values"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v[0].as_str().unwrap().to_string())
         .collect();
-    for k in ["clustername", "cpu", "dcname", "esxhostname", "moid", "source", "vcenter", "vmname"] {
-        assert!(keys.contains(&k.to_string()), "tag {k} missing from {keys:?}");
+    for k in [
+        "clustername",
+        "cpu",
+        "dcname",
+        "esxhostname",
+        "moid",
+        "source",
+        "vcenter",
+        "vmname",
+    ] {
+        assert!(
+            keys.contains(&k.to_string()),
+            "tag {k} missing from {keys:?}"
+        );
     }
     // Percent counters are scaled like Telegraf: usage_average is a float percentage.
     let rows = influx
-        .rows("vsphere", "SELECT max(\"usage_average\") FROM \"vsphere_vm_cpu\"")
+        .rows(
+            "vsphere",
+            "SELECT max(\"usage_average\") FROM \"vsphere_vm_cpu\"",
+        )
         .await;
     let max = rows[0][1].as_f64().unwrap();
-    assert!((0.0..=100.0).contains(&max), "cpu usage_average {max} out of 0..100");
+    assert!(
+        (0.0..=100.0).contains(&max),
+        "cpu usage_average {max} out of 0..100"
+    );
 
     // Self-monitoring.
     let rows = influx
-        .rows("vsphere", "SELECT \"entities\", \"errors\", \"samples\" FROM \"vcollect\"")
+        .rows(
+            "vsphere",
+            "SELECT \"entities\", \"errors\", \"samples\" FROM \"vcollect\"",
+        )
         .await;
-    assert_eq!(rows.len(), 1, "one vcollect point per cycle and vCenter: {rows:?}");
+    assert_eq!(
+        rows.len(),
+        1,
+        "one vcollect point per cycle and vCenter: {rows:?}"
+    );
     assert_eq!(rows[0][1].as_i64(), Some(active as i64));
     assert_eq!(rows[0][2].as_i64(), Some(0));
     assert!(rows[0][3].as_i64().unwrap() > 0);
@@ -113,12 +158,20 @@ async fn output_dash_writes_line_protocol_to_stdout() {
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "stderr: {stderr}");
-    let lines: Vec<&str> = stdout.lines().filter(|l| !l.starts_with("vcollect,")).collect();
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("vcollect,"))
+        .collect();
     // 3 samples (1 minute) per entity and one line each (one counter, instance "*").
     let entities = (sim.expected_vms() + sim.expected_hosts()) as usize;
     assert_eq!(lines.len(), 3 * entities, "{stdout}");
-    assert!(lines.iter().all(|l| l.starts_with("vsphere_vm_cpu,") || l.starts_with("vsphere_host_mem,")));
-    assert!(stderr.contains("vcenter vc1:"), "summary on stderr: {stderr}");
+    assert!(lines
+        .iter()
+        .all(|l| l.starts_with("vsphere_vm_cpu,") || l.starts_with("vsphere_host_mem,")));
+    assert!(
+        stderr.contains("vcenter vc1:"),
+        "summary on stderr: {stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -136,15 +189,41 @@ async fn https_with_ca_file_and_one_failing_vcenter_does_not_stop_the_other() {
     vc1.extra = format!("ca_file = \"{}\"", certs.ca.display());
     let mut vc2 = Vc::new("badpw", &bad);
     vc2.password = "wrong".into();
-    let cfg = config::write(dir.path(), &[vc1, vc2], &influx.url(), "[collect]\nlookback = \"1m\"");
+    let cfg = config::write(
+        dir.path(),
+        &[vc1, vc2],
+        &influx.url(),
+        "[collect]\nlookback = \"1m\"",
+    );
     let out = once(&cfg, &[]).await;
     let stdout = text(&out.stdout);
-    assert!(!out.status.success(), "a failing vCenter makes `once` fail: {stdout}");
-    assert!(stdout.contains("vcenter secure:") && stdout.contains("0 errors"), "{stdout}");
+    assert!(
+        !out.status.success(),
+        "a failing vCenter makes `once` fail: {stdout}"
+    );
+    assert!(
+        stdout.contains("vcenter secure:") && stdout.contains("0 errors"),
+        "{stdout}"
+    );
     let bad_part = stdout.split("vcenter badpw:").nth(1).unwrap_or_default();
-    assert!(bad_part.contains("login") || bad_part.contains("InvalidLogin"), "{stdout}");
-    let got = check::series(&influx, "vsphere", "vsphere_vm_cpu", "usage_average", "vcenter", 0, i64::MAX).await;
-    assert!(got.contains_key("secure") && !got.contains_key("badpw"), "{got:?}");
+    assert!(
+        bad_part.contains("login") || bad_part.contains("InvalidLogin"),
+        "{stdout}"
+    );
+    let got = check::series(
+        &influx,
+        "vsphere",
+        "vsphere_vm_cpu",
+        "usage_average",
+        "vcenter",
+        0,
+        i64::MAX,
+    )
+    .await;
+    assert!(
+        got.contains_key("secure") && !got.contains_key("badpw"),
+        "{got:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -160,7 +239,10 @@ async fn an_unknown_counter_is_an_error_naming_it() {
     let out = once(&cfg, &["--output", "-"]).await;
     let stderr = text(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("cpu.nosuchthing.average") && stderr.contains("vm_counters"), "{stderr}");
+    assert!(
+        stderr.contains("cpu.nosuchthing.average") && stderr.contains("vm_counters"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -184,7 +266,11 @@ async fn validate_accepts_a_good_file_and_names_the_bad_key() {
     assert!(ok.status.success(), "{}", text(&ok.stderr));
     assert!(text(&ok.stdout).contains("valid"));
 
-    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap() + "\n[collect]\ninterval = \"0s\"\n").unwrap();
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg).unwrap() + "\n[collect]\ninterval = \"0s\"\n",
+    )
+    .unwrap();
     let bad = tokio::process::Command::new(vcollect_bin())
         .args(["validate", "--config"])
         .arg(&cfg)
@@ -193,5 +279,8 @@ async fn validate_accepts_a_good_file_and_names_the_bad_key() {
         .unwrap();
     assert!(!bad.status.success());
     let err = text(&bad.stderr);
-    assert!(err.contains("collect.interval") && err.contains(&cfg.display().to_string()), "{err}");
+    assert!(
+        err.contains("collect.interval") && err.contains(&cfg.display().to_string()),
+        "{err}"
+    );
 }

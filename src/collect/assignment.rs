@@ -160,7 +160,11 @@ impl Assignment for Standalone {
                 let mut marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
                 let vc = marks.entry(vcenter.to_string()).or_default();
                 for u in updates {
-                    let slot = vc.entry(u.kind).or_default().entry(u.bucket).or_insert(u.ts);
+                    let slot = vc
+                        .entry(u.kind)
+                        .or_default()
+                        .entry(u.bucket)
+                        .or_insert(u.ts);
                     *slot = (*slot).max(u.ts);
                 }
                 marks.clone()

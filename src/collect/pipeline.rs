@@ -74,21 +74,23 @@ pub async fn run(
         let mut errors = Vec::new();
         let mut answered = HashSet::new();
         let mut stale = false;
-        let mut calls = futures::stream::iter(jobs)
-            .map(|specs| {
-                let tx = metrics_tx.clone();
-                async move {
-                    let r = client.query_perf(&specs, &tx).await;
-                    (specs, r)
-                }
-            })
-            .buffer_unordered(opts.concurrency.max(1));
-        while let Some((specs, r)) = calls.next().await {
-            match r {
-                Ok(_) => answered.extend(specs.into_iter().map(|s| s.moid)),
-                Err(e) => {
-                    stale |= e.is_stale_view();
-                    errors.push(format!("QueryPerf of {} entities: {e}", specs.len()));
+        {
+            let mut calls = futures::stream::iter(jobs)
+                .map(|specs| {
+                    let tx = metrics_tx.clone();
+                    async move {
+                        let r = client.query_perf(&specs, &tx).await;
+                        (specs, r)
+                    }
+                })
+                .buffer_unordered(opts.concurrency.max(1));
+            while let Some((specs, r)) = calls.next().await {
+                match r {
+                    Ok(_) => answered.extend(specs.into_iter().map(|s| s.moid)),
+                    Err(e) => {
+                        stale |= e.is_stale_view();
+                        errors.push(format!("QueryPerf of {} entities: {e}", specs.len()));
+                    }
                 }
             }
         }
@@ -175,8 +177,11 @@ pub async fn run(
         (durable, dropped, bytes, errors)
     };
 
-    let ((answered, mut errors, stale), (with_data, samples, lines), (durable, dropped, bytes, werr)) =
-        tokio::join!(query, encode, write);
+    let (
+        (answered, mut errors, stale),
+        (with_data, samples, lines),
+        (durable, dropped, bytes, werr),
+    ) = tokio::join!(query, encode, write);
     errors.extend(werr);
     PipelineResult {
         durable,

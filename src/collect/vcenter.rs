@@ -13,9 +13,7 @@ use super::plan;
 use super::summary::CycleSummary;
 use crate::config::{CollectConfig, VcenterConfig};
 use crate::sink::Sink;
-use crate::vsphere::{
-    Client, ClientOptions, CounterCatalog, EntityKind, MetricId, PerfQuerySpec,
-};
+use crate::vsphere::{Client, ClientOptions, CounterCatalog, EntityKind, MetricId, PerfQuerySpec};
 
 /// Why a cycle could not run at all (as opposed to partial errors inside it).
 #[derive(Debug, thiserror::Error)]
@@ -134,7 +132,11 @@ impl VcenterCollector {
                 })
                 .collect::<Result<Vec<_>, _>>()
         };
-        let vm = ids("vm_counters", &self.collect.vm_counters, self.collect.vm_instances)?;
+        let vm = ids(
+            "vm_counters",
+            &self.collect.vm_counters,
+            self.collect.vm_instances,
+        )?;
         let host = ids(
             "host_counters",
             &self.collect.host_counters,
@@ -157,10 +159,7 @@ impl VcenterCollector {
             None => true,
             Some(i) => i.discovered_at.elapsed() >= discovery,
         };
-        if self.counters.is_none()
-            || due(&self.inventory)
-            || self.stale
-            || session != self.session
+        if self.counters.is_none() || due(&self.inventory) || self.stale || session != self.session
         {
             let started = Instant::now();
             let catalog = client.counters().await?;
@@ -280,9 +279,7 @@ impl VcenterCollector {
             } else {
                 *start
             };
-            let slot = buckets
-                .entry((t.entity.kind, t.bucket))
-                .or_insert(reached);
+            let slot = buckets.entry((t.entity.kind, t.bucket)).or_insert(reached);
             *slot = (*slot).min(reached);
         }
         let updates: Vec<WatermarkUpdate> = buckets

@@ -16,7 +16,12 @@ pub async fn series(
 ) -> BTreeMap<String, BTreeSet<i64>> {
     let all = influx.timestamps_by_tag(db, measurement, field, tag).await;
     all.into_iter()
-        .map(|(k, ts)| (k, ts.into_iter().filter(|t| *t >= from && *t <= to).collect()))
+        .map(|(k, ts)| {
+            (
+                k,
+                ts.into_iter().filter(|t| *t >= from && *t <= to).collect(),
+            )
+        })
         .collect()
 }
 

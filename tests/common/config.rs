@@ -13,7 +13,11 @@ pub struct Vc {
 
 impl Vc {
     pub fn new(name: &str, sim: &super::vcsim::Simulator) -> Vc {
-        let (user, password) = sim.opts.login.clone().unwrap_or(("any".into(), "any".into()));
+        let (user, password) = sim
+            .opts
+            .login
+            .clone()
+            .unwrap_or(("any".into(), "any".into()));
         Vc {
             name: name.into(),
             url: sim.url.clone(),

@@ -102,7 +102,10 @@ impl Simulator {
     /// The TCP port the simulator listens on.
     pub fn port(&self) -> u16 {
         let after = self.url.rsplit(':').next().expect("port in url");
-        after.trim_end_matches("/sdk").parse().expect("numeric port")
+        after
+            .trim_end_matches("/sdk")
+            .parse()
+            .expect("numeric port")
     }
 
     /// Kills the simulator (as a crashed vCenter would vanish).

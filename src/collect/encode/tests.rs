@@ -122,8 +122,14 @@ fn dotted_counter_names_become_underscored_fields() {
     };
     let (text, _) = encode(&m, 0);
     assert!(text.contains("vsphere_vm_virtualDisk,"), "{text}");
-    assert!(text.contains(",disk=scsi0:0 throughput_usage_average=12i 1000"), "{text}");
-    assert!(text.contains(",interface=4000 bytesRx_average=3i 1000"), "{text}");
+    assert!(
+        text.contains(",disk=scsi0:0 throughput_usage_average=12i 1000"),
+        "{text}"
+    );
+    assert!(
+        text.contains(",interface=4000 bytesRx_average=3i 1000"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -152,5 +158,8 @@ fn host_tags_use_the_host_name_as_esxhostname() {
         active: true,
     };
     let tags = String::from_utf8(entity_tags("vc1", &host)).unwrap();
-    assert_eq!(tags, ",dcname=DC0,esxhostname=esx9,moid=host-9,source=esx9,vcenter=vc1");
+    assert_eq!(
+        tags,
+        ",dcname=DC0,esxhostname=esx9,moid=host-9,source=esx9,vcenter=vc1"
+    );
 }
