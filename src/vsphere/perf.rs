@@ -199,11 +199,21 @@ fn local_name(name: &[u8]) -> &[u8] {
     }
 }
 
+/// FNV-1a of an element's local name.
+fn name_hash(name: &[u8]) -> u64 {
+    name.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// The QueryPerf state machine: feed it events with [`PerfParser::handle`]; it returns each
 /// entity when its `returnval` closes.
 #[derive(Debug, Default)]
 pub struct PerfParser {
     stack: Vec<Tag>,
+    /// A hash of each open element's local name, to check end tags match (the streaming
+    /// reader parses chunk by chunk, so quick-xml cannot check across chunks).
+    names: Vec<u64>,
     cur: Option<EntityMetrics>,
     series: Option<Series>,
     fault: Option<(String, String)>,
@@ -250,7 +260,17 @@ impl PerfParser {
                 self.start(&e)?;
                 self.end()
             }
-            Event::End(_) => self.end(),
+            Event::End(e) => {
+                let qname = e.name();
+                let name = local_name(qname.as_ref());
+                if self.names.last() != Some(&name_hash(name)) {
+                    return Err(self.malformed(format!(
+                        "end tag </{}> does not match the open element",
+                        String::from_utf8_lossy(name)
+                    )));
+                }
+                self.end()
+            }
             Event::Text(t) => {
                 self.text(&t)?;
                 Ok(None)
@@ -338,6 +358,7 @@ impl PerfParser {
             _ => Tag::Other,
         };
         self.stack.push(tag);
+        self.names.push(name_hash(name));
         Ok(())
     }
 
@@ -429,6 +450,7 @@ impl PerfParser {
     }
 
     fn end(&mut self) -> Result<Option<EntityMetrics>, PerfParseError> {
+        self.names.pop();
         let Some(tag) = self.stack.pop() else {
             return Err(self.malformed("unbalanced end tag"));
         };
@@ -566,6 +588,8 @@ pub struct PerfReader<R> {
     eof: bool,
     /// Bytes parsed so far (for error positions and stats).
     consumed: u64,
+    /// An error met after some entities of a chunk: reported once those are handed out.
+    failed: Option<PerfParseError>,
 }
 
 /// Bytes asked of the body per read.
@@ -604,6 +628,7 @@ impl<R: tokio::io::AsyncRead + Unpin> PerfReader<R> {
             parser: PerfParser::new(),
             eof: false,
             consumed: 0,
+            failed: None,
         }
     }
 
@@ -613,6 +638,7 @@ impl<R: tokio::io::AsyncRead + Unpin> PerfReader<R> {
         // A chunk may close elements opened in an earlier chunk; the parser keeps its own
         // stack and checks the structure itself.
         reader.config_mut().check_end_names = false;
+        reader.config_mut().allow_unmatched_ends = true;
         loop {
             let ev = reader
                 .read_event()
@@ -632,6 +658,16 @@ impl<R: tokio::io::AsyncRead + Unpin> PerfReader<R> {
         Ok(())
     }
 
+    /// Like [`Self::parse_prefix`], but an error waits until the entities parsed before it
+    /// are handed out, so the caller knows exactly what it received.
+    fn parse_prefix_keeping(&mut self, cut: usize) {
+        if let Err(e) = self.parse_prefix(cut) {
+            self.failed = Some(e);
+            self.eof = true;
+            self.buf.clear();
+        }
+    }
+
     /// The next entity; `Ok(None)` after a complete document.
     pub async fn next(&mut self) -> Result<Option<EntityMetrics>, PerfParseError> {
         use tokio::io::AsyncReadExt;
@@ -639,12 +675,15 @@ impl<R: tokio::io::AsyncRead + Unpin> PerfReader<R> {
             if let Some(em) = self.ready.pop_front() {
                 return Ok(Some(em));
             }
+            if let Some(e) = self.failed.take() {
+                return Err(e);
+            }
             if self.parser.finished() {
                 return Ok(None);
             }
             if self.eof {
                 let all = self.buf.len();
-                self.parse_prefix(all)?;
+                self.parse_prefix_keeping(all);
                 if self.ready.is_empty() && !self.parser.finished() {
                     // The parser saw the end of the document and said nothing: cannot happen,
                     // but never loop forever on a broken body.
@@ -653,7 +692,7 @@ impl<R: tokio::io::AsyncRead + Unpin> PerfReader<R> {
                 continue;
             }
             if let Some(cut) = last_returnval_end(&self.buf) {
-                self.parse_prefix(cut)?;
+                self.parse_prefix_keeping(cut);
                 continue;
             }
             self.buf.reserve(READ_CHUNK);
