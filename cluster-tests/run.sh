@@ -95,6 +95,9 @@ fi
 export PATH="$VENV/bin:$PATH"
 export ANSIBLE_CONFIG="$ANSIBLE_DIR/ansible.cfg" ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
 
+# --- lint (no containers needed) -------------------------------------------------------
+check "ansible-lint passes at the production profile" sh -c "cd '$ANSIBLE_DIR' && ansible-lint --nocolor"
+
 # --- image and nodes --------------------------------------------------------------------
 timed image "$HERE/build-image.sh" || { echo "run.sh: image build failed" >&2; exit 1; }
 "$HERE/nodes.sh" down
