@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Builds the cluster-test base image `vcollect-node:base` without pulling anything:
+# a Debian bookworm root filesystem from debootstrap (python3 for Ansible, systemd as init,
+# sudo for `become`),
+# imported with `docker import`. Skips the build when the image already exists
+# (set VCOLLECT_REBUILD_IMAGE=1 to force it).
+#
+# Mirror: the one apt's own sources already name (override with VCOLLECT_MIRROR).
+set -euo pipefail
+
+IMAGE="${VCOLLECT_NODE_IMAGE:-vcollect-node:base}"
+SUITE=bookworm
+
+log() { printf '%s build-image: %s\n' "$(date +%T)" "$*" >&2; }
+
+if [[ "${VCOLLECT_REBUILD_IMAGE:-0}" != 1 ]] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+    log "$IMAGE exists; skipping (VCOLLECT_REBUILD_IMAGE=1 rebuilds it)"
+    exit 0
+fi
+
+# The Debian mirror apt uses here: deb822 `URIs:` of the stanza whose Suites name $SUITE
+# (not -security), else a one-line `deb URL $SUITE ...`.
+find_mirror() {
+    local f
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [[ -r "$f" ]] || continue
+        awk -v suite="$SUITE" '
+            /^[[:space:]]*$/ { if (uri != "" && ok) { print uri; exit } uri=""; ok=0; next }
+            /^URIs:/   { uri=$2 }
+            /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == suite) ok=1 }
+            END { if (uri != "" && ok) print uri }' "$f" | head -n1
+    done
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [[ -r "$f" ]] || continue
+        awk -v suite="$SUITE" '$1 == "deb" && $0 !~ /\[/ && $3 == suite { print $2; exit }
+                               $1 == "deb" && $0 ~ /\]/ { for (i = 2; i <= NF; i++) if ($i ~ /\]$/) { if ($(i+2) == suite) { print $(i+1); exit } } }' "$f"
+    done
+}
+
+MIRROR="${VCOLLECT_MIRROR:-$(find_mirror | head -n1)}"
+if [[ -z "$MIRROR" ]]; then
+    echo "build-image: no Debian mirror found in apt's sources; set VCOLLECT_MIRROR" >&2
+    exit 1
+fi
+
+if ! command -v debootstrap >/dev/null; then
+    log "installing debootstrap"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+fi
+
+ROOT="$(mktemp -d /var/tmp/vcollect-rootfs.XXXXXX)"
+trap 'rm -rf "$ROOT"' EXIT
+
+log "debootstrap $SUITE from $MIRROR into $ROOT"
+start=$SECONDS
+debootstrap --variant=minbase \
+    --include=python3,systemd,systemd-sysv,iproute2,ca-certificates,procps,sudo \
+    "$SUITE" "$ROOT" "$MIRROR" >"$ROOT.log" 2>&1 || {
+    tail -n 30 "$ROOT.log" >&2
+    exit 1
+}
+rm -f "$ROOT.log"
+
+# Trim systemd to what a container needs: no getty, no udev, no hardware units.
+# (Masking = symlink to /dev/null; systemd skips them at boot.)
+for unit in getty.target console-getty.service systemd-udevd.service \
+    systemd-udevd-control.socket systemd-udevd-kernel.socket \
+    systemd-udev-trigger.service systemd-modules-load.service \
+    sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
+    systemd-remount-fs.service systemd-firstboot.service \
+    systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer; do
+    ln -sf /dev/null "$ROOT/etc/systemd/system/$unit"
+done
+# (docker import takes no STOPSIGNAL: start-nodes.sh passes --stop-signal SIGRTMIN+3.)
+# A fresh machine-id per container (systemd writes one at first boot when empty).
+: >"$ROOT/etc/machine-id"
+rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/*
+
+log "debootstrap done in $((SECONDS - start)) s; importing as $IMAGE"
+tar -C "$ROOT" -c . | docker import \
+    --change 'CMD ["/sbin/init"]' \
+    --change 'ENV container=docker' \
+    - "$IMAGE" >/dev/null
+log "built $IMAGE in $((SECONDS - start)) s"
