@@ -102,7 +102,14 @@ async fn influx_down_for_a_minute_loses_no_sample() {
     let from = check::aligned_now() - 40;
     wait_for_samples(&influx, vms, from, "first samples", &agent).await;
     influx.stop();
-    tokio::time::sleep(Duration::from_secs(60)).await;
+    // While InfluxDB is down, batches wait in the on-disk spool.
+    let spool = dir.path().join("data/spool");
+    poll("batches in the spool", Duration::from_secs(30), || async {
+        let n = std::fs::read_dir(&spool).map(|d| d.count()).unwrap_or(0);
+        (n > 0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(45)).await;
     influx.start_again().await;
     let to = check::aligned_now();
     wait_for_samples(&influx, vms, to, "samples after the outage", &agent).await;
