@@ -442,7 +442,7 @@ fn write_pki(dir: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_nodes_over_mutual_tls() {
+async fn two_nodes_over_mutual_tls_and_a_cut_off_node_stops_collecting() {
     let files = Files::new();
     let d = files.dir.path();
     write_pki(d);
@@ -488,6 +488,20 @@ async fn two_nodes_over_mutual_tls() {
         ca: pem("ca.pem"),
     });
     assert!(cluster::status_with(&addr, &rogue).await.is_err());
-    a.shutdown().await.unwrap();
+
+    // Cut off from its only peer (quorum lost, or no leader reaching it), a node stops
+    // collecting within failure_timeout.
+    let asg = a.assignment();
+    wait_for("a collecting", Duration::from_secs(5), || asg.collecting()).await;
+    let cut = Instant::now();
     b.shutdown().await.unwrap();
+    wait_for(
+        "a stops collecting",
+        FAILURE_TIMEOUT + Duration::from_secs(1),
+        || !asg.collecting(),
+    )
+    .await;
+    println!("isolated node stopped collecting after {:?}", cut.elapsed());
+    drop(asg);
+    a.shutdown().await.unwrap();
 }
