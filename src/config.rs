@@ -65,6 +65,23 @@ pub struct ClusterConfig {
     pub token_file: Option<PathBuf>,
     pub failure_timeout: Duration,
     pub max_voters: usize,
+    /// Raft heartbeat interval (also the AppendEntries RPC deadline).
+    pub heartbeat_interval: Duration,
+    /// Raft election timeout, lower bound; the upper bound is twice this.
+    pub election_timeout: Duration,
+    /// Mutual TLS on the gRPC port, when all three files are set.
+    pub tls: Option<ClusterTls>,
+}
+
+/// PEM files for mutual TLS between nodes (and from the admin CLI).
+#[derive(Debug, Clone)]
+pub struct ClusterTls {
+    /// This node's certificate chain.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+    /// The CA that signs every node's (and admin's) certificate.
+    pub ca: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +178,13 @@ struct RawCluster {
     #[serde(default, with = "humantime_serde")]
     failure_timeout: Option<Duration>,
     max_voters: Option<usize>,
+    #[serde(default, with = "humantime_serde")]
+    heartbeat_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    election_timeout: Option<Duration>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -351,6 +375,56 @@ impl Config {
                 if bootstrap_expect == 0 {
                     return Err(c.err("cluster.bootstrap_expect", "must be at least 1"));
                 }
+                if !rc.peers.is_empty() && bootstrap_expect > rc.peers.len() {
+                    return Err(c.err(
+                        "cluster.bootstrap_expect",
+                        format!(
+                            "is {bootstrap_expect} but only {} peers are listed",
+                            rc.peers.len()
+                        ),
+                    ));
+                }
+                let heartbeat_interval = c.positive(
+                    "cluster.heartbeat_interval",
+                    rc.heartbeat_interval.unwrap_or(Duration::from_millis(100)),
+                )?;
+                let election_timeout = c.positive(
+                    "cluster.election_timeout",
+                    rc.election_timeout.unwrap_or(Duration::from_millis(300)),
+                )?;
+                if election_timeout <= heartbeat_interval * 2 {
+                    return Err(c.err(
+                        "cluster.election_timeout",
+                        "must be more than twice cluster.heartbeat_interval",
+                    ));
+                }
+                let tls = match (rc.tls_cert, rc.tls_key, rc.tls_ca) {
+                    (None, None, None) => None,
+                    (Some(cert), Some(key), Some(ca)) => {
+                        for (k, p) in [("tls_cert", &cert), ("tls_key", &key), ("tls_ca", &ca)] {
+                            if let Err(e) = std::fs::metadata(p) {
+                                return Err(c.err(
+                                    format!("cluster.{k}"),
+                                    format!("cannot read {}: {e}", p.display()),
+                                ));
+                            }
+                        }
+                        Some(ClusterTls { cert, key, ca })
+                    }
+                    _ => {
+                        return Err(c.err(
+                            "cluster.tls_cert",
+                            "tls_cert, tls_key and tls_ca go together",
+                        ))
+                    }
+                };
+                if token.is_none() && tls.is_none() {
+                    return Err(c.err(
+                        "cluster.token_file",
+                        "token_file or token_env (or mutual TLS) is required: \
+                         every RPC between nodes must be authenticated",
+                    ));
+                }
                 Some(ClusterConfig {
                     peers: rc.peers,
                     bootstrap_expect,
@@ -360,7 +434,14 @@ impl Config {
                         "cluster.failure_timeout",
                         rc.failure_timeout.unwrap_or(Duration::from_secs(5)),
                     )?,
-                    max_voters: rc.max_voters.unwrap_or(5),
+                    max_voters: match rc.max_voters {
+                        Some(0) => return Err(c.err("cluster.max_voters", "must be at least 1")),
+                        Some(n) => n,
+                        None => 5,
+                    },
+                    heartbeat_interval,
+                    election_timeout,
+                    tls,
                 })
             }
         };

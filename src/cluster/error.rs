@@ -26,6 +26,36 @@ pub enum Error {
         key: String,
         source: serde_json::Error,
     },
+    #[error("cluster configuration: {0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("{addr}: {status}")]
+    Rpc { addr: String, status: tonic::Status },
+    #[error("{addr}: the node refused the cluster token (wrong or missing token)")]
+    Unauthenticated { addr: String },
+    #[error("{addr}: no answer within {timeout:?}")]
+    Timeout {
+        addr: String,
+        timeout: std::time::Duration,
+    },
+    #[error("{addr}: bad address: {message}")]
+    BadAddress { addr: String, message: String },
+    #[error("raft: {0}")]
+    Raft(String),
+    #[error("no leader known")]
+    NoLeader,
+    #[error("this node has not joined a cluster yet")]
+    NotReady,
+    #[error("the command was rejected: {0}")]
+    Rejected(#[from] super::state::Rejection),
+    #[error("the node is shut down")]
+    Shutdown,
 }
 
 impl From<Error> for std::io::Error {

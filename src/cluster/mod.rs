@@ -8,21 +8,36 @@
 //!
 //! * [`shard`]: the stable entity → bucket hash and the leader's minimal-movement planner;
 //! * [`state`]: the state machine data, commands and responses (pure, deterministic);
-//! * [`store`]: openraft's log storage and state machine on sled.
+//! * [`store`]: openraft's log storage and state machine on sled;
+//! * [`rpc`], [`network`], `server`: gRPC (proto/vcollect.proto) with the cluster token and
+//!   optional mutual TLS; openraft's network over it;
+//! * [`node`]: a running node (bootstrap, join, Raft, server), [`controller`]: the leader's
+//!   duties, [`assignment`]: the collector's view, [`status`]: `vcollect status`.
 //!
 //! openraft is pinned to `=0.10.0-alpha.37`: the 0.10 line has leader transfer, per-follower
 //! heartbeat times and pre-vote, but its traits still change between alphas. Everything that
 //! names openraft types goes through the aliases below, so an upgrade is mostly local to this
 //! module.
 
+pub mod assignment;
+pub mod controller;
 pub mod error;
+pub mod network;
+pub mod node;
+pub mod rpc;
+mod server;
 pub mod shard;
 pub mod state;
+pub mod status;
 pub mod store;
 
+pub use assignment::ClusterAssignment;
 pub use error::Error;
+pub use node::Node;
+pub use rpc::ClientOptions;
 pub use shard::{bucket_of, plan, BUCKETS};
 pub use state::{ClusterState, Command, NodeId, NodeState, Response, Role};
+pub use status::{status, status_with, MemberStatus, StatusReport};
 pub use store::{open, LogStore, SnapshotBuilder, StateMachineStore};
 
 openraft::declare_raft_types!(
@@ -47,3 +62,10 @@ pub type StoredMembership = openraft::type_config::alias::StoredMembershipOf<Typ
 pub type SnapshotMeta = openraft::type_config::alias::SnapshotMetaOf<TypeConfig>;
 /// A Raft node of this cluster.
 pub type Raft = openraft::Raft<TypeConfig, StateMachineStore>;
+
+/// A copy of `raft`'s current metrics (never hold the watch's borrow across an await:
+/// openraft issue #1238).
+pub(crate) fn metrics(raft: &Raft) -> openraft::RaftMetrics<TypeConfig> {
+    use openraft::async_runtime::WatchReceiver;
+    raft.metrics().borrow_watched().clone()
+}

@@ -175,3 +175,53 @@ fn stdout_output_is_allowed() {
     let c = load(&with_password("[output]\nurl = \"-\"")).unwrap();
     assert_eq!(c.output.url, "-");
 }
+
+#[test]
+fn cluster_keys_defaults_and_checks() {
+    std::env::set_var("VCOLLECT_TEST_CLUSTER_TOKEN", "tok");
+    let base = r#"
+[cluster]
+peers = ["10.0.0.1:7400", "10.0.0.2:7400", "10.0.0.3:7400"]
+token_env = "VCOLLECT_TEST_CLUSTER_TOKEN"
+"#;
+    let c = load(&with_password(base)).unwrap();
+    let cc = c.cluster.unwrap();
+    assert_eq!(cc.bootstrap_expect, 3);
+    assert_eq!(cc.failure_timeout, Duration::from_secs(5));
+    assert_eq!(cc.max_voters, 5);
+    assert_eq!(cc.heartbeat_interval, Duration::from_millis(100));
+    assert_eq!(cc.election_timeout, Duration::from_millis(300));
+    assert!(cc.tls.is_none());
+    assert_eq!(cc.token.unwrap().expose(), "tok");
+
+    let (key, _) = invalid_key(load(&with_password(&format!(
+        "{base}bootstrap_expect = 4\n"
+    ))));
+    assert_eq!(key, "cluster.bootstrap_expect");
+    let (key, _) = invalid_key(load(&with_password(&format!(
+        "{base}heartbeat_interval = \"200ms\"\nelection_timeout = \"300ms\"\n"
+    ))));
+    assert_eq!(key, "cluster.election_timeout");
+    let (key, _) = invalid_key(load(&with_password(&format!("{base}tls_cert = \"/x\"\n"))));
+    assert_eq!(key, "cluster.tls_cert");
+    let (key, _) = invalid_key(load(&with_password(&format!("{base}max_voters = 0\n"))));
+    assert_eq!(key, "cluster.max_voters");
+    // Neither a token nor TLS: refused (every RPC must be authenticated).
+    let (key, problem) = invalid_key(load(&with_password(
+        "[cluster]\npeers = [\"10.0.0.1:7400\"]\n",
+    )));
+    assert_eq!(key, "cluster.token_file");
+    assert!(problem.contains("authenticated"), "{problem}");
+
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["c.pem", "k.pem", "ca.pem"] {
+        std::fs::write(dir.path().join(f), "x").unwrap();
+    }
+    let tls = format!(
+        "[cluster]\npeers = [\"10.0.0.1:7400\"]\ntls_cert = \"{0}/c.pem\"\ntls_key = \"{0}/k.pem\"\ntls_ca = \"{0}/ca.pem\"\n",
+        dir.path().display()
+    );
+    let cc = load(&with_password(&tls)).unwrap().cluster.unwrap();
+    assert!(cc.token.is_none());
+    assert_eq!(cc.tls.unwrap().ca, dir.path().join("ca.pem"));
+}

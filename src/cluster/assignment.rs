@@ -1,0 +1,151 @@
+//! [`ClusterAssignment`]: the collector's [`Assignment`] on top of the replicated state.
+//!
+//! Ownership and watermarks are read from the local replica (no RPC); commits go through the
+//! leader as one `CommitWatermarks` command per call (the collector calls it once per vCenter
+//! and cycle). `collecting()` turns false when this node has lost the cluster: a follower or
+//! learner that has not accepted an AppendEntries from a leader for `failure_timeout`, or a
+//! leader whose quorum has not acknowledged it for as long. By then the leader has marked it
+//! down and moved its buckets, so a bucket is never collected by two nodes for longer than the
+//! hand-over.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::{Instant as _, ServerState};
+
+use super::node::Inner;
+use super::state::{self, Command, Response};
+use crate::collect::assignment::{Assignment, AssignmentError, BoxFuture, WatermarkUpdate};
+use crate::vsphere::EntityKind;
+
+/// How long a commit keeps retrying (leader election, forwarding) before it reports failure.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The cluster's [`Assignment`]. Get one from [`Node::assignment`](super::Node::assignment).
+pub struct ClusterAssignment {
+    inner: Arc<Inner>,
+}
+
+impl ClusterAssignment {
+    pub(crate) fn new(inner: Arc<Inner>) -> Self {
+        ClusterAssignment { inner }
+    }
+}
+
+/// Whether this node is in contact with a working cluster (see the module doc).
+pub(crate) fn collecting(inner: &Inner) -> bool {
+    let Some(raft) = inner.raft() else {
+        return false;
+    };
+    if inner.id().is_none() {
+        return false;
+    }
+    let ft = inner.cluster.failure_timeout;
+    let m = super::metrics(&raft);
+    match m.state {
+        ServerState::Leader => m
+            .last_quorum_acked
+            .as_ref()
+            .is_some_and(|t| t.elapsed() < ft),
+        ServerState::Shutdown => false,
+        _ => inner.since_contact().is_some_and(|d| d < ft),
+    }
+}
+
+impl Assignment for ClusterAssignment {
+    fn collecting(&self) -> bool {
+        collecting(&self.inner)
+    }
+
+    fn owns(&self, vcenter: &str, bucket: u32) -> bool {
+        let Some(me) = self.inner.id() else {
+            return false;
+        };
+        let state = self.inner.state.borrow();
+        state
+            .vcenters
+            .get(vcenter)
+            .and_then(|v| v.owners.get(bucket as usize).copied().flatten())
+            == Some(me)
+    }
+
+    fn watermark(&self, vcenter: &str, kind: EntityKind, bucket: u32) -> Option<i64> {
+        self.inner
+            .state
+            .borrow()
+            .vcenters
+            .get(vcenter)?
+            .watermark(kind, bucket)
+    }
+
+    fn commit<'a>(
+        &'a self,
+        vcenter: &'a str,
+        updates: Vec<WatermarkUpdate>,
+    ) -> BoxFuture<'a, Result<(), AssignmentError>> {
+        Box::pin(async move {
+            if updates.is_empty() {
+                return Ok(());
+            }
+            let node = self
+                .inner
+                .id()
+                .ok_or_else(|| AssignmentError::Commit("this node has no id yet".into()))?;
+            let cmd = Command::CommitWatermarks {
+                node,
+                updates: group(vcenter, updates),
+            };
+            match self.inner.write(cmd, COMMIT_TIMEOUT).await {
+                Ok(Response::Rejected(r)) => Err(AssignmentError::Commit(r.to_string())),
+                Ok(_) => Ok(()),
+                Err(e) => Err(AssignmentError::Commit(e.to_string())),
+            }
+        })
+    }
+}
+
+/// Groups a cycle's updates by (kind, timestamp): one entry per window, not per bucket.
+fn group(vcenter: &str, updates: Vec<WatermarkUpdate>) -> Vec<state::WatermarkUpdate> {
+    let mut by: BTreeMap<(EntityKind, i64), Vec<u32>> = BTreeMap::new();
+    for u in updates {
+        by.entry((u.kind, u.ts)).or_default().push(u.bucket);
+    }
+    by.into_iter()
+        .map(|((kind, ts), mut buckets)| {
+            buckets.sort_unstable();
+            buckets.dedup();
+            state::WatermarkUpdate {
+                vcenter: vcenter.to_string(),
+                kind,
+                ts,
+                buckets,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updates_are_grouped_per_window() {
+        let u = |kind, bucket, ts| WatermarkUpdate { kind, bucket, ts };
+        let g = group(
+            "vc",
+            vec![
+                u(EntityKind::Vm, 3, 100),
+                u(EntityKind::Vm, 1, 100),
+                u(EntityKind::Host, 1, 100),
+                u(EntityKind::Vm, 2, 120),
+                u(EntityKind::Vm, 1, 100),
+            ],
+        );
+        assert_eq!(g.len(), 3);
+        assert_eq!(g[0].kind, EntityKind::Vm);
+        assert_eq!((g[0].ts, g[0].buckets.clone()), (100, vec![1, 3]));
+        assert_eq!((g[1].ts, g[1].buckets.clone()), (120, vec![2]));
+        assert_eq!(g[2].kind, EntityKind::Host);
+    }
+}

@@ -1,0 +1,646 @@
+//! A cluster node: the Raft store, the gRPC server, the Raft instance, bootstrap or join, and
+//! the controller task.
+//!
+//! # Bootstrap of identical nodes
+//!
+//! Every node has the same `[cluster] peers` and `bootstrap_expect`. The *bootstrap set* is the
+//! first `bootstrap_expect` peers in sorted order: the same list on every node. A pristine node
+//! (no saved id) says `Hello` to every peer until one of these happens:
+//!
+//! * a peer reports a formed cluster (its replicated state has members): if one of those members
+//!   is this very node (same name and incarnation: it crashed after the cluster formed but
+//!   before it saved its id) it takes that id; otherwise it `Join`s through that peer;
+//! * this node is in the bootstrap set and every member of the set has answered: it takes the id
+//!   `1 + its position in the set`, saves it, and calls `initialize()` with the whole set. Every
+//!   node of the set calls it with the identical set, which is safe (Raft elects one leader).
+//!   It then proposes `Bootstrap` (names, addresses, incarnations learnt from the `Hello`s)
+//!   until the state has members; duplicates are rejected harmlessly by the state machine.
+//!
+//! A node outside the bootstrap set only ever joins. A node with a saved id just starts Raft
+//! and is replicated to as itself.
+//!
+//! # Join
+//!
+//! `Join` reaches the leader (a follower forwards the `RegisterNode` write), which answers the
+//! new id at once; the controller then adds the node as a learner and promotes it while the
+//! voters are fewer than `max_voters`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::BasicNode;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::assignment::ClusterAssignment;
+use super::error::Error;
+use super::network::NetworkFactory;
+use super::rpc::{self, pb, ClientOptions, Peers};
+use super::state::{ClusterState, Command, NewNode, NodeState, Response};
+use super::store::{self, LogStore, StateMachineStore};
+use super::{NodeId, Raft};
+use crate::config::{ClusterConfig, Config};
+
+/// How long a forwarded or local write may take before the caller retries.
+const WRITE_ATTEMPT: Duration = Duration::from_secs(2);
+/// Pause between discovery rounds.
+const DISCOVERY_ROUND: Duration = Duration::from_millis(300);
+
+/// What every part of a node shares (server handlers, controller, assignment).
+pub(crate) struct Inner {
+    pub name: String,
+    pub advertise: String,
+    pub incarnation: u64,
+    pub cluster: ClusterConfig,
+    pub vcenters: Vec<String>,
+    pub peers: Arc<Peers>,
+    raft: RwLock<Option<Raft>>,
+    id: OnceLock<NodeId>,
+    pub state: watch::Receiver<Arc<ClusterState>>,
+    /// When this node last accepted an AppendEntries (or snapshot) from a leader.
+    last_contact: Mutex<Option<Instant>>,
+    /// Wakes the controller early (a join, a leadership change).
+    pub kick: Notify,
+    pub cancel: CancellationToken,
+    /// The stores until Raft takes them; the log store handle until shutdown.
+    stores: Mutex<Option<(LogStore, StateMachineStore)>>,
+    log: Mutex<Option<LogStore>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    ready: watch::Sender<Option<NodeId>>,
+}
+
+impl Inner {
+    /// The running Raft, if this node has one yet.
+    pub fn raft(&self) -> Option<Raft> {
+        self.raft.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn id(&self) -> Option<NodeId> {
+        self.id.get().copied()
+    }
+
+    pub fn touch_contact(&self) {
+        *self.last_contact.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    pub fn since_contact(&self) -> Option<Duration> {
+        self.last_contact
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|t| t.elapsed())
+    }
+
+    fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        let h = tokio::spawn(fut);
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(h);
+    }
+
+    /// The leader's id and address as this node knows them.
+    pub fn leader(&self) -> Option<(NodeId, String)> {
+        let raft = self.raft()?;
+        let m = super::metrics(&raft);
+        let id = m.current_leader?;
+        let addr = m
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .map(|n| n.addr.clone())
+            .or_else(|| {
+                self.state
+                    .borrow()
+                    .members
+                    .nodes
+                    .get(&id)
+                    .map(|n| n.addr.clone())
+            })?;
+        Some((id, addr))
+    }
+
+    /// One attempt at a write: locally if this node leads, else forwarded to the leader.
+    pub async fn try_write(&self, cmd: &Command, hops: u32) -> Result<Response, Error> {
+        let raft = self.raft().ok_or(Error::NotReady)?;
+        let (leader, addr) = self.leader().ok_or(Error::NoLeader)?;
+        if Some(leader) == self.id() {
+            return match tokio::time::timeout(WRITE_ATTEMPT, raft.client_write(cmd.clone())).await {
+                Err(_) => Err(Error::Timeout {
+                    addr: self.advertise.clone(),
+                    timeout: WRITE_ATTEMPT,
+                }),
+                Ok(Ok(r)) => Ok(r.data),
+                Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                    Err(Error::NoLeader)
+                }
+                Ok(Err(RaftError::APIError(e))) => Err(Error::Raft(e.to_string())),
+                Ok(Err(RaftError::Fatal(_))) => Err(Error::Shutdown),
+            };
+        }
+        if hops >= 2 {
+            return Err(Error::NoLeader);
+        }
+        let mut client = self.peers.cluster(&addr)?;
+        let command = serde_json::to_vec(cmd).map_err(|e| Error::Raft(e.to_string()))?;
+        let req = pb::WriteRequest {
+            command,
+            hops: hops + 1,
+        };
+        let reply = rpc::call(&addr, WRITE_ATTEMPT, req, |r| async move {
+            client.write(r).await
+        })
+        .await?;
+        serde_json::from_slice(&reply.response).map_err(|e| Error::Raft(e.to_string()))
+    }
+
+    /// Writes `cmd` through the leader, retrying while there is no leader or it is
+    /// unreachable, for up to `timeout`. Every command of the state machine is idempotent, so
+    /// a retry of a write whose answer was lost is harmless.
+    pub async fn write(&self, cmd: Command, timeout: Duration) -> Result<Response, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(Error::Shutdown);
+            }
+            let err = match self.try_write(&cmd, 0).await {
+                Ok(r) => return Ok(r),
+                Err(e) if retryable(&e) => e,
+                Err(e) => return Err(e),
+            };
+            if Instant::now() >= deadline {
+                return Err(err);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Errors after which a write may succeed if tried again (leader election, a restart).
+pub(crate) fn retryable(e: &Error) -> bool {
+    match e {
+        Error::NoLeader | Error::NotReady | Error::Timeout { .. } => true,
+        Error::Rpc { status, .. } => matches!(
+            status.code(),
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        ),
+        _ => false,
+    }
+}
+
+/// A running cluster node.
+pub struct Node {
+    inner: Arc<Inner>,
+    local_addr: SocketAddr,
+    server: Option<JoinHandle<()>>,
+    server_stop: CancellationToken,
+    ready: watch::Receiver<Option<NodeId>>,
+}
+
+impl Node {
+    /// Opens the store under `node.data_dir`, starts the gRPC server on `node.listen`, and
+    /// in the background finds or forms the cluster (see the module doc) and runs Raft and the
+    /// controller. Returns as soon as the server listens; [`Node::wait_ready`] waits for the id.
+    pub async fn start(cfg: &Config) -> Result<Node, Error> {
+        let cc = cfg
+            .cluster
+            .clone()
+            .ok_or_else(|| Error::Config("no [cluster] section".into()))?;
+        let advertise = advertise_addr(cfg)?;
+        let data_dir = cfg.node.data_dir.clone();
+        let (log, sm) = tokio::task::spawn_blocking(move || store::open(&data_dir))
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))??;
+        let state = sm.subscribe();
+        let incarnation = log.incarnation()?;
+        let saved_id = log.node_id()?;
+        let opts = ClientOptions::from_config(&cc)?;
+        let tls = opts.tls.clone();
+        let (ready_tx, ready_rx) = watch::channel(None);
+        let inner = Arc::new(Inner {
+            name: cfg.node.name.clone(),
+            advertise,
+            incarnation,
+            vcenters: cfg.vcenters.iter().map(|v| v.name.clone()).collect(),
+            peers: Arc::new(Peers::new(opts)),
+            raft: RwLock::new(None),
+            id: OnceLock::new(),
+            state,
+            last_contact: Mutex::new(None),
+            kick: Notify::new(),
+            cancel: CancellationToken::new(),
+            stores: Mutex::new(Some((log.clone(), sm))),
+            log: Mutex::new(Some(log)),
+            tasks: Mutex::new(Vec::new()),
+            ready: ready_tx,
+            cluster: cc,
+        });
+
+        let listener = tokio::net::TcpListener::bind(&cfg.node.listen)
+            .await
+            .map_err(|source| Error::Listen {
+                addr: cfg.node.listen.clone(),
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| Error::Listen {
+            addr: cfg.node.listen.clone(),
+            source,
+        })?;
+        let server_stop = CancellationToken::new();
+        let server = super::server::serve(inner.clone(), listener, tls, server_stop.clone())?;
+        tracing::info!(name = %inner.name, addr = %inner.advertise, listen = %local_addr,
+            saved_id = ?saved_id, "cluster node listening");
+
+        let task_inner = inner.clone();
+        inner.spawn(async move {
+            let inner = task_inner;
+            let res = match saved_id {
+                Some(id) => run_raft(&inner, id, None).await,
+                None => match discover(&inner).await {
+                    Ok(Some((id, boot))) => run_raft(&inner, id, boot).await,
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = res {
+                tracing::error!(error = %e, "cluster node failed to start Raft");
+            }
+        });
+
+        Ok(Node {
+            inner,
+            local_addr,
+            server: Some(server),
+            server_stop,
+            ready: ready_rx,
+        })
+    }
+
+    /// The address the gRPC server listens on (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// This node's id, once it has one.
+    pub fn id(&self) -> Option<NodeId> {
+        self.inner.id()
+    }
+
+    /// The Raft instance, once running.
+    pub fn raft(&self) -> Option<Raft> {
+        self.inner.raft()
+    }
+
+    /// The local replica of the replicated state (every applied change).
+    pub fn state(&self) -> watch::Receiver<Arc<ClusterState>> {
+        self.inner.state.clone()
+    }
+
+    /// Waits until this node has its id and runs Raft.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<NodeId, Error> {
+        let mut rx = self.ready.clone();
+        let r = tokio::time::timeout(timeout, rx.wait_for(|v| v.is_some())).await;
+        match r {
+            Ok(Ok(v)) => Ok(v.expect("waited for Some")),
+            Ok(Err(_)) => Err(Error::Shutdown),
+            Err(_) => Err(Error::NotReady),
+        }
+    }
+
+    /// What the collector asks: which buckets, from which watermark; commits watermarks.
+    pub fn assignment(&self) -> Arc<ClusterAssignment> {
+        Arc::new(ClusterAssignment::new(self.inner.clone()))
+    }
+
+    /// Writes a command through the leader (retrying up to `timeout` while there is none).
+    pub async fn write(&self, cmd: Command, timeout: Duration) -> Result<Response, Error> {
+        self.inner.write(cmd, timeout).await
+    }
+
+    /// Stops everything: the controller, Raft, the gRPC server; flushes the store. No
+    /// leadership transfer here (graceful leave is the admin CLI's `leave`).
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        self.inner.cancel.cancel();
+        let raft = self
+            .inner
+            .raft
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(raft) = raft {
+            let _ = tokio::time::timeout(Duration::from_secs(5), raft.shutdown()).await;
+        }
+        let tasks: Vec<_> =
+            std::mem::take(&mut *self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            t.abort();
+            let _ = t.await;
+        }
+        self.server_stop.cancel();
+        if let Some(server) = self.server.take() {
+            let abort = server.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), server)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+        self.inner
+            .stores
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let log = self
+            .inner
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(log) = log {
+            tokio::task::spawn_blocking(move || log.close())
+                .await
+                .map_err(|e| Error::Raft(e.to_string()))??;
+        }
+        tracing::info!(name = %self.inner.name, "cluster node stopped");
+        Ok(())
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.inner.cancel.cancel();
+        self.server_stop.cancel();
+    }
+}
+
+/// The address peers use: `node.advertise`, or `node.listen` when it names a real host.
+fn advertise_addr(cfg: &Config) -> Result<String, Error> {
+    if let Some(a) = &cfg.node.advertise {
+        return Ok(a.clone());
+    }
+    let listen = &cfg.node.listen;
+    match listen.parse::<SocketAddr>() {
+        Ok(sa) if sa.ip().is_unspecified() => Err(Error::Config(format!(
+            "node.listen is {listen}: set node.advertise to the address peers reach this node at"
+        ))),
+        _ => Ok(listen.clone()),
+    }
+}
+
+/// The first `expect` peers in sorted order: the nodes that initialise the cluster.
+pub fn bootstrap_set(peers: &[String], expect: usize) -> Vec<String> {
+    let mut v = peers.to_vec();
+    v.sort();
+    v.dedup();
+    v.truncate(expect);
+    v
+}
+
+/// Finds this pristine node's place: returns its id and, when it bootstraps, the first
+/// members. `None` when shut down meanwhile.
+async fn discover(inner: &Arc<Inner>) -> Result<Option<(NodeId, Option<Vec<NewNode>>)>, Error> {
+    let cc = &inner.cluster;
+    let mut peers = cc.peers.clone();
+    if peers.is_empty() {
+        peers.push(inner.advertise.clone());
+    }
+    let set = bootstrap_set(&peers, cc.bootstrap_expect);
+    let hello = pb::HelloRequest {
+        name: inner.name.clone(),
+        addr: inner.advertise.clone(),
+        incarnation: inner.incarnation,
+    };
+    let mut last_log = Instant::now() - Duration::from_secs(60);
+    loop {
+        if inner.cancel.is_cancelled() {
+            return Ok(None);
+        }
+        let others: Vec<&String> = peers.iter().filter(|p| **p != inner.advertise).collect();
+        let calls = others.iter().map(|addr| {
+            let hello = hello.clone();
+            let client = inner.peers.cluster(addr);
+            async move {
+                let mut client = client?;
+                let r = rpc::call(addr, Duration::from_secs(1), hello, |r| async move {
+                    client.hello(r).await
+                })
+                .await;
+                r.map(|r| ((*addr).clone(), r))
+            }
+        });
+        let results = futures::future::join_all(calls).await;
+        let mut replies: BTreeMap<String, pb::HelloReply> = BTreeMap::new();
+        for r in results {
+            match r {
+                Ok((addr, reply)) => {
+                    replies.insert(addr, reply);
+                }
+                Err(e @ Error::Unauthenticated { .. }) => {
+                    tracing::error!(error = %e, "a peer refused our cluster token")
+                }
+                Err(e) => tracing::debug!(error = %e, "peer not answering yet"),
+            }
+        }
+
+        // A formed cluster: take our id back if it knows us, else join it.
+        for (addr, r) in replies.iter().filter(|(_, r)| !r.members.is_empty()) {
+            if let Some(m) = r.members.iter().find(|m| {
+                m.name == inner.name && m.incarnation == inner.incarnation && m.state != "left"
+            }) {
+                tracing::info!(id = m.id, via = %addr, "the cluster already knows this node");
+                save_id(inner, m.id).await?;
+                return Ok(Some((m.id, None)));
+            }
+            match join(inner, addr).await {
+                Ok(id) => {
+                    tracing::info!(id, via = %addr, "joined the cluster");
+                    save_id(inner, id).await?;
+                    return Ok(Some((id, None)));
+                }
+                Err(e) => tracing::warn!(via = %addr, error = %e, "join failed; retrying"),
+            }
+        }
+
+        if let Some(pos) = set.iter().position(|a| *a == inner.advertise) {
+            let mut nodes = Vec::with_capacity(set.len());
+            for (i, addr) in set.iter().enumerate() {
+                let id = i as NodeId + 1;
+                if i == pos {
+                    nodes.push(NewNode {
+                        id,
+                        name: inner.name.clone(),
+                        addr: addr.clone(),
+                        incarnation: inner.incarnation,
+                    });
+                } else if let Some(r) = replies.get(addr) {
+                    nodes.push(NewNode {
+                        id,
+                        name: r.name.clone(),
+                        addr: addr.clone(),
+                        incarnation: r.incarnation,
+                    });
+                }
+            }
+            if nodes.len() == set.len() {
+                let id = pos as NodeId + 1;
+                tracing::info!(
+                    id,
+                    members = set.len(),
+                    "all bootstrap peers answered; forming the cluster"
+                );
+                save_id(inner, id).await?;
+                return Ok(Some((id, Some(nodes))));
+            }
+            if last_log.elapsed() >= Duration::from_secs(5) {
+                last_log = Instant::now();
+                tracing::info!(
+                    answered = nodes.len(),
+                    expected = set.len(),
+                    "waiting for the bootstrap peers to answer"
+                );
+            }
+        } else if last_log.elapsed() >= Duration::from_secs(5) {
+            last_log = Instant::now();
+            tracing::info!("not in the bootstrap set; waiting for a formed cluster to join");
+        }
+        tokio::select! {
+            _ = inner.cancel.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(DISCOVERY_ROUND) => {}
+        }
+    }
+}
+
+async fn join(inner: &Inner, addr: &str) -> Result<NodeId, Error> {
+    let mut client = inner.peers.cluster(addr)?;
+    let req = pb::JoinRequest {
+        name: inner.name.clone(),
+        addr: inner.advertise.clone(),
+        incarnation: inner.incarnation,
+        hops: 0,
+    };
+    let r = rpc::call(addr, Duration::from_secs(5), req, |r| async move {
+        client.join(r).await
+    })
+    .await?;
+    Ok(r.node_id)
+}
+
+async fn save_id(inner: &Inner, id: NodeId) -> Result<(), Error> {
+    let log = inner
+        .log
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .ok_or(Error::Shutdown)?;
+    tokio::task::spawn_blocking(move || log.save_node_id(id))
+        .await
+        .map_err(|e| Error::Raft(e.to_string()))?
+}
+
+/// openraft's timing from `[cluster]` (research §6: 100 / 300–600 ms gives ~1 s failover).
+pub fn raft_config(cc: &ClusterConfig) -> Result<openraft::Config, Error> {
+    let hb = cc.heartbeat_interval.as_millis() as u64;
+    let et = cc.election_timeout.as_millis() as u64;
+    openraft::Config {
+        cluster_name: "vcollect".into(),
+        heartbeat_interval: hb,
+        election_timeout_min: et,
+        election_timeout_max: et * 2,
+        install_snapshot_timeout: 5_000,
+        enable_pre_vote: Some(true),
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(2_000),
+        max_in_snapshot_log_to_keep: 500,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| Error::Config(e.to_string()))
+}
+
+async fn run_raft(
+    inner: &Arc<Inner>,
+    id: NodeId,
+    bootstrap: Option<Vec<NewNode>>,
+) -> Result<(), Error> {
+    let (log, sm) = inner
+        .stores
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .ok_or(Error::Shutdown)?;
+    let config = Arc::new(raft_config(&inner.cluster)?);
+    let raft = Raft::new(
+        id,
+        config,
+        NetworkFactory::new(inner.peers.clone()),
+        log,
+        sm,
+    )
+    .await
+    .map_err(|e| Error::Raft(e.to_string()))?;
+    let _ = inner.id.set(id);
+    *inner.raft.write().unwrap_or_else(|p| p.into_inner()) = Some(raft.clone());
+    if inner.cancel.is_cancelled() {
+        return Err(Error::Shutdown);
+    }
+    if let Some(nodes) = bootstrap {
+        let members: BTreeMap<NodeId, BasicNode> = nodes
+            .iter()
+            .map(|n| (n.id, BasicNode::new(n.addr.clone())))
+            .collect();
+        match raft.initialize(members).await {
+            Ok(()) => tracing::info!(id, "initialized the cluster membership"),
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
+                tracing::info!(id, "already initialized")
+            }
+            Err(e) => return Err(Error::Raft(e.to_string())),
+        }
+        let bi = inner.clone();
+        inner.spawn(async move { propose_bootstrap(bi, nodes).await });
+    }
+    let ci = inner.clone();
+    inner.spawn(async move { super::controller::run(ci).await });
+    let _ = inner.ready.send(Some(id));
+    tracing::info!(id, name = %inner.name, "raft running");
+    Ok(())
+}
+
+/// Proposes the first members until the replicated state has them.
+async fn propose_bootstrap(inner: Arc<Inner>, nodes: Vec<NewNode>) {
+    let mut state = inner.state.clone();
+    loop {
+        if !state.borrow_and_update().members.nodes.is_empty() {
+            return;
+        }
+        let cmd = Command::Bootstrap {
+            nodes: nodes.clone(),
+        };
+        match inner.write(cmd, Duration::from_secs(5)).await {
+            Ok(Response::Done) => {
+                tracing::info!(members = nodes.len(), "cluster bootstrapped");
+                return;
+            }
+            Ok(r) => {
+                tracing::debug!(response = ?r, "bootstrap already done");
+                return;
+            }
+            Err(Error::Shutdown) => return,
+            Err(e) => tracing::debug!(error = %e, "bootstrap proposal not accepted yet"),
+        }
+        tokio::select! {
+            _ = inner.cancel.cancelled() => return,
+            _ = state.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+}
+
+/// The member's state as the controller sees it, for status.
+pub(crate) fn state_name(s: NodeState) -> &'static str {
+    match s {
+        NodeState::Active => "active",
+        NodeState::Draining => "draining",
+        NodeState::Down => "down",
+        NodeState::Left => "left",
+    }
+}

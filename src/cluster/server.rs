@@ -1,0 +1,297 @@
+//! The gRPC server of a node: the `Raft` service (openraft's RPCs) and the `Cluster` service
+//! (hello, join, write forwarding, status), both behind the token check.
+
+use std::sync::Arc;
+
+use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
+use openraft::ServerState;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use super::error::Error;
+use super::network::SnapshotEnvelope;
+use super::node::{retryable, state_name, Inner};
+use super::rpc::{pb, CheckToken, TlsPem, MAX_MESSAGE};
+use super::state::{Command, Response as CmdResponse, Role};
+use super::{Raft, TypeConfig};
+
+/// Starts serving on `listener` until `stop` is cancelled.
+pub(crate) fn serve(
+    inner: Arc<Inner>,
+    listener: tokio::net::TcpListener,
+    tls: Option<TlsPem>,
+    stop: CancellationToken,
+) -> Result<JoinHandle<()>, Error> {
+    let check = CheckToken::new(inner.cluster.token.as_ref());
+    let raft_svc = pb::raft_server::RaftServer::new(RaftService {
+        inner: inner.clone(),
+    })
+    .max_decoding_message_size(MAX_MESSAGE)
+    .max_encoding_message_size(MAX_MESSAGE);
+    let cluster_svc = pb::cluster_server::ClusterServer::new(ClusterService { inner })
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls.server_config())
+            .map_err(|e| Error::Tls(e.to_string()))?;
+    }
+    let router = builder
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            raft_svc,
+            check.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            cluster_svc,
+            check,
+        ));
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    Ok(tokio::spawn(async move {
+        if let Err(e) = router
+            .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+            .await
+        {
+            tracing::error!(error = %e, "gRPC server failed");
+        }
+    }))
+}
+
+fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T, Status> {
+    serde_json::from_slice(json).map_err(|e| Status::invalid_argument(format!("bad message: {e}")))
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Response<pb::RaftMessage>, Status> {
+    let json = serde_json::to_vec(v).map_err(|e| Status::internal(e.to_string()))?;
+    Ok(Response::new(pb::RaftMessage {
+        json,
+        data: Vec::new(),
+    }))
+}
+
+fn running(inner: &Inner) -> Result<Raft, Status> {
+    inner
+        .raft()
+        .ok_or_else(|| Status::unavailable("this node is not running Raft (yet)"))
+}
+
+fn fatal<E: std::fmt::Display>(e: E) -> Status {
+    Status::unavailable(format!("raft stopped: {e}"))
+}
+
+struct RaftService {
+    inner: Arc<Inner>,
+}
+
+#[tonic::async_trait]
+impl pb::raft_server::Raft for RaftService {
+    async fn append_entries(
+        &self,
+        req: Request<pb::RaftMessage>,
+    ) -> Result<Response<pb::RaftMessage>, Status> {
+        let raft = running(&self.inner)?;
+        let rpc: AppendEntriesRequest<TypeConfig> = decode(&req.get_ref().json)?;
+        let resp = raft.append_entries(rpc).await.map_err(fatal)?;
+        if !matches!(resp, openraft::raft::AppendEntriesResponse::HigherVote(_)) {
+            // A current leader reached us: we are part of the cluster.
+            self.inner.touch_contact();
+        }
+        encode(&resp)
+    }
+
+    async fn vote(
+        &self,
+        req: Request<pb::RaftMessage>,
+    ) -> Result<Response<pb::RaftMessage>, Status> {
+        let raft = running(&self.inner)?;
+        let rpc: VoteRequest<TypeConfig> = decode(&req.get_ref().json)?;
+        encode(&raft.vote(rpc).await.map_err(fatal)?)
+    }
+
+    async fn pre_vote(
+        &self,
+        req: Request<pb::RaftMessage>,
+    ) -> Result<Response<pb::RaftMessage>, Status> {
+        let raft = running(&self.inner)?;
+        let rpc: VoteRequest<TypeConfig> = decode(&req.get_ref().json)?;
+        encode(&raft.pre_vote(rpc).await.map_err(fatal)?)
+    }
+
+    async fn install_snapshot(
+        &self,
+        req: Request<pb::RaftMessage>,
+    ) -> Result<Response<pb::RaftMessage>, Status> {
+        let raft = running(&self.inner)?;
+        let msg = req.into_inner();
+        let env: SnapshotEnvelope = decode(&msg.json)?;
+        let snapshot = openraft::storage::Snapshot {
+            meta: env.meta,
+            snapshot: msg.data,
+        };
+        let resp = raft
+            .install_full_snapshot(env.vote, snapshot)
+            .await
+            .map_err(fatal)?;
+        self.inner.touch_contact();
+        encode(&resp)
+    }
+
+    async fn transfer_leader(
+        &self,
+        req: Request<pb::RaftMessage>,
+    ) -> Result<Response<pb::RaftMessage>, Status> {
+        let raft = running(&self.inner)?;
+        let rpc: TransferLeaderRequest<TypeConfig> = decode(&req.get_ref().json)?;
+        encode(&raft.handle_transfer_leader(rpc).await.map_err(fatal)?)
+    }
+}
+
+struct ClusterService {
+    inner: Arc<Inner>,
+}
+
+fn to_status(e: Error) -> Status {
+    match e {
+        Error::Rpc { status, .. } => status,
+        Error::Unauthenticated { addr } => {
+            Status::unavailable(format!("the leader {addr} refused our token"))
+        }
+        e if retryable(&e) => Status::unavailable(e.to_string()),
+        e => Status::internal(e.to_string()),
+    }
+}
+
+pub(crate) fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Voter => "voter",
+        Role::Learner => "learner",
+        Role::Outside => "outside",
+    }
+}
+
+pub(crate) fn members_pb(inner: &Inner) -> Vec<pb::Member> {
+    let state = inner.state.borrow().clone();
+    state
+        .members
+        .nodes
+        .values()
+        .map(|m| pb::Member {
+            id: m.id,
+            name: m.name.clone(),
+            addr: m.addr.clone(),
+            incarnation: m.incarnation,
+            role: role_name(m.role).into(),
+            state: state_name(m.state).into(),
+            buckets: state
+                .vcenters
+                .values()
+                .map(|v| v.owned_by(m.id).len() as u32)
+                .sum(),
+        })
+        .collect()
+}
+
+#[tonic::async_trait]
+impl pb::cluster_server::Cluster for ClusterService {
+    async fn hello(
+        &self,
+        _req: Request<pb::HelloRequest>,
+    ) -> Result<Response<pb::HelloReply>, Status> {
+        let initialized = match self.inner.raft() {
+            Some(raft) => raft.is_initialized().await.unwrap_or(false),
+            None => false,
+        };
+        Ok(Response::new(pb::HelloReply {
+            name: self.inner.name.clone(),
+            addr: self.inner.advertise.clone(),
+            incarnation: self.inner.incarnation,
+            node_id: self.inner.id(),
+            initialized,
+            members: members_pb(&self.inner),
+        }))
+    }
+
+    async fn join(&self, req: Request<pb::JoinRequest>) -> Result<Response<pb::JoinReply>, Status> {
+        let req = req.into_inner();
+        tracing::info!(name = %req.name, addr = %req.addr, "join request");
+        let cmd = Command::RegisterNode {
+            name: req.name,
+            addr: req.addr,
+            incarnation: req.incarnation,
+        };
+        match self
+            .inner
+            .try_write(&cmd, req.hops)
+            .await
+            .map_err(to_status)?
+        {
+            CmdResponse::Registered { id, replaced, .. } => {
+                tracing::info!(id, ?replaced, "node registered");
+                self.inner.kick.notify_one();
+                Ok(Response::new(pb::JoinReply { node_id: id }))
+            }
+            CmdResponse::Rejected(r) => Err(Status::failed_precondition(r.to_string())),
+            other => Err(Status::internal(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    async fn write(
+        &self,
+        req: Request<pb::WriteRequest>,
+    ) -> Result<Response<pb::WriteReply>, Status> {
+        let req = req.into_inner();
+        let cmd: Command = decode(&req.command)?;
+        let resp = self
+            .inner
+            .try_write(&cmd, req.hops)
+            .await
+            .map_err(to_status)?;
+        let response = serde_json::to_vec(&resp).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(pb::WriteReply { response }))
+    }
+
+    async fn status(
+        &self,
+        _req: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusReply>, Status> {
+        let state = self.inner.state.borrow().clone();
+        let mut reply = pb::StatusReply {
+            node_id: self.inner.id().unwrap_or(0),
+            server_state: "starting".into(),
+            members: members_pb(&self.inner),
+            vcenters: state
+                .vcenters
+                .iter()
+                .map(|(name, v)| pb::VcenterBuckets {
+                    vcenter: name.clone(),
+                    unassigned: v.owners.iter().filter(|o| o.is_none()).count() as u32,
+                })
+                .collect(),
+            collecting: super::assignment::collecting(&self.inner),
+            ..Default::default()
+        };
+        if let Some(raft) = self.inner.raft() {
+            let m = super::metrics(&raft);
+            reply.leader_id = m.current_leader;
+            reply.term = m.current_term;
+            reply.last_log_index = m.last_log_index;
+            reply.applied_index = m.last_applied.map(|l| l.index);
+            reply.server_state = match m.state {
+                ServerState::Leader => "leader",
+                ServerState::Follower => "follower",
+                ServerState::Learner => "learner",
+                ServerState::Candidate => "candidate",
+                ServerState::Shutdown => "shutdown",
+            }
+            .into();
+            let mem = m.membership_config.membership();
+            reply.voters = mem.voter_ids().collect();
+            reply.learners = mem.learner_ids().collect();
+            reply.joint = mem.get_joint_config().len() > 1;
+        }
+        Ok(Response::new(reply))
+    }
+}
