@@ -11,8 +11,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
-use vcollect::collect::{agent, Collector, Standalone};
+use vcollect::cluster;
+use vcollect::collect::{agent, Assignment, Collector, Standalone};
 use vcollect::config::{self, Config, OutputApi};
+use vcollect::secret::Secret;
 use vcollect::sink::{self, Sink};
 
 #[derive(Parser)]
@@ -57,6 +59,28 @@ enum Command {
     },
     /// Check the configuration file without running anything.
     Validate,
+    /// The cluster as one node sees it: leader, term, and each member's state and buckets.
+    Status {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How admin subcommands reach a node.
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// A node's gRPC address (default: this node's from --config).
+    #[arg(long, env = "VCOLLECT_ADDR")]
+    addr: Option<String>,
+    /// File holding the cluster token (default: the config's cluster token).
+    #[arg(long, env = "VCOLLECT_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// How long to wait for the node.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    timeout: std::time::Duration,
 }
 
 fn main() -> ExitCode {
@@ -137,22 +161,87 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agent { output } => {
             let cfg = Arc::new(Config::load(&cli.config)?);
             let sink = open_sink(&cfg, output.as_deref())?;
-            let assignment = Arc::new(Standalone::open(&cfg.node.data_dir)?);
-            let collector = Collector::new(cfg.clone(), sink.clone(), assignment);
             let shutdown = CancellationToken::new();
             tokio::spawn(agent::shutdown_on_signal(shutdown.clone()));
+            let node = match &cfg.cluster {
+                Some(_) => Some(
+                    cluster::Node::start(&cfg)
+                        .await
+                        .context("starting the cluster node")?,
+                ),
+                None => None,
+            };
+            let assignment: Arc<dyn Assignment> = match &node {
+                Some(n) => n.assignment(),
+                None => Arc::new(Standalone::open(&cfg.node.data_dir)?),
+            };
+            let collector = Collector::new(cfg.clone(), sink.clone(), assignment);
             tracing::info!(
                 node = %cfg.node.name,
+                cluster = node.is_some(),
                 vcenters = cfg.vcenters.len(),
                 interval = %humantime::format_duration(cfg.collect.interval),
                 "agent started"
             );
             collector.run(shutdown).await;
             sink.shutdown().await;
+            if let Some(n) = node {
+                if let Err(e) = n.shutdown().await {
+                    tracing::warn!(error = %e, "cluster node did not shut down cleanly");
+                }
+            }
             tracing::info!("agent stopped");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Status { admin, json } => {
+            let (addr, token) = admin_target(&cli.config, &admin)?;
+            let report = cluster::status(&addr, &token, admin.timeout)
+                .await
+                .with_context(|| format!("asking {addr} for the cluster status"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// The node address and token an admin subcommand uses: flags and environment first, then
+/// the configuration file (this node's advertised or listen address, the cluster token).
+fn admin_target(config: &Path, admin: &AdminArgs) -> anyhow::Result<(String, Secret)> {
+    let cfg = match (&admin.addr, &admin.token_file) {
+        (Some(_), Some(_)) => None,
+        _ => Some(Config::load(config).with_context(|| {
+            "no --addr/--token-file (or VCOLLECT_ADDR/VCOLLECT_TOKEN_FILE) given, and the \
+             configuration cannot tell them"
+                .to_string()
+        })?),
+    };
+    let addr = match (&admin.addr, &cfg) {
+        (Some(a), _) => a.clone(),
+        (None, Some(c)) => c
+            .node
+            .advertise
+            .clone()
+            .unwrap_or_else(|| c.node.listen.replace("0.0.0.0", "127.0.0.1")),
+        (None, None) => unreachable!("config loaded when --addr is missing"),
+    };
+    let token = match (&admin.token_file, &cfg) {
+        (Some(f), _) => {
+            let raw = std::fs::read_to_string(f)
+                .with_context(|| format!("reading the token file {}", f.display()))?;
+            Secret::new(raw.trim_end_matches(['\n', '\r']))
+        }
+        (None, Some(c)) => c
+            .cluster
+            .as_ref()
+            .and_then(|cl| cl.token.clone())
+            .context("the configuration has no [cluster] token_file; pass --token-file")?,
+        (None, None) => unreachable!("config loaded when --token-file is missing"),
+    };
+    Ok((addr, token))
 }
 
 /// The sink from `[output]`, or stdout for `--output -`.

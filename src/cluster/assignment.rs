@@ -58,6 +58,12 @@ impl Assignment for ClusterAssignment {
         collecting(&self.inner)
     }
 
+    /// Only what the sink acknowledged moves a watermark: another node resumes from it if
+    /// this one dies with batches still in its spool.
+    fn spool_is_durable(&self) -> bool {
+        false
+    }
+
     fn owns(&self, vcenter: &str, bucket: u32) -> bool {
         let Some(me) = self.inner.id() else {
             return false;

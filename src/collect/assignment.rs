@@ -52,6 +52,13 @@ pub trait Assignment: Send + Sync {
         true
     }
 
+    /// Whether a batch in the local on-disk spool counts as delivered for watermarks. True
+    /// for a single node (its spool is replayed when it restarts); false in a cluster, where
+    /// another node takes over from the watermark if this one never comes back.
+    fn spool_is_durable(&self) -> bool {
+        true
+    }
+
     /// Whether this node collects the entities of `bucket` of `vcenter`.
     fn owns(&self, vcenter: &str, bucket: u32) -> bool;
 

@@ -33,7 +33,7 @@ pub struct PipelineOptions {
 /// What a cycle's pipeline did.
 #[derive(Debug, Default)]
 pub struct PipelineResult {
-    /// Entities whose samples the sink has (or spooled): moid → newest sample written.
+    /// Entities whose samples the sink has, or holds in its spool: moid → newest sample.
     pub durable: HashMap<String, i64>,
     /// Entities for which vCenter returned at least one sample.
     pub with_data: HashSet<String>,
@@ -158,9 +158,7 @@ pub async fn run(
                 sink.write(p.batch).await
             };
             match outcome {
-                Outcome::Written | Outcome::Spooled if dropped == 0 => {
-                    durable.extend(p.marks);
-                }
+                Outcome::Written | Outcome::Spooled if dropped == 0 => durable.extend(p.marks),
                 Outcome::Written | Outcome::Spooled => {}
                 Outcome::Dropped => {
                     if dropped == 0 {
