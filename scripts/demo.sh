@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on an embedded default: starts a local vCenter simulator and a local InfluxDB,
-# runs `vcollect agent` against them, and shows samples arriving in InfluxDB.
+# runs a three-node vcollect cluster on loopback against them, and shows the cluster's status
+# and samples arriving in InfluxDB.
 #   scripts/demo.sh [CYCLES]     (default 3 cycles of 20 s; everything stops afterwards)
 # Files (config, logs, InfluxDB data) go to .work/demo/.
 set -euo pipefail
@@ -48,11 +49,25 @@ for _ in $(seq 100); do curl -sf "$influx_url/ping" >/dev/null && break; sleep 0
 curl -sf -XPOST "$influx_url/query" --data-urlencode 'q=CREATE DATABASE vsphere' >/dev/null
 echo "InfluxDB: $influx_url (database vsphere)"
 
-# 3. vcollect, collecting every 20 s.
-cat > "$work/vcollect.toml" <<CONF
+# 3. Three vcollect nodes on loopback, identical configuration but for [node]: they form one
+#    Raft cluster, the leader spreads the inventory's buckets, each collects its share.
+head -c 32 /dev/urandom | base64 > "$work/cluster.token"
+ports=($(free_port) $(free_port) $(free_port))
+peers=$(printf '"127.0.0.1:%s", ' "${ports[@]}"); peers="[${peers%, }]"
+for i in 1 2 3; do
+  port=${ports[$((i - 1))]}
+  cat > "$work/node$i.toml" <<CONF
 [node]
-name = "demo"
-data_dir = "$work/data"
+name = "node$i"
+listen = "127.0.0.1:$port"
+advertise = "127.0.0.1:$port"
+data_dir = "$work/node$i"
+
+[cluster]
+peers = $peers
+bootstrap_expect = 3
+token_file = "$work/cluster.token"
+failure_timeout = "5s"
 
 [[vcenter]]
 name = "vcsim"
@@ -68,23 +83,37 @@ lookback = "5m"
 url = "$influx_url"
 database = "vsphere"
 CONF
-target/release/vcollect validate --config "$work/vcollect.toml"
-target/release/vcollect agent --config "$work/vcollect.toml" 2>"$work/vcollect.log" &
-pids+=($!)
-echo "vcollect agent started (log: $work/vcollect.log); showing InfluxDB every 20 s"
+  target/release/vcollect validate --config "$work/node$i.toml"
+  target/release/vcollect agent --config "$work/node$i.toml" 2>"$work/node$i.log" &
+  pids+=($!)
+done
+echo "3 vcollect nodes started (logs: $work/node{1,2,3}.log)"
+for _ in $(seq 100); do
+  target/release/vcollect status --config "$work/node1.toml" 2>/dev/null | grep -q "^leader: [0-9a-z]" && break
+  sleep 0.2
+done
+target/release/vcollect status --config "$work/node1.toml"
+echo "showing InfluxDB every 20 s"
 
 q() { curl -sf -G "$influx_url/query" --data-urlencode db=vsphere --data-urlencode "q=$1"; }
+cat > "$work/show.py" <<'PY'
+import json, sys
+what = sys.argv[1]
+for s in json.load(sys.stdin)["results"][0].get("series", []):
+    v = s["values"][0]
+    if what == "points":
+        print(f"  {s['name']:<18} {v[1]:>7} usage_average points")
+    else:
+        print(f"  {s['tags']['node']}: last cycle {v[1]} samples from {v[2]} entities in {v[3]:.2f} s")
+PY
 for i in $(seq "$cycles"); do
   sleep 20
   echo "--- after $((i * 20)) s"
   q 'SELECT count("usage_average") FROM "vsphere_vm_cpu","vsphere_host_cpu","vsphere_vm_mem"' |
-    python3 -c 'import json,sys
-for s in json.load(sys.stdin)["results"][0].get("series",[]):
-    print(f"  {s[\"name\"]:<18} {s[\"values\"][0][1]:>7} usage_average points")'
-  q 'SELECT last("samples"), last("entities"), last("duration_seconds") FROM "vcollect"' |
-    python3 -c 'import json,sys
-for s in json.load(sys.stdin)["results"][0].get("series",[]):
-    v=s["values"][0]; print(f"  last cycle: {v[1]} samples from {v[2]} entities in {v[3]:.2f} s")'
+    python3 "$work/show.py" points
+  q 'SELECT last("samples"), last("entities"), last("duration_seconds") FROM "vcollect" GROUP BY "node"' |
+    python3 "$work/show.py" nodes
 done
+target/release/vcollect status --config "$work/node1.toml"
 echo "--- one line as Grafana would read it:"
 q 'SELECT * FROM "vsphere_vm_cpu" WHERE "cpu" = '"'"'*'"'"' LIMIT 1' | python3 -m json.tool | head -40
