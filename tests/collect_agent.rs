@@ -102,6 +102,7 @@ async fn influx_down_for_a_minute_loses_no_sample() {
     let from = check::aligned_now() - 40;
     wait_for_samples(&influx, vms, from, "first samples", &agent).await;
     influx.stop();
+    let stopped = std::time::Instant::now();
     // While InfluxDB is down, batches wait in the on-disk spool.
     let spool = dir.path().join("data/spool");
     poll("batches in the spool", Duration::from_secs(30), || async {
@@ -109,7 +110,8 @@ async fn influx_down_for_a_minute_loses_no_sample() {
         (n > 0).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(45)).await;
+    // Down for a full minute: three realtime samples per minute per series wait in the spool.
+    tokio::time::sleep(Duration::from_secs(60).saturating_sub(stopped.elapsed())).await;
     influx.start_again().await;
     let to = check::aligned_now();
     wait_for_samples(&influx, vms, to, "samples after the outage", &agent).await;
