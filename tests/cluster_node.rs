@@ -389,6 +389,9 @@ async fn a_single_node_forms_alone_and_refuses_rpcs_without_the_token() {
         asg.collecting()
     })
     .await;
+    // Its own quorum: still collecting long after the last write (no follower ever acks).
+    tokio::time::sleep(FAILURE_TIMEOUT + Duration::from_millis(500)).await;
+    assert!(asg.collecting(), "a single-node cluster stopped collecting");
 
     let addr = format!("127.0.0.1:{port}");
     let ok = cluster::status(&addr, &Secret::new(TOKEN), Duration::from_secs(2)).await;

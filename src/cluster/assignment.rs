@@ -44,6 +44,10 @@ pub(crate) fn collecting(inner: &Inner) -> bool {
     let ft = inner.cluster.failure_timeout;
     let m = super::metrics(&raft);
     match m.state {
+        // A leader that is its only voter is its own quorum: openraft refreshes
+        // `last_quorum_acked` only from followers' answers, so it would go stale after
+        // failure_timeout and a single-node cluster would stop collecting for good.
+        ServerState::Leader if sole_voter(&m) => true,
         ServerState::Leader => m
             .last_quorum_acked
             .as_ref()
@@ -51,6 +55,12 @@ pub(crate) fn collecting(inner: &Inner) -> bool {
         ServerState::Shutdown => false,
         _ => inner.since_contact().is_some_and(|d| d < ft),
     }
+}
+
+/// Whether this node is the only voter (joint configurations included).
+fn sole_voter(m: &openraft::RaftMetrics<super::TypeConfig>) -> bool {
+    let mut voters = m.membership_config.membership().voter_ids();
+    voters.next() == Some(m.id) && voters.next().is_none()
 }
 
 impl Assignment for ClusterAssignment {

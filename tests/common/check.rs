@@ -64,3 +64,38 @@ pub fn aligned_now() -> i64 {
         .as_secs() as i64;
     now - now % 20
 }
+
+/// The gaps of every powered-on VM (`vsphere_vm_cpu` by `vmname`) and connected host
+/// (`vsphere_host_cpu` by `esxhostname`), `usage_average`, over `[from, to]`, or `None`.
+pub async fn entity_gaps(
+    influx: &Influx,
+    sim: &super::vcsim::Simulator,
+    from: i64,
+    to: i64,
+) -> Option<String> {
+    let mut problems = Vec::new();
+    for (m, tag, n) in [
+        ("vsphere_vm_cpu", "vmname", sim.expected_vms()),
+        ("vsphere_host_cpu", "esxhostname", sim.expected_hosts()),
+    ] {
+        let got = series(influx, "vsphere", m, "usage_average", tag, from, to).await;
+        if let Some(p) = gaps(&got, n as usize, from, to) {
+            problems.push(format!("{m} over [{from}, {to}]: {p}"));
+        }
+    }
+    (!problems.is_empty()).then(|| problems.join("\n"))
+}
+
+/// Whether every powered-on VM and connected host has a sample at or after `ts`.
+pub async fn all_entities_reached(influx: &Influx, sim: &super::vcsim::Simulator, ts: i64) -> bool {
+    for (m, tag, n) in [
+        ("vsphere_vm_cpu", "vmname", sim.expected_vms()),
+        ("vsphere_host_cpu", "esxhostname", sim.expected_hosts()),
+    ] {
+        let got = series(influx, "vsphere", m, "usage_average", tag, ts, i64::MAX).await;
+        if got.len() != n as usize || got.values().any(|s| s.is_empty()) {
+            return false;
+        }
+    }
+    true
+}

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod check;
+pub mod cluster;
 pub mod config;
 pub mod influx;
 pub mod vcsim;
