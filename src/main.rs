@@ -297,13 +297,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { admin, stale } => {
             let (addr, opts) = admin_target(&cli.config, &admin)?;
             let report = ask_status(&addr, &opts, false).await?;
-            if report.leader_id.is_none() && !stale {
+            let leader_answers = report.members.iter().any(|m| m.leader && m.reachable);
+            if !stale && report.leader_id.is_none() {
                 return fail(
                     admin.json,
                     format!(
                         "node {} at {addr} knows no leader (no quorum, or an election is running); \
                          --stale shows what it knows",
                         report.node_id
+                    ),
+                );
+            }
+            if !stale && !leader_answers {
+                return fail(
+                    admin.json,
+                    format!(
+                        "node {} at {addr} knows no leader that answers (it last followed node {}); \
+                         --stale shows what it knows",
+                        report.node_id,
+                        report.leader_id.unwrap_or(0)
                     ),
                 );
             }
