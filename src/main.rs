@@ -308,6 +308,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ),
                 );
             }
+            let quorum_ok = report
+                .quorum_ack_age_ms
+                .is_some_and(|a| a <= report.failure_timeout_ms.max(1));
+            if !stale && leader_answers && !quorum_ok {
+                return fail(
+                    admin.json,
+                    format!(
+                        "node {} leads but no quorum has answered it for {}: the cluster has no \
+                         working leader; --stale shows what node {} knows",
+                        report.leader_id.unwrap_or(0),
+                        report
+                            .quorum_ack_age_ms
+                            .map(|a| format!("{:.1}s", a as f64 / 1000.0))
+                            .unwrap_or_else(|| "ever".into()),
+                        report.node_id
+                    ),
+                );
+            }
             if !stale && !leader_answers {
                 return fail(
                     admin.json,

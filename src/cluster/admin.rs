@@ -315,12 +315,18 @@ pub(crate) async fn run_op(
     let me = m.id;
     let ft = inner.cluster.failure_timeout;
     let hb = m.heartbeat.clone().unwrap_or_default();
+    // Answering: acknowledged within failure_timeout; with no acknowledgement yet in this
+    // term (a leader elected just now), trust the controller's verdict (not down).
     let alive = |id: NodeId| {
         id == me
-            || hb
-                .get(&id)
-                .and_then(|t| t.as_ref())
-                .is_some_and(|t| t.elapsed() < ft)
+            || match hb.get(&id).and_then(|t| t.as_ref()) {
+                Some(t) => t.elapsed() < ft,
+                None => state
+                    .members
+                    .nodes
+                    .get(&id)
+                    .is_some_and(|m| m.state != NodeState::Down && m.state != NodeState::Left),
+            }
     };
     let reply = |message: String, id: NodeId| pb::AdminReply {
         message,
@@ -454,11 +460,13 @@ pub(crate) async fn run_op(
                     )));
                 }
             }
-            if mem.state == NodeState::Active && alive(mem.id) && !force {
+            if mem.state == NodeState::Active && !force {
                 return Err(refused(format!(
-                    "{} is alive and collecting: drain it first (`vcollect drain {}`) or run \
-                     `vcollect leave` on it (--force removes it anyway)",
+                    "{} is active{}: drain it first (`vcollect drain {}`) or run `vcollect leave` \
+                     on it; a dead node is marked down after failure_timeout and can be removed \
+                     then (--force removes it anyway)",
                     describe(&mem),
+                    if alive(mem.id) { " and answers" } else { "" },
                     mem.name
                 )));
             }
