@@ -59,13 +59,76 @@ enum Command {
     },
     /// Check the configuration file without running anything.
     Validate,
-    /// The cluster as one node sees it: leader, term, and each member's state and buckets.
+    /// The cluster as one node sees it: leader, term, and one row per member with its Raft
+    /// indexes, lag, last contact, buckets and last collection cycle.
     Status {
         #[command(flatten)]
         admin: AdminArgs,
-        /// Print JSON for scripts.
+        /// Show what the asked node knows even when it knows no leader (otherwise an error).
         #[arg(long)]
-        json: bool,
+        stale: bool,
+    },
+    /// The members: id, name, address, role, voter, state, buckets.
+    Members {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Per vCenter, the buckets each node owns and the entities it collected last cycle.
+    Assignments {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Exit 0 when a leader is known, its quorum answers and this node collects (or drains
+    /// on purpose); else exit 1 with one line saying why.
+    Health {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Move a node's buckets to the other active nodes (it stays a member).
+    Drain {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The node: name or id.
+        node: String,
+        /// Return when the new owners have collected past the node's last window.
+        #[arg(long)]
+        wait: bool,
+        /// Upper bound of --wait.
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        wait_timeout: std::time::Duration,
+    },
+    /// Make a drained node active again: it gets buckets again.
+    Undrain {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The node: name or id.
+        node: String,
+    },
+    /// Hand leadership to NODE, or to the most caught-up voter.
+    TransferLeader {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The new leader: name or id (default: the best placed voter).
+        node: Option<String>,
+    },
+    /// Remove a dead node from the cluster (refused if it would lose quorum, unless --force).
+    Remove {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The node: name or id.
+        node: String,
+        /// Remove it even if it is alive or the remaining voters would not form a quorum.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Take the asked node (default: this node) out of the cluster for good: transfer
+    /// leadership if it leads, drain it and wait, then remove it.
+    Leave {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Upper bound of the drain wait.
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        wait_timeout: std::time::Duration,
     },
 }
 
@@ -81,6 +144,9 @@ struct AdminArgs {
     /// How long to wait for the node.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     timeout: std::time::Duration,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
@@ -161,8 +227,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agent { output } => {
             let cfg = Arc::new(Config::load(&cli.config)?);
             let sink = open_sink(&cfg, output.as_deref())?;
-            let shutdown = CancellationToken::new();
-            tokio::spawn(agent::shutdown_on_signal(shutdown.clone()));
             let node = match &cfg.cluster {
                 Some(_) => Some(
                     cluster::Node::start(&cfg)
@@ -171,6 +235,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
                 None => None,
             };
+            // SIGTERM: a leader hands leadership over first (while it can still replicate),
+            // then the collector stops at its cycle boundary.
+            let shutdown = CancellationToken::new();
+            let signalled = CancellationToken::new();
+            tokio::spawn(agent::shutdown_on_signal(signalled.clone()));
+            {
+                let handle = node.as_ref().map(|n| n.handle());
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    signalled.cancelled().await;
+                    if let Some(h) = handle {
+                        match h.step_down(cluster::admin::TRANSFER_TIMEOUT).await {
+                            Ok(Some(l)) => tracing::info!(new_leader = l, "handed leadership over"),
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "leadership transfer failed; stopping anyway")
+                            }
+                        }
+                    }
+                    shutdown.cancel();
+                });
+            }
             let assignment: Arc<dyn Assignment> = match &node {
                 Some(n) => n.assignment(),
                 None => Arc::new(Standalone::open(&cfg.node.data_dir)?),
@@ -183,8 +269,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 interval = %humantime::format_duration(cfg.collect.interval),
                 "agent started"
             );
-            collector.run(shutdown).await;
-            sink.shutdown().await;
+            let grace = async {
+                shutdown.cancelled().await;
+                tokio::time::sleep(agent::SHUTDOWN_GRACE).await;
+            };
+            tokio::select! {
+                _ = collector.run(shutdown.clone()) => {}
+                _ = grace => tracing::warn!(
+                    grace = ?agent::SHUTDOWN_GRACE,
+                    "the cycle in flight did not finish in time: stopping without it"
+                ),
+            }
+            if tokio::time::timeout(std::time::Duration::from_secs(30), sink.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::warn!("the sink did not flush within 30s");
+            }
             if let Some(n) = node {
                 if let Err(e) = n.shutdown().await {
                     tracing::warn!(error = %e, "cluster node did not shut down cleanly");
@@ -193,24 +294,313 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::info!("agent stopped");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status { admin, json } => {
-            let (addr, token) = admin_target(&cli.config, &admin)?;
-            let report = cluster::status(&addr, &token, admin.timeout)
-                .await
-                .with_context(|| format!("asking {addr} for the cluster status"))?;
-            if json {
+        Command::Status { admin, stale } => {
+            let (addr, opts) = admin_target(&cli.config, &admin)?;
+            let report = ask_status(&addr, &opts, false).await?;
+            let leader_answers = report.members.iter().any(|m| m.leader && m.reachable);
+            if !stale && report.leader_id.is_none() {
+                return fail(
+                    admin.json,
+                    format!(
+                        "node {} at {addr} knows no leader (no quorum, or an election is running); \
+                         --stale shows what it knows",
+                        report.node_id
+                    ),
+                );
+            }
+            let quorum_ok = report
+                .quorum_ack_age_ms
+                .is_some_and(|a| a <= report.failure_timeout_ms.max(1));
+            if !stale && leader_answers && !quorum_ok {
+                return fail(
+                    admin.json,
+                    format!(
+                        "node {} leads but no quorum has answered it for {}: the cluster has no \
+                         working leader; --stale shows what node {} knows",
+                        report.leader_id.unwrap_or(0),
+                        report
+                            .quorum_ack_age_ms
+                            .map(|a| format!("{:.1}s", a as f64 / 1000.0))
+                            .unwrap_or_else(|| "ever".into()),
+                        report.node_id
+                    ),
+                );
+            }
+            if !stale && !leader_answers {
+                return fail(
+                    admin.json,
+                    format!(
+                        "node {} at {addr} knows no leader that answers (it last followed node {}); \
+                         --stale shows what it knows",
+                        report.node_id,
+                        report.leader_id.unwrap_or(0)
+                    ),
+                );
+            }
+            if admin.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                println!("{report}");
+                print!("{report}");
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Members { admin } => {
+            let (addr, opts) = admin_target(&cli.config, &admin)?;
+            let report = ask_status(&addr, &opts, true).await?;
+            if admin.json {
+                let v = serde_json::json!({
+                    "leader_id": report.leader_id,
+                    "leader": report.leader,
+                    "voters": report.voters,
+                    "learners": report.learners,
+                    "joint": report.joint,
+                    "members": report.members.iter().map(|m| serde_json::json!({
+                        "id": m.id, "name": m.name, "address": m.address, "role": m.role,
+                        "voter": m.voter, "state": m.state, "buckets": m.buckets,
+                        "leader": m.leader,
+                    })).collect::<Vec<_>>(),
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", report.members_table());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Assignments { admin } => {
+            let (addr, opts) = admin_target(&cli.config, &admin)?;
+            let report = ask_status(&addr, &opts, false).await?;
+            if admin.json {
+                let v = serde_json::json!({ "vcenters": report.vcenters });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", report.assignments_table());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Health { admin } => {
+            let (addr, opts) = admin_target(&cli.config, &admin)?;
+            let verdict = match cluster::status_ext(&addr, &opts, false).await {
+                Ok(r) => r.health(),
+                Err(e) => Err(format!("unhealthy: {}", cluster::admin::explain(&e))),
+            };
+            match verdict {
+                Ok(line) => {
+                    if admin.json {
+                        println!("{}", serde_json::json!({"healthy": true, "message": line}));
+                    } else {
+                        println!("{line}");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(why) => {
+                    let why = if why.starts_with("unhealthy") {
+                        why
+                    } else {
+                        format!("unhealthy: {why}")
+                    };
+                    if admin.json {
+                        println!("{}", serde_json::json!({"healthy": false, "message": why}));
+                    } else {
+                        println!("{why}");
+                    }
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Drain {
+            admin,
+            node,
+            wait,
+            wait_timeout,
+        } => {
+            let (addr, opts) = admin_target(&cli.config, &admin)?;
+            let op = AdminOp::Drain { node: node.clone() };
+            let reply = match cluster::admin::admin(&addr, &opts, &op).await {
+                Ok(r) => r,
+                Err(e) => return fail(admin.json, cluster::admin::explain(&e)),
+            };
+            let mut out = vec![reply.message.clone()];
+            let mut waited = None;
+            if wait {
+                if !admin.json {
+                    println!("{}", reply.message);
+                    out.clear();
+                }
+                let buckets: Option<cluster::admin::Buckets> =
+                    serde_json::from_slice(&reply.detail).ok();
+                let target = reply.node_id.map(|i| i.to_string()).unwrap_or(node);
+                match cluster::admin::wait_drained_at(
+                    &addr,
+                    &opts,
+                    &target,
+                    buckets.as_ref(),
+                    wait_timeout,
+                )
+                .await
+                {
+                    Ok(w) => {
+                        out.push(w.message.clone());
+                        waited = Some(w.waited_ms);
+                    }
+                    Err(e) => return fail(admin.json, cluster::admin::explain(&e)),
+                }
+            }
+            done(
+                admin.json,
+                out,
+                serde_json::json!({"node_id": reply.node_id, "waited_ms": waited}),
+            )
+        }
+        Command::Undrain { admin, node } => {
+            let (addr, opts) = admin_target(&cli.config, &admin)?;
+            write_op(&addr, &opts, admin.json, AdminOp::Undrain { node }).await
+        }
+        Command::TransferLeader { admin, node } => {
+            let (addr, opts) = admin_target(&cli.config, &admin)?;
+            write_op(
+                &addr,
+                &opts,
+                admin.json,
+                AdminOp::TransferLeader { to: node },
+            )
+            .await
+        }
+        Command::Remove { admin, node, force } => {
+            let (addr, opts) = admin_target(&cli.config, &admin)?;
+            write_op(&addr, &opts, admin.json, AdminOp::Remove { node, force }).await
+        }
+        Command::Leave {
+            admin,
+            wait_timeout,
+        } => {
+            let (addr, opts) = admin_target(&cli.config, &admin)?;
+            leave(&addr, &opts, admin.json, wait_timeout).await
         }
     }
 }
 
+use cluster::admin::AdminOp;
+
+async fn ask_status(
+    addr: &str,
+    opts: &cluster::ClientOptions,
+    local: bool,
+) -> anyhow::Result<cluster::StatusReport> {
+    cluster::status_ext(addr, opts, local)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", cluster::admin::explain(&e)))
+}
+
+/// Prints the error (as JSON too with `--json`) and returns exit status 1.
+fn fail(json: bool, msg: String) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::json!({"ok": false, "error": msg}));
+    }
+    eprintln!("vcollect: {msg}");
+    Ok(ExitCode::FAILURE)
+}
+
+fn done(json: bool, lines: Vec<String>, extra: serde_json::Value) -> anyhow::Result<ExitCode> {
+    if json {
+        let mut v = serde_json::json!({"ok": true, "message": lines.join("\n")});
+        if let (Some(o), serde_json::Value::Object(e)) = (v.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for l in lines {
+            println!("{l}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn write_op(
+    addr: &str,
+    opts: &cluster::ClientOptions,
+    json: bool,
+    op: AdminOp,
+) -> anyhow::Result<ExitCode> {
+    match cluster::admin::admin(addr, opts, &op).await {
+        Ok(r) => done(
+            json,
+            vec![r.message],
+            serde_json::json!({"node_id": r.node_id}),
+        ),
+        Err(e) => fail(json, cluster::admin::explain(&e)),
+    }
+}
+
+/// `leave`: the asked node transfers leadership if it leads, drains, waits, removes itself.
+async fn leave(
+    addr: &str,
+    opts: &cluster::ClientOptions,
+    json: bool,
+    wait_timeout: std::time::Duration,
+) -> anyhow::Result<ExitCode> {
+    let report = match cluster::status_ext(addr, opts, true).await {
+        Ok(r) => r,
+        Err(e) => return fail(json, cluster::admin::explain(&e)),
+    };
+    let me = report.node_id;
+    if me == 0 {
+        return fail(json, format!("the node at {addr} has not joined a cluster"));
+    }
+    let mut lines = Vec::new();
+    let step = |line: String, lines: &mut Vec<String>| {
+        if !json {
+            println!("{line}");
+        }
+        lines.push(line);
+    };
+    if report.leader_id == Some(me) {
+        let op = AdminOp::TransferLeader { to: None };
+        match cluster::admin::admin(addr, opts, &op).await {
+            Ok(r) => step(r.message, &mut lines),
+            Err(e) => return fail(json, cluster::admin::explain(&e)),
+        }
+    }
+    let id = me.to_string();
+    let drained =
+        match cluster::admin::admin(addr, opts, &AdminOp::Drain { node: id.clone() }).await {
+            Ok(r) => r,
+            Err(e) => return fail(json, cluster::admin::explain(&e)),
+        };
+    step(drained.message.clone(), &mut lines);
+    let buckets: Option<cluster::admin::Buckets> = serde_json::from_slice(&drained.detail).ok();
+    match cluster::admin::wait_drained_at(addr, opts, &id, buckets.as_ref(), wait_timeout).await {
+        Ok(w) => step(w.message, &mut lines),
+        Err(e) => return fail(json, cluster::admin::explain(&e)),
+    }
+    let op = AdminOp::Remove {
+        node: id,
+        force: false,
+    };
+    match cluster::admin::admin(addr, opts, &op).await {
+        Ok(r) => step(r.message, &mut lines),
+        Err(e) => return fail(json, cluster::admin::explain(&e)),
+    }
+    step(
+        "this node has left: stop its service and wipe its data directory before reusing it".into(),
+        &mut lines,
+    );
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"ok": true, "node_id": me, "steps": lines})
+            )?
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The node address and token an admin subcommand uses: flags and environment first, then
 /// the configuration file (this node's advertised or listen address, the cluster token).
-fn admin_target(config: &Path, admin: &AdminArgs) -> anyhow::Result<(String, Secret)> {
+fn admin_target(
+    config: &Path,
+    admin: &AdminArgs,
+) -> anyhow::Result<(String, cluster::ClientOptions)> {
     let cfg = match (&admin.addr, &admin.token_file) {
         (Some(_), Some(_)) => None,
         _ => Some(Config::load(config).with_context(|| {
@@ -241,7 +631,14 @@ fn admin_target(config: &Path, admin: &AdminArgs) -> anyhow::Result<(String, Sec
             .context("the configuration has no [cluster] token_file; pass --token-file")?,
         (None, None) => unreachable!("config loaded when --token-file is missing"),
     };
-    Ok((addr, token))
+    let mut opts = match cfg.as_ref().and_then(|c| c.cluster.as_ref()) {
+        Some(cc) => cluster::ClientOptions::from_config(cc)
+            .map_err(|e| anyhow::anyhow!("cluster TLS settings: {e}"))?,
+        None => cluster::ClientOptions::new(None, admin.timeout),
+    };
+    opts.token = Some(token);
+    opts.timeout = admin.timeout;
+    Ok((addr, opts))
 }
 
 /// The sink from `[output]`, or stdout for `--output -`.

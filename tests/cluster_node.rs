@@ -365,7 +365,7 @@ async fn three_nodes_form_fail_over_rejoin_and_grow() {
     assert!(report
         .members
         .iter()
-        .all(|m| m.role == "voter" && m.state == "active"));
+        .all(|m| m.voter && m.state == "active"));
     println!("{report}");
 
     for n in nodes.into_iter().flatten() {

@@ -19,6 +19,7 @@
 //! names openraft types goes through the aliases below, so an upgrade is mostly local to this
 //! module.
 
+pub mod admin;
 pub mod assignment;
 pub mod controller;
 pub mod error;
@@ -33,11 +34,11 @@ pub mod store;
 
 pub use assignment::ClusterAssignment;
 pub use error::Error;
-pub use node::Node;
+pub use node::{Handle, Node};
 pub use rpc::ClientOptions;
 pub use shard::{bucket_of, plan, BUCKETS};
 pub use state::{ClusterState, Command, NodeId, NodeState, Response, Role};
-pub use status::{status, status_with, MemberStatus, StatusReport};
+pub use status::{status, status_ext, status_with, MemberStatus, StatusReport};
 pub use store::{open, LogStore, SnapshotBuilder, StateMachineStore};
 
 openraft::declare_raft_types!(

@@ -71,6 +71,8 @@ pub(crate) struct Inner {
     log: Mutex<Option<LogStore>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     ready: watch::Sender<Option<NodeId>>,
+    /// The collector's last cycle per vCenter (data plane figures, never replicated).
+    pub stats: Mutex<BTreeMap<String, pb::CycleReport>>,
 }
 
 impl Inner {
@@ -233,6 +235,7 @@ impl Node {
             log: Mutex::new(Some(log)),
             tasks: Mutex::new(Vec::new()),
             ready: ready_tx,
+            stats: Mutex::new(BTreeMap::new()),
             cluster: cc,
         });
 
@@ -312,6 +315,13 @@ impl Node {
         Arc::new(ClusterAssignment::new(self.inner.clone()))
     }
 
+    /// A cheap handle for what runs beside the node (the agent's signal handler).
+    pub fn handle(&self) -> Handle {
+        Handle {
+            inner: self.inner.clone(),
+        }
+    }
+
     /// Writes a command through the leader (retrying up to `timeout` while there is none).
     pub async fn write(&self, cmd: Command, timeout: Duration) -> Result<Response, Error> {
         self.inner.write(cmd, timeout).await
@@ -371,6 +381,21 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.inner.cancel.cancel();
         self.server_stop.cancel();
+    }
+}
+
+/// A handle on a running node, for the agent's graceful stop.
+#[derive(Clone)]
+pub struct Handle {
+    inner: Arc<Inner>,
+}
+
+impl Handle {
+    /// If this node leads, hands leadership to the most caught-up voter that answers and
+    /// waits (up to `timeout`) until another node leads. Returns the new leader, `None` when
+    /// this node did not lead (or was alone).
+    pub async fn step_down(&self, timeout: Duration) -> Result<Option<NodeId>, Error> {
+        super::admin::step_down(&self.inner, timeout).await
     }
 }
 

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
-use openraft::ServerState;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::task::JoinHandle;
@@ -255,8 +254,9 @@ impl pb::cluster_server::Cluster for ClusterService {
 
     async fn status(
         &self,
-        _req: Request<pb::StatusRequest>,
+        req: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusReply>, Status> {
+        let local = req.get_ref().local;
         let state = self.inner.state.borrow().clone();
         let mut reply = pb::StatusReply {
             node_id: self.inner.id().unwrap_or(0),
@@ -265,12 +265,25 @@ impl pb::cluster_server::Cluster for ClusterService {
             vcenters: state
                 .vcenters
                 .iter()
-                .map(|(name, v)| pb::VcenterBuckets {
-                    vcenter: name.clone(),
-                    unassigned: v.owners.iter().filter(|o| o.is_none()).count() as u32,
+                .map(|(name, v)| {
+                    let mut owned: std::collections::HashMap<u64, u32> = Default::default();
+                    for o in v.owners.iter().flatten() {
+                        *owned.entry(*o).or_default() += 1;
+                    }
+                    let ranges = owned
+                        .keys()
+                        .map(|&id| (id, ranges(&v.owned_by(id))))
+                        .collect();
+                    pb::VcenterBuckets {
+                        vcenter: name.clone(),
+                        unassigned: v.owners.iter().filter(|o| o.is_none()).count() as u32,
+                        owned,
+                        ranges,
+                    }
                 })
                 .collect(),
             collecting: super::assignment::collecting(&self.inner),
+            failure_timeout_ms: self.inner.cluster.failure_timeout.as_millis() as u64,
             ..Default::default()
         };
         if let Some(raft) = self.inner.raft() {
@@ -279,19 +292,69 @@ impl pb::cluster_server::Cluster for ClusterService {
             reply.term = m.current_term;
             reply.last_log_index = m.last_log_index;
             reply.applied_index = m.last_applied.map(|l| l.index);
-            reply.server_state = match m.state {
-                ServerState::Leader => "leader",
-                ServerState::Follower => "follower",
-                ServerState::Learner => "learner",
-                ServerState::Candidate => "candidate",
-                ServerState::Shutdown => "shutdown",
-            }
-            .into();
+            reply.server_state = super::admin::server_state_name(m.state).into();
             let mem = m.membership_config.membership();
             reply.voters = mem.voter_ids().collect();
             reply.learners = mem.learner_ids().collect();
             reply.joint = mem.get_joint_config().len() > 1;
         }
+        reply.nodes = if local {
+            vec![super::admin::local_report(&self.inner)]
+        } else {
+            super::admin::gather(&self.inner).await
+        };
         Ok(Response::new(reply))
     }
+
+    async fn admin(
+        &self,
+        req: Request<pb::AdminRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        let req = req.into_inner();
+        let op: super::admin::AdminOp = decode(&req.op)?;
+        tracing::info!(?op, hops = req.hops, "admin operation");
+        let r = super::admin::run_op(&self.inner, op, req.hops).await;
+        match &r {
+            Ok(reply) => tracing::info!(message = %reply.message, "admin operation done"),
+            Err(s) => tracing::warn!(message = %s.message(), "admin operation failed"),
+        }
+        r.map(Response::new)
+    }
+
+    async fn wait_drained(
+        &self,
+        req: Request<pb::WaitDrainedRequest>,
+    ) -> Result<Response<pb::WaitDrainedReply>, Status> {
+        let req = req.into_inner();
+        let buckets = if req.buckets.is_empty() {
+            None
+        } else {
+            Some(decode(&req.buckets)?)
+        };
+        let timeout = std::time::Duration::from_millis(req.timeout_ms.max(1));
+        super::admin::wait_drained(&self.inner, &req.node, buckets, timeout)
+            .await
+            .map(Response::new)
+    }
+}
+
+/// `0-340,700-712`: ascending buckets as ranges.
+pub(crate) fn ranges(buckets: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < buckets.len() {
+        let start = buckets[i];
+        let mut end = start;
+        while i + 1 < buckets.len() && buckets[i + 1] == end + 1 {
+            i += 1;
+            end = buckets[i];
+        }
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    out.join(",")
 }

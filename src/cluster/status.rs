@@ -1,6 +1,7 @@
-//! `vcollect status`: what one node knows about the cluster, as a table or JSON.
+//! `vcollect status`, `members`, `assignments` and `health`: what one node knows about the
+//! cluster, with every member's own figures (Raft indexes, last cycle), as tables or JSON.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -9,19 +10,84 @@ use super::error::Error;
 use super::rpc::{self, pb, ClientOptions};
 use crate::secret::Secret;
 
-/// One member as the asked node sees it.
+/// The last cycle of one vCenter on one node.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CycleStatus {
+    pub vcenter: String,
+    pub entities: u64,
+    pub samples: u64,
+    /// When the cycle ended (RFC 3339, UTC) and how long ago, as the CLI's clock sees it.
+    pub ended: String,
+    pub ended_unix_ms: i64,
+    pub duration_ms: u64,
+    pub errors: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+}
+
+/// One member as the asked node sees it, with its own figures when it answered.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct MemberStatus {
     pub id: u64,
     pub name: String,
-    pub addr: String,
-    /// voter, learner or outside (not in the Raft membership).
+    pub address: String,
+    /// leader, follower, learner, candidate (or outside: registered, not in the membership).
     pub role: String,
+    /// A voter of the Raft membership.
+    pub voter: bool,
     /// active, draining, down or left.
     pub state: String,
+    pub leader: bool,
+    /// It answered the asked node (the asked node itself always does).
+    pub reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub term: Option<u64>,
+    pub last_log_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    /// Entries behind the leader's log.
+    pub lag: Option<u64>,
+    /// Milliseconds since the leader last heard from it (or it from the leader).
+    pub last_contact_ms: Option<u64>,
+    pub collecting: Option<bool>,
     /// Buckets owned, all vCenters together.
     pub buckets: u32,
-    pub leader: bool,
+    /// Entities in its last cycles (all vCenters together).
+    pub entities: Option<u64>,
+    pub last_cycle_end: Option<String>,
+    pub last_cycle_end_unix_ms: Option<i64>,
+    pub last_cycle_duration_ms: Option<u64>,
+    pub last_cycle_errors: Option<u32>,
+    pub cycles: Vec<CycleStatus>,
+}
+
+/// One node's buckets of one vCenter.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OwnerStatus {
+    pub id: u64,
+    pub name: String,
+    pub state: String,
+    pub buckets: u32,
+    /// The buckets as ranges, `0-340,700-712`.
+    pub ranges: String,
+    /// Entities in its last cycle of this vCenter, if it answered.
+    pub entities: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct VcenterStatus {
+    pub vcenter: String,
+    /// Buckets with no owner.
+    pub unassigned: u32,
+    pub owners: Vec<OwnerStatus>,
+}
+
+/// The leader, as named in the JSON (`leader.name`, `leader.address`, `leader.id`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LeaderRef {
+    pub id: u64,
+    pub name: String,
+    pub address: String,
 }
 
 /// A node's answer to `Status`.
@@ -33,6 +99,7 @@ pub struct StatusReport {
     /// leader, follower, learner, candidate, shutdown or starting.
     pub server_state: String,
     pub leader_id: Option<u64>,
+    pub leader: Option<LeaderRef>,
     pub term: u64,
     pub last_log_index: Option<u64>,
     pub applied_index: Option<u64>,
@@ -42,19 +109,178 @@ pub struct StatusReport {
     pub joint: bool,
     /// The answering node is collecting (in contact with the cluster).
     pub collecting: bool,
+    /// The leader's last quorum acknowledgement, milliseconds ago (when the leader answered).
+    pub quorum_ack_age_ms: Option<u64>,
+    pub failure_timeout_ms: u64,
     pub members: Vec<MemberStatus>,
-    /// Buckets without an owner, per vCenter.
-    pub unassigned: Vec<(String, u32)>,
+    pub vcenters: Vec<VcenterStatus>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
 }
 
 impl StatusReport {
     fn from_pb(addr: &str, r: pb::StatusReply) -> Self {
-        let leader = r.leader_id;
+        let leader_id = r.leader_id;
+        let leader_report = r
+            .nodes
+            .iter()
+            .find(|n| Some(n.node_id) == leader_id && n.reachable)
+            .cloned();
+        let members: Vec<MemberStatus> = r
+            .members
+            .into_iter()
+            .map(|m| {
+                let own = r.nodes.iter().find(|n| n.node_id == m.id);
+                let reachable = own.is_some_and(|n| n.reachable);
+                let own_ok = own.filter(|n| n.reachable);
+                let is_leader = Some(m.id) == leader_id;
+                let voter = m.role == "voter";
+                let role = if is_leader {
+                    "leader".to_string()
+                } else if let Some(n) = own_ok.filter(|n| {
+                    matches!(
+                        n.server_state.as_str(),
+                        "follower" | "learner" | "candidate"
+                    )
+                }) {
+                    n.server_state.clone()
+                } else {
+                    match m.role.as_str() {
+                        "voter" => "follower".into(),
+                        other => other.into(),
+                    }
+                };
+                let peer = leader_report
+                    .as_ref()
+                    .and_then(|l| l.peers.iter().find(|p| p.id == m.id));
+                let lag = if is_leader {
+                    Some(0)
+                } else {
+                    let last = leader_report.as_ref().and_then(|l| l.last_log_index);
+                    match (last, peer.and_then(|p| p.matched_index)) {
+                        (Some(last), Some(matched)) => Some(last.saturating_sub(matched)),
+                        (Some(last), None) => own_ok
+                            .and_then(|n| n.last_log_index)
+                            .map(|n| last.saturating_sub(n)),
+                        _ => None,
+                    }
+                };
+                let last_contact_ms = if is_leader {
+                    None
+                } else {
+                    peer.and_then(|p| p.ack_age_ms)
+                        .or_else(|| own_ok.and_then(|n| n.contact_age_ms))
+                };
+                let cycles: Vec<CycleStatus> = own_ok
+                    .map(|n| {
+                        n.cycles
+                            .iter()
+                            .map(|c| CycleStatus {
+                                vcenter: c.vcenter.clone(),
+                                entities: c.entities,
+                                samples: c.samples,
+                                ended: rfc3339(c.ended_unix_ms),
+                                ended_unix_ms: c.ended_unix_ms,
+                                duration_ms: c.duration_ms,
+                                errors: c.errors,
+                                first_error: (!c.first_error.is_empty())
+                                    .then(|| c.first_error.clone()),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let last = cycles.iter().max_by_key(|c| c.ended_unix_ms);
+                MemberStatus {
+                    id: m.id,
+                    name: m.name,
+                    address: m.addr,
+                    role,
+                    voter,
+                    state: m.state,
+                    leader: is_leader,
+                    reachable,
+                    error: own.filter(|n| !n.reachable).map(|n| n.error.clone()),
+                    term: own_ok.map(|n| n.term),
+                    last_log_index: own_ok.and_then(|n| n.last_log_index),
+                    applied_index: own_ok.and_then(|n| n.applied_index),
+                    lag,
+                    last_contact_ms,
+                    collecting: own_ok.map(|n| n.collecting),
+                    buckets: m.buckets,
+                    entities: own_ok.map(|_| cycles.iter().map(|c| c.entities).sum()),
+                    last_cycle_end: last.map(|c| c.ended.clone()),
+                    last_cycle_end_unix_ms: last.map(|c| c.ended_unix_ms),
+                    last_cycle_duration_ms: cycles.iter().map(|c| c.duration_ms).max(),
+                    last_cycle_errors: own_ok.map(|_| cycles.iter().map(|c| c.errors).sum()),
+                    cycles,
+                }
+            })
+            .collect();
+        let vcenters = r
+            .vcenters
+            .into_iter()
+            .map(|v| {
+                let mut owners: Vec<OwnerStatus> = v
+                    .owned
+                    .iter()
+                    .map(|(&id, &n)| {
+                        let m = members.iter().find(|m| m.id == id);
+                        OwnerStatus {
+                            id,
+                            name: m.map(|m| m.name.clone()).unwrap_or_default(),
+                            state: m.map(|m| m.state.clone()).unwrap_or_default(),
+                            buckets: n,
+                            ranges: v.ranges.get(&id).cloned().unwrap_or_default(),
+                            entities: m.filter(|m| m.reachable).map(|m| {
+                                m.cycles
+                                    .iter()
+                                    .filter(|c| c.vcenter == v.vcenter)
+                                    .map(|c| c.entities)
+                                    .sum()
+                            }),
+                        }
+                    })
+                    .collect();
+                owners.sort_by_key(|o| o.id);
+                VcenterStatus {
+                    vcenter: v.vcenter,
+                    unassigned: v.unassigned,
+                    owners,
+                }
+            })
+            .collect();
+        let leader = members
+            .iter()
+            .find(|m| m.leader)
+            .map(|m| LeaderRef {
+                id: m.id,
+                name: m.name.clone(),
+                address: m.address.clone(),
+            })
+            .or_else(|| {
+                leader_id.map(|id| LeaderRef {
+                    id,
+                    name: String::new(),
+                    address: String::new(),
+                })
+            });
         StatusReport {
             addr: addr.to_string(),
             node_id: r.node_id,
             server_state: r.server_state,
-            leader_id: leader,
+            leader_id,
+            leader,
             term: r.term,
             last_log_index: r.last_log_index,
             applied_index: r.applied_index,
@@ -62,113 +288,333 @@ impl StatusReport {
             learners: r.learners,
             joint: r.joint,
             collecting: r.collecting,
-            members: r
-                .members
-                .into_iter()
-                .map(|m| MemberStatus {
-                    leader: Some(m.id) == leader,
-                    id: m.id,
-                    name: m.name,
-                    addr: m.addr,
-                    role: m.role,
-                    state: m.state,
-                    buckets: m.buckets,
-                })
-                .collect(),
-            unassigned: r
-                .vcenters
-                .into_iter()
-                .map(|v| (v.vcenter, v.unassigned))
-                .collect(),
+            quorum_ack_age_ms: leader_report.and_then(|l| l.quorum_ack_age_ms),
+            failure_timeout_ms: r.failure_timeout_ms,
+            members,
+            vcenters,
         }
+    }
+
+    /// The member that answered.
+    pub fn me(&self) -> Option<&MemberStatus> {
+        self.members.iter().find(|m| m.id == self.node_id)
+    }
+
+    /// `vcollect health`: `Ok(one line)` when a leader is known, its quorum answers and the
+    /// asked node collects (or drains on purpose); `Err(one line saying why not)`.
+    pub fn health(&self) -> Result<String, String> {
+        let who = match self.me() {
+            Some(m) => format!("node {} ({})", m.id, m.name),
+            None => format!("node at {}", self.addr),
+        };
+        if self.node_id == 0 {
+            return Err(format!("{who} has not joined a cluster yet"));
+        }
+        let Some(leader) = self.leader_id else {
+            return Err(format!(
+                "{who} knows no leader (no quorum, or an election is running)"
+            ));
+        };
+        let lm = self.members.iter().find(|m| m.id == leader);
+        let lname = lm.map(|m| m.name.as_str()).unwrap_or("?");
+        if let Some(l) = lm.filter(|m| !m.reachable) {
+            return Err(format!(
+                "the leader node {leader} ({lname}) does not answer {who}: {}",
+                l.error.as_deref().unwrap_or("unreachable")
+            ));
+        }
+        match self.quorum_ack_age_ms {
+            Some(age) if age <= self.failure_timeout_ms.max(1) => {}
+            Some(age) => {
+                return Err(format!(
+                    "the leader node {leader} ({lname}) last heard from a quorum {:.1}s ago",
+                    age as f64 / 1000.0
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "the leader node {leader} ({lname}) reports no quorum acknowledgement"
+                ))
+            }
+        }
+        let voters: Vec<&MemberStatus> = self.members.iter().filter(|m| m.voter).collect();
+        let answering = voters.iter().filter(|m| m.reachable).count();
+        let Some(me) = self.me() else {
+            return Err(format!("{who} is not a member of the cluster"));
+        };
+        match me.state.as_str() {
+            "down" => return Err(format!("{who} is marked down by the leader")),
+            "left" => return Err(format!("{who} has left the cluster")),
+            _ => {}
+        }
+        if !self.collecting {
+            return Err(format!(
+                "{who} is not collecting: it has lost contact with the leader"
+            ));
+        }
+        let doing = if me.state == "draining" {
+            "draining on purpose".to_string()
+        } else {
+            format!("collecting {} buckets", me.buckets)
+        };
+        Ok(format!(
+            "healthy: {who} is {}, {doing}; leader node {leader} ({lname}); {answering}/{} voters answer",
+            me.role,
+            voters.len()
+        ))
+    }
+
+    /// The member table only (`vcollect members`).
+    pub fn members_table(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .members
+            .iter()
+            .map(|m| {
+                vec![
+                    format!("{}{}", m.id, if m.leader { "*" } else { "" }),
+                    m.name.clone(),
+                    m.address.clone(),
+                    m.role.clone(),
+                    yes(m.voter),
+                    m.state.clone(),
+                    m.buckets.to_string(),
+                ]
+            })
+            .collect();
+        table(
+            &["ID", "NAME", "ADDRESS", "ROLE", "VOTER", "STATE", "BUCKETS"],
+            &rows,
+        )
+    }
+
+    /// Per vCenter, the buckets each node owns (`vcollect assignments`).
+    pub fn assignments_table(&self) -> String {
+        let mut s = String::new();
+        if self.vcenters.is_empty() {
+            s.push_str("no vCenter has buckets assigned yet\n");
+        }
+        for v in &self.vcenters {
+            let _ = writeln!(
+                s,
+                "vcenter {}: {} buckets assigned, {} unassigned",
+                v.vcenter,
+                v.owners.iter().map(|o| o.buckets).sum::<u32>(),
+                v.unassigned
+            );
+            let rows: Vec<Vec<String>> = v
+                .owners
+                .iter()
+                .map(|o| {
+                    vec![
+                        o.id.to_string(),
+                        o.name.clone(),
+                        o.state.clone(),
+                        o.buckets.to_string(),
+                        opt(o.entities),
+                        if o.ranges.len() > 48 {
+                            format!(
+                                "{}...",
+                                &o.ranges[..o.ranges[..45].rfind(',').unwrap_or(45)]
+                            )
+                        } else {
+                            o.ranges.clone()
+                        },
+                    ]
+                })
+                .collect();
+            s.push_str(&table(
+                &["ID", "NAME", "STATE", "BUCKETS", "ENTITIES", "RANGES"],
+                &rows,
+            ));
+        }
+        s
     }
 }
 
-/// Asks the node at `addr` (`host:port`) for its view of the cluster.
+/// Asks the node at `addr` (`host:port`) for its view of the cluster, with every member's
+/// own figures.
 pub async fn status(addr: &str, token: &Secret, timeout: Duration) -> Result<StatusReport, Error> {
     status_with(addr, &ClientOptions::new(Some(token.clone()), timeout)).await
 }
 
 /// [`status`] with full client options (mutual TLS).
 pub async fn status_with(addr: &str, opts: &ClientOptions) -> Result<StatusReport, Error> {
+    status_ext(addr, opts, false).await
+}
+
+/// [`status`]; `local`: only the asked node's own figures (no fan-out to the others).
+pub async fn status_ext(
+    addr: &str,
+    opts: &ClientOptions,
+    local: bool,
+) -> Result<StatusReport, Error> {
     let mut client = opts.cluster_client(opts.channel(addr)?);
-    let reply = rpc::call(addr, opts.timeout, pb::StatusRequest {}, |r| async move {
-        client.status(r).await
-    })
+    let reply = rpc::call(
+        addr,
+        opts.timeout,
+        pb::StatusRequest { local },
+        |r| async move { client.status(r).await },
+    )
     .await?;
     Ok(StatusReport::from_pb(addr, reply))
 }
 
-fn opt(v: Option<u64>) -> String {
+fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+fn yes(b: bool) -> String {
+    if b { "yes" } else { "no" }.into()
+}
+
+fn secs(ms: u64) -> String {
+    if ms < 10_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}
+
+/// Left-aligned columns, the numeric-looking last ones too (simple and greppable).
+fn table(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.len());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut s = String::new();
+        for (i, c) in cells.enumerate() {
+            let _ = write!(s, "{c:<width$}  ", width = w[i]);
+        }
+        out.push_str(s.trim_end());
+        out.push('\n');
+    };
+    line(&mut head.iter().copied());
+    for r in rows {
+        line(&mut r.iter().map(String::as_str));
+    }
+    out
 }
 
 impl fmt::Display for StatusReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let me = self.me();
         writeln!(
             f,
-            "node {} ({}) is {}{}",
+            "asked node {} ({}) at {}: {}, {}",
             self.node_id,
+            me.map(|m| m.name.as_str()).unwrap_or("?"),
             self.addr,
             self.server_state,
             if self.collecting {
-                ", collecting"
+                "collecting"
             } else {
-                ", not collecting"
+                "not collecting"
             }
         )?;
         writeln!(
             f,
-            "leader: {}   term: {}   last log: {}   applied: {}{}",
-            opt(self.leader_id),
+            "leader: {}   term: {}   last log: {}   applied: {}",
+            match &self.leader {
+                Some(l) if !l.name.is_empty() => format!("{} ({} {})", l.id, l.name, l.address),
+                Some(l) => l.id.to_string(),
+                None => "-".into(),
+            },
             self.term,
             opt(self.last_log_index),
             opt(self.applied_index),
+        )?;
+        let ids = |v: &[u64]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+            }
+        };
+        writeln!(
+            f,
+            "membership: voters {}; learners {}{}",
+            ids(&self.voters),
+            ids(&self.learners),
             if self.joint {
-                "   MEMBERSHIP CHANGE IN PROGRESS (joint)"
+                "   JOINT CONFIGURATION: a membership change is in progress"
             } else {
                 ""
             }
         )?;
-        for (vc, n) in self.unassigned.iter().filter(|(_, n)| *n > 0) {
-            writeln!(f, "vcenter {vc}: {n} buckets unassigned")?;
+        for v in self.vcenters.iter().filter(|v| v.unassigned > 0) {
+            writeln!(
+                f,
+                "vcenter {}: {} buckets unassigned",
+                v.vcenter, v.unassigned
+            )?;
         }
-        let rows: Vec<[String; 6]> = self
+        let now = now_ms();
+        let rows: Vec<Vec<String>> = self
             .members
             .iter()
             .map(|m| {
-                [
+                vec![
                     format!("{}{}", m.id, if m.leader { "*" } else { "" }),
                     m.name.clone(),
-                    m.addr.clone(),
+                    m.address.clone(),
                     m.role.clone(),
+                    yes(m.voter),
                     m.state.clone(),
+                    opt(m.term),
+                    opt(m.last_log_index),
+                    opt(m.applied_index),
+                    opt(m.lag),
+                    m.last_contact_ms.map(secs).unwrap_or_else(|| "-".into()),
                     m.buckets.to_string(),
+                    opt(m.entities),
+                    m.last_cycle_end_unix_ms
+                        .map(|t| format!("{} ago", secs((now - t).max(0) as u64)))
+                        .unwrap_or_else(|| "-".into()),
+                    m.last_cycle_duration_ms
+                        .map(secs)
+                        .unwrap_or_else(|| "-".into()),
+                    opt(m.last_cycle_errors),
                 ]
             })
             .collect();
-        let head = ["ID", "NAME", "ADDRESS", "ROLE", "STATE", "BUCKETS"];
-        let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
-        for r in &rows {
-            for (i, c) in r.iter().enumerate() {
-                w[i] = w[i].max(c.len());
+        f.write_str(&table(
+            &[
+                "ID",
+                "NAME",
+                "ADDRESS",
+                "ROLE",
+                "VOTER",
+                "STATE",
+                "TERM",
+                "LOG",
+                "APPLIED",
+                "LAG",
+                "CONTACT",
+                "BUCKETS",
+                "ENTITIES",
+                "LAST-CYCLE",
+                "TOOK",
+                "ERRORS",
+            ],
+            &rows,
+        ))?;
+        for m in &self.members {
+            if let Some(e) = &m.error {
+                writeln!(f, "node {} ({}) did not answer: {e}", m.id, m.name)?;
             }
-        }
-        let line = |f: &mut fmt::Formatter<'_>, cells: &[&str]| -> fmt::Result {
-            let mut s = String::new();
-            for (i, c) in cells.iter().enumerate() {
-                if i + 1 == cells.len() {
-                    s.push_str(&format!("{c:>width$}", width = w[i]));
-                } else {
-                    s.push_str(&format!("{c:<width$}  ", width = w[i]));
+            for c in &m.cycles {
+                if let Some(e) = &c.first_error {
+                    writeln!(
+                        f,
+                        "node {} ({}) vcenter {}: {} error(s), first: {e}",
+                        m.id, m.name, c.vcenter, c.errors
+                    )?;
                 }
             }
-            writeln!(f, "{}", s.trim_end())
-        };
-        line(f, &head)?;
-        for r in &rows {
-            let cells: Vec<&str> = r.iter().map(String::as_str).collect();
-            line(f, &cells)?;
         }
         Ok(())
     }
@@ -178,50 +624,138 @@ impl fmt::Display for StatusReport {
 mod tests {
     use super::*;
 
-    #[test]
-    fn table_lists_members_and_marks_the_leader() {
-        let r = StatusReport {
-            addr: "127.0.0.1:7400".into(),
+    fn reply() -> pb::StatusReply {
+        let member = |id: u64, name: &str, state: &str, buckets| pb::Member {
+            id,
+            name: name.into(),
+            addr: format!("127.0.0.1:740{id}"),
+            incarnation: id,
+            role: "voter".into(),
+            state: state.into(),
+            buckets,
+        };
+        pb::StatusReply {
             node_id: 1,
-            server_state: "leader".into(),
             leader_id: Some(1),
             term: 3,
             last_log_index: Some(42),
             applied_index: Some(42),
-            voters: vec![1, 2],
+            server_state: "leader".into(),
+            members: vec![
+                member(1, "collector-1", "active", 512),
+                member(2, "c2", "active", 512),
+                member(3, "c3", "down", 0),
+            ],
+            vcenters: vec![pb::VcenterBuckets {
+                vcenter: "vc1".into(),
+                unassigned: 0,
+                owned: [(1, 512), (2, 512)].into_iter().collect(),
+                ranges: [(1, "0-511".to_string()), (2, "512-1023".to_string())]
+                    .into_iter()
+                    .collect(),
+            }],
+            voters: vec![1, 2, 3],
             learners: vec![],
             joint: false,
             collecting: true,
-            members: vec![
-                MemberStatus {
-                    id: 1,
-                    name: "collector-1".into(),
-                    addr: "127.0.0.1:7400".into(),
-                    role: "voter".into(),
-                    state: "active".into(),
-                    buckets: 512,
-                    leader: true,
+            failure_timeout_ms: 5000,
+            nodes: vec![
+                pb::NodeReport {
+                    node_id: 1,
+                    reachable: true,
+                    server_state: "leader".into(),
+                    term: 3,
+                    last_log_index: Some(42),
+                    applied_index: Some(42),
+                    leader_id: Some(1),
+                    collecting: true,
+                    cycles: vec![pb::CycleReport {
+                        vcenter: "vc1".into(),
+                        entities: 40,
+                        samples: 400,
+                        ended_unix_ms: now_ms() - 3000,
+                        duration_ms: 1200,
+                        errors: 0,
+                        ..Default::default()
+                    }],
+                    peers: vec![
+                        pb::PeerReport {
+                            id: 2,
+                            matched_index: Some(40),
+                            ack_age_ms: Some(120),
+                        },
+                        pb::PeerReport {
+                            id: 3,
+                            matched_index: Some(30),
+                            ack_age_ms: Some(9000),
+                        },
+                    ],
+                    quorum_ack_age_ms: Some(100),
+                    ..Default::default()
                 },
-                MemberStatus {
-                    id: 2,
-                    name: "c2".into(),
-                    addr: "127.0.0.1:7401".into(),
-                    role: "voter".into(),
-                    state: "down".into(),
-                    buckets: 0,
-                    leader: false,
+                pb::NodeReport {
+                    node_id: 2,
+                    reachable: true,
+                    server_state: "follower".into(),
+                    term: 3,
+                    last_log_index: Some(40),
+                    applied_index: Some(40),
+                    collecting: true,
+                    ..Default::default()
+                },
+                pb::NodeReport {
+                    node_id: 3,
+                    reachable: false,
+                    error: "127.0.0.1:7403: node unreachable".into(),
+                    ..Default::default()
                 },
             ],
-            unassigned: vec![("vc1".into(), 0)],
-        };
+        }
+    }
+
+    #[test]
+    fn table_has_every_column_and_the_leader() {
+        let r = StatusReport::from_pb("127.0.0.1:7401", reply());
         let s = r.to_string();
-        assert!(s.contains("leader: 1   term: 3"), "{s}");
         assert!(
-            s.contains("1*  collector-1  127.0.0.1:7400  voter  active      512"),
+            s.contains("leader: 1 (collector-1 127.0.0.1:7401)   term: 3"),
             "{s}"
         );
-        assert!(s.contains("2   c2"), "{s}");
-        let json = serde_json::to_string(&r).unwrap();
-        assert!(json.contains("\"buckets\":512"));
+        assert!(
+            s.contains("LAG  CONTACT  BUCKETS  ENTITIES  LAST-CYCLE"),
+            "{s}"
+        );
+        assert!(s.contains("1*  collector-1  127.0.0.1:7401  leader"), "{s}");
+        assert!(s.contains("node 3 (c3) did not answer"), "{s}");
+        let m2 = &r.members[1];
+        assert_eq!(
+            (m2.role.as_str(), m2.lag, m2.last_contact_ms),
+            ("follower", Some(2), Some(120))
+        );
+        assert_eq!(r.members[0].entities, Some(40));
+        assert_eq!(r.members[2].lag, Some(12));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["leader"]["name"], "collector-1");
+        assert_eq!(json["leader_id"], 1);
+        assert_eq!(json["members"][0]["role"], "leader");
+        assert!(r.assignments_table().contains("512-1023"));
+        assert!(r.health().is_ok(), "{:?}", r.health());
+    }
+
+    #[test]
+    fn health_names_the_cause() {
+        let mut p = reply();
+        p.leader_id = None;
+        let r = StatusReport::from_pb("a:1", p);
+        assert!(r.health().unwrap_err().contains("knows no leader"));
+        let mut p = reply();
+        p.nodes[0].quorum_ack_age_ms = Some(60_000);
+        let r = StatusReport::from_pb("a:1", p);
+        assert!(r.health().unwrap_err().contains("quorum"));
+        let mut p = reply();
+        p.node_id = 3;
+        p.collecting = false;
+        let r = StatusReport::from_pb("a:1", p);
+        assert!(r.health().unwrap_err().contains("marked down"));
     }
 }

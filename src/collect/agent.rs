@@ -83,6 +83,7 @@ impl Collector {
 
     /// Logs a cycle and writes its self-monitoring line to the sink.
     async fn report(&self, s: &CycleSummary) {
+        self.assignment.report(s);
         if s.ok() {
             tracing::info!(
                 vcenter = %s.vcenter,

@@ -71,6 +71,9 @@ pub trait Assignment: Send + Sync {
         vcenter: &'a str,
         updates: Vec<WatermarkUpdate>,
     ) -> BoxFuture<'a, Result<(), AssignmentError>>;
+
+    /// Hears what each cycle did (the cluster shows it in `vcollect status`).
+    fn report(&self, _summary: &super::summary::CycleSummary) {}
 }
 
 type Marks = BTreeMap<String, BTreeMap<EntityKind, BTreeMap<u32, i64>>>;

@@ -1,0 +1,880 @@
+//! Admin operations of `vcollect` (drain, undrain, remove, transfer-leader, leave, the drain
+//! wait) and the per-node figures `status` gathers.
+//!
+//! Writes run on the leader: a node that does not lead forwards the [`AdminOp`] there (at most
+//! twice, against loops). The leader first makes sure its replica is current (a ReadIndex
+//! round), then checks that the operation is safe against the replicated state and its own
+//! replication metrics, and only then proposes the command. Refusals are `FAILED_PRECONDITION`
+//! with the reason; an unknown node is `NOT_FOUND`; no leader is `UNAVAILABLE`.
+//!
+//! The checks are made by the leader against the state it has just confirmed; two admins
+//! running conflicting operations at the same instant could both pass (the state machine
+//! itself stays consistent, and the controller acts on whatever results). Admin operations are
+//! rare and human-driven, so this is accepted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::{Instant as _, ReadPolicy, ServerState};
+use serde::{Deserialize, Serialize};
+use tonic::Status;
+
+use super::error::Error;
+use super::node::{state_name, Inner};
+use super::rpc::{self, pb, ClientOptions};
+use super::state::{ClusterState, Command, Member, NodeState, Response};
+use super::{NodeId, Raft};
+use crate::vsphere::EntityKind;
+
+/// How long a forwarded admin operation may take on the leader.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a leadership transfer may take before it is reported as failed.
+pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Deadline of one node's answer when a node gathers every member's figures.
+const FAN_OUT: Duration = Duration::from_millis(1000);
+/// A voter within this many entries of the leader's log may take over leadership.
+const TRANSFER_LAG: u64 = 100;
+
+/// A write operation of the admin CLI (serde_json inside `AdminRequest`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum AdminOp {
+    /// The node keeps its membership; the controller moves its buckets away.
+    Drain { node: String },
+    /// Back to active: the controller gives it buckets again.
+    Undrain { node: String },
+    /// Marks a (dead) node `left`; the controller drops it from the Raft membership.
+    Remove { node: String, force: bool },
+    /// Hands leadership to `to` (name or id), or to the most caught-up voter.
+    TransferLeader { to: Option<String> },
+}
+
+/// Buckets per vCenter (what a drain moved away).
+pub type Buckets = BTreeMap<String, Vec<u32>>;
+
+fn refused(msg: String) -> Status {
+    Status::failed_precondition(format!("refused: {msg}"))
+}
+
+fn describe(m: &Member) -> String {
+    format!("node {} ({})", m.id, m.name)
+}
+
+/// The member named by `q`: a name, an id or an address. A live member wins over one that
+/// left under the same name.
+pub(crate) fn resolve<'a>(state: &'a ClusterState, q: &str) -> Result<&'a Member, Status> {
+    let q = q.trim();
+    let by_id = q.parse::<NodeId>().ok();
+    let mut found: Vec<&Member> = state
+        .members
+        .nodes
+        .values()
+        .filter(|m| Some(m.id) == by_id || m.name == q || m.addr == q)
+        .collect();
+    found.sort_by_key(|m| (m.state == NodeState::Left, std::cmp::Reverse(m.id)));
+    found.first().copied().ok_or_else(|| {
+        let known: Vec<String> = state
+            .members
+            .nodes
+            .values()
+            .filter(|m| m.state != NodeState::Left)
+            .map(|m| format!("{} ({})", m.name, m.id))
+            .collect();
+        Status::not_found(format!(
+            "unknown node {q:?}: the members are {}",
+            if known.is_empty() {
+                "none yet".to_string()
+            } else {
+                known.join(", ")
+            }
+        ))
+    })
+}
+
+fn to_status(e: Error) -> Status {
+    match e {
+        Error::Rpc { status, .. } => status,
+        Error::NoLeader => Status::unavailable("no leader known: the cluster has no quorum now"),
+        e @ (Error::NotReady | Error::Timeout { .. } | Error::Shutdown) => {
+            Status::unavailable(e.to_string())
+        }
+        e => Status::internal(e.to_string()),
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// This node's own figures.
+pub(crate) fn local_report(inner: &Inner) -> pb::NodeReport {
+    let mut r = pb::NodeReport {
+        node_id: inner.id().unwrap_or(0),
+        reachable: true,
+        server_state: "starting".into(),
+        collecting: super::assignment::collecting(inner),
+        contact_age_ms: inner.since_contact().map(ms),
+        cycles: inner
+            .stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect(),
+        ..Default::default()
+    };
+    if let Some(raft) = inner.raft() {
+        let m = super::metrics(&raft);
+        r.server_state = server_state_name(m.state).into();
+        r.term = m.current_term;
+        r.last_log_index = m.last_log_index;
+        r.applied_index = m.last_applied.map(|l| l.index);
+        r.leader_id = m.current_leader;
+        if m.state == ServerState::Leader {
+            let hb = m.heartbeat.clone().unwrap_or_default();
+            let repl = m.replication.clone().unwrap_or_default();
+            let ids: BTreeSet<NodeId> = hb.keys().chain(repl.keys()).copied().collect();
+            r.peers = ids
+                .into_iter()
+                .filter(|id| *id != m.id)
+                .map(|id| pb::PeerReport {
+                    id,
+                    matched_index: repl.get(&id).and_then(|l| l.as_ref()).map(|l| l.index),
+                    ack_age_ms: hb
+                        .get(&id)
+                        .and_then(|t| t.as_ref())
+                        .map(|t| ms(t.elapsed())),
+                })
+                .collect();
+            r.quorum_ack_age_ms = m.last_quorum_acked.as_ref().map(|t| ms(t.elapsed()));
+        }
+    }
+    r
+}
+
+pub(crate) fn server_state_name(s: ServerState) -> &'static str {
+    match s {
+        ServerState::Leader => "leader",
+        ServerState::Follower => "follower",
+        ServerState::Learner => "learner",
+        ServerState::Candidate => "candidate",
+        ServerState::Shutdown => "shutdown",
+    }
+}
+
+/// Asks one node for its own figures (`Status` with `local`).
+async fn ask(inner: &Inner, id: NodeId, addr: &str) -> pb::NodeReport {
+    let unreachable = |e: Error| pb::NodeReport {
+        node_id: id,
+        reachable: false,
+        error: explain(&e),
+        ..Default::default()
+    };
+    let mut client = match inner.peers.cluster(addr) {
+        Ok(c) => c,
+        Err(e) => return unreachable(e),
+    };
+    let req = pb::StatusRequest { local: true };
+    match rpc::call(
+        addr,
+        FAN_OUT,
+        req,
+        |r| async move { client.status(r).await },
+    )
+    .await
+    {
+        Ok(reply) => reply
+            .nodes
+            .into_iter()
+            .next()
+            .map(|mut n| {
+                n.node_id = id;
+                n
+            })
+            .unwrap_or_else(|| unreachable(Error::NotReady)),
+        Err(e) => unreachable(e),
+    }
+}
+
+/// Every member's own figures (left members excluded), asked concurrently with a short
+/// deadline; this node's from memory.
+pub(crate) async fn gather(inner: &Inner) -> Vec<pb::NodeReport> {
+    let state = inner.state.borrow().clone();
+    let me = inner.id();
+    let calls = state
+        .members
+        .nodes
+        .values()
+        .filter(|m| m.state != NodeState::Left)
+        .map(|m| {
+            let addr = m.addr.clone();
+            let id = m.id;
+            async move {
+                if Some(id) == me {
+                    local_report(inner)
+                } else {
+                    ask(inner, id, &addr).await
+                }
+            }
+        });
+    let mut out = futures::future::join_all(calls).await;
+    if let Some(me) = me {
+        if !out.iter().any(|r| r.node_id == me) {
+            out.push(local_report(inner));
+        }
+    }
+    out
+}
+
+/// An error as one line for the operator, naming the cause.
+pub fn explain(e: &Error) -> String {
+    match e {
+        Error::Rpc { addr, status } => {
+            let msg = status.message();
+            match status.code() {
+                tonic::Code::FailedPrecondition | tonic::Code::NotFound => msg.to_string(),
+                tonic::Code::Unavailable
+                    if msg.contains("connect")
+                        || msg.contains("transport")
+                        || msg.contains("Connection") =>
+                {
+                    format!("{addr}: node unreachable ({msg})")
+                }
+                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {
+                    format!("{addr}: {msg}")
+                }
+                tonic::Code::Unimplemented => format!(
+                    "{addr}: the node does not know this request (older vcollect version?): {msg}"
+                ),
+                code => format!("{addr}: {msg} ({code:?})"),
+            }
+        }
+        Error::Timeout { addr, timeout } => {
+            format!("{addr}: node unreachable: no answer within {timeout:?}")
+        }
+        Error::Unauthenticated { addr } => {
+            format!("{addr}: wrong cluster token: the node refused it (check --token-file / VCOLLECT_TOKEN_FILE)")
+        }
+        e => e.to_string(),
+    }
+}
+
+/// Runs `op` on the leader (forwarding it there from any other node).
+pub(crate) async fn run_op(
+    inner: &Inner,
+    op: AdminOp,
+    hops: u32,
+) -> Result<pb::AdminReply, Status> {
+    let raft = inner
+        .raft()
+        .ok_or_else(|| Status::unavailable("this node has not joined a cluster yet"))?;
+    if super::metrics(&raft).state != ServerState::Leader {
+        let (_, addr) = inner.leader().ok_or_else(|| {
+            Status::unavailable(format!(
+                "no leader known to node {} ({}): the cluster has no quorum now",
+                inner.id().unwrap_or(0),
+                inner.advertise
+            ))
+        })?;
+        if hops >= 2 {
+            return Err(Status::unavailable(
+                "no stable leader (the operation was forwarded twice)",
+            ));
+        }
+        let mut client = inner.peers.cluster(&addr).map_err(to_status)?;
+        let req = pb::AdminRequest {
+            op: serde_json::to_vec(&op).map_err(|e| Status::internal(e.to_string()))?,
+            hops: hops + 1,
+        };
+        return rpc::call(&addr, FORWARD_TIMEOUT, req, |r| async move {
+            client.admin(r).await
+        })
+        .await
+        .map_err(|e| match e {
+            Error::Rpc { status, .. } => status,
+            e => Status::unavailable(format!("the leader {addr}: {}", explain(&e))),
+        });
+    }
+    // Decide on a current replica.
+    match tokio::time::timeout(
+        Duration::from_secs(2),
+        raft.ensure_linearizable(ReadPolicy::ReadIndex),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {}
+        _ => {
+            return Err(Status::unavailable(
+                "this leader cannot confirm its leadership (no quorum answers)",
+            ))
+        }
+    }
+    let m = super::metrics(&raft);
+    let state = inner.state.borrow().clone();
+    let me = m.id;
+    let ft = inner.cluster.failure_timeout;
+    let hb = m.heartbeat.clone().unwrap_or_default();
+    // Answering: acknowledged within failure_timeout; with no acknowledgement yet in this
+    // term (a leader elected just now), trust the controller's verdict (not down).
+    let alive = |id: NodeId| {
+        id == me
+            || match hb.get(&id).and_then(|t| t.as_ref()) {
+                Some(t) => t.elapsed() < ft,
+                None => state
+                    .members
+                    .nodes
+                    .get(&id)
+                    .is_some_and(|m| m.state != NodeState::Down && m.state != NodeState::Left),
+            }
+    };
+    let reply = |message: String, id: NodeId| pb::AdminReply {
+        message,
+        node_id: Some(id),
+        detail: Vec::new(),
+    };
+    match op {
+        AdminOp::Drain { node } => {
+            let mem = resolve(&state, &node)?.clone();
+            let owned = state.owned_by(mem.id);
+            let detail = serde_json::to_vec(&owned).unwrap_or_default();
+            match mem.state {
+                NodeState::Left => {
+                    return Err(refused(format!("{} has left the cluster", describe(&mem))))
+                }
+                NodeState::Draining => {
+                    return Ok(pb::AdminReply {
+                        detail,
+                        ..reply(format!("{} is already draining", describe(&mem)), mem.id)
+                    })
+                }
+                NodeState::Active | NodeState::Down => {}
+            }
+            let others: Vec<NodeId> = state
+                .active_nodes()
+                .into_iter()
+                .filter(|&i| i != mem.id)
+                .collect();
+            if others.is_empty() {
+                return Err(refused(format!(
+                    "{} is the last active node: draining it would leave every bucket without \
+                     a collector",
+                    describe(&mem)
+                )));
+            }
+            propose(
+                inner,
+                Command::SetNodeState {
+                    id: mem.id,
+                    state: NodeState::Draining,
+                },
+            )
+            .await?;
+            let n: usize = owned.values().map(Vec::len).sum();
+            Ok(pb::AdminReply {
+                detail,
+                ..reply(
+                    format!(
+                        "{} is draining: its {n} buckets move to the {} other active node(s)",
+                        describe(&mem),
+                        others.len()
+                    ),
+                    mem.id,
+                )
+            })
+        }
+        AdminOp::Undrain { node } => {
+            let mem = resolve(&state, &node)?.clone();
+            match mem.state {
+                NodeState::Left => {
+                    return Err(refused(format!("{} has left the cluster", describe(&mem))))
+                }
+                NodeState::Active => {
+                    return Ok(reply(
+                        format!("{} is already active", describe(&mem)),
+                        mem.id,
+                    ))
+                }
+                NodeState::Down => {
+                    return Err(refused(format!(
+                        "{} is down: it becomes active by itself when it answers again",
+                        describe(&mem)
+                    )))
+                }
+                NodeState::Draining => {}
+            }
+            if !alive(mem.id) {
+                return Err(refused(format!(
+                    "{} does not answer the leader: start it first, then undrain it",
+                    describe(&mem)
+                )));
+            }
+            propose(
+                inner,
+                Command::SetNodeState {
+                    id: mem.id,
+                    state: NodeState::Active,
+                },
+            )
+            .await?;
+            Ok(reply(
+                format!(
+                    "{} is active again: the leader gives it buckets",
+                    describe(&mem)
+                ),
+                mem.id,
+            ))
+        }
+        AdminOp::Remove { node, force } => {
+            let mem = resolve(&state, &node)?.clone();
+            if mem.state == NodeState::Left {
+                return Ok(reply(
+                    format!("{} has already left", describe(&mem)),
+                    mem.id,
+                ));
+            }
+            let voters: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
+            if voters.contains(&mem.id) && voters.len() == 1 {
+                return Err(refused(format!(
+                    "{} is the last voter: removing it would end the cluster",
+                    describe(&mem)
+                )));
+            }
+            if mem.id == me {
+                return Err(refused(format!(
+                    "{} is the leader: run `vcollect transfer-leader` first, or `vcollect leave` \
+                     on it",
+                    describe(&mem)
+                )));
+            }
+            if voters.contains(&mem.id) && !force {
+                let after: Vec<NodeId> = voters.iter().copied().filter(|&v| v != mem.id).collect();
+                let answering = after.iter().filter(|&&v| alive(v)).count();
+                let need = after.len() / 2 + 1;
+                if answering < need {
+                    return Err(refused(format!(
+                        "removing {} would drop below quorum: {answering} of the {} remaining \
+                         voters answer, {need} needed (--force removes it anyway)",
+                        describe(&mem),
+                        after.len()
+                    )));
+                }
+            }
+            if mem.state == NodeState::Active && !force {
+                return Err(refused(format!(
+                    "{} is active{}: drain it first (`vcollect drain {}`) or run `vcollect leave` \
+                     on it; a dead node is marked down after failure_timeout and can be removed \
+                     then (--force removes it anyway)",
+                    describe(&mem),
+                    if alive(mem.id) { " and answers" } else { "" },
+                    mem.name
+                )));
+            }
+            let others = state
+                .active_nodes()
+                .into_iter()
+                .filter(|&i| i != mem.id)
+                .count();
+            if others == 0 && !force {
+                return Err(refused(format!(
+                    "{} is the last active node: removing it would leave every bucket without \
+                     a collector (--force removes it anyway)",
+                    describe(&mem)
+                )));
+            }
+            propose(inner, Command::RemoveNode { id: mem.id }).await?;
+            Ok(reply(
+                format!(
+                    "{} removed: its buckets move to the active nodes, and the leader drops it \
+                     from the Raft membership",
+                    describe(&mem)
+                ),
+                mem.id,
+            ))
+        }
+        AdminOp::TransferLeader { to } => {
+            let target = match to {
+                Some(q) => {
+                    let mem = resolve(&state, &q)?;
+                    if mem.id == me {
+                        return Ok(reply(format!("{} already leads", describe(mem)), me));
+                    }
+                    if mem.state == NodeState::Left {
+                        return Err(refused(format!("{} has left the cluster", describe(mem))));
+                    }
+                    let voters: BTreeSet<NodeId> =
+                        m.membership_config.membership().voter_ids().collect();
+                    if !voters.contains(&mem.id) {
+                        return Err(refused(format!(
+                            "{} is not a voter: only voters can lead",
+                            describe(mem)
+                        )));
+                    }
+                    if !alive(mem.id) {
+                        return Err(refused(format!(
+                            "{} does not answer the leader",
+                            describe(mem)
+                        )));
+                    }
+                    let last = m.last_log_index.unwrap_or(0);
+                    let matched = m
+                        .replication
+                        .as_ref()
+                        .and_then(|r| r.get(&mem.id).cloned().flatten())
+                        .map(|l| l.index)
+                        .unwrap_or(0);
+                    if matched + TRANSFER_LAG < last {
+                        return Err(refused(format!(
+                            "{} lags {} entries behind the leader; try again when it has caught up",
+                            describe(mem),
+                            last - matched
+                        )));
+                    }
+                    mem.id
+                }
+                None => pick_successor(inner, &raft).ok_or_else(|| {
+                    refused("no other voter answers and is caught up: leadership stays".into())
+                })?,
+            };
+            let (leader, took) = transfer(&raft, me, target, TRANSFER_TIMEOUT).await?;
+            let name = |id: NodeId| {
+                state
+                    .members
+                    .nodes
+                    .get(&id)
+                    .map(|m| format!("node {id} ({})", m.name))
+                    .unwrap_or_else(|| format!("node {id}"))
+            };
+            Ok(reply(
+                format!(
+                    "leadership moved from {} to {} in {} ms",
+                    name(me),
+                    name(leader),
+                    took.as_millis()
+                ),
+                leader,
+            ))
+        }
+    }
+}
+
+async fn propose(inner: &Inner, cmd: Command) -> Result<(), Status> {
+    match inner.write(cmd, Duration::from_secs(5)).await {
+        Ok(Response::Rejected(r)) => Err(refused(r.to_string())),
+        Ok(_) => {
+            inner.kick.notify_one();
+            Ok(())
+        }
+        Err(e) => Err(to_status(e)),
+    }
+}
+
+/// The voter best placed to lead after this one: answering, caught up, active before
+/// draining, the longest log first.
+fn pick_successor(inner: &Inner, raft: &Raft) -> Option<NodeId> {
+    let m = super::metrics(raft);
+    let state = inner.state.borrow().clone();
+    let ft = inner.cluster.failure_timeout;
+    let hb = m.heartbeat.clone().unwrap_or_default();
+    let repl = m.replication.clone().unwrap_or_default();
+    let last = m.last_log_index.unwrap_or(0);
+    let mut c: Vec<(bool, std::cmp::Reverse<u64>, NodeId)> = m
+        .membership_config
+        .membership()
+        .voter_ids()
+        .filter(|&id| id != m.id)
+        .filter(|id| {
+            hb.get(id)
+                .and_then(|t| t.as_ref())
+                .is_some_and(|t| t.elapsed() < ft)
+        })
+        .filter_map(|id| {
+            let st = state.members.nodes.get(&id).map(|n| n.state)?;
+            if matches!(st, NodeState::Left | NodeState::Down) {
+                return None;
+            }
+            let matched = repl.get(&id).cloned().flatten().map(|l| l.index)?;
+            (matched + TRANSFER_LAG >= last).then_some((
+                st != NodeState::Active,
+                std::cmp::Reverse(matched),
+                id,
+            ))
+        })
+        .collect();
+    c.sort();
+    c.first().map(|t| t.2)
+}
+
+/// Asks openraft to hand leadership to `to` and waits until another node leads.
+async fn transfer(
+    raft: &Raft,
+    me: NodeId,
+    to: NodeId,
+    timeout: Duration,
+) -> Result<(NodeId, Duration), Status> {
+    let t0 = Instant::now();
+    tracing::info!(from = me, to, "transferring leadership");
+    raft.trigger()
+        .transfer_leader(to)
+        .await
+        .map_err(|e| Status::unavailable(format!("raft stopped: {e}")))?;
+    loop {
+        let m = super::metrics(raft);
+        if let Some(l) = m.current_leader.filter(|&l| l != me) {
+            tracing::info!(
+                from = me,
+                to = l,
+                ms = t0.elapsed().as_millis() as u64,
+                "leadership transferred"
+            );
+            return Ok((l, t0.elapsed()));
+        }
+        if t0.elapsed() > timeout {
+            return Err(Status::deadline_exceeded(format!(
+                "leadership did not move to node {to} within {timeout:?} (current leader: {})",
+                m.current_leader
+                    .map(|l| l.to_string())
+                    .unwrap_or_else(|| "none".into())
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// SIGTERM on a leader: hand leadership over before stopping (see [`super::Handle`]).
+pub(crate) async fn step_down(
+    inner: &Arc<Inner>,
+    timeout: Duration,
+) -> Result<Option<NodeId>, Error> {
+    let Some(raft) = inner.raft() else {
+        return Ok(None);
+    };
+    let m = super::metrics(&raft);
+    if m.state != ServerState::Leader {
+        return Ok(None);
+    }
+    let Some(to) = pick_successor(inner, &raft) else {
+        tracing::warn!("stopping the leader: no other voter answers and is caught up; no transfer");
+        return Ok(None);
+    };
+    match transfer(&raft, m.id, to, timeout).await {
+        Ok((l, _)) => Ok(Some(l)),
+        Err(s) => Err(Error::Raft(s.message().to_string())),
+    }
+}
+
+/// Waits on this node's replica until drained `node`'s buckets are collected by their new
+/// owners past the point where it stopped: (1) it owns no bucket; (2) it has finished the
+/// cycle it had in flight (its last cycle of every vCenter covered no entity, or it does not
+/// answer or collect any more); (3) every handed-over bucket with a watermark has moved past
+/// the watermark it had then. `buckets` are the buckets it owned when the drain started
+/// (`None`: every bucket).
+pub(crate) async fn wait_drained(
+    inner: &Inner,
+    node: &str,
+    buckets: Option<Buckets>,
+    timeout: Duration,
+) -> Result<pb::WaitDrainedReply, Status> {
+    let t0 = Instant::now();
+    let deadline = t0 + timeout;
+    let mut rx = inner.state.clone();
+    let (id, name, addr) = {
+        let state = rx.borrow();
+        let m = resolve(&state, node)?;
+        (m.id, m.name.clone(), m.addr.clone())
+    };
+    let who = format!("node {id} ({name})");
+    let late = |what: String| {
+        Status::deadline_exceeded(format!(
+            "{who} is not drained after {:.0?}: {what}",
+            t0.elapsed()
+        ))
+    };
+    // 1. It owns nothing.
+    loop {
+        {
+            let state = rx.borrow_and_update();
+            let st = state.members.nodes.get(&id).map(|m| m.state);
+            if st == Some(NodeState::Active) {
+                return Err(refused(format!(
+                    "{who} is active, not draining: run `vcollect drain {name}` first"
+                )));
+            }
+            let owned: usize = state.owned_by(id).values().map(Vec::len).sum();
+            if owned == 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(late(format!("it still owns {owned} buckets")));
+            }
+        }
+        tokio::select! {
+            _ = rx.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
+    // 2. Its cycle in flight is over.
+    let vcenters: Vec<String> = rx.borrow().vcenters.keys().cloned().collect();
+    loop {
+        let r = if Some(id) == inner.id() {
+            local_report(inner)
+        } else {
+            ask(inner, id, &addr).await
+        };
+        let idle = vcenters
+            .iter()
+            .all(|vc| r.cycles.iter().any(|c| &c.vcenter == vc && c.entities == 0));
+        if !r.reachable || !r.collecting || idle {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(late("its last cycle still covered entities".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // 3. The new owners collected past it.
+    let pending = |state: &ClusterState, base: &[(String, EntityKind, u32, i64)]| {
+        base.iter()
+            .filter(|(vc, kind, b, w)| {
+                state
+                    .vcenters
+                    .get(vc)
+                    .and_then(|v| v.watermark(*kind, *b))
+                    .is_none_or(|now| now <= *w)
+            })
+            .count()
+    };
+    let buckets_arg = buckets.clone();
+    let (base, moved) = {
+        let state = rx.borrow_and_update();
+        let buckets = buckets.unwrap_or_else(|| {
+            state
+                .vcenters
+                .keys()
+                .map(|vc| (vc.clone(), (0..super::BUCKETS).collect()))
+                .collect()
+        });
+        let mut base = Vec::new();
+        for (vc, bs) in &buckets {
+            let Some(v) = state.vcenters.get(vc) else {
+                continue;
+            };
+            for (kind, marks) in &v.watermarks {
+                for &b in bs {
+                    if let Some(Some(w)) = marks.get(b as usize) {
+                        base.push((vc.clone(), *kind, b, *w));
+                    }
+                }
+            }
+        }
+        let moved: usize = buckets.values().map(Vec::len).sum();
+        (base, moved)
+    };
+    let all: Vec<(String, u32)> = buckets_given(&buckets_arg);
+    loop {
+        let (left, owners) = {
+            let state = rx.borrow_and_update();
+            let mut owners: BTreeMap<NodeId, usize> = BTreeMap::new();
+            for (vc, b) in &all {
+                if let Some(o) = state
+                    .vcenters
+                    .get(vc)
+                    .and_then(|v| v.owners.get(*b as usize).copied().flatten())
+                {
+                    *owners.entry(o).or_default() += 1;
+                }
+            }
+            (pending(&state, &base), owners)
+        };
+        if left == 0 {
+            let owners: Vec<String> = owners
+                .iter()
+                .map(|(o, n)| format!("node {o}: {n}"))
+                .collect();
+            return Ok(pb::WaitDrainedReply {
+                message: format!(
+                    "{who} is drained: {moved} buckets handed over{}; the new owners collected \
+                     past its last window (waited {:.1}s)",
+                    if owners.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", owners.join(", "))
+                    },
+                    t0.elapsed().as_secs_f64()
+                ),
+                buckets: moved as u32,
+                waited_ms: ms(t0.elapsed()),
+            });
+        }
+        if Instant::now() >= deadline {
+            return Err(late(format!(
+                "{left} of {} bucket watermarks have not moved past its last window yet",
+                base.len()
+            )));
+        }
+        tokio::select! {
+            _ = rx.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
+}
+
+/// The (vCenter, bucket) pairs of a drain (empty when not given: the owners line is left out).
+fn buckets_given(b: &Option<Buckets>) -> Vec<(String, u32)> {
+    b.iter()
+        .flat_map(|m| m.iter())
+        .flat_map(|(vc, bs)| bs.iter().map(move |b| (vc.clone(), *b)))
+        .collect()
+}
+
+// ---- client side (the CLI) ----
+
+/// Sends `op` to the node at `addr` (which forwards it to the leader).
+pub async fn admin(
+    addr: &str,
+    opts: &ClientOptions,
+    op: &AdminOp,
+) -> Result<pb::AdminReply, Error> {
+    let mut client = opts.cluster_client(opts.channel(addr)?);
+    let req = pb::AdminRequest {
+        op: serde_json::to_vec(op).map_err(|e| Error::Raft(e.to_string()))?,
+        hops: 0,
+    };
+    rpc::call(
+        addr,
+        opts.timeout.max(FORWARD_TIMEOUT + Duration::from_secs(2)),
+        req,
+        |r| async move { client.admin(r).await },
+    )
+    .await
+}
+
+/// Asks the node at `addr` to wait until `node` is drained (see [`wait_drained`]).
+pub async fn wait_drained_at(
+    addr: &str,
+    opts: &ClientOptions,
+    node: &str,
+    buckets: Option<&Buckets>,
+    timeout: Duration,
+) -> Result<pb::WaitDrainedReply, Error> {
+    let mut client = opts.cluster_client(opts.channel(addr)?);
+    let req = pb::WaitDrainedRequest {
+        node: node.to_string(),
+        timeout_ms: ms(timeout),
+        buckets: buckets
+            .map(|b| serde_json::to_vec(b).unwrap_or_default())
+            .unwrap_or_default(),
+    };
+    rpc::call(
+        addr,
+        timeout + Duration::from_secs(5),
+        req,
+        |r| async move { client.wait_drained(r).await },
+    )
+    .await
+}
+
+/// The member state's name (for the CLI).
+pub fn node_state_name(s: NodeState) -> &'static str {
+    state_name(s)
+}
