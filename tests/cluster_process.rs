@@ -184,7 +184,12 @@ async fn three_identical_nodes_form_one_cluster_and_collect_everything() {
     for s in &st {
         let members = s.members();
         assert_eq!(members.len(), 3);
-        assert!(members.iter().all(|m| m.role == "voter"), "{members:?}");
+        assert!(members.iter().all(|m| m.voter), "{members:?}");
+        assert_eq!(
+            members.iter().filter(|m| m.role == "leader").count(),
+            1,
+            "{members:?}"
+        );
         assert_eq!(members.iter().map(|m| m.buckets).sum::<u64>(), 1024);
     }
 
@@ -465,7 +470,7 @@ async fn status_with_a_wrong_or_empty_token_is_refused_and_logged() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{what} token accepted");
         assert!(
-            stderr.contains("refused the cluster token"),
+            stderr.contains("wrong cluster token: the node refused it"),
             "{what} token: {stderr}"
         );
         assert!(out.stdout.is_empty(), "{what} token printed a status");

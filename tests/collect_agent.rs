@@ -99,7 +99,8 @@ async fn influx_down_for_a_minute_loses_no_sample() {
     let agent = Agent::start(&cfg, dir.path().join("agent.log"));
     let vms = sim.expected_vms() as usize;
 
-    let from = check::aligned_now() - 40;
+    // The first window is (end - lookback, end] with end at most one 20 s step after now.
+    let from = check::aligned_now() - 20;
     wait_for_samples(&influx, vms, from, "first samples", &agent).await;
     influx.stop();
     let stopped = std::time::Instant::now();
@@ -130,7 +131,8 @@ async fn vcenter_killed_and_restarted_loses_no_sample() {
     let agent = Agent::start(&cfg, dir.path().join("agent.log"));
     let vms = sim.expected_vms() as usize;
 
-    let from = check::aligned_now() - 40;
+    // The first window is (end - lookback, end] with end at most one 20 s step after now.
+    let from = check::aligned_now() - 20;
     wait_for_samples(&influx, vms, from, "first samples", &agent).await;
     sim.kill();
     tokio::time::sleep(Duration::from_secs(30)).await;
@@ -155,7 +157,8 @@ async fn sigterm_stops_gracefully_and_a_restart_resumes_from_the_watermark() {
     let vms = sim.expected_vms() as usize;
 
     let agent = Agent::start(&cfg, dir.path().join("agent1.log"));
-    let from = check::aligned_now() - 40;
+    // The first window is (end - lookback, end] with end at most one 20 s step after now.
+    let from = check::aligned_now() - 20;
     wait_for_samples(&influx, vms, from, "first samples", &agent).await;
     let log1 = agent.log.clone();
     let status = agent.terminate(Duration::from_secs(30)).await;

@@ -298,6 +298,7 @@ impl Status {
                 name: m["name"].as_str().unwrap_or_default().into(),
                 state: m["state"].as_str().unwrap_or_default().into(),
                 role: m["role"].as_str().unwrap_or_default().into(),
+                voter: m["voter"].as_bool().unwrap_or(false),
                 buckets: m["buckets"].as_u64().unwrap_or(0),
             })
             .collect()
@@ -342,7 +343,9 @@ pub struct Member {
     pub id: u64,
     pub name: String,
     pub state: String,
+    /// leader, follower or learner.
     pub role: String,
+    pub voter: bool,
     pub buckets: u64,
 }
 
