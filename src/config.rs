@@ -125,22 +125,9 @@ pub struct OutputConfig {
     pub spool_max_bytes: u64,
 }
 
-#[derive(Debug, Clone)]
-pub enum OutputApi {
-    /// InfluxDB 1.x `/write` (also Telegraf's http_listener_v2 and influxdb_listener).
-    V1 {
-        database: String,
-        retention_policy: Option<String>,
-        username: Option<String>,
-        password: Option<Secret>,
-    },
-    /// InfluxDB 2.x `/api/v2/write`.
-    V2 {
-        org: String,
-        bucket: String,
-        token: Secret,
-    },
-}
+/// InfluxDB 1.x `database` (also Telegraf's listeners) or 2.x `org`/`bucket`/token: the sink's
+/// own type, so what the file says is exactly what the writer gets.
+pub use crate::sink::Api as OutputApi;
 
 // ---- the file's shape (serde), before validation ----
 

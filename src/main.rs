@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use vcollect::cluster;
 use vcollect::collect::{agent, Assignment, Collector, Standalone};
-use vcollect::config::{self, Config, OutputApi};
+use vcollect::config::{self, Config};
 use vcollect::secret::Secret;
 use vcollect::sink::{self, Sink};
 
@@ -650,24 +650,7 @@ fn open_sink(cfg: &Config, output: Option<&str>) -> anyhow::Result<Sink> {
     if let Some(other) = output {
         anyhow::bail!("--output accepts only `-` (stdout); got {other:?}");
     }
-    let api = match &out.api {
-        OutputApi::V1 {
-            database,
-            retention_policy,
-            username,
-            password,
-        } => sink::Api::V1 {
-            database: database.clone(),
-            retention_policy: retention_policy.clone(),
-            username: username.clone(),
-            password: password.clone(),
-        },
-        OutputApi::V2 { org, bucket, token } => sink::Api::V2 {
-            org: org.clone(),
-            bucket: bucket.clone(),
-            token: token.clone(),
-        },
-    };
+    let api = out.api.clone();
     let opts = sink::HttpOptions {
         url: out.url.clone(),
         api,
