@@ -325,6 +325,17 @@ if ! scenario upgrade; then
 elif [[ -n "$missing" ]]; then
     skip "scenario upgrade: upgrade.yml while collecting" \
         "the binary lacks${missing} (issue 4); the playbook's flow is covered by run.sh --stub"
+    # What upgrade.yml does with such a binary: refuse before it touches any node.
+    { cat "$BINARY"; printf '\nvcollect-cluster-tests-upgrade\n'; } >"$WORK/vcollect-v2"
+    chmod 0755 "$WORK/vcollect-v2"
+    OLD_SUM="$(sha256sum "$BINARY" | cut -d' ' -f1)"
+    check "upgrade.yml refuses up front (binary lacks${missing}), no node touched" sh -c "
+        ! (cd '$ANSIBLE_DIR' && ansible-playbook -i '$INV' upgrade.yml -e vcollect_binary_src='$WORK/vcollect-v2') >'$WORK/upgrade.log' 2>&1 &&
+        grep -q 'upgrade.yml needs .vcollect drain' '$WORK/upgrade.log' &&
+        ! grep -A$NODES '^PLAY RECAP' '$WORK/upgrade.log' | grep -E 'changed=[1-9]' &&
+        for n in $(nodes | tr '\n' ' '); do
+            test \"\$(docker exec \$n sha256sum /usr/local/bin/vcollect | cut -d' ' -f1)\" = '$OLD_SUM' || exit 1
+        done"
 else
     if [[ -z "$UPGRADE_TO" ]]; then
         UPGRADE_TO="$WORK/vcollect-v2"
