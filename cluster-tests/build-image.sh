@@ -1,20 +1,69 @@
 #!/usr/bin/env bash
-# Builds the cluster-test base image `vcollect-node:base` without pulling anything:
-# a Debian bookworm root filesystem from debootstrap (python3 for Ansible, systemd as init,
-# sudo for `become`),
-# imported with `docker import`. Skips the build when the image already exists
-# (set VCOLLECT_REBUILD_IMAGE=1 to force it).
+# Builds the cluster-test images without pulling anything:
+#  - `vcollect-node:base`: a Debian bookworm root filesystem from debootstrap (python3 for
+#    Ansible, systemd as init, sudo for `become`), imported with `docker import`;
+#  - `vcollect-influxdb:base`: the base plus Debian's `influxdb` package (1.x) and curl,
+#    installed by apt inside a container on a docker network of our own, then `docker commit`.
+# Each is skipped when it exists (VCOLLECT_REBUILD_IMAGE=1 rebuilds both).
 #
 # Mirror: the one apt's own sources already name (override with VCOLLECT_MIRROR).
 set -euo pipefail
 
 IMAGE="${VCOLLECT_NODE_IMAGE:-vcollect-node:base}"
+INFLUX_IMAGE="${VCOLLECT_INFLUX_IMAGE:-vcollect-influxdb:base}"
 SUITE=bookworm
 
 log() { printf '%s build-image: %s\n' "$(date +%T)" "$*" >&2; }
 
-if [[ "${VCOLLECT_REBUILD_IMAGE:-0}" != 1 ]] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+have() { [[ "${VCOLLECT_REBUILD_IMAGE:-0}" != 1 ]] && docker image inspect "$1" >/dev/null 2>&1; }
+
+# InfluxDB 1.x from Debian's package, on top of the base image. The build container sits on
+# a network of its own (docker picks the subnet) and reaches only the mirror of the base
+# image's apt sources. The packaged service is kept from starting (policy-rc.d); the test
+# starts `influxd` itself with the config below (reporting off, HTTP on 0.0.0.0:8086).
+build_influx() {
+    local net=vcollect-ct-build name=vcollect-ct-influx-build start=$SECONDS
+    log "building $INFLUX_IMAGE (apt-get install influxdb in $IMAGE)"
+    docker rm -f "$name" >/dev/null 2>&1 || true
+    docker network inspect "$net" >/dev/null 2>&1 || docker network create "$net" >/dev/null
+    docker run --name "$name" --network "$net" -e DEBIAN_FRONTEND=noninteractive "$IMAGE" sh -ec '
+        printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends influxdb curl >/dev/null
+        rm -f /usr/sbin/policy-rc.d
+        apt-get clean && rm -rf /var/lib/apt/lists/*
+        mkdir -p /var/lib/influxdb
+        cat >/etc/influxdb/cluster-tests.conf <<CONF
+reporting-disabled = true
+bind-address = "127.0.0.1:8088"
+[meta]
+  dir = "/var/lib/influxdb/meta"
+[data]
+  dir = "/var/lib/influxdb/data"
+  wal-dir = "/var/lib/influxdb/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "0.0.0.0:8086"
+  log-enabled = false
+CONF' >"/var/tmp/$name.log" 2>&1 || {
+        tail -n 30 "/var/tmp/$name.log" >&2
+        docker rm -f "$name" >/dev/null
+        docker network rm "$net" >/dev/null
+        return 1
+    }
+    docker commit \
+        --change 'CMD ["/usr/bin/influxd", "-config", "/etc/influxdb/cluster-tests.conf"]' \
+        --change 'EXPOSE 8086' \
+        "$name" "$INFLUX_IMAGE" >/dev/null
+    docker rm -f "$name" >/dev/null
+    docker network rm "$net" >/dev/null
+    rm -f "/var/tmp/$name.log"
+    log "built $INFLUX_IMAGE in $((SECONDS - start)) s"
+}
+
+if have "$IMAGE"; then
     log "$IMAGE exists; skipping (VCOLLECT_REBUILD_IMAGE=1 rebuilds it)"
+    if ! have "$INFLUX_IMAGE"; then build_influx; fi
     exit 0
 fi
 
@@ -82,3 +131,4 @@ tar -C "$ROOT" -c . | docker import \
     --change 'ENV container=docker' \
     - "$IMAGE" >/dev/null
 log "built $IMAGE in $((SECONDS - start)) s"
+build_influx

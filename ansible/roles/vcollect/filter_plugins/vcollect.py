@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 DOCUMENTATION = ""
 
 
@@ -45,8 +47,41 @@ def vcollect_leader_ids(status):
     return list(dict.fromkeys(ids))
 
 
+def vcollect_status_healthy(status, ids=()):
+    """Whether `vcollect status --json`, asked on a node, shows that node healthy.
+
+    The health check for binaries without `vcollect health` (vcollect_health_check:
+    status): a leader is known, the membership is not half changed (`joint`), the answering
+    node collects (`collecting`, when reported) and its member entry (the one with id
+    `node_id`, else the one matching a name or address in `ids`) is `active`. `status` may
+    be the command's stdout (a JSON string) or the parsed object.
+    """
+    if isinstance(status, str):
+        try:
+            status = json.loads(status)
+        except ValueError:
+            return False
+    if not isinstance(status, dict) or not vcollect_leader_ids(status):
+        return False
+    if status.get("joint") is True or status.get("collecting") is False:
+        return False
+    wanted = {str(i) for i in ids if i not in (None, "")}
+    node_id = status.get("node_id")
+    members = status.get("members") or status.get("nodes") or []
+    me = [
+        m
+        for m in members
+        if isinstance(m, dict)
+        and ((node_id is not None and m.get("id") == node_id) or wanted & set(_ids(m)))
+    ]
+    return bool(me) and all(m.get("state", "active") == "active" for m in me)
+
+
 class FilterModule:
     """vcollect filters."""
 
     def filters(self):
-        return {"vcollect_leader_ids": vcollect_leader_ids}
+        return {
+            "vcollect_leader_ids": vcollect_leader_ids,
+            "vcollect_status_healthy": vcollect_status_healthy,
+        }
