@@ -107,11 +107,13 @@ def cmd_samples(args) -> int:
         time.sleep(2)
 
 
-def status(node: str) -> dict | None:
+def status(node: str, stale: bool = False) -> dict | None:
+    """The node's `status --json`; with `stale`, its own view even when it knows no leader
+    (a cut-off node), which plain `status` refuses."""
     try:
         out = subprocess.run(
             ["docker", "exec", node, "vcollect", "status", "--json", "--addr", "127.0.0.1:7400",
-             "--timeout", "2s"],
+             "--timeout", "2s"] + (["--stale"] if stale else []),
             capture_output=True, text=True, timeout=15,
         )
     except subprocess.TimeoutExpired:
@@ -197,7 +199,7 @@ def cmd_wait(args) -> int:
     deadline = start + args.timeout
     st = None
     while True:
-        st = status(args.node)
+        st = status(args.node, stale=args.condition == "not-collecting")
         if holds(st, args.condition, args.arg):
             print(f"{args.node}: {args.condition} {args.arg or ''} after {time.time() - start:.1f} s: {brief(st)}")
             return 0

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of vcollect: installs what the tests need (scripts/setup.sh), checks
-# formatting and lints, then runs the whole suite with cargo-nextest.
+# formatting and lints, runs the Rust suite with cargo-nextest (unit, property, simulator,
+# InfluxDB and multi-process cluster tests), then the container cluster-tests: the Ansible
+# role deploys the release binary onto systemd containers and the failure scenarios run.
+#   VCOLLECT_SKIP_CLUSTER_TESTS=1 scripts/test.sh    skips the container stage
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -8,3 +11,7 @@ scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo nextest run --all-targets --locked --no-fail-fast "$@"
+if [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ]; then
+  cargo build --release --locked
+  cluster-tests/run.sh --binary target/release/vcollect
+fi

@@ -669,6 +669,9 @@ pub(crate) async fn step_down(
 /// answer or collect any more); (3) every handed-over bucket with a watermark has moved past
 /// the watermark it had then. `buckets` are the buckets it owned when the drain started
 /// (`None`: every bucket).
+/// How long `wait_drained` lets this node's replica catch up with a drain the leader applied.
+const REPLICA_CATCH_UP: Duration = Duration::from_secs(5);
+
 pub(crate) async fn wait_drained(
     inner: &Inner,
     node: &str,
@@ -690,12 +693,15 @@ pub(crate) async fn wait_drained(
             t0.elapsed()
         ))
     };
-    // 1. It owns nothing.
+    // 1. It owns nothing. This node's replica may not have applied the drain yet (the
+    // leader did; `drain NODE --wait` asked right after), so give it a moment before
+    // calling the node active.
+    let catch_up = t0 + REPLICA_CATCH_UP;
     loop {
         {
             let state = rx.borrow_and_update();
             let st = state.members.nodes.get(&id).map(|m| m.state);
-            if st == Some(NodeState::Active) {
+            if st == Some(NodeState::Active) && Instant::now() >= catch_up.min(deadline) {
                 return Err(refused(format!(
                     "{who} is active, not draining: run `vcollect drain {name}` first"
                 )));
