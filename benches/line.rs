@@ -1,6 +1,9 @@
 //! Line protocol encoding speed: `cargo bench --bench line`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+mod common;
+use common::ThreadCpuTime;
 use vcollect::sink::line::LineBuilder;
 
 /// 1,000 lines shaped like the collector's: 8 tags, 6 fields (one sample each).
@@ -27,7 +30,7 @@ fn encode(buf: &mut Vec<u8>) {
     }
 }
 
-fn bench(c: &mut Criterion) {
+fn bench(c: &mut Criterion<ThreadCpuTime>) {
     let mut buf = Vec::with_capacity(1 << 20);
     let mut g = c.benchmark_group("line");
     g.throughput(Throughput::Elements(6000)); // samples (fields)
@@ -43,5 +46,10 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    // CPU time of the benchmark thread: the figures are per CPU-second (benches/common).
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = bench
+}
 criterion_main!(benches);

@@ -7,6 +7,9 @@
 use std::io::Read;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+mod common;
+use common::ThreadCpuTime;
 use vcollect::vsphere::{parse_perf_slice, PerfReader};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -29,7 +32,7 @@ fn values(doc: &[u8]) -> u64 {
     n
 }
 
-fn bench(c: &mut Criterion) {
+fn bench(c: &mut Criterion<ThreadCpuTime>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -60,5 +63,10 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    // CPU time of the benchmark thread: the figures are per CPU-second (benches/common).
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = bench
+}
 criterion_main!(benches);

@@ -9,6 +9,9 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+mod common;
+use common::ThreadCpuTime;
 use vcollect::collect::encode::{entity_tags, Encoder};
 use vcollect::vsphere::{
     parse_perf_slice, Counter, CounterCatalog, Entity, EntityKind, PerfReader,
@@ -67,7 +70,7 @@ fn samples(doc: &[u8]) -> u64 {
     parse_perf_slice(doc, |_| {}).expect("parses").samples
 }
 
-fn bench(c: &mut Criterion) {
+fn bench(c: &mut Criterion<ThreadCpuTime>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -115,5 +118,10 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    // CPU time of the benchmark thread: the figures are per CPU-second (benches/common).
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = bench
+}
 criterion_main!(benches);

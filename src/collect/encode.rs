@@ -46,12 +46,23 @@ pub struct Encoded {
 /// Encodes the samples of one vCenter with its counter catalogue.
 #[derive(Debug, Clone)]
 pub struct Encoder {
-    fields: HashMap<i32, FieldInfo>,
+    /// Counter id → index into `field_list`.
+    fields: HashMap<i32, u32>,
+    field_list: Vec<FieldInfo>,
     groups: Vec<GroupInfo>,
-    /// Scratch: series indices sorted by (group, instance); reused across calls.
-    order: Vec<u32>,
+    /// Scratch: the series with a known counter, sorted by (group, instance), each with its
+    /// field resolved once per call (not once per value); reused across calls.
+    order: Vec<Slot>,
     /// Scratch: the escaped instance tag of the current run.
     instance: Vec<u8>,
+}
+
+/// One series of the entity being encoded, with its counter's field.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    group: u16,
+    series: u32,
+    field: u32,
 }
 
 /// Telegraf's tag key for the instance of a counter group (`instance-total` when empty).
@@ -74,6 +85,7 @@ impl Encoder {
     pub fn new(catalog: &CounterCatalog, counter_ids: impl IntoIterator<Item = i32>) -> Encoder {
         let mut enc = Encoder {
             fields: HashMap::new(),
+            field_list: Vec::new(),
             groups: Vec::new(),
             order: Vec::new(),
             instance: Vec::new(),
@@ -104,14 +116,18 @@ impl Encoder {
                 &format!("{}_{}", c.name.replace('.', "_"), c.rollup),
                 &mut field,
             );
-            enc.fields.insert(
-                id,
-                FieldInfo {
-                    group,
-                    field: field.into_boxed_slice(),
-                    percent: c.unit == "percent",
-                },
-            );
+            let info = FieldInfo {
+                group,
+                field: field.into_boxed_slice(),
+                percent: c.unit == "percent",
+            };
+            match enc.fields.get(&id) {
+                Some(&i) => enc.field_list[i as usize] = info,
+                None => {
+                    enc.fields.insert(id, enc.field_list.len() as u32);
+                    enc.field_list.push(info);
+                }
+            }
         }
         enc
     }
@@ -134,28 +150,36 @@ impl Encoder {
         };
         self.order.clear();
         for (i, s) in m.series.iter().enumerate() {
-            if self.fields.contains_key(&s.counter_id) {
-                self.order.push(i as u32);
+            if let Some(&f) = self.fields.get(&s.counter_id) {
+                self.order.push(Slot {
+                    group: self.field_list[f as usize].group,
+                    series: i as u32,
+                    field: f,
+                });
             }
         }
-        let fields = &self.fields;
+        let fields = &self.field_list;
         let series = &m.series;
-        self.order.sort_unstable_by(|&a, &b| {
-            let (sa, sb) = (&series[a as usize], &series[b as usize]);
-            fields[&sa.counter_id]
-                .group
-                .cmp(&fields[&sb.counter_id].group)
-                .then_with(|| sa.instance.cmp(&sb.instance))
+        // Ties (the same counter twice) keep the order of the answer.
+        self.order.sort_unstable_by(|a, b| {
+            a.group
+                .cmp(&b.group)
+                .then_with(|| {
+                    series[a.series as usize]
+                        .instance
+                        .cmp(&series[b.series as usize].instance)
+                })
+                .then(a.series.cmp(&b.series))
         });
 
         let mut run_start = 0;
         while run_start < self.order.len() {
-            let first = &series[self.order[run_start] as usize];
-            let group = fields[&first.counter_id].group;
+            let first = &series[self.order[run_start].series as usize];
+            let group = self.order[run_start].group;
             let mut run_end = run_start + 1;
             while run_end < self.order.len() {
-                let s = &series[self.order[run_end] as usize];
-                if fields[&s.counter_id].group != group || s.instance != first.instance {
+                let o = self.order[run_end];
+                if o.group != group || series[o.series as usize].instance != first.instance {
                     break;
                 }
                 run_end += 1;
@@ -181,15 +205,14 @@ impl Encoder {
                 out.extend_from_slice(&self.instance);
                 let mut sep = b' ';
                 let mut written = 0u64;
-                for &si in &self.order[run_start..run_end] {
-                    let s = &series[si as usize];
-                    let Some(&v) = s.values.get(t) else {
+                for o in &self.order[run_start..run_end] {
+                    let Some(&v) = series[o.series as usize].values.get(t) else {
                         continue;
                     };
                     if v < 0 {
                         continue;
                     }
-                    let f = &fields[&s.counter_id];
+                    let f = &fields[o.field as usize];
                     out.push(sep);
                     sep = b',';
                     out.extend_from_slice(&f.field);

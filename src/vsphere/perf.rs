@@ -111,6 +111,9 @@ fn format_time(t: i64) -> String {
 /// `xsd:dateTime` (fractional seconds, `Z` or an offset) → unix seconds.
 pub(crate) fn parse_time(s: &str) -> Option<i64> {
     let s = s.trim();
+    if let Some(t) = parse_time_utc_seconds(s.as_bytes()) {
+        return Some(t);
+    }
     if let Ok(d) = chrono::DateTime::parse_from_rfc3339(s) {
         return Some(d.timestamp());
     }
@@ -118,6 +121,50 @@ pub(crate) fn parse_time(s: &str) -> Option<i64> {
     chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
         .ok()
         .map(|d| d.and_utc().timestamp())
+}
+
+/// The form vCenter sends, `YYYY-MM-DDTHH:MM:SSZ`, without chrono's general parser (one per
+/// sample and entity). Anything else (fractions, offsets, a leap second, an invalid date)
+/// is `None`, left to [`parse_time`]'s general path.
+fn parse_time_utc_seconds(b: &[u8]) -> Option<i64> {
+    let b: &[u8; 20] = b.try_into().ok()?;
+    let sep = |i: usize, c: u8| b[i] == c;
+    if !(sep(4, b'-')
+        && sep(7, b'-')
+        && sep(10, b'T')
+        && sep(13, b':')
+        && sep(16, b':')
+        && sep(19, b'Z'))
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0i64, |v, &c| {
+            c.is_ascii_digit().then(|| v * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if d < 1 || d > month_days || hh > 23 || mm > 59 || ss > 59 {
+        return None;
+    }
+    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
 /// Parses a signed decimal integer from bytes (surrounding whitespace allowed).
@@ -295,7 +342,12 @@ impl PerfParser {
 
     fn start(&mut self, e: &BytesStart<'_>) -> Result<(), PerfParseError> {
         let qname = e.name();
-        let name = local_name(qname.as_ref());
+        self.open(local_name(qname.as_ref()), Some(e))
+    }
+
+    /// Opens an element by its local name; `e` is the start tag when it may have attributes
+    /// (`None` for a bare `<name>`).
+    fn open(&mut self, name: &[u8], e: Option<&BytesStart<'_>>) -> Result<(), PerfParseError> {
         let parent = self.stack.last().copied();
         let tag = match (parent, name) {
             (None, b"Envelope") if !self.done => Tag::Envelope,
@@ -317,7 +369,9 @@ impl PerfParser {
                 Tag::ReturnVal
             }
             (Some(Tag::ReturnVal), b"entity") => {
-                let kind = attr(e, b"type").and_then(|t| EntityKind::from_vim_type(&t));
+                let kind = e
+                    .and_then(|e| attr(e, b"type"))
+                    .and_then(|t| EntityKind::from_vim_type(&t));
                 if let Some(cur) = self.cur.as_mut() {
                     cur.kind = kind;
                 }
@@ -344,7 +398,7 @@ impl PerfParser {
             (Some(Tag::Detail), n) => {
                 if let Some(f) = self.fault.as_mut() {
                     if f.0.is_empty() {
-                        f.0 = match attr_suffix(e, b":type") {
+                        f.0 = match e.and_then(|e| attr_suffix(e, b":type")) {
                             Some(t) => t.rsplit(':').next().unwrap_or_default().to_string(),
                             None => {
                                 let n = String::from_utf8_lossy(n);
@@ -449,6 +503,67 @@ impl PerfParser {
         Ok(())
     }
 
+    /// Takes the run of simple leaf elements (`<name>text</name>`: no attributes, no markup
+    /// inside) at the start of `input` without going through quick-xml, when the parser is
+    /// inside an entity, where they are nearly all of the document (`<value>`, `<timestamp>`,
+    /// `<counterId>` …). The parser sees exactly the start, text and end it would have seen
+    /// from the events; anything else stops the run. Returns the bytes taken.
+    fn leaf_run(&mut self, input: &[u8]) -> Result<usize, PerfParseError> {
+        let mut pos = 0;
+        while matches!(
+            self.stack.last(),
+            Some(Tag::ReturnVal | Tag::SampleInfo | Tag::Series | Tag::Id)
+        ) {
+            if self.stack.last() == Some(&Tag::Series) {
+                pos += self.value_run(&input[pos..]);
+            }
+            let Some((name, text, len)) = simple_leaf(&input[pos..]) else {
+                break;
+            };
+            self.open(local_name(name), None)?;
+            if !text.is_empty() {
+                self.text(text)?;
+            }
+            // No leaf under these parents closes a returnval: nothing to hand out.
+            self.end()?;
+            pos += len;
+        }
+        Ok(pos)
+    }
+
+    /// The hottest case of [`Self::leaf_run`]: `<value>N</value>` elements of a `normal`
+    /// series, each one plain integer. Stops (for the general path to take over, or to
+    /// report the error) at anything else. Returns the bytes taken.
+    #[inline]
+    fn value_run(&mut self, input: &[u8]) -> usize {
+        const OPEN: &[u8] = b"<value>";
+        const CLOSE: &[u8] = b"</value>";
+        let Some(s) = self.series.as_mut() else {
+            return 0;
+        };
+        let mut pos = 0;
+        while let Some(rest) = input[pos..].strip_prefix(OPEN) {
+            let Some(len) = rest.iter().take(20).position(|&b| b == b'<') else {
+                break;
+            };
+            if !rest[len..].starts_with(CLOSE) {
+                break;
+            }
+            let text = &rest[..len];
+            let digits = text.strip_prefix(b"-").unwrap_or(text);
+            if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
+                break;
+            }
+            let v = digits
+                .iter()
+                .fold(0i64, |v, &d| v * 10 + i64::from(d - b'0'));
+            s.values
+                .push(if digits.len() < text.len() { -v } else { v });
+            pos += OPEN.len() + len + CLOSE.len();
+        }
+        pos
+    }
+
     fn end(&mut self) -> Result<Option<EntityMetrics>, PerfParseError> {
         self.names.pop();
         let Some(tag) = self.stack.pop() else {
@@ -528,6 +643,77 @@ fn attr_suffix(e: &BytesStart<'_>, suffix: &[u8]) -> Option<String> {
         .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
 }
 
+/// A byte of an element name the leaf fast path accepts (ASCII names only).
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':')
+}
+
+/// `<name>text</name>` at the start of `b` (text without markup, the end tag spelled exactly
+/// like the start tag): the name, the raw text and the length of the element.
+#[inline]
+fn simple_leaf(b: &[u8]) -> Option<(&[u8], &[u8], usize)> {
+    if b.first() != Some(&b'<') {
+        return None;
+    }
+    let name_end = 1 + b.get(1..)?.iter().position(|&c| !is_name_byte(c))?;
+    if name_end == 1 || b[name_end] != b'>' {
+        return None;
+    }
+    let name = &b[1..name_end];
+    let text_start = name_end + 1;
+    let lt = text_start + memchr::memchr(b'<', &b[text_start..])?;
+    let close = b.get(lt..lt + name.len() + 3)?;
+    if close[1] != b'/' || &close[2..2 + name.len()] != name || close[2 + name.len()] != b'>' {
+        return None;
+    }
+    Some((name, &b[text_start..lt], lt + name.len() + 3))
+}
+
+/// quick-xml's borrowing reader plus the leaf fast path ([`PerfParser::leaf_run`]).
+struct Events<'a> {
+    reader: Reader<&'a [u8]>,
+    /// Bytes taken by the fast path (quick-xml's position does not count them).
+    skipped: u64,
+    /// The reader stands just after a `>` (after a start, end or empty tag): the only
+    /// place where the fast path may take over, since quick-xml is then looking for text.
+    after_tag: bool,
+}
+
+impl<'a> Events<'a> {
+    fn new(reader: Reader<&'a [u8]>) -> Self {
+        Events {
+            reader,
+            skipped: 0,
+            after_tag: false,
+        }
+    }
+
+    /// The next event for `parser`, after the leaf elements the fast path took. `base` is
+    /// the offset of the input in the whole body (for error positions).
+    #[inline]
+    fn next(&mut self, parser: &mut PerfParser, base: u64) -> Result<Event<'a>, PerfParseError> {
+        if self.after_tag {
+            let rest: &'a [u8] = self.reader.get_ref();
+            let n = parser.leaf_run(rest)?;
+            if n > 0 {
+                *self.reader.get_mut() = &rest[n..];
+                self.skipped += n as u64;
+            }
+        }
+        let ev = self
+            .reader
+            .read_event()
+            .map_err(|e| xml_error(e, base + self.skipped + self.reader.error_position()))?;
+        self.after_tag = matches!(ev, Event::Start(_) | Event::End(_) | Event::Empty(_));
+        Ok(ev)
+    }
+
+    /// Bytes read so far.
+    fn position(&self) -> u64 {
+        self.reader.buffer_position() + self.skipped
+    }
+}
+
 /// Maps a quick-xml error: input that stops in the middle of markup or with open elements is
 /// a truncation (and a broken connection surfaces as an I/O error); the rest is malformed.
 fn xml_error(e: quick_xml::Error, pos: u64) -> PerfParseError {
@@ -600,7 +786,7 @@ fn last_returnval_end(buf: &[u8]) -> Option<usize> {
     const TAG: &[u8] = b"returnval>";
     let mut end = buf.len();
     while end >= TAG.len() {
-        let at = buf[..end].windows(TAG.len()).rposition(|w| w == TAG)?;
+        let at = memchr::memmem::rfind(&buf[..end], TAG)?;
         // An end tag: `</returnval>` or `</prefix:returnval>`.
         let head = &buf[at.saturating_sub(40)..at];
         if let Some(lt) = head.iter().rposition(|&b| b == b'<') {
@@ -639,10 +825,9 @@ impl<R: tokio::io::AsyncRead + Unpin> PerfReader<R> {
         // stack and checks the structure itself.
         reader.config_mut().check_end_names = false;
         reader.config_mut().allow_unmatched_ends = true;
+        let mut events = Events::new(reader);
         loop {
-            let ev = reader
-                .read_event()
-                .map_err(|e| xml_error(e, self.consumed + reader.error_position()))?;
+            let ev = events.next(&mut self.parser, self.consumed)?;
             if matches!(ev, Event::Eof) {
                 if self.eof {
                     self.parser.handle(Event::Eof)?;
@@ -724,20 +909,18 @@ pub fn parse_perf_slice(
     doc: &[u8],
     mut f: impl FnMut(EntityMetrics),
 ) -> Result<QueryStats, PerfParseError> {
-    let mut reader = Reader::from_reader(doc);
+    let mut events = Events::new(Reader::from_reader(doc));
     let mut parser = PerfParser::new();
     let mut stats = QueryStats::default();
     while !parser.finished() {
-        let ev = reader
-            .read_event()
-            .map_err(|e| xml_error(e, reader.error_position()))?;
+        let ev = events.next(&mut parser, 0)?;
         if let Some(em) = parser.handle(ev)? {
             stats.entities += 1;
             stats.samples += count_samples(&em);
             f(em);
         }
     }
-    stats.bytes = reader.buffer_position();
+    stats.bytes = events.position();
     Ok(stats)
 }
 

@@ -204,3 +204,114 @@ fn request_is_escaped_and_ordered() {
         r#"<QueryPerf xmlns="urn:vim25"><_this type="PerformanceManager">PerfMgr</_this><querySpec><entity type="VirtualMachine">vm-&lt;1&gt;</entity><startTime>2026-08-21T10:00:00Z</startTime><endTime>2026-08-21T10:05:00Z</endTime><maxSample>15</maxSample><metricId><counterId>2</counterId><instance>a&amp;b</instance></metricId><intervalId>20</intervalId><format>csv</format></querySpec></QueryPerf>"#
     );
 }
+
+/// The leaf fast path (`<name>text</name>` taken without quick-xml) must see exactly what
+/// the events would give: the same documents spelled so that it cannot apply (namespace
+/// prefixes, whitespace, comments, CDATA, attributes) parse to the same entities.
+#[test]
+fn leaf_fast_path_agrees_with_the_events() {
+    let variants = [
+        ["100", "-1", "300", "7", "8", "9", "42"]
+            .iter()
+            .fold(NORMAL.to_string(), |d, v| {
+                d.replace(
+                    &format!("<value>{v}</value>"),
+                    &format!("<vim:value>{v}</vim:value>"),
+                )
+            }),
+        NORMAL.replace("</value><value>", "</value>\n  <value>"),
+        NORMAL.replace("</value><value>", "</value><!-- c --><value>"),
+        NORMAL.replace("<value>100</value>", "<value><![CDATA[100]]></value>"),
+        NORMAL.replace("<value>7</value>", "<value >7</value>"),
+        NORMAL.replace("<value>8</value>", "<value> 8 </value>"),
+        NORMAL.replace("<counterId>2</counterId>", "<counterId>+2</counterId>"),
+        NORMAL.replace("<instance>0</instance>", "<instance>&#48;</instance>"),
+        NORMAL.replace(
+            "<timestamp>2026-08-21T10:00:40Z</timestamp>",
+            "<timestamp>2026-08-21T10:00:40.000Z</timestamp>",
+        ),
+    ];
+    for v in variants {
+        let (got, _) = parse_all(&doc(&v)).unwrap_or_else(|e| panic!("{v}: {e}"));
+        assert_eq!(got, expected(), "{v}");
+        let d = doc(&v);
+        let mut pr = PerfReader::new(tokio::io::BufReader::with_capacity(7, d.as_bytes()));
+        let got = futures::executor::block_on(async {
+            let mut got = Vec::new();
+            while let Some(e) = pr.next().await.unwrap() {
+                got.push(e);
+            }
+            got
+        });
+        assert_eq!(got, expected(), "async: {v}");
+    }
+    // Big and negative numbers, and ones the fast path leaves to the general one.
+    let big = doc(
+        r#"<returnval><entity type="VirtualMachine">vm-1</entity><sampleInfo><timestamp>2026-08-21T10:00:20Z</timestamp></sampleInfo><sampleInfo><timestamp>2026-08-21T10:00:40Z</timestamp></sampleInfo><sampleInfo><timestamp>2026-08-21T10:01:00Z</timestamp></sampleInfo><sampleInfo><timestamp>2026-08-21T10:01:20Z</timestamp></sampleInfo><value><id><counterId>1</counterId><instance/></id><value>999999999999999999</value><value>-9223372036854775808</value><value>-0</value><value>+5</value></value></returnval>"#,
+    );
+    let (got, _) = parse_all(&big).unwrap();
+    assert_eq!(
+        got[0].series[0].values,
+        vec![999_999_999_999_999_999, i64::MIN, 0, 5]
+    );
+}
+
+#[test]
+fn leaf_fast_path_errors_like_the_events() {
+    for bad in [
+        NORMAL.replace("<value>300</value>", "<value>3x0</value>"),
+        NORMAL.replace("<value>300</value>", "<value>300</valu>"),
+        NORMAL.replace("<value>300</value>", "<value>300</value></value>"),
+        NORMAL.replace("<value>9</value>", "<value>9</value><value>10</value>"),
+        NORMAL.replace("<counterId>2</counterId>", "<counterId>2</counterid>"),
+    ] {
+        let err = parse_all(&doc(&bad)).unwrap_err();
+        assert!(
+            matches!(err, PerfParseError::Malformed(_)),
+            "{bad}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn fast_times_agree_with_chrono() {
+    let chrono_time = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|d| d.timestamp())
+    };
+    // Every day of several years (leap and not), at a few times of day.
+    let mut t = chrono::DateTime::parse_from_rfc3339("1999-12-25T00:00:00Z")
+        .unwrap()
+        .timestamp();
+    let end = chrono::DateTime::parse_from_rfc3339("2101-03-05T00:00:00Z")
+        .unwrap()
+        .timestamp();
+    while t < end {
+        for off in [0, 1, 59, 3599, 43_210, 86_399] {
+            let s = format_time(t + off);
+            assert_eq!(parse_time_utc_seconds(s.as_bytes()), Some(t + off), "{s}");
+        }
+        t += 86_400 * 3 + 7;
+    }
+    for s in [
+        "2026-02-29T00:00:00Z",
+        "2024-02-30T00:00:00Z",
+        "2026-13-01T00:00:00Z",
+        "2026-00-01T00:00:00Z",
+        "2026-01-00T00:00:00Z",
+        "2026-01-01T24:00:00Z",
+        "2026-01-01T00:60:00Z",
+        "2026-01-01T00:00:60Z",
+        "2026-01-01 00:00:00Z",
+        "2026-01-01T00:00:0xZ",
+        "+026-01-01T00:00:00Z",
+    ] {
+        assert_eq!(parse_time_utc_seconds(s.as_bytes()), None, "{s}");
+        assert_eq!(parse_time(s), chrono_time(s), "{s}");
+    }
+    assert_eq!(
+        parse_time("2024-02-29T23:59:59Z"),
+        chrono_time("2024-02-29T23:59:59Z")
+    );
+}
