@@ -17,6 +17,19 @@ use vcollect::config::{self, Config};
 use vcollect::secret::Secret;
 use vcollect::sink::{self, Sink};
 
+/// Prints a line on stdout. A closed pipe (`vcollect status | head`) ends the process
+/// quietly, as Unix tools do, instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "vcollect",
@@ -184,7 +197,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate => {
             let cfg = Config::load(&cli.config)?;
-            println!(
+            out!(
                 "{}: valid ({} vCenter(s), {} VM and {} host counters, output {})",
                 cli.config.display(),
                 cfg.vcenters.len(),
@@ -214,7 +227,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .join("\n")
             };
             if to_stdout {
-                println!("{text}");
+                out!("{text}");
             } else {
                 eprintln!("{text}");
             }
@@ -338,7 +351,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             if admin.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                out!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{report}");
             }
@@ -360,7 +373,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         "leader": m.leader,
                     })).collect::<Vec<_>>(),
                 });
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                out!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print!("{}", report.members_table());
             }
@@ -371,7 +384,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = ask_status(&addr, &opts, false).await?;
             if admin.json {
                 let v = serde_json::json!({ "vcenters": report.vcenters });
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                out!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print!("{}", report.assignments_table());
             }
@@ -386,9 +399,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match verdict {
                 Ok(line) => {
                     if admin.json {
-                        println!("{}", serde_json::json!({"healthy": true, "message": line}));
+                        out!("{}", serde_json::json!({"healthy": true, "message": line}));
                     } else {
-                        println!("{line}");
+                        out!("{line}");
                     }
                     Ok(ExitCode::SUCCESS)
                 }
@@ -399,9 +412,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         format!("unhealthy: {why}")
                     };
                     if admin.json {
-                        println!("{}", serde_json::json!({"healthy": false, "message": why}));
+                        out!("{}", serde_json::json!({"healthy": false, "message": why}));
                     } else {
-                        println!("{why}");
+                        out!("{why}");
                     }
                     Ok(ExitCode::FAILURE)
                 }
@@ -423,7 +436,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut waited = None;
             if wait {
                 if !admin.json {
-                    println!("{}", reply.message);
+                    out!("{}", reply.message);
                     out.clear();
                 }
                 let buckets: Option<cluster::admin::Buckets> =
@@ -494,7 +507,7 @@ async fn ask_status(
 /// Prints the error (as JSON too with `--json`) and returns exit status 1.
 fn fail(json: bool, msg: String) -> anyhow::Result<ExitCode> {
     if json {
-        println!("{}", serde_json::json!({"ok": false, "error": msg}));
+        out!("{}", serde_json::json!({"ok": false, "error": msg}));
     }
     eprintln!("vcollect: {msg}");
     Ok(ExitCode::FAILURE)
@@ -506,10 +519,10 @@ fn done(json: bool, lines: Vec<String>, extra: serde_json::Value) -> anyhow::Res
         if let (Some(o), serde_json::Value::Object(e)) = (v.as_object_mut(), extra) {
             o.extend(e);
         }
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        out!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         for l in lines {
-            println!("{l}");
+            out!("{l}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -549,7 +562,7 @@ async fn leave(
     let mut lines = Vec::new();
     let step = |line: String, lines: &mut Vec<String>| {
         if !json {
-            println!("{line}");
+            out!("{line}");
         }
         lines.push(line);
     };
@@ -585,7 +598,7 @@ async fn leave(
         &mut lines,
     );
     if json {
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(
                 &serde_json::json!({"ok": true, "node_id": me, "steps": lines})
