@@ -12,41 +12,15 @@ scripts/setup.sh
 cargo build --release --quiet
 work="$root/.work/demo"
 rm -rf "$work" && mkdir -p "$work"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/lib.sh
 
 # 1. A simulated vCenter: 2 clusters x 4 hosts, 25 VMs per cluster (3 powered off).
 echo demo-password > "$work/vc.password"
-VCSIM_PASSWORD=demo-password target/vcsim/vcsim-vcollect -user demo@vsphere.local \
-  -cluster 2 -cluster-host 4 -vm 25 -poweroff 3 >"$work/vcsim.out" 2>"$work/vcsim.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q VCSIM_URL "$work/vcsim.out" && break; sleep 0.1; done
-vc_url=$(sed -n 's/^VCSIM_URL=//p' "$work/vcsim.out")
+start_vcsim "$work" demo-password -user demo@vsphere.local -cluster 2 -cluster-host 4 -vm 25 -poweroff 3
 echo "vCenter simulator: $vc_url"
 
 # 2. InfluxDB 1.x on free loopback ports, data under .work/demo/influxdb.
-http_port=$(free_port); rpc_port=$(free_port)
-cat > "$work/influxdb.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$rpc_port"
-[meta]
-  dir = "$work/influxdb/meta"
-[data]
-  dir = "$work/influxdb/data"
-  wal-dir = "$work/influxdb/wal"
-  query-log-enabled = false
-[http]
-  bind-address = "127.0.0.1:$http_port"
-  log-enabled = false
-CONF
-influxd -config "$work/influxdb.conf" >"$work/influxd.log" 2>&1 &
-pids+=($!)
-influx_url="http://127.0.0.1:$http_port"
-for _ in $(seq 100); do curl -sf "$influx_url/ping" >/dev/null && break; sleep 0.2; done
-curl -sf -XPOST "$influx_url/query" --data-urlencode 'q=CREATE DATABASE vsphere' >/dev/null
+start_influx "$work"
 echo "InfluxDB: $influx_url (database vsphere)"
 
 # 3. Three vcollect nodes on loopback, identical configuration but for [node]: they form one

@@ -12,40 +12,16 @@ scripts/setup.sh >/dev/null
 command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
 cargo build --release --quiet
 work="$root/.work/scale"; rm -rf "$work"; mkdir -p "$work"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/lib.sh
 
 echo scale > "$work/pw"
-VCSIM_PASSWORD=scale target/vcsim/vcsim-vcollect -user scale -cluster "$clusters" -cluster-host "$hosts" \
-  -vm "$vms" >"$work/vcsim.out" 2>"$work/vcsim.log" &
-pids+=($!)
-for _ in $(seq 600); do grep -q VCSIM_URL "$work/vcsim.out" && break; sleep 0.2; done
-vc_url=$(sed -n 's/^VCSIM_URL=//p' "$work/vcsim.out")
-echo "simulator: $(cat "$work/vcsim.log" | tail -1)"
+start_vcsim "$work" scale -user scale -cluster "$clusters" -cluster-host "$hosts" -vm "$vms"
+echo "simulator: $(tail -1 "$work/vcsim.log")"
 
 output_url=-
 if [ "${SINK:-influx}" = influx ]; then
-  http_port=$(free_port); rpc_port=$(free_port)
-  cat > "$work/influxdb.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$rpc_port"
-[meta]
-  dir = "$work/influxdb/meta"
-[data]
-  dir = "$work/influxdb/data"
-  wal-dir = "$work/influxdb/wal"
-  query-log-enabled = false
-[http]
-  bind-address = "127.0.0.1:$http_port"
-  log-enabled = false
-CONF
-  influxd -config "$work/influxdb.conf" >"$work/influxd.log" 2>&1 &
-  pids+=($!)
-  output_url="http://127.0.0.1:$http_port"
-  for _ in $(seq 100); do curl -sf "$output_url/ping" >/dev/null && break; sleep 0.2; done
-  curl -sf -XPOST "$output_url/query" --data-urlencode 'q=CREATE DATABASE vsphere' >/dev/null
+  start_influx "$work"
+  output_url=$influx_url
 fi
 
 cat > "$work/vcollect.toml" <<CONF
