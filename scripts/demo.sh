@@ -62,8 +62,14 @@ CONF
   pids+=($!)
 done
 echo "3 vcollect nodes started (logs: $work/node{1,2,3}.log)"
+# Wait until a leader has spread every bucket over the three nodes.
 for _ in $(seq 100); do
-  target/release/vcollect status --config "$work/node1.toml" 2>/dev/null | grep -q "^leader: [0-9a-z]" && break
+  target/release/vcollect status --config "$work/node1.toml" --json 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+vcs = d.get("vcenters") or []
+sys.exit(0 if d.get("leader_id") and vcs and all(v["unassigned"] == 0 for v in vcs) else 1)
+' && break
   sleep 0.2
 done
 target/release/vcollect status --config "$work/node1.toml"
