@@ -2,10 +2,11 @@
 # Installs what vcollect's demo and tests need on a fresh Debian machine (run as root), then
 # builds the vCenter simulator. Safe to run again: it skips what is already there.
 #   Debian packages: golang-go + golang-github-vmware-govmomi-dev (the simulator),
-#                    influxdb (a real sink for tests and the demo), curl.
+#                    influxdb (a real sink for tests and the demo), curl, iptables (the
+#                    partition tests cut one node off on loopback).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-packages=(golang-go golang-github-vmware-govmomi-dev influxdb curl)
+packages=(golang-go golang-github-vmware-govmomi-dev influxdb curl iptables)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
