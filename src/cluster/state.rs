@@ -72,7 +72,6 @@ pub struct VcenterShards {
     pub owners: Vec<Option<NodeId>>,
     /// Per entity kind, `watermarks[kind][bucket]`: unix seconds up to which samples are known
     /// to be in the sink. `None`: nothing committed yet (collect from what vCenter still has).
-    #[serde(with = "kind_map")]
     pub watermarks: BTreeMap<EntityKind, Vec<Option<i64>>>,
 }
 
@@ -159,7 +158,6 @@ pub struct NewNode {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WatermarkUpdate {
     pub vcenter: String,
-    #[serde(with = "kind_str")]
     pub kind: EntityKind,
     /// Unix seconds: samples up to and including this time are in the sink.
     pub ts: i64,
@@ -529,54 +527,6 @@ impl ClusterState {
             Some(m) if m.state == NodeState::Left => Err(Rejection::NodeLeft(id)),
             Some(m) => Ok(m),
         }
-    }
-}
-
-fn kind_from_str(s: &str) -> Option<EntityKind> {
-    EntityKind::ALL.into_iter().find(|k| k.as_str() == s)
-}
-
-/// `EntityKind` has no serde impls (it belongs to the vSphere module); it is stored by its
-/// stable short name (`vm`, `host`).
-mod kind_str {
-    use super::*;
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(k: &EntityKind, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(k.as_str())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<EntityKind, D::Error> {
-        let s = String::deserialize(d)?;
-        kind_from_str(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown entity kind {s:?}")))
-    }
-}
-
-mod kind_map {
-    use super::*;
-    use serde::{Deserializer, Serializer};
-
-    type Map = BTreeMap<EntityKind, Vec<Option<i64>>>;
-
-    pub fn serialize<S: Serializer>(m: &Map, s: S) -> Result<S::Ok, S::Error> {
-        let named: BTreeMap<&str, &Vec<Option<i64>>> =
-            m.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        named.serialize(s)
-    }
-
-    /// An unknown kind is an error, not skipped: it means a newer version wrote this state, and
-    /// silently dropping its watermarks would make a node collect that data again.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Map, D::Error> {
-        let named = BTreeMap::<String, Vec<Option<i64>>>::deserialize(d)?;
-        named
-            .into_iter()
-            .map(|(k, v)| {
-                kind_from_str(&k)
-                    .map(|k| (k, v))
-                    .ok_or_else(|| serde::de::Error::custom(format!("unknown entity kind {k:?}")))
-            })
-            .collect()
     }
 }
 

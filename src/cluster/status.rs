@@ -61,6 +61,21 @@ pub struct MemberStatus {
     pub cycles: Vec<CycleStatus>,
 }
 
+impl MemberStatus {
+    /// The first columns of every member table: ID (`*` marks the leader), NAME, ADDRESS,
+    /// ROLE, VOTER, STATE.
+    fn identity_cells(&self) -> Vec<String> {
+        vec![
+            format!("{}{}", self.id, if self.leader { "*" } else { "" }),
+            self.name.clone(),
+            self.address.clone(),
+            self.role.clone(),
+            yes(self.voter),
+            self.state.clone(),
+        ]
+    }
+}
+
 /// One node's buckets of one vCenter.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct OwnerStatus {
@@ -370,15 +385,9 @@ impl StatusReport {
             .members
             .iter()
             .map(|m| {
-                vec![
-                    format!("{}{}", m.id, if m.leader { "*" } else { "" }),
-                    m.name.clone(),
-                    m.address.clone(),
-                    m.role.clone(),
-                    yes(m.voter),
-                    m.state.clone(),
-                    m.buckets.to_string(),
-                ]
+                let mut row = m.identity_cells();
+                row.push(m.buckets.to_string());
+                row
             })
             .collect();
         table(
@@ -557,13 +566,8 @@ impl fmt::Display for StatusReport {
             .members
             .iter()
             .map(|m| {
-                vec![
-                    format!("{}{}", m.id, if m.leader { "*" } else { "" }),
-                    m.name.clone(),
-                    m.address.clone(),
-                    m.role.clone(),
-                    yes(m.voter),
-                    m.state.clone(),
+                let mut row = m.identity_cells();
+                row.extend([
                     opt(m.term),
                     opt(m.last_log_index),
                     opt(m.applied_index),
@@ -578,7 +582,8 @@ impl fmt::Display for StatusReport {
                         .map(secs)
                         .unwrap_or_else(|| "-".into()),
                     opt(m.last_cycle_errors),
-                ]
+                ]);
+                row
             })
             .collect();
         f.write_str(&table(

@@ -78,25 +78,6 @@ pub trait Assignment: Send + Sync {
 
 type Marks = BTreeMap<String, BTreeMap<EntityKind, BTreeMap<u32, i64>>>;
 
-impl Serialize for EntityKind {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for EntityKind {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        match s.as_str() {
-            "vm" => Ok(EntityKind::Vm),
-            "host" => Ok(EntityKind::Host),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown entity kind {other:?}"
-            ))),
-        }
-    }
-}
-
 /// A single node that owns everything; watermarks in `<data_dir>/watermarks.json`.
 pub struct Standalone {
     path: PathBuf,

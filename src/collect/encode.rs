@@ -106,7 +106,7 @@ impl Encoder {
                     b.into_boxed_slice()
                 };
                 enc.groups.push(GroupInfo {
-                    measurement: [m(EntityKind::Vm), m(EntityKind::Host)],
+                    measurement: EntityKind::ALL.map(m),
                     tag_key: instance_tag_key(&c.group, &c.name),
                 });
                 next
@@ -144,10 +144,7 @@ impl Encoder {
         out: &mut Vec<u8>,
     ) -> Encoded {
         let mut res = Encoded::default();
-        let kind_idx = match kind {
-            EntityKind::Vm => 0,
-            EntityKind::Host => 1,
-        };
+        let kind_idx = kind.index();
         self.order.clear();
         for (i, s) in m.series.iter().enumerate() {
             if let Some(&f) = self.fields.get(&s.counter_id) {

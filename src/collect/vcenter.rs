@@ -56,13 +56,6 @@ pub struct VcenterCollector {
     batch_bytes: usize,
 }
 
-fn kind_index(k: EntityKind) -> usize {
-    match k {
-        EntityKind::Vm => 0,
-        EntityKind::Host => 1,
-    }
-}
-
 impl VcenterCollector {
     pub fn new(
         cfg: VcenterConfig,
@@ -229,7 +222,7 @@ impl VcenterCollector {
                     start: Some(start),
                     end: Some(end),
                     max_sample: plan::max_samples(start, end),
-                    metric_ids: counters.metric_ids[kind_index(kind)].clone(),
+                    metric_ids: counters.metric_ids[kind.index()].clone(),
                     interval_id: plan::REALTIME_INTERVAL as i32,
                     format: self.collect.format,
                 });

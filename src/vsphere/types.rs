@@ -12,6 +12,7 @@ pub enum EntityKind {
 }
 
 impl EntityKind {
+    /// Every kind, in [`EntityKind::index`] order.
     pub const ALL: [EntityKind; 2] = [EntityKind::Vm, EntityKind::Host];
 
     /// The short name used in measurements (`vsphere_vm_cpu`) and in state keys.
@@ -30,12 +31,42 @@ impl EntityKind {
         }
     }
 
+    /// The kind named by [`EntityKind::as_str`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        EntityKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// A dense index (VM 0, host 1) for per-kind arrays.
+    pub fn index(self) -> usize {
+        match self {
+            EntityKind::Vm => 0,
+            EntityKind::Host => 1,
+        }
+    }
+
     pub fn from_vim_type(t: &str) -> Option<Self> {
         match t {
             "VirtualMachine" => Some(EntityKind::Vm),
             "HostSystem" => Some(EntityKind::Host),
             _ => None,
         }
+    }
+}
+
+/// Stored by its stable short name (`vm`, `host`) in watermark files and the Raft state. An
+/// unknown name is an error, not skipped: it means a newer version wrote the data, and
+/// dropping its watermarks silently would make a node collect that data again.
+impl serde::Serialize for EntityKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EntityKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        EntityKind::from_name(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown entity kind {s:?}")))
     }
 }
 
