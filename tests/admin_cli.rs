@@ -394,10 +394,14 @@ async fn every_subcommand_and_every_refusal() {
         .into_iter()
         .find(|n| *n != cur && *n != stopped)
         .unwrap();
-    c.vc(&cur, &["drain", victim]).await;
-    assert_refused(
-        &c.vc(&cur, &["remove", victim]).await,
-        "would drop below quorum",
+    let drained = c.vc(&cur, &["drain", victim]).await;
+    let r = c.vc(&cur, &["remove", victim]).await;
+    // Seen once (1 run in ~15): the remove went through. The node logs are in the message
+    // so that the next occurrence says why.
+    assert!(
+        r.0 == 1 && r.2.contains("would drop below quorum"),
+        "expected a refusal: {r:?}\ncur {cur}, stopped {stopped}, victim {victim}, drain {drained:?}\n{}",
+        c.logs()
     );
     // The dead one can go.
     let (code, out, err) = c.vc(&cur, &["remove", &stopped]).await;
