@@ -5,6 +5,7 @@
 //! `*_file` or `*_env` keys and are held as [`Secret`]s that never print.
 
 mod defaults;
+mod ranges;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -248,13 +249,6 @@ impl Check<'_> {
         v.ok_or_else(|| self.err(key, "is required"))
     }
 
-    fn positive(&self, key: &str, d: Duration) -> Result<Duration, ConfigError> {
-        if d.is_zero() {
-            return Err(self.err(key, "must be greater than zero"));
-        }
-        Ok(d)
-    }
-
     /// Reads a secret from `<prefix>_file` or `<prefix>_env`, exactly one of which may be set.
     fn secret(
         &self,
@@ -267,22 +261,9 @@ impl Check<'_> {
                 format!("{key_prefix}_file"),
                 format!("set only one of {key_prefix}_file and {key_prefix}_env"),
             )),
-            (Some(path), None) => {
-                let raw = std::fs::read_to_string(path).map_err(|e| {
-                    self.err(
-                        format!("{key_prefix}_file"),
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
-                let value = raw.trim_end_matches(['\n', '\r']).to_string();
-                if value.is_empty() {
-                    return Err(self.err(
-                        format!("{key_prefix}_file"),
-                        format!("{} is empty", path.display()),
-                    ));
-                }
-                Ok(Some(Secret::new(value)))
-            }
+            (Some(path), None) => crate::secret::read_file(path)
+                .map(Some)
+                .map_err(|problem| self.err(format!("{key_prefix}_file"), problem)),
             (None, Some(var)) => match std::env::var(var) {
                 Ok(v) if !v.is_empty() => Ok(Some(Secret::new(v))),
                 _ => Err(self.err(
@@ -321,7 +302,7 @@ const ROLLUPS: &[&str] = &[
 impl Config {
     /// Reads, parses and validates `path`, loading the secrets it points to.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = read_bounded(path).map_err(|source| ConfigError::Read {
             file: path.to_path_buf(),
             source,
         })?;
@@ -358,10 +339,12 @@ impl Config {
                     rc.token_file.as_deref(),
                     rc.token_env.as_deref(),
                 )?;
-                let bootstrap_expect = rc.bootstrap_expect.unwrap_or(rc.peers.len().max(1));
-                if bootstrap_expect == 0 {
-                    return Err(c.err("cluster.bootstrap_expect", "must be at least 1"));
-                }
+                let bootstrap_expect = c.number_in(
+                    "cluster.bootstrap_expect",
+                    rc.bootstrap_expect,
+                    rc.peers.len().max(1),
+                    ranges::BOOTSTRAP_EXPECT,
+                )?;
                 if !rc.peers.is_empty() && bootstrap_expect > rc.peers.len() {
                     return Err(c.err(
                         "cluster.bootstrap_expect",
@@ -371,14 +354,19 @@ impl Config {
                         ),
                     ));
                 }
-                let heartbeat_interval = c.positive(
+                let heartbeat_interval = c.duration_in(
                     "cluster.heartbeat_interval",
-                    rc.heartbeat_interval.unwrap_or(Duration::from_millis(100)),
+                    rc.heartbeat_interval,
+                    Duration::from_millis(100),
+                    ranges::HEARTBEAT,
                 )?;
-                let election_timeout = c.positive(
+                let election_timeout = c.duration_in(
                     "cluster.election_timeout",
-                    rc.election_timeout.unwrap_or(Duration::from_millis(300)),
+                    rc.election_timeout,
+                    Duration::from_millis(300),
+                    ranges::ELECTION,
                 )?;
+                // Both are range-checked: the product cannot overflow.
                 if election_timeout <= heartbeat_interval * 2 {
                     return Err(c.err(
                         "cluster.election_timeout",
@@ -417,15 +405,18 @@ impl Config {
                     bootstrap_expect,
                     token,
                     token_file: rc.token_file,
-                    failure_timeout: c.positive(
+                    failure_timeout: c.duration_in(
                         "cluster.failure_timeout",
-                        rc.failure_timeout.unwrap_or(Duration::from_secs(5)),
+                        rc.failure_timeout,
+                        Duration::from_secs(5),
+                        ranges::FAILURE,
                     )?,
-                    max_voters: match rc.max_voters {
-                        Some(0) => return Err(c.err("cluster.max_voters", "must be at least 1")),
-                        Some(n) => n,
-                        None => 5,
-                    },
+                    max_voters: c.number_in(
+                        "cluster.max_voters",
+                        rc.max_voters,
+                        5,
+                        ranges::MAX_VOTERS,
+                    )?,
                     heartbeat_interval,
                     election_timeout,
                     tls,
@@ -476,8 +467,12 @@ impl Config {
                 password,
                 ca_file: rv.ca_file,
                 insecure: rv.insecure,
-                timeout: c
-                    .positive(&k("timeout"), rv.timeout.unwrap_or(Duration::from_secs(60)))?,
+                timeout: c.duration_in(
+                    &k("timeout"),
+                    rv.timeout,
+                    Duration::from_secs(60),
+                    ranges::CALL_TIMEOUT,
+                )?,
             });
         }
 
@@ -503,43 +498,48 @@ impl Config {
             Ok(list)
         };
         let collect = CollectConfig {
-            interval: c.positive(
+            interval: c.duration_in(
                 "collect.interval",
-                rc.interval.unwrap_or(Duration::from_secs(60)),
+                rc.interval,
+                Duration::from_secs(60),
+                ranges::INTERVAL,
             )?,
-            lookback: c.positive(
+            lookback: c.duration_in(
                 "collect.lookback",
-                rc.lookback.unwrap_or(Duration::from_secs(300)),
+                rc.lookback,
+                Duration::from_secs(300),
+                ranges::LOOKBACK,
             )?,
             vm_counters: counters("vm_counters", rc.vm_counters, DEFAULT_VM_COUNTERS)?,
             host_counters: counters("host_counters", rc.host_counters, DEFAULT_HOST_COUNTERS)?,
             vm_instances: rc.vm_instances.unwrap_or(true),
             host_instances: rc.host_instances.unwrap_or(true),
-            discovery_interval: c.positive(
+            discovery_interval: c.duration_in(
                 "collect.discovery_interval",
-                rc.discovery_interval.unwrap_or(Duration::from_secs(300)),
+                rc.discovery_interval,
+                Duration::from_secs(300),
+                ranges::DISCOVERY,
             )?,
             format: rc.format.unwrap_or_default(),
-            max_query_entities: nonzero(
-                &c,
+            max_query_entities: c.number_in(
                 "collect.max_query_entities",
                 rc.max_query_entities,
                 64,
+                ranges::QUERY_ENTITIES,
             )?,
-            max_query_metrics: nonzero(
-                &c,
+            max_query_metrics: c.number_in(
                 "collect.max_query_metrics",
                 rc.max_query_metrics,
                 50_000,
+                ranges::QUERY_METRICS,
             )?,
-            concurrency: nonzero(&c, "collect.concurrency", rc.concurrency, 4)?,
+            concurrency: c.number_in(
+                "collect.concurrency",
+                rc.concurrency,
+                4,
+                ranges::CONCURRENCY,
+            )?,
         };
-        if collect.lookback > Duration::from_secs(3600) {
-            return Err(c.err(
-                "collect.lookback",
-                "must be at most 1h: vCenter keeps realtime (20 s) samples for one hour",
-            ));
-        }
         if collect.vm_counters.is_empty() && collect.host_counters.is_empty() {
             return Err(c.err(
                 "collect.vm_counters",
@@ -597,15 +597,37 @@ impl Config {
         let output = OutputConfig {
             url,
             api,
-            timeout: c.positive(
+            timeout: c.duration_in(
                 "output.timeout",
-                ro.timeout.unwrap_or(Duration::from_secs(10)),
+                ro.timeout,
+                Duration::from_secs(10),
+                ranges::CALL_TIMEOUT,
             )?,
             gzip: ro.gzip.unwrap_or(true),
-            max_retries: ro.max_retries.unwrap_or(3),
-            batch_lines: nonzero(&c, "output.batch_lines", ro.batch_lines, 5_000)?,
-            batch_bytes: nonzero(&c, "output.batch_bytes", ro.batch_bytes, 1 << 20)?,
-            spool_max_bytes: ro.spool_max_bytes.unwrap_or(1 << 30),
+            max_retries: c.number_in(
+                "output.max_retries",
+                ro.max_retries,
+                3,
+                ranges::MAX_RETRIES,
+            )?,
+            batch_lines: c.number_in(
+                "output.batch_lines",
+                ro.batch_lines,
+                5_000,
+                ranges::BATCH_LINES,
+            )?,
+            batch_bytes: c.number_in(
+                "output.batch_bytes",
+                ro.batch_bytes,
+                1 << 20,
+                ranges::BATCH_BYTES,
+            )?,
+            spool_max_bytes: c.number_in(
+                "output.spool_max_bytes",
+                ro.spool_max_bytes,
+                1 << 30,
+                ranges::SPOOL_BYTES,
+            )?,
         };
 
         Ok(Config {
@@ -619,17 +641,22 @@ impl Config {
     }
 }
 
-fn nonzero(
-    c: &Check<'_>,
-    key: &str,
-    v: Option<usize>,
-    default: usize,
-) -> Result<usize, ConfigError> {
-    match v {
-        Some(0) => Err(c.err(key, "must be at least 1")),
-        Some(n) => Ok(n),
-        None => Ok(default),
+/// The largest configuration file read (a thousand vCenters fit in a few hundred KB).
+const MAX_CONFIG_FILE: u64 = 4 << 20;
+
+/// Reads the configuration file, at most [`MAX_CONFIG_FILE`] bytes.
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_CONFIG_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_FILE {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_CONFIG_FILE} bytes"
+        )));
     }
+    Ok(text)
 }
 
 /// The host name, for the default node name.

@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 use vcollect::cluster;
 use vcollect::collect::{agent, Assignment, Collector, Standalone};
 use vcollect::config::{self, Config};
-use vcollect::secret::Secret;
 use vcollect::sink::{self, Sink};
 
 /// Prints a line on stdout. A closed pipe (`vcollect status | head`) ends the process
@@ -633,9 +632,7 @@ fn admin_target(
     };
     let token = match (&admin.token_file, &cfg) {
         (Some(f), _) => {
-            let raw = std::fs::read_to_string(f)
-                .with_context(|| format!("reading the token file {}", f.display()))?;
-            Secret::new(raw.trim_end_matches(['\n', '\r']))
+            vcollect::secret::read_file(f).map_err(|e| anyhow::anyhow!("the token file: {e}"))?
         }
         (None, Some(c)) => c
             .cluster

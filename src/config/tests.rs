@@ -225,3 +225,104 @@ token_env = "VCOLLECT_TEST_CLUSTER_TOKEN"
     assert!(cc.token.is_none());
     assert_eq!(cc.tls.unwrap().ca, dir.path().join("ca.pem"));
 }
+
+/// Every duration and size has a range; a value outside it is refused with the key's name
+/// (a heartbeat_interval of 2^63 s used to overflow and panic).
+#[test]
+fn every_duration_and_size_is_range_checked() {
+    std::env::set_var("VCOLLECT_TEST_CLUSTER_TOKEN", "tok");
+    let cluster =
+        "[cluster]\npeers = [\"10.0.0.1:7400\"]\ntoken_env = \"VCOLLECT_TEST_CLUSTER_TOKEN\"\n";
+    let huge = "\"9223372036854775808s\"";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("{cluster}heartbeat_interval = {huge}\n"),
+            "cluster.heartbeat_interval",
+        ),
+        (
+            format!("{cluster}election_timeout = {huge}\n"),
+            "cluster.election_timeout",
+        ),
+        (
+            format!("{cluster}failure_timeout = {huge}\n"),
+            "cluster.failure_timeout",
+        ),
+        (
+            format!("{cluster}failure_timeout = \"1ms\"\n"),
+            "cluster.failure_timeout",
+        ),
+        (
+            format!("{cluster}max_voters = 100000\n"),
+            "cluster.max_voters",
+        ),
+        (
+            format!("[collect]\ninterval = {huge}\n"),
+            "collect.interval",
+        ),
+        (
+            "[collect]\ninterval = \"10ms\"\n".into(),
+            "collect.interval",
+        ),
+        (
+            format!("[collect]\nlookback = {huge}\n"),
+            "collect.lookback",
+        ),
+        (
+            format!("[collect]\ndiscovery_interval = {huge}\n"),
+            "collect.discovery_interval",
+        ),
+        (
+            "[collect]\nconcurrency = 1000000\n".into(),
+            "collect.concurrency",
+        ),
+        (
+            "[collect]\nmax_query_entities = 0\n".into(),
+            "collect.max_query_entities",
+        ),
+        (
+            "[collect]\nmax_query_metrics = 9223372036854775807\n".into(),
+            "collect.max_query_metrics",
+        ),
+        (format!("[output]\ntimeout = {huge}\n"), "output.timeout"),
+        (
+            "[output]\nmax_retries = 4000000000\n".into(),
+            "output.max_retries",
+        ),
+        (
+            "[output]\nbatch_lines = 9223372036854775807\n".into(),
+            "output.batch_lines",
+        ),
+        (
+            "[output]\nbatch_bytes = 9223372036854775807\n".into(),
+            "output.batch_bytes",
+        ),
+        (
+            "[output]\nspool_max_bytes = 9223372036854775807\n".into(),
+            "output.spool_max_bytes",
+        ),
+    ];
+    for (extra, want) in cases {
+        let (key, problem) = invalid_key(load(&with_password(&extra)));
+        assert_eq!(key, want, "{extra}");
+        assert!(problem.contains("must be between"), "{key}: {problem}");
+    }
+    let text = with_password("").replace(
+        "[[vcenter]]",
+        "[[vcenter]]\ntimeout = \"9223372036854775808s\"",
+    );
+    let (key, problem) = invalid_key(load(&text));
+    assert_eq!(key, "vcenter[0].timeout");
+    assert!(problem.contains("between 100ms and 1h"), "{problem}");
+}
+
+/// A secret file is read up to a small limit: `/dev/zero` fails at once.
+#[test]
+fn an_endless_password_file_is_refused() {
+    let text = with_password("").replace(
+        "password_env = \"VCOLLECT_TEST_PW\"",
+        "password_file = \"/dev/zero\"",
+    );
+    let (key, problem) = invalid_key(load(&text));
+    assert_eq!(key, "vcenter[0].password_file");
+    assert!(problem.contains("larger than 65536 bytes"), "{problem}");
+}

@@ -10,6 +10,8 @@
 mod client;
 mod counters;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod inventory;
 mod perf;
 mod property;
@@ -21,6 +23,6 @@ pub use client::{Client, ClientOptions};
 pub use error::Error;
 pub use perf::{
     count_samples, drop_at_or_before, parse_perf_slice, request_body, PerfParseError, PerfParser,
-    PerfReader, QueryStats,
+    PerfReader, QueryStats, MAX_DEPTH, MAX_ENTITY_VALUES, MAX_TOKEN,
 };
 pub use types::*;

@@ -15,9 +15,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use quick_xml::errors::{IllFormedError, SyntaxError};
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::Reader;
 use tokio::sync::mpsc::Sender;
 
 use super::client::Client;
@@ -25,6 +23,9 @@ use super::error::Error;
 use super::soap::MoRef;
 use super::types::{EntityKind, EntityMetrics, PerfQuerySpec, Series};
 use super::xml;
+
+mod stream;
+pub use stream::{parse_perf_slice, PerfReader, MAX_TOKEN};
 
 /// What one QueryPerf call delivered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -267,7 +268,17 @@ pub struct PerfParser {
     done: bool,
     eof: bool,
     entities: usize,
+    /// Values held in the current entity's series.
+    values: usize,
 }
+
+/// The deepest element nesting accepted. A QueryPerf answer is 7 deep, a fault's detail a
+/// few more; the parser keeps its own stack, so this only keeps hostile input small.
+pub const MAX_DEPTH: usize = 64;
+
+/// The most values one entity may hold (8 bytes each: 128 MiB). An hour of realtime samples
+/// of a host with every instance expanded is a few hundred thousand.
+pub const MAX_ENTITY_VALUES: usize = 16 << 20;
 
 impl PerfParser {
     pub fn new() -> Self {
@@ -348,6 +359,9 @@ impl PerfParser {
     /// Opens an element by its local name; `e` is the start tag when it may have attributes
     /// (`None` for a bare `<name>`).
     fn open(&mut self, name: &[u8], e: Option<&BytesStart<'_>>) -> Result<(), PerfParseError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(self.malformed(format!("elements nested deeper than {MAX_DEPTH}")));
+        }
         let parent = self.stack.last().copied();
         let tag = match (parent, name) {
             (None, b"Envelope") if !self.done => Tag::Envelope,
@@ -366,6 +380,7 @@ impl PerfParser {
             (Some(Tag::Body), _) => Tag::Response,
             (Some(Tag::Response), b"returnval") => {
                 self.cur = Some(EntityMetrics::default());
+                self.values = 0;
                 Tag::ReturnVal
             }
             (Some(Tag::ReturnVal), b"entity") => {
@@ -418,6 +433,10 @@ impl PerfParser {
 
     fn text(&mut self, t: &[u8]) -> Result<(), PerfParseError> {
         let Some(&top) = self.stack.last() else {
+            // Whitespace around the envelope is fine; a page of text is not a SOAP answer.
+            if !t.trim_ascii().is_empty() {
+                return Err(self.malformed("text outside the SOAP Envelope"));
+            }
             return Ok(());
         };
         match top {
@@ -584,16 +603,27 @@ impl PerfParser {
                         );
                         return Err(self.malformed(msg));
                     }
+                    self.values += s.values.len();
+                    if self.values > MAX_ENTITY_VALUES {
+                        let msg =
+                            format!("entity {} has more than {MAX_ENTITY_VALUES} values", c.moid);
+                        return Err(self.malformed(msg));
+                    }
                     // A series with no values (the simulator sends those for counters it
-                    // has no data for) carries nothing: drop it. A short one is padded with
-                    // -1 ("no data") so that values[i] always belongs to timestamps[i].
+                    // has no data for) carries nothing: drop it. A short one is kept as
+                    // sent: values[i] belongs to timestamps[i], the missing tail is "no
+                    // data". It is never padded (a few bytes of answer must not become
+                    // megabytes of -1), and its spare capacity is given back.
                     if !s.values.is_empty() {
-                        s.values.resize(n, -1);
+                        if s.values.len() < s.values.capacity() / 2 {
+                            s.values.shrink_to_fit();
+                        }
                         c.series.push(s);
                     }
                 }
             }
             Tag::ReturnVal => {
+                self.values = 0;
                 if let Some(c) = self.cur.take() {
                     if c.moid.is_empty() {
                         return Err(self.malformed("returnval without entity"));
@@ -655,78 +685,27 @@ fn simple_leaf(b: &[u8]) -> Option<(&[u8], &[u8], usize)> {
     if b.first() != Some(&b'<') {
         return None;
     }
-    let name_end = 1 + b.get(1..)?.iter().position(|&c| !is_name_byte(c))?;
+    let name_end = 1 + b
+        .get(1..)?
+        .iter()
+        .take(65)
+        .position(|&c| !is_name_byte(c))?;
     if name_end == 1 || b[name_end] != b'>' {
         return None;
     }
     let name = &b[1..name_end];
+    if name.len() > 64 {
+        return None;
+    }
     let text_start = name_end + 1;
-    let lt = text_start + memchr::memchr(b'<', &b[text_start..])?;
+    // Long texts go through quick-xml, which checks the token limit.
+    let window = &b[text_start..b.len().min(text_start + 4096)];
+    let lt = text_start + memchr::memchr(b'<', window)?;
     let close = b.get(lt..lt + name.len() + 3)?;
     if close[1] != b'/' || &close[2..2 + name.len()] != name || close[2 + name.len()] != b'>' {
         return None;
     }
     Some((name, &b[text_start..lt], lt + name.len() + 3))
-}
-
-/// quick-xml's borrowing reader plus the leaf fast path ([`PerfParser::leaf_run`]).
-struct Events<'a> {
-    reader: Reader<&'a [u8]>,
-    /// Bytes taken by the fast path (quick-xml's position does not count them).
-    skipped: u64,
-    /// The reader stands just after a `>` (after a start, end or empty tag): the only
-    /// place where the fast path may take over, since quick-xml is then looking for text.
-    after_tag: bool,
-}
-
-impl<'a> Events<'a> {
-    fn new(reader: Reader<&'a [u8]>) -> Self {
-        Events {
-            reader,
-            skipped: 0,
-            after_tag: false,
-        }
-    }
-
-    /// The next event for `parser`, after the leaf elements the fast path took. `base` is
-    /// the offset of the input in the whole body (for error positions).
-    #[inline]
-    fn next(&mut self, parser: &mut PerfParser, base: u64) -> Result<Event<'a>, PerfParseError> {
-        if self.after_tag {
-            let rest: &'a [u8] = self.reader.get_ref();
-            let n = parser.leaf_run(rest)?;
-            if n > 0 {
-                *self.reader.get_mut() = &rest[n..];
-                self.skipped += n as u64;
-            }
-        }
-        let ev = self
-            .reader
-            .read_event()
-            .map_err(|e| xml_error(e, base + self.skipped + self.reader.error_position()))?;
-        self.after_tag = matches!(ev, Event::Start(_) | Event::End(_) | Event::Empty(_));
-        Ok(ev)
-    }
-
-    /// Bytes read so far.
-    fn position(&self) -> u64 {
-        self.reader.buffer_position() + self.skipped
-    }
-}
-
-/// Maps a quick-xml error: input that stops in the middle of markup or with open elements is
-/// a truncation (and a broken connection surfaces as an I/O error); the rest is malformed.
-fn xml_error(e: quick_xml::Error, pos: u64) -> PerfParseError {
-    match &e {
-        quick_xml::Error::Io(io) => PerfParseError::Truncated(format!("read failed: {io}")),
-        quick_xml::Error::Syntax(s) if !matches!(s, SyntaxError::InvalidBangMarkup) => {
-            PerfParseError::Truncated(format!("at byte {pos}: {e}"))
-        }
-        quick_xml::Error::IllFormed(IllFormedError::MissingEndTag(_)) => {
-            PerfParseError::Truncated(format!("at byte {pos}: {e}"))
-        }
-        _ => PerfParseError::Malformed(format!("at byte {pos}: {e}")),
-    }
 }
 
 /// Counts the values that are data (>= 0).
@@ -756,172 +735,6 @@ pub fn drop_at_or_before(em: &mut EntityMetrics, start: i64) {
             keep.get(i - 1).copied().unwrap_or(false)
         });
     }
-}
-
-/// Drives a [`PerfParser`] over an async reader (the HTTP body), one entity at a time.
-///
-/// The body is read in chunks into a buffer, and every run of complete `<returnval>`
-/// elements in it is parsed in place with quick-xml's borrowing slice reader: no event is
-/// copied, which is about twice as fast as its async reader. Memory stays bounded by one
-/// entity's answer plus one read chunk, never the whole response.
-pub struct PerfReader<R> {
-    src: R,
-    /// Bytes read but not parsed yet (they end inside a `<returnval>`).
-    buf: Vec<u8>,
-    /// Entities parsed from the last chunk, not handed out yet.
-    ready: std::collections::VecDeque<EntityMetrics>,
-    parser: PerfParser,
-    eof: bool,
-    /// Bytes parsed so far (for error positions and stats).
-    consumed: u64,
-    /// An error met after some entities of a chunk: reported once those are handed out.
-    failed: Option<PerfParseError>,
-}
-
-/// Bytes asked of the body per read.
-const READ_CHUNK: usize = 64 * 1024;
-
-/// The end of the last complete `</returnval>` (any namespace prefix) in `buf`, if any.
-fn last_returnval_end(buf: &[u8]) -> Option<usize> {
-    const TAG: &[u8] = b"returnval>";
-    let mut end = buf.len();
-    while end >= TAG.len() {
-        let at = memchr::memmem::rfind(&buf[..end], TAG)?;
-        // An end tag: `</returnval>` or `</prefix:returnval>`.
-        let head = &buf[at.saturating_sub(40)..at];
-        if let Some(lt) = head.iter().rposition(|&b| b == b'<') {
-            let name = &head[lt + 1..];
-            if name.first() == Some(&b'/')
-                && name[1..]
-                    .iter()
-                    .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b':')
-                && (name.len() == 1 || name.last() == Some(&b':'))
-            {
-                return Some(at + TAG.len());
-            }
-        }
-        end = at;
-    }
-    None
-}
-
-impl<R: tokio::io::AsyncRead + Unpin> PerfReader<R> {
-    pub fn new(r: R) -> Self {
-        PerfReader {
-            src: r,
-            buf: Vec::with_capacity(2 * READ_CHUNK),
-            ready: std::collections::VecDeque::new(),
-            parser: PerfParser::new(),
-            eof: false,
-            consumed: 0,
-            failed: None,
-        }
-    }
-
-    /// Parses `buf[..cut]`; at the end of the body also tells the parser the document ended.
-    fn parse_prefix(&mut self, cut: usize) -> Result<(), PerfParseError> {
-        let mut reader = Reader::from_reader(&self.buf[..cut]);
-        // A chunk may close elements opened in an earlier chunk; the parser keeps its own
-        // stack and checks the structure itself.
-        reader.config_mut().check_end_names = false;
-        reader.config_mut().allow_unmatched_ends = true;
-        let mut events = Events::new(reader);
-        loop {
-            let ev = events.next(&mut self.parser, self.consumed)?;
-            if matches!(ev, Event::Eof) {
-                if self.eof {
-                    self.parser.handle(Event::Eof)?;
-                }
-                break;
-            }
-            if let Some(em) = self.parser.handle(ev)? {
-                self.ready.push_back(em);
-            }
-        }
-        self.consumed += cut as u64;
-        self.buf.drain(..cut);
-        Ok(())
-    }
-
-    /// Like [`Self::parse_prefix`], but an error waits until the entities parsed before it
-    /// are handed out, so the caller knows exactly what it received.
-    fn parse_prefix_keeping(&mut self, cut: usize) {
-        if let Err(e) = self.parse_prefix(cut) {
-            self.failed = Some(e);
-            self.eof = true;
-            self.buf.clear();
-        }
-    }
-
-    /// The next entity; `Ok(None)` after a complete document.
-    pub async fn next(&mut self) -> Result<Option<EntityMetrics>, PerfParseError> {
-        use tokio::io::AsyncReadExt;
-        loop {
-            if let Some(em) = self.ready.pop_front() {
-                return Ok(Some(em));
-            }
-            if let Some(e) = self.failed.take() {
-                return Err(e);
-            }
-            if self.parser.finished() {
-                return Ok(None);
-            }
-            if self.eof {
-                let all = self.buf.len();
-                self.parse_prefix_keeping(all);
-                if self.ready.is_empty() && !self.parser.finished() {
-                    // The parser saw the end of the document and said nothing: cannot happen,
-                    // but never loop forever on a broken body.
-                    return Err(PerfParseError::Truncated("response ended early".into()));
-                }
-                continue;
-            }
-            if let Some(cut) = last_returnval_end(&self.buf) {
-                self.parse_prefix_keeping(cut);
-                continue;
-            }
-            self.buf.reserve(READ_CHUNK);
-            let n = self
-                .src
-                .read_buf(&mut self.buf)
-                .await
-                .map_err(|e| PerfParseError::Truncated(format!("read failed: {e}")))?;
-            if n == 0 {
-                self.eof = true;
-            }
-        }
-    }
-
-    /// Entities returned so far.
-    pub fn entities(&self) -> usize {
-        self.parser.entities()
-    }
-
-    /// Bytes consumed so far.
-    pub fn bytes(&self) -> u64 {
-        self.consumed + self.buf.len() as u64
-    }
-}
-
-/// Parses a whole QueryPerf answer held in memory, calling `f` for every entity.
-/// Returns the stats (`samples` counts values >= 0) or the first error.
-pub fn parse_perf_slice(
-    doc: &[u8],
-    mut f: impl FnMut(EntityMetrics),
-) -> Result<QueryStats, PerfParseError> {
-    let mut events = Events::new(Reader::from_reader(doc));
-    let mut parser = PerfParser::new();
-    let mut stats = QueryStats::default();
-    while !parser.finished() {
-        let ev = events.next(&mut parser, 0)?;
-        if let Some(em) = parser.handle(ev)? {
-            stats.entities += 1;
-            stats.samples += count_samples(&em);
-            f(em);
-        }
-    }
-    stats.bytes = events.position();
-    Ok(stats)
 }
 
 impl Client {

@@ -329,11 +329,13 @@ impl Transport {
         if status.is_success() {
             return Ok(resp);
         }
-        // Error bodies are small (a fault or an error page): read them whole.
-        let bytes = match tokio::time::timeout(self.timeout, resp.bytes()).await {
-            Ok(Ok(b)) => b,
-            _ => Default::default(),
-        };
+        // Error bodies are small (a fault or an error page): read their start only, a
+        // broken proxy may send anything.
+        let bytes =
+            match tokio::time::timeout(self.timeout, read_capped(resp, MAX_ERROR_BODY)).await {
+                Ok(Ok((b, _))) => b,
+                _ => Default::default(),
+            };
         if let Ok(Answer::Fault(f)) = parse_answer(&bytes) {
             return Err(self.fault(method, f));
         }
@@ -376,7 +378,11 @@ impl Transport {
         method: &'static str,
         resp: reqwest::Response,
     ) -> Result<Node, Error> {
-        let bytes = match tokio::time::timeout(self.timeout, resp.bytes()).await {
+        let bytes = match tokio::time::timeout(self.timeout, read_capped(resp, MAX_ANSWER)).await {
+            Ok(Ok((_, true))) => {
+                return Err(self.malformed(method, format!("answer larger than {MAX_ANSWER} bytes")))
+            }
+            Ok(Ok((b, false))) => b,
             Err(_) => {
                 return Err(Error::Timeout {
                     vcenter: self.name.clone(),
@@ -392,7 +398,6 @@ impl Transport {
                     detail: error_chain(&e),
                 })
             }
-            Ok(Ok(b)) => b,
         };
         match parse_answer(&bytes) {
             Ok(Answer::Response(n)) => Ok(n),
@@ -406,6 +411,30 @@ impl Transport {
             Err(detail) => Err(self.malformed(method, detail)),
         }
     }
+}
+
+/// The most of a non-2xx body read: enough for any SOAP fault and an error page's excerpt.
+pub(crate) const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// The largest answer read whole (every call but QueryPerf, which streams). A property
+/// collector page of 1,000 objects is a few MB.
+pub(crate) const MAX_ANSWER: usize = 64 << 20;
+
+/// Reads a body up to `limit` bytes; the flag says there was more (left unread).
+async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut out = Vec::new();
+    while let Some(c) = resp.chunk().await? {
+        let room = limit - out.len();
+        if c.len() > room {
+            out.extend_from_slice(&c[..room]);
+            return Ok((out, true));
+        }
+        out.extend_from_slice(&c);
+    }
+    Ok((out, false))
 }
 
 /// A send failure on a reused connection that the peer had already closed.
@@ -456,6 +485,19 @@ mod tests {
             }
             Answer::Response(_) => panic!("expected a fault"),
         }
+    }
+
+    #[test]
+    fn deeply_nested_answers_are_malformed_not_an_abort() {
+        let n = 7_000;
+        let inner = format!("{}{}", "<x>".repeat(n), "</x>".repeat(n));
+        let doc = envelope(&format!(
+            "<RetrieveServiceContentResponse>{inner}</RetrieveServiceContentResponse>"
+        ));
+        let err = parse_answer(doc.as_bytes()).err().expect("refused");
+        assert!(err.contains("nested deeper"), "{err}");
+        let html = format!("<html>{}</html>", "<div>".repeat(n));
+        assert!(parse_answer(html.as_bytes()).is_err());
     }
 
     #[test]

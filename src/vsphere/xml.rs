@@ -86,18 +86,43 @@ fn element(e: &BytesStart<'_>) -> Result<Node, String> {
     })
 }
 
+/// The deepest element nesting [`parse`] accepts. The tree's `Clone`, `Drop`, `Debug` and
+/// `PartialEq` recurse once per level, so an unbounded depth would let a small hostile
+/// answer (7,000 nested tags, 49 KB) overflow a worker thread's stack and abort the process.
+/// vSphere answers nest a dozen levels deep (a property collector page: about 10).
+pub const MAX_DEPTH: usize = 256;
+
+/// The most elements one parsed document may hold: a node costs about 100 bytes for as
+/// little as 4 bytes of input (`<a/>`). A 1,000-object property page is some 50,000.
+pub const MAX_NODES: usize = 1 << 20;
+
 /// Parses a whole document into its root element. Errors describe the problem in words
 /// (a truncated document is reported as "document ended inside <x>").
 pub(crate) fn parse(doc: &[u8]) -> Result<Node, String> {
     let mut reader = Reader::from_reader(doc);
     let mut stack: Vec<Node> = Vec::new();
+    let mut nodes = 0usize;
+    let mut count = |depth: usize| {
+        nodes += 1;
+        if depth >= MAX_DEPTH {
+            return Err(format!("elements nested deeper than {MAX_DEPTH}"));
+        }
+        if nodes > MAX_NODES {
+            return Err(format!("more than {MAX_NODES} elements"));
+        }
+        Ok(())
+    };
     loop {
         let ev = reader
             .read_event()
             .map_err(|e| format!("at byte {}: {e}", reader.error_position()))?;
         match ev {
-            Event::Start(e) => stack.push(element(&e)?),
+            Event::Start(e) => {
+                count(stack.len())?;
+                stack.push(element(&e)?)
+            }
             Event::Empty(e) => {
+                count(stack.len())?;
                 let node = element(&e)?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(node),
@@ -158,6 +183,30 @@ mod tests {
         assert!(parse(b"<a><b>").unwrap_err().contains("ended inside <b>"));
         assert!(parse(b"<a></b>").is_err());
         assert!(parse(b"").is_err());
+    }
+
+    /// 7,000 nested elements (49 KB) used to overflow the stack when the tree was cloned or
+    /// dropped, aborting the process.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let n = 7_000;
+        let deep = format!("{}{}", "<a>".repeat(n), "</a>".repeat(n));
+        let err = parse(deep.as_bytes()).unwrap_err();
+        assert!(err.contains("nested deeper than 256"), "{err}");
+        // At the limit, the tree is usable, clonable and dropped on half a tokio worker's stack.
+        let ok = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
+        std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(move || {
+                let n = parse(ok.as_bytes()).unwrap();
+                let c = n.clone();
+                assert_eq!(n, c);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        let wide = "<a>".to_string() + &"<b/>".repeat(MAX_NODES + 1) + "</a>";
+        assert!(parse(wide.as_bytes()).unwrap_err().contains("more than"));
     }
 
     #[test]

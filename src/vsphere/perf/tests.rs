@@ -146,10 +146,14 @@ fn fault_in_body() {
 }
 
 #[test]
-fn empty_series_dropped_short_series_padded() {
+fn empty_series_dropped_short_series_kept_as_sent() {
     let (got, stats) = parse_all(&doc(r#"<returnval><entity type="VirtualMachine">vm-1</entity><sampleInfoCSV>20,2026-08-21T10:00:20Z,20,2026-08-21T10:00:40Z</sampleInfoCSV><value><id><counterId>1</counterId><instance>*</instance></id></value><value><id><counterId>2</counterId><instance></instance></id><value>5</value></value></returnval>"#)).unwrap();
     assert_eq!(got[0].series.len(), 1);
-    assert_eq!(got[0].series[0].values, vec![5, -1]);
+    assert_eq!(
+        got[0].series[0].values,
+        vec![5],
+        "the missing tail is no data"
+    );
     assert_eq!(stats.samples, 1);
 }
 
@@ -313,5 +317,211 @@ fn fast_times_agree_with_chrono() {
     assert_eq!(
         parse_time("2024-02-29T23:59:59Z"),
         chrono_time("2024-02-29T23:59:59Z")
+    );
+}
+
+// ---- hostile and broken input (issue 12) ----
+
+/// Streams `d` in reads of `size` bytes (`usize::MAX`: one read): the entities, then the
+/// error, if any.
+fn stream(d: &[u8], size: usize) -> (Vec<EntityMetrics>, Option<PerfParseError>) {
+    struct Chunks<'a>(&'a [u8], usize);
+    impl tokio::io::AsyncRead for Chunks<'_> {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let n = self.1.min(buf.remaining()).min(self.0.len());
+            let (head, tail) = self.0.split_at(n);
+            buf.put_slice(head);
+            self.0 = tail;
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+    let mut r = PerfReader::new(Chunks(d, size));
+    futures::executor::block_on(async {
+        let mut out = Vec::new();
+        loop {
+            match r.next().await {
+                Ok(Some(e)) => out.push(e),
+                Ok(None) => return (out, None),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    })
+}
+
+fn slice(d: &[u8]) -> (Vec<EntityMetrics>, Option<PerfParseError>) {
+    let mut out = Vec::new();
+    let err = parse_perf_slice(d, |e| out.push(e)).err();
+    (out, err)
+}
+
+/// Documents whose `</returnval>` text sits where a text search would take it for the end
+/// of an entity: in a comment, a CDATA section, an attribute, an unclosed tag; plus broken
+/// and faulty ones. Every chunking must give what the slice parser gives.
+fn tricky_documents() -> Vec<(&'static str, String)> {
+    vec![
+        ("normal", doc(NORMAL)),
+        ("csv", doc(CSV)),
+        ("comment", doc(&format!("<!--</returnval>-->{NORMAL}<!-- </returnval> -->"))),
+        (
+            "cdata",
+            doc(&NORMAL.replace("<instance>0</instance>", "<instance><![CDATA[</returnval>]]></instance>")),
+        ),
+        (
+            "attribute",
+            doc(&NORMAL.replace("<entity type=", r#"<entity x="</returnval>" type="#)),
+        ),
+        ("unclosed tag", doc(&format!("{NORMAL}<returnval a=\"</returnval>"))),
+        ("30 bytes", "<!--</returnval>--><Envelope/>".into()),
+        ("bare", "<a/>".into()),
+        ("text", "Service Unavailable".into()),
+        ("empty", String::new()),
+        ("fault", ENV_START.replace(r#"<QueryPerfResponse xmlns="urn:vim25">"#, "")
+            + "<soapenv:Fault><faultstring>boom</faultstring><detail><SystemErrorFault/></detail></soapenv:Fault>"
+            + "</soapenv:Body></soapenv:Envelope>"),
+        ("truncated", doc(NORMAL)[..500].to_string()),
+        ("bom", format!("\u{feff}{}", doc(NORMAL))),
+        ("bom in a value", doc(&NORMAL.replace("<value>300</value>", "<value>\u{feff}300</value>"))),
+    ]
+}
+
+#[test]
+fn every_chunking_gives_the_same_entities_values_and_errors() {
+    for (name, d) in tricky_documents() {
+        let want = slice(d.as_bytes());
+        for size in (1..=40).chain([63, 64, 100, 499, 1000, usize::MAX]) {
+            assert_eq!(
+                stream(d.as_bytes(), size),
+                want,
+                "{name}, reads of {size} bytes"
+            );
+        }
+    }
+    // The ones that are valid stay valid, whatever the chunking.
+    for name in ["comment", "cdata", "attribute", "30 bytes", "bom"] {
+        let d = &tricky_documents()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .unwrap()
+            .1;
+        assert_eq!(slice(d.as_bytes()).1, None, "{name}");
+    }
+}
+
+#[test]
+fn the_error_that_ends_a_stream_is_reported_as_itself() {
+    // A document that is not a SOAP envelope is malformed, not "truncated" (not retried).
+    for d in [
+        "<a/>",
+        "<html><body>502</body></html>",
+        "Service Unavailable",
+    ] {
+        let (_, err) = stream(d.as_bytes(), 7);
+        assert!(
+            matches!(err, Some(PerfParseError::Malformed(_))),
+            "{d}: {err:?}"
+        );
+    }
+    // A fault that ends the stream is that fault.
+    let d = ENV_START.replace(r#"<QueryPerfResponse xmlns="urn:vim25">"#, "")
+        + "<soapenv:Fault><faultstring>boom</faultstring><detail><SystemErrorFault/></detail></soapenv:Fault>"
+        + "</soapenv:Body></soapenv:Envelope>";
+    let (got, err) = stream(d.as_bytes(), 64);
+    assert!(got.is_empty());
+    assert_eq!(
+        err,
+        Some(PerfParseError::Fault {
+            fault: "SystemError".into(),
+            message: "boom".into()
+        })
+    );
+    // Only a real truncation is one.
+    let (_, err) = stream(&doc(NORMAL).as_bytes()[..300], 64);
+    assert!(matches!(err, Some(PerfParseError::Truncated(_))), "{err:?}");
+    let (_, err) = stream(b"", 64);
+    assert!(matches!(err, Some(PerfParseError::Truncated(_))), "{err:?}");
+}
+
+/// Many timestamps and many one-value series: a few hundred KB of answer used to become
+/// every series padded to every timestamp (100 M values from 1.37 MB).
+#[test]
+fn short_series_are_not_padded_to_the_timestamps() {
+    let samples = 20_000;
+    let mut info = String::from("<sampleInfoCSV>");
+    for i in 0..samples {
+        if i > 0 {
+            info.push(',');
+        }
+        info.push_str(&format!("20,{}", format_time(T0 + 20 * i)));
+    }
+    info.push_str("</sampleInfoCSV>");
+    let series = 2_000;
+    let mut body = format!(r#"<returnval><entity type="HostSystem">host-1</entity>{info}"#);
+    for i in 0..series {
+        body.push_str(&format!(
+            "<value><id><counterId>{i}</counterId><instance/></id><value>1</value></value>"
+        ));
+    }
+    body.push_str("</returnval>");
+    let d = doc(&body);
+    let (got, err) = slice(d.as_bytes());
+    assert_eq!(err, None);
+    let values: usize = got[0].series.iter().map(|s| s.values.len()).sum();
+    let held: usize = got[0].series.iter().map(|s| s.values.capacity()).sum();
+    assert_eq!(values, series);
+    assert!(
+        held * 8 < 4 * d.len(),
+        "{held} values held for a {} byte answer",
+        d.len()
+    );
+}
+
+#[test]
+fn a_series_longer_than_its_timestamps_is_an_error() {
+    let d = doc(
+        r#"<returnval><entity type="VirtualMachine">vm-1</entity><sampleInfoCSV>20,2026-08-21T10:00:20Z</sampleInfoCSV><value><id><counterId>1</counterId><instance/></id><value>1,2,3</value></value></returnval>"#,
+    );
+    let (_, err) = slice(d.as_bytes());
+    assert!(
+        matches!(&err, Some(PerfParseError::Malformed(m)) if m.contains("3 values for 1 timestamps")),
+        "{err:?}"
+    );
+}
+
+/// One token that never ends (a comment, a text) is refused at the limit instead of being
+/// buffered for ever; the slice parser says the same.
+#[test]
+fn the_pending_buffer_is_bounded() {
+    let big = format!("<!--{}-->", "x".repeat(MAX_TOKEN + 10));
+    let d = doc(&format!("{NORMAL}{big}"));
+    for (got, err) in [stream(d.as_bytes(), 16 << 10), slice(d.as_bytes())] {
+        assert_eq!(got.len(), 2, "the entities before it are delivered");
+        assert!(
+            matches!(&err, Some(PerfParseError::Malformed(m)) if m.contains("longer than 4194304 bytes")),
+            "{err:?}"
+        );
+    }
+    // With a small limit, the reader stops reading at the limit (not at the end of the body).
+    let endless = doc(&format!("{NORMAL}<!--{}", "x".repeat(1 << 20)));
+    let mut r = PerfReader::with_max_token(endless.as_bytes(), 4096);
+    futures::executor::block_on(async { while let Ok(Some(_)) = r.next().await {} });
+    assert!(
+        r.bytes() < 4096 + 64 * 1024 + doc(NORMAL).len() as u64,
+        "{}",
+        r.bytes()
+    );
+}
+
+#[test]
+fn deep_nesting_is_an_error() {
+    let deep = format!("{}{}", "<a>".repeat(10_000), "</a>".repeat(10_000));
+    let d = doc(&deep);
+    let (_, err) = stream(d.as_bytes(), 4096);
+    assert!(
+        matches!(&err, Some(PerfParseError::Malformed(m)) if m.contains("nested deeper than 64")),
+        "{err:?}"
     );
 }

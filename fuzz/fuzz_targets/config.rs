@@ -1,0 +1,11 @@
+//! The configuration: any text parses to a config or to an error naming the key, never a
+//! panic, a hang or a blow-up.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = vcollect::config::Config::from_toml(std::path::Path::new("/fuzz.toml"), text);
+    }
+});

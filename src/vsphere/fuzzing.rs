@@ -1,0 +1,41 @@
+//! Entry points for the fuzz targets (`fuzz/`): the small-answer path of the SOAP client
+//! (DOM, fault, ServiceContent, property pages, inventory and counters) without a server.
+//! Not an API: hidden from the docs, used only by `fuzz/fuzz_targets/soap_dom.rs`.
+
+use super::counters::counter_from_node;
+use super::inventory::resolve;
+use super::property::parse_result;
+use super::soap::{parse_answer, Answer, ServiceContent};
+
+/// Runs an answer through everything the client does with a small SOAP answer, as if it
+/// were the answer to each call. Returns a number that depends on the result (so that
+/// nothing is optimised away); the fuzzer only looks for panics, aborts and blow-ups.
+pub fn soap_answer(doc: &[u8]) -> usize {
+    let rv = match parse_answer(doc) {
+        Ok(Answer::Response(rv)) => rv,
+        Ok(Answer::Fault(f)) => return f.fault.len() + f.message.len(),
+        Err(e) => return e.len(),
+    };
+    let mut n = rv.children.len();
+    // ServiceContent and CurrentTime answer with one returnval.
+    if let Some(r) = rv.child("returnval") {
+        n += ServiceContent::from_returnval(r).map_or(1, |sc| sc.api_version.len());
+    }
+    // A property collector page: objects, then the inventory and the counters built from them.
+    let mut objects = Vec::new();
+    for r in rv.children_named("returnval") {
+        n += parse_result(r, &mut objects).map_or(0, |t| t.len());
+    }
+    n += resolve(&objects).len();
+    for o in &objects {
+        for (_, val) in &o.props {
+            n += val
+                .children
+                .iter()
+                .filter_map(counter_from_node)
+                .map(|c| c.name.len())
+                .sum::<usize>();
+        }
+    }
+    n
+}
