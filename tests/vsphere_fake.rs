@@ -633,3 +633,70 @@ fn client_and_futures_are_send() {
         c.logout().await;
     });
 }
+
+// ---- hostile and broken answers (issue 12) ----
+
+/// An HTML error page from a broken proxy, nested 8,000 deep (56 KB): it used to overflow a
+/// tokio worker's stack when the parsed tree was dropped, aborting the whole process.
+#[tokio::test]
+async fn deeply_nested_error_body_is_an_http_error_not_an_abort() {
+    let m = mock(Arc::new(|s: &Seen, _| {
+        (s.method == "QueryPerf").then(|| {
+            let n = 8_000;
+            Reply::Body(
+                502,
+                "Content-Type: text/html\r\n",
+                format!("{}{}", "<div>".repeat(n), "</div>".repeat(n)),
+            )
+        })
+    }))
+    .await;
+    let (r, _) = query(&m.url).await;
+    let err = r.unwrap_err();
+    assert!(matches!(err, Error::Http { status: 502, .. }), "{err:?}");
+}
+
+/// The same nesting in a small 200 answer (ServiceContent) is a malformed answer.
+#[tokio::test]
+async fn deeply_nested_answer_is_malformed_not_an_abort() {
+    let m = mock(Arc::new(|s: &Seen, _| {
+        (s.method == "RetrieveServiceContent").then(|| {
+            let n = 8_000;
+            let deep = format!("{}{}", "<x>".repeat(n), "</x>".repeat(n));
+            ok("RetrieveServiceContent", &format!("<returnval>{deep}</returnval>")).unwrap()
+        })
+    }))
+    .await;
+    let err = Client::connect(opts(&m.url)).await.unwrap_err();
+    assert!(matches!(err, Error::Malformed { .. }), "{err:?}");
+    assert!(err.to_string().contains("nested deeper"), "{err}");
+    assert!(!err.is_retryable());
+}
+
+/// A QueryPerf answer that is a SOAP fault, or not SOAP at all, is reported as what it is,
+/// not as a truncation (which would be retried as if the network had dropped).
+#[tokio::test]
+async fn a_fault_or_garbage_ending_the_stream_is_not_a_truncation() {
+    let m = mock(Arc::new(|s: &Seen, n| {
+        (s.method == "QueryPerf").then(|| {
+            let body = if n == 0 {
+                envelope(r#"<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>bad spec</faultstring><detail><InvalidArgumentFault xmlns="urn:vim25" xsi:type="InvalidArgument"/></detail></soapenv:Fault>"#)
+            } else {
+                "<a/>".to_string()
+            };
+            Reply::Body(200, "", body)
+        })
+    }))
+    .await;
+    let (r, _) = query(&m.url).await;
+    let err = r.unwrap_err();
+    assert!(
+        matches!(&err, Error::Fault { fault, .. } if fault == "InvalidArgument"),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    let (r, _) = query(&m.url).await;
+    let err = r.unwrap_err();
+    assert!(matches!(err, Error::Malformed { .. }), "{err:?}");
+    assert!(!err.is_retryable());
+}
