@@ -70,7 +70,7 @@ pub(super) fn pass(
     let mut cut = 0usize;
     // A fresh reader drops a BOM at the start of its input: right for the document's first
     // byte, wrong for a pass that starts inside a text. Such a text is handed over here.
-    if base > 0 && buf.first() != Some(&b'<') {
+    if base > 0 && !buf.is_empty() && buf.first() != Some(&b'<') {
         let end = match memchr::memchr(b'<', buf) {
             Some(lt) => lt,
             None if last => buf.len(),

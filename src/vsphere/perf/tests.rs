@@ -525,3 +525,73 @@ fn deep_nesting_is_an_error() {
         "{err:?}"
     );
 }
+
+/// A cheap, deterministic cousin of the differential fuzz target (fuzz/): mutated
+/// documents (markup characters inserted, bytes dropped, cut short) give the same result
+/// streamed in any read size as parsed whole.
+#[test]
+fn mutated_documents_agree_across_chunkings() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rand = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let docs: Vec<Vec<u8>> = tricky_documents()
+        .into_iter()
+        .map(|(_, d)| d.into_bytes())
+        .filter(|d| !d.is_empty())
+        .collect();
+    const BITS: &[&[u8]] = &[
+        b"<",
+        b">",
+        b"<!",
+        b"<!--",
+        b"-->",
+        b"<![CDATA[",
+        b"]]>",
+        b"</",
+        b"/>",
+        b"\"",
+        b"'",
+        b"<?",
+        b"?>",
+        b"\xEF\xBB\xBF",
+        b"&",
+        b"&amp;",
+        b" ",
+        b"<!DOCTYPE",
+        b"</returnval>",
+        b"<value>",
+        b"</value>",
+        b",",
+        b"-1",
+    ];
+    for _ in 0..600 {
+        let mut d = docs[rand(docs.len())].clone();
+        for _ in 0..1 + rand(4) {
+            let at = rand(d.len() + 1);
+            match rand(3) {
+                0 => {
+                    let b = BITS[rand(BITS.len())];
+                    d.splice(at..at, b.iter().copied());
+                }
+                1 if at < d.len() => {
+                    let end = (at + 1 + rand(8)).min(d.len());
+                    d.drain(at..end);
+                }
+                _ => d.truncate(at.max(1)),
+            }
+        }
+        let want = slice(&d);
+        for size in [1, 2, 3, 5, 8, 13, 64, 1000] {
+            assert_eq!(
+                stream(&d, size),
+                want,
+                "reads of {size}: {:?}",
+                String::from_utf8_lossy(&d)
+            );
+        }
+    }
+}
