@@ -201,9 +201,13 @@ func (p *realPerf) entity(qs types.PerfQuerySpec, data map[int32][]int64, now ti
 		return nil
 	}
 	n := int((last-first)/realtimeInterval) + 1
-	if qs.MaxSample > 0 && int(qs.MaxSample) < n {
-		first = last - int64(qs.MaxSample-1)*realtimeInterval
-		n = int(qs.MaxSample)
+	limit := int(qs.MaxSample)
+	if limit <= 0 && qs.StartTime == nil && qs.EndTime == nil {
+		limit = 1 // without times or maxSample, vCenter answers the newest sample only
+	}
+	if limit > 0 && limit < n {
+		first = last - int64(limit-1)*realtimeInterval
+		n = limit
 	}
 	m := &types.PerfEntityMetric{}
 	m.Entity = qs.Entity
