@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use vcollect::cluster;
-use vcollect::collect::{agent, Assignment, Collector, Standalone};
+use vcollect::collect::{agent, Assignment, Collector, Peek, Standalone};
 use vcollect::config::{self, Config};
 use vcollect::sink::{self, Sink};
 
@@ -209,13 +209,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Once { output, json } => {
             let cfg = Arc::new(Config::load(&cli.config)?);
             let sink = open_sink(&cfg, output.as_deref())?;
-            let assignment = Arc::new(Standalone::open(&cfg.node.data_dir)?);
+            let assignment: Arc<dyn Assignment> = Arc::new(Standalone::open(&cfg.node.data_dir)?);
+            let assignment = progress_only_to_the_sink(assignment, &cfg, output.as_deref());
             let collector = Collector::new(cfg.clone(), sink.clone(), assignment);
             let summaries = collector.once().await;
             sink.shutdown().await;
             let failed = summaries.iter().any(|s| !s.ok());
             // With `--output -` stdout carries the lines: the summary goes to stderr.
-            let to_stdout = output.as_deref() != Some("-") && cfg.output.url != "-";
+            let to_stdout = !sink_is_stdout(&cfg, output.as_deref());
             let text = if json {
                 serde_json::to_string_pretty(&summaries)?
             } else {
@@ -273,6 +274,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(n) => n.assignment(),
                 None => Arc::new(Standalone::open(&cfg.node.data_dir)?),
             };
+            let assignment = progress_only_to_the_sink(assignment, &cfg, output.as_deref());
             let collector = Collector::new(cfg.clone(), sink.clone(), assignment);
             tracing::info!(
                 node = %cfg.node.name,
@@ -651,10 +653,29 @@ fn admin_target(
     Ok((addr, opts))
 }
 
+/// Whether the run writes to stdout (`--output -`, or `[output] url = "-"`).
+fn sink_is_stdout(cfg: &Config, output: Option<&str>) -> bool {
+    output == Some("-") || cfg.output.url == "-"
+}
+
+/// Only what reached the configured sink may move a watermark: a run to stdout (a peek an
+/// admin runs on a live node) reads the watermarks but never moves them, local or replicated.
+fn progress_only_to_the_sink(
+    assignment: Arc<dyn Assignment>,
+    cfg: &Config,
+    output: Option<&str>,
+) -> Arc<dyn Assignment> {
+    if sink_is_stdout(cfg, output) {
+        Arc::new(Peek(assignment))
+    } else {
+        assignment
+    }
+}
+
 /// The sink from `[output]`, or stdout for `--output -`.
 fn open_sink(cfg: &Config, output: Option<&str>) -> anyhow::Result<Sink> {
     let out = &cfg.output;
-    if output == Some("-") || out.url == "-" {
+    if sink_is_stdout(cfg, output) {
         return Ok(Sink::stdout());
     }
     if let Some(other) = output {

@@ -274,6 +274,48 @@ async fn the_leader_killed_with_sigkill_is_replaced_and_its_buckets_move() {
     env.assert_no_gaps(from, to).await;
 }
 
+/// vCenter posts samples late. While every host is behind, the nodes keep committing
+/// watermarks; then a node dies. The nodes that take its buckets over must still write the
+/// samples vCenter delivers late: a watermark never passes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_samples_of_a_dead_nodes_buckets_are_written_by_the_new_owners() {
+    let mut env = env(3, 3).await;
+    let st = form(&mut env, 3, &[341, 341, 342]).await;
+    let from = check::aligned_now() - 20;
+    env.wait_data(from, "first samples").await;
+
+    // Every host falls five minutes behind: vCenter has nothing newer for a while. Wait for a
+    // cycle whose window ends after a sample that is now late.
+    env.sim.set_lag(None, Duration::from_secs(300)).await;
+    let late_from = check::aligned_now() + 20;
+    poll(
+        "a cycle past a late sample",
+        Duration::from_secs(40),
+        || async { (check::aligned_now() >= late_from).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(INTERVAL + Duration::from_secs(1)).await;
+
+    let leader = st[0].leader().unwrap();
+    let fi = (0..3).find(|&i| st[i].node_id() != leader).unwrap();
+    let name = env.cluster.nodes[fi].name.clone();
+    let survivors: Vec<usize> = (0..3).filter(|&i| i != fi).collect();
+    env.cluster.kill(fi).await;
+    env.cluster
+        .wait_status(
+            "the dead node's buckets moved",
+            &survivors,
+            Duration::from_secs(15),
+            |s| s.member(&name).is_some_and(|m| m.buckets == 0) && s.spread() == [512, 512],
+        )
+        .await;
+    // The late samples arrive.
+    env.sim.set_lag(None, Duration::ZERO).await;
+    let to = check::aligned_now();
+    env.wait_data(to, "the late samples").await;
+    env.assert_no_gaps(from, to).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_killed_and_restarted_rejoins_as_itself_and_gets_buckets_back() {
     let mut env = env(3, 3).await;

@@ -174,6 +174,65 @@ async fn output_dash_writes_line_protocol_to_stdout() {
     );
 }
 
+/// A peek (`--output -`) on a live node's data dir: what it printed never reached InfluxDB,
+/// so it moves no watermark, and the next run collects the same samples again.
+#[tokio::test(flavor = "multi_thread")]
+async fn output_dash_moves_no_watermark() {
+    let sim = Simulator::start(SimOptions {
+        lag: std::time::Duration::from_secs(40),
+        ..Default::default()
+    });
+    let influx = Influx::start().await;
+    influx.create_db("vsphere").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config::write(
+        dir.path(),
+        &[Vc::new("vc1", &sim)],
+        &influx.url(),
+        "[collect]\nlookback = \"1m\"\nvm_counters = [\"cpu.usage.average\"]\nhost_counters = [\"mem.usage.average\"]",
+    );
+    let out = once(&cfg, &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let marks = dir.path().join("data/watermarks.json");
+    let before = std::fs::read(&marks).expect("the run to InfluxDB wrote watermarks");
+    let in_influx = influx
+        .rows(
+            "vsphere",
+            "SELECT last(\"usage_average\") FROM \"vsphere_vm_cpu\"",
+        )
+        .await[0][0]
+        .as_i64()
+        .unwrap();
+
+    // The two samples held back by the lag are now there: the peeks print them.
+    sim.set_lag(None, std::time::Duration::ZERO).await;
+    let entities = (sim.expected_vms() + sim.expected_hosts()) as usize;
+    let mut printed = Vec::new();
+    for _ in 0..2 {
+        let out = once(&cfg, &["--output", "-"]).await;
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{entities} entities ({entities} queried)")),
+            "every entity queried again: {stderr}"
+        );
+        let newer = text(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("vsphere_vm_cpu,"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+            .filter(|ts| *ts > in_influx)
+            .count();
+        printed.push(newer);
+        assert_eq!(
+            std::fs::read(&marks).unwrap(),
+            before,
+            "watermarks.json unchanged"
+        );
+    }
+    assert!(printed[0] > 0, "the peek printed samples InfluxDB lacks");
+    assert_eq!(printed[0], printed[1], "the second peek printed them again");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn https_with_ca_file_and_one_failing_vcenter_does_not_stop_the_other() {
     let dir = tempfile::tempdir().unwrap();

@@ -203,7 +203,7 @@ async fn specs(c: &Client, format: PerfFormat) -> (Vec<PerfQuerySpec>, i64) {
             moid: e.moid,
             start: Some(end - 300),
             end: Some(end),
-            // More than the window holds: the simulator also returns the sample at
+            // More than the window holds: vCenter (and the simulator) also return the sample at
             // startTime, which the client must drop.
             max_sample: 30,
             metric_ids: ids.clone(),

@@ -59,6 +59,13 @@ pub trait Assignment: Send + Sync {
         true
     }
 
+    /// Whether the cycle's samples go to the configured sink, so that they may move
+    /// watermarks. False for a peek (`vcollect once --output -`): what it printed never
+    /// reached InfluxDB, so the next run must collect it again.
+    fn records_progress(&self) -> bool {
+        true
+    }
+
     /// Whether this node collects the entities of `bucket` of `vcenter`.
     fn owns(&self, vcenter: &str, bucket: u32) -> bool;
 
@@ -74,6 +81,44 @@ pub trait Assignment: Send + Sync {
 
     /// Hears what each cycle did (the cluster shows it in `vcollect status`).
     fn report(&self, _summary: &super::summary::CycleSummary) {}
+}
+
+/// Reads the watermarks of another assignment and never moves them: for runs whose samples
+/// do not go to the configured sink.
+pub struct Peek(pub std::sync::Arc<dyn Assignment>);
+
+impl Assignment for Peek {
+    fn collecting(&self) -> bool {
+        self.0.collecting()
+    }
+
+    fn spool_is_durable(&self) -> bool {
+        self.0.spool_is_durable()
+    }
+
+    fn records_progress(&self) -> bool {
+        false
+    }
+
+    fn owns(&self, vcenter: &str, bucket: u32) -> bool {
+        self.0.owns(vcenter, bucket)
+    }
+
+    fn watermark(&self, vcenter: &str, kind: EntityKind, bucket: u32) -> Option<i64> {
+        self.0.watermark(vcenter, kind, bucket)
+    }
+
+    fn commit<'a>(
+        &'a self,
+        _vcenter: &'a str,
+        _updates: Vec<WatermarkUpdate>,
+    ) -> BoxFuture<'a, Result<(), AssignmentError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn report(&self, summary: &super::summary::CycleSummary) {
+        self.0.report(summary)
+    }
 }
 
 type Marks = BTreeMap<String, BTreeMap<EntityKind, BTreeMap<u32, i64>>>;

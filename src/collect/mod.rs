@@ -19,5 +19,5 @@ pub mod summary;
 pub mod vcenter;
 
 pub use agent::Collector;
-pub use assignment::{bucket_of, Assignment, Standalone, WatermarkUpdate, BUCKETS};
+pub use assignment::{bucket_of, Assignment, Peek, Standalone, WatermarkUpdate, BUCKETS};
 pub use summary::CycleSummary;

@@ -29,8 +29,19 @@ pub fn window_start(end: i64, last: Option<i64>, lookback_secs: i64) -> i64 {
     start.max(end - REALTIME_RETENTION)
 }
 
+/// How far an entity's collection got in a cycle, for its bucket's watermark: the newest of
+/// its samples now in the sink (`written`), else where its window started. An entity that
+/// vCenter answered nothing for does not advance: its samples may still come, late (vCenter
+/// posts them 20-40 s behind its clock, minutes behind a busy or reconnecting host). `start`
+/// is never older than vCenter's clock minus [`REALTIME_RETENTION`] ([`window_start`]), so an
+/// entity silent for longer than that stops holding its bucket back.
+pub fn entity_reached(start: i64, written: Option<i64>) -> i64 {
+    written.map_or(start, |w| w.max(start))
+}
+
 /// `maxSample` for a window: the number of 20-second samples in `(start, end]`, plus one
-/// because the simulator (unlike vCenter) also returns the sample at `start`.
+/// because vCenter also returns the sample at `start` (the client drops it); vCenter keeps
+/// the newest `maxSample` samples, so asking one fewer would lose the oldest one wanted.
 pub fn max_samples(start: i64, end: i64) -> u32 {
     let n = (end - start).max(0) / REALTIME_INTERVAL + 1;
     n.clamp(1, REALTIME_RETENTION / REALTIME_INTERVAL + 1) as u32
@@ -111,6 +122,19 @@ mod tests {
         assert_eq!(window_start(10_000, Some(1_000), 300), 10_000 - 3600);
         assert_eq!(max_samples(9_700, 10_000), 16);
         assert_eq!(max_samples(0, 100_000), 181);
+    }
+
+    #[test]
+    fn an_entity_without_new_samples_does_not_advance() {
+        assert_eq!(entity_reached(9_980, None), 9_980);
+        assert_eq!(entity_reached(9_980, Some(10_040)), 10_040);
+        // Silent for longer than retention: its start, hence the bucket, follows vCenter's
+        // clock minus one hour.
+        let end = 100_000;
+        assert_eq!(
+            entity_reached(window_start(end, Some(1_000), 300), None),
+            end - REALTIME_RETENTION
+        );
     }
 
     #[test]

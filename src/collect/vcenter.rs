@@ -255,40 +255,20 @@ impl VcenterCollector {
         let res = pipeline::run(client, jobs, &targets, encoder, sink, &opts).await;
         self.stale |= res.stale;
 
-        // Progress: per entity, then per bucket (the slowest entity of a bucket decides).
+        // Progress: per entity, then per bucket (see `plan::entity_reached`).
         for (moid, newest) in &res.durable {
             let slot = self.last.entry(moid.clone()).or_insert(*newest);
             *slot = (*slot).max(*newest);
         }
-        let mut buckets: BTreeMap<(EntityKind, u32), i64> = BTreeMap::new();
-        for (moid, (t, start)) in &targets {
-            let reached = if res.durable.contains_key(moid) {
-                self.last.get(moid).copied().unwrap_or(*start)
-            } else if *start >= end {
-                *start
-            } else if res.answered.contains(moid) && !res.with_data.contains(moid) {
-                // vCenter had nothing newer; this node keeps retrying from `last`.
-                end
-            } else {
-                *start
-            };
-            let slot = buckets.entry((t.entity.kind, t.bucket)).or_insert(reached);
-            *slot = (*slot).min(reached);
-        }
-        let updates: Vec<WatermarkUpdate> = buckets
-            .into_iter()
-            .filter(|((kind, bucket), ts)| {
-                assignment
-                    .watermark(vc, *kind, *bucket)
-                    .is_none_or(|old| *ts > old)
-            })
-            .map(|((kind, bucket), ts)| WatermarkUpdate { kind, bucket, ts })
-            .collect();
+        let updates = bucket_watermarks(assignment, vc, &targets, &res.durable, &self.last);
         // In a cluster, a spooled batch is not delivered yet: another node would resume from
         // the watermark if this one died. The spool is FIFO, so once it is empty everything
         // up to `last` is in the sink and the watermarks can catch up.
         let spooled = sink.stats().spool_depth_batches > 0;
-        if spooled && !assignment.spool_is_durable() {
+        if !assignment.records_progress() {
+            summary.note =
+                Some("watermarks not moved: the output is not the configured sink".into());
+        } else if spooled && !assignment.spool_is_durable() {
             summary.note = Some("watermarks held back until the spool drains".into());
         } else {
             summary.watermarks = updates.len();
@@ -304,6 +284,36 @@ impl VcenterCollector {
         summary.duration = started.elapsed();
         summary
     }
+}
+
+/// The watermarks to commit: per bucket, the oldest progress of its entities
+/// ([`plan::entity_reached`]), where that is ahead of the committed one.
+fn bucket_watermarks(
+    assignment: &dyn Assignment,
+    vc: &str,
+    targets: &HashMap<String, (Target, i64)>,
+    durable: &HashMap<String, i64>,
+    last: &HashMap<String, i64>,
+) -> Vec<WatermarkUpdate> {
+    let mut buckets: BTreeMap<(EntityKind, u32), i64> = BTreeMap::new();
+    for (moid, (t, start)) in targets {
+        let written = durable
+            .contains_key(moid)
+            .then(|| last.get(moid).copied())
+            .flatten();
+        let reached = plan::entity_reached(*start, written);
+        let slot = buckets.entry((t.entity.kind, t.bucket)).or_insert(reached);
+        *slot = (*slot).min(reached);
+    }
+    buckets
+        .into_iter()
+        .filter(|((kind, bucket), ts)| {
+            assignment
+                .watermark(vc, *kind, *bucket)
+                .is_none_or(|old| *ts > old)
+        })
+        .map(|((kind, bucket), ts)| WatermarkUpdate { kind, bucket, ts })
+        .collect()
 }
 
 /// Sleeps until the next multiple of `interval` since the Unix epoch, so cycles of all nodes
