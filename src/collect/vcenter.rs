@@ -96,6 +96,7 @@ impl VcenterCollector {
                 username: self.cfg.username.clone(),
                 password: self.cfg.password.clone(),
                 ca_file: self.cfg.ca_file.clone(),
+                tls_thumbprint: self.cfg.tls_thumbprint.clone(),
                 insecure: self.cfg.insecure,
                 timeout: self.cfg.timeout,
             };
@@ -156,7 +157,7 @@ impl VcenterCollector {
         {
             let started = Instant::now();
             let catalog = client.counters().await?;
-            let entities = client.inventory().await?;
+            let entities = client.discover().await?;
             let counters = self.resolve(catalog)?;
             let inv = Inventory::new(&self.cfg.name, entities);
             tracing::info!(
@@ -245,7 +246,8 @@ impl VcenterCollector {
             .metric_ids
             .iter()
             .flat_map(|ids| ids.iter().map(|m| m.counter_id));
-        let encoder = Encoder::new(&counters.catalog, all_ids);
+        let encoder =
+            Encoder::new(&counters.catalog, all_ids).with_datastores(inv.datastores.clone());
         let client = self.client.as_ref().expect("prepare() connected");
         let opts = PipelineOptions {
             concurrency: self.collect.concurrency,

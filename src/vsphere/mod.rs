@@ -14,6 +14,7 @@ mod inventory;
 mod perf;
 mod property;
 mod soap;
+mod tls;
 mod types;
 mod xml;
 
@@ -23,4 +24,5 @@ pub use perf::{
     count_samples, drop_at_or_before, parse_perf_slice, request_body, PerfParseError, PerfParser,
     PerfReader, QueryStats,
 };
+pub use tls::Thumbprint;
 pub use types::*;

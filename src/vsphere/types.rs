@@ -90,10 +90,29 @@ pub struct Entity {
     pub esxhostname: Option<String>,
     /// `config.uuid` of a VM.
     pub uuid: Option<String>,
-    /// `guest.guestId`, else `config.guestId`, of a VM.
+    /// `guest.guestId`, else `config.guestId`, of a VM, without the `Guest` suffix
+    /// (`unknown` when the VM has no config, as Telegraf writes it).
     pub guest: Option<String>,
+    /// `guest.hostName` of a VM (the `guesthostname` tag).
+    pub guesthostname: Option<String>,
+    /// The name of a VM's resource pool (the `rpname` tag).
+    pub rpname: Option<String>,
+    /// `summary.config.memorySizeMB` of a VM (Telegraf's `memorySizeMB` field).
+    pub memory_size_mb: Option<i64>,
+    /// `summary.config.memoryReservation` of a VM, MB (Telegraf's `memoryReservation` field).
+    pub memory_reservation: Option<i64>,
     /// A VM that is powered on, or a host that is connected: only those are queried.
     pub active: bool,
+}
+
+/// What one inventory pass found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Discovery {
+    pub entities: Vec<Entity>,
+    /// Datastore name by the last path segment of its `info.url`
+    /// (`ds:///vmfs/volumes/5f1b…/` → `5f1b…`): the instance of `datastore.*` counters.
+    /// Telegraf writes this name as the `dsname` tag next to `lun`.
+    pub datastores: HashMap<String, String>,
 }
 
 /// One entry of vCenter's perfCounter catalogue.
