@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::counters::Reported;
 use crate::sink::line;
 use crate::vsphere::{CounterCatalog, Entity, EntityKind, EntityMetrics};
 
@@ -70,6 +71,8 @@ pub struct Encoder {
     groups: Vec<GroupInfo>,
     /// Datastore name by LUN id (Telegraf's `lun2ds`), for the `dsname` tag.
     datastores: Arc<HashMap<String, String>>,
+    /// Marks each counter an answer held (see [`Encoder::reporting_to`]).
+    reported: Option<Reported>,
     /// Scratch: the series with a known counter, sorted by (group, instance), each with its
     /// field resolved once per call (not once per value); reused across calls.
     order: Vec<Slot>,
@@ -154,6 +157,7 @@ impl Encoder {
             field_list: Vec::new(),
             groups: Vec::new(),
             datastores: Arc::default(),
+            reported: None,
             order: Vec::new(),
             instance: Vec::new(),
         };
@@ -209,6 +213,13 @@ impl Encoder {
         self
     }
 
+    /// Marks in `reported` every counter the encoded answers hold, so that the collector can
+    /// say which asked counters no entity reported.
+    pub fn reporting_to(mut self, reported: Reported) -> Encoder {
+        self.reported = Some(reported);
+        self
+    }
+
     /// Appends the lines for `m`, skipping samples at or before `after` (vCenter's window
     /// excludes its start; the simulator does not) and values below 0 (no data).
     /// `entity` holds the entity's escaped tags and extra fields ([`EntityLine::new`]).
@@ -225,6 +236,15 @@ impl Encoder {
         let kind_idx = kind.index();
         self.order.clear();
         for (i, s) in m.series.iter().enumerate() {
+            // An empty series (only -1: no data) is what a counter above vCenter's
+            // statistics level gives: not reported.
+            if let Some(r) = self
+                .reported
+                .as_ref()
+                .filter(|_| s.values.iter().any(|v| *v >= 0))
+            {
+                r.mark(s.counter_id);
+            }
             if let Some(&f) = self.fields.get(&s.counter_id) {
                 self.order.push(Slot {
                     group: self.field_list[f as usize].group,

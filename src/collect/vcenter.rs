@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::assignment::{Assignment, WatermarkUpdate};
+use super::counters::{self, CounterNotes, Reported};
 use super::encode::Encoder;
 use super::inventory::{Inventory, Target};
 use super::pipeline::{self, PipelineOptions};
@@ -21,14 +22,16 @@ pub enum CycleError {
     #[error("{0}")]
     Vsphere(#[from] crate::vsphere::Error),
     #[error(
-        "counter {counter:?} in collect.{list} is not in vCenter {vcenter}'s catalogue \
-         ({known} counters); check the name with `govc metric.ls`"
+        "no counter of collect.{list} is in vCenter {vcenter}'s catalogue ({known} counters), \
+         e.g. {counter:?} (close: {close}); names match exactly, case included: check them \
+         with `govc metric.ls`"
     )]
     UnknownCounter {
         vcenter: String,
         list: &'static str,
         counter: String,
         known: usize,
+        close: String,
     },
 }
 
@@ -51,6 +54,8 @@ pub struct VcenterCollector {
     session: u64,
     /// Newest sample known to be in the sink, per entity this node has collected.
     last: HashMap<String, i64>,
+    /// Counter notes already logged in this session.
+    notes: CounterNotes,
     /// Batch bounds for the sink (`output.batch_lines`, `output.batch_bytes`).
     batch_lines: usize,
     batch_bytes: usize,
@@ -74,6 +79,7 @@ impl VcenterCollector {
             stale: false,
             session: 0,
             last: HashMap::new(),
+            notes: CounterNotes::default(),
         }
     }
 
@@ -108,23 +114,23 @@ impl VcenterCollector {
         Ok(self.client.as_ref().expect("set above"))
     }
 
-    fn resolve(&self, catalog: CounterCatalog) -> Result<Counters, CycleError> {
-        let ids = |list: &'static str, names: &[String], instances: bool| {
-            names
-                .iter()
-                .map(|n| match catalog.by_name(n) {
-                    Some(c) => Ok(MetricId {
-                        counter_id: c.key,
-                        instance: if instances { "*".into() } else { String::new() },
-                    }),
-                    None => Err(CycleError::UnknownCounter {
-                        vcenter: self.cfg.name.clone(),
-                        list,
-                        counter: n.clone(),
-                        known: catalog.len(),
-                    }),
-                })
-                .collect::<Result<Vec<_>, _>>()
+    /// Resolves the configured counters; those this vCenter lacks are logged once per
+    /// session and skipped. Only a list none of whose counters exist is an error.
+    fn resolve(&mut self, catalog: CounterCatalog, session: u64) -> Result<Counters, CycleError> {
+        self.notes.session(session);
+        let mut ids = |list: &'static str, names: &[String], instances: bool| {
+            let r = counters::resolve(&catalog, names, instances);
+            self.notes.unknown(&self.cfg.name, list, &r);
+            match r.unknown.first() {
+                Some((counter, close)) if r.ids.is_empty() => Err(CycleError::UnknownCounter {
+                    vcenter: self.cfg.name.clone(),
+                    list,
+                    counter: counter.clone(),
+                    known: catalog.len(),
+                    close: close.join(", "),
+                }),
+                _ => Ok(r.ids),
+            }
         };
         let vm = ids(
             "vm_counters",
@@ -158,7 +164,7 @@ impl VcenterCollector {
             let started = Instant::now();
             let catalog = client.counters().await?;
             let entities = client.discover().await?;
-            let counters = self.resolve(catalog)?;
+            let counters = self.resolve(catalog, session)?;
             let inv = Inventory::new(&self.cfg.name, entities);
             tracing::info!(
                 vcenter = %self.cfg.name,
@@ -246,8 +252,10 @@ impl VcenterCollector {
             .metric_ids
             .iter()
             .flat_map(|ids| ids.iter().map(|m| m.counter_id));
-        let encoder =
-            Encoder::new(&counters.catalog, all_ids).with_datastores(inv.datastores.clone());
+        let reported = Reported::new(all_ids.clone());
+        let encoder = Encoder::new(&counters.catalog, all_ids)
+            .with_datastores(inv.datastores.clone())
+            .reporting_to(reported.clone());
         let client = self.client.as_ref().expect("prepare() connected");
         let opts = PipelineOptions {
             concurrency: self.collect.concurrency,
@@ -256,6 +264,18 @@ impl VcenterCollector {
         };
         let res = pipeline::run(client, jobs, &targets, encoder, sink, &opts).await;
         self.stale |= res.stale;
+        // Only kinds some entity answered with data for: otherwise nothing was expected.
+        for kind in EntityKind::ALL {
+            let answered = res
+                .with_data
+                .iter()
+                .any(|m| targets.get(m).is_some_and(|(t, _)| t.entity.kind == kind));
+            if answered {
+                let ids = &counters.metric_ids[kind.index()];
+                self.notes
+                    .unreported(&self.cfg.name, &counters.catalog, ids, &reported);
+            }
+        }
 
         // Progress: per entity, then per bucket (the slowest entity of a bucket decides).
         for (moid, newest) in &res.durable {
