@@ -23,6 +23,9 @@ pub struct SimOptions {
     pub session_idle_timeout: Option<std::time::Duration>,
     /// Listen on this port (to restart a simulator at the same URL); 0 picks one.
     pub port: u16,
+    /// Hold back the newest samples this long, as a real vCenter posts them late
+    /// (changeable at run time with [`Simulator::set_lag`]).
+    pub lag: std::time::Duration,
 }
 
 impl Default for SimOptions {
@@ -38,6 +41,7 @@ impl Default for SimOptions {
             tls: None,
             session_idle_timeout: None,
             port: 0,
+            lag: std::time::Duration::ZERO,
         }
     }
 }
@@ -73,6 +77,7 @@ impl Simulator {
             .arg(format!("-vm={}", opts.vms))
             .arg(format!("-poweroff={}", opts.poweroff))
             .arg(format!("-disconnect={}", opts.disconnect))
+            .arg(format!("-lag={}ms", opts.lag.as_millis()))
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if let Some((user, pass)) = &opts.login {
@@ -106,6 +111,36 @@ impl Simulator {
             .trim_end_matches("/sdk")
             .parse()
             .expect("numeric port")
+    }
+
+    /// Sends `query` to the simulator's control endpoint (see tests/vcsim/perf.go).
+    pub async fn control(&self, query: &str) {
+        let base = self.url.trim_end_matches("/sdk");
+        let resp = reqwest::get(format!("{base}/vcsim/control?{query}"))
+            .await
+            .expect("the simulator's control endpoint");
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        assert!(
+            status.is_success(),
+            "vcsim control {query}: {status} {body}"
+        );
+    }
+
+    /// Sets the lag of every host's samples, or of one host (moid or name) and its VMs.
+    pub async fn set_lag(&self, host: Option<&str>, lag: std::time::Duration) {
+        let lag = format!("lag={}ms", lag.as_millis());
+        match host {
+            Some(h) => self.control(&format!("{lag}&host={h}")).await,
+            None => self.control(&lag).await,
+        }
+    }
+
+    /// Takes a host out (vCenter answers nothing newer for it and its VMs) or back in (its
+    /// whole last hour is answered again).
+    pub async fn set_out(&self, host: &str, out: bool) {
+        self.control(&format!("out={}&host={host}", u8::from(out)))
+            .await;
     }
 
     /// Kills the simulator (as a crashed vCenter would vanish).

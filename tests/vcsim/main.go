@@ -2,6 +2,9 @@
 // vcollect's tests, demo and benchmarks. It is built from Debian's golang-go and
 // golang-github-vmware-govmomi-dev in GOPATH mode by scripts/build-vcsim.sh.
 //
+// QueryPerf answers like a real vCenter (perf.go) unless -govmomi-perf is given; a test
+// changes the lag and takes hosts out at run time through GET /vcsim/control.
+//
 // When the server is listening it prints one line, `VCSIM_URL=<url>`, on stdout, then
 // serves until SIGTERM or SIGINT.
 package main
@@ -18,6 +21,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/simulator/vpx"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -36,6 +40,9 @@ func main() {
 	poweroff := flag.Int("poweroff", 0, "power off this many VMs after creation")
 	disconnect := flag.Int("disconnect", 0, "mark this many hosts disconnected after creation")
 	idle := flag.Duration("session-idle-timeout", 0, "expire sessions idle this long (0: never)")
+	lag := flag.Duration("lag", 0, "hold back the newest samples this long, as vCenter posts them late (changeable at run time on /vcsim/control)")
+	govmomiPerf := flag.Bool("govmomi-perf", false, "answer QueryPerf as govmomi's simulator does (instance \"*\" echoed, zeros for counters without data, samples off the grid) instead of like a real vCenter")
+	counters := flag.Bool("counters", false, "print each counter with data for VMs and hosts, then exit")
 	flag.Parse()
 
 	model := simulator.VPX()
@@ -54,6 +61,14 @@ func main() {
 
 	powerOff(*poweroff)
 	disconnectHosts(*disconnect)
+	if *counters {
+		listCounters()
+		return
+	}
+	if !*govmomiPerf {
+		rp := installRealPerf(*lag)
+		model.Service.HandleFunc("/vcsim/control", rp.control)
+	}
 	if *idle > 0 {
 		simulator.SessionIdleTimeout = *idle
 	}
@@ -85,6 +100,14 @@ func main() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	<-sig
+}
+
+func listCounters() {
+	for _, c := range vpx.PerfCounter {
+		fmt.Printf("%d %s.%s.%s vm=%v host=%v\n", c.Key, c.GroupInfo.GetElementDescription().Key,
+			c.NameInfo.GetElementDescription().Key, c.RollupType,
+			len(vpx.VmMetricData[c.Key]) > 0, len(vpx.HostMetricData[c.Key]) > 0)
+	}
 }
 
 func count(kind string) int {

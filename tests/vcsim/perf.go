@@ -1,0 +1,310 @@
+package main
+
+// realPerf replaces the govmomi simulator's QueryPerf with one that answers the way a real
+// vCenter does where it matters to a collector (facts recorded from vCenter 9.0.1, see
+// vcollect issue 8):
+//
+//   - instance "*" expands into the aggregate ("") plus per-device series, and some groups
+//     have no aggregate (virtualDisk.*, storageAdapter.*, datastore.*) while others have only
+//     the aggregate (mem.*, sys.*, power.*, cpu.usage.*);
+//   - counters without data for the entity are absent from the answer (not zeros);
+//   - samples sit on the 20-s grid, the one at startTime included, none older than the
+//     one-hour realtime retention;
+//   - the newest samples are held back by a lag (global or per host), like vCenter posting
+//     samples late;
+//   - a host can be "out" (disconnected): nothing newer than the moment it went out is
+//     answered for it and its VMs until it is back, then its whole last hour is there again.
+//
+// A value depends only on (entity, counter, instance, timestamp), so a re-query returns the
+// same sample, as vCenter does.
+
+import (
+	"fmt"
+	"hash/fnv"
+	"log"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/simulator/vpx"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+const (
+	realtimeInterval  = 20
+	realtimeRetention = 3600
+)
+
+type realPerf struct {
+	// By value, not pointer: the property collector digs the mo type out of the first field.
+	simulator.PerformanceManager
+
+	names map[int32]string // counter key -> "group.name"
+
+	mu      sync.Mutex
+	lag     time.Duration
+	hostLag map[string]time.Duration
+	out     map[string]int64 // host moid -> newest sample (unix s) answered while it is out
+	shapes  map[string]*shape
+}
+
+// shape is what an entity has: its host and its devices.
+type shape struct {
+	host string // the entity's host moid (itself for a host)
+	cpus int
+	nics []string
+	ds   string
+}
+
+// installRealPerf replaces the registry's PerformanceManager with realPerf.
+func installRealPerf(lag time.Duration) *realPerf {
+	ref := types.ManagedObjectReference{Type: "PerformanceManager", Value: "PerfMgr"}
+	pm, ok := simulator.Map.Get(ref).(*simulator.PerformanceManager)
+	if !ok {
+		log.Fatalf("the model has no PerformanceManager %v", ref)
+	}
+	names := make(map[int32]string, len(pm.PerfCounter))
+	for _, c := range pm.PerfCounter {
+		names[c.Key] = c.GroupInfo.GetElementDescription().Key + "." + c.NameInfo.GetElementDescription().Key
+	}
+	rp := &realPerf{
+		PerformanceManager: *pm,
+		names:              names,
+		lag:                lag,
+		hostLag:            map[string]time.Duration{},
+		out:                map[string]int64{},
+		shapes:             map[string]*shape{},
+	}
+	simulator.Map.Put(rp)
+	return rp
+}
+
+func (p *realPerf) shapeOf(ref types.ManagedObjectReference) *shape {
+	p.mu.Lock()
+	s, ok := p.shapes[ref.Value]
+	p.mu.Unlock()
+	if ok {
+		return s
+	}
+	s = &shape{host: ref.Value}
+	switch obj := simulator.Map.Get(ref).(type) {
+	case *simulator.VirtualMachine:
+		if obj.Runtime.Host != nil {
+			s.host = obj.Runtime.Host.Value
+		}
+		s.cpus = int(obj.Summary.Config.NumCpu)
+		s.nics = []string{"4000"}
+		if len(obj.Datastore) > 0 {
+			s.ds = obj.Datastore[0].Value
+		}
+	case *simulator.HostSystem:
+		if obj.Hardware != nil {
+			s.cpus = int(obj.Hardware.CpuInfo.NumCpuThreads)
+		}
+		s.nics = []string{"vmnic0", "vmnic1"}
+		if len(obj.Datastore) > 0 {
+			s.ds = obj.Datastore[0].Value
+		}
+	}
+	p.mu.Lock()
+	p.shapes[ref.Value] = s
+	p.mu.Unlock()
+	return s
+}
+
+// instances lists the series a counter has on an entity, as vCenter answers instance "*".
+func (p *realPerf) instances(kind string, s *shape, name string) []string {
+	group := name[:strings.IndexByte(name, '.')]
+	switch {
+	case group == "cpu" && name != "cpu.usage":
+		out := []string{""}
+		for i := 0; i < s.cpus; i++ {
+			out = append(out, strconv.Itoa(i))
+		}
+		return out
+	case group == "net":
+		return append([]string{""}, s.nics...)
+	case group == "virtualDisk":
+		return []string{"scsi0:0"}
+	case group == "disk" && name != "disk.maxTotalLatency":
+		return []string{"", "mpx.vmhba0:C0:T0:L0"}
+	case group == "datastore" && s.ds != "":
+		return []string{s.ds}
+	case group == "storageAdapter":
+		return []string{"vmhba0", "vmhba1"}
+	}
+	return []string{""}
+}
+
+// newest is the newest sample vCenter has for an entity of host `host` at `now`.
+func (p *realPerf) newest(host string, now time.Time) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lag, ok := p.hostLag[host]
+	if !ok {
+		lag = p.lag
+	}
+	n := floor(now.Add(-lag).Unix())
+	if frozen, out := p.out[host]; out && frozen < n {
+		n = frozen
+	}
+	return n
+}
+
+func floor(t int64) int64 { return t - ((t%realtimeInterval)+realtimeInterval)%realtimeInterval }
+
+func ceil(t int64) int64 { return -floor(-t) }
+
+func (p *realPerf) QueryPerf(ctx *simulator.Context, req *types.QueryPerf) soap.HasFault {
+	body := new(methods.QueryPerfBody)
+	body.Req = req
+	body.Res = new(types.QueryPerfResponse)
+	now := time.Now()
+	for _, qs := range req.QuerySpec {
+		data, ok := vpx.MetricData[qs.Entity.Type]
+		if !ok || simulator.Map.Get(qs.Entity) == nil {
+			body.Fault_ = simulator.Fault("", &types.InvalidArgument{InvalidProperty: "Entity"})
+			return body
+		}
+		if m := p.entity(qs, data, now); m != nil {
+			body.Res.Returnval = append(body.Res.Returnval, m)
+		}
+	}
+	return body
+}
+
+// entity answers one spec, or nil when vCenter would have nothing for it.
+func (p *realPerf) entity(qs types.PerfQuerySpec, data map[int32][]int64, now time.Time) *types.PerfEntityMetric {
+	if qs.IntervalId != 0 && qs.IntervalId != realtimeInterval {
+		return nil
+	}
+	s := p.shapeOf(qs.Entity)
+	newest := p.newest(s.host, now)
+	first := ceil(now.Unix() - realtimeRetention)
+	if qs.StartTime != nil {
+		if st := ceil(qs.StartTime.Unix()); st > first {
+			first = st // the sample at startTime is included
+		}
+	}
+	last := newest
+	if qs.EndTime != nil {
+		if e := floor(qs.EndTime.Unix()); e < last {
+			last = e
+		}
+	}
+	if last < first {
+		return nil
+	}
+	n := int((last-first)/realtimeInterval) + 1
+	if qs.MaxSample > 0 && int(qs.MaxSample) < n {
+		first = last - int64(qs.MaxSample-1)*realtimeInterval
+		n = int(qs.MaxSample)
+	}
+	m := &types.PerfEntityMetric{}
+	m.Entity = qs.Entity
+	for i := 0; i < n; i++ {
+		ts := time.Unix(first+int64(i)*realtimeInterval, 0).UTC()
+		m.SampleInfo = append(m.SampleInfo, types.PerfSampleInfo{Timestamp: ts, Interval: realtimeInterval})
+	}
+	for _, mid := range qs.MetricId {
+		points := data[mid.CounterId]
+		name, known := p.names[mid.CounterId]
+		if len(points) == 0 || !known {
+			continue // no data: absent from the answer
+		}
+		for _, inst := range p.instances(qs.Entity.Type, s, name) {
+			if mid.Instance != "*" && mid.Instance != inst {
+				continue
+			}
+			series := &types.PerfMetricIntSeries{Value: make([]int64, n)}
+			series.Id = types.PerfMetricId{CounterId: mid.CounterId, Instance: inst}
+			seed := int64(hash(qs.Entity.Value, inst) % uint32(len(points)))
+			for i := range series.Value {
+				t := (first / realtimeInterval) + int64(i)
+				series.Value[i] = points[(t+seed)%int64(len(points))]
+			}
+			m.Value = append(m.Value, series)
+		}
+	}
+	if len(m.Value) == 0 {
+		return nil
+	}
+	return m
+}
+
+func hash(parts ...string) uint32 {
+	h := fnv.New32a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return h.Sum32()
+}
+
+// hostRef finds a host by moid or name.
+func hostRef(id string) (string, bool) {
+	for _, obj := range simulator.Map.All("HostSystem") {
+		h := obj.(*simulator.HostSystem)
+		if h.Self.Value == id || h.Name == id {
+			return h.Self.Value, true
+		}
+	}
+	return "", false
+}
+
+// control serves /vcsim/control, for tests to change behaviour at run time:
+//
+//	?lag=40s             the lag of every host without its own
+//	?lag=2m&host=H       the lag of host H (moid or name) and its VMs
+//	?out=1&host=H        host H goes out: nothing newer than now is answered for it
+//	?out=0&host=H        host H is back: its whole last hour is answered again
+func (p *realPerf) control(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	host := ""
+	if h := q.Get("host"); h != "" {
+		ref, ok := hostRef(h)
+		if !ok {
+			http.Error(w, fmt.Sprintf("no host %q", h), http.StatusNotFound)
+			return
+		}
+		host = ref
+	}
+	if v := q.Get("lag"); v != "" {
+		lag, err := time.ParseDuration(v)
+		if err != nil {
+			http.Error(w, "lag: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		p.mu.Lock()
+		if host == "" {
+			p.lag = lag
+		} else {
+			p.hostLag[host] = lag
+		}
+		p.mu.Unlock()
+	}
+	if v := q.Get("out"); v != "" {
+		if host == "" {
+			http.Error(w, "out needs host", http.StatusBadRequest)
+			return
+		}
+		if v == "1" {
+			frozen := p.newest(host, time.Now())
+			p.mu.Lock()
+			p.out[host] = frozen
+			p.mu.Unlock()
+		} else {
+			p.mu.Lock()
+			delete(p.out, host)
+			p.mu.Unlock()
+		}
+	}
+	p.mu.Lock()
+	fmt.Fprintf(w, "lag=%v hosts_lag=%d hosts_out=%d\n", p.lag, len(p.hostLag), len(p.out))
+	p.mu.Unlock()
+}
