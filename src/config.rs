@@ -480,17 +480,12 @@ impl Config {
                     return Err(c.err(k("ca_file"), format!("cannot read {}: {e}", ca.display())));
                 }
             }
-            if let Some(t) = &rv.tls_thumbprint {
-                if let Err(e) = crate::vsphere::Thumbprint::parse(t) {
-                    return Err(c.err(k("tls_thumbprint"), e));
-                }
-                if rv.insecure || rv.ca_file.is_some() {
-                    return Err(c.err(
-                        k("tls_thumbprint"),
-                        "pins the certificate by itself: leave out ca_file and insecure",
-                    ));
-                }
-            }
+            check_thumbprint(
+                &c,
+                &k("tls_thumbprint"),
+                &rv.tls_thumbprint,
+                rv.insecure || rv.ca_file.is_some(),
+            )?;
             vcenters.push(VcenterConfig {
                 name,
                 url,
@@ -653,6 +648,28 @@ fn nonzero(
         Some(n) => Ok(n),
         None => Ok(default),
     }
+}
+
+/// `tls_thumbprint` is a fingerprint and pins the certificate by itself.
+fn check_thumbprint(
+    c: &Check<'_>,
+    key: &str,
+    thumbprint: &Option<String>,
+    other_trust: bool,
+) -> Result<(), ConfigError> {
+    let Some(t) = thumbprint else {
+        return Ok(());
+    };
+    if let Err(e) = crate::vsphere::Thumbprint::parse(t) {
+        return Err(c.err(key, e));
+    }
+    if other_trust {
+        return Err(c.err(
+            key,
+            "pins the certificate by itself: leave out ca_file and insecure",
+        ));
+    }
+    Ok(())
 }
 
 /// The host of a URL with its port if one is written, byte for byte as Go's `url.URL.Host`

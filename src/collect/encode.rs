@@ -213,6 +213,28 @@ impl Encoder {
         self
     }
 
+    /// Fills `order` with the series of `m` that have a known counter (unsorted), and marks
+    /// the counters that hold a value as reported.
+    fn slots(&mut self, m: &EntityMetrics) {
+        self.order.clear();
+        for (i, s) in m.series.iter().enumerate() {
+            // An empty series (only -1: no data) is what a counter above vCenter's
+            // statistics level gives: not reported.
+            if let Some(r) = self.reported.as_ref() {
+                if s.values.iter().any(|v| *v >= 0) {
+                    r.mark(s.counter_id);
+                }
+            }
+            if let Some(&f) = self.fields.get(&s.counter_id) {
+                self.order.push(Slot {
+                    group: self.field_list[f as usize].group,
+                    series: i as u32,
+                    field: f,
+                });
+            }
+        }
+    }
+
     /// Marks in `reported` every counter the encoded answers hold, so that the collector can
     /// say which asked counters no entity reported.
     pub fn reporting_to(mut self, reported: Reported) -> Encoder {
@@ -234,25 +256,7 @@ impl Encoder {
         let mut res = Encoded::default();
         let (tags, extra) = (&entity.tags[..], &entity.fields[..]);
         let kind_idx = kind.index();
-        self.order.clear();
-        for (i, s) in m.series.iter().enumerate() {
-            // An empty series (only -1: no data) is what a counter above vCenter's
-            // statistics level gives: not reported.
-            if let Some(r) = self
-                .reported
-                .as_ref()
-                .filter(|_| s.values.iter().any(|v| *v >= 0))
-            {
-                r.mark(s.counter_id);
-            }
-            if let Some(&f) = self.fields.get(&s.counter_id) {
-                self.order.push(Slot {
-                    group: self.field_list[f as usize].group,
-                    series: i as u32,
-                    field: f,
-                });
-            }
-        }
+        self.slots(m);
         let fields = &self.field_list;
         let series = &m.series;
         // Ties (the same counter twice) keep the order of the answer.

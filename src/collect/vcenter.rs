@@ -1,7 +1,7 @@
 //! One vCenter's collector: its session, counters, inventory and per-entity progress, and
 //! the cycle that turns them into a window of samples in the sink.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -264,18 +264,14 @@ impl VcenterCollector {
         };
         let res = pipeline::run(client, jobs, &targets, encoder, sink, &opts).await;
         self.stale |= res.stale;
-        // Only kinds some entity answered with data for: otherwise nothing was expected.
-        for kind in EntityKind::ALL {
-            let answered = res
-                .with_data
-                .iter()
-                .any(|m| targets.get(m).is_some_and(|(t, _)| t.entity.kind == kind));
-            if answered {
-                let ids = &counters.metric_ids[kind.index()];
-                self.notes
-                    .unreported(&self.cfg.name, &counters.catalog, ids, &reported);
-            }
-        }
+        note_unreported(
+            &mut self.notes,
+            vc,
+            counters,
+            &targets,
+            &res.with_data,
+            &reported,
+        );
 
         // Progress: per entity, then per bucket (the slowest entity of a bucket decides).
         for (moid, newest) in &res.durable {
@@ -325,6 +321,27 @@ impl VcenterCollector {
         summary.errors.extend(res.errors);
         summary.duration = started.elapsed();
         summary
+    }
+}
+
+/// Logs, once per session, the asked counters no answer held, for the kinds some entity
+/// answered with data for (otherwise nothing was expected).
+fn note_unreported(
+    notes: &mut CounterNotes,
+    vcenter: &str,
+    counters: &Counters,
+    targets: &HashMap<String, (Target, i64)>,
+    with_data: &HashSet<String>,
+    reported: &Reported,
+) {
+    for kind in EntityKind::ALL {
+        let answered = with_data
+            .iter()
+            .any(|m| targets.get(m).is_some_and(|(t, _)| t.entity.kind == kind));
+        if answered {
+            let ids = &counters.metric_ids[kind.index()];
+            notes.unreported(vcenter, &counters.catalog, ids, reported);
+        }
     }
 }
 
