@@ -12,7 +12,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 mod common;
 use common::ThreadCpuTime;
-use vcollect::collect::encode::{entity_tags, Encoder};
+use vcollect::collect::encode::{Encoder, EntityLine};
 use vcollect::vsphere::{
     parse_perf_slice, Counter, CounterCatalog, Entity, EntityKind, PerfReader,
 };
@@ -46,7 +46,7 @@ fn catalog() -> CounterCatalog {
 }
 
 /// Tags as discovery would prepare them, per moid in the fixture.
-fn tags(doc: &[u8]) -> HashMap<String, Vec<u8>> {
+fn tags(doc: &[u8]) -> HashMap<String, EntityLine> {
     let mut out = HashMap::new();
     parse_perf_slice(doc, |m| {
         let e = Entity {
@@ -57,10 +57,14 @@ fn tags(doc: &[u8]) -> HashMap<String, Vec<u8>> {
             clustername: Some("DC0_C0".into()),
             esxhostname: Some("DC0_C0_H0".into()),
             uuid: Some("265104de-1472-547c-b873-6dc7883fb6cb".into()),
-            guest: Some("otherGuest".into()),
+            guest: Some("other".into()),
+            guesthostname: Some("vm.example.com".into()),
+            rpname: Some("Resources".into()),
+            memory_size_mb: Some(4096),
+            memory_reservation: None,
             active: true,
         };
-        out.insert(m.moid.clone(), entity_tags("vcsim", &e));
+        out.insert(m.moid.clone(), EntityLine::new("vcsim", &e));
     })
     .expect("fixture parses");
     out

@@ -87,12 +87,15 @@ pub struct ClusterTls {
 
 #[derive(Debug, Clone)]
 pub struct VcenterConfig {
-    /// The `vcenter` tag; unique.
+    /// The `vcenter` tag; unique. Defaults to the URL's host (with its port, if written),
+    /// as Telegraf writes it.
     pub name: String,
     pub url: String,
     pub username: String,
     pub password: Secret,
     pub ca_file: Option<PathBuf>,
+    /// Pins the vCenter's certificate by fingerprint (SHA-256 or SHA-1, `AB:CD:…`).
+    pub tls_thumbprint: Option<String>,
     pub insecure: bool,
     /// Per SOAP call.
     pub timeout: Duration,
@@ -184,6 +187,7 @@ struct RawVcenter {
     password_file: Option<PathBuf>,
     password_env: Option<String>,
     ca_file: Option<PathBuf>,
+    tls_thumbprint: Option<String>,
     #[serde(default)]
     insecure: bool,
     #[serde(default, with = "humantime_serde")]
@@ -430,18 +434,25 @@ impl Config {
         let mut vcenters = Vec::with_capacity(raw.vcenter.len());
         for (i, rv) in raw.vcenter.into_iter().enumerate() {
             let k = |f: &str| format!("vcenter[{i}].{f}");
-            let name = c.required(&k("name"), rv.name)?;
+            let url = c.required(&k("url"), rv.url)?;
+            c.url(&k("url"), &url)?;
+            // Without a name, the tag is the URL's host (and port) as Telegraf writes it, so
+            // a Telegraf user's series continue.
+            let name = match rv.name {
+                Some(n) => n,
+                None => url_host(&url).ok_or_else(|| c.err(k("url"), "has no host"))?,
+            };
             if name.trim().is_empty() {
                 return Err(c.err(k("name"), "is empty"));
             }
             if vcenters.iter().any(|v: &VcenterConfig| v.name == name) {
                 return Err(c.err(
                     k("name"),
-                    format!("{name:?} is used by another [[vcenter]]"),
+                    format!(
+                        "{name:?} is used by another [[vcenter]] (set `name` to tell them apart)"
+                    ),
                 ));
             }
-            let url = c.required(&k("url"), rv.url)?;
-            c.url(&k("url"), &url)?;
             let username = c.required(&k("username"), rv.username)?;
             let password = c
                 .secret(
@@ -460,12 +471,19 @@ impl Config {
                     return Err(c.err(k("ca_file"), format!("cannot read {}: {e}", ca.display())));
                 }
             }
+            check_thumbprint(
+                &c,
+                &k("tls_thumbprint"),
+                &rv.tls_thumbprint,
+                rv.insecure || rv.ca_file.is_some(),
+            )?;
             vcenters.push(VcenterConfig {
                 name,
                 url,
                 username,
                 password,
                 ca_file: rv.ca_file,
+                tls_thumbprint: rv.tls_thumbprint,
                 insecure: rv.insecure,
                 timeout: c.duration_in(
                     &k("timeout"),
@@ -657,6 +675,40 @@ fn read_bounded(path: &Path) -> std::io::Result<String> {
         )));
     }
     Ok(text)
+}
+
+/// `tls_thumbprint` is a fingerprint and pins the certificate by itself.
+fn check_thumbprint(
+    c: &Check<'_>,
+    key: &str,
+    thumbprint: &Option<String>,
+    other_trust: bool,
+) -> Result<(), ConfigError> {
+    let Some(t) = thumbprint else {
+        return Ok(());
+    };
+    if let Err(e) = crate::vsphere::Thumbprint::parse(t) {
+        return Err(c.err(key, e));
+    }
+    if other_trust {
+        return Err(c.err(
+            key,
+            "pins the certificate by itself: leave out ca_file and insecure",
+        ));
+    }
+    Ok(())
+}
+
+/// The host of a URL with its port if one is written, byte for byte as Go's `url.URL.Host`
+/// gives it (Telegraf's `vcenter` tag): `https://VC1.example.com:443/sdk` →
+/// `VC1.example.com:443`, `https://u@[::1]/sdk` → `[::1]`. Not normalised (no lower-casing,
+/// no dropping of a default port), unlike a parsed URL.
+pub fn url_host(url: &str) -> Option<String> {
+    let (_, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    (!host.is_empty()).then(|| host.to_string())
 }
 
 /// The host name, for the default node name.

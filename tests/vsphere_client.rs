@@ -19,6 +19,7 @@ fn opts(url: &str) -> ClientOptions {
         username: "user".into(),
         password: Secret::new("pass"),
         ca_file: None,
+        tls_thumbprint: None,
         insecure: false,
         timeout: Duration::from_secs(20),
     }
@@ -81,6 +82,90 @@ async fn https_insecure_works() {
     o.insecure = true;
     let c = Client::connect(o).await.unwrap();
     c.current_time().await.unwrap();
+}
+
+/// A simulator serving a self-signed CA:TRUE certificate for `names`; returns it and its DER.
+fn self_signed_sim(
+    dir: &std::path::Path,
+    names: &[&str],
+) -> (Simulator, std::path::PathBuf, Vec<u8>) {
+    let (cert, key, der) = common::vcsim::self_signed_ca_leaf(dir, "vc", names);
+    let sim = Simulator::start(SimOptions {
+        tls: Some((cert.clone(), key)),
+        ..SimOptions::default()
+    });
+    (sim, cert, der)
+}
+
+fn fingerprint(alg: &'static ring::digest::Algorithm, der: &[u8]) -> String {
+    let d = ring::digest::digest(alg, der);
+    let hex: Vec<String> = d.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+    hex.join(":")
+}
+
+/// rustls alone refuses this (CaUsedAsEndEntity); Go and OpenSSL accept it.
+#[tokio::test]
+async fn self_signed_ca_leaf_in_ca_file_is_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, cert, _) = self_signed_sim(dir.path(), &["localhost", "127.0.0.1"]);
+    let mut o = opts(&sim.url);
+    o.ca_file = Some(cert);
+    let c = Client::connect(o).await.unwrap();
+    c.current_time().await.unwrap();
+}
+
+#[tokio::test]
+async fn self_signed_leaf_for_another_host_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, cert, der) = self_signed_sim(dir.path(), &["vcenter.example.com"]);
+    let mut o = opts(&sim.url);
+    o.ca_file = Some(cert);
+    let err = Client::connect(o).await.unwrap_err();
+    assert!(matches!(err, Error::Tls { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("not valid for name \"127.0.0.1\""),
+        "{err}"
+    );
+    // A right thumbprint does not switch the host name check off either.
+    let mut o = opts(&sim.url);
+    o.tls_thumbprint = Some(fingerprint(&ring::digest::SHA256, &der));
+    let err = Client::connect(o).await.unwrap_err();
+    assert!(
+        err.to_string().contains("not valid for name \"127.0.0.1\""),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn thumbprint_pins_the_certificate_in_both_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, _, der) = self_signed_sim(dir.path(), &["localhost", "127.0.0.1"]);
+    for alg in [
+        &ring::digest::SHA256,
+        &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+    ] {
+        let mut o = opts(&sim.url);
+        o.tls_thumbprint = Some(fingerprint(alg, &der).to_lowercase());
+        let c = Client::connect(o).await.unwrap();
+        c.current_time().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_thumbprint_is_refused_and_the_presented_one_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, _, der) = self_signed_sim(dir.path(), &["localhost", "127.0.0.1"]);
+    let mut o = opts(&sim.url);
+    o.tls_thumbprint = Some(["AB"; 32].join(":"));
+    let err = Client::connect(o).await.unwrap_err();
+    assert!(matches!(err, Error::Tls { .. }), "{err:?}");
+    let msg = err.to_string();
+    let presented = fingerprint(&ring::digest::SHA256, &der);
+    assert!(
+        msg.contains("thumbprint") && msg.contains(&presented),
+        "{msg}"
+    );
+    assert!(!err.is_retryable());
 }
 
 #[tokio::test]

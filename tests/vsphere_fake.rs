@@ -196,6 +196,7 @@ fn opts(url: &str) -> ClientOptions {
         username: "svc<metrics>@vsphere.local".into(),
         password: Secret::new("p<&>\"'"),
         ca_file: None,
+        tls_thumbprint: None,
         insecure: false,
         timeout: Duration::from_secs(5),
     }

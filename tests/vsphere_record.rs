@@ -73,6 +73,7 @@ async fn record_queryperf_fixtures() {
         username: "user".into(),
         password: Secret::new("pass"),
         ca_file: None,
+        tls_thumbprint: None,
         insecure: false,
         timeout: Duration::from_secs(30),
     })

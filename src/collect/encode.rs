@@ -2,15 +2,20 @@
 //!
 //! The schema is Telegraf's vsphere input, so existing dashboards work unchanged:
 //! measurement `vsphere_<kind>_<group>`, field `<name>_<rollup>` (dots become `_`), one line
-//! per (group, instance, sample timestamp) holding every counter of that group, the
-//! instance under Telegraf's per-group tag key (`cpu`, `disk`, `interface` …) with
-//! `instance-total` for the aggregate, and percent counters divided by 100.
+//! per (group, instance, sample timestamp) holding every counter of that group, and percent
+//! counters divided by 100. The instance tag follows Telegraf's `populateTags` exactly (see
+//! [`InstanceTag`]): groups with their own key (`cpu`, `disk`, `interface` …) write
+//! `instance-total` for the aggregate; every other group (mem, sys, power, rescpu …) writes
+//! no instance tag on the aggregate and `instance=<value>` otherwise. VM lines also carry
+//! Telegraf's string fields `memorySizeMB` and `memoryReservation` (docs/compatibility.md).
 //!
 //! This is the hot path: nothing here allocates per sample. Tag strings are escaped once
 //! per entity (at discovery) and once per series run, then copied.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use super::counters::Reported;
 use crate::sink::line;
 use crate::vsphere::{CounterCatalog, Entity, EntityKind, EntityMetrics};
 
@@ -29,8 +34,22 @@ struct FieldInfo {
 struct GroupInfo {
     /// Escaped measurement per kind: `vsphere_vm_cpu`, `vsphere_host_cpu`.
     measurement: [Box<[u8]>; 2],
-    /// Telegraf's instance tag key for this group.
-    tag_key: &'static str,
+    /// How Telegraf tags the instance of this group's counters.
+    tag: InstanceTag,
+}
+
+/// How Telegraf's `populateTags` writes a counter's instance, chosen by the counter's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstanceTag {
+    /// Always written under this key; the aggregate (`""`) as `instance-total`.
+    Key(&'static str),
+    /// `disk.*`: key `disk`, with an enclosing `<>` stripped (Telegraf's `cleanDiskTag`).
+    Disk,
+    /// `datastore.*`: `lun=<instance>` plus `dsname`, the datastore whose `info.url` ends in
+    /// the instance (the instance itself when none does).
+    Datastore,
+    /// Every other group: `instance=<value>` only when the instance is not empty.
+    Optional,
 }
 
 /// What one call to [`Encoder::encode`] produced.
@@ -50,6 +69,10 @@ pub struct Encoder {
     fields: HashMap<i32, u32>,
     field_list: Vec<FieldInfo>,
     groups: Vec<GroupInfo>,
+    /// Datastore name by LUN id (Telegraf's `lun2ds`), for the `dsname` tag.
+    datastores: Arc<HashMap<String, String>>,
+    /// Marks each counter an answer held (see [`Encoder::reporting_to`]).
+    reported: Option<Reported>,
     /// Scratch: the series with a known counter, sorted by (group, instance), each with its
     /// field resolved once per call (not once per value); reused across calls.
     order: Vec<Slot>,
@@ -65,18 +88,64 @@ struct Slot {
     field: u32,
 }
 
-/// Telegraf's tag key for the instance of a counter group (`instance-total` when empty).
-pub fn instance_tag_key(group: &str, name: &str) -> &'static str {
+/// How Telegraf tags the instance of counter `group.name.*` (its `populateTags` prefixes).
+pub fn instance_tag(group: &str, name: &str) -> InstanceTag {
     match group {
-        "cpu" => "cpu",
-        "datastore" => "lun",
-        "disk" | "virtualDisk" => "disk",
-        "net" => "interface",
-        "storageAdapter" => "adapter",
-        "storagePath" => "path",
-        "sys" if name.starts_with("resource") => "resource",
-        "vflashModule" => "module",
-        _ => "instance",
+        "cpu" => InstanceTag::Key("cpu"),
+        "datastore" => InstanceTag::Datastore,
+        "disk" => InstanceTag::Disk,
+        "virtualDisk" => InstanceTag::Key("disk"),
+        "net" => InstanceTag::Key("interface"),
+        "storageAdapter" => InstanceTag::Key("adapter"),
+        "storagePath" => InstanceTag::Key("path"),
+        "sys" if name.starts_with("resource") => InstanceTag::Key("resource"),
+        "vflashModule" => InstanceTag::Key("module"),
+        _ => InstanceTag::Optional,
+    }
+}
+
+/// Telegraf's tag key for the instance of a counter group; `instance` for the groups whose
+/// aggregate has no instance tag at all.
+pub fn instance_tag_key(group: &str, name: &str) -> &'static str {
+    match instance_tag(group, name) {
+        InstanceTag::Key(k) => k,
+        InstanceTag::Disk => "disk",
+        InstanceTag::Datastore => "lun",
+        InstanceTag::Optional => "instance",
+    }
+}
+
+/// Writes the instance tag(s) of one run, starting with a comma (or nothing).
+fn write_instance(
+    tag: InstanceTag,
+    instance: &str,
+    datastores: &HashMap<String, String>,
+    out: &mut Vec<u8>,
+) {
+    let value = if instance.is_empty() {
+        "instance-total"
+    } else {
+        instance
+    };
+    let put = |key: &str, v: &str, out: &mut Vec<u8>| {
+        out.push(b',');
+        out.extend_from_slice(key.as_bytes());
+        out.push(b'=');
+        line::escape_tag_value(v, out);
+    };
+    match tag {
+        InstanceTag::Key(k) => put(k, value, out),
+        InstanceTag::Disk => {
+            let v = value.strip_prefix('<').unwrap_or(value);
+            put("disk", v.strip_suffix('>').unwrap_or(v), out);
+        }
+        InstanceTag::Datastore => {
+            let ds = datastores.get(value).map_or(value, String::as_str);
+            put("dsname", ds, out);
+            put("lun", value, out);
+        }
+        InstanceTag::Optional if instance.is_empty() => {}
+        InstanceTag::Optional => put("instance", instance, out),
     }
 }
 
@@ -87,16 +156,22 @@ impl Encoder {
             fields: HashMap::new(),
             field_list: Vec::new(),
             groups: Vec::new(),
+            datastores: Arc::default(),
+            reported: None,
             order: Vec::new(),
             instance: Vec::new(),
         };
-        let mut group_index: HashMap<String, u16> = HashMap::new();
+        // sys.resource* and the other sys counters share a measurement but not the instance
+        // rule, so a group here is (counter group, rule).
+        let mut group_index: HashMap<(String, InstanceTag), u16> = HashMap::new();
         for id in counter_ids {
             let Some(c) = catalog.by_key(id) else {
                 continue;
             };
             let next = enc.groups.len() as u16;
-            let group = *group_index.entry(c.group.clone()).or_insert_with(|| {
+            let tag = instance_tag(&c.group, &c.name);
+            let key = (c.group.clone(), tag);
+            let group = *group_index.entry(key).or_insert_with(|| {
                 let m = |kind: EntityKind| {
                     let mut b = Vec::new();
                     line::escape_measurement(
@@ -107,7 +182,7 @@ impl Encoder {
                 };
                 enc.groups.push(GroupInfo {
                     measurement: EntityKind::ALL.map(m),
-                    tag_key: instance_tag_key(&c.group, &c.name),
+                    tag,
                 });
                 next
             });
@@ -132,21 +207,24 @@ impl Encoder {
         enc
     }
 
-    /// Appends the lines for `m`, skipping samples at or before `after` (vCenter's window
-    /// excludes its start; the simulator does not) and values below 0 (no data).
-    /// `tags` is the entity's escaped tag set from [`entity_tags`], starting with a comma.
-    pub fn encode(
-        &mut self,
-        kind: EntityKind,
-        tags: &[u8],
-        m: &EntityMetrics,
-        after: i64,
-        out: &mut Vec<u8>,
-    ) -> Encoded {
-        let mut res = Encoded::default();
-        let kind_idx = kind.index();
+    /// The datastore names `datastore.*` instances map to (from the inventory).
+    pub fn with_datastores(mut self, datastores: Arc<HashMap<String, String>>) -> Encoder {
+        self.datastores = datastores;
+        self
+    }
+
+    /// Fills `order` with the series of `m` that have a known counter (unsorted), and marks
+    /// the counters that hold a value as reported.
+    fn slots(&mut self, m: &EntityMetrics) {
         self.order.clear();
         for (i, s) in m.series.iter().enumerate() {
+            // An empty series (only -1: no data) is what a counter above vCenter's
+            // statistics level gives: not reported.
+            if let Some(r) = self.reported.as_ref() {
+                if s.values.iter().any(|v| *v >= 0) {
+                    r.mark(s.counter_id);
+                }
+            }
             if let Some(&f) = self.fields.get(&s.counter_id) {
                 self.order.push(Slot {
                     group: self.field_list[f as usize].group,
@@ -155,6 +233,30 @@ impl Encoder {
                 });
             }
         }
+    }
+
+    /// Marks in `reported` every counter the encoded answers hold, so that the collector can
+    /// say which asked counters no entity reported.
+    pub fn reporting_to(mut self, reported: Reported) -> Encoder {
+        self.reported = Some(reported);
+        self
+    }
+
+    /// Appends the lines for `m`, skipping samples at or before `after` (vCenter's window
+    /// excludes its start; the simulator does not) and values below 0 (no data).
+    /// `entity` holds the entity's escaped tags and extra fields ([`EntityLine::new`]).
+    pub fn encode(
+        &mut self,
+        kind: EntityKind,
+        entity: &EntityLine,
+        m: &EntityMetrics,
+        after: i64,
+        out: &mut Vec<u8>,
+    ) -> Encoded {
+        let mut res = Encoded::default();
+        let (tags, extra) = (&entity.tags[..], &entity.fields[..]);
+        let kind_idx = kind.index();
+        self.slots(m);
         let fields = &self.field_list;
         let series = &m.series;
         // Ties (the same counter twice) keep the order of the answer.
@@ -183,14 +285,7 @@ impl Encoder {
             }
             let g = &self.groups[group as usize];
             self.instance.clear();
-            self.instance.push(b',');
-            self.instance.extend_from_slice(g.tag_key.as_bytes());
-            self.instance.push(b'=');
-            if first.instance.is_empty() {
-                self.instance.extend_from_slice(b"instance-total");
-            } else {
-                line::escape_tag_value(&first.instance, &mut self.instance);
-            }
+            write_instance(g.tag, &first.instance, &self.datastores, &mut self.instance);
 
             for (t, &ts) in m.timestamps.iter().enumerate() {
                 if ts <= after {
@@ -225,6 +320,7 @@ impl Encoder {
                     out.truncate(line_start);
                     continue;
                 }
+                out.extend_from_slice(extra);
                 out.push(b' ');
                 line::write_timestamp(ts, out);
                 out.push(b'\n');
@@ -238,8 +334,46 @@ impl Encoder {
     }
 }
 
+/// The part of every line that belongs to one entity, escaped once at discovery.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntityLine {
+    /// [`entity_tags`]: starts with a comma.
+    pub tags: Vec<u8>,
+    /// [`entity_fields`]: empty, or starts with a comma.
+    pub fields: Vec<u8>,
+}
+
+impl EntityLine {
+    pub fn new(vcenter: &str, e: &Entity) -> EntityLine {
+        EntityLine {
+            tags: entity_tags(vcenter, e),
+            fields: entity_fields(e),
+        }
+    }
+}
+
+/// Telegraf's VM "global fields" (≥ 1.33), added to every line of a VM: `memorySizeMB` and
+/// `memoryReservation`, **string**-typed as Telegraf writes them (`strconv.Itoa`), each only
+/// when not zero. Starts with a comma; empty for hosts.
+pub fn entity_fields(e: &Entity) -> Vec<u8> {
+    let mut out = Vec::new();
+    if e.kind != EntityKind::Vm {
+        return out;
+    }
+    for (key, v) in [
+        ("memorySizeMB", e.memory_size_mb),
+        ("memoryReservation", e.memory_reservation),
+    ] {
+        if let Some(v) = v.filter(|v| *v != 0) {
+            out.extend_from_slice(format!(",{key}=\"{v}\"").as_bytes());
+        }
+    }
+    out
+}
+
 /// The escaped tag set of one entity, in key order, starting with a comma:
-/// `,clustername=…,dcname=…,esxhostname=…,guest=…,moid=…,source=…,uuid=…,vcenter=…,vmname=…`.
+/// `,clustername=…,dcname=…,esxhostname=…,guest=…,guesthostname=…,moid=…,rpname=…,source=…,
+/// uuid=…,vcenter=…,vmname=…` (Telegraf's populateTags; `guest*`, `rpname` and `uuid` on VMs).
 /// Missing values are left out (InfluxDB refuses empty tag values).
 pub fn entity_tags(vcenter: &str, e: &Entity) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
@@ -257,7 +391,9 @@ pub fn entity_tags(vcenter: &str, e: &Entity) -> Vec<u8> {
         ("dcname", e.dcname.as_deref()),
         ("esxhostname", esxhostname),
         ("guest", e.guest.as_deref().filter(|_| vm)),
+        ("guesthostname", e.guesthostname.as_deref().filter(|_| vm)),
         ("moid", Some(e.moid.as_str())),
+        ("rpname", e.rpname.as_deref().filter(|_| vm)),
         ("source", Some(e.name.as_str())),
         ("uuid", e.uuid.as_deref().filter(|_| vm)),
         ("vcenter", Some(vcenter)),

@@ -11,6 +11,7 @@
 
 pub mod agent;
 pub mod assignment;
+pub mod counters;
 pub mod encode;
 pub mod inventory;
 pub mod pipeline;

@@ -110,7 +110,7 @@ pub async fn run(
                 tracing::debug!(moid = %m.moid, "QueryPerf returned an entity that was not asked for");
                 continue;
             };
-            let r = encoder.encode(target.entity.kind, &target.tags, &m, *start, &mut buf);
+            let r = encoder.encode(target.entity.kind, &target.line, &m, *start, &mut buf);
             samples += r.samples;
             total_lines += r.lines as u64;
             lines += r.lines;

@@ -1,11 +1,12 @@
 //! One vCenter's collector: its session, counters, inventory and per-entity progress, and
 //! the cycle that turns them into a window of samples in the sink.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::assignment::{Assignment, WatermarkUpdate};
+use super::counters::{self, CounterNotes, Reported};
 use super::encode::Encoder;
 use super::inventory::{Inventory, Target};
 use super::pipeline::{self, PipelineOptions};
@@ -21,14 +22,16 @@ pub enum CycleError {
     #[error("{0}")]
     Vsphere(#[from] crate::vsphere::Error),
     #[error(
-        "counter {counter:?} in collect.{list} is not in vCenter {vcenter}'s catalogue \
-         ({known} counters); check the name with `govc metric.ls`"
+        "no counter of collect.{list} is in vCenter {vcenter}'s catalogue ({known} counters), \
+         e.g. {counter:?} (close: {close}); names match exactly, case included: check them \
+         with `govc metric.ls`"
     )]
     UnknownCounter {
         vcenter: String,
         list: &'static str,
         counter: String,
         known: usize,
+        close: String,
     },
 }
 
@@ -51,6 +54,8 @@ pub struct VcenterCollector {
     session: u64,
     /// Newest sample known to be in the sink, per entity this node has collected.
     last: HashMap<String, i64>,
+    /// Counter notes already logged in this session.
+    notes: CounterNotes,
     /// Batch bounds for the sink (`output.batch_lines`, `output.batch_bytes`).
     batch_lines: usize,
     batch_bytes: usize,
@@ -74,6 +79,7 @@ impl VcenterCollector {
             stale: false,
             session: 0,
             last: HashMap::new(),
+            notes: CounterNotes::default(),
         }
     }
 
@@ -96,6 +102,7 @@ impl VcenterCollector {
                 username: self.cfg.username.clone(),
                 password: self.cfg.password.clone(),
                 ca_file: self.cfg.ca_file.clone(),
+                tls_thumbprint: self.cfg.tls_thumbprint.clone(),
                 insecure: self.cfg.insecure,
                 timeout: self.cfg.timeout,
             };
@@ -107,23 +114,23 @@ impl VcenterCollector {
         Ok(self.client.as_ref().expect("set above"))
     }
 
-    fn resolve(&self, catalog: CounterCatalog) -> Result<Counters, CycleError> {
-        let ids = |list: &'static str, names: &[String], instances: bool| {
-            names
-                .iter()
-                .map(|n| match catalog.by_name(n) {
-                    Some(c) => Ok(MetricId {
-                        counter_id: c.key,
-                        instance: if instances { "*".into() } else { String::new() },
-                    }),
-                    None => Err(CycleError::UnknownCounter {
-                        vcenter: self.cfg.name.clone(),
-                        list,
-                        counter: n.clone(),
-                        known: catalog.len(),
-                    }),
-                })
-                .collect::<Result<Vec<_>, _>>()
+    /// Resolves the configured counters; those this vCenter lacks are logged once per
+    /// session and skipped. Only a list none of whose counters exist is an error.
+    fn resolve(&mut self, catalog: CounterCatalog, session: u64) -> Result<Counters, CycleError> {
+        self.notes.session(session);
+        let mut ids = |list: &'static str, names: &[String], instances: bool| {
+            let r = counters::resolve(&catalog, names, instances);
+            self.notes.unknown(&self.cfg.name, list, &r);
+            match r.unknown.first() {
+                Some((counter, close)) if r.ids.is_empty() => Err(CycleError::UnknownCounter {
+                    vcenter: self.cfg.name.clone(),
+                    list,
+                    counter: counter.clone(),
+                    known: catalog.len(),
+                    close: close.join(", "),
+                }),
+                _ => Ok(r.ids),
+            }
         };
         let vm = ids(
             "vm_counters",
@@ -156,8 +163,8 @@ impl VcenterCollector {
         {
             let started = Instant::now();
             let catalog = client.counters().await?;
-            let entities = client.inventory().await?;
-            let counters = self.resolve(catalog)?;
+            let entities = client.discover().await?;
+            let counters = self.resolve(catalog, session)?;
             let inv = Inventory::new(&self.cfg.name, entities);
             tracing::info!(
                 vcenter = %self.cfg.name,
@@ -245,7 +252,10 @@ impl VcenterCollector {
             .metric_ids
             .iter()
             .flat_map(|ids| ids.iter().map(|m| m.counter_id));
-        let encoder = Encoder::new(&counters.catalog, all_ids);
+        let reported = Reported::new(all_ids.clone());
+        let encoder = Encoder::new(&counters.catalog, all_ids)
+            .with_datastores(inv.datastores.clone())
+            .reporting_to(reported.clone());
         let client = self.client.as_ref().expect("prepare() connected");
         let opts = PipelineOptions {
             concurrency: self.collect.concurrency,
@@ -254,6 +264,14 @@ impl VcenterCollector {
         };
         let res = pipeline::run(client, jobs, &targets, encoder, sink, &opts).await;
         self.stale |= res.stale;
+        note_unreported(
+            &mut self.notes,
+            vc,
+            counters,
+            &targets,
+            &res.with_data,
+            &reported,
+        );
 
         // Progress: per entity, then per bucket (see `plan::entity_reached`).
         for (moid, newest) in &res.durable {
@@ -314,6 +332,27 @@ fn bucket_watermarks(
         })
         .map(|((kind, bucket), ts)| WatermarkUpdate { kind, bucket, ts })
         .collect()
+}
+
+/// Logs, once per session, the asked counters no answer held, for the kinds some entity
+/// answered with data for (otherwise nothing was expected).
+fn note_unreported(
+    notes: &mut CounterNotes,
+    vcenter: &str,
+    counters: &Counters,
+    targets: &HashMap<String, (Target, i64)>,
+    with_data: &HashSet<String>,
+    reported: &Reported,
+) {
+    for kind in EntityKind::ALL {
+        let answered = with_data
+            .iter()
+            .any(|m| targets.get(m).is_some_and(|(t, _)| t.entity.kind == kind));
+        if answered {
+            let ids = &counters.metric_ids[kind.index()];
+            notes.unreported(vcenter, &counters.catalog, ids, reported);
+        }
+    }
 }
 
 /// Sleeps until the next multiple of `interval` since the Unix epoch, so cycles of all nodes

@@ -326,3 +326,36 @@ fn an_endless_password_file_is_refused() {
     assert_eq!(key, "vcenter[0].password_file");
     assert!(problem.contains("larger than 65536 bytes"), "{problem}");
 }
+
+#[test]
+fn without_a_name_the_vcenter_tag_is_the_url_host_as_telegraf_writes_it() {
+    std::env::set_var("VCOLLECT_TEST_PW3", "secret");
+    let one = |url: &str| {
+        format!("[[vcenter]]\nurl = \"{url}\"\nusername = \"u\"\npassword_env = \"VCOLLECT_TEST_PW3\"\n")
+    };
+    let name = |url: &str| load(&one(url)).unwrap().vcenters[0].name.clone();
+    assert_eq!(name("https://VC1.example.com/sdk"), "VC1.example.com");
+    assert_eq!(
+        name("https://vc1.example.com:443/sdk"),
+        "vc1.example.com:443"
+    );
+    assert_eq!(name("https://svc@[::1]:8989/sdk"), "[::1]:8989");
+    // Two vCenters that differ only by path need names.
+    let two = format!("{}{}", one("https://vc/a"), one("https://vc/b"));
+    let (key, problem) = invalid_key(load(&two));
+    assert_eq!(key, "vcenter[1].name");
+    assert!(problem.contains("set `name`"), "{problem}");
+}
+
+#[test]
+fn tls_thumbprint_is_checked_and_stands_alone() {
+    let sha1 = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01";
+    let c = load(&with_password(&format!("tls_thumbprint = \"{sha1}\""))).unwrap();
+    assert_eq!(c.vcenters[0].tls_thumbprint.as_deref(), Some(sha1));
+    let (key, problem) = invalid_key(load(&with_password("tls_thumbprint = \"AB:CD\"")));
+    assert_eq!(key, "vcenter[0].tls_thumbprint");
+    assert!(problem.contains("20 (SHA-1) or 32 (SHA-256)"), "{problem}");
+    let both = format!("tls_thumbprint = \"{sha1}\"\ninsecure = true");
+    let (key, _) = invalid_key(load(&with_password(&both)));
+    assert_eq!(key, "vcenter[0].tls_thumbprint");
+}

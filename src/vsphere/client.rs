@@ -25,8 +25,11 @@ pub struct ClientOptions {
     pub url: String,
     pub username: String,
     pub password: Secret,
-    /// A PEM CA bundle to trust **instead of** the system roots.
+    /// A PEM CA bundle to trust **instead of** the system roots; it may hold the vCenter's
+    /// own self-signed certificate.
     pub ca_file: Option<PathBuf>,
+    /// Pin the vCenter's certificate by its SHA-256 or SHA-1 fingerprint (`AB:CD:…`).
+    pub tls_thumbprint: Option<String>,
     /// Accept any certificate (explicit opt-in).
     pub insecure: bool,
     /// Connect timeout, per-read timeout, and the time a small call may take.

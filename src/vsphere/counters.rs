@@ -4,8 +4,33 @@
 use super::client::Client;
 use super::error::Error;
 use super::property::{object_spec, prop_spec};
+use std::collections::HashMap;
+
 use super::types::{Counter, CounterCatalog};
 use super::xml::Node;
+
+/// `PerfCounterInfo.level`, when present and in 1..=4.
+pub(crate) fn level_from_node(n: &Node) -> Option<u8> {
+    n.text_at(&["level"])?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|l| (1..=4).contains(l))
+}
+
+/// The level of the first enabled `PerfInterval` (vCenter's shortest historical interval,
+/// "Past day", 300 s): what vCenter is configured to keep.
+pub(crate) fn server_level(intervals: &Node) -> Option<u8> {
+    intervals
+        .children_named("PerfInterval")
+        .filter(|i| i.text_at(&["enabled"]).map(str::trim) != Some("false"))
+        .min_by_key(|i| {
+            i.text_at(&["samplingPeriod"])
+                .and_then(|t| t.trim().parse::<i64>().ok())
+                .unwrap_or(i64::MAX)
+        })
+        .and_then(level_from_node)
+}
 
 /// One `PerfCounterInfo` element → [`Counter`]; `None` when a required part is missing.
 pub(crate) fn counter_from_node(n: &Node) -> Option<Counter> {
@@ -46,27 +71,41 @@ impl Client {
         let objects = self
             .retrieve_all(|sc| {
                 let mut s = String::new();
-                prop_spec(&mut s, "PerformanceManager", &["perfCounter"]);
+                prop_spec(
+                    &mut s,
+                    "PerformanceManager",
+                    &["perfCounter", "historicalInterval"],
+                );
                 object_spec(&mut s, &sc.perf_manager);
                 s
             })
             .await?;
         let mut counters = Vec::new();
+        let mut levels = HashMap::new();
+        let mut server = None;
         let mut skipped = 0usize;
         for o in &objects {
             if let Some(val) = o.prop("perfCounter") {
                 for info in val.children_named("PerfCounterInfo") {
                     match counter_from_node(info) {
-                        Some(c) => counters.push(c),
+                        Some(c) => {
+                            if let Some(l) = level_from_node(info) {
+                                levels.insert(c.key, l);
+                            }
+                            counters.push(c)
+                        }
                         None => skipped += 1,
                     }
                 }
+            }
+            if let Some(val) = o.prop("historicalInterval") {
+                server = server_level(val);
             }
         }
         if skipped > 0 {
             tracing::warn!(vcenter = %self.name(), skipped, "perfCounter entries without key/group/name/rollup ignored");
         }
-        Ok(CounterCatalog::new(counters))
+        Ok(CounterCatalog::new(counters).with_levels(levels, server))
     }
 }
 
@@ -80,5 +119,16 @@ mod tests {
         let c = counter_from_node(&n).unwrap();
         assert_eq!(c.full_name(), "cpu.usage.average");
         assert_eq!((c.key, c.unit.as_str()), (2, "percent"));
+    }
+
+    #[test]
+    fn levels_and_the_server_level_are_read() {
+        let n = crate::vsphere::xml::parse(
+            br#"<PerfCounterInfo><key>2</key><level>3</level></PerfCounterInfo>"#,
+        )
+        .unwrap();
+        assert_eq!(level_from_node(&n), Some(3));
+        let v = crate::vsphere::xml::parse(br#"<val><PerfInterval><key>2</key><samplingPeriod>1800</samplingPeriod><level>1</level><enabled>true</enabled></PerfInterval><PerfInterval><key>1</key><samplingPeriod>300</samplingPeriod><level>2</level><enabled>true</enabled></PerfInterval></val>"#).unwrap();
+        assert_eq!(server_level(&v), Some(2));
     }
 }

@@ -34,7 +34,8 @@ pub enum Error {
     /// The TLS handshake failed, nearly always because the certificate is not trusted.
     #[error(
         "vCenter {vcenter} ({url}): TLS verification failed: {cause}; \
-         set ca_file to the CA that signed the vCenter certificate, or insecure = true"
+         set ca_file to the CA that signed the vCenter certificate (or to the certificate \
+         itself), tls_thumbprint to its fingerprint, or insecure = true"
     )]
     Tls {
         vcenter: String,

@@ -1,8 +1,10 @@
 //! Inventory: every VM and host, with the names the output tags need.
 //!
 //! One recursive ContainerView on the root folder holds the VMs and hosts **and** their
-//! ancestors (compute resources, folders, datacenters), so one paged retrieval gives all the
-//! names and the parent chains are walked in memory: no call per entity or per ancestor.
+//! ancestors (compute resources, folders, datacenters), their resource pools and the
+//! datastores, so one paged retrieval gives every tag Telegraf writes (`rpname`, `dsname`,
+//! `guesthostname` …) and the parent chains are walked in memory: no call per entity or per
+//! ancestor.
 
 use std::collections::HashMap;
 
@@ -10,7 +12,7 @@ use super::client::Client;
 use super::error::Error;
 use super::property::{prop_spec, view_object_spec, ObjectContent};
 use super::soap::MoRef;
-use super::types::{Entity, EntityKind};
+use super::types::{Discovery, Entity, EntityKind};
 
 /// Types in the view. Subtypes are included (ClusterComputeResource is a ComputeResource,
 /// StoragePod a Folder), but both are listed for servers that match types exactly.
@@ -21,6 +23,9 @@ const VIEW_TYPES: &[&str] = &[
     "ClusterComputeResource",
     "Datacenter",
     "Folder",
+    "ResourcePool",
+    "VirtualApp",
+    "Datastore",
 ];
 
 const VM_PATHS: &[&str] = &[
@@ -30,9 +35,15 @@ const VM_PATHS: &[&str] = &[
     "config.uuid",
     "config.guestId",
     "guest.guestId",
+    "guest.hostName",
+    "resourcePool",
+    "summary.config.memorySizeMB",
+    "summary.config.memoryReservation",
 ];
 const HOST_PATHS: &[&str] = &["name", "runtime.connectionState", "parent"];
 const ANCESTOR_PATHS: &[&str] = &["name", "parent"];
+/// `info.url` is what Telegraf maps `datastore.*` instances through (its `lun2ds`).
+const DATASTORE_PATHS: &[&str] = &["name", "info.url"];
 
 /// The longest parent chain we follow (guards against a cycle in bad data).
 const MAX_DEPTH: usize = 64;
@@ -41,17 +52,22 @@ impl Client {
     /// All VMs and hosts. Robust to a restarted vCenter: an expired session is renewed by
     /// the call layer, and a view that vanished (`ManagedObjectNotFound`) is recreated once.
     pub async fn inventory(&self) -> Result<Vec<Entity>, Error> {
+        Ok(self.discover().await?.entities)
+    }
+
+    /// All VMs and hosts, and the datastore names `datastore.*` instances map to.
+    pub async fn discover(&self) -> Result<Discovery, Error> {
         let generation = self.session_generation();
-        match self.inventory_once().await {
+        match self.discover_once().await {
             Err(e) if e.is_stale_view() || self.session_generation() != generation => {
                 tracing::warn!(vcenter = %self.name(), error = %e, "inventory view lost: retrying with a new view");
-                self.inventory_once().await
+                self.discover_once().await
             }
             r => r,
         }
     }
 
-    async fn inventory_once(&self) -> Result<Vec<Entity>, Error> {
+    async fn discover_once(&self) -> Result<Discovery, Error> {
         let started = std::time::Instant::now();
         let answer = self
             .invoke("CreateContainerView", |sc| {
@@ -80,7 +96,8 @@ impl Client {
                 let mut s = String::new();
                 prop_spec(&mut s, "VirtualMachine", VM_PATHS);
                 prop_spec(&mut s, "HostSystem", HOST_PATHS);
-                for t in &VIEW_TYPES[2..] {
+                prop_spec(&mut s, "Datastore", DATASTORE_PATHS);
+                for t in &VIEW_TYPES[2..VIEW_TYPES.len() - 1] {
                     prop_spec(&mut s, t, ANCESTOR_PATHS);
                 }
                 view_object_spec(&mut s, &view);
@@ -90,15 +107,20 @@ impl Client {
         self.destroy_view(&view).await;
         let objects = result?;
         let entities = resolve(&objects);
+        let datastores = datastore_luns(&objects);
         tracing::info!(
             vcenter = %self.name(),
             objects = objects.len(),
             vms = entities.iter().filter(|e| e.kind == EntityKind::Vm).count(),
             hosts = entities.iter().filter(|e| e.kind == EntityKind::Host).count(),
+            datastores = datastores.len(),
             duration_ms = started.elapsed().as_millis() as u64,
             "inventory discovered"
         );
-        Ok(entities)
+        Ok(Discovery {
+            entities,
+            datastores,
+        })
     }
 
     /// Views live as long as the session; destroy ours so that a long-running collector does
@@ -121,6 +143,80 @@ impl Client {
 /// Strips Telegraf's trailing `Guest` (`otherGuest` → `other`, `ubuntu64Guest` → `ubuntu64`).
 pub(crate) fn guest_name(id: &str) -> String {
     id.strip_suffix("Guest").unwrap_or(id).to_string()
+}
+
+/// The LUN id Telegraf takes from a datastore's `info.url`: the last path segment, a
+/// trailing `/` allowed (its regex `.*/([^/]+)/?$`).
+pub(crate) fn lun_of_url(url: &str) -> Option<&str> {
+    let trimmed = url.strip_suffix('/').unwrap_or(url);
+    let (_, last) = trimmed.rsplit_once('/')?;
+    (!last.is_empty()).then_some(last)
+}
+
+/// Datastore name by LUN id, for the `dsname` tag of `datastore.*` counters.
+pub(crate) fn datastore_luns(objects: &[ObjectContent]) -> HashMap<String, String> {
+    objects
+        .iter()
+        .filter(|o| o.obj.ty == "Datastore")
+        .filter_map(|o| {
+            let lun = lun_of_url(o.text("info.url")?)?;
+            Some((lun.to_string(), o.text("name")?.to_string()))
+        })
+        .collect()
+}
+
+/// A VM with Telegraf's tags. As in Telegraf's populateTags, `guest`, `guesthostname`,
+/// `esxhostname` and `clustername` are written only when the VM's host is known.
+fn vm_entity(
+    o: &ObjectContent,
+    host: Option<&Placement>,
+    by_id: &HashMap<&str, &ObjectContent>,
+) -> Entity {
+    let none = Placement::default();
+    let p = host.unwrap_or(&none);
+    // Telegraf: "unknown" when the VM has no config, else guest.guestId if set, else
+    // config.guestId, each without the `Guest` suffix.
+    let has_config = o.prop("config.guestId").is_some() || o.prop("config.uuid").is_some();
+    let guest = if has_config {
+        o.text("guest.guestId")
+            .or_else(|| o.text("config.guestId"))
+            .map(guest_name)
+    } else {
+        Some("unknown".to_string())
+    };
+    // Telegraf falls back to "Resources" (the root pool's name) for a pool it did not find.
+    let rpname = o.moref("resourcePool").map(|rp| {
+        by_id
+            .get(rp.value.as_str())
+            .and_then(|p| p.text("name"))
+            .unwrap_or("Resources")
+            .to_string()
+    });
+    let number = |path: &str| {
+        o.text(path)
+            .and_then(|t| t.parse::<i64>().ok())
+            .filter(|n| *n != 0)
+    };
+    Entity {
+        kind: EntityKind::Vm,
+        moid: o.obj.value.clone(),
+        name: o
+            .text("name")
+            .map_or_else(|| o.obj.value.clone(), str::to_string),
+        dcname: p.dc.clone(),
+        clustername: p.cluster.clone(),
+        esxhostname: p.host_name.clone(),
+        uuid: o.text("config.uuid").map(str::to_string),
+        guest: guest.filter(|_| host.is_some()),
+        guesthostname: o
+            .text("guest.hostName")
+            .filter(|_| host.is_some())
+            .map(str::to_string),
+        rpname,
+        memory_size_mb: number("summary.config.memorySizeMB"),
+        memory_reservation: number("summary.config.memoryReservation"),
+        active: o.text("runtime.powerState") == Some("poweredOn"),
+    }
 }
 
 /// Where a host sits: its cluster (if its parent is a ClusterComputeResource) and datacenter.
@@ -175,33 +271,19 @@ pub(crate) fn resolve(objects: &[ObjectContent]) -> Vec<Entity> {
             esxhostname: p.host_name.clone(),
             uuid: None,
             guest: None,
+            guesthostname: None,
+            rpname: None,
+            memory_size_mb: None,
+            memory_reservation: None,
             active: o.text("runtime.connectionState") == Some("connected"),
         });
         hosts.insert(o.obj.value.as_str(), p);
     }
-    let none = Placement::default();
     for o in objects.iter().filter(|o| o.obj.ty == "VirtualMachine") {
-        let host = o.moref("runtime.host");
-        let p = host
-            .as_ref()
-            .and_then(|h| hosts.get(h.value.as_str()))
-            .unwrap_or(&none);
-        out.push(Entity {
-            kind: EntityKind::Vm,
-            moid: o.obj.value.clone(),
-            name: o
-                .text("name")
-                .map_or_else(|| o.obj.value.clone(), str::to_string),
-            dcname: p.dc.clone(),
-            clustername: p.cluster.clone(),
-            esxhostname: p.host_name.clone(),
-            uuid: o.text("config.uuid").map(str::to_string),
-            guest: o
-                .text("guest.guestId")
-                .or_else(|| o.text("config.guestId"))
-                .map(guest_name),
-            active: o.text("runtime.powerState") == Some("poweredOn"),
-        });
+        let host = o
+            .moref("runtime.host")
+            .and_then(|h| hosts.get(h.value.as_str()));
+        out.push(vm_entity(o, host, &by_id));
     }
     out
 }
@@ -336,6 +418,74 @@ mod tests {
             (v2.guest.as_deref(), v2.clustername.as_deref(), v2.active),
             (Some("windows9"), None, false)
         );
+    }
+
+    /// The extra tags and fields Telegraf writes, read from the same retrieval.
+    #[test]
+    fn vm_tags_and_datastores_come_from_the_same_retrieval() {
+        let objects = vec![
+            obj(
+                "HostSystem",
+                "host-1",
+                &[("name", "esx1", None), ("parent", "x", Some("Folder"))],
+            ),
+            obj("ResourcePool", "resgroup-9", &[("name", "prod", None)]),
+            obj(
+                "Datastore",
+                "datastore-1",
+                &[
+                    ("name", "ds 1", None),
+                    ("info.url", "ds:///vmfs/volumes/5f1b-aa/", None),
+                ],
+            ),
+            obj(
+                "Datastore",
+                "datastore-2",
+                &[
+                    ("name", "nfs", None),
+                    ("info.url", "ds:///vmfs/volumes/6a00-bb", None),
+                ],
+            ),
+            obj(
+                "VirtualMachine",
+                "vm-1",
+                &[
+                    ("name", "web", None),
+                    ("runtime.host", "host-1", Some("HostSystem")),
+                    ("config.guestId", "rhel9_64Guest", None),
+                    ("guest.hostName", "web.example.com", None),
+                    ("resourcePool", "resgroup-9", Some("ResourcePool")),
+                    ("summary.config.memorySizeMB", "4096", None),
+                    ("summary.config.memoryReservation", "0", None),
+                ],
+            ),
+            obj(
+                "VirtualMachine",
+                "vm-2",
+                &[
+                    ("name", "no-config", None),
+                    ("runtime.host", "host-1", Some("HostSystem")),
+                    ("resourcePool", "resgroup-gone", Some("ResourcePool")),
+                ],
+            ),
+        ];
+        let e = resolve(&objects);
+        let v1 = e.iter().find(|e| e.moid == "vm-1").unwrap();
+        assert_eq!(v1.guest.as_deref(), Some("rhel9_64"));
+        assert_eq!(v1.guesthostname.as_deref(), Some("web.example.com"));
+        assert_eq!(v1.rpname.as_deref(), Some("prod"));
+        assert_eq!(
+            (v1.memory_size_mb, v1.memory_reservation),
+            (Some(4096), None)
+        );
+        let v2 = e.iter().find(|e| e.moid == "vm-2").unwrap();
+        assert_eq!(v2.guest.as_deref(), Some("unknown"));
+        assert_eq!(v2.rpname.as_deref(), Some("Resources"));
+        let ds = datastore_luns(&objects);
+        assert_eq!(ds.get("5f1b-aa").map(String::as_str), Some("ds 1"));
+        assert_eq!(ds.get("6a00-bb").map(String::as_str), Some("nfs"));
+        assert_eq!(lun_of_url("ds:///vmfs/volumes/a//"), None);
+        assert_eq!(lun_of_url("nourl"), None);
     }
 
     #[test]

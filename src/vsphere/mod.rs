@@ -16,6 +16,7 @@ mod inventory;
 mod perf;
 mod property;
 mod soap;
+mod tls;
 mod types;
 mod xml;
 
@@ -25,4 +26,5 @@ pub use perf::{
     count_samples, drop_at_or_before, parse_perf_slice, request_body, PerfParseError, PerfParser,
     PerfReader, QueryStats, MAX_DEPTH, MAX_ENTITY_VALUES, MAX_TOKEN,
 };
+pub use tls::Thumbprint;
 pub use types::*;

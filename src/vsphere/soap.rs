@@ -190,7 +190,9 @@ impl Transport {
     /// * default: verify against the system's root certificates;
     /// * `ca_file`: verify against that PEM file **instead of** the system roots (explicit
     ///   pinning: a vCenter signed by its own VMCA should not also be trusted via any public
-    ///   CA, and a public CA should not be able to impersonate it);
+    ///   CA, and a public CA should not be able to impersonate it); a self-signed vCenter
+    ///   certificate in it is trusted as itself (see [`super::tls`]);
+    /// * `tls_thumbprint`: trust exactly the certificate with that fingerprint;
     /// * `insecure = true`: accept any certificate (explicit opt-in, logged as a warning).
     pub fn new(opts: &ClientOptions) -> Result<Transport, Error> {
         let config_err = |detail: String| Error::Config {
@@ -216,21 +218,8 @@ impl Transport {
         if opts.insecure {
             tracing::warn!(vcenter = %opts.name, "TLS certificate verification is disabled (insecure = true)");
             b = b.danger_accept_invalid_certs(true);
-        } else if let Some(ca) = &opts.ca_file {
-            let pem = std::fs::read(ca)
-                .map_err(|e| config_err(format!("cannot read ca_file {}: {e}", ca.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| config_err(format!("ca_file {} is not PEM: {e}", ca.display())))?;
-            if certs.is_empty() {
-                return Err(config_err(format!(
-                    "ca_file {} holds no certificate",
-                    ca.display()
-                )));
-            }
-            b = b.tls_built_in_root_certs(false);
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
+        } else if let Some(tls) = super::tls::for_options(opts).map_err(config_err)? {
+            b = b.use_preconfigured_tls(tls);
         }
         let http = b
             .build()

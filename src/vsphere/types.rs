@@ -90,10 +90,29 @@ pub struct Entity {
     pub esxhostname: Option<String>,
     /// `config.uuid` of a VM.
     pub uuid: Option<String>,
-    /// `guest.guestId`, else `config.guestId`, of a VM.
+    /// `guest.guestId`, else `config.guestId`, of a VM, without the `Guest` suffix
+    /// (`unknown` when the VM has no config, as Telegraf writes it).
     pub guest: Option<String>,
+    /// `guest.hostName` of a VM (the `guesthostname` tag).
+    pub guesthostname: Option<String>,
+    /// The name of a VM's resource pool (the `rpname` tag).
+    pub rpname: Option<String>,
+    /// `summary.config.memorySizeMB` of a VM (Telegraf's `memorySizeMB` field).
+    pub memory_size_mb: Option<i64>,
+    /// `summary.config.memoryReservation` of a VM, MB (Telegraf's `memoryReservation` field).
+    pub memory_reservation: Option<i64>,
     /// A VM that is powered on, or a host that is connected: only those are queried.
     pub active: bool,
+}
+
+/// What one inventory pass found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Discovery {
+    pub entities: Vec<Entity>,
+    /// Datastore name by the last path segment of its `info.url`
+    /// (`ds:///vmfs/volumes/5f1b…/` → `5f1b…`): the instance of `datastore.*` counters.
+    /// Telegraf writes this name as the `dsname` tag next to `lun`.
+    pub datastores: HashMap<String, String>,
 }
 
 /// One entry of vCenter's perfCounter catalogue.
@@ -120,6 +139,11 @@ impl Counter {
 pub struct CounterCatalog {
     by_key: HashMap<i32, Arc<Counter>>,
     by_name: HashMap<String, i32>,
+    /// `PerfCounterInfo.level` (1–4) by key, where the server sent it.
+    levels: HashMap<i32, u8>,
+    /// The statistics level of vCenter's first enabled historical interval (Past day, 300 s):
+    /// counters above it are not kept by vCenter, and often come back empty.
+    server_level: Option<u8>,
 }
 
 impl CounterCatalog {
@@ -136,8 +160,29 @@ impl CounterCatalog {
         self.by_key.get(&key)
     }
 
+    /// Exact match: `mem.swapIn.average` and `mem.swapin.average` are different counters.
     pub fn by_name(&self, name: &str) -> Option<&Arc<Counter>> {
         self.by_name.get(name).and_then(|k| self.by_key.get(k))
+    }
+
+    /// Every `group.name.rollup` name.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
+    /// Adds the counters' statistics levels and the server's configured level.
+    pub fn with_levels(mut self, levels: HashMap<i32, u8>, server_level: Option<u8>) -> Self {
+        self.levels = levels;
+        self.server_level = server_level;
+        self
+    }
+
+    pub fn level(&self, key: i32) -> Option<u8> {
+        self.levels.get(&key).copied()
+    }
+
+    pub fn server_level(&self) -> Option<u8> {
+        self.server_level
     }
 
     pub fn len(&self) -> usize {

@@ -205,3 +205,21 @@ pub fn test_certs(dir: &Path) -> TestCerts {
     std::fs::write(&out.key, key.serialize_pem()).expect("writing key");
     out
 }
+
+/// A self-signed server certificate with `basicConstraints CA:TRUE`, the way some vCenters
+/// have it, for `names`. Writes `<stem>.pem` and `<stem>-key.pem`; returns (cert, key, DER).
+pub fn self_signed_ca_leaf(dir: &Path, stem: &str, names: &[&str]) -> (PathBuf, PathBuf, Vec<u8>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let key = KeyPair::generate().expect("key");
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut params = CertificateParams::new(names).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).expect("self-signed cert");
+    let (cert_path, key_path) = (
+        dir.join(format!("{stem}.pem")),
+        dir.join(format!("{stem}-key.pem")),
+    );
+    std::fs::write(&cert_path, cert.pem()).expect("writing cert");
+    std::fs::write(&key_path, key.serialize_pem()).expect("writing key");
+    (cert_path, key_path, cert.der().to_vec())
+}

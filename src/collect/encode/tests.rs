@@ -1,5 +1,7 @@
 use super::*;
 use crate::vsphere::{Counter, Series};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 fn catalog() -> CounterCatalog {
     let c = |key, group: &str, name: &str, rollup: &str, unit: &str| Counter {
@@ -21,6 +23,12 @@ fn catalog() -> CounterCatalog {
             "kiloBytesPerSecond",
         ),
         c(143, "net", "bytesRx", "average", "kiloBytesPerSecond"),
+        c(29, "mem", "swapin", "average", "kiloBytes"),
+        c(155, "sys", "uptime", "latest", "second"),
+        c(156, "sys", "resourceCpuUsage", "average", "megaHertz"),
+        c(157, "power", "power", "average", "watt"),
+        c(180, "disk", "read", "average", "kiloBytesPerSecond"),
+        c(181, "datastore", "read", "average", "kiloBytesPerSecond"),
     ])
 }
 
@@ -34,9 +42,15 @@ fn vm() -> Entity {
         esxhostname: Some("esx1".into()),
         uuid: Some("4213".into()),
         guest: Some("ubuntu64".into()),
+        guesthostname: Some("web01.example.com".into()),
+        rpname: Some("Resources".into()),
+        memory_size_mb: Some(4096),
+        memory_reservation: Some(1024),
         active: true,
     }
 }
+
+const IDS: [i32; 11] = [2, 6, 24, 90, 143, 29, 155, 156, 157, 180, 181];
 
 fn series(counter_id: i32, instance: &str, values: &[i64]) -> Series {
     Series {
@@ -48,11 +62,46 @@ fn series(counter_id: i32, instance: &str, values: &[i64]) -> Series {
 
 fn encode(m: &EntityMetrics, after: i64) -> (String, Encoded) {
     let cat = catalog();
-    let mut enc = Encoder::new(&cat, [2, 6, 24, 90, 143]);
-    let tags = entity_tags("vc1", &vm());
+    let mut enc = Encoder::new(&cat, IDS);
+    let line = EntityLine::new("vc1", &vm());
     let mut out = Vec::new();
-    let r = enc.encode(EntityKind::Vm, &tags, m, after, &mut out);
+    let r = enc.encode(EntityKind::Vm, &line, m, after, &mut out);
     (String::from_utf8(out).unwrap(), r)
+}
+
+/// Encodes `m` for host `esx9` with the datastore map `{ "5f1b-aa" → "ds 1" }`.
+fn encode_host(m: &EntityMetrics) -> Vec<String> {
+    let cat = catalog();
+    let ds = HashMap::from([("5f1b-aa".to_string(), "ds 1".to_string())]);
+    let mut enc = Encoder::new(&cat, IDS).with_datastores(Arc::new(ds));
+    let line = EntityLine::new("vc1", &host());
+    let mut out = Vec::new();
+    enc.encode(EntityKind::Host, &line, m, 0, &mut out);
+    let mut lines: Vec<String> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn host() -> Entity {
+    Entity {
+        kind: EntityKind::Host,
+        moid: "host-9".into(),
+        name: "esx9".into(),
+        dcname: Some("DC0".into()),
+        clustername: None,
+        esxhostname: None,
+        uuid: Some("ignored".into()),
+        guest: None,
+        guesthostname: Some("ignored".into()),
+        rpname: Some("ignored".into()),
+        memory_size_mb: Some(1),
+        memory_reservation: None,
+        active: true,
+    }
 }
 
 #[test]
@@ -71,16 +120,18 @@ fn one_line_per_group_instance_and_timestamp_with_telegraf_names() {
     let (text, r) = encode(&m, 0);
     let mut lines: Vec<&str> = text.lines().collect();
     lines.sort();
-    let tags = r"clustername=C\,1,dcname=DC0,esxhostname=esx1,guest=ubuntu64,moid=vm-42,source=web\ 01,uuid=4213,vcenter=vc1,vmname=web\ 01";
+    let tags = r"clustername=C\,1,dcname=DC0,esxhostname=esx1,guest=ubuntu64,guesthostname=web01.example.com,moid=vm-42,rpname=Resources,source=web\ 01,uuid=4213,vcenter=vc1,vmname=web\ 01";
+    let mem = r#"memorySizeMB="4096",memoryReservation="1024""#;
     assert_eq!(
         lines,
         vec![
-            format!("vsphere_vm_cpu,{tags},cpu=0 usage_average=0.0 980"),
-            format!("vsphere_vm_cpu,{tags},cpu=0 usage_average=10.0 1000"),
-            format!("vsphere_vm_cpu,{tags},cpu=instance-total usage_average=2.5,usagemhz_average=200i 980"),
-            format!("vsphere_vm_cpu,{tags},cpu=instance-total usage_average=5.01,usagemhz_average=100i 1000"),
-            format!("vsphere_vm_mem,{tags},instance=instance-total usage_average=33.0 1000"),
-            format!("vsphere_vm_mem,{tags},instance=instance-total usage_average=34.0 980"),
+            format!("vsphere_vm_cpu,{tags},cpu=0 usage_average=0.0,{mem} 980"),
+            format!("vsphere_vm_cpu,{tags},cpu=0 usage_average=10.0,{mem} 1000"),
+            format!("vsphere_vm_cpu,{tags},cpu=instance-total usage_average=2.5,usagemhz_average=200i,{mem} 980"),
+            format!("vsphere_vm_cpu,{tags},cpu=instance-total usage_average=5.01,usagemhz_average=100i,{mem} 1000"),
+            // mem has no instance key: Telegraf writes no instance tag on its aggregate.
+            format!("vsphere_vm_mem,{tags} usage_average=33.0,{mem} 1000"),
+            format!("vsphere_vm_mem,{tags} usage_average=34.0,{mem} 980"),
         ]
     );
     assert_eq!(r.lines, 6);
@@ -110,6 +161,133 @@ fn instance_tag_keys_follow_telegraf() {
     assert_eq!(instance_tag_key("sys", "resourceCpuUsage"), "resource");
     assert_eq!(instance_tag_key("sys", "uptime"), "instance");
     assert_eq!(instance_tag_key("storageAdapter", "read"), "adapter");
+    assert_eq!(instance_tag_key("datastore", "read"), "lun");
+    assert_eq!(instance_tag("mem", "usage"), InstanceTag::Optional);
+    assert_eq!(instance_tag("rescpu", "actav1"), InstanceTag::Optional);
+    assert_eq!(instance_tag("disk", "read"), InstanceTag::Disk);
+}
+
+/// Every instance rule of Telegraf's populateTags, line by line, on a host.
+#[test]
+fn host_instance_tags_follow_telegraf_line_by_line() {
+    let m = EntityMetrics {
+        kind: Some(EntityKind::Host),
+        moid: "host-9".into(),
+        timestamps: vec![1000],
+        series: vec![
+            series(29, "", &[7]),      // mem: aggregate only
+            series(155, "", &[86400]), // sys.uptime: aggregate
+            series(156, "", &[12]),    // sys.resource*: has its key
+            series(156, "host/vim/vmvisor", &[3]),
+            series(157, "", &[250]),         // power: aggregate
+            series(157, "0", &[120]),        // power, per PSU
+            series(180, "<naa.600a>", &[5]), // disk.*: `<>` stripped
+            series(180, "", &[9]),           // disk.* aggregate
+            series(181, "5f1b-aa", &[4]),    // datastore.*: dsname from info.url
+            series(181, "6a00-bb", &[2]),    // unknown LUN: dsname = the LUN
+        ],
+    };
+    let t = "dcname=DC0,esxhostname=esx9,moid=host-9,source=esx9,vcenter=vc1";
+    assert_eq!(
+        encode_host(&m),
+        vec![
+            format!("vsphere_host_datastore,{t},dsname=6a00-bb,lun=6a00-bb read_average=2i 1000"),
+            format!(r"vsphere_host_datastore,{t},dsname=ds\ 1,lun=5f1b-aa read_average=4i 1000"),
+            format!("vsphere_host_disk,{t},disk=instance-total read_average=9i 1000"),
+            format!("vsphere_host_disk,{t},disk=naa.600a read_average=5i 1000"),
+            format!("vsphere_host_mem,{t} swapin_average=7i 1000"),
+            format!("vsphere_host_power,{t} power_average=250i 1000"),
+            format!("vsphere_host_power,{t},instance=0 power_average=120i 1000"),
+            format!("vsphere_host_sys,{t} uptime_latest=86400i 1000"),
+            format!(
+                "vsphere_host_sys,{t},resource=host/vim/vmvisor resourceCpuUsage_average=3i 1000"
+            ),
+            format!(
+                "vsphere_host_sys,{t},resource=instance-total resourceCpuUsage_average=12i 1000"
+            ),
+        ]
+    );
+}
+
+/// A recorded QueryPerf answer of a real vCenter (7.0.2, via OpenTelemetry's vcenterreceiver
+/// mock server; tests/fixtures/otel_vcenter/README.md) with that vCenter's counter keys.
+#[test]
+fn recorded_vcenter_answer_gets_telegraf_tags() {
+    let base = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/otel_vcenter/");
+    let json = std::fs::read(format!("{base}counters_subset.json")).unwrap();
+    let counters: Vec<serde_json::Value> = serde_json::from_slice(&json).unwrap();
+    let cat = CounterCatalog::new(counters.iter().map(|c| Counter {
+        key: c["key"].as_i64().unwrap() as i32,
+        group: c["group"].as_str().unwrap().into(),
+        name: c["name"].as_str().unwrap().into(),
+        rollup: c["rollup"].as_str().unwrap().into(),
+        unit: c["unit"].as_str().unwrap().into(),
+    }));
+    let doc = std::fs::read(format!("{base}vm-performance-counters.xml")).unwrap();
+    let mut enc = Encoder::new(&cat, [143, 146, 147, 175, 176, 531, 532]);
+    // No escaped spaces in the tags, so that a line splits on ' ' below.
+    let line = EntityLine::new(
+        "vc1",
+        &Entity {
+            name: "web01".into(),
+            ..vm()
+        },
+    );
+    let mut out = Vec::new();
+    crate::vsphere::parse_perf_slice(&doc, |m| {
+        enc.encode(EntityKind::Vm, &line, &m, 0, &mut out);
+    })
+    .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let mut got: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let (series, rest) = l.split_once(' ').unwrap();
+            let (fields, _ts) = rest.rsplit_once(' ').unwrap();
+            let measurement = series.split(',').next().unwrap();
+            let instance = series.rsplit(',').next().unwrap();
+            let mut fields: Vec<&str> = fields.split(',').collect();
+            fields.sort();
+            format!("{measurement} {instance} {}", fields.join(","))
+        })
+        .collect();
+    got.sort();
+    let mem = r#"memoryReservation="1024",memorySizeMB="4096""#;
+    let net = format!("bytesRx_average=0i,bytesTx_average=0i,{mem},packetsRx_summation=0i,packetsTx_summation=0i,usage_average=0i");
+    let vdisk = format!("{mem},totalReadLatency_average=0i,totalWriteLatency_average=0i");
+    // net: the aggregate plus every device; virtualDisk: per disk, no aggregate (as sent).
+    let mut want: Vec<String> = [
+        "instance-total",
+        "4000",
+        "vmnic0",
+        "vmnic1",
+        "vmnic2",
+        "vmnic3",
+    ]
+    .iter()
+    .map(|nic| format!("vsphere_vm_net interface={nic} {net}"))
+    .collect();
+    want.push(format!("vsphere_vm_virtualDisk disk=scsi0:0 {vdisk}"));
+    want.sort();
+    assert_eq!(got, want);
+    assert!(
+        text.lines()
+            .all(|l| l.contains(",vcenter=vc1,") && l.ends_with(" 1652798360")),
+        "{text}"
+    );
+}
+
+#[test]
+fn vm_fields_are_strings_and_absent_when_zero_or_on_hosts() {
+    let mut e = vm();
+    assert_eq!(
+        entity_fields(&e),
+        br#",memorySizeMB="4096",memoryReservation="1024""#.to_vec()
+    );
+    e.memory_reservation = Some(0);
+    e.memory_size_mb = None;
+    assert!(entity_fields(&e).is_empty());
+    assert!(entity_fields(&host()).is_empty());
 }
 
 #[test]
@@ -123,11 +301,11 @@ fn dotted_counter_names_become_underscored_fields() {
     let (text, _) = encode(&m, 0);
     assert!(text.contains("vsphere_vm_virtualDisk,"), "{text}");
     assert!(
-        text.contains(",disk=scsi0:0 throughput_usage_average=12i 1000"),
+        text.contains(",disk=scsi0:0 throughput_usage_average=12i,memorySizeMB=\"4096\""),
         "{text}"
     );
     assert!(
-        text.contains(",interface=4000 bytesRx_average=3i 1000"),
+        text.contains(",interface=4000 bytesRx_average=3i,memorySizeMB=\"4096\""),
         "{text}"
     );
 }
@@ -146,18 +324,7 @@ fn unknown_counters_are_ignored() {
 
 #[test]
 fn host_tags_use_the_host_name_as_esxhostname() {
-    let host = Entity {
-        kind: EntityKind::Host,
-        moid: "host-9".into(),
-        name: "esx9".into(),
-        dcname: Some("DC0".into()),
-        clustername: None,
-        esxhostname: None,
-        uuid: Some("ignored".into()),
-        guest: None,
-        active: true,
-    };
-    let tags = String::from_utf8(entity_tags("vc1", &host)).unwrap();
+    let tags = String::from_utf8(entity_tags("vc1", &host())).unwrap();
     assert_eq!(
         tags,
         ",dcname=DC0,esxhostname=esx9,moid=host-9,source=esx9,vcenter=vc1"
