@@ -20,10 +20,11 @@ use openraft::{Instant as _, ReadPolicy, ServerState};
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
+use super::decide::{self, resolve, transfer::Target, Decision, LeaderView, Refusal};
 use super::error::Error;
 use super::node::{state_name, Inner};
 use super::rpc::{self, pb, ClientOptions};
-use super::state::{ClusterState, Command, Member, NodeState, Response};
+use super::state::{ClusterState, Command, NodeState, Response};
 use super::{NodeId, Raft};
 use crate::vsphere::EntityKind;
 
@@ -33,8 +34,6 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Deadline of one node's answer when a node gathers every member's figures.
 const FAN_OUT: Duration = Duration::from_millis(1000);
-/// A voter within this many entries of the leader's log may take over leadership.
-const TRANSFER_LAG: u64 = 100;
 
 /// A write operation of the admin CLI (serde_json inside `AdminRequest`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,41 +54,6 @@ pub type Buckets = BTreeMap<String, Vec<u32>>;
 
 fn refused(msg: String) -> Status {
     Status::failed_precondition(format!("refused: {msg}"))
-}
-
-fn describe(m: &Member) -> String {
-    format!("node {} ({})", m.id, m.name)
-}
-
-/// The member named by `q`: a name, an id or an address. A live member wins over one that
-/// left under the same name.
-pub(crate) fn resolve<'a>(state: &'a ClusterState, q: &str) -> Result<&'a Member, Status> {
-    let q = q.trim();
-    let by_id = q.parse::<NodeId>().ok();
-    let mut found: Vec<&Member> = state
-        .members
-        .nodes
-        .values()
-        .filter(|m| Some(m.id) == by_id || m.name == q || m.addr == q)
-        .collect();
-    found.sort_by_key(|m| (m.state == NodeState::Left, std::cmp::Reverse(m.id)));
-    found.first().copied().ok_or_else(|| {
-        let known: Vec<String> = state
-            .members
-            .nodes
-            .values()
-            .filter(|m| m.state != NodeState::Left)
-            .map(|m| format!("{} ({})", m.name, m.id))
-            .collect();
-        Status::not_found(format!(
-            "unknown node {q:?}: the members are {}",
-            if known.is_empty() {
-                "none yet".to_string()
-            } else {
-                known.join(", ")
-            }
-        ))
-    })
 }
 
 fn to_status(e: Error) -> Status {
@@ -270,31 +234,7 @@ pub(crate) async fn run_op(
         .raft()
         .ok_or_else(|| Status::unavailable("this node has not joined a cluster yet"))?;
     if super::metrics(&raft).state != ServerState::Leader {
-        let (_, addr) = inner.leader().ok_or_else(|| {
-            Status::unavailable(format!(
-                "no leader known to node {} ({}): the cluster has no quorum now",
-                inner.id().unwrap_or(0),
-                inner.advertise
-            ))
-        })?;
-        if hops >= 2 {
-            return Err(Status::unavailable(
-                "no stable leader (the operation was forwarded twice)",
-            ));
-        }
-        let mut client = inner.peers.cluster(&addr).map_err(to_status)?;
-        let req = pb::AdminRequest {
-            op: serde_json::to_vec(&op).map_err(|e| Status::internal(e.to_string()))?,
-            hops: hops + 1,
-        };
-        return rpc::call(&addr, FORWARD_TIMEOUT, req, |r| async move {
-            client.admin(r).await
-        })
-        .await
-        .map_err(|e| match e {
-            Error::Rpc { status, .. } => status,
-            e => Status::unavailable(format!("the leader {addr}: {}", explain(&e))),
-        });
+        return forward(inner, op, hops).await;
     }
     // Decide on a current replica.
     match tokio::time::timeout(
@@ -310,233 +250,33 @@ pub(crate) async fn run_op(
             ))
         }
     }
-    let m = super::metrics(&raft);
     let state = inner.state.borrow().clone();
-    let me = m.id;
-    let ft = inner.cluster.failure_timeout;
-    let hb = m.heartbeat.clone().unwrap_or_default();
-    // Answering: acknowledged within failure_timeout; with no acknowledgement yet in this
-    // term (a leader elected just now), trust the controller's verdict (not down).
-    let alive = |id: NodeId| {
-        id == me
-            || match hb.get(&id).and_then(|t| t.as_ref()) {
-                Some(t) => t.elapsed() < ft,
-                None => state
-                    .members
-                    .nodes
-                    .get(&id)
-                    .is_some_and(|m| m.state != NodeState::Down && m.state != NodeState::Left),
-            }
-    };
-    let reply = |message: String, id: NodeId| pb::AdminReply {
-        message,
-        node_id: Some(id),
-        detail: Vec::new(),
-    };
+    let view = LeaderView::from_metrics(&super::metrics(&raft), inner.cluster.failure_timeout);
     match op {
         AdminOp::Drain { node } => {
-            let mem = resolve(&state, &node)?.clone();
-            let owned = state.owned_by(mem.id);
-            let detail = serde_json::to_vec(&owned).unwrap_or_default();
-            match mem.state {
-                NodeState::Left => {
-                    return Err(refused(format!("{} has left the cluster", describe(&mem))))
-                }
-                NodeState::Draining => {
-                    return Ok(pb::AdminReply {
-                        detail,
-                        ..reply(format!("{} is already draining", describe(&mem)), mem.id)
-                    })
-                }
-                NodeState::Active | NodeState::Down => {}
-            }
-            let others: Vec<NodeId> = state
-                .active_nodes()
-                .into_iter()
-                .filter(|&i| i != mem.id)
-                .collect();
-            if others.is_empty() {
-                return Err(refused(format!(
-                    "{} is the last active node: draining it would leave every bucket without \
-                     a collector",
-                    describe(&mem)
-                )));
-            }
-            propose(
-                inner,
-                Command::SetNodeState {
-                    id: mem.id,
-                    state: NodeState::Draining,
-                },
-            )
-            .await?;
-            let n: usize = owned.values().map(Vec::len).sum();
-            Ok(pb::AdminReply {
-                detail,
-                ..reply(
-                    format!(
-                        "{} is draining: its {n} buckets move to the {} other active node(s)",
-                        describe(&mem),
-                        others.len()
-                    ),
-                    mem.id,
-                )
-            })
+            let d = decide::drain::decide(&state, &node).map_err(refusal)?;
+            let detail = serde_json::to_vec(&state.owned_by(d.node)).unwrap_or_default();
+            let reply = carry_out(inner, d).await?;
+            Ok(pb::AdminReply { detail, ..reply })
         }
         AdminOp::Undrain { node } => {
-            let mem = resolve(&state, &node)?.clone();
-            match mem.state {
-                NodeState::Left => {
-                    return Err(refused(format!("{} has left the cluster", describe(&mem))))
-                }
-                NodeState::Active => {
-                    return Ok(reply(
-                        format!("{} is already active", describe(&mem)),
-                        mem.id,
-                    ))
-                }
-                NodeState::Down => {
-                    return Err(refused(format!(
-                        "{} is down: it becomes active by itself when it answers again",
-                        describe(&mem)
-                    )))
-                }
-                NodeState::Draining => {}
-            }
-            if !alive(mem.id) {
-                return Err(refused(format!(
-                    "{} does not answer the leader: start it first, then undrain it",
-                    describe(&mem)
-                )));
-            }
-            propose(
+            carry_out(
                 inner,
-                Command::SetNodeState {
-                    id: mem.id,
-                    state: NodeState::Active,
-                },
+                decide::undrain::decide(&state, &view, &node).map_err(refusal)?,
             )
-            .await?;
-            Ok(reply(
-                format!(
-                    "{} is active again: the leader gives it buckets",
-                    describe(&mem)
-                ),
-                mem.id,
-            ))
+            .await
         }
         AdminOp::Remove { node, force } => {
-            let mem = resolve(&state, &node)?.clone();
-            if mem.state == NodeState::Left {
-                return Ok(reply(
-                    format!("{} has already left", describe(&mem)),
-                    mem.id,
-                ));
-            }
-            let voters: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
-            if voters.contains(&mem.id) && voters.len() == 1 {
-                return Err(refused(format!(
-                    "{} is the last voter: removing it would end the cluster",
-                    describe(&mem)
-                )));
-            }
-            if mem.id == me {
-                return Err(refused(format!(
-                    "{} is the leader: run `vcollect transfer-leader` first, or `vcollect leave` \
-                     on it",
-                    describe(&mem)
-                )));
-            }
-            if voters.contains(&mem.id) && !force {
-                let after: Vec<NodeId> = voters.iter().copied().filter(|&v| v != mem.id).collect();
-                let answering = after.iter().filter(|&&v| alive(v)).count();
-                let need = after.len() / 2 + 1;
-                if answering < need {
-                    return Err(refused(format!(
-                        "removing {} would drop below quorum: {answering} of the {} remaining \
-                         voters answer, {need} needed (--force removes it anyway)",
-                        describe(&mem),
-                        after.len()
-                    )));
-                }
-            }
-            if mem.state == NodeState::Active && !force {
-                return Err(refused(format!(
-                    "{} is active{}: drain it first (`vcollect drain {}`) or run `vcollect leave` \
-                     on it; a dead node is marked down after failure_timeout and can be removed \
-                     then (--force removes it anyway)",
-                    describe(&mem),
-                    if alive(mem.id) { " and answers" } else { "" },
-                    mem.name
-                )));
-            }
-            let others = state
-                .active_nodes()
-                .into_iter()
-                .filter(|&i| i != mem.id)
-                .count();
-            if others == 0 && !force {
-                return Err(refused(format!(
-                    "{} is the last active node: removing it would leave every bucket without \
-                     a collector (--force removes it anyway)",
-                    describe(&mem)
-                )));
-            }
-            propose(inner, Command::RemoveNode { id: mem.id }).await?;
-            Ok(reply(
-                format!(
-                    "{} removed: its buckets move to the active nodes, and the leader drops it \
-                     from the Raft membership",
-                    describe(&mem)
-                ),
-                mem.id,
-            ))
+            let d = decide::remove::decide(&state, &view, &node, force).map_err(refusal)?;
+            carry_out(inner, d).await
         }
         AdminOp::TransferLeader { to } => {
-            let target = match to {
-                Some(q) => {
-                    let mem = resolve(&state, &q)?;
-                    if mem.id == me {
-                        return Ok(reply(format!("{} already leads", describe(mem)), me));
-                    }
-                    if mem.state == NodeState::Left {
-                        return Err(refused(format!("{} has left the cluster", describe(mem))));
-                    }
-                    let voters: BTreeSet<NodeId> =
-                        m.membership_config.membership().voter_ids().collect();
-                    if !voters.contains(&mem.id) {
-                        return Err(refused(format!(
-                            "{} is not a voter: only voters can lead",
-                            describe(mem)
-                        )));
-                    }
-                    if !alive(mem.id) {
-                        return Err(refused(format!(
-                            "{} does not answer the leader",
-                            describe(mem)
-                        )));
-                    }
-                    let last = m.last_log_index.unwrap_or(0);
-                    let matched = m
-                        .replication
-                        .as_ref()
-                        .and_then(|r| r.get(&mem.id).cloned().flatten())
-                        .map(|l| l.index)
-                        .unwrap_or(0);
-                    if matched + TRANSFER_LAG < last {
-                        return Err(refused(format!(
-                            "{} lags {} entries behind the leader; try again when it has caught up",
-                            describe(mem),
-                            last - matched
-                        )));
-                    }
-                    mem.id
-                }
-                None => pick_successor(inner, &raft).ok_or_else(|| {
-                    refused("no other voter answers and is caught up: leadership stays".into())
-                })?,
+            let target = decide::transfer::decide(&state, &view, to.as_deref()).map_err(refusal)?;
+            let to = match target {
+                Target::AlreadyLeads(message) => return Ok(reply(message, view.me)),
+                Target::To(id) => id,
             };
-            let (leader, took) = transfer(&raft, me, target, TRANSFER_TIMEOUT).await?;
+            let (leader, took) = transfer(&raft, view.me, to, TRANSFER_TIMEOUT).await?;
             let name = |id: NodeId| {
                 state
                     .members
@@ -548,7 +288,7 @@ pub(crate) async fn run_op(
             Ok(reply(
                 format!(
                     "leadership moved from {} to {} in {} ms",
-                    name(me),
+                    name(view.me),
                     name(leader),
                     took.as_millis()
                 ),
@@ -556,6 +296,61 @@ pub(crate) async fn run_op(
             ))
         }
     }
+}
+
+fn reply(message: String, id: NodeId) -> pb::AdminReply {
+    pb::AdminReply {
+        message,
+        node_id: Some(id),
+        detail: Vec::new(),
+    }
+}
+
+/// A domain refusal as the CLI receives it: an unknown node is `NOT_FOUND`, an unsafe
+/// operation `FAILED_PRECONDITION`.
+fn refusal(r: Refusal) -> Status {
+    match r {
+        Refusal::UnknownNode(msg) => Status::not_found(msg),
+        r @ Refusal::Unsafe(_) => Status::failed_precondition(r.to_string()),
+    }
+}
+
+/// Sends `op` to the leader (at most twice forwarded, against loops).
+async fn forward(inner: &Inner, op: AdminOp, hops: u32) -> Result<pb::AdminReply, Status> {
+    let (_, addr) = inner.leader().ok_or_else(|| {
+        Status::unavailable(format!(
+            "no leader known to node {} ({}): the cluster has no quorum now",
+            inner.id().unwrap_or(0),
+            inner.advertise
+        ))
+    })?;
+    if hops >= 2 {
+        return Err(Status::unavailable(
+            "no stable leader (the operation was forwarded twice)",
+        ));
+    }
+    let mut client = inner.peers.cluster(&addr).map_err(to_status)?;
+    let req = pb::AdminRequest {
+        op: serde_json::to_vec(&op).map_err(|e| Status::internal(e.to_string()))?,
+        hops: hops + 1,
+    };
+    rpc::call(&addr, FORWARD_TIMEOUT, req, |r| async move {
+        client.admin(r).await
+    })
+    .await
+    .map_err(|e| match e {
+        Error::Rpc { status, .. } => status,
+        e => Status::unavailable(format!("the leader {addr}: {}", explain(&e))),
+    })
+}
+
+/// Writes a decision's command (if any) and answers with its message. The state machine
+/// re-checks the command's conditions: a refusal there is the operator's refusal too.
+async fn carry_out(inner: &Inner, d: Decision) -> Result<pb::AdminReply, Status> {
+    if let Some(cmd) = d.command {
+        propose(inner, cmd).await?;
+    }
+    Ok(reply(d.message, d.node))
 }
 
 async fn propose(inner: &Inner, cmd: Command) -> Result<(), Status> {
@@ -569,40 +364,11 @@ async fn propose(inner: &Inner, cmd: Command) -> Result<(), Status> {
     }
 }
 
-/// The voter best placed to lead after this one: answering, caught up, active before
-/// draining, the longest log first.
+/// The voter best placed to lead after this one (see [`decide::transfer::successor`]).
 fn pick_successor(inner: &Inner, raft: &Raft) -> Option<NodeId> {
-    let m = super::metrics(raft);
+    let view = LeaderView::from_metrics(&super::metrics(raft), inner.cluster.failure_timeout);
     let state = inner.state.borrow().clone();
-    let ft = inner.cluster.failure_timeout;
-    let hb = m.heartbeat.clone().unwrap_or_default();
-    let repl = m.replication.clone().unwrap_or_default();
-    let last = m.last_log_index.unwrap_or(0);
-    let mut c: Vec<(bool, std::cmp::Reverse<u64>, NodeId)> = m
-        .membership_config
-        .membership()
-        .voter_ids()
-        .filter(|&id| id != m.id)
-        .filter(|id| {
-            hb.get(id)
-                .and_then(|t| t.as_ref())
-                .is_some_and(|t| t.elapsed() < ft)
-        })
-        .filter_map(|id| {
-            let st = state.members.nodes.get(&id).map(|n| n.state)?;
-            if matches!(st, NodeState::Left | NodeState::Down) {
-                return None;
-            }
-            let matched = repl.get(&id).cloned().flatten().map(|l| l.index)?;
-            (matched + TRANSFER_LAG >= last).then_some((
-                st != NodeState::Active,
-                std::cmp::Reverse(matched),
-                id,
-            ))
-        })
-        .collect();
-    c.sort();
-    c.first().map(|t| t.2)
+    decide::transfer::successor(&state, &view)
 }
 
 /// Asks openraft to hand leadership to `to` and waits until another node leads.
@@ -683,7 +449,7 @@ pub(crate) async fn wait_drained(
     let mut rx = inner.state.clone();
     let (id, name, addr) = {
         let state = rx.borrow();
-        let m = resolve(&state, node)?;
+        let m = resolve(&state, node).map_err(refusal)?;
         (m.id, m.name.clone(), m.addr.clone())
     };
     let who = format!("node {id} ({name})");

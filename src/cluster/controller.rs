@@ -15,11 +15,14 @@
 //! simply carries on. A new leader first makes sure its replica is current (a ReadIndex
 //! round) before deciding anything.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openraft::{BasicNode, ChangeMembers, Instant as _, ReadPolicy, ServerState};
+use openraft::{BasicNode, ChangeMembers, ReadPolicy, ServerState};
+
+use super::decide::liveness::Silence;
+use super::decide::LeaderView;
 
 use super::error::Error;
 use super::node::Inner;
@@ -36,7 +39,7 @@ const CAUGHT_UP: u64 = 100;
 struct Leadership {
     term: u64,
     /// Per member without any acknowledgement in this term: since when we count its silence.
-    silent_since: HashMap<NodeId, Instant>,
+    silence: Silence,
 }
 
 pub(crate) async fn run(inner: Arc<Inner>) {
@@ -68,10 +71,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             if !matches!(read, Ok(Ok(_))) {
                 continue;
             }
-            let mut silent_since = HashMap::new();
+            let mut silence = Silence::default();
             if let (Some(old), Some(quiet)) = (previous_leader, inner.since_contact()) {
-                if old != m.id {
-                    silent_since.insert(old, Instant::now() - quiet);
+                if let Some(at) = Instant::now().checked_sub(quiet).filter(|_| old != m.id) {
+                    silence.silent_since(old, at);
                 }
             }
             tracing::info!(
@@ -81,7 +84,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             );
             leading = Some(Leadership {
                 term: m.current_term,
-                silent_since,
+                silence,
             });
         }
         let Some(l) = leading.as_mut() else { continue };
@@ -105,52 +108,27 @@ async fn tick(inner: &Inner, raft: &Raft, l: &mut Leadership) -> Result<(), Erro
     if state.members.nodes.is_empty() {
         return Ok(()); // the bootstrap command is not applied yet
     }
-    let me = m.id;
-    let ft = inner.cluster.failure_timeout;
-    let alive_window = (ft / 2).min(Duration::from_secs(1));
-    let hb = m.heartbeat.clone().unwrap_or_default();
 
     // 1. Liveness.
-    for member in state.members.nodes.values() {
-        if member.state == NodeState::Left {
-            continue;
-        }
-        let silent = if member.id == me {
-            Duration::ZERO
+    let view = LeaderView::from_metrics(&m, inner.cluster.failure_timeout);
+    for c in l.silence.decide(&state, &view, Instant::now()) {
+        let name = state
+            .members
+            .nodes
+            .get(&c.id)
+            .map(|m| m.name.as_str())
+            .unwrap_or("");
+        if c.to == NodeState::Down {
+            tracing::warn!(
+                node = c.id,
+                name,
+                silent_ms = c.silent.as_millis() as u64,
+                "member silent for longer than failure_timeout: marking it down"
+            );
         } else {
-            match hb.get(&member.id) {
-                Some(Some(t)) => {
-                    l.silent_since.remove(&member.id);
-                    t.elapsed()
-                }
-                _ => l
-                    .silent_since
-                    .entry(member.id)
-                    .or_insert_with(Instant::now)
-                    .elapsed(),
-            }
-        };
-        let next = match member.state {
-            NodeState::Active if silent > ft => Some(NodeState::Down),
-            NodeState::Down if silent < alive_window => Some(NodeState::Active),
-            _ => None,
-        };
-        if let Some(next) = next {
-            if next == NodeState::Down {
-                tracing::warn!(node = member.id, name = %member.name, silent_ms = silent.as_millis() as u64,
-                    "member silent for longer than failure_timeout: marking it down");
-            } else {
-                tracing::info!(node = member.id, name = %member.name, "member answers again: marking it active");
-            }
-            write(
-                inner,
-                Command::SetNodeState {
-                    id: member.id,
-                    state: next,
-                },
-            )
-            .await?;
+            tracing::info!(node = c.id, name, "member answers again: marking it active");
         }
+        write(inner, c.command()).await?;
     }
 
     // 2. Membership.

@@ -22,9 +22,11 @@
 pub mod admin;
 pub mod assignment;
 pub mod controller;
+pub mod decide;
 pub mod error;
 pub mod network;
 pub mod node;
+pub mod precondition;
 pub mod rpc;
 mod server;
 pub mod shard;

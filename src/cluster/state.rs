@@ -11,6 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::precondition::{check_all, Precondition, Unmet};
 use super::shard::BUCKETS;
 use crate::vsphere::EntityKind;
 
@@ -183,10 +184,21 @@ pub enum Command {
         addr: String,
         incarnation: u64,
     },
-    /// Active / Draining / Down (Left through `RemoveNode`). Left is terminal.
-    SetNodeState { id: NodeId, state: NodeState },
-    /// Marks a node `Left`. Its buckets stay as they are until the leader moves them.
-    RemoveNode { id: NodeId },
+    /// Active / Draining / Down (Left through `RemoveNode`). Left is terminal. Applied only if
+    /// every condition of `expect` still holds (see [`super::precondition`]).
+    SetNodeState {
+        id: NodeId,
+        state: NodeState,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        expect: Vec<Precondition>,
+    },
+    /// Marks a node `Left`. Its buckets stay as they are until the leader moves them. Applied
+    /// only if every condition of `expect` still holds.
+    RemoveNode {
+        id: NodeId,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        expect: Vec<Precondition>,
+    },
     /// Bucket moves computed by the leader with [`plan`](super::shard::plan). Applied
     /// atomically: if any bucket is out of range or any owner is not an active member, nothing
     /// changes (the leader plans again from the new state). Creates the vCenter if new.
@@ -215,8 +227,8 @@ impl fmt::Display for Command {
         match self {
             Command::Bootstrap { nodes } => write!(f, "bootstrap({} nodes)", nodes.len()),
             Command::RegisterNode { name, addr, .. } => write!(f, "register({name}@{addr})"),
-            Command::SetNodeState { id, state } => write!(f, "set_state({id}={state})"),
-            Command::RemoveNode { id } => write!(f, "remove({id})"),
+            Command::SetNodeState { id, state, .. } => write!(f, "set_state({id}={state})"),
+            Command::RemoveNode { id, .. } => write!(f, "remove({id})"),
             Command::SetOwners { vcenter, moves } => {
                 write!(f, "set_owners({vcenter}, {} moves)", moves.len())
             }
@@ -249,6 +261,9 @@ pub enum Rejection {
     BucketOutOfRange(u32),
     #[error("node {0} is not an active member and cannot own buckets")]
     OwnerNotActive(NodeId),
+    /// A condition the command carried no longer holds on the state it was applied to.
+    #[error("{0}")]
+    Unmet(#[from] Unmet),
 }
 
 /// What applying an entry produced.
@@ -442,13 +457,24 @@ impl ClusterState {
                     replaced,
                 })
             }
-            Command::SetNodeState { id, state } => {
+            Command::SetNodeState { id, state, expect } => {
+                check_all(expect, self)?;
                 let m = self.live_member_mut(*id)?;
                 m.state = *state;
                 touched.members = true;
                 Ok(Response::Done)
             }
-            Command::RemoveNode { id } => {
+            Command::RemoveNode { id, expect } => {
+                // Already gone: a retried remove whose first answer was lost.
+                if self
+                    .members
+                    .nodes
+                    .get(id)
+                    .is_some_and(|m| m.state == NodeState::Left)
+                {
+                    return Err(Rejection::NodeLeft(*id));
+                }
+                check_all(expect, self)?;
                 let m = self.live_member_mut(*id)?;
                 m.state = NodeState::Left;
                 touched.members = true;
@@ -606,12 +632,19 @@ mod tests {
                 &mut s,
                 Command::SetNodeState {
                     id: 1,
-                    state: NodeState::Active
+                    state: NodeState::Active,
+                    expect: vec![],
                 }
             ),
             Response::Rejected(Rejection::NodeLeft(1))
         ));
-        apply(&mut s, Command::RemoveNode { id: 3 });
+        apply(
+            &mut s,
+            Command::RemoveNode {
+                id: 3,
+                expect: vec![],
+            },
+        );
         let r4 = register(&mut s, "a", "10.0.0.1:7400", 99);
         assert_eq!(
             r4,
@@ -672,6 +705,7 @@ mod tests {
             Command::SetNodeState {
                 id: 2,
                 state: NodeState::Down,
+                expect: vec![],
             },
         );
         let r = apply(
