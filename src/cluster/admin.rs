@@ -26,7 +26,7 @@ use super::node::{state_name, Inner};
 use super::rpc::{self, pb, ClientOptions};
 use super::state::{ClusterState, Command, NodeState, Response};
 use super::{NodeId, Raft};
-use crate::vsphere::EntityKind;
+use crate::contract::EntityKind;
 
 /// How long a forwarded admin operation may take on the leader.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);

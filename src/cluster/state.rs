@@ -12,8 +12,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::precondition::{check_all, Precondition, Unmet};
-use super::shard::BUCKETS;
-use crate::vsphere::EntityKind;
+use crate::contract::EntityKind;
+use crate::contract::BUCKETS;
 
 /// A node id. Assigned by the state machine ([`Command::RegisterNode`]) and never reused.
 pub type NodeId = u64;
@@ -154,10 +154,11 @@ pub struct NewNode {
 }
 
 /// Watermarks of several buckets of one vCenter and kind that advance to the same timestamp
-/// (one collection window): grouping keeps a cycle's commit small (a few bytes per bucket
-/// instead of repeating vCenter, kind and timestamp).
+/// (one collection window): how the Raft log carries many [`crate::contract::WatermarkUpdate`]s.
+/// Grouping keeps a cycle's commit small (a few bytes per bucket instead of repeating
+/// vCenter, kind and timestamp).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WatermarkUpdate {
+pub struct WatermarkWindow {
     pub vcenter: String,
     pub kind: EntityKind,
     /// Unix seconds: samples up to and including this time are in the sink.
@@ -218,7 +219,7 @@ pub enum Command {
     /// its buckets was ever assigned) and out-of-range buckets are ignored and counted.
     CommitWatermarks {
         node: NodeId,
-        updates: Vec<WatermarkUpdate>,
+        updates: Vec<WatermarkWindow>,
     },
 }
 
@@ -730,13 +731,13 @@ mod tests {
         let commit = |ts, buckets: Vec<u32>| Command::CommitWatermarks {
             node: 1,
             updates: vec![
-                WatermarkUpdate {
+                WatermarkWindow {
                     vcenter: "vc".into(),
                     kind: EntityKind::Vm,
                     ts,
                     buckets,
                 },
-                WatermarkUpdate {
+                WatermarkWindow {
                     vcenter: "other".into(),
                     kind: EntityKind::Vm,
                     ts,
@@ -791,7 +792,7 @@ mod tests {
             &mut s,
             Command::CommitWatermarks {
                 node: 1,
-                updates: vec![WatermarkUpdate {
+                updates: vec![WatermarkWindow {
                     vcenter: "vc".into(),
                     kind: EntityKind::Host,
                     ts: 5,

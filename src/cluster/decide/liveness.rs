@@ -1,8 +1,10 @@
 //! Liveness: which members the leader marks down, and which back to active.
 //!
 //! A member silent for longer than `failure_timeout` (no acknowledgement of the leader's
-//! heartbeats) is marked `down`; a `down` member that acknowledged the leader within
-//! `min(failure_timeout / 2, 1 s)` is marked `active` again. Silence is measured from the last
+//! heartbeats) is marked `down`; a `down` member is marked `active` again once it has
+//! acknowledged the leader steadily for `w = min(failure_timeout / 2, 1 s)`: its
+//! acknowledgements span at least `w`, and the latest is younger than `w`. One acknowledgement
+//! is not enough (a node that answers once and dies, or flaps, stays down). Silence is measured from the last
 //! acknowledgement; a member that has not acknowledged anything in this term is counted
 //! silent from when this leadership first looked at it (or, for the previous leader, from when
 //! this node last heard from it).
@@ -25,6 +27,8 @@ use crate::cluster::state::{ClusterState, Command, NodeId, NodeState};
 #[derive(Clone, Debug, Default)]
 pub struct Silence {
     since: BTreeMap<NodeId, Instant>,
+    /// Per down member: when the acknowledgements of its current answering streak began.
+    back_since: BTreeMap<NodeId, Instant>,
 }
 
 /// One member's state change, and why.
@@ -82,7 +86,7 @@ impl Silence {
             };
             let to = match m.state {
                 NodeState::Active if silent > ft => Some(NodeState::Down),
-                NodeState::Down if acked && silent < alive_window => Some(NodeState::Active),
+                NodeState::Down => self.steady(m.id, acked, silent, now, alive_window),
                 _ => None,
             };
             if let Some(to) = to {
@@ -95,6 +99,29 @@ impl Silence {
             }
         }
         out
+    }
+
+    /// Whether down member `id` has answered steadily for `window` (see the module doc).
+    fn steady(
+        &mut self,
+        id: NodeId,
+        acked: bool,
+        silent: Duration,
+        now: Instant,
+        window: Duration,
+    ) -> Option<NodeState> {
+        let fresh = acked && silent < window;
+        let Some(last_ack) = now.checked_sub(silent).filter(|_| fresh) else {
+            self.back_since.remove(&id);
+            return None;
+        };
+        let first = *self.back_since.entry(id).or_insert(last_ack);
+        if last_ack.saturating_duration_since(first) >= window {
+            self.back_since.remove(&id);
+            Some(NodeState::Active)
+        } else {
+            None
+        }
     }
 }
 
@@ -109,16 +136,17 @@ mod tests {
     }
 
     #[test]
-    fn silent_members_go_down_and_come_back_only_on_an_ack() {
+    fn silent_members_go_down_and_come_back_only_when_answering_steadily() {
         let s = state(&[(1, Active), (2, Active), (3, Down)], &[1, 2, 3]);
         let mut v = view(1, &[1, 2, 3], &[1, 2, 3], ms(100));
         v.ack_age.insert(2, Some(ms(3_500)));
         v.ack_age.insert(3, Some(ms(200)));
         let mut sil = Silence::default();
-        let c = sil.decide(&s, &v, Instant::now());
+        let t0 = Instant::now();
+        let c = sil.decide(&s, &v, t0);
         assert_eq!(
             c.iter().map(|c| (c.id, c.to)).collect::<Vec<_>>(),
-            vec![(2, Down), (3, Active)]
+            vec![(2, Down)]
         );
         // The command is conditional on the state it was decided on.
         assert!(matches!(
@@ -126,6 +154,29 @@ mod tests {
             Command::SetNodeState { ref expect, .. }
                 if expect == &vec![Precondition::StateIn { id: 2, states: vec![Active] }]
         ));
+        // Node 3 keeps answering: back after its acknowledgements span a second.
+        v.ack_age.insert(2, Some(ms(4_000)));
+        v.ack_age.insert(3, Some(ms(100)));
+        assert!(sil.decide(&s, &v, t0 + ms(500)).iter().all(|c| c.id != 3));
+        let c = sil.decide(&s, &v, t0 + ms(1_200));
+        assert!(c.iter().any(|c| (c.id, c.to) == (3, Active)), "{c:?}");
+    }
+
+    #[test]
+    fn a_node_that_answers_once_and_dies_stays_down() {
+        // The admin_cli flake: a restarted node acknowledged one heartbeat, then stopped.
+        let s = state(&[(1, Active), (2, Down), (3, Active)], &[1, 2, 3]);
+        let mut v = view(1, &[1, 2, 3], &[1, 2, 3], ms(50));
+        let t0 = Instant::now();
+        let mut sil = Silence::default();
+        for step in 0..20u64 {
+            // Its last acknowledgement was at t0 - 100 ms; it grows older every tick.
+            v.ack_age.insert(2, Some(ms(100 + step * 250)));
+            let c = sil.decide(&s, &v, t0 + ms(step * 250));
+            assert!(c.iter().all(|c| c.id != 2), "step {step}: {c:?}");
+        }
+        // And the admin rules do not count it as answering.
+        assert!(!v.answers(&s, 2));
     }
 
     #[test]

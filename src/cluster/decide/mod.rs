@@ -70,21 +70,28 @@ impl LeaderView {
         }
     }
 
-    /// `id` answers the leader: acknowledged within `failure_timeout`. With no
-    /// acknowledgement yet in this term (a leader elected just now), the replicated verdict
-    /// decides: not down (nor left).
+    /// `id` answers the leader: not marked down (nor left) in the replicated state, and
+    /// acknowledged within `failure_timeout` (with no acknowledgement yet in this term, a
+    /// leader elected just now, the replicated verdict alone decides).
+    ///
+    /// A member marked down counts as silent until liveness marks it active again, even if
+    /// it acknowledged something a moment ago: a node that answered once and died (stopped
+    /// right after a restart) must not count towards a quorum.
     pub fn answers(&self, state: &ClusterState, id: NodeId) -> bool {
         if id == self.me {
             return true;
         }
-        match self.ack_age.get(&id).copied().flatten() {
-            Some(age) => age < self.failure_timeout,
-            None => state
-                .members
-                .nodes
-                .get(&id)
-                .is_some_and(|m| !matches!(m.state, NodeState::Down | NodeState::Left)),
-        }
+        let up = state
+            .members
+            .nodes
+            .get(&id)
+            .is_some_and(|m| !matches!(m.state, NodeState::Down | NodeState::Left));
+        up && self
+            .ack_age
+            .get(&id)
+            .copied()
+            .flatten()
+            .is_none_or(|age| age < self.failure_timeout)
     }
 
     /// The log index `id` is known to have (0: unknown).

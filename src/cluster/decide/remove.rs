@@ -138,6 +138,16 @@ mod tests {
     }
 
     #[test]
+    fn a_down_voter_that_acknowledged_a_moment_ago_does_not_count() {
+        // Marked down, then it answered one heartbeat before dying (the admin_cli flake).
+        let s = state(&[(1, Active), (2, Down), (3, Draining)], &[1, 2, 3]);
+        let mut v = view(1, &[1, 2, 3], &[1, 2, 3], FRESH);
+        v.ack_age.insert(2, Some(Duration::from_millis(700)));
+        let r = decide(&s, &v, "n3", false).unwrap_err().to_string();
+        assert!(r.contains("would drop below quorum"), "{r}");
+    }
+
+    #[test]
     fn leader_last_voter_active_and_last_active_node() {
         let s = state(&[(1, Active), (2, Active)], &[1, 2]);
         let v = view(1, &[1, 2], &[1, 2], FRESH);
