@@ -20,13 +20,12 @@ use openraft::{Instant as _, ReadPolicy, ServerState};
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
-use super::decide::{self, resolve, transfer::Target, Decision, LeaderView, Refusal};
+use super::decide::{self, drain_wait, resolve, transfer::Target, Decision, LeaderView, Refusal};
 use super::error::Error;
 use super::node::{state_name, Inner};
 use super::rpc::{self, pb, ClientOptions};
 use super::state::{ClusterState, Command, NodeState, Response};
 use super::{NodeId, Raft};
-use crate::contract::EntityKind;
 
 /// How long a forwarded admin operation may take on the leader.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
@@ -49,8 +48,7 @@ pub enum AdminOp {
     TransferLeader { to: Option<String> },
 }
 
-/// Buckets per vCenter (what a drain moved away).
-pub type Buckets = BTreeMap<String, Vec<u32>>;
+pub use super::decide::drain_wait::Buckets;
 
 fn refused(msg: String) -> Status {
     Status::failed_precondition(format!("refused: {msg}"))
@@ -429,15 +427,13 @@ pub(crate) async fn step_down(
     }
 }
 
-/// Waits on this node's replica until drained `node`'s buckets are collected by their new
-/// owners past the point where it stopped: (1) it owns no bucket; (2) it has finished the
-/// cycle it had in flight (its last cycle of every vCenter covered no entity, or it does not
-/// answer or collect any more); (3) every handed-over bucket with a watermark has moved past
-/// the watermark it had then. `buckets` are the buckets it owned when the drain started
-/// (`None`: every bucket).
 /// How long `wait_drained` lets this node's replica catch up with a drain the leader applied.
 const REPLICA_CATCH_UP: Duration = Duration::from_secs(5);
 
+/// Waits on this node's replica until drained `node`'s buckets are collected by their new
+/// owners past the point where it stopped (the three conditions of
+/// [`decide::drain_wait`]). `buckets` are the buckets it owned when the drain started
+/// (`None`: every bucket).
 pub(crate) async fn wait_drained(
     inner: &Inner,
     node: &str,
@@ -445,158 +441,156 @@ pub(crate) async fn wait_drained(
     timeout: Duration,
 ) -> Result<pb::WaitDrainedReply, Status> {
     let t0 = Instant::now();
-    let deadline = t0 + timeout;
-    let mut rx = inner.state.clone();
-    let (id, name, addr) = {
-        let state = rx.borrow();
+    let mut w = {
+        let state = inner.state.borrow();
         let m = resolve(&state, node).map_err(refusal)?;
-        (m.id, m.name.clone(), m.addr.clone())
+        DrainWait {
+            rx: inner.state.clone(),
+            t0,
+            deadline: t0 + timeout,
+            id: m.id,
+            name: m.name.clone(),
+            addr: m.addr.clone(),
+        }
     };
-    let who = format!("node {id} ({name})");
-    let late = |what: String| {
-        Status::deadline_exceeded(format!(
-            "{who} is not drained after {:.0?}: {what}",
-            t0.elapsed()
-        ))
-    };
-    // 1. It owns nothing. This node's replica may not have applied the drain yet (the
-    // leader did; `drain NODE --wait` asked right after), so give it a moment before
-    // calling the node active.
-    let catch_up = t0 + REPLICA_CATCH_UP;
-    loop {
-        {
-            let state = rx.borrow_and_update();
-            let st = state.members.nodes.get(&id).map(|m| m.state);
-            if st == Some(NodeState::Active) && Instant::now() >= catch_up.min(deadline) {
-                return Err(refused(format!(
-                    "{who} is active, not draining: run `vcollect drain {name}` first"
-                )));
-            }
-            let owned: usize = state.owned_by(id).values().map(Vec::len).sum();
-            if owned == 0 {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(late(format!("it still owns {owned} buckets")));
-            }
-        }
-        tokio::select! {
-            _ = rx.changed() => {}
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-        }
-    }
-    // 2. Its cycle in flight is over.
-    let vcenters: Vec<String> = rx.borrow().vcenters.keys().cloned().collect();
-    loop {
-        let r = if Some(id) == inner.id() {
-            local_report(inner)
-        } else {
-            ask(inner, id, &addr).await
-        };
-        let idle = vcenters
-            .iter()
-            .all(|vc| r.cycles.iter().any(|c| &c.vcenter == vc && c.entities == 0));
-        if !r.reachable || !r.collecting || idle {
-            break;
-        }
-        if Instant::now() >= deadline {
-            return Err(late("its last cycle still covered entities".into()));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    // 3. The new owners collected past it.
-    let pending = |state: &ClusterState, base: &[(String, EntityKind, u32, i64)]| {
-        base.iter()
-            .filter(|(vc, kind, b, w)| {
-                state
-                    .vcenters
-                    .get(vc)
-                    .and_then(|v| v.watermark(*kind, *b))
-                    .is_none_or(|now| now <= *w)
-            })
-            .count()
-    };
-    let buckets_arg = buckets.clone();
-    let (base, moved) = {
-        let state = rx.borrow_and_update();
-        let buckets = buckets.unwrap_or_else(|| {
-            state
-                .vcenters
-                .keys()
-                .map(|vc| (vc.clone(), (0..super::BUCKETS).collect()))
-                .collect()
-        });
-        let mut base = Vec::new();
-        for (vc, bs) in &buckets {
-            let Some(v) = state.vcenters.get(vc) else {
-                continue;
-            };
-            for (kind, marks) in &v.watermarks {
-                for &b in bs {
-                    if let Some(Some(w)) = marks.get(b as usize) {
-                        base.push((vc.clone(), *kind, b, *w));
-                    }
-                }
-            }
-        }
-        let moved: usize = buckets.values().map(Vec::len).sum();
-        (base, moved)
-    };
-    let all: Vec<(String, u32)> = buckets_given(&buckets_arg);
-    loop {
-        let (left, owners) = {
-            let state = rx.borrow_and_update();
-            let mut owners: BTreeMap<NodeId, usize> = BTreeMap::new();
-            for (vc, b) in &all {
-                if let Some(o) = state
-                    .vcenters
-                    .get(vc)
-                    .and_then(|v| v.owners.get(*b as usize).copied().flatten())
-                {
-                    *owners.entry(o).or_default() += 1;
-                }
-            }
-            (pending(&state, &base), owners)
-        };
-        if left == 0 {
-            let owners: Vec<String> = owners
-                .iter()
-                .map(|(o, n)| format!("node {o}: {n}"))
-                .collect();
-            return Ok(pb::WaitDrainedReply {
-                message: format!(
-                    "{who} is drained: {moved} buckets handed over{}; the new owners collected \
-                     past its last window (waited {:.1}s)",
-                    if owners.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", owners.join(", "))
-                    },
-                    t0.elapsed().as_secs_f64()
-                ),
-                buckets: moved as u32,
-                waited_ms: ms(t0.elapsed()),
-            });
-        }
-        if Instant::now() >= deadline {
-            return Err(late(format!(
-                "{left} of {} bucket watermarks have not moved past its last window yet",
-                base.len()
-            )));
-        }
-        tokio::select! {
-            _ = rx.changed() => {}
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-        }
-    }
+    w.owns_nothing().await?;
+    w.cycle_over(inner).await?;
+    w.watermarks_past(buckets).await
 }
 
-/// The (vCenter, bucket) pairs of a drain (empty when not given: the owners line is left out).
-fn buckets_given(b: &Option<Buckets>) -> Vec<(String, u32)> {
-    b.iter()
-        .flat_map(|m| m.iter())
-        .flat_map(|(vc, bs)| bs.iter().map(move |b| (vc.clone(), *b)))
-        .collect()
+/// One `wait_drained` in progress.
+struct DrainWait {
+    rx: tokio::sync::watch::Receiver<Arc<ClusterState>>,
+    t0: Instant,
+    deadline: Instant,
+    id: NodeId,
+    name: String,
+    addr: String,
+}
+
+impl DrainWait {
+    fn who(&self) -> String {
+        format!("node {} ({})", self.id, self.name)
+    }
+
+    fn late(&self, what: String) -> Status {
+        Status::deadline_exceeded(format!(
+            "{} is not drained after {:.0?}: {what}",
+            self.who(),
+            self.t0.elapsed()
+        ))
+    }
+
+    /// Until the replica changes, or a quarter second.
+    async fn next_change(&mut self) {
+        tokio::select! {
+            _ = self.rx.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
+
+    /// (1) It owns nothing. This node's replica may not have applied the drain yet (the
+    /// leader did; `drain NODE --wait` asked right after), so give it a moment before calling
+    /// the node active.
+    async fn owns_nothing(&mut self) -> Result<(), Status> {
+        let catch_up = self.t0 + REPLICA_CATCH_UP;
+        loop {
+            {
+                let state = self.rx.borrow_and_update().clone();
+                let st = state.members.nodes.get(&self.id).map(|m| m.state);
+                if st == Some(NodeState::Active) && Instant::now() >= catch_up.min(self.deadline) {
+                    return Err(refused(format!(
+                        "{} is active, not draining: run `vcollect drain {}` first",
+                        self.who(),
+                        self.name
+                    )));
+                }
+                let owned = drain_wait::still_owned(&state, self.id);
+                if owned == 0 {
+                    return Ok(());
+                }
+                if Instant::now() >= self.deadline {
+                    return Err(self.late(format!("it still owns {owned} buckets")));
+                }
+            }
+            self.next_change().await;
+        }
+    }
+
+    /// (2) Its cycle in flight is over.
+    async fn cycle_over(&mut self, inner: &Inner) -> Result<(), Status> {
+        let vcenters: Vec<String> = self.rx.borrow().vcenters.keys().cloned().collect();
+        loop {
+            let r = if Some(self.id) == inner.id() {
+                local_report(inner)
+            } else {
+                ask(inner, self.id, &self.addr).await
+            };
+            if drain_wait::cycle_over(&r, &vcenters) {
+                return Ok(());
+            }
+            if Instant::now() >= self.deadline {
+                return Err(self.late("its last cycle still covered entities".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// (3) The new owners collected past it.
+    async fn watermarks_past(
+        &mut self,
+        given: Option<Buckets>,
+    ) -> Result<pb::WaitDrainedReply, Status> {
+        let (base, moved) = {
+            let state = self.rx.borrow_and_update().clone();
+            let all = drain_wait::drained_buckets(&state, given.clone());
+            let moved: usize = all.values().map(Vec::len).sum();
+            (drain_wait::baseline(&state, &all), moved)
+        };
+        // The owners line names only the buckets given (none: it is left out).
+        let given = given.unwrap_or_default();
+        loop {
+            let (left, owners) = {
+                let state = self.rx.borrow_and_update().clone();
+                (
+                    drain_wait::pending(&state, &base),
+                    drain_wait::new_owners(&state, &given),
+                )
+            };
+            if left == 0 {
+                return Ok(self.drained(moved, owners));
+            }
+            if Instant::now() >= self.deadline {
+                return Err(self.late(format!(
+                    "{left} of {} bucket watermarks have not moved past its last window yet",
+                    base.len()
+                )));
+            }
+            self.next_change().await;
+        }
+    }
+
+    fn drained(&self, moved: usize, owners: BTreeMap<NodeId, usize>) -> pb::WaitDrainedReply {
+        let owners: Vec<String> = owners
+            .iter()
+            .map(|(o, n)| format!("node {o}: {n}"))
+            .collect();
+        pb::WaitDrainedReply {
+            message: format!(
+                "{} is drained: {moved} buckets handed over{}; the new owners collected past \
+                 its last window (waited {:.1}s)",
+                self.who(),
+                if owners.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", owners.join(", "))
+                },
+                self.t0.elapsed().as_secs_f64()
+            ),
+            buckets: moved as u32,
+            waited_ms: ms(self.t0.elapsed()),
+        }
+    }
 }
 
 // ---- client side (the CLI) ----

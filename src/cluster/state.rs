@@ -11,7 +11,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::precondition::{check_all, Precondition, Unmet};
+pub mod precondition;
+
+use self::precondition::{check_all, Precondition, Unmet};
 use crate::contract::EntityKind;
 use crate::contract::BUCKETS;
 
@@ -186,7 +188,7 @@ pub enum Command {
         incarnation: u64,
     },
     /// Active / Draining / Down (Left through `RemoveNode`). Left is terminal. Applied only if
-    /// every condition of `expect` still holds (see [`super::precondition`]).
+    /// every condition of `expect` still holds (see [`precondition`]).
     SetNodeState {
         id: NodeId,
         state: NodeState,
@@ -362,103 +364,17 @@ impl ClusterState {
 
     fn try_apply(&mut self, cmd: &Command, touched: &mut Touched) -> Result<Response, Rejection> {
         match cmd {
-            Command::Bootstrap { nodes } => {
-                if !self.members.nodes.is_empty() {
-                    return Err(Rejection::AlreadyBootstrapped);
-                }
-                let mut seen = BTreeSet::new();
-                for n in nodes {
-                    if n.id == 0 || !seen.insert(n.id) {
-                        return Err(Rejection::BadBootstrapId(n.id));
-                    }
-                }
-                for n in nodes {
-                    let role = self.members.role_of(n.id);
-                    self.members.nodes.insert(
-                        n.id,
-                        Member {
-                            id: n.id,
-                            name: n.name.clone(),
-                            addr: n.addr.clone(),
-                            incarnation: n.incarnation,
-                            role,
-                            state: NodeState::Active,
-                        },
-                    );
-                }
-                let max = seen.last().copied().unwrap_or(0);
-                self.members.next_node_id = self.members.next_node_id.max(max + 1);
-                touched.members = true;
-                Ok(Response::Done)
-            }
+            Command::Bootstrap { nodes } => self.bootstrap(nodes, touched),
             Command::RegisterNode {
                 name,
                 addr,
                 incarnation,
-            } => {
-                let live = |m: &&Member| m.state != NodeState::Left;
-                let same_name = self
-                    .members
-                    .nodes
-                    .values()
-                    .filter(live)
-                    .find(|m| &m.name == name);
-                let mut replaced = None;
-                if let Some(m) = same_name {
-                    if m.incarnation == *incarnation {
-                        if &m.addr == addr {
-                            return Ok(Response::Registered {
-                                id: m.id,
-                                created: false,
-                                replaced: None,
-                            });
-                        }
-                        return Err(Rejection::AddressChanged {
-                            id: m.id,
-                            addr: m.addr.clone(),
-                        });
-                    }
-                    replaced = Some(m.id);
-                }
-                if let Some(m) = self
-                    .members
-                    .nodes
-                    .values()
-                    .filter(live)
-                    .find(|m| &m.addr == addr && Some(m.id) != replaced)
-                {
-                    return Err(Rejection::AddrInUse {
-                        addr: addr.clone(),
-                        id: m.id,
-                    });
-                }
-                if let Some(old) = replaced {
-                    if let Some(m) = self.members.nodes.get_mut(&old) {
-                        m.state = NodeState::Left;
-                    }
-                }
-                let id = self.members.next_node_id;
-                self.members.next_node_id += 1;
-                let role = self.members.role_of(id);
-                self.members.nodes.insert(
-                    id,
-                    Member {
-                        id,
-                        name: name.clone(),
-                        addr: addr.clone(),
-                        incarnation: *incarnation,
-                        role,
-                        state: NodeState::Active,
-                    },
-                );
-                touched.members = true;
-                Ok(Response::Registered {
-                    id,
-                    created: true,
-                    replaced,
-                })
-            }
+            } => self.register(name, addr, *incarnation, touched),
             Command::SetNodeState { id, state, expect } => {
+                // Already there (a retried write whose first answer was lost): nothing to check.
+                if self.live_member_mut(*id)?.state == *state {
+                    return Ok(Response::Done);
+                }
                 check_all(expect, self)?;
                 let m = self.live_member_mut(*id)?;
                 m.state = *state;
@@ -481,28 +397,7 @@ impl ClusterState {
                 touched.members = true;
                 Ok(Response::Done)
             }
-            Command::SetOwners { vcenter, moves } => {
-                for &(b, owner) in moves {
-                    if b >= BUCKETS {
-                        return Err(Rejection::BucketOutOfRange(b));
-                    }
-                    match self.members.nodes.get(&owner) {
-                        Some(m) if m.state == NodeState::Active => {}
-                        _ => return Err(Rejection::OwnerNotActive(owner)),
-                    }
-                }
-                let v = self.vcenters.entry(vcenter.clone()).or_default();
-                let mut moved = 0;
-                for &(b, owner) in moves {
-                    let slot = &mut v.owners[b as usize];
-                    if *slot != Some(owner) {
-                        *slot = Some(owner);
-                        moved += 1;
-                    }
-                }
-                touched.vcenters.insert(vcenter.clone());
-                Ok(Response::OwnersSet { moved })
-            }
+            Command::SetOwners { vcenter, moves } => self.set_owners(vcenter, moves, touched),
             Command::DropVcenter { vcenter } => {
                 if self.vcenters.remove(vcenter).is_some() {
                     touched.vcenters.insert(vcenter.clone());
@@ -510,42 +405,187 @@ impl ClusterState {
                 Ok(Response::Done)
             }
             Command::CommitWatermarks { node, updates } => {
-                if !self.members.nodes.contains_key(node) {
-                    return Err(Rejection::UnknownNode(*node));
-                }
-                let (mut advanced, mut not_owned, mut ignored) = (0u32, 0u32, 0u32);
-                for u in updates {
-                    let Some(v) = self.vcenters.get_mut(&u.vcenter) else {
-                        ignored += u.buckets.len() as u32;
-                        continue;
-                    };
-                    let marks = v
-                        .watermarks
-                        .entry(u.kind)
-                        .or_insert_with(|| vec![None; BUCKETS as usize]);
-                    for &b in &u.buckets {
-                        if b >= BUCKETS {
-                            ignored += 1;
-                            continue;
-                        }
-                        if v.owners[b as usize] != Some(*node) {
-                            not_owned += 1;
-                        }
-                        let w = &mut marks[b as usize];
-                        if w.is_none_or(|w| w < u.ts) {
-                            *w = Some(u.ts);
-                            advanced += 1;
-                        }
-                    }
-                    touched.vcenters.insert(u.vcenter.clone());
-                }
-                Ok(Response::Watermarks {
-                    advanced,
-                    not_owned,
-                    ignored,
-                })
+                self.commit_watermarks(*node, updates, touched)
             }
         }
+    }
+
+    /// [`Command::Bootstrap`].
+    fn bootstrap(
+        &mut self,
+        nodes: &[NewNode],
+        touched: &mut Touched,
+    ) -> Result<Response, Rejection> {
+        if !self.members.nodes.is_empty() {
+            return Err(Rejection::AlreadyBootstrapped);
+        }
+        let mut seen = BTreeSet::new();
+        for n in nodes {
+            if n.id == 0 || !seen.insert(n.id) {
+                return Err(Rejection::BadBootstrapId(n.id));
+            }
+        }
+        for n in nodes {
+            let role = self.members.role_of(n.id);
+            self.members.nodes.insert(
+                n.id,
+                Member {
+                    id: n.id,
+                    name: n.name.clone(),
+                    addr: n.addr.clone(),
+                    incarnation: n.incarnation,
+                    role,
+                    state: NodeState::Active,
+                },
+            );
+        }
+        let max = seen.last().copied().unwrap_or(0);
+        self.members.next_node_id = self.members.next_node_id.max(max + 1);
+        touched.members = true;
+        Ok(Response::Done)
+    }
+
+    /// [`Command::RegisterNode`].
+    fn register(
+        &mut self,
+        name: &str,
+        addr: &str,
+        incarnation: u64,
+        touched: &mut Touched,
+    ) -> Result<Response, Rejection> {
+        let live = |m: &&Member| m.state != NodeState::Left;
+        let same_name = self
+            .members
+            .nodes
+            .values()
+            .filter(live)
+            .find(|m| m.name == name);
+        let mut replaced = None;
+        if let Some(m) = same_name {
+            if m.incarnation == incarnation {
+                if m.addr == addr {
+                    return Ok(Response::Registered {
+                        id: m.id,
+                        created: false,
+                        replaced: None,
+                    });
+                }
+                return Err(Rejection::AddressChanged {
+                    id: m.id,
+                    addr: m.addr.clone(),
+                });
+            }
+            replaced = Some(m.id);
+        }
+        if let Some(m) = self
+            .members
+            .nodes
+            .values()
+            .filter(live)
+            .find(|m| m.addr == addr && Some(m.id) != replaced)
+        {
+            return Err(Rejection::AddrInUse {
+                addr: addr.to_string(),
+                id: m.id,
+            });
+        }
+        if let Some(old) = replaced {
+            if let Some(m) = self.members.nodes.get_mut(&old) {
+                m.state = NodeState::Left;
+            }
+        }
+        let id = self.members.next_node_id;
+        self.members.next_node_id += 1;
+        let role = self.members.role_of(id);
+        self.members.nodes.insert(
+            id,
+            Member {
+                id,
+                name: name.to_string(),
+                addr: addr.to_string(),
+                incarnation,
+                role,
+                state: NodeState::Active,
+            },
+        );
+        touched.members = true;
+        Ok(Response::Registered {
+            id,
+            created: true,
+            replaced,
+        })
+    }
+
+    /// [`Command::SetOwners`].
+    fn set_owners(
+        &mut self,
+        vcenter: &str,
+        moves: &[(u32, NodeId)],
+        touched: &mut Touched,
+    ) -> Result<Response, Rejection> {
+        for &(b, owner) in moves {
+            if b >= BUCKETS {
+                return Err(Rejection::BucketOutOfRange(b));
+            }
+            match self.members.nodes.get(&owner) {
+                Some(m) if m.state == NodeState::Active => {}
+                _ => return Err(Rejection::OwnerNotActive(owner)),
+            }
+        }
+        let v = self.vcenters.entry(vcenter.to_string()).or_default();
+        let mut moved = 0;
+        for &(b, owner) in moves {
+            let slot = &mut v.owners[b as usize];
+            if *slot != Some(owner) {
+                *slot = Some(owner);
+                moved += 1;
+            }
+        }
+        touched.vcenters.insert(vcenter.to_string());
+        Ok(Response::OwnersSet { moved })
+    }
+
+    /// [`Command::CommitWatermarks`].
+    fn commit_watermarks(
+        &mut self,
+        node: NodeId,
+        updates: &[WatermarkWindow],
+        touched: &mut Touched,
+    ) -> Result<Response, Rejection> {
+        if !self.members.nodes.contains_key(&node) {
+            return Err(Rejection::UnknownNode(node));
+        }
+        let (mut advanced, mut not_owned, mut ignored) = (0u32, 0u32, 0u32);
+        for u in updates {
+            let Some(v) = self.vcenters.get_mut(&u.vcenter) else {
+                ignored += u.buckets.len() as u32;
+                continue;
+            };
+            let marks = v
+                .watermarks
+                .entry(u.kind)
+                .or_insert_with(|| vec![None; BUCKETS as usize]);
+            for &b in &u.buckets {
+                if b >= BUCKETS {
+                    ignored += 1;
+                    continue;
+                }
+                if v.owners[b as usize] != Some(node) {
+                    not_owned += 1;
+                }
+                let w = &mut marks[b as usize];
+                if w.is_none_or(|w| w < u.ts) {
+                    *w = Some(u.ts);
+                    advanced += 1;
+                }
+            }
+            touched.vcenters.insert(u.vcenter.clone());
+        }
+        Ok(Response::Watermarks {
+            advanced,
+            not_owned,
+            ignored,
+        })
     }
 
     fn live_member_mut(&mut self, id: NodeId) -> Result<&mut Member, Rejection> {

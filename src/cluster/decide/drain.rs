@@ -5,7 +5,7 @@
 //! another member is still active.
 
 use super::{describe, other_active, resolve, unsafe_, Decision, Refusal};
-use crate::cluster::precondition::Precondition;
+use crate::cluster::state::precondition::Precondition;
 use crate::cluster::state::{ClusterState, Command, NodeState};
 
 pub fn decide(state: &ClusterState, node: &str) -> Result<Decision, Refusal> {

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::LeaderView;
-use crate::cluster::precondition::Precondition;
+use crate::cluster::state::precondition::Precondition;
 use crate::cluster::state::{ClusterState, Command, NodeId, NodeState};
 
 /// What one leadership remembers between ticks: since when each member without an

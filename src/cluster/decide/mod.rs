@@ -1,7 +1,7 @@
 //! The leader's decisions, as pure functions of (replicated state, a metrics snapshot, now).
 //!
 //! Each rule lives in its own file and returns what to write (commands, with the conditions
-//! the state machine re-checks at apply: [`super::precondition`]) or a [`Refusal`] that names
+//! the state machine re-checks at apply: [`super::state::precondition`]) or a [`Refusal`] that names
 //! its reason. Nothing here does I/O or reads a clock: the callers (`admin`, `controller`)
 //! snapshot the state and the metrics, decide, and write. That makes every rule testable in
 //! milliseconds.
@@ -11,7 +11,10 @@
 //! * [`transfer`]: who may take over leadership.
 
 pub mod drain;
+pub mod drain_wait;
 pub mod liveness;
+pub mod membership;
+pub mod rebalance;
 pub mod remove;
 pub mod transfer;
 pub mod undrain;

@@ -9,7 +9,7 @@
 //! that another member is active.
 
 use super::{describe, other_active, resolve, unsafe_, Decision, LeaderView, Refusal};
-use crate::cluster::precondition::{majority, Precondition};
+use crate::cluster::state::precondition::{majority, Precondition};
 use crate::cluster::state::{ClusterState, Command, NodeState};
 
 pub fn decide(

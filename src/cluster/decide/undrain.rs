@@ -4,7 +4,7 @@
 //! when it answers again). The state machine re-checks at apply that it is still draining.
 
 use super::{describe, resolve, unsafe_, Decision, LeaderView, Refusal};
-use crate::cluster::precondition::Precondition;
+use crate::cluster::state::precondition::Precondition;
 use crate::cluster::state::{ClusterState, Command, NodeState};
 
 pub fn decide(state: &ClusterState, view: &LeaderView, node: &str) -> Result<Decision, Refusal> {

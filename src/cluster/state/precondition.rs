@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::state::{ClusterState, NodeId, NodeState};
+use super::{ClusterState, NodeId, NodeState};
 
 /// One condition on the replicated state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
