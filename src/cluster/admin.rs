@@ -3,14 +3,15 @@
 //!
 //! Writes run on the leader: a node that does not lead forwards the [`AdminOp`] there (at most
 //! twice, against loops). The leader first makes sure its replica is current (a ReadIndex
-//! round), then checks that the operation is safe against the replicated state and its own
-//! replication metrics, and only then proposes the command. Refusals are `FAILED_PRECONDITION`
-//! with the reason; an unknown node is `NOT_FOUND`; no leader is `UNAVAILABLE`.
+//! round), then asks the operation's rule ([`super::decide`]: a pure function of the
+//! replicated state and its replication metrics) and writes the command it returns. Refusals
+//! are `FAILED_PRECONDITION` with the reason; an unknown node is `NOT_FOUND`; no leader is
+//! `UNAVAILABLE`.
 //!
-//! The checks are made by the leader against the state it has just confirmed; two admins
-//! running conflicting operations at the same instant could both pass (the state machine
-//! itself stays consistent, and the controller acts on whatever results). Admin operations are
-//! rare and human-driven, so this is accepted.
+//! The check and the write are one atomic step: the command carries the conditions the rule
+//! relied on (`expect`, [`super::state::precondition`]) and the state machine re-checks them
+//! when it applies the entry, so a concurrent admin operation or a liveness change between the
+//! check and the commit turns into a refusal naming its reason, never into an unsafe change.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
