@@ -266,6 +266,7 @@ pub(crate) async fn run_op(
             .await
         }
         AdminOp::Remove { node, force } => {
+            let (state, view) = settled(inner, &raft, state, view).await;
             let d = decide::remove::decide(&state, &view, &node, force).map_err(refusal)?;
             carry_out(inner, d).await
         }
@@ -295,6 +296,27 @@ pub(crate) async fn run_op(
             ))
         }
     }
+}
+
+/// How long a remove waits for the controller to take members that left out of the
+/// membership ([`decide::remove::settling`]).
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// The state and view once no member that left is still a voter (or after [`SETTLE`]).
+async fn settled(
+    inner: &Inner,
+    raft: &Raft,
+    mut state: Arc<ClusterState>,
+    mut view: LeaderView,
+) -> (Arc<ClusterState>, LeaderView) {
+    let t0 = Instant::now();
+    while decide::remove::settling(&state, &view) && t0.elapsed() < SETTLE {
+        inner.kick.notify_one();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        state = inner.state.borrow().clone();
+        view = LeaderView::from_metrics(&super::metrics(raft), inner.cluster.failure_timeout);
+    }
+    (state, view)
 }
 
 fn reply(message: String, id: NodeId) -> pb::AdminReply {

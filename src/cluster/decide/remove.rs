@@ -12,6 +12,18 @@ use super::{describe, other_active, resolve, unsafe_, Decision, LeaderView, Refu
 use crate::cluster::state::precondition::{majority, Precondition};
 use crate::cluster::state::{ClusterState, Command, NodeState};
 
+/// A member that has left is still a voter: the controller is taking it out of the membership
+/// (one change at a time). Deciding a remove now would count it among the remaining voters, and
+/// marking another voter `left` first could let the controller drop a live voter before the
+/// dead one; so the leader waits for this to clear (briefly) before deciding.
+pub fn settling(state: &ClusterState, view: &LeaderView) -> bool {
+    state
+        .members
+        .nodes
+        .values()
+        .any(|m| m.state == NodeState::Left && m.id != view.me && view.voters.contains(&m.id))
+}
+
 pub fn decide(
     state: &ClusterState,
     view: &LeaderView,
@@ -145,6 +157,16 @@ mod tests {
         v.ack_age.insert(2, Some(Duration::from_millis(700)));
         let r = decide(&s, &v, "n3", false).unwrap_err().to_string();
         assert!(r.contains("would drop below quorum"), "{r}");
+    }
+
+    #[test]
+    fn a_left_voter_still_in_the_membership_means_wait() {
+        let s = state(&[(1, Active), (2, Left), (3, Draining)], &[1, 2, 3]);
+        let mut v = view(1, &[1, 2, 3], &[1, 2, 3], FRESH);
+        assert!(settling(&s, &v));
+        v.voters.remove(&2);
+        assert!(!settling(&s, &v));
+        assert!(decide(&s, &v, "n3", false).unwrap().command.is_some());
     }
 
     #[test]
