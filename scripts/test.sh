@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test of vcollect: installs what the tests need (scripts/setup.sh), checks
-# formatting and lints, runs the Rust suite with cargo-nextest (unit, property, simulator,
-# InfluxDB and multi-process cluster tests), then the container cluster-tests: the Ansible
-# role deploys the release binary onto systemd containers and the failure scenarios run.
-# After the Rust suite, a short fuzzing pass (scripts/fuzz.sh: about a minute per target).
+# Runs every test of vcollect: installs what the tests need (scripts/setup.sh), checks the
+# module structure (scripts/structure.py), formatting and lints, runs the Rust suite with
+# cargo-nextest (unit, property, simulator, InfluxDB and multi-process cluster tests), a short
+# fuzzing pass (scripts/fuzz.sh: about a minute per target), then the container
+# cluster-tests: the Ansible role deploys the release binary onto systemd containers and the
+# failure scenarios run.
 #   VCOLLECT_SKIP_CLUSTER_TESTS=1 scripts/test.sh    skips the container stage
 #   VCOLLECT_SKIP_FUZZ=1 scripts/test.sh             skips the fuzzing pass
 #   VCOLLECT_FUZZ_SECONDS=N scripts/test.sh          fuzzes N seconds per target (default 60)
@@ -11,6 +12,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/setup.sh
+# Import graph acyclic, planes apart, functions <= 100 lines (scripts/structure-allow.txt
+# lists the known offenders still to be split).
+python3 scripts/structure.py src
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo nextest run --all-targets --locked --no-fail-fast "$@"

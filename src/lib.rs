@@ -7,11 +7,13 @@
 //!   [`sink`] encodes InfluxDB line protocol and writes it (with an on-disk spool);
 //! * the **control plane** ([`cluster`]) decides which node collects which entities.
 //!
-//! [`config`] loads and validates the one TOML file every node shares.
+//! [`contract`] holds what both planes agree on (bucket hash, entity kinds, watermark
+//! updates); [`config`] loads and validates the one TOML file every node shares.
 
 pub mod cluster;
 pub mod collect;
 pub mod config;
+pub mod contract;
 pub mod secret;
 pub mod sink;
 pub mod vsphere;

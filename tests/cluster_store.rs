@@ -158,6 +158,7 @@ async fn rejected_commands_still_advance_applied() {
     let cmd = Command::SetNodeState {
         id: 9,
         state: cluster::NodeState::Down,
+        expect: vec![],
     };
     apply(&mut sm, vec![normal(1, 1, cmd)]).await;
     // Rejected commands still advance the applied index.

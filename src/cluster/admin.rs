@@ -3,14 +3,15 @@
 //!
 //! Writes run on the leader: a node that does not lead forwards the [`AdminOp`] there (at most
 //! twice, against loops). The leader first makes sure its replica is current (a ReadIndex
-//! round), then checks that the operation is safe against the replicated state and its own
-//! replication metrics, and only then proposes the command. Refusals are `FAILED_PRECONDITION`
-//! with the reason; an unknown node is `NOT_FOUND`; no leader is `UNAVAILABLE`.
+//! round), then asks the operation's rule ([`super::decide`]: a pure function of the
+//! replicated state and its replication metrics) and writes the command it returns. Refusals
+//! are `FAILED_PRECONDITION` with the reason; an unknown node is `NOT_FOUND`; no leader is
+//! `UNAVAILABLE`.
 //!
-//! The checks are made by the leader against the state it has just confirmed; two admins
-//! running conflicting operations at the same instant could both pass (the state machine
-//! itself stays consistent, and the controller acts on whatever results). Admin operations are
-//! rare and human-driven, so this is accepted.
+//! The check and the write are one atomic step: the command carries the conditions the rule
+//! relied on (`expect`, [`super::state::precondition`]) and the state machine re-checks them
+//! when it applies the entry, so a concurrent admin operation or a liveness change between the
+//! check and the commit turns into a refusal naming its reason, never into an unsafe change.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -20,12 +21,12 @@ use openraft::{Instant as _, ReadPolicy, ServerState};
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
+use super::decide::{self, drain_wait, resolve, transfer::Target, Decision, LeaderView, Refusal};
 use super::error::Error;
 use super::node::{state_name, Inner};
 use super::rpc::{self, pb, ClientOptions};
-use super::state::{ClusterState, Command, Member, NodeState, Response};
+use super::state::{ClusterState, Command, NodeState, Response};
 use super::{NodeId, Raft};
-use crate::vsphere::EntityKind;
 
 /// How long a forwarded admin operation may take on the leader.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
@@ -33,8 +34,6 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Deadline of one node's answer when a node gathers every member's figures.
 const FAN_OUT: Duration = Duration::from_millis(1000);
-/// A voter within this many entries of the leader's log may take over leadership.
-const TRANSFER_LAG: u64 = 100;
 
 /// A write operation of the admin CLI (serde_json inside `AdminRequest`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,46 +49,10 @@ pub enum AdminOp {
     TransferLeader { to: Option<String> },
 }
 
-/// Buckets per vCenter (what a drain moved away).
-pub type Buckets = BTreeMap<String, Vec<u32>>;
+pub use super::decide::drain_wait::Buckets;
 
 fn refused(msg: String) -> Status {
     Status::failed_precondition(format!("refused: {msg}"))
-}
-
-fn describe(m: &Member) -> String {
-    format!("node {} ({})", m.id, m.name)
-}
-
-/// The member named by `q`: a name, an id or an address. A live member wins over one that
-/// left under the same name.
-pub(crate) fn resolve<'a>(state: &'a ClusterState, q: &str) -> Result<&'a Member, Status> {
-    let q = q.trim();
-    let by_id = q.parse::<NodeId>().ok();
-    let mut found: Vec<&Member> = state
-        .members
-        .nodes
-        .values()
-        .filter(|m| Some(m.id) == by_id || m.name == q || m.addr == q)
-        .collect();
-    found.sort_by_key(|m| (m.state == NodeState::Left, std::cmp::Reverse(m.id)));
-    found.first().copied().ok_or_else(|| {
-        let known: Vec<String> = state
-            .members
-            .nodes
-            .values()
-            .filter(|m| m.state != NodeState::Left)
-            .map(|m| format!("{} ({})", m.name, m.id))
-            .collect();
-        Status::not_found(format!(
-            "unknown node {q:?}: the members are {}",
-            if known.is_empty() {
-                "none yet".to_string()
-            } else {
-                known.join(", ")
-            }
-        ))
-    })
 }
 
 fn to_status(e: Error) -> Status {
@@ -270,31 +233,7 @@ pub(crate) async fn run_op(
         .raft()
         .ok_or_else(|| Status::unavailable("this node has not joined a cluster yet"))?;
     if super::metrics(&raft).state != ServerState::Leader {
-        let (_, addr) = inner.leader().ok_or_else(|| {
-            Status::unavailable(format!(
-                "no leader known to node {} ({}): the cluster has no quorum now",
-                inner.id().unwrap_or(0),
-                inner.advertise
-            ))
-        })?;
-        if hops >= 2 {
-            return Err(Status::unavailable(
-                "no stable leader (the operation was forwarded twice)",
-            ));
-        }
-        let mut client = inner.peers.cluster(&addr).map_err(to_status)?;
-        let req = pb::AdminRequest {
-            op: serde_json::to_vec(&op).map_err(|e| Status::internal(e.to_string()))?,
-            hops: hops + 1,
-        };
-        return rpc::call(&addr, FORWARD_TIMEOUT, req, |r| async move {
-            client.admin(r).await
-        })
-        .await
-        .map_err(|e| match e {
-            Error::Rpc { status, .. } => status,
-            e => Status::unavailable(format!("the leader {addr}: {}", explain(&e))),
-        });
+        return forward(inner, op, hops).await;
     }
     // Decide on a current replica.
     match tokio::time::timeout(
@@ -310,233 +249,34 @@ pub(crate) async fn run_op(
             ))
         }
     }
-    let m = super::metrics(&raft);
     let state = inner.state.borrow().clone();
-    let me = m.id;
-    let ft = inner.cluster.failure_timeout;
-    let hb = m.heartbeat.clone().unwrap_or_default();
-    // Answering: acknowledged within failure_timeout; with no acknowledgement yet in this
-    // term (a leader elected just now), trust the controller's verdict (not down).
-    let alive = |id: NodeId| {
-        id == me
-            || match hb.get(&id).and_then(|t| t.as_ref()) {
-                Some(t) => t.elapsed() < ft,
-                None => state
-                    .members
-                    .nodes
-                    .get(&id)
-                    .is_some_and(|m| m.state != NodeState::Down && m.state != NodeState::Left),
-            }
-    };
-    let reply = |message: String, id: NodeId| pb::AdminReply {
-        message,
-        node_id: Some(id),
-        detail: Vec::new(),
-    };
+    let view = LeaderView::from_metrics(&super::metrics(&raft), inner.cluster.failure_timeout);
     match op {
         AdminOp::Drain { node } => {
-            let mem = resolve(&state, &node)?.clone();
-            let owned = state.owned_by(mem.id);
-            let detail = serde_json::to_vec(&owned).unwrap_or_default();
-            match mem.state {
-                NodeState::Left => {
-                    return Err(refused(format!("{} has left the cluster", describe(&mem))))
-                }
-                NodeState::Draining => {
-                    return Ok(pb::AdminReply {
-                        detail,
-                        ..reply(format!("{} is already draining", describe(&mem)), mem.id)
-                    })
-                }
-                NodeState::Active | NodeState::Down => {}
-            }
-            let others: Vec<NodeId> = state
-                .active_nodes()
-                .into_iter()
-                .filter(|&i| i != mem.id)
-                .collect();
-            if others.is_empty() {
-                return Err(refused(format!(
-                    "{} is the last active node: draining it would leave every bucket without \
-                     a collector",
-                    describe(&mem)
-                )));
-            }
-            propose(
-                inner,
-                Command::SetNodeState {
-                    id: mem.id,
-                    state: NodeState::Draining,
-                },
-            )
-            .await?;
-            let n: usize = owned.values().map(Vec::len).sum();
-            Ok(pb::AdminReply {
-                detail,
-                ..reply(
-                    format!(
-                        "{} is draining: its {n} buckets move to the {} other active node(s)",
-                        describe(&mem),
-                        others.len()
-                    ),
-                    mem.id,
-                )
-            })
+            let d = decide::drain::decide(&state, &node).map_err(refusal)?;
+            let detail = serde_json::to_vec(&state.owned_by(d.node)).unwrap_or_default();
+            let reply = carry_out(inner, d).await?;
+            Ok(pb::AdminReply { detail, ..reply })
         }
         AdminOp::Undrain { node } => {
-            let mem = resolve(&state, &node)?.clone();
-            match mem.state {
-                NodeState::Left => {
-                    return Err(refused(format!("{} has left the cluster", describe(&mem))))
-                }
-                NodeState::Active => {
-                    return Ok(reply(
-                        format!("{} is already active", describe(&mem)),
-                        mem.id,
-                    ))
-                }
-                NodeState::Down => {
-                    return Err(refused(format!(
-                        "{} is down: it becomes active by itself when it answers again",
-                        describe(&mem)
-                    )))
-                }
-                NodeState::Draining => {}
-            }
-            if !alive(mem.id) {
-                return Err(refused(format!(
-                    "{} does not answer the leader: start it first, then undrain it",
-                    describe(&mem)
-                )));
-            }
-            propose(
+            carry_out(
                 inner,
-                Command::SetNodeState {
-                    id: mem.id,
-                    state: NodeState::Active,
-                },
+                decide::undrain::decide(&state, &view, &node).map_err(refusal)?,
             )
-            .await?;
-            Ok(reply(
-                format!(
-                    "{} is active again: the leader gives it buckets",
-                    describe(&mem)
-                ),
-                mem.id,
-            ))
+            .await
         }
         AdminOp::Remove { node, force } => {
-            let mem = resolve(&state, &node)?.clone();
-            if mem.state == NodeState::Left {
-                return Ok(reply(
-                    format!("{} has already left", describe(&mem)),
-                    mem.id,
-                ));
-            }
-            let voters: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
-            if voters.contains(&mem.id) && voters.len() == 1 {
-                return Err(refused(format!(
-                    "{} is the last voter: removing it would end the cluster",
-                    describe(&mem)
-                )));
-            }
-            if mem.id == me {
-                return Err(refused(format!(
-                    "{} is the leader: run `vcollect transfer-leader` first, or `vcollect leave` \
-                     on it",
-                    describe(&mem)
-                )));
-            }
-            if voters.contains(&mem.id) && !force {
-                let after: Vec<NodeId> = voters.iter().copied().filter(|&v| v != mem.id).collect();
-                let answering = after.iter().filter(|&&v| alive(v)).count();
-                let need = after.len() / 2 + 1;
-                if answering < need {
-                    return Err(refused(format!(
-                        "removing {} would drop below quorum: {answering} of the {} remaining \
-                         voters answer, {need} needed (--force removes it anyway)",
-                        describe(&mem),
-                        after.len()
-                    )));
-                }
-            }
-            if mem.state == NodeState::Active && !force {
-                return Err(refused(format!(
-                    "{} is active{}: drain it first (`vcollect drain {}`) or run `vcollect leave` \
-                     on it; a dead node is marked down after failure_timeout and can be removed \
-                     then (--force removes it anyway)",
-                    describe(&mem),
-                    if alive(mem.id) { " and answers" } else { "" },
-                    mem.name
-                )));
-            }
-            let others = state
-                .active_nodes()
-                .into_iter()
-                .filter(|&i| i != mem.id)
-                .count();
-            if others == 0 && !force {
-                return Err(refused(format!(
-                    "{} is the last active node: removing it would leave every bucket without \
-                     a collector (--force removes it anyway)",
-                    describe(&mem)
-                )));
-            }
-            propose(inner, Command::RemoveNode { id: mem.id }).await?;
-            Ok(reply(
-                format!(
-                    "{} removed: its buckets move to the active nodes, and the leader drops it \
-                     from the Raft membership",
-                    describe(&mem)
-                ),
-                mem.id,
-            ))
+            let (state, view) = settled(inner, &raft, state, view).await;
+            let d = decide::remove::decide(&state, &view, &node, force).map_err(refusal)?;
+            carry_out(inner, d).await
         }
         AdminOp::TransferLeader { to } => {
-            let target = match to {
-                Some(q) => {
-                    let mem = resolve(&state, &q)?;
-                    if mem.id == me {
-                        return Ok(reply(format!("{} already leads", describe(mem)), me));
-                    }
-                    if mem.state == NodeState::Left {
-                        return Err(refused(format!("{} has left the cluster", describe(mem))));
-                    }
-                    let voters: BTreeSet<NodeId> =
-                        m.membership_config.membership().voter_ids().collect();
-                    if !voters.contains(&mem.id) {
-                        return Err(refused(format!(
-                            "{} is not a voter: only voters can lead",
-                            describe(mem)
-                        )));
-                    }
-                    if !alive(mem.id) {
-                        return Err(refused(format!(
-                            "{} does not answer the leader",
-                            describe(mem)
-                        )));
-                    }
-                    let last = m.last_log_index.unwrap_or(0);
-                    let matched = m
-                        .replication
-                        .as_ref()
-                        .and_then(|r| r.get(&mem.id).cloned().flatten())
-                        .map(|l| l.index)
-                        .unwrap_or(0);
-                    if matched + TRANSFER_LAG < last {
-                        return Err(refused(format!(
-                            "{} lags {} entries behind the leader; try again when it has caught up",
-                            describe(mem),
-                            last - matched
-                        )));
-                    }
-                    mem.id
-                }
-                None => pick_successor(inner, &raft).ok_or_else(|| {
-                    refused("no other voter answers and is caught up: leadership stays".into())
-                })?,
+            let target = decide::transfer::decide(&state, &view, to.as_deref()).map_err(refusal)?;
+            let to = match target {
+                Target::AlreadyLeads(message) => return Ok(reply(message, view.me)),
+                Target::To(id) => id,
             };
-            let (leader, took) = transfer(&raft, me, target, TRANSFER_TIMEOUT).await?;
+            let (leader, took) = transfer(&raft, view.me, to, TRANSFER_TIMEOUT).await?;
             let name = |id: NodeId| {
                 state
                     .members
@@ -548,7 +288,7 @@ pub(crate) async fn run_op(
             Ok(reply(
                 format!(
                     "leadership moved from {} to {} in {} ms",
-                    name(me),
+                    name(view.me),
                     name(leader),
                     took.as_millis()
                 ),
@@ -556,6 +296,82 @@ pub(crate) async fn run_op(
             ))
         }
     }
+}
+
+/// How long a remove waits for the controller to take members that left out of the
+/// membership ([`decide::remove::settling`]).
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// The state and view once no member that left is still a voter (or after [`SETTLE`]).
+async fn settled(
+    inner: &Inner,
+    raft: &Raft,
+    mut state: Arc<ClusterState>,
+    mut view: LeaderView,
+) -> (Arc<ClusterState>, LeaderView) {
+    let t0 = Instant::now();
+    while decide::remove::settling(&state, &view) && t0.elapsed() < SETTLE {
+        inner.kick.notify_one();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        state = inner.state.borrow().clone();
+        view = LeaderView::from_metrics(&super::metrics(raft), inner.cluster.failure_timeout);
+    }
+    (state, view)
+}
+
+fn reply(message: String, id: NodeId) -> pb::AdminReply {
+    pb::AdminReply {
+        message,
+        node_id: Some(id),
+        detail: Vec::new(),
+    }
+}
+
+/// A domain refusal as the CLI receives it: an unknown node is `NOT_FOUND`, an unsafe
+/// operation `FAILED_PRECONDITION`.
+fn refusal(r: Refusal) -> Status {
+    match r {
+        Refusal::UnknownNode(msg) => Status::not_found(msg),
+        r @ Refusal::Unsafe(_) => Status::failed_precondition(r.to_string()),
+    }
+}
+
+/// Sends `op` to the leader (at most twice forwarded, against loops).
+async fn forward(inner: &Inner, op: AdminOp, hops: u32) -> Result<pb::AdminReply, Status> {
+    let (_, addr) = inner.leader().ok_or_else(|| {
+        Status::unavailable(format!(
+            "no leader known to node {} ({}): the cluster has no quorum now",
+            inner.id().unwrap_or(0),
+            inner.advertise
+        ))
+    })?;
+    if hops >= 2 {
+        return Err(Status::unavailable(
+            "no stable leader (the operation was forwarded twice)",
+        ));
+    }
+    let mut client = inner.peers.cluster(&addr).map_err(to_status)?;
+    let req = pb::AdminRequest {
+        op: serde_json::to_vec(&op).map_err(|e| Status::internal(e.to_string()))?,
+        hops: hops + 1,
+    };
+    rpc::call(&addr, FORWARD_TIMEOUT, req, |r| async move {
+        client.admin(r).await
+    })
+    .await
+    .map_err(|e| match e {
+        Error::Rpc { status, .. } => status,
+        e => Status::unavailable(format!("the leader {addr}: {}", explain(&e))),
+    })
+}
+
+/// Writes a decision's command (if any) and answers with its message. The state machine
+/// re-checks the command's conditions: a refusal there is the operator's refusal too.
+async fn carry_out(inner: &Inner, d: Decision) -> Result<pb::AdminReply, Status> {
+    if let Some(cmd) = d.command {
+        propose(inner, cmd).await?;
+    }
+    Ok(reply(d.message, d.node))
 }
 
 async fn propose(inner: &Inner, cmd: Command) -> Result<(), Status> {
@@ -569,40 +385,11 @@ async fn propose(inner: &Inner, cmd: Command) -> Result<(), Status> {
     }
 }
 
-/// The voter best placed to lead after this one: answering, caught up, active before
-/// draining, the longest log first.
+/// The voter best placed to lead after this one (see [`decide::transfer::successor`]).
 fn pick_successor(inner: &Inner, raft: &Raft) -> Option<NodeId> {
-    let m = super::metrics(raft);
+    let view = LeaderView::from_metrics(&super::metrics(raft), inner.cluster.failure_timeout);
     let state = inner.state.borrow().clone();
-    let ft = inner.cluster.failure_timeout;
-    let hb = m.heartbeat.clone().unwrap_or_default();
-    let repl = m.replication.clone().unwrap_or_default();
-    let last = m.last_log_index.unwrap_or(0);
-    let mut c: Vec<(bool, std::cmp::Reverse<u64>, NodeId)> = m
-        .membership_config
-        .membership()
-        .voter_ids()
-        .filter(|&id| id != m.id)
-        .filter(|id| {
-            hb.get(id)
-                .and_then(|t| t.as_ref())
-                .is_some_and(|t| t.elapsed() < ft)
-        })
-        .filter_map(|id| {
-            let st = state.members.nodes.get(&id).map(|n| n.state)?;
-            if matches!(st, NodeState::Left | NodeState::Down) {
-                return None;
-            }
-            let matched = repl.get(&id).cloned().flatten().map(|l| l.index)?;
-            (matched + TRANSFER_LAG >= last).then_some((
-                st != NodeState::Active,
-                std::cmp::Reverse(matched),
-                id,
-            ))
-        })
-        .collect();
-    c.sort();
-    c.first().map(|t| t.2)
+    decide::transfer::successor(&state, &view)
 }
 
 /// Asks openraft to hand leadership to `to` and waits until another node leads.
@@ -663,15 +450,13 @@ pub(crate) async fn step_down(
     }
 }
 
-/// Waits on this node's replica until drained `node`'s buckets are collected by their new
-/// owners past the point where it stopped: (1) it owns no bucket; (2) it has finished the
-/// cycle it had in flight (its last cycle of every vCenter covered no entity, or it does not
-/// answer or collect any more); (3) every handed-over bucket with a watermark has moved past
-/// the watermark it had then. `buckets` are the buckets it owned when the drain started
-/// (`None`: every bucket).
 /// How long `wait_drained` lets this node's replica catch up with a drain the leader applied.
 const REPLICA_CATCH_UP: Duration = Duration::from_secs(5);
 
+/// Waits on this node's replica until drained `node`'s buckets are collected by their new
+/// owners past the point where it stopped (the three conditions of
+/// [`decide::drain_wait`]). `buckets` are the buckets it owned when the drain started
+/// (`None`: every bucket).
 pub(crate) async fn wait_drained(
     inner: &Inner,
     node: &str,
@@ -679,158 +464,156 @@ pub(crate) async fn wait_drained(
     timeout: Duration,
 ) -> Result<pb::WaitDrainedReply, Status> {
     let t0 = Instant::now();
-    let deadline = t0 + timeout;
-    let mut rx = inner.state.clone();
-    let (id, name, addr) = {
-        let state = rx.borrow();
-        let m = resolve(&state, node)?;
-        (m.id, m.name.clone(), m.addr.clone())
+    let mut w = {
+        let state = inner.state.borrow();
+        let m = resolve(&state, node).map_err(refusal)?;
+        DrainWait {
+            rx: inner.state.clone(),
+            t0,
+            deadline: t0 + timeout,
+            id: m.id,
+            name: m.name.clone(),
+            addr: m.addr.clone(),
+        }
     };
-    let who = format!("node {id} ({name})");
-    let late = |what: String| {
-        Status::deadline_exceeded(format!(
-            "{who} is not drained after {:.0?}: {what}",
-            t0.elapsed()
-        ))
-    };
-    // 1. It owns nothing. This node's replica may not have applied the drain yet (the
-    // leader did; `drain NODE --wait` asked right after), so give it a moment before
-    // calling the node active.
-    let catch_up = t0 + REPLICA_CATCH_UP;
-    loop {
-        {
-            let state = rx.borrow_and_update();
-            let st = state.members.nodes.get(&id).map(|m| m.state);
-            if st == Some(NodeState::Active) && Instant::now() >= catch_up.min(deadline) {
-                return Err(refused(format!(
-                    "{who} is active, not draining: run `vcollect drain {name}` first"
-                )));
-            }
-            let owned: usize = state.owned_by(id).values().map(Vec::len).sum();
-            if owned == 0 {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(late(format!("it still owns {owned} buckets")));
-            }
-        }
-        tokio::select! {
-            _ = rx.changed() => {}
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-        }
-    }
-    // 2. Its cycle in flight is over.
-    let vcenters: Vec<String> = rx.borrow().vcenters.keys().cloned().collect();
-    loop {
-        let r = if Some(id) == inner.id() {
-            local_report(inner)
-        } else {
-            ask(inner, id, &addr).await
-        };
-        let idle = vcenters
-            .iter()
-            .all(|vc| r.cycles.iter().any(|c| &c.vcenter == vc && c.entities == 0));
-        if !r.reachable || !r.collecting || idle {
-            break;
-        }
-        if Instant::now() >= deadline {
-            return Err(late("its last cycle still covered entities".into()));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    // 3. The new owners collected past it.
-    let pending = |state: &ClusterState, base: &[(String, EntityKind, u32, i64)]| {
-        base.iter()
-            .filter(|(vc, kind, b, w)| {
-                state
-                    .vcenters
-                    .get(vc)
-                    .and_then(|v| v.watermark(*kind, *b))
-                    .is_none_or(|now| now <= *w)
-            })
-            .count()
-    };
-    let buckets_arg = buckets.clone();
-    let (base, moved) = {
-        let state = rx.borrow_and_update();
-        let buckets = buckets.unwrap_or_else(|| {
-            state
-                .vcenters
-                .keys()
-                .map(|vc| (vc.clone(), (0..super::BUCKETS).collect()))
-                .collect()
-        });
-        let mut base = Vec::new();
-        for (vc, bs) in &buckets {
-            let Some(v) = state.vcenters.get(vc) else {
-                continue;
-            };
-            for (kind, marks) in &v.watermarks {
-                for &b in bs {
-                    if let Some(Some(w)) = marks.get(b as usize) {
-                        base.push((vc.clone(), *kind, b, *w));
-                    }
-                }
-            }
-        }
-        let moved: usize = buckets.values().map(Vec::len).sum();
-        (base, moved)
-    };
-    let all: Vec<(String, u32)> = buckets_given(&buckets_arg);
-    loop {
-        let (left, owners) = {
-            let state = rx.borrow_and_update();
-            let mut owners: BTreeMap<NodeId, usize> = BTreeMap::new();
-            for (vc, b) in &all {
-                if let Some(o) = state
-                    .vcenters
-                    .get(vc)
-                    .and_then(|v| v.owners.get(*b as usize).copied().flatten())
-                {
-                    *owners.entry(o).or_default() += 1;
-                }
-            }
-            (pending(&state, &base), owners)
-        };
-        if left == 0 {
-            let owners: Vec<String> = owners
-                .iter()
-                .map(|(o, n)| format!("node {o}: {n}"))
-                .collect();
-            return Ok(pb::WaitDrainedReply {
-                message: format!(
-                    "{who} is drained: {moved} buckets handed over{}; the new owners collected \
-                     past its last window (waited {:.1}s)",
-                    if owners.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", owners.join(", "))
-                    },
-                    t0.elapsed().as_secs_f64()
-                ),
-                buckets: moved as u32,
-                waited_ms: ms(t0.elapsed()),
-            });
-        }
-        if Instant::now() >= deadline {
-            return Err(late(format!(
-                "{left} of {} bucket watermarks have not moved past its last window yet",
-                base.len()
-            )));
-        }
-        tokio::select! {
-            _ = rx.changed() => {}
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-        }
-    }
+    w.owns_nothing().await?;
+    w.cycle_over(inner).await?;
+    w.watermarks_past(buckets).await
 }
 
-/// The (vCenter, bucket) pairs of a drain (empty when not given: the owners line is left out).
-fn buckets_given(b: &Option<Buckets>) -> Vec<(String, u32)> {
-    b.iter()
-        .flat_map(|m| m.iter())
-        .flat_map(|(vc, bs)| bs.iter().map(move |b| (vc.clone(), *b)))
-        .collect()
+/// One `wait_drained` in progress.
+struct DrainWait {
+    rx: tokio::sync::watch::Receiver<Arc<ClusterState>>,
+    t0: Instant,
+    deadline: Instant,
+    id: NodeId,
+    name: String,
+    addr: String,
+}
+
+impl DrainWait {
+    fn who(&self) -> String {
+        format!("node {} ({})", self.id, self.name)
+    }
+
+    fn late(&self, what: String) -> Status {
+        Status::deadline_exceeded(format!(
+            "{} is not drained after {:.0?}: {what}",
+            self.who(),
+            self.t0.elapsed()
+        ))
+    }
+
+    /// Until the replica changes, or a quarter second.
+    async fn next_change(&mut self) {
+        tokio::select! {
+            _ = self.rx.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
+
+    /// (1) It owns nothing. This node's replica may not have applied the drain yet (the
+    /// leader did; `drain NODE --wait` asked right after), so give it a moment before calling
+    /// the node active.
+    async fn owns_nothing(&mut self) -> Result<(), Status> {
+        let catch_up = self.t0 + REPLICA_CATCH_UP;
+        loop {
+            {
+                let state = self.rx.borrow_and_update().clone();
+                let st = state.members.nodes.get(&self.id).map(|m| m.state);
+                if st == Some(NodeState::Active) && Instant::now() >= catch_up.min(self.deadline) {
+                    return Err(refused(format!(
+                        "{} is active, not draining: run `vcollect drain {}` first",
+                        self.who(),
+                        self.name
+                    )));
+                }
+                let owned = drain_wait::still_owned(&state, self.id);
+                if owned == 0 {
+                    return Ok(());
+                }
+                if Instant::now() >= self.deadline {
+                    return Err(self.late(format!("it still owns {owned} buckets")));
+                }
+            }
+            self.next_change().await;
+        }
+    }
+
+    /// (2) Its cycle in flight is over.
+    async fn cycle_over(&mut self, inner: &Inner) -> Result<(), Status> {
+        let vcenters: Vec<String> = self.rx.borrow().vcenters.keys().cloned().collect();
+        loop {
+            let r = if Some(self.id) == inner.id() {
+                local_report(inner)
+            } else {
+                ask(inner, self.id, &self.addr).await
+            };
+            if drain_wait::cycle_over(&r, &vcenters) {
+                return Ok(());
+            }
+            if Instant::now() >= self.deadline {
+                return Err(self.late("its last cycle still covered entities".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// (3) The new owners collected past it.
+    async fn watermarks_past(
+        &mut self,
+        given: Option<Buckets>,
+    ) -> Result<pb::WaitDrainedReply, Status> {
+        let (base, moved) = {
+            let state = self.rx.borrow_and_update().clone();
+            let all = drain_wait::drained_buckets(&state, given.clone());
+            let moved: usize = all.values().map(Vec::len).sum();
+            (drain_wait::baseline(&state, &all), moved)
+        };
+        // The owners line names only the buckets given (none: it is left out).
+        let given = given.unwrap_or_default();
+        loop {
+            let (left, owners) = {
+                let state = self.rx.borrow_and_update().clone();
+                (
+                    drain_wait::pending(&state, &base),
+                    drain_wait::new_owners(&state, &given),
+                )
+            };
+            if left == 0 {
+                return Ok(self.drained(moved, owners));
+            }
+            if Instant::now() >= self.deadline {
+                return Err(self.late(format!(
+                    "{left} of {} bucket watermarks have not moved past its last window yet",
+                    base.len()
+                )));
+            }
+            self.next_change().await;
+        }
+    }
+
+    fn drained(&self, moved: usize, owners: BTreeMap<NodeId, usize>) -> pb::WaitDrainedReply {
+        let owners: Vec<String> = owners
+            .iter()
+            .map(|(o, n)| format!("node {o}: {n}"))
+            .collect();
+        pb::WaitDrainedReply {
+            message: format!(
+                "{} is drained: {moved} buckets handed over{}; the new owners collected past \
+                 its last window (waited {:.1}s)",
+                self.who(),
+                if owners.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", owners.join(", "))
+                },
+                self.t0.elapsed().as_secs_f64()
+            ),
+            buckets: moved as u32,
+            waited_ms: ms(self.t0.elapsed()),
+        }
+    }
 }
 
 // ---- client side (the CLI) ----

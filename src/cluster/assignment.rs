@@ -16,8 +16,9 @@ use openraft::{Instant as _, ServerState};
 
 use super::node::Inner;
 use super::state::{self, Command, Response};
-use crate::collect::assignment::{Assignment, AssignmentError, BoxFuture, WatermarkUpdate};
-use crate::vsphere::EntityKind;
+use crate::collect::assignment::{Assignment, AssignmentError, BoxFuture};
+use crate::contract::EntityKind;
+use crate::contract::WatermarkUpdate;
 
 /// How long a commit keeps retrying (leader election, forwarding) before it reports failure.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -144,7 +145,7 @@ impl Assignment for ClusterAssignment {
 }
 
 /// Groups a cycle's updates by (kind, timestamp): one entry per window, not per bucket.
-fn group(vcenter: &str, updates: Vec<WatermarkUpdate>) -> Vec<state::WatermarkUpdate> {
+fn group(vcenter: &str, updates: Vec<WatermarkUpdate>) -> Vec<state::WatermarkWindow> {
     let mut by: BTreeMap<(EntityKind, i64), Vec<u32>> = BTreeMap::new();
     for u in updates {
         by.entry((u.kind, u.ts)).or_default().push(u.bucket);
@@ -153,7 +154,7 @@ fn group(vcenter: &str, updates: Vec<WatermarkUpdate>) -> Vec<state::WatermarkUp
         .map(|((kind, ts), mut buckets)| {
             buckets.sort_unstable();
             buckets.dedup();
-            state::WatermarkUpdate {
+            state::WatermarkWindow {
                 vcenter: vcenter.to_string(),
                 kind,
                 ts,

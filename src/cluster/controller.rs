@@ -1,25 +1,25 @@
 //! The controller: runs on every node, acts only while the node leads.
 //!
-//! Every [`TICK`] (or when kicked) the leader:
-//! 1. **liveness**: reads the last acknowledgement time of each member from openraft's metrics
-//!    (`RaftMetrics::heartbeat`); a member silent for more than `failure_timeout` is marked
-//!    `Down`, a `Down` member that answers again is marked `Active`;
-//! 2. **membership**: registered members not yet in the Raft membership are added as learners;
-//!    caught-up active learners are promoted while the voters are fewer than `max_voters`;
-//!    members that have `Left` are removed (one membership change per tick, never while a joint
-//!    configuration is pending);
-//! 3. **ownership**: for every configured vCenter, plans the bucket map over the active members
-//!    ([`plan`](super::shard::plan): minimal movement) and proposes the moves.
+//! Every [`TICK`] (or when kicked) the leader snapshots its replica and its Raft metrics,
+//! decides with the pure rules of [`super::decide`], and writes what they return (every write
+//! with the same retry, [`Inner::write`]):
+//! 1. **liveness** ([`super::decide::liveness`]): members silent for `failure_timeout` are
+//!    marked down, down members that answer steadily again are marked active;
+//! 2. **membership** ([`super::decide::membership`]): one change per tick (left members out,
+//!    new members in as learners, caught-up learners promoted);
+//! 3. **ownership** ([`super::decide::rebalance`]): the minimal bucket moves per vCenter.
 //!
 //! Everything is derived from the replicated state and the leader's metrics, so a new leader
 //! simply carries on. A new leader first makes sure its replica is current (a ReadIndex
 //! round) before deciding anything.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openraft::{BasicNode, ChangeMembers, Instant as _, ReadPolicy, ServerState};
+use openraft::{BasicNode, ChangeMembers, ReadPolicy, ServerState};
+
+use super::decide::liveness::Silence;
+use super::decide::{membership, rebalance, LeaderView};
 
 use super::error::Error;
 use super::node::Inner;
@@ -30,13 +30,14 @@ use super::{NodeId, Raft};
 pub const TICK: Duration = Duration::from_millis(250);
 /// Bound of one membership change.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(3);
-/// A learner within this many entries of the leader's log is caught up.
-const CAUGHT_UP: u64 = 100;
+/// How long one controller write keeps retrying (an election, a forward) before the tick
+/// gives up and the next tick decides again.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(3);
 
 struct Leadership {
     term: u64,
     /// Per member without any acknowledgement in this term: since when we count its silence.
-    silent_since: HashMap<NodeId, Instant>,
+    silence: Silence,
 }
 
 pub(crate) async fn run(inner: Arc<Inner>) {
@@ -68,10 +69,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             if !matches!(read, Ok(Ok(_))) {
                 continue;
             }
-            let mut silent_since = HashMap::new();
+            let mut silence = Silence::default();
             if let (Some(old), Some(quiet)) = (previous_leader, inner.since_contact()) {
-                if old != m.id {
-                    silent_since.insert(old, Instant::now() - quiet);
+                if let Some(at) = Instant::now().checked_sub(quiet).filter(|_| old != m.id) {
+                    silence.silent_since(old, at);
                 }
             }
             tracing::info!(
@@ -81,7 +82,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             );
             leading = Some(Leadership {
                 term: m.current_term,
-                silent_since,
+                silence,
             });
         }
         let Some(l) = leading.as_mut() else { continue };
@@ -91,189 +92,84 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     }
 }
 
+/// Writes one command through the leader with the same retry every writer uses
+/// ([`Inner::write`]: while there is no leader or it is unreachable, up to [`WRITE_TIMEOUT`]).
 async fn write(inner: &Inner, cmd: Command) -> Result<Response, Error> {
-    let r = inner.try_write(&cmd, 0).await?;
+    let r = inner.write(cmd.clone(), WRITE_TIMEOUT).await?;
     if let Response::Rejected(rej) = &r {
         tracing::warn!(command = %cmd, reason = %rej, "controller command rejected");
     }
     Ok(r)
 }
 
+/// One look at the cluster: snapshot the replica and the metrics, decide, write.
 async fn tick(inner: &Inner, raft: &Raft, l: &mut Leadership) -> Result<(), Error> {
     let m = super::metrics(raft);
     let state = inner.state.borrow().clone();
     if state.members.nodes.is_empty() {
         return Ok(()); // the bootstrap command is not applied yet
     }
-    let me = m.id;
-    let ft = inner.cluster.failure_timeout;
-    let alive_window = (ft / 2).min(Duration::from_secs(1));
-    let hb = m.heartbeat.clone().unwrap_or_default();
+    let view = LeaderView::from_metrics(&m, inner.cluster.failure_timeout);
 
     // 1. Liveness.
-    for member in state.members.nodes.values() {
-        if member.state == NodeState::Left {
-            continue;
-        }
-        let silent = if member.id == me {
-            Duration::ZERO
+    for c in l.silence.decide(&state, &view, Instant::now()) {
+        let name = state
+            .members
+            .nodes
+            .get(&c.id)
+            .map(|m| m.name.as_str())
+            .unwrap_or("");
+        if c.to == NodeState::Down {
+            tracing::warn!(
+                node = c.id,
+                name,
+                silent_ms = c.silent.as_millis() as u64,
+                "member silent for longer than failure_timeout: marking it down"
+            );
         } else {
-            match hb.get(&member.id) {
-                Some(Some(t)) => {
-                    l.silent_since.remove(&member.id);
-                    t.elapsed()
-                }
-                _ => l
-                    .silent_since
-                    .entry(member.id)
-                    .or_insert_with(Instant::now)
-                    .elapsed(),
-            }
-        };
-        let next = match member.state {
-            NodeState::Active if silent > ft => Some(NodeState::Down),
-            NodeState::Down if silent < alive_window => Some(NodeState::Active),
-            _ => None,
-        };
-        if let Some(next) = next {
-            if next == NodeState::Down {
-                tracing::warn!(node = member.id, name = %member.name, silent_ms = silent.as_millis() as u64,
-                    "member silent for longer than failure_timeout: marking it down");
-            } else {
-                tracing::info!(node = member.id, name = %member.name, "member answers again: marking it active");
-            }
-            write(
-                inner,
-                Command::SetNodeState {
-                    id: member.id,
-                    state: next,
-                },
-            )
-            .await?;
+            tracing::info!(node = c.id, name, "member answers again: marking it active");
         }
+        write(inner, c.command()).await?;
     }
 
-    // 2. Membership.
-    let membership = m.membership_config.clone();
+    // 2. Membership: one change, never while a joint configuration is pending.
     let settled = m.membership_config.log_id() == m.committed_membership_config.log_id()
-        && membership.membership().get_joint_config().len() == 1;
+        && m.membership_config.membership().get_joint_config().len() == 1;
     if settled {
-        membership_step(inner, raft, &m, &state).await?;
+        if let Some(c) = membership::decide(&state, &view, inner.cluster.max_voters) {
+            change(raft, c).await?;
+        }
     }
 
     // 3. Ownership, on the state after the changes above.
     let state = inner.state.borrow().clone();
-    for vc in &inner.vcenters {
-        let moves = state.plan_vcenter(vc);
-        if moves.is_empty() {
-            continue;
-        }
-        let current = state.vcenters.get(vc);
-        let mut to: BTreeMap<NodeId, u32> = BTreeMap::new();
-        let mut from: BTreeMap<String, u32> = BTreeMap::new();
-        for &(b, owner) in &moves {
-            *to.entry(owner).or_default() += 1;
-            let prev = current
-                .and_then(|v| v.owners[b as usize])
-                .map(|o| o.to_string())
-                .unwrap_or_else(|| "none".into());
-            *from.entry(prev).or_default() += 1;
-        }
-        tracing::info!(vcenter = %vc, moves = moves.len(), from = ?from, to = ?to, "moving buckets");
-        write(
-            inner,
-            Command::SetOwners {
-                vcenter: vc.clone(),
-                moves,
-            },
-        )
-        .await?;
+    for mv in rebalance::decide(&state, &inner.vcenters) {
+        tracing::info!(vcenter = %mv.vcenter, moves = mv.moves.len(), from = ?mv.from, to = ?mv.to,
+            "moving buckets");
+        write(inner, mv.command()).await?;
     }
     Ok(())
 }
 
-async fn change(raft: &Raft, what: ChangeMembers<NodeId, BasicNode>) -> Result<(), Error> {
+/// Carries out one membership change, bounded by [`CHANGE_TIMEOUT`].
+async fn change(raft: &Raft, c: membership::Change) -> Result<(), Error> {
+    tracing::info!(change = ?c, "membership change");
+    let what: ChangeMembers<NodeId, BasicNode> = match c {
+        membership::Change::RemoveVoter(id) => ChangeMembers::RemoveVoters([id].into()),
+        membership::Change::RemoveLearner(id) => ChangeMembers::RemoveNodes([id].into()),
+        membership::Change::Promote(id) => ChangeMembers::AddVoterIds([id].into()),
+        membership::Change::AddLearner(id, addr) => {
+            let add = raft.add_learner(id, BasicNode::new(addr), false);
+            return match tokio::time::timeout(CHANGE_TIMEOUT, add).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(Error::Raft(e.to_string())),
+                Err(_) => Err(Error::Raft("add_learner timed out".into())),
+            };
+        }
+    };
     match tokio::time::timeout(CHANGE_TIMEOUT, raft.change_membership(what, false)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(Error::Raft(e.to_string())),
         Err(_) => Err(Error::Raft("membership change timed out".into())),
     }
-}
-
-/// At most one membership change.
-async fn membership_step(
-    inner: &Inner,
-    raft: &Raft,
-    m: &openraft::RaftMetrics<super::TypeConfig>,
-    state: &super::ClusterState,
-) -> Result<(), Error> {
-    let mem = m.membership_config.membership();
-    let voters: BTreeSet<NodeId> = mem.voter_ids().collect();
-    let learners: BTreeSet<NodeId> = mem.learner_ids().collect();
-
-    // Left members out of the membership (never the leader itself: issue 4's `leave`).
-    for member in state.members.nodes.values() {
-        if member.state != NodeState::Left || member.id == m.id {
-            continue;
-        }
-        if voters.contains(&member.id) {
-            tracing::info!(
-                node = member.id,
-                "removing a member that left from the voters"
-            );
-            return change(raft, ChangeMembers::RemoveVoters([member.id].into())).await;
-        }
-        if learners.contains(&member.id) {
-            tracing::info!(
-                node = member.id,
-                "removing a member that left from the learners"
-            );
-            return change(raft, ChangeMembers::RemoveNodes([member.id].into())).await;
-        }
-    }
-
-    // New members become learners.
-    for member in state.members.nodes.values() {
-        if member.state == NodeState::Left
-            || voters.contains(&member.id)
-            || learners.contains(&member.id)
-        {
-            continue;
-        }
-        tracing::info!(node = member.id, name = %member.name, addr = %member.addr, "adding learner");
-        let add = raft.add_learner(member.id, BasicNode::new(member.addr.clone()), false);
-        return match tokio::time::timeout(CHANGE_TIMEOUT, add).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(Error::Raft(e.to_string())),
-            Err(_) => Err(Error::Raft("add_learner timed out".into())),
-        };
-    }
-
-    // Promote caught-up active learners while voters are fewer than max_voters.
-    if voters.len() < inner.cluster.max_voters {
-        let last = m.last_log_index.unwrap_or(0);
-        let repl = m.replication.clone().unwrap_or_default();
-        let candidate = learners.iter().copied().find(|id| {
-            let active = state
-                .members
-                .nodes
-                .get(id)
-                .is_some_and(|n| n.state == NodeState::Active);
-            let matched = repl
-                .get(id)
-                .and_then(|l| l.as_ref())
-                .map(|l| l.index)
-                .unwrap_or(0);
-            active && matched + CAUGHT_UP >= last && matched > 0
-        });
-        if let Some(id) = candidate {
-            tracing::info!(
-                node = id,
-                voters = voters.len(),
-                "promoting learner to voter"
-            );
-            return change(raft, ChangeMembers::AddVoterIds([id].into())).await;
-        }
-    }
-    Ok(())
 }

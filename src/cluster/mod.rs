@@ -6,13 +6,18 @@
 //! sink). It changes only through [`state::Command`]s in the Raft log; every node reads it from
 //! its local replica ([`StateMachineStore::subscribe`]).
 //!
-//! * [`shard`]: the stable entity → bucket hash and the leader's minimal-movement planner;
-//! * [`state`]: the state machine data, commands and responses (pure, deterministic);
+//! * [`shard`]: the leader's minimal-movement planner (the entity → bucket hash is
+//!   [`crate::contract::bucket_of`], shared with the collector);
+//! * [`state`]: the state machine data, commands and responses (pure, deterministic), and
+//!   [`state::precondition`]: the conditions a command carries, re-checked at apply;
+//! * [`decide`]: every leader decision as a pure function (liveness, membership, rebalance,
+//!   drain, undrain, remove, transfer, the drain-wait predicates);
 //! * [`store`]: openraft's log storage and state machine on sled;
 //! * [`rpc`], [`network`], `server`: gRPC (proto/vcollect.proto) with the cluster token and
 //!   optional mutual TLS; openraft's network over it;
 //! * [`node`]: a running node (bootstrap, join, Raft, server), [`controller`]: the leader's
-//!   duties, [`assignment`]: the collector's view, [`status`]: `vcollect status`.
+//!   loop (snapshot, decide, write), [`admin`]: the admin operations on the leader,
+//!   [`assignment`]: the collector's view, [`status`]: `vcollect status`.
 //!
 //! openraft is pinned to `=0.10.0-alpha.37`: the 0.10 line has leader transfer, per-follower
 //! heartbeat times and pre-vote, but its traits still change between alphas. Everything that
@@ -22,6 +27,7 @@
 pub mod admin;
 pub mod assignment;
 pub mod controller;
+pub mod decide;
 pub mod error;
 pub mod network;
 pub mod node;

@@ -1,38 +1,12 @@
-//! The shard map's two pure functions: which bucket an entity falls in, and how buckets move
-//! when the set of active nodes changes.
+//! The leader's minimal-movement planner: how buckets move when the set of active nodes
+//! changes. (Which bucket an entity falls in is [`crate::contract::bucket_of`], shared with
+//! the collector.)
 //!
-//! Both are part of the cluster's contract, not implementation details:
-//! * [`bucket_of`] must give the same answer on every node, every platform and every version,
-//!   otherwise two nodes running different builds would disagree on who collects an entity
-//!   (gaps or doubles). It is FNV-1a 64, written out here so no dependency update can change it,
-//!   and pinned by unit tests.
-//! * [`plan`] runs only on the leader; its *result* goes into the Raft log
-//!   ([`Command::SetOwners`](super::state::Command::SetOwners)), so a newer planner on a newer
-//!   leader never makes replicas diverge.
+//! [`plan`] runs only on the leader; its *result* goes into the Raft log
+//! ([`Command::SetOwners`](super::state::Command::SetOwners)), so a newer planner on a newer
+//! leader never makes replicas diverge.
 
-/// Number of buckets per vCenter. Fixed forever: changing it reshuffles every entity.
-pub const BUCKETS: u32 = 1024;
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(FNV_PRIME);
-    }
-    h
-}
-
-/// The bucket of an entity: FNV-1a 64 over `vcenter`, a NUL byte and `moid`, modulo [`BUCKETS`].
-///
-/// The NUL separator keeps (`"ab"`, `"c"`) and (`"a"`, `"bc"`) apart.
-pub fn bucket_of(vcenter: &str, moid: &str) -> u32 {
-    let h = fnv1a(FNV_OFFSET, vcenter.as_bytes());
-    let h = fnv1a(h, &[0]);
-    let h = fnv1a(h, moid.as_bytes());
-    (h % u64::from(BUCKETS)) as u32
-}
+pub use crate::contract::{bucket_of, BUCKETS};
 
 /// Plans the bucket moves that make `current` balanced over `active`, moving as few buckets as
 /// possible.
@@ -121,21 +95,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::{BTreeMap, BTreeSet};
-
-    #[test]
-    fn fnv_matches_reference() {
-        // Reference value of FNV-1a 64("a") from the FNV specification.
-        assert_eq!(fnv1a(FNV_OFFSET, b"a"), 0xaf63_dc4c_8601_ec8c);
-    }
-
-    #[test]
-    fn bucket_of_is_pinned() {
-        // Computed independently (Python); these must never change.
-        assert_eq!(bucket_of("vc1", "vm-42"), 675);
-        assert_eq!(bucket_of("vcenter.example.com", "host-10"), 991);
-        assert_eq!(bucket_of("", ""), 991);
-        assert_ne!(bucket_of("ab", "c"), bucket_of("a", "bc"));
-    }
 
     fn loads(map: &[Option<u64>]) -> BTreeMap<u64, usize> {
         let mut m = BTreeMap::new();

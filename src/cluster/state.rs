@@ -11,8 +11,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::shard::BUCKETS;
-use crate::vsphere::EntityKind;
+pub mod precondition;
+
+use self::precondition::{check_all, Precondition, Unmet};
+use crate::contract::EntityKind;
+use crate::contract::BUCKETS;
 
 /// A node id. Assigned by the state machine ([`Command::RegisterNode`]) and never reused.
 pub type NodeId = u64;
@@ -153,10 +156,11 @@ pub struct NewNode {
 }
 
 /// Watermarks of several buckets of one vCenter and kind that advance to the same timestamp
-/// (one collection window): grouping keeps a cycle's commit small (a few bytes per bucket
-/// instead of repeating vCenter, kind and timestamp).
+/// (one collection window): how the Raft log carries many [`crate::contract::WatermarkUpdate`]s.
+/// Grouping keeps a cycle's commit small (a few bytes per bucket instead of repeating
+/// vCenter, kind and timestamp).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WatermarkUpdate {
+pub struct WatermarkWindow {
     pub vcenter: String,
     pub kind: EntityKind,
     /// Unix seconds: samples up to and including this time are in the sink.
@@ -183,10 +187,21 @@ pub enum Command {
         addr: String,
         incarnation: u64,
     },
-    /// Active / Draining / Down (Left through `RemoveNode`). Left is terminal.
-    SetNodeState { id: NodeId, state: NodeState },
-    /// Marks a node `Left`. Its buckets stay as they are until the leader moves them.
-    RemoveNode { id: NodeId },
+    /// Active / Draining / Down (Left through `RemoveNode`). Left is terminal. Applied only if
+    /// every condition of `expect` still holds (see [`precondition`]).
+    SetNodeState {
+        id: NodeId,
+        state: NodeState,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        expect: Vec<Precondition>,
+    },
+    /// Marks a node `Left`. Its buckets stay as they are until the leader moves them. Applied
+    /// only if every condition of `expect` still holds.
+    RemoveNode {
+        id: NodeId,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        expect: Vec<Precondition>,
+    },
     /// Bucket moves computed by the leader with [`plan`](super::shard::plan). Applied
     /// atomically: if any bucket is out of range or any owner is not an active member, nothing
     /// changes (the leader plans again from the new state). Creates the vCenter if new.
@@ -206,7 +221,7 @@ pub enum Command {
     /// its buckets was ever assigned) and out-of-range buckets are ignored and counted.
     CommitWatermarks {
         node: NodeId,
-        updates: Vec<WatermarkUpdate>,
+        updates: Vec<WatermarkWindow>,
     },
 }
 
@@ -215,8 +230,8 @@ impl fmt::Display for Command {
         match self {
             Command::Bootstrap { nodes } => write!(f, "bootstrap({} nodes)", nodes.len()),
             Command::RegisterNode { name, addr, .. } => write!(f, "register({name}@{addr})"),
-            Command::SetNodeState { id, state } => write!(f, "set_state({id}={state})"),
-            Command::RemoveNode { id } => write!(f, "remove({id})"),
+            Command::SetNodeState { id, state, .. } => write!(f, "set_state({id}={state})"),
+            Command::RemoveNode { id, .. } => write!(f, "remove({id})"),
             Command::SetOwners { vcenter, moves } => {
                 write!(f, "set_owners({vcenter}, {} moves)", moves.len())
             }
@@ -249,6 +264,9 @@ pub enum Rejection {
     BucketOutOfRange(u32),
     #[error("node {0} is not an active member and cannot own buckets")]
     OwnerNotActive(NodeId),
+    /// A condition the command carried no longer holds on the state it was applied to.
+    #[error("{0}")]
+    Unmet(#[from] Unmet),
 }
 
 /// What applying an entry produced.
@@ -346,136 +364,40 @@ impl ClusterState {
 
     fn try_apply(&mut self, cmd: &Command, touched: &mut Touched) -> Result<Response, Rejection> {
         match cmd {
-            Command::Bootstrap { nodes } => {
-                if !self.members.nodes.is_empty() {
-                    return Err(Rejection::AlreadyBootstrapped);
-                }
-                let mut seen = BTreeSet::new();
-                for n in nodes {
-                    if n.id == 0 || !seen.insert(n.id) {
-                        return Err(Rejection::BadBootstrapId(n.id));
-                    }
-                }
-                for n in nodes {
-                    let role = self.members.role_of(n.id);
-                    self.members.nodes.insert(
-                        n.id,
-                        Member {
-                            id: n.id,
-                            name: n.name.clone(),
-                            addr: n.addr.clone(),
-                            incarnation: n.incarnation,
-                            role,
-                            state: NodeState::Active,
-                        },
-                    );
-                }
-                let max = seen.last().copied().unwrap_or(0);
-                self.members.next_node_id = self.members.next_node_id.max(max + 1);
-                touched.members = true;
-                Ok(Response::Done)
-            }
+            Command::Bootstrap { nodes } => self.bootstrap(nodes, touched),
             Command::RegisterNode {
                 name,
                 addr,
                 incarnation,
-            } => {
-                let live = |m: &&Member| m.state != NodeState::Left;
-                let same_name = self
-                    .members
-                    .nodes
-                    .values()
-                    .filter(live)
-                    .find(|m| &m.name == name);
-                let mut replaced = None;
-                if let Some(m) = same_name {
-                    if m.incarnation == *incarnation {
-                        if &m.addr == addr {
-                            return Ok(Response::Registered {
-                                id: m.id,
-                                created: false,
-                                replaced: None,
-                            });
-                        }
-                        return Err(Rejection::AddressChanged {
-                            id: m.id,
-                            addr: m.addr.clone(),
-                        });
-                    }
-                    replaced = Some(m.id);
+            } => self.register(name, addr, *incarnation, touched),
+            Command::SetNodeState { id, state, expect } => {
+                // Already there (a retried write whose first answer was lost): nothing to check.
+                if self.live_member_mut(*id)?.state == *state {
+                    return Ok(Response::Done);
                 }
-                if let Some(m) = self
-                    .members
-                    .nodes
-                    .values()
-                    .filter(live)
-                    .find(|m| &m.addr == addr && Some(m.id) != replaced)
-                {
-                    return Err(Rejection::AddrInUse {
-                        addr: addr.clone(),
-                        id: m.id,
-                    });
-                }
-                if let Some(old) = replaced {
-                    if let Some(m) = self.members.nodes.get_mut(&old) {
-                        m.state = NodeState::Left;
-                    }
-                }
-                let id = self.members.next_node_id;
-                self.members.next_node_id += 1;
-                let role = self.members.role_of(id);
-                self.members.nodes.insert(
-                    id,
-                    Member {
-                        id,
-                        name: name.clone(),
-                        addr: addr.clone(),
-                        incarnation: *incarnation,
-                        role,
-                        state: NodeState::Active,
-                    },
-                );
-                touched.members = true;
-                Ok(Response::Registered {
-                    id,
-                    created: true,
-                    replaced,
-                })
-            }
-            Command::SetNodeState { id, state } => {
+                check_all(expect, self)?;
                 let m = self.live_member_mut(*id)?;
                 m.state = *state;
                 touched.members = true;
                 Ok(Response::Done)
             }
-            Command::RemoveNode { id } => {
+            Command::RemoveNode { id, expect } => {
+                // Already gone: a retried remove whose first answer was lost.
+                if self
+                    .members
+                    .nodes
+                    .get(id)
+                    .is_some_and(|m| m.state == NodeState::Left)
+                {
+                    return Err(Rejection::NodeLeft(*id));
+                }
+                check_all(expect, self)?;
                 let m = self.live_member_mut(*id)?;
                 m.state = NodeState::Left;
                 touched.members = true;
                 Ok(Response::Done)
             }
-            Command::SetOwners { vcenter, moves } => {
-                for &(b, owner) in moves {
-                    if b >= BUCKETS {
-                        return Err(Rejection::BucketOutOfRange(b));
-                    }
-                    match self.members.nodes.get(&owner) {
-                        Some(m) if m.state == NodeState::Active => {}
-                        _ => return Err(Rejection::OwnerNotActive(owner)),
-                    }
-                }
-                let v = self.vcenters.entry(vcenter.clone()).or_default();
-                let mut moved = 0;
-                for &(b, owner) in moves {
-                    let slot = &mut v.owners[b as usize];
-                    if *slot != Some(owner) {
-                        *slot = Some(owner);
-                        moved += 1;
-                    }
-                }
-                touched.vcenters.insert(vcenter.clone());
-                Ok(Response::OwnersSet { moved })
-            }
+            Command::SetOwners { vcenter, moves } => self.set_owners(vcenter, moves, touched),
             Command::DropVcenter { vcenter } => {
                 if self.vcenters.remove(vcenter).is_some() {
                     touched.vcenters.insert(vcenter.clone());
@@ -483,42 +405,187 @@ impl ClusterState {
                 Ok(Response::Done)
             }
             Command::CommitWatermarks { node, updates } => {
-                if !self.members.nodes.contains_key(node) {
-                    return Err(Rejection::UnknownNode(*node));
-                }
-                let (mut advanced, mut not_owned, mut ignored) = (0u32, 0u32, 0u32);
-                for u in updates {
-                    let Some(v) = self.vcenters.get_mut(&u.vcenter) else {
-                        ignored += u.buckets.len() as u32;
-                        continue;
-                    };
-                    let marks = v
-                        .watermarks
-                        .entry(u.kind)
-                        .or_insert_with(|| vec![None; BUCKETS as usize]);
-                    for &b in &u.buckets {
-                        if b >= BUCKETS {
-                            ignored += 1;
-                            continue;
-                        }
-                        if v.owners[b as usize] != Some(*node) {
-                            not_owned += 1;
-                        }
-                        let w = &mut marks[b as usize];
-                        if w.is_none_or(|w| w < u.ts) {
-                            *w = Some(u.ts);
-                            advanced += 1;
-                        }
-                    }
-                    touched.vcenters.insert(u.vcenter.clone());
-                }
-                Ok(Response::Watermarks {
-                    advanced,
-                    not_owned,
-                    ignored,
-                })
+                self.commit_watermarks(*node, updates, touched)
             }
         }
+    }
+
+    /// [`Command::Bootstrap`].
+    fn bootstrap(
+        &mut self,
+        nodes: &[NewNode],
+        touched: &mut Touched,
+    ) -> Result<Response, Rejection> {
+        if !self.members.nodes.is_empty() {
+            return Err(Rejection::AlreadyBootstrapped);
+        }
+        let mut seen = BTreeSet::new();
+        for n in nodes {
+            if n.id == 0 || !seen.insert(n.id) {
+                return Err(Rejection::BadBootstrapId(n.id));
+            }
+        }
+        for n in nodes {
+            let role = self.members.role_of(n.id);
+            self.members.nodes.insert(
+                n.id,
+                Member {
+                    id: n.id,
+                    name: n.name.clone(),
+                    addr: n.addr.clone(),
+                    incarnation: n.incarnation,
+                    role,
+                    state: NodeState::Active,
+                },
+            );
+        }
+        let max = seen.last().copied().unwrap_or(0);
+        self.members.next_node_id = self.members.next_node_id.max(max + 1);
+        touched.members = true;
+        Ok(Response::Done)
+    }
+
+    /// [`Command::RegisterNode`].
+    fn register(
+        &mut self,
+        name: &str,
+        addr: &str,
+        incarnation: u64,
+        touched: &mut Touched,
+    ) -> Result<Response, Rejection> {
+        let live = |m: &&Member| m.state != NodeState::Left;
+        let same_name = self
+            .members
+            .nodes
+            .values()
+            .filter(live)
+            .find(|m| m.name == name);
+        let mut replaced = None;
+        if let Some(m) = same_name {
+            if m.incarnation == incarnation {
+                if m.addr == addr {
+                    return Ok(Response::Registered {
+                        id: m.id,
+                        created: false,
+                        replaced: None,
+                    });
+                }
+                return Err(Rejection::AddressChanged {
+                    id: m.id,
+                    addr: m.addr.clone(),
+                });
+            }
+            replaced = Some(m.id);
+        }
+        if let Some(m) = self
+            .members
+            .nodes
+            .values()
+            .filter(live)
+            .find(|m| m.addr == addr && Some(m.id) != replaced)
+        {
+            return Err(Rejection::AddrInUse {
+                addr: addr.to_string(),
+                id: m.id,
+            });
+        }
+        if let Some(old) = replaced {
+            if let Some(m) = self.members.nodes.get_mut(&old) {
+                m.state = NodeState::Left;
+            }
+        }
+        let id = self.members.next_node_id;
+        self.members.next_node_id += 1;
+        let role = self.members.role_of(id);
+        self.members.nodes.insert(
+            id,
+            Member {
+                id,
+                name: name.to_string(),
+                addr: addr.to_string(),
+                incarnation,
+                role,
+                state: NodeState::Active,
+            },
+        );
+        touched.members = true;
+        Ok(Response::Registered {
+            id,
+            created: true,
+            replaced,
+        })
+    }
+
+    /// [`Command::SetOwners`].
+    fn set_owners(
+        &mut self,
+        vcenter: &str,
+        moves: &[(u32, NodeId)],
+        touched: &mut Touched,
+    ) -> Result<Response, Rejection> {
+        for &(b, owner) in moves {
+            if b >= BUCKETS {
+                return Err(Rejection::BucketOutOfRange(b));
+            }
+            match self.members.nodes.get(&owner) {
+                Some(m) if m.state == NodeState::Active => {}
+                _ => return Err(Rejection::OwnerNotActive(owner)),
+            }
+        }
+        let v = self.vcenters.entry(vcenter.to_string()).or_default();
+        let mut moved = 0;
+        for &(b, owner) in moves {
+            let slot = &mut v.owners[b as usize];
+            if *slot != Some(owner) {
+                *slot = Some(owner);
+                moved += 1;
+            }
+        }
+        touched.vcenters.insert(vcenter.to_string());
+        Ok(Response::OwnersSet { moved })
+    }
+
+    /// [`Command::CommitWatermarks`].
+    fn commit_watermarks(
+        &mut self,
+        node: NodeId,
+        updates: &[WatermarkWindow],
+        touched: &mut Touched,
+    ) -> Result<Response, Rejection> {
+        if !self.members.nodes.contains_key(&node) {
+            return Err(Rejection::UnknownNode(node));
+        }
+        let (mut advanced, mut not_owned, mut ignored) = (0u32, 0u32, 0u32);
+        for u in updates {
+            let Some(v) = self.vcenters.get_mut(&u.vcenter) else {
+                ignored += u.buckets.len() as u32;
+                continue;
+            };
+            let marks = v
+                .watermarks
+                .entry(u.kind)
+                .or_insert_with(|| vec![None; BUCKETS as usize]);
+            for &b in &u.buckets {
+                if b >= BUCKETS {
+                    ignored += 1;
+                    continue;
+                }
+                if v.owners[b as usize] != Some(node) {
+                    not_owned += 1;
+                }
+                let w = &mut marks[b as usize];
+                if w.is_none_or(|w| w < u.ts) {
+                    *w = Some(u.ts);
+                    advanced += 1;
+                }
+            }
+            touched.vcenters.insert(u.vcenter.clone());
+        }
+        Ok(Response::Watermarks {
+            advanced,
+            not_owned,
+            ignored,
+        })
     }
 
     fn live_member_mut(&mut self, id: NodeId) -> Result<&mut Member, Rejection> {
@@ -606,12 +673,19 @@ mod tests {
                 &mut s,
                 Command::SetNodeState {
                     id: 1,
-                    state: NodeState::Active
+                    state: NodeState::Active,
+                    expect: vec![],
                 }
             ),
             Response::Rejected(Rejection::NodeLeft(1))
         ));
-        apply(&mut s, Command::RemoveNode { id: 3 });
+        apply(
+            &mut s,
+            Command::RemoveNode {
+                id: 3,
+                expect: vec![],
+            },
+        );
         let r4 = register(&mut s, "a", "10.0.0.1:7400", 99);
         assert_eq!(
             r4,
@@ -672,6 +746,7 @@ mod tests {
             Command::SetNodeState {
                 id: 2,
                 state: NodeState::Down,
+                expect: vec![],
             },
         );
         let r = apply(
@@ -696,13 +771,13 @@ mod tests {
         let commit = |ts, buckets: Vec<u32>| Command::CommitWatermarks {
             node: 1,
             updates: vec![
-                WatermarkUpdate {
+                WatermarkWindow {
                     vcenter: "vc".into(),
                     kind: EntityKind::Vm,
                     ts,
                     buckets,
                 },
-                WatermarkUpdate {
+                WatermarkWindow {
                     vcenter: "other".into(),
                     kind: EntityKind::Vm,
                     ts,
@@ -757,7 +832,7 @@ mod tests {
             &mut s,
             Command::CommitWatermarks {
                 node: 1,
-                updates: vec![WatermarkUpdate {
+                updates: vec![WatermarkWindow {
                     vcenter: "vc".into(),
                     kind: EntityKind::Host,
                     ts: 5,

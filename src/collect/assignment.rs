@@ -18,19 +18,9 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
+use crate::contract::EntityKind;
 
-use crate::vsphere::EntityKind;
-
-pub use crate::cluster::shard::{bucket_of, BUCKETS};
-
-/// A watermark to commit: samples of `kind` entities in `bucket` are in the sink up to `ts`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WatermarkUpdate {
-    pub kind: EntityKind,
-    pub bucket: u32,
-    pub ts: i64,
-}
+pub use crate::contract::{bucket_of, WatermarkUpdate, BUCKETS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssignmentError {

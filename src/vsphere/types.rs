@@ -1,46 +1,17 @@
 //! Plain data shared by the vSphere client and the collector. Nothing here does I/O.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
-/// The kinds of managed entity vcollect collects realtime (20 s) statistics for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EntityKind {
-    Vm,
-    Host,
-}
+pub use crate::contract::EntityKind;
 
+/// The vSphere side of an entity kind: its managed-object type.
 impl EntityKind {
-    /// Every kind, in [`EntityKind::index`] order.
-    pub const ALL: [EntityKind; 2] = [EntityKind::Vm, EntityKind::Host];
-
-    /// The short name used in measurements (`vsphere_vm_cpu`) and in state keys.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntityKind::Vm => "vm",
-            EntityKind::Host => "host",
-        }
-    }
-
     /// The vSphere managed-object type (`type` attribute of a MoRef).
     pub fn vim_type(self) -> &'static str {
         match self {
             EntityKind::Vm => "VirtualMachine",
             EntityKind::Host => "HostSystem",
-        }
-    }
-
-    /// The kind named by [`EntityKind::as_str`].
-    pub fn from_name(name: &str) -> Option<Self> {
-        EntityKind::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-
-    /// A dense index (VM 0, host 1) for per-kind arrays.
-    pub fn index(self) -> usize {
-        match self {
-            EntityKind::Vm => 0,
-            EntityKind::Host => 1,
         }
     }
 
@@ -50,29 +21,6 @@ impl EntityKind {
             "HostSystem" => Some(EntityKind::Host),
             _ => None,
         }
-    }
-}
-
-/// Stored by its stable short name (`vm`, `host`) in watermark files and the Raft state. An
-/// unknown name is an error, not skipped: it means a newer version wrote the data, and
-/// dropping its watermarks silently would make a node collect that data again.
-impl serde::Serialize for EntityKind {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for EntityKind {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        EntityKind::from_name(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown entity kind {s:?}")))
-    }
-}
-
-impl fmt::Display for EntityKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -1,0 +1,136 @@
+//! What the data plane and the control plane must agree on, and nothing else: the bucket an
+//! entity falls in, how many buckets there are, the kinds of entity, and a watermark update.
+//!
+//! Both planes import this module; it imports neither. Everything here is part of the wire
+//! and on-disk formats (the Raft log, snapshots, the standalone watermark file), so a change
+//! here is a compatibility change:
+//! * [`bucket_of`] must give the same answer on every node, every platform and every version,
+//!   otherwise two nodes running different builds would disagree on who collects an entity
+//!   (gaps or doubles). It is FNV-1a 64, written out here so no dependency update can change
+//!   it, and pinned by unit tests.
+//! * [`EntityKind`] is stored by its short name (`vm`, `host`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Number of buckets per vCenter. Fixed forever: changing it reshuffles every entity.
+pub const BUCKETS: u32 = 1024;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// The bucket of an entity: FNV-1a 64 over `vcenter`, a NUL byte and `moid`, modulo [`BUCKETS`].
+///
+/// The NUL separator keeps (`"ab"`, `"c"`) and (`"a"`, `"bc"`) apart.
+pub fn bucket_of(vcenter: &str, moid: &str) -> u32 {
+    let h = fnv1a(FNV_OFFSET, vcenter.as_bytes());
+    let h = fnv1a(h, &[0]);
+    let h = fnv1a(h, moid.as_bytes());
+    (h % u64::from(BUCKETS)) as u32
+}
+
+/// The kinds of managed entity vcollect collects realtime (20 s) statistics for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntityKind {
+    Vm,
+    Host,
+}
+
+impl EntityKind {
+    /// Every kind, in [`EntityKind::index`] order.
+    pub const ALL: [EntityKind; 2] = [EntityKind::Vm, EntityKind::Host];
+
+    /// The short name used in measurements (`vsphere_vm_cpu`) and in state keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Vm => "vm",
+            EntityKind::Host => "host",
+        }
+    }
+
+    /// The kind named by [`EntityKind::as_str`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        EntityKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// A dense index (VM 0, host 1) for per-kind arrays.
+    pub fn index(self) -> usize {
+        match self {
+            EntityKind::Vm => 0,
+            EntityKind::Host => 1,
+        }
+    }
+}
+
+/// Stored by its stable short name (`vm`, `host`) in watermark files and the Raft state. An
+/// unknown name is an error, not skipped: it means a newer version wrote the data, and
+/// dropping its watermarks silently would make a node collect that data again.
+impl serde::Serialize for EntityKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EntityKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        EntityKind::from_name(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown entity kind {s:?}")))
+    }
+}
+
+impl fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A watermark to commit: samples of `kind` entities in `bucket` are in the sink up to `ts`
+/// (unix seconds). The collector produces them; the control plane stores them (grouped per
+/// window in the Raft log: `cluster::state::WatermarkWindow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatermarkUpdate {
+    pub kind: EntityKind,
+    pub bucket: u32,
+    pub ts: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_matches_reference() {
+        // Reference value of FNV-1a 64("a") from the FNV specification.
+        assert_eq!(fnv1a(FNV_OFFSET, b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn bucket_of_is_pinned() {
+        // Computed independently (Python); these must never change.
+        assert_eq!(bucket_of("vc1", "vm-42"), 675);
+        assert_eq!(bucket_of("vcenter.example.com", "host-10"), 991);
+        assert_eq!(bucket_of("", ""), 991);
+        assert_ne!(bucket_of("ab", "c"), bucket_of("a", "bc"));
+    }
+
+    #[test]
+    fn kinds_keep_their_names() {
+        assert_eq!(
+            serde_json::to_string(&EntityKind::Host).unwrap(),
+            "\"host\""
+        );
+        let k: EntityKind = serde_json::from_str("\"vm\"").unwrap();
+        assert_eq!((k, k.index()), (EntityKind::Vm, 0));
+        assert!(serde_json::from_str::<EntityKind>("\"datastore\"").is_err());
+    }
+}
