@@ -8,13 +8,14 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # start_vcsim WORKDIR PASSWORD SIMULATOR-FLAGS...: starts target/vcsim/vcsim-vcollect with the
-# password in VCSIM_PASSWORD and sets vc_url once it listens (a 10,000-VM model takes ~10 s).
+# password in VCSIM_PASSWORD and sets vc_url once it listens (a 10,000-VM model takes ~10 s,
+# a minute on a loaded machine: wait up to 5 min).
 start_vcsim() {
   local work=$1 password=$2
   shift 2
   VCSIM_PASSWORD=$password target/vcsim/vcsim-vcollect "$@" >"$work/vcsim.out" 2>"$work/vcsim.log" &
   pids+=($!)
-  for _ in $(seq 600); do grep -q VCSIM_URL "$work/vcsim.out" && break; sleep 0.1; done
+  for _ in $(seq 3000); do grep -q VCSIM_URL "$work/vcsim.out" && break; sleep 0.1; done
   vc_url=$(sed -n 's/^VCSIM_URL=//p' "$work/vcsim.out")
   [ -n "$vc_url" ] || { echo "the simulator did not start: $(tail -3 "$work/vcsim.log")" >&2; exit 1; }
 }

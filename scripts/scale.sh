@@ -15,7 +15,10 @@ work="$root/.work/scale"; rm -rf "$work"; mkdir -p "$work"
 source scripts/lib.sh
 
 echo scale > "$work/pw"
-start_vcsim "$work" scale -user scale -cluster "$clusters" -cluster-host "$hosts" -vm "$vms"
+# VCSIM_FLAGS: extra simulator flags, e.g. -govmomi-perf (govmomi's own QueryPerf: one series
+# per counter, instance "*" echoed) or -lag 40s.
+# shellcheck disable=SC2086
+start_vcsim "$work" scale -user scale -cluster "$clusters" -cluster-host "$hosts" -vm "$vms" ${VCSIM_FLAGS:-}
 echo "simulator: $(tail -1 "$work/vcsim.log")"
 
 output_url=-

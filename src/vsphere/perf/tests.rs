@@ -595,3 +595,66 @@ fn mutated_documents_agree_across_chunkings() {
         }
     }
 }
+
+/// CPU time of this thread, in seconds.
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux knows.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// The catch-up answer of benches/parse.rs (`catchup_host_hour`, one host, an hour, every
+/// instance: 8.6 MB in one `<returnval>`) in reads of 64 KB, 16 KB and 1 KB must cost about
+/// what one read costs. A quick check for any build profile; the criterion bench has the
+/// figures. `cargo nextest run --lib --run-ignored only -E 'test(catchup)' --no-capture`
+#[test]
+#[ignore = "a measurement: prints CPU time per read size"]
+fn catchup_is_linear_in_the_answer_size() {
+    let mut d = String::from(ENV_START);
+    d.push_str(r#"<returnval><entity type="HostSystem">host-1</entity>"#);
+    for i in 0..180 {
+        d.push_str(&format!(
+            "<sampleInfo><timestamp>{}</timestamp><interval>20</interval></sampleInfo>",
+            format_time(T0 + 20 * i)
+        ));
+    }
+    for c in 0..60 {
+        for inst in 0..40 {
+            d.push_str(&format!(
+                "<value><id><counterId>{c}</counterId><instance>vmhba{inst}</instance></id>"
+            ));
+            for s in 0..180 {
+                d.push_str(&format!(
+                    "<value>{}</value>",
+                    (c * 7919 + inst * 104_729 + s * 31) % 100_000
+                ));
+            }
+            d.push_str("</value>");
+        }
+    }
+    d.push_str("</returnval>");
+    d.push_str(ENV_END);
+    let t = thread_cpu();
+    let (want, err) = slice(d.as_bytes());
+    assert_eq!(err, None);
+    let whole = thread_cpu() - t;
+    println!("{} bytes, slice: {whole:.3} s CPU", d.len());
+    for size in [64 << 10, 16 << 10, 1 << 10] {
+        let t = thread_cpu();
+        let got = stream(d.as_bytes(), size);
+        let cpu = thread_cpu() - t;
+        assert_eq!(got, (want.clone(), None));
+        println!(
+            "reads of {size}: {cpu:.3} s CPU ({:.2}x the slice)",
+            cpu / whole
+        );
+        assert!(
+            cpu < 3.0 * whole + 0.05,
+            "reads of {size}: {cpu} s against {whole} s"
+        );
+    }
+}
