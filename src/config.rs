@@ -22,10 +22,12 @@ pub const DEFAULT_PATH: &str = "/etc/vcollect/vcollect.toml";
 /// Why a configuration cannot be used. Each variant names the file and the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config {file}: cannot read it: {source}")]
+    // `cause`, not `source`: the message carries the cause itself, so an error chain
+    // printed with `{:#}` does not say it twice.
+    #[error("config {file}: cannot read it: {cause}")]
     Read {
         file: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("config {file}: {message}")]
     Parse { file: PathBuf, message: String },
@@ -46,6 +48,14 @@ pub struct Config {
     pub vcenters: Vec<VcenterConfig>,
     pub collect: CollectConfig,
     pub output: OutputConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: the Prometheus endpoint (off unless `listen` is set).
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    /// `host:port` serving `/metrics` and `/healthz`.
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +153,14 @@ struct RawConfig {
     collect: RawCollect,
     #[serde(default)]
     output: RawOutput,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -321,9 +339,9 @@ const ROLLUPS: &[&str] = &[
 impl Config {
     /// Reads, parses and validates `path`, loading the secrets it points to.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             file: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Config::from_toml(path, &text)
     }
@@ -332,7 +350,8 @@ impl Config {
     pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             file: path.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " | "),
+            // Multi-line on purpose: TOML's caret diagram points at the column.
+            message: e.to_string().trim_end().to_string(),
         })?;
         let c = Check { file: path };
 
@@ -608,6 +627,18 @@ impl Config {
             spool_max_bytes: ro.spool_max_bytes.unwrap_or(1 << 30),
         };
 
+        let metrics = MetricsConfig {
+            listen: match raw.metrics.listen {
+                Some(l) if l.parse::<std::net::SocketAddr>().is_err() => {
+                    return Err(c.err(
+                        "metrics.listen",
+                        format!("{l:?} is not an address:port such as \"127.0.0.1:9273\""),
+                    ))
+                }
+                l => l,
+            },
+        };
+
         Ok(Config {
             file: path.to_path_buf(),
             node,
@@ -615,6 +646,7 @@ impl Config {
             vcenters,
             collect,
             output,
+            metrics,
         })
     }
 }

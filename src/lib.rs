@@ -7,11 +7,13 @@
 //!   [`sink`] encodes InfluxDB line protocol and writes it (with an on-disk spool);
 //! * the **control plane** ([`cluster`]) decides which node collects which entities.
 //!
-//! [`config`] loads and validates the one TOML file every node shares.
+//! [`config`] loads and validates the one TOML file every node shares; [`telemetry`] holds
+//! the self-metrics both planes record and serves them to Prometheus.
 
 pub mod cluster;
 pub mod collect;
 pub mod config;
 pub mod secret;
 pub mod sink;
+pub mod telemetry;
 pub mod vsphere;

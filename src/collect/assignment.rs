@@ -82,6 +82,7 @@ type Marks = BTreeMap<String, BTreeMap<EntityKind, BTreeMap<u32, i64>>>;
 pub struct Standalone {
     path: PathBuf,
     marks: Mutex<Marks>,
+    last: super::last_cycle::LastCycles,
 }
 
 impl Standalone {
@@ -107,6 +108,7 @@ impl Standalone {
         Ok(Standalone {
             path,
             marks: Mutex::new(marks),
+            last: super::last_cycle::LastCycles::new(data_dir),
         })
     }
 
@@ -131,6 +133,10 @@ impl Standalone {
 impl Assignment for Standalone {
     fn owns(&self, _vcenter: &str, _bucket: u32) -> bool {
         true
+    }
+
+    fn report(&self, summary: &super::summary::CycleSummary) {
+        self.last.record(summary);
     }
 
     fn watermark(&self, vcenter: &str, kind: EntityKind, bucket: u32) -> Option<i64> {
