@@ -16,6 +16,10 @@ use crate::vsphere::PerfFormat;
 
 pub use defaults::{DEFAULT_HOST_COUNTERS, DEFAULT_VM_COUNTERS};
 
+/// A complete, commented configuration: every key with its default and what it does
+/// (`vcollect config example`; the packages install it as /etc/vcollect/vcollect.toml).
+pub const EXAMPLE: &str = include_str!("config/example.toml");
+
 /// The default location of the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/vcollect/vcollect.toml";
 

@@ -72,6 +72,9 @@ enum Command {
     },
     /// Check the configuration file without running anything.
     Validate,
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// The cluster as one node sees it: leader, term, and one row per member with its Raft
     /// indexes, lag, last contact, buckets and last collection cycle.
     Status {
@@ -145,6 +148,12 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print a complete, commented configuration: every key, its default, what it does.
+    Example,
+}
+
 /// How admin subcommands reach a node.
 #[derive(clap::Args)]
 struct AdminArgs {
@@ -198,6 +207,10 @@ fn init_tracing(format: LogFormat) {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Config(ConfigCommand::Example) => {
+            out!("{}", config::EXAMPLE.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate => {
             let cfg = Config::load(&cli.config)?;
             out!(
