@@ -4,6 +4,7 @@
 # InfluxDB and multi-process cluster tests), then the container cluster-tests: the Ansible
 # role deploys the release binary onto systemd containers and the failure scenarios run.
 #   VCOLLECT_SKIP_CLUSTER_TESTS=1 scripts/test.sh    skips the container stage
+#   VCOLLECT_SKIP_RELEASE=1 scripts/test.sh          skips building and linting the packages
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,6 +12,12 @@ scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo nextest run --all-targets --locked --no-fail-fast "$@"
+# The release artefacts: the portable binary (its glibc check is part of release.sh), the
+# .deb and the .rpm; rpmlint must pass.
+if [ "${VCOLLECT_SKIP_RELEASE:-0}" != 1 ]; then
+  scripts/release.sh
+  rpmlint -r packaging/rpmlintrc target/dist/vcollect-*.rpm
+fi
 if [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ]; then
   cargo build --release --locked
   cluster-tests/run.sh --binary target/release/vcollect

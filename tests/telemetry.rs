@@ -1,7 +1,9 @@
 //! `[metrics] listen`: `/metrics` scraped while real agents collect from the simulator into a
 //! real InfluxDB (the documented series are there and move), `/healthz` following what
 //! `vcollect health` decides (200, then 503 once the quorum is lost), and the scrape
-//! refused without the cluster token. Also `once --output -` into a closed pipe.
+//! refused without the cluster token. The dashboards of docs/dashboards/ are checked against
+//! what runs: every PromQL metric name is served, every InfluxQL panel returns data. Also
+//! `once --output -` into a closed pipe.
 
 mod common;
 
@@ -38,6 +40,7 @@ const SERIES: &[&str] = &[
     "vcollect_sink_dropped_batches_total ",
     "vcollect_sink_spool_batches ",
     "vcollect_sink_spool_bytes ",
+    "vcollect_errors_total{vcenter=\"vc-down\",cause=\"unreachable\"}",
 ];
 
 /// The control plane's series, on a cluster node.
@@ -51,6 +54,77 @@ const CLUSTER_SERIES: &[&str] = &[
     "vcollect_node_state{state=\"active\"} 1",
     "vcollect_buckets_owned{vcenter=\"vc1\"}",
 ];
+
+/// The queries of a dashboard in docs/dashboards/ (`query` for InfluxQL, `expr` for PromQL).
+fn dashboard_queries(file: &str, field: &str) -> Vec<(String, String)> {
+    let path = common::root().join("docs/dashboards").join(file);
+    let text = std::fs::read_to_string(&path).expect("the dashboard");
+    let d: serde_json::Value = serde_json::from_str(&text).expect("dashboard JSON");
+    let mut out = Vec::new();
+    for p in d["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().expect("targets") {
+            let q = t[field].as_str().expect("a query").to_string();
+            out.push((p["title"].as_str().unwrap_or("?").to_string(), q));
+        }
+    }
+    assert!(out.len() >= 6, "{file}: {out:?}");
+    out
+}
+
+/// Series only a cluster node serves.
+const CLUSTER_ONLY: [&str; 4] = [
+    "vcollect_raft_",
+    "vcollect_buckets_",
+    "vcollect_node_state",
+    "vcollect_peer_",
+];
+
+/// Every `vcollect_*` metric the Prometheus dashboard uses is a series `/metrics` serves:
+/// the data plane's names on a standalone node's scrape, the control plane's on a cluster
+/// node's (`cluster`).
+fn assert_promql_names_exist(scrape: &str, cluster: bool) {
+    for (panel, expr) in dashboard_queries("vcollect-prometheus.json", "expr") {
+        let names = expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("vcollect_"))
+            .filter(|w| CLUSTER_ONLY.iter().any(|p| w.starts_with(p)) == cluster);
+        for name in names {
+            // A sample, or the family's declaration (a family with no series yet, such as
+            // the errors of a run without any, is declared all the same).
+            let sample = scrape
+                .lines()
+                .any(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']));
+            let declared = ["", "_total", "_bucket", "_sum", "_count", "_info"]
+                .iter()
+                .filter_map(|suffix| name.strip_suffix(suffix))
+                .any(|family| scrape.contains(&format!("# TYPE {family} ")));
+            assert!(
+                sample || declared,
+                "panel {panel:?}: {name} is not served by /metrics"
+            );
+        }
+    }
+}
+
+/// Every InfluxQL query of the InfluxDB dashboard returns data (Grafana's macros replaced).
+async fn assert_influxql_panels_have_data(influx: &Influx) {
+    for (panel, q) in dashboard_queries("vcollect-influxdb.json", "query") {
+        let q = q
+            .replace("$timeFilter", "time > now() - 10m")
+            .replace("$__interval", "10s");
+        let what = format!("data for panel {panel:?}: {q}");
+        let series = poll(&what, Duration::from_secs(30), || async {
+            let v = influx.query("vsphere", &q).await;
+            let s = v["results"][0]["series"].as_array()?.clone();
+            (!s.is_empty()).then_some(s)
+        })
+        .await;
+        assert!(
+            series.iter().all(|s| s["tags"]["node"].is_string()),
+            "{series:?}"
+        );
+    }
+}
 
 /// The value of the first sample whose line starts with `series` (name and labels).
 fn value(text: &str, series: &str) -> Option<f64> {
@@ -91,7 +165,19 @@ async fn metrics_serves_the_documented_series_and_they_move() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let extra = format!("{COLLECT}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n");
-    let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), &extra);
+    // A second vCenter that never answers: its errors are counted by cause, and the
+    // standalone node's health names it.
+    let down = Vc {
+        name: "vc-down".into(),
+        url: format!("http://127.0.0.1:{}/sdk", free_port()),
+        ..Vc::new("vc-down", &sim)
+    };
+    let cfg = config::write(
+        dir.path(),
+        &[Vc::new("vc1", &sim), down],
+        &influx.url(),
+        &extra,
+    );
     let log = dir.path().join("agent.log");
     let mut agent = spawn_agent(&cfg, &log);
     let url = format!("http://127.0.0.1:{port}/metrics");
@@ -114,6 +200,7 @@ async fn metrics_serves_the_documented_series_and_they_move() {
         Some(5.0)
     );
     assert!(value(&first, "vcollect_entities_owned{vcenter=\"vc1\"}").unwrap() > 0.0);
+    assert_promql_names_exist(&first, false);
     let (c1, s1) = (
         value(&first, cycles).unwrap(),
         value(&first, samples).unwrap(),
@@ -128,11 +215,16 @@ async fn metrics_serves_the_documented_series_and_they_move() {
         },
     )
     .await;
-    // A standalone node is healthy once its last cycle went well.
+    let errors = "vcollect_errors_total{vcenter=\"vc-down\",cause=\"unreachable\"}";
+    assert!(value(&first, errors).unwrap_or(0.0) >= 1.0, "{first}");
+    // A standalone node is healthy when every vCenter's last cycle went well: not here.
     let health = format!("http://127.0.0.1:{port}/healthz");
     let (code, body) = get(&health, None).await.expect("healthz answers");
-    assert_eq!(code, 200, "{body}");
-    assert!(body.starts_with("healthy: standalone node"), "{body}");
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.starts_with("unhealthy: standalone node: vCenter vc-down: last cycle failed"),
+        "{body}"
+    );
 
     common::sigterm(agent.id().expect("agent pid"));
     let status = tokio::time::timeout(Duration::from_secs(30), agent.wait())
@@ -196,6 +288,7 @@ async fn healthz_answers_200_then_503_once_the_quorum_is_lost() {
         .await;
         if value(&text, "vcollect_raft_state{state=\"leader\"}") == Some(1.0) {
             leaders += 1;
+            assert_promql_names_exist(&text, true);
             assert!(
                 text.contains("vcollect_peer_last_contact_seconds{peer="),
                 "{text}"
@@ -203,6 +296,8 @@ async fn healthz_answers_200_then_503_once_the_quorum_is_lost() {
         }
     }
     assert_eq!(leaders, 1);
+    // The nodes' `vcollect` points feed every panel of the InfluxDB dashboard.
+    assert_influxql_panels_have_data(&influx).await;
 
     // Two of three gone: node 0 has no quorum, and says so.
     cluster.kill(1).await;
