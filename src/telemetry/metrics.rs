@@ -11,7 +11,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
 /// A label set: a few `(name, value)` pairs.
@@ -218,14 +217,17 @@ impl Metrics {
             self.spool_bytes.clone(),
         );
         self.register_cluster();
-        self.registry.register(
-            "build",
-            "The running build",
-            Info::new(vec![
+        // A gauge at 1, not an OpenMetrics `info`: the Prometheus text format (and promtool)
+        // know no `info` type.
+        let build: Family<Labels, Gauge> = Family::default();
+        build
+            .get_or_create(&vec![
                 ("version", env!("CARGO_PKG_VERSION").to_string()),
-                ("rustc_target", std::env::consts::ARCH.to_string()),
-            ]),
-        );
+                ("arch", std::env::consts::ARCH.to_string()),
+            ])
+            .set(1);
+        self.registry
+            .register("build_info", "The running build (always 1)", build);
         self
     }
 
