@@ -4,7 +4,7 @@
 # InfluxDB and multi-process cluster tests), then the container cluster-tests: the Ansible
 # role deploys the release binary onto systemd containers and the failure scenarios run.
 #   VCOLLECT_SKIP_CLUSTER_TESTS=1 scripts/test.sh    skips the container stage
-#   VCOLLECT_SKIP_RELEASE=1 scripts/test.sh          skips building and linting the packages
+#   VCOLLECT_RELEASE=1 scripts/test.sh               also builds the release artefacts and lints the .rpm
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,8 +13,9 @@ cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo nextest run --all-targets --locked --no-fail-fast "$@"
 # The release artefacts: the portable binary (its glibc check is part of release.sh), the
-# .deb and the .rpm; rpmlint must pass.
-if [ "${VCOLLECT_SKIP_RELEASE:-0}" != 1 ]; then
+# .deb and the .rpm; rpmlint must pass. Opt-in for now (VCOLLECT_RELEASE=1): the .rpm and
+# rpmlint have not had a verified run yet.
+if [ "${VCOLLECT_RELEASE:-0}" = 1 ]; then
   scripts/release.sh
   rpmlint -r packaging/rpmlintrc target/dist/vcollect-*.rpm
 fi
