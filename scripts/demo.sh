@@ -64,9 +64,13 @@ done
 echo "3 vcollect nodes started (logs: $work/node{1,2,3}.log)"
 # Wait until a leader has spread every bucket over the three nodes.
 for _ in $(seq 100); do
+  # While the nodes start, status answers nothing (or an error): not JSON yet, keep waiting.
   target/release/vcollect status --config "$work/node1.toml" --json 2>/dev/null | python3 -c '
 import json, sys
-d = json.load(sys.stdin)
+try:
+    d = json.load(sys.stdin)
+except ValueError:
+    sys.exit(1)
 vcs = d.get("vcenters") or []
 sys.exit(0 if d.get("leader_id") and vcs and all(v["unassigned"] == 0 for v in vcs) else 1)
 ' && break
@@ -83,6 +87,11 @@ for s in json.load(sys.stdin)["results"][0].get("series", []):
     v = s["values"][0]
     if what == "points":
         print(f"  {s['name']:<18} {v[1]:>7} usage_average points")
+    elif what == "line":
+        # One point, every column, one per line: nothing cut.
+        for col, val in zip(s["columns"], v):
+            if val is not None:
+                print(f"  {col:<16} {val}")
     else:
         print(f"  {s['tags']['node']}: last cycle {v[1]} samples from {v[2]} entities in {v[3]:.2f} s")
 PY
@@ -96,4 +105,4 @@ for i in $(seq "$cycles"); do
 done
 target/release/vcollect status --config "$work/node1.toml"
 echo "--- one line as Grafana would read it:"
-q 'SELECT * FROM "vsphere_vm_cpu" WHERE "cpu" = '"'"'*'"'"' LIMIT 1' | python3 -m json.tool | head -40
+q 'SELECT * FROM "vsphere_vm_cpu" WHERE "cpu" = '"'"'*'"'"' LIMIT 1' | python3 "$work/show.py" line

@@ -3,10 +3,14 @@
 # builds the vCenter simulator. Safe to run again: it skips what is already there.
 #   Debian packages: golang-go + golang-github-vmware-govmomi-dev (the simulator),
 #                    influxdb (a real sink for tests and the demo), curl, iptables (the
-#                    partition tests cut one node off on loopback).
+#                    partition tests cut one node off on loopback), python3 (the demo's
+#                    helpers), ca-certificates (cargo and the simulator's Go build fetch
+#                    over HTTPS), binutils (objdump: the release's glibc check), rpmlint and
+#                    rpm (the package checks). The tests signal processes themselves: no
+#                    procps needed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-packages=(golang-go golang-github-vmware-govmomi-dev influxdb curl iptables)
+packages=(golang-go golang-github-vmware-govmomi-dev influxdb curl iptables python3 ca-certificates binutils rpmlint rpm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,7 @@
 #   VCOLLECT_SKIP_CLUSTER_TESTS=1 scripts/test.sh    skips the container stage
 #   VCOLLECT_SKIP_FUZZ=1 scripts/test.sh             skips the fuzzing pass
 #   VCOLLECT_FUZZ_SECONDS=N scripts/test.sh          fuzzes N seconds per target (default 60)
+#   VCOLLECT_RELEASE=1 scripts/test.sh               also builds the release artefacts and lints the .rpm
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -20,6 +21,13 @@ cargo clippy --all-targets --locked -- -D warnings
 cargo nextest run --all-targets --locked --no-fail-fast "$@"
 if [ "${VCOLLECT_SKIP_FUZZ:-0}" != 1 ]; then
   scripts/fuzz.sh "${VCOLLECT_FUZZ_SECONDS:-60}"
+fi
+# The release artefacts: the portable binary (its glibc check is part of release.sh), the
+# .deb and the .rpm; rpmlint must pass. Opt-in for now (VCOLLECT_RELEASE=1): the .rpm and
+# rpmlint have not had a verified run yet.
+if [ "${VCOLLECT_RELEASE:-0}" = 1 ]; then
+  scripts/release.sh
+  rpmlint -r packaging/rpmlintrc target/dist/vcollect-*.rpm
 fi
 if [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ]; then
   cargo build --release --locked

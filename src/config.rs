@@ -17,16 +17,22 @@ use crate::vsphere::PerfFormat;
 
 pub use defaults::{DEFAULT_HOST_COUNTERS, DEFAULT_VM_COUNTERS};
 
+/// A complete, commented configuration: every key with its default and what it does
+/// (`vcollect config example`; the packages install it as /etc/vcollect/vcollect.toml).
+pub const EXAMPLE: &str = include_str!("config/example.toml");
+
 /// The default location of the configuration file.
 pub const DEFAULT_PATH: &str = "/etc/vcollect/vcollect.toml";
 
 /// Why a configuration cannot be used. Each variant names the file and the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config {file}: cannot read it: {source}")]
+    // `cause`, not `source`: the message carries the cause itself, so an error chain
+    // printed with `{:#}` does not say it twice.
+    #[error("config {file}: cannot read it: {cause}")]
     Read {
         file: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("config {file}: {message}")]
     Parse { file: PathBuf, message: String },
@@ -47,6 +53,14 @@ pub struct Config {
     pub vcenters: Vec<VcenterConfig>,
     pub collect: CollectConfig,
     pub output: OutputConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: the Prometheus endpoint (off unless `listen` is set).
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    /// `host:port` serving `/metrics` and `/healthz`.
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +161,14 @@ struct RawConfig {
     collect: RawCollect,
     #[serde(default)]
     output: RawOutput,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -306,9 +328,9 @@ const ROLLUPS: &[&str] = &[
 impl Config {
     /// Reads, parses and validates `path`, loading the secrets it points to.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = read_bounded(path).map_err(|source| ConfigError::Read {
+        let text = read_bounded(path).map_err(|cause| ConfigError::Read {
             file: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Config::from_toml(path, &text)
     }
@@ -317,7 +339,8 @@ impl Config {
     pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             file: path.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " | "),
+            // Multi-line on purpose: TOML's caret diagram points at the column.
+            message: e.to_string().trim_end().to_string(),
         })?;
         let c = Check { file: path };
 
@@ -648,6 +671,18 @@ impl Config {
             )?,
         };
 
+        let metrics = MetricsConfig {
+            listen: match raw.metrics.listen {
+                Some(l) if l.parse::<std::net::SocketAddr>().is_err() => {
+                    return Err(c.err(
+                        "metrics.listen",
+                        format!("{l:?} is not an address:port such as \"127.0.0.1:9273\""),
+                    ))
+                }
+                l => l,
+            },
+        };
+
         Ok(Config {
             file: path.to_path_buf(),
             node,
@@ -655,6 +690,7 @@ impl Config {
             vcenters,
             collect,
             output,
+            metrics,
         })
     }
 }

@@ -8,7 +8,8 @@
 //! * the **control plane** ([`cluster`]) decides which node collects which entities.
 //!
 //! [`contract`] holds what both planes agree on (bucket hash, entity kinds, watermark
-//! updates); [`config`] loads and validates the one TOML file every node shares.
+//! updates); [`config`] loads and validates the one TOML file every node shares;
+//! [`telemetry`] holds the self-metrics both planes record and serves them to Prometheus.
 
 pub mod cluster;
 pub mod collect;
@@ -16,4 +17,5 @@ pub mod config;
 pub mod contract;
 pub mod secret;
 pub mod sink;
+pub mod telemetry;
 pub mod vsphere;

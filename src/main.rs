@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use vcollect::cluster;
-use vcollect::collect::{agent, Assignment, Collector, Peek, Standalone};
+use vcollect::collect::{self, agent, Assignment, Collector, Peek, Standalone};
 use vcollect::config::{self, Config};
 use vcollect::sink::{self, Sink};
 
@@ -71,6 +71,9 @@ enum Command {
     },
     /// Check the configuration file without running anything.
     Validate,
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// The cluster as one node sees it: leader, term, and one row per member with its Raft
     /// indexes, lag, last contact, buckets and last collection cycle.
     Status {
@@ -144,6 +147,12 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print a complete, commented configuration: every key, its default, what it does.
+    Example,
+}
+
 /// How admin subcommands reach a node.
 #[derive(clap::Args)]
 struct AdminArgs {
@@ -181,10 +190,13 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(format: LogFormat) {
+    // openraft logs whole Raft states at info: quiet unless asked for with RUST_LOG.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
+    // Colour only for a terminal: log files and journald get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -194,6 +206,10 @@ fn init_tracing(format: LogFormat) {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Config(ConfigCommand::Example) => {
+            out!("{}", config::EXAMPLE.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate => {
             let cfg = Config::load(&cli.config)?;
             out!(
@@ -214,6 +230,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let collector = Collector::new(cfg.clone(), sink.clone(), assignment);
             let summaries = collector.once().await;
             sink.shutdown().await;
+            if sink.output_closed() {
+                // `once --output - | head`: the reader has what it wanted.
+                return Ok(ExitCode::SUCCESS);
+            }
+            let left = sink.stats();
             let failed = summaries.iter().any(|s| !s.ok());
             // With `--output -` stdout carries the lines: the summary goes to stderr.
             let to_stdout = !sink_is_stdout(&cfg, output.as_deref());
@@ -225,6 +246,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("\n")
+                    + &spool_note(&left, sink.spool_dir())
             };
             if to_stdout {
                 out!("{text}");
@@ -270,6 +292,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     shutdown.cancel();
                 });
             }
+            if let Some(listen) = &cfg.metrics.listen {
+                serve_metrics(&cfg, listen, shutdown.clone()).await?;
+            }
+            if let Some(n) = &node {
+                n.handle().export_metrics();
+            }
             let assignment: Arc<dyn Assignment> = match &node {
                 Some(n) => n.assignment(),
                 None => Arc::new(Standalone::open(&cfg.node.data_dir)?),
@@ -309,6 +337,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { admin, stale } => {
+            if let Some(cfg) = standalone(&cli.config, &admin) {
+                return standalone_status(&cfg, admin.json);
+            }
             let (addr, opts) = admin_target(&cli.config, &admin)?;
             let report = ask_status(&addr, &opts, false).await?;
             let leader_answers = report.members.iter().any(|m| m.leader && m.reachable);
@@ -392,10 +423,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Health { admin } => {
-            let (addr, opts) = admin_target(&cli.config, &admin)?;
-            let verdict = match cluster::status_ext(&addr, &opts, false).await {
-                Ok(r) => r.health(),
-                Err(e) => Err(format!("unhealthy: {}", cluster::admin::explain(&e))),
+            let verdict = match standalone(&cli.config, &admin) {
+                Some(cfg) => collect::last_cycle::standalone_health(&cfg),
+                None => {
+                    let (addr, opts) = admin_target(&cli.config, &admin)?;
+                    match cluster::status_ext(&addr, &opts, false).await {
+                        Ok(r) => r.health(),
+                        Err(e) => Err(format!("unhealthy: {}", cluster::admin::explain(&e))),
+                    }
+                }
             };
             match verdict {
                 Ok(line) => {
@@ -609,6 +645,49 @@ async fn leave(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The configuration, when it is a standalone node's (no `[cluster]`) and no `--addr` asks
+/// another node: there is no cluster to ask.
+fn standalone(config: &Path, admin: &AdminArgs) -> Option<Config> {
+    if admin.addr.is_some() {
+        return None;
+    }
+    Config::load(config).ok().filter(|c| c.cluster.is_none())
+}
+
+/// `status` on a standalone node: what its agent's last cycles did.
+fn standalone_status(cfg: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let cycles = collect::last_cycle::load(&cfg.node.data_dir).unwrap_or_default();
+    if json {
+        let v =
+            serde_json::json!({"standalone": true, "node": cfg.node.name, "last_cycles": cycles});
+        out!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    out!(
+        "{}: standalone node (no [cluster] in {}): no cluster to ask",
+        cfg.node.name,
+        cfg.file.display()
+    );
+    let now = chrono::Utc::now().timestamp();
+    for vc in &cfg.vcenters {
+        match cycles.get(&vc.name) {
+            Some(c) => out!(
+                "vCenter {}: last cycle {}s ago, {} samples in {:.2}s{}",
+                vc.name,
+                now - c.at,
+                c.samples,
+                c.duration_ms as f64 / 1000.0,
+                c.error
+                    .as_deref()
+                    .map(|e| format!(", error: {e}"))
+                    .unwrap_or_default()
+            ),
+            None => out!("vCenter {}: no cycle yet", vc.name),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The node address and token an admin subcommand uses: flags and environment first, then
 /// the configuration file (this node's advertised or listen address, the cluster token).
 fn admin_target(
@@ -672,6 +751,51 @@ fn progress_only_to_the_sink(
     }
 }
 
+/// `[metrics] listen`: `/metrics`, and `/healthz` with the verdict of `vcollect health`.
+async fn serve_metrics(
+    cfg: &Arc<Config>,
+    listen: &str,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use vcollect::telemetry::HealthCheck;
+    let token = cfg.cluster.as_ref().and_then(|c| c.token.clone());
+    let health: HealthCheck = match &cfg.cluster {
+        None => {
+            let cfg = cfg.clone();
+            Arc::new(move || {
+                let v = collect::last_cycle::standalone_health(&cfg);
+                Box::pin(async move { v.map_err(|why| format!("unhealthy: {why}")) })
+            })
+        }
+        Some(cc) => {
+            let mut opts = cluster::ClientOptions::from_config(cc)
+                .map_err(|e| anyhow::anyhow!("cluster TLS settings: {e}"))?;
+            opts.token = token.clone();
+            opts.timeout = std::time::Duration::from_secs(3);
+            let addr = cfg
+                .node
+                .advertise
+                .clone()
+                .unwrap_or_else(|| cfg.node.listen.replace("0.0.0.0", "127.0.0.1"));
+            Arc::new(move || {
+                let (addr, opts) = (addr.clone(), opts.clone());
+                Box::pin(async move {
+                    match cluster::status_ext(&addr, &opts, false).await {
+                        Ok(r) => r.health(),
+                        Err(e) => Err(cluster::admin::explain(&e)),
+                    }
+                    .map_err(|why| match why.starts_with("unhealthy") {
+                        true => why,
+                        false => format!("unhealthy: {why}"),
+                    })
+                })
+            })
+        }
+    };
+    vcollect::telemetry::serve(listen, token, health, shutdown).await?;
+    Ok(())
+}
+
 /// The sink from `[output]`, or stdout for `--output -`.
 fn open_sink(cfg: &Config, output: Option<&str>) -> anyhow::Result<Sink> {
     let out = &cfg.output;
@@ -693,6 +817,19 @@ fn open_sink(cfg: &Config, output: Option<&str>) -> anyhow::Result<Sink> {
     let spool = spool_dir(&cfg.node.data_dir);
     Sink::http(opts, spool.clone(), out.spool_max_bytes)
         .with_context(|| format!("opening the sink {} (spool {})", out.url, spool.display()))
+}
+
+/// A line for the `once` summary when batches wait in the spool (the sink was down).
+fn spool_note(stats: &sink::SinkStats, dir: Option<&Path>) -> String {
+    match (stats.spool_depth_batches, dir) {
+        (0, _) | (_, None) => String::new(),
+        (n, Some(d)) => format!(
+            "\n{n} batch(es), {} bytes, left in the spool {}: sent when vcollect next runs \
+             and the sink answers",
+            stats.spool_depth_bytes,
+            d.display()
+        ),
+    }
 }
 
 fn spool_dir(data_dir: &Path) -> PathBuf {

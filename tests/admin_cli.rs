@@ -47,9 +47,7 @@ impl Agent {
     async fn stop(&mut self, limit: Duration) {
         let mut child = self.child.take().expect("running agent");
         let pid = child.id().expect("pid");
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
+        common::sigterm(pid);
         match tokio::time::timeout(limit, child.wait()).await {
             Ok(s) => assert!(s.unwrap().success(), "{} exit status", self.name),
             Err(_) => panic!("{} did not stop within {limit:?}", self.name),

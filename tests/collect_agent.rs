@@ -43,9 +43,7 @@ impl Agent {
     /// SIGTERM, then the exit status (within `limit`).
     async fn terminate(mut self, limit: Duration) -> std::process::ExitStatus {
         let pid = self.child.id().expect("agent pid");
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
+        common::sigterm(pid);
         match tokio::time::timeout(limit, self.child.wait()).await {
             Ok(s) => s.expect("agent exit status"),
             Err(_) => panic!(

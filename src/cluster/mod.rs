@@ -37,6 +37,7 @@ pub mod shard;
 pub mod state;
 pub mod status;
 pub mod store;
+mod telemetry;
 
 pub use assignment::ClusterAssignment;
 pub use error::Error;

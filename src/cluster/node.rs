@@ -397,6 +397,12 @@ impl Handle {
     pub async fn step_down(&self, timeout: Duration) -> Result<Option<NodeId>, Error> {
         super::admin::step_down(&self.inner, timeout).await
     }
+
+    /// Keeps this node's Raft figures in the self-metrics (`crate::telemetry`) until the
+    /// node shuts down.
+    pub fn export_metrics(&self) {
+        tokio::spawn(super::telemetry::run(self.inner.clone()));
+    }
 }
 
 /// The address peers use: `node.advertise`, or `node.listen` when it names a real host.

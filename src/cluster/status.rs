@@ -513,9 +513,9 @@ impl fmt::Display for StatusReport {
         let me = self.me();
         writeln!(
             f,
-            "asked node {} ({}) at {}: {}, {}",
+            "{} (node id {}) at {}: {}, {}",
+            me.map(|m| m.name.as_str()).unwrap_or("this node"),
             self.node_id,
-            me.map(|m| m.name.as_str()).unwrap_or("?"),
             self.addr,
             self.server_state,
             if self.collecting {

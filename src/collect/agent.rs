@@ -25,6 +25,7 @@ pub struct Collector {
 
 impl Collector {
     pub fn new(config: Arc<Config>, sink: Sink, assignment: Arc<dyn Assignment>) -> Collector {
+        crate::telemetry::metrics().interval(config.collect.interval);
         Collector {
             config,
             sink,
@@ -48,11 +49,12 @@ impl Collector {
             .collect()
     }
 
-    /// One cycle for every vCenter, concurrently. Returns a summary per vCenter.
+    /// One cycle for every vCenter, concurrently. Returns a summary per vCenter; the caller
+    /// prints it, so the cycle is not logged as well (each error is said once).
     pub async fn once(&self) -> Vec<CycleSummary> {
         let runs = self.collectors().into_iter().map(|mut vc| async move {
             let s = vc.cycle(self.assignment.as_ref(), &self.sink).await;
-            self.report(&s).await;
+            self.record(&s).await;
             vc.close().await;
             s
         });
@@ -81,9 +83,8 @@ impl Collector {
         futures::future::join_all(loops).await;
     }
 
-    /// Logs a cycle and writes its self-monitoring line to the sink.
+    /// Logs a cycle and records it.
     async fn report(&self, s: &CycleSummary) {
-        self.assignment.report(s);
         if s.ok() {
             tracing::info!(
                 vcenter = %s.vcenter,
@@ -107,6 +108,21 @@ impl Collector {
                 "cycle had errors"
             );
         }
+        self.record(s).await;
+    }
+
+    /// Tells the assignment what the cycle did and writes its self-monitoring line.
+    async fn record(&self, s: &CycleSummary) {
+        self.assignment.report(s);
+        crate::telemetry::metrics().cycle(
+            &s.vcenter,
+            s.duration,
+            s.samples,
+            s.lines,
+            s.bytes,
+            s.entities,
+            s.window_end,
+        );
         let ts = chrono::Utc::now().timestamp();
         let body = s.to_line(&self.config.node.name, &self.sink.stats(), ts);
         let _ = self.sink.write(Batch { body, lines: 1 }).await;

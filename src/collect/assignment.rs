@@ -117,6 +117,7 @@ type Marks = BTreeMap<String, BTreeMap<EntityKind, BTreeMap<u32, i64>>>;
 pub struct Standalone {
     path: PathBuf,
     marks: Mutex<Marks>,
+    last: super::last_cycle::LastCycles,
 }
 
 impl Standalone {
@@ -142,6 +143,7 @@ impl Standalone {
         Ok(Standalone {
             path,
             marks: Mutex::new(marks),
+            last: super::last_cycle::LastCycles::new(data_dir),
         })
     }
 
@@ -166,6 +168,10 @@ impl Standalone {
 impl Assignment for Standalone {
     fn owns(&self, _vcenter: &str, _bucket: u32) -> bool {
         true
+    }
+
+    fn report(&self, summary: &super::summary::CycleSummary) {
+        self.last.record(summary);
     }
 
     fn watermark(&self, vcenter: &str, kind: EntityKind, bucket: u32) -> Option<i64> {

@@ -7,13 +7,15 @@
 //! * [`pipeline`]: the bounded stages of one cycle;
 //! * [`encode`]: Telegraf-compatible line protocol;
 //! * [`vcenter`]: one vCenter's session, counters, inventory and cycle;
-//! * [`agent`]: once, or every interval until shutdown.
+//! * [`agent`]: once, or every interval until shutdown;
+//! * [`last_cycle`]: a standalone node's last cycles, which its health is judged from.
 
 pub mod agent;
 pub mod assignment;
 pub mod counters;
 pub mod encode;
 pub mod inventory;
+pub mod last_cycle;
 pub mod pipeline;
 pub mod plan;
 pub mod summary;

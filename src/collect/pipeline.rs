@@ -69,6 +69,8 @@ pub async fn run(
     let (metrics_tx, mut metrics_rx) = mpsc::channel::<EntityMetrics>(METRICS_CHANNEL);
     let (batch_tx, mut batch_rx) = mpsc::channel::<Pending>(BATCH_CHANNEL);
 
+    let metrics = crate::telemetry::metrics();
+
     // Stage 1: queries, a bounded number at a time.
     let query = async move {
         let mut errors = Vec::new();
@@ -79,7 +81,9 @@ pub async fn run(
                 .map(|specs| {
                     let tx = metrics_tx.clone();
                     async move {
+                        let started = std::time::Instant::now();
                         let r = client.query_perf(&specs, &tx).await;
+                        metrics.query_perf(client.name(), started.elapsed());
                         (specs, r)
                     }
                 })
@@ -88,6 +92,7 @@ pub async fn run(
                 match r {
                     Ok(_) => answered.extend(specs.into_iter().map(|s| s.moid)),
                     Err(e) => {
+                        metrics.error(client.name(), e.cause());
                         stale |= e.is_stale_view();
                         errors.push(format!("QueryPerf of {} entities: {e}", specs.len()));
                     }
@@ -160,8 +165,11 @@ pub async fn run(
             match outcome {
                 Outcome::Written | Outcome::Spooled if dropped == 0 => durable.extend(p.marks),
                 Outcome::Written | Outcome::Spooled => {}
+                // A closed stdout: not an error to report, and nothing is durable.
+                Outcome::Closed => dropped += 1,
                 Outcome::Dropped => {
                     if dropped == 0 {
+                        metrics.error(client.name(), "sink");
                         errors.push(
                             "the sink refused a batch and the spool is full: those entities \
                              will be collected again next cycle"

@@ -67,6 +67,11 @@ impl CycleSummary {
             out.push(b'=');
             line::write_i64(v as i64, &mut out);
         }
+        // How far the collected window's end is behind the line's time (dashboards: lag).
+        if let Some(end) = self.window_end {
+            out.extend_from_slice(b",lag_seconds=");
+            line::write_i64(ts.saturating_sub(end).max(0), &mut out);
+        }
         out.push(b' ');
         line::write_timestamp(ts, &mut out);
         out.push(b'\n');

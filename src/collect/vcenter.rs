@@ -166,6 +166,8 @@ impl VcenterCollector {
             let entities = client.discover().await?;
             let counters = self.resolve(catalog, session)?;
             let inv = Inventory::new(&self.cfg.name, entities);
+            let objects = inv.seen.values().sum::<usize>();
+            crate::telemetry::metrics().discovery(&self.cfg.name, started.elapsed(), objects);
             tracing::info!(
                 vcenter = %self.cfg.name,
                 vms = inv.seen.get(&EntityKind::Vm).copied().unwrap_or(0),
@@ -193,6 +195,11 @@ impl VcenterCollector {
                 if matches!(&e, CycleError::Vsphere(v) if v.is_stale_view()) {
                     self.stale = true;
                 }
+                let cause = match &e {
+                    CycleError::Vsphere(v) => v.cause(),
+                    CycleError::UnknownCounter { .. } => "counter",
+                };
+                crate::telemetry::metrics().error(&self.cfg.name, cause);
                 summary.errors.push(e.to_string());
                 summary.duration = started.elapsed();
                 return summary;
@@ -291,6 +298,7 @@ impl VcenterCollector {
         } else {
             summary.watermarks = updates.len();
             if let Err(e) = assignment.commit(vc, updates).await {
+                crate::telemetry::metrics().error(vc, "watermark");
                 summary.errors.push(e.to_string());
             }
         }

@@ -359,3 +359,91 @@ fn tls_thumbprint_is_checked_and_stands_alone() {
     let (key, _) = invalid_key(load(&with_password(&both)));
     assert_eq!(key, "vcenter[0].tls_thumbprint");
 }
+
+/// `(section, key)` of every key line of the example, commented (a default) or not.
+fn example_keys() -> std::collections::BTreeSet<(String, String)> {
+    let mut section = String::new();
+    let mut keys = std::collections::BTreeSet::new();
+    for line in EXAMPLE.lines() {
+        let l = line.trim_start_matches('#').trim();
+        if let Some(h) = l.strip_prefix('[') {
+            if l.ends_with(']') && !l.contains(' ') {
+                section = h.trim_matches(['[', ']']).to_string();
+            }
+            continue;
+        }
+        if let Some((k, _)) = l.split_once(" = ") {
+            if !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                keys.insert((section.clone(), k.to_string()));
+            }
+        }
+    }
+    keys
+}
+
+/// `(section, key)` of every key the tables of docs/configuration.md document.
+fn documented_keys() -> std::collections::BTreeSet<(String, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+    let doc = std::fs::read_to_string(path).expect("docs/configuration.md");
+    let mut section = String::new();
+    let mut keys = std::collections::BTreeSet::new();
+    for line in doc.lines() {
+        if let Some(h) = line.strip_prefix("## `[") {
+            section = h.split(']').next().unwrap_or("").trim_matches('[').into();
+        } else if line.starts_with("## ") {
+            section.clear();
+        } else if let (false, Some(cell)) = (section.is_empty(), line.strip_prefix("| `")) {
+            let first = cell.split(" |").next().unwrap_or("");
+            for k in format!("`{first}").split('`').skip(1).step_by(2) {
+                keys.insert((section.clone(), k.to_string()));
+            }
+        }
+    }
+    keys
+}
+
+#[test]
+fn the_example_and_docs_configuration_md_name_the_same_keys() {
+    let (ex, doc) = (example_keys(), documented_keys());
+    assert!(ex.len() > 40, "{ex:?}");
+    let undocumented: Vec<_> = ex.difference(&doc).collect();
+    let missing: Vec<_> = doc.difference(&ex).collect();
+    assert!(
+        undocumented.is_empty() && missing.is_empty(),
+        "in `vcollect config example` but not docs/configuration.md: {undocumented:?}; \
+         documented but not in the example: {missing:?}"
+    );
+}
+
+#[test]
+fn the_example_validates_and_every_key_in_it_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("vc1.password");
+    std::fs::write(&pw, "secret\n").unwrap();
+    let text = EXAMPLE.replace("/etc/vcollect/vc1.password", &pw.display().to_string());
+    let cfg = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.vcenters[0].name, "vc1");
+    assert!(cfg.cluster.is_none() && cfg.metrics.listen.is_none());
+    // Uncommented, every key is one the file format knows, with a value of the right type.
+    let all: String = EXAMPLE
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(r) if r.starts_with('[') && r.ends_with(']') && !r.contains(' ') => r,
+            Some(r) if r.split_once(" = ").is_some_and(|(k, _)| !k.contains(' ')) => r,
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    if let Err(e) = toml::from_str::<RawConfig>(&all) {
+        panic!("the example with every key uncommented: {e}");
+    }
+}
+
+#[test]
+fn metrics_listen_must_be_an_address() {
+    let ok = load(&with_password("[metrics]\nlisten = \"127.0.0.1:9273\"")).unwrap();
+    assert_eq!(ok.metrics.listen.as_deref(), Some("127.0.0.1:9273"));
+    let (key, problem) = invalid_key(load(&with_password("[metrics]\nlisten = \"9273\"")));
+    assert_eq!(key, "metrics.listen");
+    assert!(problem.contains("not an address:port"), "{problem}");
+}

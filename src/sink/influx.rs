@@ -182,8 +182,15 @@ impl Writer {
         let mut backoff = self.opts.retry_backoff;
         let attempts = self.opts.max_retries.saturating_add(1);
         let mut attempt = 1;
+        let started = std::time::Instant::now();
+        let metrics = crate::telemetry::metrics();
         loop {
-            match self.send(p).await {
+            let sent = self.send(p).await;
+            if sent.is_ok() || attempt >= attempts || sent.as_ref().is_err_and(|e| e.is_permanent())
+            {
+                metrics.sink_write(started.elapsed());
+            }
+            match sent {
                 Ok(()) => {
                     tracing::trace!(sink = %self.url, lines = p.lines, bytes = p.data.len(), attempt, "batch written");
                     return Ok(());
@@ -199,6 +206,7 @@ impl Writer {
                         error = %e,
                         "write failed, retrying"
                     );
+                    metrics.sink_retry();
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF.max(self.opts.retry_backoff));
                     attempt += 1;

@@ -64,6 +64,9 @@ pub enum Outcome {
     /// Neither: the spool is full, the spool failed, or the endpoint refused it
     /// permanently. Counted and logged.
     Dropped,
+    /// stdout's reader went away (`vcollect once --output - | head`): nothing more can be
+    /// written there. Not an error of the sink; the caller stops quietly.
+    Closed,
 }
 
 /// Counters since the sink was opened, and the spool's current depth.
@@ -107,6 +110,7 @@ impl Counters {
     }
 
     fn dropped(&self, lines: usize, rejected: bool) {
+        crate::telemetry::metrics().sink_dropped();
         self.dropped_batches.fetch_add(1, Relaxed);
         self.dropped_lines.fetch_add(lines as u64, Relaxed);
         if rejected {
@@ -115,8 +119,13 @@ impl Counters {
     }
 
     fn depth(&self, s: &Spool) {
-        self.spool_depth_batches.store(s.len(), Relaxed);
-        self.spool_depth_bytes.store(s.bytes(), Relaxed);
+        self.set_depth(s.len(), s.bytes());
+    }
+
+    fn set_depth(&self, batches: u64, bytes: u64) {
+        self.spool_depth_batches.store(batches, Relaxed);
+        self.spool_depth_bytes.store(bytes, Relaxed);
+        crate::telemetry::metrics().spool(batches, bytes);
     }
 }
 
@@ -141,6 +150,8 @@ impl Drop for Inner {
 struct Shared {
     counters: Counters,
     http: Option<Http>,
+    /// stdout was closed by its reader (a broken pipe).
+    closed: std::sync::atomic::AtomicBool,
 }
 
 struct Http {
@@ -188,6 +199,7 @@ impl Sink {
                 wake: Notify::new(),
                 replay_backoff,
             }),
+            closed: Default::default(),
         });
         let cancel = CancellationToken::new();
         let task = rt.spawn(replay(shared.clone(), cancel.clone()));
@@ -207,11 +219,17 @@ impl Sink {
                 shared: Arc::new(Shared {
                     counters: Counters::default(),
                     http: None,
+                    closed: Default::default(),
                 }),
                 cancel: CancellationToken::new(),
                 replay: Mutex::new(None),
             }),
         }
+    }
+
+    /// stdout's reader went away: later batches cannot be written either.
+    pub fn output_closed(&self) -> bool {
+        self.inner.shared.closed.load(Relaxed)
     }
 
     /// The endpoint's URL (`-` for stdout).
@@ -245,6 +263,11 @@ impl Sink {
                 Ok(()) => {
                     c.written(batch.lines, batch.body.len());
                     Outcome::Written
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    shared.closed.store(true, Relaxed);
+                    tracing::debug!("stdout closed by its reader");
+                    Outcome::Closed
                 }
                 Err(e) => {
                     tracing::error!(error = %e, lines = batch.lines, "writing to stdout failed");
@@ -309,8 +332,7 @@ impl Sink {
         match res {
             Ok((Ok(Push::Stored), len, bytes, _)) => {
                 c.spooled_batches.fetch_add(1, Relaxed);
-                c.spool_depth_batches.store(len, Relaxed);
-                c.spool_depth_bytes.store(bytes, Relaxed);
+                c.set_depth(len, bytes);
                 h.wake.notify_one();
                 tracing::debug!(sink = %h.writer.url(), lines, spool_batches = len, spool_bytes = bytes, "batch spooled");
                 Outcome::Spooled
@@ -408,8 +430,7 @@ async fn replay(shared: Arc<Shared>, cancel: CancellationToken) {
         let Ok((front, len, bytes)) = front else {
             return;
         };
-        c.spool_depth_batches.store(len, Relaxed);
-        c.spool_depth_bytes.store(bytes, Relaxed);
+        c.set_depth(len, bytes);
         let Some(b) = front else { continue };
         let payload = if h.writer.gzip() {
             Payload {
@@ -442,8 +463,7 @@ async fn replay(shared: Arc<Shared>, cancel: CancellationToken) {
                 })
                 .await;
                 if let Ok((r, len, bytes)) = r {
-                    c.spool_depth_batches.store(len, Relaxed);
-                    c.spool_depth_bytes.store(bytes, Relaxed);
+                    c.set_depth(len, bytes);
                     if let Err(e) = r {
                         tracing::error!(spool = %h.spool_dir.display(), error = %e, "cannot remove a replayed batch from the spool");
                     }
@@ -464,8 +484,7 @@ async fn replay(shared: Arc<Shared>, cancel: CancellationToken) {
                 })
                 .await;
                 if let Ok((len, bytes)) = r {
-                    c.spool_depth_batches.store(len, Relaxed);
-                    c.spool_depth_bytes.store(bytes, Relaxed);
+                    c.set_depth(len, bytes);
                 }
             }
             Err(e) => {

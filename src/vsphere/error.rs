@@ -121,6 +121,22 @@ impl Error {
         matches!(self.fault_name(), Some("ManagedObjectNotFound"))
     }
 
+    /// One word for the kind of failure: the `cause` label of `vcollect_errors_total`.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            Error::InvalidLogin { .. } => "login",
+            Error::NoPermission { .. } => "permission",
+            Error::Unreachable { .. } => "unreachable",
+            Error::Tls { .. } => "tls",
+            Error::Timeout { .. } => "timeout",
+            Error::Fault { .. } => "fault",
+            Error::Http { .. } => "http",
+            Error::Malformed { .. } | Error::Truncated { .. } => "malformed",
+            Error::Config { .. } => "config",
+            Error::ReceiverClosed { .. } => "internal",
+        }
+    }
+
     /// The session is gone (expired or the vCenter restarted): log in again.
     pub(crate) fn is_not_authenticated(&self) -> bool {
         matches!(self.fault_name(), Some("NotAuthenticated"))

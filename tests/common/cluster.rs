@@ -425,11 +425,21 @@ fn iptables(op: &str, rule: &[String]) {
 impl Drop for Partition {
     fn drop(&mut self) {
         for r in self.rules.drain(..) {
-            let _ = std::process::Command::new("iptables")
+            // Not a panic in drop (it would abort during an unwinding test), but never silent:
+            // a rule left behind would cut the next test's traffic.
+            match std::process::Command::new("iptables")
                 .arg("-w")
                 .arg("-D")
                 .args(&r)
-                .output();
+                .output()
+            {
+                Ok(out) if out.status.success() => {}
+                Ok(out) => eprintln!(
+                    "iptables -D {r:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+                Err(e) => eprintln!("running iptables -D {r:?}: {e}"),
+            }
         }
     }
 }

@@ -46,3 +46,18 @@ where
 pub fn vcollect_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vcollect"))
 }
+
+/// Sends SIGTERM to `pid` with the system call itself: the tests must not depend on an
+/// external `kill` program (a minimal system without procps has none, and an ignored spawn
+/// failure turned into "did not stop within 30s").
+pub fn sigterm(pid: u32) {
+    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(
+        rc,
+        0,
+        "kill({pid}, SIGTERM): {}",
+        std::io::Error::last_os_error()
+    );
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds the release artefacts into target/dist/:
+#   vcollect-VERSION-x86_64-linux   stripped, portable: runs on x86-64 Linux with glibc >= 2.17
+#                                   (RHEL/CentOS 7-9, Ubuntu 18.04+, Debian 10+); cargo-zigbuild
+#                                   links against glibc 2.17 (profile release-portable; the
+#                                   development `cargo build --release` stays as it is)
+#   vcollect_VERSION-1_amd64.deb    cargo-deb
+#   vcollect-VERSION-1.x86_64.rpm   cargo-generate-rpm
+# Both packages hold the binary, the hardened systemd unit (rendered from the Ansible role's
+# template: one source), the vcollect system user (sysusers.d), the data dir (tmpfiles.d),
+# /etc/vcollect/vcollect.toml (`vcollect config example`, a conffile / noreplace), the licence
+# and the changelog. Prints each artefact's name, size and sha256.
+# Installs what it needs when missing: ziglang and cargo-zigbuild (PyPI), cargo-deb and
+# cargo-generate-rpm (crates.io, `cargo install --locked`).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+target=x86_64-unknown-linux-gnu
+glibc=2.17
+profile=release-portable
+
+if ! command -v cargo-zigbuild >/dev/null 2>&1 || ! python3 -m ziglang version >/dev/null 2>&1; then
+  echo "release: installing ziglang and cargo-zigbuild (PyPI)"
+  python3 -m pip install --quiet ziglang cargo-zigbuild
+fi
+for tool in cargo-deb cargo-generate-rpm; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "release: installing $tool"
+    cargo install --locked --quiet "$tool"
+  fi
+done
+
+cargo zigbuild --locked --profile "$profile" --target "$target.$glibc"
+bin="target/$target/$profile/vcollect"
+scripts/check-glibc.sh "$bin" "$glibc"
+
+# The files the packages take from target/package/ (see Cargo.toml's metadata).
+mkdir -p target/package target/dist
+python3 packaging/render-unit.py ansible/roles/vcollect/templates/vcollect.service.j2 \
+  target/package/vcollect.service
+"$bin" config example > target/package/vcollect.toml
+
+version=$("$bin" --version | awk '{print $2}')
+deb=$(cargo deb --no-build --no-strip --target "$target" --profile "$profile" \
+  --output target/dist/ 2>/dev/null | tail -1)
+cargo generate-rpm --target "$target" --profile "$profile" -o target/dist/
+rpm=$(ls -t target/dist/vcollect-*.rpm | head -1)
+cp "$bin" "target/dist/vcollect-$version-x86_64-linux"
+
+for f in "target/dist/vcollect-$version-x86_64-linux" "$deb" "$rpm"; do
+  printf '%-48s %10s bytes  sha256 %s\n' "$(basename "$f")" "$(stat -c %s "$f")" \
+    "$(sha256sum "$f" | cut -d' ' -f1)"
+done
