@@ -664,7 +664,11 @@ async fn deeply_nested_answer_is_malformed_not_an_abort() {
         (s.method == "RetrieveServiceContent").then(|| {
             let n = 8_000;
             let deep = format!("{}{}", "<x>".repeat(n), "</x>".repeat(n));
-            ok("RetrieveServiceContent", &format!("<returnval>{deep}</returnval>")).unwrap()
+            ok(
+                "RetrieveServiceContent",
+                &format!("<returnval>{deep}</returnval>"),
+            )
+            .unwrap()
         })
     }))
     .await;
