@@ -189,6 +189,15 @@ impl Metrics {
             s.clone(),
             self.interval.clone(),
         );
+        self.register_sink();
+        self.register_cluster();
+        self.register_build();
+        self
+    }
+
+    fn register_sink(&mut self) {
+        let r = &mut self.registry;
+        let (s, b) = (Unit::Seconds, Unit::Bytes);
         r.register_with_unit(
             "sink_write_duration",
             "Latency of one write to the sink, retries included",
@@ -216,7 +225,9 @@ impl Metrics {
             b,
             self.spool_bytes.clone(),
         );
-        self.register_cluster();
+    }
+
+    fn register_build(&mut self) {
         // A gauge at 1, not an OpenMetrics `info`: the Prometheus text format (and promtool)
         // know no `info` type.
         let build: Family<Labels, Gauge> = Family::default();
@@ -228,7 +239,6 @@ impl Metrics {
             .set(1);
         self.registry
             .register("build_info", "The running build (always 1)", build);
-        self
     }
 
     fn register_cluster(&mut self) {
