@@ -360,7 +360,8 @@ async fn forward(inner: &Inner, op: AdminOp, hops: u32) -> Result<pb::AdminReply
     })
     .await
     .map_err(|e| match e {
-        Error::Rpc { status, .. } => status,
+        // The leader's own answer (a refusal, NOT_FOUND): as it is.
+        Error::Rpc { status, .. } if status.code() != tonic::Code::Unavailable => status,
         e => Status::unavailable(format!("the leader {addr}: {}", explain(&e))),
     })
 }

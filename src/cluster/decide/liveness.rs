@@ -29,6 +29,8 @@ pub struct Silence {
     since: BTreeMap<NodeId, Instant>,
     /// Per down member: when the acknowledgements of its current answering streak began.
     back_since: BTreeMap<NodeId, Instant>,
+    /// The leader deciding (set on every [`Silence::decide`]).
+    me_hint: NodeId,
 }
 
 /// One member's state change, and why.
@@ -63,6 +65,7 @@ impl Silence {
 
     /// The changes the leader should write now.
     pub fn decide(&mut self, state: &ClusterState, view: &LeaderView, now: Instant) -> Vec<Change> {
+        self.me_hint = view.me;
         let ft = view.failure_timeout;
         let alive_window = (ft / 2).min(Duration::from_secs(1));
         let mut out = Vec::new();
@@ -110,6 +113,10 @@ impl Silence {
         now: Instant,
         window: Duration,
     ) -> Option<NodeState> {
+        if id == self.me_hint {
+            // The leader itself is up by definition (it is the one deciding).
+            return Some(NodeState::Active);
+        }
         let fresh = acked && silent < window;
         let Some(last_ack) = now.checked_sub(silent).filter(|_| fresh) else {
             self.back_since.remove(&id);

@@ -88,7 +88,10 @@ pub fn decide(
         Vec::new()
     } else {
         vec![
-            Precondition::QuorumWithout { id: mem.id },
+            Precondition::QuorumWithout {
+                id: mem.id,
+                leader: Some(view.me),
+            },
             Precondition::StateIn {
                 id: mem.id,
                 states: vec![NodeState::Draining, NodeState::Down],

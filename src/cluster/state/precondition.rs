@@ -27,8 +27,13 @@ pub enum Precondition {
     /// A member other than `id` is active: someone keeps collecting.
     OtherActive { id: NodeId },
     /// Without `id`, a majority of the remaining voters is neither down nor left (the leader
-    /// marks a silent member down, so "up" is the replicated view of "answering").
-    QuorumWithout { id: NodeId },
+    /// marks a silent member down, so "up" is the replicated view of "answering"). `leader`,
+    /// the node that proposed it, counts as up whatever its recorded state (it is deciding).
+    QuorumWithout {
+        id: NodeId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        leader: Option<NodeId>,
+    },
 }
 
 /// Why a precondition does not hold (the refusal's reason, in the operator's words).
@@ -85,21 +90,21 @@ impl Precondition {
                 .any(|&n| n != *id)
                 .then_some(())
                 .ok_or(Unmet::LastActive(*id)),
-            Precondition::QuorumWithout { id } => {
+            Precondition::QuorumWithout { id, leader } => {
                 let voters = &state.members.raft_voters;
                 if !voters.contains(id) {
                     return Ok(());
                 }
                 let remaining: Vec<NodeId> = voters.iter().copied().filter(|v| v != id).collect();
-                let up =
-                    remaining
-                        .iter()
-                        .filter(|v| {
-                            state.members.nodes.get(v).is_some_and(|m| {
+                let up = remaining
+                    .iter()
+                    .filter(|v| {
+                        Some(**v) == *leader
+                            || state.members.nodes.get(v).is_some_and(|m| {
                                 !matches!(m.state, NodeState::Down | NodeState::Left)
                             })
-                        })
-                        .count();
+                    })
+                    .count();
                 let need = majority(remaining.len());
                 if up >= need {
                     Ok(())
@@ -150,7 +155,10 @@ mod tests {
         use NodeState::*;
         // 3 voters, one down: removing a live one leaves 1 of 2 up, 2 needed.
         let s = state(&[(1, Active), (2, Down), (3, Draining)], &[1, 2, 3]);
-        let q = Precondition::QuorumWithout { id: 3 };
+        let q = Precondition::QuorumWithout {
+            id: 3,
+            leader: None,
+        };
         assert_eq!(
             q.check(&s),
             Err(Unmet::Quorum {
@@ -166,7 +174,14 @@ mod tests {
             .to_string()
             .contains("would drop below quorum"));
         // Removing the down one leaves 2 of 2 up.
-        assert_eq!(Precondition::QuorumWithout { id: 2 }.check(&s), Ok(()));
+        assert_eq!(
+            Precondition::QuorumWithout {
+                id: 2,
+                leader: None
+            }
+            .check(&s),
+            Ok(())
+        );
         // 3 voters all up: removing one leaves 2 of 2.
         let s = state(&[(1, Active), (2, Active), (3, Draining)], &[1, 2, 3]);
         assert_eq!(q.check(&s), Ok(()));
