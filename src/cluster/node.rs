@@ -401,7 +401,12 @@ impl Handle {
     /// Keeps this node's Raft figures in the self-metrics (`crate::telemetry`) until the
     /// node shuts down.
     pub fn export_metrics(&self) {
-        tokio::spawn(super::telemetry::run(self.inner.clone()));
+        let inner = self.inner.clone();
+        tokio::spawn(super::telemetry::run(
+            inner.cancel.clone(),
+            move || inner.raft(),
+            self.inner.state.clone(),
+        ));
     }
 }
 

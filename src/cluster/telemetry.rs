@@ -7,23 +7,30 @@ use std::time::Duration;
 
 use openraft::{Instant as _, ServerState};
 
-use super::node::Inner;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
 use super::state::ClusterState;
 use crate::telemetry::RaftFigures;
 
 const EVERY: Duration = Duration::from_secs(1);
 
-/// Samples until the node shuts down.
-pub(crate) async fn run(inner: Arc<Inner>) {
+/// Samples until `cancel` (the node's shutdown). `raft` gives the node's Raft handle once it
+/// exists; `state` is the local replica. Taking these, not the node, keeps this module a leaf.
+pub(crate) async fn run(
+    cancel: CancellationToken,
+    raft: impl Fn() -> Option<super::Raft>,
+    state: watch::Receiver<Arc<ClusterState>>,
+) {
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = inner.cancel.cancelled() => return,
+            _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let Some(raft) = inner.raft() else { continue };
-        let state = inner.state.borrow().clone();
+        let Some(raft) = raft() else { continue };
+        let state = state.borrow().clone();
         crate::telemetry::metrics().raft(&figures(&raft, &state));
     }
 }

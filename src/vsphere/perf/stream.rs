@@ -56,6 +56,31 @@ fn xml_error(e: quick_xml::Error, pos: u64, at_end: bool) -> PerfParseError {
     }
 }
 
+/// A fresh reader drops a BOM at the start of its input: right for the document's first
+/// byte, wrong for a pass that starts inside a text. Such a text is handed over here.
+/// Returns the bytes it took, or `None` when the text may go on in the next read.
+fn leading_text(
+    p: &mut PerfParser,
+    buf: &[u8],
+    base: u64,
+    last: bool,
+    max: usize,
+) -> Result<Option<usize>, PerfParseError> {
+    if base == 0 || buf.is_empty() || buf.first() == Some(&b'<') {
+        return Ok(Some(0));
+    }
+    let end = match memchr::memchr(b'<', buf) {
+        Some(lt) => lt,
+        None if last => buf.len(),
+        None => return Ok(None),
+    };
+    if end > max {
+        return Err(too_long(base, max));
+    }
+    p.text(&buf[..end])?;
+    Ok(Some(end))
+}
+
 /// One pass of the parser over `buf`, the pending bytes, which start at byte `base` of the
 /// body at an event boundary. `last` says that `buf` ends the body. Entities go to `out`.
 /// Returns the cut: the bytes fully handled (all of `buf` when `last`).
@@ -67,21 +92,9 @@ pub(super) fn pass(
     last: bool,
     max: usize,
 ) -> Result<usize, PerfParseError> {
-    let mut cut = 0usize;
-    // A fresh reader drops a BOM at the start of its input: right for the document's first
-    // byte, wrong for a pass that starts inside a text. Such a text is handed over here.
-    if base > 0 && !buf.is_empty() && buf.first() != Some(&b'<') {
-        let end = match memchr::memchr(b'<', buf) {
-            Some(lt) => lt,
-            None if last => buf.len(),
-            None => return Ok(0),
-        };
-        if end > max {
-            return Err(too_long(base, max));
-        }
-        p.text(&buf[..end])?;
-        cut = end;
-    }
+    let Some(mut cut) = leading_text(p, buf, base, last, max)? else {
+        return Ok(0);
+    };
     let start = cut;
     let rest = &buf[start..];
     let bom = if base == 0 && rest.starts_with(BOM) {
