@@ -713,7 +713,7 @@ fn admin_target(
     };
     let token = match (&admin.token_file, &cfg) {
         (Some(f), _) => {
-            vcollect::secret::read_file(f).map_err(|e| anyhow::anyhow!("the token file: {e}"))?
+            vcollect::secret::read_text(f).map_err(|e| anyhow::anyhow!("the token file: {e}"))?
         }
         (None, Some(c)) => c
             .cluster

@@ -270,3 +270,53 @@ async fn a_spooled_batch_the_endpoint_calls_malformed_is_set_aside() {
     );
     sink.shutdown().await;
 }
+
+/// An error answer with an endless body (a broken proxy): the writer reads a prefix for the
+/// message and hangs up, instead of buffering until memory or the timeout runs out.
+#[tokio::test]
+async fn an_endless_error_body_is_cut_not_buffered() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let sent = Arc::new(Mutex::new(0usize));
+    let sent2 = sent.clone();
+    tokio::spawn(async move {
+        let (mut conn, _) = l.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match conn.read(&mut b).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&b[..n]),
+            }
+        }
+        let start = "HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n";
+        if conn.write_all(start.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+        // Bounded: 1 GiB at most, far more than the writer may keep.
+        for _ in 0..(1 << 14) {
+            if conn.write_all(chunk.as_bytes()).await.is_err() {
+                return;
+            }
+            *sent2.lock().unwrap() += 0x10000;
+        }
+    });
+    let spool = tempfile::tempdir().unwrap();
+    let sink = Sink::http(v2(&url), spool.path().join("s"), 1 << 20).unwrap();
+    let started = std::time::Instant::now();
+    let err = sink.check().await.unwrap_err();
+    assert!(err.to_string().contains("(400)"), "{err}");
+    assert!(err.to_string().len() < 5000, "{}", err.to_string().len());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let sent = *sent.lock().unwrap();
+    assert!(
+        sent < 64 << 20,
+        "the writer read {sent} bytes of the error body"
+    );
+    sink.shutdown().await;
+}

@@ -243,8 +243,8 @@ impl Writer {
         if status.is_success() {
             return Ok(());
         }
-        let text = match resp.bytes().await {
-            Ok(b) => String::from_utf8_lossy(&b[..b.len().min(4096)]).into_owned(),
+        let text = match read_prefix(resp, ERROR_BODY_LIMIT).await {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
             Err(e) => return Err(self.transport_error(e)),
         };
         Err(self.status_error(status, &text))
@@ -336,6 +336,22 @@ fn error_message(status: StatusCode, body: &str) -> String {
     } else {
         t.chars().take(300).collect()
     }
+}
+
+/// What of a refusal's body goes into the error: enough for InfluxDB's JSON message.
+const ERROR_BODY_LIMIT: usize = 4096;
+
+/// Reads at most `limit` bytes of an answer's body and drops the rest unread: the sink, or a
+/// proxy in front of it, may answer an error with a body of any size, even an endless one.
+async fn read_prefix(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, reqwest::Error> {
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match resp.chunk().await? {
+            Some(c) => out.extend_from_slice(&c[..c.len().min(limit - out.len())]),
+            None => break,
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
