@@ -129,26 +129,8 @@ pub fn check_all(expect: &[Precondition], state: &ClusterState) -> Result<(), Un
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::state::{Member, Role};
-
-    fn state(nodes: &[(NodeId, NodeState)], voters: &[NodeId]) -> ClusterState {
-        let mut s = ClusterState::default();
-        for &(id, st) in nodes {
-            s.members.nodes.insert(
-                id,
-                Member {
-                    id,
-                    name: format!("n{id}"),
-                    addr: format!("h{id}:1"),
-                    incarnation: id,
-                    role: Role::Voter,
-                    state: st,
-                },
-            );
-        }
-        s.members.raft_voters = voters.iter().copied().collect();
-        s
-    }
+    // The decisions' fixture: the same small cluster the rules are tested on.
+    use crate::cluster::decide::fixture::state;
 
     #[test]
     fn quorum_without_counts_the_remaining_voters_that_are_up() {
