@@ -6,6 +6,7 @@
 
 mod defaults;
 mod ranges;
+pub mod telegraf;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
