@@ -62,9 +62,15 @@ fn assert_valid(dir: &Path, env: &[(&str, &str)], printed: &str) {
 fn telegrafs_own_sample_conf_imports_into_a_valid_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let printed = import_ok(&fixture("sample.conf"), dir.path());
-    assert!(printed.contains("url = \"https://vcenter.local/sdk\""), "{printed}");
+    assert!(
+        printed.contains("url = \"https://vcenter.local/sdk\""),
+        "{printed}"
+    );
     assert!(printed.contains("vm_metric_include = ["), "{printed}");
-    assert!(!printed.contains("\"secret\""), "the password was printed:\n{printed}");
+    assert!(
+        !printed.contains("\"secret\""),
+        "the password was printed:\n{printed}"
+    );
     // The literal password goes to a file the admin fills.
     let pw = dir.path().join("vcenter.local.password");
     assert!(printed.contains(&format!("password_file = \"{}\"", pw.display())));
@@ -112,7 +118,11 @@ fn several_vcenters_a_v1_output_and_every_kind_of_secret_validate() {
     // Without the variable it references, validate names it.
     let out = validate(dir.path(), &[]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("VC_PASSWORD"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("VC_PASSWORD"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -137,7 +147,11 @@ fn a_v2_output_and_a_secret_store_password_validate() {
 fn bad_files_fail_with_the_file_and_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("telegraf.conf");
-    std::fs::write(&bad, "[[inputs.vsphere]]\nvcenters = [\"https://vc1/sdk\"\n").unwrap();
+    std::fs::write(
+        &bad,
+        "[[inputs.vsphere]]\nvcenters = [\"https://vc1/sdk\"\n",
+    )
+    .unwrap();
     let out = import(&bad, dir.path());
     assert!(!out.status.success());
     let err = text(&out.stderr);
@@ -150,9 +164,17 @@ fn bad_files_fail_with_the_file_and_the_line() {
     std::fs::write(&bad, "[[inputs.cpu]]\n").unwrap();
     let out = import(&bad, dir.path());
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("no [[inputs.vsphere]]"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no [[inputs.vsphere]]"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = import(&dir.path().join("missing.conf"), dir.path());
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("missing.conf: cannot read it"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("missing.conf: cannot read it"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -1,8 +1,8 @@
 //! The collection keys of every `[[inputs.vsphere]]` block → one `[collect]`.
 //!
 //! vcollect's `[collect]` applies to every vCenter, Telegraf's keys to one block. Where the
-//! blocks disagree, the first block's value is used and a comment names the key and the
-//! blocks. The per-kind keys (`vm_*`, `cluster_*` …) come from the first block that collects
+//! blocks disagree, the first value set (in file order) is used and a comment names the key
+//! and each block's value. The per-kind keys (`vm_*`, `cluster_*` …) come from the first block that collects
 //! the kind: a common Telegraf layout is one block for VMs and hosts and another, with a
 //! longer interval, for clusters and datastores, and each block switches the other's kinds
 //! off. Taking every key from the first block would switch clusters off altogether.
@@ -42,7 +42,10 @@ const TELEGRAF_INTERVAL: Duration = Duration::from_secs(10);
 const REALTIME: Duration = Duration::from_secs(20);
 
 /// The `[collect]` section. `agent_interval` is `[agent] interval`, if set.
-pub(super) fn collect(blocks: &mut [Plugin], agent_interval: Option<Duration>) -> Result<Section, Bad> {
+pub(super) fn collect(
+    blocks: &mut [Plugin],
+    agent_interval: Option<Duration>,
+) -> Result<Section, Bad> {
     let mut s = Section::table("[collect]");
     let interval = interval(&mut s, blocks, agent_interval)?;
     globals(&mut s, blocks, &interval)?;
@@ -53,10 +56,16 @@ pub(super) fn collect(blocks: &mut [Plugin], agent_interval: Option<Duration>) -
     Ok(s)
 }
 
-/// The first block's value; a comment when the blocks disagree. `None`: unset.
+/// The first value set, in file order; a comment when the blocks disagree (a block that
+/// leaves a key unset has Telegraf's default, which vcollect's may not be). `None`: unset.
 fn pick(s: &mut Section, key: &str, values: &[(String, Option<Value>)]) -> Option<Value> {
-    let first = values.first().and_then(|(_, v)| v.clone());
-    if values.iter().any(|(_, v)| *v != first) {
+    let chosen = values
+        .iter()
+        .find_map(|(label, v)| v.as_ref().map(|v| (label, v)));
+    if values
+        .iter()
+        .any(|(_, v)| v.as_ref() != chosen.map(|(_, c)| c))
+    {
         let each: Vec<String> = values
             .iter()
             .map(|(label, v)| match v {
@@ -66,11 +75,12 @@ fn pick(s: &mut Section, key: &str, values: &[(String, Option<Value>)]) -> Optio
             .collect();
         s.comment(format!(
             "`{key}` differs between the [[inputs.vsphere]] blocks ({}). vcollect's [collect] \
-             applies to every vCenter: the first block's is used.",
-            each.join("; ")
+             applies to every vCenter: {}'s is used.",
+            each.join("; "),
+            chosen.map_or("no block", |(label, _)| label.as_str())
         ));
     }
-    first
+    chosen.map(|(_, v)| v.clone())
 }
 
 /// `interval` (the block's, else `[agent] interval`, else Telegraf's 10s) → `interval`.
@@ -116,7 +126,11 @@ enum Conv {
 
 /// Telegraf key → vcollect key, for the keys that are one value per block.
 const GLOBAL: &[(&str, &str, Conv)] = &[
-    ("object_discovery_interval", "discovery_interval", Conv::Duration),
+    (
+        "object_discovery_interval",
+        "discovery_interval",
+        Conv::Duration,
+    ),
     ("historical_interval", "historical_interval", Conv::Duration),
     ("max_query_objects", "max_query_entities", Conv::Integer),
     ("max_query_metrics", "max_query_metrics", Conv::Integer),

@@ -59,10 +59,12 @@ pub fn import_file(path: &Path, secrets_dir: &Path) -> Result<String, ImportErro
 /// Converts the Telegraf configuration `text` (read from `file`, named in errors and in the
 /// header comment).
 pub fn convert(file: &Path, text: &str, secrets_dir: &Path) -> Result<String, ImportError> {
-    let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| ImportError::Parse {
-        file: file.to_path_buf(),
-        message: e.to_string().trim_end().to_string(),
-    })?;
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ImportError::Parse {
+            file: file.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
     let invalid = |b: Bad| ImportError::Invalid {
         file: file.to_path_buf(),
         table: b.table,
@@ -77,7 +79,9 @@ pub fn convert(file: &Path, text: &str, secrets_dir: &Path) -> Result<String, Im
     }
     let agent_interval = match src.agent.remove("interval") {
         None => None,
-        Some(v) => Some(values::duration(&v).map_err(|p| invalid(Bad::new("[agent]", "interval", p)))?),
+        Some(v) => {
+            Some(values::duration(&v).map_err(|p| invalid(Bad::new("[agent]", "interval", p)))?)
+        }
     };
     let mut sections = vec![header(file)];
     sections.extend(vcenter::vcenters(&mut src.vsphere, secrets_dir).map_err(invalid)?);
@@ -120,7 +124,11 @@ fn leftovers(mut src: Source) -> Section {
         );
     }
     for (key, v) in &src.agent {
-        s.comment(format!("[agent] `{}`: {}.", shown(key, v), reasons::agent(key)));
+        s.comment(format!(
+            "[agent] `{}`: {}.",
+            shown(key, v),
+            reasons::agent(key)
+        ));
     }
     for (key, v) in &src.global_tags {
         s.comment(format!(

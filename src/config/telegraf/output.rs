@@ -62,9 +62,7 @@ fn take_string(p: &mut Plugin, key: &str) -> Result<Option<String>, Bad> {
     let label = p.label();
     match p.take(key) {
         None => Ok(None),
-        Some(v) => string(&v)
-            .map(Some)
-            .map_err(|e| Bad::new(&label, key, e)),
+        Some(v) => string(&v).map(Some).map_err(|e| Bad::new(&label, key, e)),
     }
 }
 
@@ -72,9 +70,7 @@ fn take_duration(p: &mut Plugin, key: &str) -> Result<Option<Duration>, Bad> {
     let label = p.label();
     match p.take(key) {
         None => Ok(None),
-        Some(v) => duration(&v)
-            .map(Some)
-            .map_err(|e| Bad::new(&label, key, e)),
+        Some(v) => duration(&v).map(Some).map_err(|e| Bad::new(&label, key, e)),
     }
 }
 

@@ -80,8 +80,7 @@ fn clean(s: &str) -> String {
 /// Bare keys as they are; anything else quoted.
 fn key_text(k: &str) -> String {
     if !k.is_empty()
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
         k.to_string()

@@ -89,7 +89,14 @@ pub(super) fn split(mut doc: Table, text: &str) -> Result<Source, Bad> {
             plugins.extend(instances(section, &name, v, text)?);
         }
     }
-    plugins.sort_by_key(|p| (p.line.unwrap_or(usize::MAX), p.section.clone(), p.name.clone(), p.n));
+    plugins.sort_by_key(|p| {
+        (
+            p.line.unwrap_or(usize::MAX),
+            p.section.clone(),
+            p.name.clone(),
+            p.n,
+        )
+    });
     let (vsphere, rest): (Vec<_>, Vec<_>) = plugins
         .into_iter()
         .partition(|p| p.section == "inputs" && p.name == "vsphere");

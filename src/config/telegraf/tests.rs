@@ -108,7 +108,10 @@ fn passwords_become_env_keys_or_files_and_are_never_printed() {
         vc[3]["password_file"].as_str(),
         Some("/etc/vcollect/vc4.example.com.password")
     );
-    assert!(out.contains("secret store `vault` (key `vc4_password`)"), "{out}");
+    assert!(
+        out.contains("secret store `vault` (key `vc4_password`)"),
+        "{out}"
+    );
     assert_eq!(
         vc[4]["password_file"].as_str(),
         Some("/etc/vcollect/vc5.example.com.password")
@@ -140,7 +143,10 @@ fn a_url_listed_twice_is_one_vcenter_and_shared_hosts_get_names() {
     assert_eq!(vc.len(), 2);
     assert!(vc[0].get("name").is_none());
     assert_eq!(vc[1]["name"].as_str(), Some("vc1-2"));
-    assert!(out.contains("Also listed in [[inputs.vsphere]] #2 (line 6)"), "{out}");
+    assert!(
+        out.contains("Also listed in [[inputs.vsphere]] #2 (line 6)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -201,7 +207,8 @@ fn collect_keys_are_renamed_and_disagreements_named() {
     assert!(out.contains("\"ipv5\"] not carried over"), "{out}");
     assert!(
         out.contains("`collect_concurrency` differs between the [[inputs.vsphere]] blocks")
-            && out.contains("[[inputs.vsphere]] #1 (line 4): 3; [[inputs.vsphere]] #2 (line 17): 5"),
+            && out
+                .contains("[[inputs.vsphere]] #1 (line 4): 3; [[inputs.vsphere]] #2 (line 17): 5"),
         "{out}"
     );
     assert!(out.contains("`interval` differs"), "{out}");
@@ -257,10 +264,16 @@ fn custom_attributes_follow_telegrafs_defaults() {
     let (_, t) = parsed(&format!(
         "{base}custom_attribute_exclude = [\"secret*\"]\ncustom_attribute_include = [\"app\", \"owner\"]\n"
     ));
-    assert_eq!(strs(&collect(&t)["custom_attribute_include"]), ["app", "owner"]);
+    assert_eq!(
+        strs(&collect(&t)["custom_attribute_include"]),
+        ["app", "owner"]
+    );
     assert_eq!(strs(&collect(&t)["custom_attribute_exclude"]), ["secret*"]);
     let (out, _) = parsed(&format!("{base}custom_attribute_include = [\"app\"]\n"));
-    assert!(out.contains("custom_attribute_include is not carried over"), "{out}");
+    assert!(
+        out.contains("custom_attribute_include is not carried over"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -286,7 +299,10 @@ fn an_influxdb_v1_output_carries_over_and_the_others_are_named() {
   urls = ["http://influx3:8086"]
 "#;
     let (out, t) = parsed(text);
-    assert!(!out.contains("hunter6") && !out.contains("hunter7"), "{out}");
+    assert!(
+        !out.contains("hunter6") && !out.contains("hunter7"),
+        "{out}"
+    );
     let o = output(&t);
     assert_eq!(o["url"].as_str(), Some("http://influx1:8086"));
     assert_eq!(o["database"].as_str(), Some("vsphere_db"));
@@ -298,12 +314,27 @@ fn an_influxdb_v1_output_carries_over_and_the_others_are_named() {
     );
     assert_eq!(o["timeout"].as_str(), Some("15s"));
     assert_eq!(o["gzip"].as_bool(), Some(false));
-    assert!(out.contains("urls: udp://127.0.0.1:8089 not carried over"), "{out}");
-    assert!(out.contains("urls: http://influx2:8086 not carried over"), "{out}");
-    assert!(out.contains("`skip_database_creation = true` not carried over"), "{out}");
+    assert!(
+        out.contains("urls: udp://127.0.0.1:8089 not carried over"),
+        "{out}"
+    );
+    assert!(
+        out.contains("urls: http://influx2:8086 not carried over"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`skip_database_creation = true` not carried over"),
+        "{out}"
+    );
     assert!(out.contains("`http_headers` not carried over"), "{out}");
-    assert!(out.contains("[[outputs.file]] #1 (line 6) not carried over"), "{out}");
-    assert!(out.contains("[[outputs.influxdb_v2]] #1 (line 18) not carried over"), "{out}");
+    assert!(
+        out.contains("[[outputs.file]] #1 (line 6) not carried over"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[[outputs.influxdb_v2]] #1 (line 18) not carried over"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -387,24 +418,40 @@ fn errors_name_the_file_and_the_problem() {
     let e = convert(f, "[[inputs.vsphere]]\nvcenters = [\n", dir).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, ImportError::Parse { .. }), "{msg}");
-    assert!(msg.contains("/etc/telegraf/telegraf.conf") && msg.contains("line"), "{msg}");
+    assert!(
+        msg.contains("/etc/telegraf/telegraf.conf") && msg.contains("line"),
+        "{msg}"
+    );
 
     let e = convert(f, "[[inputs.cpu]]\n", dir).unwrap_err();
     assert!(matches!(e, ImportError::NoVsphere { .. }));
     assert!(e.to_string().contains("no [[inputs.vsphere]]"), "{e}");
 
-    let e = convert(f, "[[inputs.vsphere]]\nvcenters = \"https://vc1/sdk\"\n", dir).unwrap_err();
+    let e = convert(
+        f,
+        "[[inputs.vsphere]]\nvcenters = \"https://vc1/sdk\"\n",
+        dir,
+    )
+    .unwrap_err();
     assert!(
         e.to_string()
             .contains("[[inputs.vsphere]] #1 (line 1): key `vcenters`: must be a list"),
         "{e}"
     );
-    let e = convert(f, "[[inputs.vsphere]]\nvcenters = [\"https://vc1/sdk\"]\ntimeout = \"soon\"\n", dir)
-        .unwrap_err();
+    let e = convert(
+        f,
+        "[[inputs.vsphere]]\nvcenters = [\"https://vc1/sdk\"]\ntimeout = \"soon\"\n",
+        dir,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("key `timeout`"), "{e}");
 
     let e = import_file(Path::new("/nonexistent/telegraf.conf"), dir).unwrap_err();
-    assert!(e.to_string().contains("/nonexistent/telegraf.conf: cannot read it"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("/nonexistent/telegraf.conf: cannot read it"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -50,7 +50,9 @@ pub(super) fn duration(v: &Value) -> Result<Duration, String> {
             Ok(secs) => Duration::try_from_secs_f64(secs).map_err(|_| bad()),
             Err(_) => go_duration(s).ok_or_else(bad),
         },
-        Value::Integer(i) => u64::try_from(*i).map(Duration::from_secs).map_err(|_| bad()),
+        Value::Integer(i) => u64::try_from(*i)
+            .map(Duration::from_secs)
+            .map_err(|_| bad()),
         Value::Float(f) => Duration::try_from_secs_f64(*f).map_err(|_| bad()),
         _ => Err(bad()),
     }
@@ -120,7 +122,10 @@ pub(super) fn secret_ref(text: &str) -> SecretRef {
     }
     if let Some(inner) = t.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
         let (var, fallback) = match inner.find([':', '-', '?']) {
-            Some(i) => (&inner[..i], inner[i..].starts_with(":-") || inner[i..].starts_with('-')),
+            Some(i) => (
+                &inner[..i],
+                inner[i..].starts_with(":-") || inner[i..].starts_with('-'),
+            ),
             None => (inner, false),
         };
         if is_env_name(var) {
@@ -148,7 +153,9 @@ fn is_env_name(s: &str) -> bool {
 }
 
 fn is_name(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// The environment variables `text` refers to (`${VAR…}`, `$VAR`; `$$` is a literal `$`):
@@ -177,9 +184,19 @@ pub(super) fn env_refs(text: &str) -> Vec<String> {
 /// Whether a key names something secret: its value is never shown.
 pub(super) fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["password", "passwd", "pwd", "token", "secret", "auth", "credential", "header", "cookie"]
-        .iter()
-        .any(|w| k.contains(w))
+    [
+        "password",
+        "passwd",
+        "pwd",
+        "token",
+        "secret",
+        "auth",
+        "credential",
+        "header",
+        "cookie",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
         || k == "key"
         || k.ends_with("_key")
 }

@@ -51,7 +51,9 @@ pub(super) fn vcenters(blocks: &mut [Plugin], dir: &Path) -> Result<Vec<Section>
         let conn = take_conn(b, &label)?;
         if urls.is_empty() {
             let mut s = Section::comments();
-            s.comment(format!("{label} lists no vcenters: nothing to carry over from it."));
+            s.comment(format!(
+                "{label} lists no vcenters: nothing to carry over from it."
+            ));
             sections.push(s);
         }
         for raw in urls {
