@@ -504,3 +504,72 @@ fn plain_values_with_environment_references_get_a_comment() {
     assert!(out.contains("url uses $VC_HOST"), "{out}");
     assert!(out.contains("username uses $VC_USER"), "{out}");
 }
+
+/// Converts `text` with secrets files in a temporary directory, creates every file the result
+/// points to, and loads it as vcollect does (`vcollect validate`).
+fn loads(text: &str) -> crate::config::Config {
+    let dir = tempfile::tempdir().unwrap();
+    let out = convert(Path::new("telegraf.conf"), text, dir.path()).unwrap();
+    let t: toml::Table = out.parse().unwrap();
+    let mut tables: Vec<&toml::Table> = t["vcenter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_table)
+        .collect();
+    tables.push(output(&t));
+    for table in tables {
+        for key in ["password_file", "token_file"] {
+            if let Some(f) = table.get(key).and_then(Value::as_str) {
+                std::fs::write(f, "x\n").unwrap();
+            }
+        }
+    }
+    let file = dir.path().join("vcollect.toml");
+    crate::config::Config::from_toml(&file, &out).unwrap_or_else(|e| panic!("{e}\n{out}"))
+}
+
+#[test]
+fn what_it_prints_loads_as_a_vcollect_configuration() {
+    use crate::contract::EntityKind;
+    let c = loads(SAMPLE);
+    assert_eq!(c.vcenters[0].name, "vcenter.local");
+    let vm = c.collect.kind(EntityKind::Vm);
+    assert_eq!(vm.metric_include.len(), 34);
+    assert!(c.collect.kind(EntityKind::Cluster).enabled());
+    assert!(!c.collect.kind(EntityKind::Datacenter).enabled());
+
+    let c = loads(
+        r#"
+[agent]
+  interval = "30s"
+[[inputs.vsphere]]
+  vcenters = ["https://vc1/sdk", "https://vc1:8443/sdk", "https://vc1/other"]
+  username = "u"
+  password = "literal"
+  resource_pool_instances = true
+  datacenter_metric_exclude = []
+  custom_attribute_exclude = []
+  object_discovery_interval = "0s"
+  ip_addresses = ["ipv6"]
+  timeout = "20s"
+[[outputs.influxdb_v2]]
+  urls = ["http://influx:8086"]
+  organization = "o"
+  bucket = "b"
+  token = "literal-token"
+"#,
+    );
+    let names: Vec<&str> = c.vcenters.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["vc1", "vc1:8443", "vc1-2"]);
+    assert_eq!(c.collect.interval, std::time::Duration::from_secs(30));
+    assert_eq!(
+        c.collect.discovery_interval,
+        std::time::Duration::from_secs(30)
+    );
+    assert!(c.collect.kind(EntityKind::ResourcePool).instances);
+    assert!(c.collect.kind(EntityKind::Datacenter).enabled());
+    assert_eq!(c.collect.custom_attribute_include, ["*"]);
+    assert_eq!(c.vcenters[0].timeout, std::time::Duration::from_secs(20));
+    assert!(matches!(c.output.api, crate::config::OutputApi::V2 { .. }));
+}
