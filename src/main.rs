@@ -79,8 +79,10 @@ enum Command {
     /// blocks, [agent] interval and InfluxDB output), with comments naming what is not
     /// carried over. Secrets are never printed: they become *_env or *_file keys.
     ImportTelegraf {
-        /// The Telegraf configuration file (telegraf.conf).
-        file: PathBuf,
+        /// The Telegraf configuration file (telegraf.conf), then any --config-directory files
+        /// (telegraf.d/*.conf): they are read as one, as Telegraf reads them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         /// Where the printed configuration points password and token files.
         #[arg(long, default_value = config::telegraf::DEFAULT_SECRETS_DIR)]
         secrets_dir: PathBuf,
@@ -221,8 +223,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out!("{}", config::EXAMPLE.trim_end());
             Ok(ExitCode::SUCCESS)
         }
-        Command::ImportTelegraf { file, secrets_dir } => {
-            let text = config::telegraf::import_file(&file, &secrets_dir)?;
+        Command::ImportTelegraf { files, secrets_dir } => {
+            let text = config::telegraf::import_files(&files, &secrets_dir)?;
             out!("{}", text.trim_end());
             Ok(ExitCode::SUCCESS)
         }

@@ -178,3 +178,34 @@ fn bad_files_fail_with_the_file_and_the_line() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_config_directory_is_imported_with_its_main_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("telegraf.conf");
+    std::fs::write(
+        &main,
+        "[agent]\n  interval = \"30s\"\n[[outputs.influxdb]]\n  urls = [\"http://influx:8086\"]\n  database = \"vsphere\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("telegraf.d")).unwrap();
+    let vsphere = dir.path().join("telegraf.d/vsphere.conf");
+    std::fs::write(
+        &vsphere,
+        "[[inputs.vsphere]]\n  vcenters = [\"https://vc1/sdk\"]\n  username = \"u\"\n  password = \"${VC1_PASSWORD}\"\n",
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .arg("import-telegraf")
+        .args([&main, &vsphere])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(
+        printed.contains("interval = \"30s\"") && printed.contains("url = \"http://influx:8086\"")
+    );
+    assert!(printed.contains("vsphere.conf line 1"), "{printed}");
+    std::fs::write(dir.path().join("vcollect.toml"), &printed).unwrap();
+    assert_valid(dir.path(), &[("VC1_PASSWORD", "x")], &printed);
+}

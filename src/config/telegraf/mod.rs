@@ -49,41 +49,66 @@ pub enum ImportError {
 
 /// Reads `path` and converts it; secrets files are pointed into `secrets_dir`.
 pub fn import_file(path: &Path, secrets_dir: &Path) -> Result<String, ImportError> {
-    let text = std::fs::read_to_string(path).map_err(|cause| ImportError::Read {
-        file: path.to_path_buf(),
-        cause,
-    })?;
-    convert(path, &text, secrets_dir)
+    import_files(&[path.to_path_buf()], secrets_dir)
+}
+
+/// Reads the files (a `telegraf.conf` and its `--config-directory` files, in the order
+/// Telegraf reads them) and converts them as one configuration.
+pub fn import_files(paths: &[PathBuf], secrets_dir: &Path) -> Result<String, ImportError> {
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
+        let text = std::fs::read_to_string(path).map_err(|cause| ImportError::Read {
+            file: path.clone(),
+            cause,
+        })?;
+        files.push((path.clone(), text));
+    }
+    convert_files(&files, secrets_dir)
 }
 
 /// Converts the Telegraf configuration `text` (read from `file`, named in errors and in the
 /// header comment).
 pub fn convert(file: &Path, text: &str, secrets_dir: &Path) -> Result<String, ImportError> {
-    let doc: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| ImportError::Parse {
-            file: file.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
-    let invalid = |b: Bad| ImportError::Invalid {
+    convert_files(&[(file.to_path_buf(), text.to_string())], secrets_dir)
+}
+
+/// Converts several Telegraf files, `(path, text)` in the order Telegraf reads them, as one.
+pub fn convert_files(
+    files: &[(PathBuf, String)],
+    secrets_dir: &Path,
+) -> Result<String, ImportError> {
+    let names: Vec<String> = files.iter().map(|(f, _)| f.display().to_string()).collect();
+    // Errors after parsing name every file; a plugin's label names its own file.
+    let all = PathBuf::from(names.join(", "));
+    let invalid = |file: &Path, b: Bad| ImportError::Invalid {
         file: file.to_path_buf(),
         table: b.table,
         key: b.key,
         problem: b.problem,
     };
-    let mut src = source::split(doc, text).map_err(invalid)?;
-    if src.vsphere.is_empty() {
-        return Err(ImportError::NoVsphere {
-            file: file.to_path_buf(),
-        });
+    let mut sources = Vec::with_capacity(files.len());
+    for (file, text) in files {
+        let doc: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ImportError::Parse {
+                file: file.clone(),
+                message: e.to_string().trim_end().to_string(),
+            })?;
+        let name = (files.len() > 1).then(|| file.display().to_string());
+        sources.push(source::split(doc, text, name.as_deref()).map_err(|b| invalid(file, b))?);
     }
+    let mut src = source::merge(sources);
+    if src.vsphere.is_empty() {
+        return Err(ImportError::NoVsphere { file: all });
+    }
+    let invalid = |b: Bad| invalid(&all, b);
     let agent_interval = match src.agent.remove("interval") {
         None => None,
         Some(v) => {
             Some(values::duration(&v).map_err(|p| invalid(Bad::new("[agent]", "interval", p)))?)
         }
     };
-    let mut sections = vec![header(file)];
+    let mut sections = vec![header(&names)];
     sections.extend(vcenter::vcenters(&mut src.vsphere, secrets_dir).map_err(invalid)?);
     sections.push(collect::collect(&mut src.vsphere, agent_interval).map_err(invalid)?);
     sections.push(output::output(&mut src.outputs, secrets_dir).map_err(invalid)?);
@@ -91,11 +116,11 @@ pub fn convert(file: &Path, text: &str, secrets_dir: &Path) -> Result<String, Im
     Ok(render::render(&sections))
 }
 
-fn header(file: &Path) -> Section {
+fn header(files: &[String]) -> Section {
     let mut s = Section::comments();
     s.comment(format!(
         "vcollect configuration converted from {} by `vcollect import-telegraf`.",
-        file.display()
+        files.join(", ")
     ));
     s.comment(
         "Check it with `vcollect validate --config FILE`; every key: docs/configuration.md,\n\

@@ -31,18 +31,23 @@ pub(super) struct Plugin {
     pub n: usize,
     /// The line of its header, when written as a header line of its own.
     pub line: Option<usize>,
+    /// The file it is in, when several files are imported together.
+    pub file: Option<String>,
     pub table: Table,
     /// The vcollect names (`vcenter` tags) of the vCenters it lists (vsphere inputs).
     pub hosts: Vec<String>,
 }
 
 impl Plugin {
-    /// `[[inputs.vsphere]] #2 (line 40)`: how comments name it.
+    /// `[[inputs.vsphere]] #2 (line 40)`, `… (vsphere.conf line 3)`: how comments name it.
     pub(super) fn label(&self) -> String {
-        match self.line {
-            Some(l) => format!("[[{}.{}]] #{} (line {l})", self.section, self.name, self.n),
-            None => format!("[[{}.{}]] #{}", self.section, self.name, self.n),
-        }
+        let at = match (&self.file, self.line) {
+            (Some(f), Some(l)) => format!(" ({f} line {l})"),
+            (Some(f), None) => format!(" ({f})"),
+            (None, Some(l)) => format!(" (line {l})"),
+            (None, None) => String::new(),
+        };
+        format!("[[{}.{}]] #{}{at}", self.section, self.name, self.n)
     }
 
     /// Removes and returns a key: every key is taken exactly once, and what is left over
@@ -73,8 +78,9 @@ const PLUGIN_SECTIONS: &[&str] = &[
     "secretstores",
 ];
 
-/// Sorts the parsed file `doc` (read from `text`, for the header lines).
-pub(super) fn split(mut doc: Table, text: &str) -> Result<Source, Bad> {
+/// Sorts the parsed file `doc` (read from `text`, for the header lines); `file` names it in
+/// comments when several files are imported together.
+pub(super) fn split(mut doc: Table, text: &str, file: Option<&str>) -> Result<Source, Bad> {
     let agent = table_of(&mut doc, "agent")?;
     let global_tags = table_of(&mut doc, "global_tags")?;
     let mut plugins = Vec::new();
@@ -88,6 +94,9 @@ pub(super) fn split(mut doc: Table, text: &str) -> Result<Source, Bad> {
         for (name, v) in by_name {
             plugins.extend(instances(section, &name, v, text)?);
         }
+    }
+    for p in &mut plugins {
+        p.file = file.map(str::to_string);
     }
     plugins.sort_by_key(|p| {
         (
@@ -109,6 +118,37 @@ pub(super) fn split(mut doc: Table, text: &str) -> Result<Source, Bad> {
         others,
         top: doc,
     })
+}
+
+/// The files' contents as one, in file order, as Telegraf reads `--config` and
+/// `--config-directory` files: plugins add up, `[agent]` and `[global_tags]` keys merge (a
+/// later file's key wins). Plugins are numbered across the files.
+pub(super) fn merge(sources: Vec<Source>) -> Source {
+    let mut all = Source {
+        agent: Table::new(),
+        global_tags: Table::new(),
+        vsphere: Vec::new(),
+        outputs: Vec::new(),
+        others: Vec::new(),
+        top: Table::new(),
+    };
+    for s in sources {
+        all.agent.extend(s.agent);
+        all.global_tags.extend(s.global_tags);
+        all.vsphere.extend(s.vsphere);
+        all.outputs.extend(s.outputs);
+        all.others.extend(s.others);
+        all.top.extend(s.top);
+    }
+    for list in [&mut all.vsphere, &mut all.outputs, &mut all.others] {
+        let mut seen: Vec<(String, String)> = Vec::new();
+        for p in list.iter_mut() {
+            let id = (p.section.clone(), p.name.clone());
+            p.n = 1 + seen.iter().filter(|s| **s == id).count();
+            seen.push(id);
+        }
+    }
+    all
 }
 
 fn table_of(doc: &mut Table, key: &str) -> Result<Table, Bad> {
@@ -151,6 +191,7 @@ fn instances(section: &str, name: &str, v: Value, text: &str) -> Result<Vec<Plug
             name: name.to_string(),
             n: i + 1,
             line: lines.get(i).copied(),
+            file: None,
             table,
             hosts: Vec::new(),
         })

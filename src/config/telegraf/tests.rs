@@ -573,3 +573,37 @@ fn what_it_prints_loads_as_a_vcollect_configuration() {
     assert_eq!(c.vcenters[0].timeout, std::time::Duration::from_secs(20));
     assert!(matches!(c.output.api, crate::config::OutputApi::V2 { .. }));
 }
+
+#[test]
+fn several_files_are_read_as_one_as_telegraf_reads_its_config_directory() {
+    let main =
+        "[agent]\n  interval = \"30s\"\n[[outputs.influxdb]]\n  urls = [\"http://influx:8086\"]\n";
+    let vsphere = "[[inputs.vsphere]]\n  vcenters = [\"https://vc1/sdk\"]\n  username = \"u\"\n  password = \"$P\"\n  separator = \".\"\n";
+    let files = [
+        ("/etc/telegraf/telegraf.conf".into(), main.to_string()),
+        (
+            "/etc/telegraf/telegraf.d/vsphere.conf".into(),
+            vsphere.to_string(),
+        ),
+    ];
+    let out = convert_files(&files, Path::new("/etc/vcollect")).unwrap();
+    let t: toml::Table = out.parse().unwrap();
+    assert_eq!(collect(&t)["interval"].as_str(), Some("30s"));
+    assert_eq!(output(&t)["url"].as_str(), Some("http://influx:8086"));
+    assert!(
+        out.contains(
+            "[[inputs.vsphere]] #1 (/etc/telegraf/telegraf.d/vsphere.conf line 1) `separator"
+        ),
+        "{out}"
+    );
+    assert!(out.contains(
+        "converted from /etc/telegraf/telegraf.conf, /etc/telegraf/telegraf.d/vsphere.conf"
+    ));
+    // Without the vsphere file there is nothing to import: the error names the file.
+    let e = convert_files(&files[..1], Path::new("/etc/vcollect")).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("/etc/telegraf/telegraf.conf: no [[inputs.vsphere]]"),
+        "{e}"
+    );
+}
