@@ -8,13 +8,15 @@
 //! off. Taking every key from the first block would switch clusters off altogether.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use toml::Value;
 
 use super::render::Section;
 use super::source::{Bad, Plugin};
-use super::values::{boolean, duration, fmt_duration, integer, one_line, strings};
+use super::values::{boolean, duration, fmt_duration, in_range, integer, one_line, strings};
+use crate::config::ranges;
 
 /// Telegraf's kinds, by their key prefixes (vcollect's prefixes are the same).
 const KINDS: &[&str] = &[
@@ -98,6 +100,10 @@ fn interval(
             Some(v) => duration(&v).map_err(|p| Bad::new(&label, "interval", p))?,
             None => fallback,
         };
+        let (d, note) = in_range("interval", d, &ranges::INTERVAL, fmt_duration);
+        if let Some(note) = note {
+            s.comment(format!("{label}: {note}"));
+        }
         first.get_or_insert(d);
         values.push((label, Some(Value::String(fmt_duration(d)))));
     }
@@ -119,8 +125,8 @@ fn interval(
 
 #[derive(Clone, Copy)]
 enum Conv {
-    Duration,
-    Integer,
+    Duration(&'static RangeInclusive<Duration>),
+    Integer(&'static RangeInclusive<usize>),
     Families,
 }
 
@@ -129,12 +135,28 @@ const GLOBAL: &[(&str, &str, Conv)] = &[
     (
         "object_discovery_interval",
         "discovery_interval",
-        Conv::Duration,
+        Conv::Duration(&ranges::DISCOVERY),
     ),
-    ("historical_interval", "historical_interval", Conv::Duration),
-    ("max_query_objects", "max_query_entities", Conv::Integer),
-    ("max_query_metrics", "max_query_metrics", Conv::Integer),
-    ("collect_concurrency", "concurrency", Conv::Integer),
+    (
+        "historical_interval",
+        "historical_interval",
+        Conv::Duration(&ranges::HISTORICAL),
+    ),
+    (
+        "max_query_objects",
+        "max_query_entities",
+        Conv::Integer(&ranges::QUERY_ENTITIES),
+    ),
+    (
+        "max_query_metrics",
+        "max_query_metrics",
+        Conv::Integer(&ranges::QUERY_METRICS),
+    ),
+    (
+        "collect_concurrency",
+        "concurrency",
+        Conv::Integer(&ranges::CONCURRENCY),
+    ),
     ("ip_addresses", "ip_addresses", Conv::Families),
 ];
 
@@ -159,16 +181,40 @@ fn globals(s: &mut Section, blocks: &mut [Plugin], interval: &str) -> Result<(),
             );
             s.key(vkey, interval);
         } else {
+            let v = bounded(s, vkey, *conv, v);
             s.key(vkey, v);
         }
     }
     Ok(())
 }
 
+/// The chosen value inside vcollect's range.
+fn bounded(s: &mut Section, key: &str, conv: Conv, v: Value) -> Value {
+    let (v, note) = match (conv, &v) {
+        (Conv::Duration(range), Value::String(text)) => {
+            let Ok(d) = humantime::parse_duration(text) else {
+                return v;
+            };
+            let (d, note) = in_range(key, d, range, fmt_duration);
+            (Value::String(fmt_duration(d)), note)
+        }
+        (Conv::Integer(range), Value::Integer(n)) => {
+            let n = usize::try_from(*n).unwrap_or(0);
+            let (n, note) = in_range(key, n, range, |n| n.to_string());
+            (Value::Integer(i64::try_from(n).unwrap_or(i64::MAX)), note)
+        }
+        _ => (v, None),
+    };
+    if let Some(note) = note {
+        s.comment(note);
+    }
+    v
+}
+
 fn convert(s: &mut Section, conv: Conv, v: &Value) -> Result<Value, String> {
     Ok(match conv {
-        Conv::Duration => Value::String(fmt_duration(duration(v)?)),
-        Conv::Integer => Value::Integer(integer(v)?),
+        Conv::Duration(_) => Value::String(fmt_duration(duration(v)?)),
+        Conv::Integer(_) => Value::Integer(integer(v)?),
         Conv::Families => {
             let (known, other): (Vec<String>, Vec<String>) = strings(v)?
                 .into_iter()

@@ -10,7 +10,8 @@ use super::credentials::{env_note, secret, SecretSpec};
 use super::reasons;
 use super::render::Section;
 use super::source::{Bad, Plugin};
-use super::values::{duration, fmt_duration, shown, string, strings};
+use super::values::{duration, fmt_duration, in_range, shown, string, strings};
+use crate::config::ranges;
 
 /// Telegraf's InfluxDB 1.x database when none is set.
 const TELEGRAF_DATABASE: &str = "telegraf";
@@ -130,6 +131,10 @@ fn strip_userinfo(url: &str) -> (String, bool) {
 /// `timeout` and `content_encoding`, common to both.
 fn common(s: &mut Section, p: &mut Plugin) -> Result<(), Bad> {
     if let Some(t) = take_duration(p, "timeout")? {
+        let (t, note) = in_range("timeout", t, &ranges::CALL_TIMEOUT, fmt_duration);
+        if let Some(note) = note {
+            s.comment(note);
+        }
         s.key("timeout", fmt_duration(t));
     }
     match take_string(p, "content_encoding")?.as_deref() {

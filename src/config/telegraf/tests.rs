@@ -607,3 +607,32 @@ fn several_files_are_read_as_one_as_telegraf_reads_its_config_directory() {
         "{e}"
     );
 }
+
+#[test]
+fn values_outside_vcollects_ranges_are_brought_inside_with_a_comment() {
+    let text = r#"
+[[inputs.vsphere]]
+  vcenters = ["https://vc1/sdk"]
+  username = "u"
+  password = "literal"
+  collect_concurrency = 0
+  max_query_objects = 1000000
+  historical_interval = "30s"
+  timeout = "2h"
+[[outputs.influxdb]]
+  timeout = "10ms"
+"#;
+    let out = conv(text);
+    for note in [
+        "concurrency: Telegraf's 0 is outside vcollect's range (1 to 1024): 1 instead.",
+        "max_query_entities: Telegraf's 1000000 is outside vcollect's range (1 to 100000): 100000 instead.",
+        "historical_interval: Telegraf's 30s is outside vcollect's range (1m to 1day): 1m instead.",
+        "timeout: Telegraf's 2h is outside vcollect's range (100ms to 1h): 1h instead.",
+        "timeout: Telegraf's 10ms is outside vcollect's range (100ms to 1h): 100ms instead.",
+    ] {
+        assert!(out.contains(note), "{note} missing:\n{out}");
+    }
+    let c = loads(text);
+    assert_eq!(c.collect.concurrency, 1);
+    assert_eq!(c.collect.max_query_entities, 100_000);
+}

@@ -265,3 +265,29 @@ pub(super) fn percent_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// `v` brought inside vcollect's accepted range (src/config/ranges.rs), with a comment saying
+/// so when it was outside: the printed file must pass `vcollect validate`.
+pub(super) fn in_range<T: PartialOrd + Copy>(
+    key: &str,
+    v: T,
+    range: &std::ops::RangeInclusive<T>,
+    show: impl Fn(T) -> String,
+) -> (T, Option<String>) {
+    let (lo, hi) = (*range.start(), *range.end());
+    let c = if v < lo {
+        lo
+    } else if v > hi {
+        hi
+    } else {
+        return (v, None);
+    };
+    let note = format!(
+        "{key}: Telegraf's {} is outside vcollect's range ({} to {}): {} instead.",
+        show(v),
+        show(lo),
+        show(hi),
+        show(c)
+    );
+    (c, Some(note))
+}

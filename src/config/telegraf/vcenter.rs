@@ -9,7 +9,10 @@ use std::time::Duration;
 use super::credentials::{env_note, secret, SecretSpec};
 use super::render::Section;
 use super::source::{Bad, Plugin};
-use super::values::{boolean, duration, file_stem, fmt_duration, percent_decode, string, strings};
+use super::values::{
+    boolean, duration, file_stem, fmt_duration, in_range, percent_decode, string, strings,
+};
+use crate::config::ranges;
 use crate::config::url_host;
 
 /// A block's connection settings, shared by all its URLs.
@@ -146,6 +149,10 @@ fn vcenter_section(
         s.key("insecure", true);
     }
     if let Some(t) = conn.timeout {
+        let (t, note) = in_range("timeout", t, &ranges::CALL_TIMEOUT, fmt_duration);
+        if let Some(note) = note {
+            s.comment(note);
+        }
         s.key("timeout", fmt_duration(t));
     }
     s
