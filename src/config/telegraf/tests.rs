@@ -387,6 +387,7 @@ fn everything_not_carried_over_is_named() {
   use_int_samples = false
   metric_lookback = 5
   made_up_option = 1
+  made_up_urls = ["https://u:hunter8@vc9/sdk"]
   [inputs.vsphere.tags]
     env = "prod"
 [[inputs.cpu]]
@@ -403,12 +404,16 @@ fn everything_not_carried_over_is_named() {
         "[agent] `flush_interval = \"10s\"`",
         "[agent] `omit_hostname = true`",
         "[global_tags] `dc = \"paris\"`",
-        "[[inputs.cpu]] #1 (line 19): vcollect collects vSphere only",
-        "[[processors.rename]] #1 (line 20)",
+        "[[inputs.cpu]] #1 (line 20): vcollect collects vSphere only",
+        "[[processors.rename]] #1 (line 21)",
     ] {
         assert!(out.contains(needle), "{needle} missing:\n{out}");
     }
     assert!(!out.contains("Telegraf added a `host` tag"), "{out}");
+    assert!(
+        !out.contains("hunter8") && out.contains("`made_up_urls`"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -204,17 +204,20 @@ pub(super) fn is_secret_key(key: &str) -> bool {
 /// `key = value` for a comment, or just `key` when the value could hold a secret or is
 /// a table (a comment names the key; it never repeats a password).
 pub(super) fn shown(key: &str, v: &Value) -> String {
-    let show = !is_secret_key(key)
-        && match v {
-            Value::String(s) => s.len() <= 80 && !(s.contains("://") && s.contains('@')),
-            Value::Integer(_) | Value::Float(_) | Value::Boolean(_) | Value::Datetime(_) => true,
-            Value::Array(a) => a.len() <= 4 && a.iter().all(|i| !matches!(i, Value::Table(_))),
-            Value::Table(_) => false,
-        };
-    if show {
+    if !is_secret_key(key) && safe(v) {
         format!("{key} = {}", one_line(v))
     } else {
         key.to_string()
+    }
+}
+
+/// A value short and plain enough to repeat: no table, no URL with user info.
+fn safe(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.len() <= 80 && !(s.contains("://") && s.contains('@')),
+        Value::Integer(_) | Value::Float(_) | Value::Boolean(_) | Value::Datetime(_) => true,
+        Value::Array(a) => a.len() <= 4 && a.iter().all(|i| !i.is_array() && safe(i)),
+        Value::Table(_) => false,
     }
 }
 

@@ -118,7 +118,12 @@ fn vcenter_section(
     s.key("url", u.url.as_str());
     // Telegraf uses the URL's user info only when `username` is not set.
     let (user, password) = match &conn.username {
-        Some(user) => (Some(user.clone()), conn.password.as_deref()),
+        Some(user) => {
+            if u.user.is_some() || u.password.is_some() {
+                s.comment("The URL's user info was left out: Telegraf uses username and password.");
+            }
+            (Some(user.clone()), conn.password.as_deref())
+        }
         None => match &u.user {
             Some(user) => {
                 s.comment("The user name and password were in the URL: moved out of it.");
