@@ -5,8 +5,6 @@
 
 use toml::Value;
 
-use super::values::one_line;
-
 enum Line {
     Comment(String),
     Key(String, Value),
@@ -95,11 +93,12 @@ fn value_text(v: &Value) -> String {
         Value::Array(items) if items.len() > 3 => {
             let mut s = String::from("[\n");
             for i in items {
-                s.push_str(&format!("    {},\n", one_line(i)));
+                s.push_str(&format!("    {i},\n"));
             }
             s.push(']');
             s
         }
-        v => one_line(v),
+        // Not `one_line`: a string with a line break is written as TOML writes it.
+        v => v.to_string(),
     }
 }

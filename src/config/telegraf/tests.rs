@@ -641,3 +641,18 @@ fn values_outside_vcollects_ranges_are_brought_inside_with_a_comment() {
     assert_eq!(c.collect.concurrency, 1);
     assert_eq!(c.collect.max_query_entities, 100_000);
 }
+
+#[test]
+fn awkward_strings_stay_valid_toml() {
+    let text = "[[inputs.vsphere]]\nvcenters = ['https://vc1/sdk']\nusername = 'dom\\user \"q\"'\npassword = '$P'\nvm_include = [\"/DC \\\"1\\\"/vm/**\"]\nvm_exclude = [\"/a\\nb\", \"/c\", \"/d\", \"/e\"]\n";
+    let (_, t) = parsed(text);
+    assert_eq!(
+        vcenters(&t)[0]["username"].as_str(),
+        Some("dom\\user \"q\"")
+    );
+    assert_eq!(strs(&collect(&t)["vm_include"]), ["/DC \"1\"/vm/**"]);
+    assert_eq!(
+        strs(&collect(&t)["vm_exclude"]),
+        ["/a\nb", "/c", "/d", "/e"]
+    );
+}
