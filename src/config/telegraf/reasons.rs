@@ -89,8 +89,9 @@ const VSPHERE: &[(&str, &str)] = &[
     ),
     (
         "metric_lookback",
-        "vcollect reads each entity's samples from its last collected one (its watermark), \
-         not a fixed number of past periods",
+        "vcollect reads each entity's samples from its watermark, which never passes a sample \
+         vCenter may still post late (docs/architecture.md, Late samples), instead of looking \
+         back a fixed number of periods",
     ),
     (
         "discover_concurrency",
