@@ -426,7 +426,12 @@ async fn every_subcommand_and_every_refusal() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn maintenance_of_a_follower_and_the_leader_loses_no_sample() {
-    let sim = Simulator::start(SimOptions::default());
+    // Historical statistics every minute (vCenter: 5), so the maintenance spans several.
+    const STEP: i64 = 60;
+    let sim = Simulator::start(SimOptions {
+        historical_interval: Duration::from_secs(STEP as u64),
+        ..SimOptions::default()
+    });
     let influx = Influx::start().await;
     influx.create_db("vsphere").await;
     let mut c = Cluster::start(&sim, &influx);
@@ -484,6 +489,38 @@ async fn maintenance_of_a_follower_and_the_leader_loses_no_sample() {
         let got = check::series(&influx, "vsphere", m, "usage_average", tag, from, to).await;
         if let Some(p) = check::gaps(&got, n as usize, from, to) {
             panic!("{m} over [{from}, {to}]: {p}\n{}", c.logs());
+        }
+    }
+    // The cluster, its root pool and the datastore: every historical sample across both
+    // handovers too (their buckets moved with the others).
+    let (hfrom, hto) = ((from + STEP - 1) / STEP * STEP, to / STEP * STEP);
+    let historical = [
+        ("vsphere_cluster_cpu", "usage_average"),
+        ("vsphere_resourcepool_cpu", "usagemhz_average"),
+        ("vsphere_datastore_disk", "used_latest"),
+    ];
+    let written = |m: &'static str, f: &'static str| {
+        let influx = &influx;
+        async move { check::series(influx, "vsphere", m, f, "moid", hfrom, hto).await }
+    };
+    poll(
+        "historical samples up to the end",
+        Duration::from_secs(90),
+        || async {
+            for (m, f) in historical {
+                let got = written(m, f).await;
+                if got.is_empty() || got.values().any(|ts| ts.last() != Some(&hto)) {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+    for (m, f) in historical {
+        let got = written(m, f).await;
+        if let Some(p) = check::gaps_every(&got, 1, hfrom, hto, STEP) {
+            panic!("{m} over [{hfrom}, {hto}]: {p}\n{}", c.logs());
         }
     }
 }

@@ -33,7 +33,18 @@ pub fn gaps(
     from: i64,
     to: i64,
 ) -> Option<String> {
-    let want: BTreeSet<i64> = (from..=to).step_by(20).collect();
+    gaps_every(got, expected, from, to, 20)
+}
+
+/// [`gaps`] for samples every `step` seconds (historical statistics).
+pub fn gaps_every(
+    got: &BTreeMap<String, BTreeSet<i64>>,
+    expected: usize,
+    from: i64,
+    to: i64,
+    step: i64,
+) -> Option<String> {
+    let want: BTreeSet<i64> = (from..=to).step_by(step as usize).collect();
     let mut problems = Vec::new();
     if got.len() != expected {
         problems.push(format!("{} entities, expected {expected}", got.len()));
