@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::counters::Reported;
+use super::tags::{self, ExtraTags};
 use crate::sink::line;
 use crate::vsphere::{CounterCatalog, Entity, EntityKind, EntityMetrics};
 
@@ -286,6 +287,11 @@ impl Encoder {
             let g = &self.groups[group as usize];
             self.instance.clear();
             write_instance(g.tag, &first.instance, &self.datastores, &mut self.instance);
+            if g.tag == InstanceTag::Key("interface") {
+                if let Some((_, t)) = entity.nics.iter().find(|(i, _)| *i == first.instance) {
+                    self.instance.extend_from_slice(t);
+                }
+            }
 
             for (t, &ts) in m.timestamps.iter().enumerate() {
                 if ts <= after {
@@ -341,16 +347,57 @@ pub struct EntityLine {
     pub tags: Vec<u8>,
     /// [`entity_fields`]: empty, or starts with a comma.
     pub fields: Vec<u8>,
+    /// A VM's NIC address tags by `net` instance ([`tags::nic_tags`]), written after the
+    /// `interface` tag.
+    pub nics: Vec<(String, Vec<u8>)>,
 }
 
 impl EntityLine {
+    /// Telegraf's default tags and fields, without any configured extra.
     pub fn new(vcenter: &str, e: &Entity) -> EntityLine {
+        EntityLine::with_extras(vcenter, e, &ExtraTags::default())
+    }
+
+    /// With the extra tags and fields `x` selects from the entity's extras.
+    pub fn with_extras(vcenter: &str, e: &Entity, x: &ExtraTags) -> EntityLine {
+        let mut fields = entity_fields(e);
+        tags::extra_fields(e, &mut fields);
         EntityLine {
-            tags: entity_tags(vcenter, e),
-            fields: entity_fields(e),
+            tags: entity_tags_with(vcenter, e, &tags::extra_tags(e, x)),
+            fields,
+            nics: tags::nic_tags(e, x),
         }
     }
 }
+
+/// Tag keys the encoder writes itself: an extra tag (a custom attribute or a property)
+/// of the same name is not written, so that no series loses its identity (`moid`,
+/// `vcenter` …) or gets an instance tag twice.
+pub const RESERVED_TAGS: &[&str] = &[
+    "adapter",
+    "clustername",
+    "cpu",
+    "dcname",
+    "disk",
+    "dsname",
+    "esxhostname",
+    "guest",
+    "guesthostname",
+    "instance",
+    "interface",
+    "ipv4",
+    "ipv6",
+    "lun",
+    "module",
+    "moid",
+    "path",
+    "resource",
+    "rpname",
+    "source",
+    "uuid",
+    "vcenter",
+    "vmname",
+];
 
 /// Telegraf's VM "global fields" (≥ 1.33), added to every line of a VM: `memorySizeMB` and
 /// `memoryReservation`, **string**-typed as Telegraf writes them (`strconv.Itoa`), each only
@@ -376,6 +423,16 @@ pub fn entity_fields(e: &Entity) -> Vec<u8> {
 /// uuid=…,vcenter=…,vmname=…` (Telegraf's populateTags; `guest*`, `rpname` and `uuid` on VMs).
 /// Missing values are left out (InfluxDB refuses empty tag values).
 pub fn entity_tags(vcenter: &str, e: &Entity) -> Vec<u8> {
+    entity_tags_with(vcenter, e, &[])
+}
+
+/// [`entity_tags`] with `extra` (key, value) tags merged in key order. An extra tag whose
+/// key is [reserved](RESERVED_TAGS) or already taken by an earlier extra is left out.
+pub fn entity_tags_with(
+    vcenter: &str,
+    e: &Entity,
+    extra: &[(&str, std::borrow::Cow<'_, str>)],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
     let name_key = match e.kind {
         EntityKind::Vm => "vmname",
@@ -400,6 +457,16 @@ pub fn entity_tags(vcenter: &str, e: &Entity) -> Vec<u8> {
     ];
     if name_key == "vmname" {
         tags.push(("vmname", Some(e.name.as_str())));
+    }
+    if !extra.is_empty() {
+        let mut seen = std::collections::HashSet::new();
+        for (k, v) in extra {
+            if !RESERVED_TAGS.contains(k) && seen.insert(*k) {
+                tags.push((k, Some(v.as_ref())));
+            }
+        }
+        // Stable: the fixed tags are already in order, and no extra key equals one.
+        tags.sort_by(|a, b| a.0.cmp(b.0));
     }
     for (k, v) in tags {
         let Some(v) = v.filter(|v| !v.is_empty()) else {

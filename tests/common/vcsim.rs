@@ -26,6 +26,8 @@ pub struct SimOptions {
     /// Hold back the newest samples this long, as a real vCenter posts them late
     /// (changeable at run time with [`Simulator::set_lag`]).
     pub lag: std::time::Duration,
+    /// Custom attributes on VMs and hosts and guest NIC addresses on VMs (tests/vcsim/tags.go).
+    pub seed_tags: bool,
 }
 
 impl Default for SimOptions {
@@ -42,6 +44,7 @@ impl Default for SimOptions {
             session_idle_timeout: None,
             port: 0,
             lag: std::time::Duration::ZERO,
+            seed_tags: false,
         }
     }
 }
@@ -86,6 +89,9 @@ impl Simulator {
         if let Some((cert, key)) = &opts.tls {
             cmd.arg(format!("-tls-cert={}", cert.display()))
                 .arg(format!("-tls-key={}", key.display()));
+        }
+        if opts.seed_tags {
+            cmd.arg("-seed-tags");
         }
         if let Some(t) = opts.session_idle_timeout {
             cmd.arg(format!("-session-idle-timeout={}ms", t.as_millis()));
