@@ -12,6 +12,7 @@
 //! This is the hot path: nothing here allocates per sample. Tag strings are escaped once
 //! per entity (at discovery) and once per series run, then copied.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -34,7 +35,7 @@ struct FieldInfo {
 #[derive(Debug, Clone)]
 struct GroupInfo {
     /// Escaped measurement per kind: `vsphere_vm_cpu`, `vsphere_host_cpu`.
-    measurement: [Box<[u8]>; 2],
+    measurement: [Box<[u8]>; EntityKind::COUNT],
     /// How Telegraf tags the instance of this group's counters.
     tag: InstanceTag,
 }
@@ -255,7 +256,7 @@ impl Encoder {
         out: &mut Vec<u8>,
     ) -> Encoded {
         let mut res = Encoded::default();
-        let (tags, extra) = (&entity.tags[..], &entity.fields[..]);
+        let extra = &entity.fields[..];
         let kind_idx = kind.index();
         self.slots(m);
         let fields = &self.field_list;
@@ -285,6 +286,7 @@ impl Encoder {
                 run_end += 1;
             }
             let g = &self.groups[group as usize];
+            let tags = entity.tags_for(g.tag);
             self.instance.clear();
             write_instance(g.tag, &first.instance, &self.datastores, &mut self.instance);
             if g.tag == InstanceTag::Key("interface") {
@@ -347,6 +349,8 @@ pub struct EntityLine {
     pub tags: Vec<u8>,
     /// [`entity_fields`]: empty, or starts with a comma.
     pub fields: Vec<u8>,
+    /// A datastore's tags without `dsname` (see [`EntityLine::tags_for`]); empty otherwise.
+    pub tags_without_dsname: Vec<u8>,
     /// A VM's NIC address tags by `net` instance ([`tags::nic_tags`]), written after the
     /// `interface` tag.
     pub nics: Vec<(String, Vec<u8>)>,
@@ -360,12 +364,30 @@ impl EntityLine {
 
     /// With the extra tags and fields `x` selects from the entity's extras.
     pub fn with_extras(vcenter: &str, e: &Entity, x: &ExtraTags) -> EntityLine {
+        let extra = tags::extra_tags(e, x);
         let mut fields = entity_fields(e);
         tags::extra_fields(e, &mut fields);
         EntityLine {
-            tags: entity_tags_with(vcenter, e, &tags::extra_tags(e, x)),
+            tags: tags_except(vcenter, e, "", &extra),
             fields,
+            tags_without_dsname: match e.kind {
+                EntityKind::Datastore => tags_except(vcenter, e, "dsname", &extra),
+                _ => Vec::new(),
+            },
             nics: tags::nic_tags(e, x),
+        }
+    }
+
+    /// The entity's tags for a series whose instance is tagged `tag`. A datastore's
+    /// `datastore.*` series get `dsname` from their instance (Telegraf's populateTags sets
+    /// it after the datastore's own name, which it replaces): the entity's `dsname` is left
+    /// out there, or InfluxDB would refuse the line for a duplicate tag.
+    fn tags_for(&self, tag: InstanceTag) -> &[u8] {
+        match tag {
+            InstanceTag::Datastore if !self.tags_without_dsname.is_empty() => {
+                &self.tags_without_dsname
+            }
+            _ => &self.tags,
         }
     }
 }
@@ -418,35 +440,42 @@ pub fn entity_fields(e: &Entity) -> Vec<u8> {
     out
 }
 
+/// The tag that carries an entity's own name (Telegraf's `pKey` of the kind).
+pub fn name_tag(kind: EntityKind) -> &'static str {
+    match kind {
+        EntityKind::Vm => "vmname",
+        EntityKind::Host => "esxhostname",
+        EntityKind::Cluster => "clustername",
+        EntityKind::Datastore => "dsname",
+        EntityKind::Datacenter => "dcname",
+        EntityKind::ResourcePool => "rpname",
+    }
+}
+
 /// The escaped tag set of one entity, in key order, starting with a comma:
 /// `,clustername=…,dcname=…,esxhostname=…,guest=…,guesthostname=…,moid=…,rpname=…,source=…,
-/// uuid=…,vcenter=…,vmname=…` (Telegraf's populateTags; `guest*`, `rpname` and `uuid` on VMs).
-/// Missing values are left out (InfluxDB refuses empty tag values).
+/// uuid=…,vcenter=…,vmname=…` (Telegraf's populateTags). The entity's own name goes under its
+/// kind's [`name_tag`]; the parents' names as Telegraf sets them: a VM's host and cluster, a
+/// host's or a resource pool's cluster, everyone's datacenter. `guest*` and `uuid` are VM
+/// tags. Missing values are left out (InfluxDB refuses empty tag values).
 pub fn entity_tags(vcenter: &str, e: &Entity) -> Vec<u8> {
-    entity_tags_with(vcenter, e, &[])
+    tags_except(vcenter, e, "", &[])
 }
 
 /// [`entity_tags`] with `extra` (key, value) tags merged in key order. An extra tag whose
 /// key is [reserved](RESERVED_TAGS) or already taken by an earlier extra is left out.
-pub fn entity_tags_with(
-    vcenter: &str,
-    e: &Entity,
-    extra: &[(&str, std::borrow::Cow<'_, str>)],
-) -> Vec<u8> {
+pub fn entity_tags_with(vcenter: &str, e: &Entity, extra: &[(&str, Cow<'_, str>)]) -> Vec<u8> {
+    tags_except(vcenter, e, "", extra)
+}
+
+/// [`entity_tags_with`] without the tag `skip`.
+fn tags_except(vcenter: &str, e: &Entity, skip: &str, extra: &[(&str, Cow<'_, str>)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
-    let name_key = match e.kind {
-        EntityKind::Vm => "vmname",
-        EntityKind::Host => "esxhostname",
-    };
-    let esxhostname = match e.kind {
-        EntityKind::Vm => e.esxhostname.as_deref(),
-        EntityKind::Host => Some(e.name.as_str()),
-    };
     let vm = e.kind == EntityKind::Vm;
     let mut tags: Vec<(&str, Option<&str>)> = vec![
         ("clustername", e.clustername.as_deref()),
         ("dcname", e.dcname.as_deref()),
-        ("esxhostname", esxhostname),
+        ("esxhostname", e.esxhostname.as_deref().filter(|_| vm)),
         ("guest", e.guest.as_deref().filter(|_| vm)),
         ("guesthostname", e.guesthostname.as_deref().filter(|_| vm)),
         ("moid", Some(e.moid.as_str())),
@@ -455,20 +484,19 @@ pub fn entity_tags_with(
         ("uuid", e.uuid.as_deref().filter(|_| vm)),
         ("vcenter", Some(vcenter)),
     ];
-    if name_key == "vmname" {
-        tags.push(("vmname", Some(e.name.as_str())));
+    let own = name_tag(e.kind);
+    match tags.iter_mut().find(|(k, _)| *k == own) {
+        Some(slot) => slot.1 = Some(e.name.as_str()),
+        None => tags.push((own, Some(e.name.as_str()))),
     }
-    if !extra.is_empty() {
-        let mut seen = std::collections::HashSet::new();
-        for (k, v) in extra {
-            if !RESERVED_TAGS.contains(k) && seen.insert(*k) {
-                tags.push((k, Some(v.as_ref())));
-            }
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in extra {
+        if !RESERVED_TAGS.contains(k) && seen.insert(*k) {
+            tags.push((k, Some(v.as_ref())));
         }
-        // Stable: the fixed tags are already in order, and no extra key equals one.
-        tags.sort_by(|a, b| a.0.cmp(b.0));
     }
-    for (k, v) in tags {
+    tags.sort_by_key(|(k, _)| *k);
+    for (k, v) in tags.into_iter().filter(|(k, _)| *k != skip) {
         let Some(v) = v.filter(|v| !v.is_empty()) else {
             continue;
         };

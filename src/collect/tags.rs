@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use crate::config::{CollectConfig, IpFamily};
 use crate::sink::line;
 use crate::vsphere::{Entity, EntityKind, ExtraSpec, PropertyValue};
 
@@ -27,6 +28,23 @@ pub struct ExtraTags {
 }
 
 impl ExtraTags {
+    /// The `[collect]` keys: `custom_attribute_include` / `_exclude`, `ip_addresses` and the
+    /// `<kind>_property_include` of the kinds that are collected.
+    pub fn from_config(c: &CollectConfig) -> ExtraTags {
+        ExtraTags {
+            attribute_include: c.custom_attribute_include.clone(),
+            attribute_exclude: c.custom_attribute_exclude.clone(),
+            ipv4: c.ip_addresses.contains(&IpFamily::Ipv4),
+            ipv6: c.ip_addresses.contains(&IpFamily::Ipv6),
+            properties: c
+                .kinds
+                .enabled()
+                .map(|k| (k, c.kind(k).property_include.clone()))
+                .filter(|(_, paths)| !paths.is_empty())
+                .collect(),
+        }
+    }
+
     /// What discovery must read for these tags.
     pub fn spec(&self) -> ExtraSpec {
         ExtraSpec {

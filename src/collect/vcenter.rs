@@ -10,10 +10,10 @@ use super::counters::{self, CounterNotes, Reported};
 use super::encode::Encoder;
 use super::inventory::{Inventory, Target};
 use super::pipeline::{self, PipelineOptions};
-use super::plan;
+use super::plan::{self, Cadence};
 use super::summary::CycleSummary;
 use super::tags::ExtraTags;
-use crate::config::{CollectConfig, VcenterConfig};
+use crate::config::{default_counters, CollectConfig, VcenterConfig};
 use crate::sink::Sink;
 use crate::vsphere::{Client, ClientOptions, CounterCatalog, EntityKind, MetricId, PerfQuerySpec};
 
@@ -39,8 +39,8 @@ pub enum CycleError {
 /// Counters resolved against one session's catalogue.
 struct Counters {
     catalog: Arc<CounterCatalog>,
-    /// Metric ids to query, per kind (index: 0 = VM, 1 = host).
-    metric_ids: [Arc<[MetricId]>; 2],
+    /// Metric ids to query, per kind (by [`EntityKind::index`]; empty: not collected).
+    metric_ids: [Arc<[MetricId]>; EntityKind::COUNT],
 }
 
 pub struct VcenterCollector {
@@ -55,6 +55,8 @@ pub struct VcenterCollector {
     session: u64,
     /// Newest sample known to be in the sink, per entity this node has collected.
     last: HashMap<String, i64>,
+    /// Per kind, the end of the last window queried (historical kinds: once per interval).
+    queried_end: [Option<i64>; EntityKind::COUNT],
     /// Counter notes already logged in this session.
     notes: CounterNotes,
     /// Batch bounds for the sink (`output.batch_lines`, `output.batch_bytes`).
@@ -71,7 +73,7 @@ impl VcenterCollector {
         batch_lines: usize,
         batch_bytes: usize,
     ) -> VcenterCollector {
-        let extras = ExtraTags::default(); // MERGE: ExtraTags::from_config(&collect)
+        let extras = ExtraTags::from_config(&collect);
         VcenterCollector {
             batch_lines,
             batch_bytes,
@@ -84,6 +86,7 @@ impl VcenterCollector {
             session: 0,
             last: HashMap::new(),
             extras,
+            queried_end: [None; EntityKind::COUNT],
             notes: CounterNotes::default(),
         }
     }
@@ -119,37 +122,34 @@ impl VcenterCollector {
         Ok(self.client.as_ref().expect("set above"))
     }
 
-    /// Resolves the configured counters; those this vCenter lacks are logged once per
-    /// session and skipped. Only a list none of whose counters exist is an error.
+    /// Resolves each enabled kind's counters; those this vCenter lacks are logged once per
+    /// session and skipped. Only a list the admin wrote none of whose counters exist is an
+    /// error (a default list this vCenter lacks entirely is logged and its kind skipped).
     fn resolve(&mut self, catalog: CounterCatalog, session: u64) -> Result<Counters, CycleError> {
         self.notes.session(session);
-        let mut ids = |list: &'static str, names: &[String], instances: bool| {
-            let r = counters::resolve(&catalog, names, instances);
+        let mut metric_ids: [Arc<[MetricId]>; EntityKind::COUNT] = Default::default();
+        for kind in self.collect.kinds.enabled() {
+            let k = self.collect.kind(kind);
+            let list = counters::list_key(kind);
+            let r = counters::resolve(&catalog, &k.counters, k.instances);
             self.notes.unknown(&self.cfg.name, list, &r);
-            match r.unknown.first() {
-                Some((counter, close)) if r.ids.is_empty() => Err(CycleError::UnknownCounter {
-                    vcenter: self.cfg.name.clone(),
-                    list,
-                    counter: counter.clone(),
-                    known: catalog.len(),
-                    close: close.join(", "),
-                }),
-                _ => Ok(r.ids),
+            if let Some((counter, close)) = r.unknown.first() {
+                let default = k.counters.iter().eq(default_counters(kind));
+                if r.ids.is_empty() && !default {
+                    return Err(CycleError::UnknownCounter {
+                        vcenter: self.cfg.name.clone(),
+                        list,
+                        counter: counter.clone(),
+                        known: catalog.len(),
+                        close: close.join(", "),
+                    });
+                }
             }
-        };
-        let vm = ids(
-            "vm_counters",
-            &self.collect.vm_counters,
-            self.collect.vm_instances,
-        )?;
-        let host = ids(
-            "host_counters",
-            &self.collect.host_counters,
-            self.collect.host_instances,
-        )?;
+            metric_ids[kind.index()] = r.ids.into();
+        }
         Ok(Counters {
             catalog: Arc::new(catalog),
-            metric_ids: [vm.into(), host.into()],
+            metric_ids,
         })
     }
 
@@ -190,6 +190,77 @@ impl VcenterCollector {
         Ok(now)
     }
 
+    /// Each kind's cadence: realtime for VMs and hosts; for the others, `historical_interval`
+    /// if set, else vCenter's first historical interval (300 s if the server did not say).
+    fn cadences(&self, counters: &Counters) -> [Cadence; EntityKind::COUNT] {
+        let historical = match self.collect.historical_interval {
+            Some(d) => d.as_secs() as i64,
+            None => counters.catalog.historical_interval().unwrap_or(300),
+        };
+        EntityKind::ALL.map(|k| {
+            if k.is_realtime() {
+                plan::REALTIME
+            } else {
+                Cadence::historical(historical)
+            }
+        })
+    }
+
+    /// The window of every owned, active entity of the kinds that are collected and due this
+    /// cycle (historical kinds at most once per interval), and the QueryPerf specs of those
+    /// with something to ask. A kind that is off (or none of whose counters this vCenter has)
+    /// has no targets and costs no query.
+    fn windows(
+        &self,
+        assignment: &dyn Assignment,
+        inv: &Inventory,
+        counters: &Counters,
+        cadences: &[Cadence; EntityKind::COUNT],
+        now: i64,
+    ) -> Windows {
+        let vc = self.cfg.name.as_str();
+        let lookback = self.collect.lookback.as_secs() as i64;
+        let due = EntityKind::ALL.map(|k| {
+            let c = cadences[k.index()];
+            !counters.metric_ids[k.index()].is_empty()
+                && c.due(c.window_end(now), self.queried_end[k.index()])
+        });
+        let mut w = Windows {
+            due,
+            ..Windows::default()
+        };
+        for t in inv.targets.iter().filter(|t| assignment.owns(vc, t.bucket)) {
+            let kind = t.entity.kind;
+            w.owned.insert(t.entity.moid.clone());
+            if !due[kind.index()] {
+                continue;
+            }
+            let cadence = cadences[kind.index()];
+            let end = cadence.window_end(now);
+            let last = self
+                .last
+                .get(&t.entity.moid)
+                .copied()
+                .or_else(|| assignment.watermark(vc, kind, t.bucket));
+            let start = cadence.window_start(end, last, lookback);
+            if start < end {
+                w.specs.push(PerfQuerySpec {
+                    kind,
+                    moid: t.entity.moid.clone(),
+                    start: Some(start),
+                    end: Some(end),
+                    max_sample: cadence.max_samples(start, end),
+                    metric_ids: counters.metric_ids[kind.index()].clone(),
+                    interval_id: cadence.interval as i32,
+                    format: self.collect.format,
+                });
+            }
+            w.targets.insert(t.entity.moid.clone(), (t.clone(), start));
+        }
+        w.specs.sort_by_key(|s| s.kind);
+        w
+    }
+
     /// Runs one cycle: the window (watermark, now] of every owned, active entity.
     pub async fn cycle(&mut self, assignment: &dyn Assignment, sink: &Sink) -> CycleSummary {
         let started = Instant::now();
@@ -215,45 +286,23 @@ impl VcenterCollector {
             summary.duration = started.elapsed();
             return summary;
         }
-        let end = plan::window_end(now);
-        summary.window_end = Some(end);
-        let lookback = self.collect.lookback.as_secs() as i64;
         let (Some(counters), Some(inv)) = (&self.counters, &self.inventory) else {
             unreachable!("prepare() sets counters and inventory");
         };
-
-        // Which entities, from when.
-        let vc = self.cfg.name.as_str();
-        let mut targets: HashMap<String, (Target, i64)> = HashMap::new();
-        let mut specs = Vec::new();
-        for t in inv.targets.iter().filter(|t| assignment.owns(vc, t.bucket)) {
-            let kind = t.entity.kind;
-            let last = self
-                .last
-                .get(&t.entity.moid)
-                .copied()
-                .or_else(|| assignment.watermark(vc, kind, t.bucket));
-            let start = plan::window_start(end, last, lookback);
-            if start < end {
-                specs.push(PerfQuerySpec {
-                    kind,
-                    moid: t.entity.moid.clone(),
-                    start: Some(start),
-                    end: Some(end),
-                    max_sample: plan::max_samples(start, end),
-                    metric_ids: counters.metric_ids[kind.index()].clone(),
-                    interval_id: plan::REALTIME_INTERVAL as i32,
-                    format: self.collect.format,
-                });
-            }
-            targets.insert(t.entity.moid.clone(), (t.clone(), start));
-        }
+        let cadences = self.cadences(counters);
+        let end = cadences[EntityKind::Vm.index()].window_end(now);
+        summary.window_end = Some(end);
+        let plan = self.windows(assignment, inv, counters, &cadences, now);
         // Forget progress on entities we no longer own: if they come back, their bucket's
         // committed watermark is the truth, not what this node remembered.
-        self.last.retain(|moid, _| targets.contains_key(moid));
+        self.last.retain(|moid, _| plan.owned.contains(moid));
+        for kind in EntityKind::ALL.into_iter().filter(|k| plan.due[k.index()]) {
+            self.queried_end[kind.index()] = Some(cadences[kind.index()].window_end(now));
+        }
+        let Windows { targets, specs, .. } = plan;
+        let vc = self.cfg.name.as_str();
         summary.entities = targets.len();
         summary.queried = specs.len();
-        specs.sort_by_key(|s| s.kind);
 
         let jobs = plan::batches(
             specs,
@@ -315,6 +364,18 @@ impl VcenterCollector {
         summary.duration = started.elapsed();
         summary
     }
+}
+
+/// What one cycle asks for: see [`VcenterCollector::windows`].
+#[derive(Default)]
+struct Windows {
+    /// Per kind: collected and due this cycle.
+    due: [bool; EntityKind::COUNT],
+    /// Every entity this node owns (of any kind), to keep its progress.
+    owned: HashSet<String>,
+    /// The entities of due kinds, with the start of their window.
+    targets: HashMap<String, (Target, i64)>,
+    specs: Vec<PerfQuerySpec>,
 }
 
 /// The watermarks to commit: per bucket, the oldest progress of its entities

@@ -12,6 +12,15 @@ use super::xml::Node;
 /// The object type holding the custom attribute definitions.
 pub(crate) const CUSTOM_FIELDS_MANAGER: &str = "CustomFieldsManager";
 
+/// The kind of entity objects of type `ty` are (a vApp is a resource pool, as in vSphere's
+/// type hierarchy); `None` for folders and a standalone host's ComputeResource.
+pub(crate) fn kind_of_type(ty: &str) -> Option<EntityKind> {
+    match ty {
+        "VirtualApp" => Some(EntityKind::ResourcePool),
+        t => EntityKind::from_vim_type(t),
+    }
+}
+
 /// The property paths `spec` adds to those of `kind`, without the ones in `base`.
 pub(crate) fn extra_paths<'a>(
     spec: &'a ExtraSpec,
@@ -80,7 +89,7 @@ pub(crate) fn complex_properties<'a>(
 ) -> BTreeSet<(&'a str, String)> {
     let mut out = BTreeSet::new();
     for o in objects {
-        let Some(kind) = EntityKind::from_vim_type(&o.obj.ty) else {
+        let Some(kind) = kind_of_type(&o.obj.ty) else {
             continue;
         };
         for path in spec.properties_of(kind) {

@@ -44,7 +44,7 @@ const VM_PATHS: &[&str] = &[
 const HOST_PATHS: &[&str] = &["name", "runtime.connectionState", "parent"];
 const ANCESTOR_PATHS: &[&str] = &["name", "parent"];
 /// `info.url` is what Telegraf maps `datastore.*` instances through (its `lun2ds`).
-const DATASTORE_PATHS: &[&str] = &["name", "info.url"];
+const DATASTORE_PATHS: &[&str] = &["name", "info.url", "parent"];
 
 /// The longest parent chain we follow (guards against a cycle in bad data).
 const MAX_DEPTH: usize = 64;
@@ -117,19 +117,15 @@ impl Client {
                     .transport
                     .malformed("CreateContainerView", "no view in the answer")
             })?;
-        let with_extras = |kind, base: &'static [&'static str]| {
-            [base, &extras::extra_paths(spec, kind, base)].concat()
-        };
-        let vm_paths = with_extras(EntityKind::Vm, VM_PATHS);
-        let host_paths = with_extras(EntityKind::Host, HOST_PATHS);
+        let paths: Vec<(&str, Vec<&str>)> = VIEW_TYPES
+            .iter()
+            .map(|t| (*t, type_paths(t, spec)))
+            .collect();
         let result = self
             .retrieve_all(|sc| {
                 let mut s = String::new();
-                prop_spec(&mut s, "VirtualMachine", &vm_paths);
-                prop_spec(&mut s, "HostSystem", &host_paths);
-                prop_spec(&mut s, "Datastore", DATASTORE_PATHS);
-                for t in &VIEW_TYPES[2..VIEW_TYPES.len() - 1] {
-                    prop_spec(&mut s, t, ANCESTOR_PATHS);
+                for (t, p) in &paths {
+                    prop_spec(&mut s, t, p);
                 }
                 let fields = sc.custom_fields_manager.as_ref();
                 let fields = fields.filter(|_| spec.custom_attributes);
@@ -180,6 +176,21 @@ impl Client {
         if let Err(e) = r {
             tracing::debug!(vcenter = %self.name(), error = %e, "DestroyView failed");
         }
+    }
+}
+
+/// The paths read for objects of type `ty`: what the tags need, and the extras `spec` asks
+/// for the kind of entity the type is.
+fn type_paths<'a>(ty: &str, spec: &'a ExtraSpec) -> Vec<&'a str> {
+    let base: &'static [&'static str] = match ty {
+        "VirtualMachine" => VM_PATHS,
+        "HostSystem" => HOST_PATHS,
+        "Datastore" => DATASTORE_PATHS,
+        _ => ANCESTOR_PATHS,
+    };
+    match extras::kind_of_type(ty) {
+        Some(kind) => [base, &extras::extra_paths(spec, kind, base)].concat(),
+        None => base.to_vec(),
     }
 }
 
@@ -346,7 +357,59 @@ pub(crate) fn resolve(objects: &[ObjectContent]) -> Vec<Entity> {
             .and_then(|h| hosts.get(h.value.as_str()));
         out.push(vm_entity(o, host, &by_id));
     }
+    out.extend(
+        objects
+            .iter()
+            .filter_map(|o| historical_entity(o, &by_id, &datacenter_of)),
+    );
     out
+}
+
+/// A cluster, datastore, datacenter or resource pool (a vApp counts as a pool, as in
+/// vSphere's type hierarchy) with Telegraf's tags: its datacenter, and for a pool whose
+/// parent is a cluster (a cluster's root pool, `Resources`) that cluster, as Telegraf's
+/// populateTags sets `clustername` only from a pool's direct parent.
+fn historical_entity(
+    o: &ObjectContent,
+    by_id: &HashMap<&str, &ObjectContent>,
+    datacenter_of: &dyn Fn(Option<MoRef>) -> Option<String>,
+) -> Option<Entity> {
+    let kind = match o.obj.ty.as_str() {
+        "VirtualApp" => EntityKind::ResourcePool,
+        t => EntityKind::from_vim_type(t).filter(|k| !k.is_realtime())?,
+    };
+    let name = o
+        .text("name")
+        .map_or_else(|| o.obj.value.clone(), str::to_string);
+    let dcname = match kind {
+        EntityKind::Datacenter => Some(name.clone()),
+        _ => datacenter_of(o.moref("parent")),
+    };
+    let clustername = match kind {
+        EntityKind::ResourcePool => o
+            .moref("parent")
+            .and_then(|p| by_id.get(p.value.as_str()).copied())
+            .filter(|p| p.obj.ty == "ClusterComputeResource")
+            .and_then(|p| p.text("name"))
+            .map(str::to_string),
+        _ => None,
+    };
+    Some(Entity {
+        kind,
+        moid: o.obj.value.clone(),
+        name,
+        dcname,
+        clustername,
+        esxhostname: None,
+        uuid: None,
+        guest: None,
+        guesthostname: None,
+        rpname: None,
+        memory_size_mb: None,
+        memory_reservation: None,
+        active: true,
+        extras: Default::default(),
+    })
 }
 
 #[cfg(test)]
@@ -457,7 +520,19 @@ mod tests {
             ),
         ];
         let e = resolve(&objects);
-        assert_eq!(e.len(), 4);
+        // Two hosts, two VMs, the datacenter and the cluster (a standalone host's
+        // ComputeResource is not a cluster).
+        assert_eq!(e.len(), 6);
+        let c = e.iter().find(|e| e.moid == "domain-c1").unwrap();
+        assert_eq!(
+            (c.kind, c.name.as_str(), c.dcname.as_deref()),
+            (EntityKind::Cluster, "C0", Some("DC0"))
+        );
+        let dc = e.iter().find(|e| e.moid == "dc-1").unwrap();
+        assert_eq!(
+            (dc.kind, dc.dcname.as_deref()),
+            (EntityKind::Datacenter, Some("DC0"))
+        );
         let h1 = e.iter().find(|e| e.moid == "host-1").unwrap();
         assert_eq!(
             (h1.dcname.as_deref(), h1.clustername.as_deref(), h1.active),

@@ -12,15 +12,15 @@ impl EntityKind {
         match self {
             EntityKind::Vm => "VirtualMachine",
             EntityKind::Host => "HostSystem",
+            EntityKind::Cluster => "ClusterComputeResource",
+            EntityKind::Datastore => "Datastore",
+            EntityKind::Datacenter => "Datacenter",
+            EntityKind::ResourcePool => "ResourcePool",
         }
     }
 
     pub fn from_vim_type(t: &str) -> Option<Self> {
-        match t {
-            "VirtualMachine" => Some(EntityKind::Vm),
-            "HostSystem" => Some(EntityKind::Host),
-            _ => None,
-        }
+        EntityKind::ALL.into_iter().find(|k| k.vim_type() == t)
     }
 }
 
@@ -169,6 +169,9 @@ pub struct CounterCatalog {
     /// The statistics level of vCenter's first enabled historical interval (Past day, 300 s):
     /// counters above it are not kept by vCenter, and often come back empty.
     server_level: Option<u8>,
+    /// The sampling period (s) of that interval: clusters, datastores, datacenters and
+    /// resource pools have statistics at this period only.
+    historical_interval: Option<i64>,
 }
 
 impl CounterCatalog {
@@ -200,6 +203,16 @@ impl CounterCatalog {
         self.levels = levels;
         self.server_level = server_level;
         self
+    }
+
+    /// Adds the sampling period of vCenter's first historical interval.
+    pub fn with_historical_interval(mut self, secs: Option<i64>) -> Self {
+        self.historical_interval = secs;
+        self
+    }
+
+    pub fn historical_interval(&self) -> Option<i64> {
+        self.historical_interval
     }
 
     pub fn level(&self, key: i32) -> Option<u8> {

@@ -26,6 +26,15 @@ pub struct SimOptions {
     /// Hold back the newest samples this long, as a real vCenter posts them late
     /// (changeable at run time with [`Simulator::set_lag`]).
     pub lag: std::time::Duration,
+    /// Resource pools per cluster besides its root pool, datastores per datacenter, and
+    /// folders per root folder (objects then sit inside them).
+    pub pools: u32,
+    pub datastores: u32,
+    pub folders: u32,
+    /// The first historical interval's sampling period (vCenter: 300 s), and how late its
+    /// samples are posted.
+    pub historical_interval: std::time::Duration,
+    pub historical_lag: std::time::Duration,
     /// Custom attributes on VMs and hosts and guest NIC addresses on VMs (tests/vcsim/tags.go).
     pub seed_tags: bool,
 }
@@ -44,6 +53,11 @@ impl Default for SimOptions {
             session_idle_timeout: None,
             port: 0,
             lag: std::time::Duration::ZERO,
+            pools: 0,
+            datastores: 1,
+            folders: 0,
+            historical_interval: std::time::Duration::from_secs(300),
+            historical_lag: std::time::Duration::ZERO,
             seed_tags: false,
         }
     }
@@ -81,6 +95,17 @@ impl Simulator {
             .arg(format!("-poweroff={}", opts.poweroff))
             .arg(format!("-disconnect={}", opts.disconnect))
             .arg(format!("-lag={}ms", opts.lag.as_millis()))
+            .arg(format!("-pool={}", opts.pools))
+            .arg(format!("-ds={}", opts.datastores))
+            .arg(format!("-folder={}", opts.folders))
+            .arg(format!(
+                "-historical-interval={}ms",
+                opts.historical_interval.as_millis()
+            ))
+            .arg(format!(
+                "-historical-lag={}ms",
+                opts.historical_lag.as_millis()
+            ))
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if let Some((user, pass)) = &opts.login {
