@@ -781,3 +781,35 @@ async fn extras_are_read_in_the_same_retrieval_and_only_when_asked() {
         )]
     );
 }
+
+/// vCenter refuses a whole retrieval for one path that is not a property of its type (the
+/// simulator ignores such a path): the error says which keys hold the paths.
+#[tokio::test]
+async fn an_unknown_property_path_names_the_configuration_key() {
+    let m = mock(Arc::new(|s: &Seen, _| match s.method.as_str() {
+        "CreateContainerView" => ok(
+            "CreateContainerView",
+            r#"<returnval type="ContainerView">v</returnval>"#,
+        ),
+        "RetrievePropertiesEx" => fault("InvalidProperty", "no.such.property"),
+        _ => None,
+    }))
+    .await;
+    let c = Client::connect(opts(&m.url)).await.unwrap();
+    let spec = ExtraSpec {
+        properties: [(EntityKind::Host, vec!["no.such.property".to_string()])].into(),
+        ..ExtraSpec::default()
+    };
+    let err = c.discover_with(&spec).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("vc1")
+            && msg.contains("InvalidProperty: no.such.property")
+            && msg.contains("collect.<kind>_property_include"),
+        "{msg}"
+    );
+    assert!(!err.is_retryable());
+    // Without configured properties the fault is vCenter's own, unchanged.
+    let err = c.discover().await.unwrap_err();
+    assert_eq!(err.fault_name(), Some("InvalidProperty"));
+}
