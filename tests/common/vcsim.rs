@@ -199,6 +199,15 @@ impl Simulator {
         let o = &self.opts;
         o.clusters * o.hosts_per_cluster + o.standalone_hosts - o.disconnect
     }
+
+    /// Clusters, datastores and resource pools (a root pool per cluster and per standalone
+    /// host, plus `pools` per cluster): what vcollect collects besides VMs and hosts by
+    /// default (datacenters are off by default).
+    pub fn expected_historical(&self) -> u32 {
+        let o = &self.opts;
+        let pools = o.clusters * (1 + o.pools) + o.standalone_hosts;
+        o.clusters + o.datastores + pools
+    }
 }
 
 impl Drop for Simulator {
