@@ -53,12 +53,24 @@ async fn tag_values(influx: &Influx, measurement: &str, key: &str) -> BTreeSet<S
     influx
         .rows(
             "vsphere",
-            &format!("SHOW TAG VALUES FROM \"{measurement}\" WITH KEY = \"{key}\""),
+            &format!(
+                "SHOW TAG VALUES FROM {} WITH KEY = \"{key}\"",
+                from(measurement)
+            ),
         )
         .await
         .iter()
         .filter_map(|r| r[1].as_str().map(str::to_string))
         .collect()
+}
+
+/// A measurement name quoted, or a `/regex/` as it is.
+fn from(measurement: &str) -> String {
+    if measurement.starts_with('/') {
+        measurement.to_string()
+    } else {
+        format!("\"{measurement}\"")
+    }
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {
@@ -80,6 +92,8 @@ custom_attribute_exclude = ["secret"]
 ip_addresses = ["ipv4", "ipv6"]
 vm_property_include = ["runtime.powerState", "summary.config.numCpu", "summary.runtime"]
 host_property_include = ["summary.runtime.inMaintenanceMode"]
+cluster_property_include = ["overallStatus"]
+datastore_property_include = ["summary.accessible", "summary.capacity"]
 "#,
     )
     .await;
@@ -110,6 +124,10 @@ host_property_include = ["summary.runtime.inMaintenanceMode"]
     assert!(!tag_keys(&influx, "vsphere_host_cpu")
         .await
         .contains("owner"));
+    // The historical kinds get theirs too.
+    for m in ["/^vsphere_cluster_/", "/^vsphere_datastore_/"] {
+        assert_eq!(tag_values(&influx, m, "env").await, set(&["lab"]), "{m}");
+    }
 
     // Properties: text and booleans as tags, numbers as integer fields; a data object is
     // not written.
@@ -142,6 +160,23 @@ host_property_include = ["summary.runtime.inMaintenanceMode"]
         "{fields:?}"
     );
     assert!(!vm_keys.iter().any(|k| k.starts_with("summary.runtime")));
+    assert_eq!(
+        tag_values(&influx, "/^vsphere_cluster_/", "overallStatus").await,
+        set(&["green"])
+    );
+    assert_eq!(
+        tag_values(&influx, "/^vsphere_datastore_/", "summary.accessible").await,
+        set(&["true"])
+    );
+    let ds_fields = influx
+        .rows("vsphere", "SHOW FIELD KEYS FROM /^vsphere_datastore_/")
+        .await;
+    assert!(
+        ds_fields
+            .iter()
+            .any(|r| r[0] == "summary.capacity" && r[1] == "integer"),
+        "{ds_fields:?}"
+    );
 
     // Addresses: on the NIC's own `net` points, preferred first, none on the aggregate.
     let rows = influx

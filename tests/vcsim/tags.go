@@ -7,7 +7,7 @@ package main
 //
 //   - definitions: "owner" (VirtualMachine), "env", "cost center" and "secret" (global);
 //   - every VM: owner = team-a / team-b (alternating), env = prod, cost center = "cc 42",
-//     secret = s3cret; every host: env = lab;
+//     secret = s3cret; every host, cluster and datastore: env = lab;
 //   - VM number i (from 1, in moid order): guest.net holds the NIC with device key 4000 (the
 //     instance of its `net.*` series, see perf.go) with ipConfig addresses
 //     fe80::250:56ff:fe00:i (state unknown), 10.0.0.i (preferred) and 2001:db8::i
@@ -55,8 +55,10 @@ func seedTags() {
 			}
 		})
 	}
-	for _, h := range sorted("HostSystem") {
-		setFields(h, map[int32]string{env: "lab"})
+	for _, kind := range []string{"HostSystem", "ClusterComputeResource", "Datastore"} {
+		for _, e := range sorted(kind) {
+			setFields(e, map[int32]string{env: "lab"})
+		}
 	}
 }
 
