@@ -63,6 +63,7 @@ fn tags(doc: &[u8]) -> HashMap<String, EntityLine> {
             memory_size_mb: Some(4096),
             memory_reservation: None,
             active: true,
+            extras: Default::default(),
         };
         out.insert(m.moid.clone(), EntityLine::new("vcsim", &e));
     })

@@ -11,7 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use vcollect::secret::Secret;
 use vcollect::vsphere::{
-    Client, ClientOptions, EntityKind, Error, MetricId, PerfFormat, PerfQuerySpec,
+    Client, ClientOptions, EntityKind, Error, ExtraSpec, MetricId, PerfFormat, PerfQuerySpec,
+    PropertyValue,
 };
 
 /// A request as the mock saw it.
@@ -715,4 +716,111 @@ async fn a_fault_or_garbage_ending_the_stream_is_not_a_truncation() {
     let err = r.unwrap_err();
     assert!(matches!(err, Error::Malformed { .. }), "{err:?}");
     assert!(!err.is_retryable());
+}
+
+/// Extras are read in the one retrieval, and only when asked for: the default discovery's
+/// request names no extra path and not the CustomFieldsManager.
+#[tokio::test]
+async fn extras_are_read_in_the_same_retrieval_and_only_when_asked() {
+    let m = mock(Arc::new(|s: &Seen, _| match s.method.as_str() {
+        "RetrieveServiceContent" => ok(
+            "RetrieveServiceContent",
+            &SERVICE_CONTENT.replace(
+                "</returnval>",
+                r#"<customFieldsManager type="CustomFieldsManager">CustomFieldsManager</customFieldsManager></returnval>"#,
+            ),
+        ),
+        "CreateContainerView" => ok(
+            "CreateContainerView",
+            r#"<returnval type="ContainerView">v</returnval>"#,
+        ),
+        "RetrievePropertiesEx" => ok(
+            "RetrievePropertiesEx",
+            r#"<returnval><objects><obj type="HostSystem">host-9</obj><propSet><name>name</name><val xsi:type="xsd:string">esx9</val></propSet><propSet><name>customValue</name><val xsi:type="ArrayOfCustomFieldValue"><CustomFieldValue xsi:type="CustomFieldStringValue"><key>3</key><value>lab</value></CustomFieldValue></val></propSet><propSet><name>summary.overallStatus</name><val xsi:type="ManagedEntityStatus">green</val></propSet></objects><objects><obj type="CustomFieldsManager">CustomFieldsManager</obj><propSet><name>field</name><val xsi:type="ArrayOfCustomFieldDef"><CustomFieldDef><key>3</key><name>env</name></CustomFieldDef></val></propSet></objects></returnval>"#,
+        ),
+        _ => None,
+    }))
+    .await;
+    let c = Client::connect(opts(&m.url)).await.unwrap();
+    c.discover().await.unwrap();
+    let plain = &m.calls("RetrievePropertiesEx")[0].body;
+    for absent in [
+        "customValue",
+        "guest.net",
+        "CustomFieldsManager",
+        "overallStatus",
+    ] {
+        assert!(!plain.contains(absent), "{absent} in {plain}");
+    }
+
+    let spec = ExtraSpec {
+        custom_attributes: true,
+        guest_net: true,
+        properties: [(EntityKind::Host, vec!["summary.overallStatus".to_string()])].into(),
+    };
+    let found = c.discover_with(&spec).await.unwrap();
+    let calls = m.calls("RetrievePropertiesEx");
+    assert_eq!(calls.len(), 2, "one retrieval per discovery");
+    let body = &calls[1].body;
+    assert!(
+        body.contains("<type>VirtualMachine</type><pathSet>name</pathSet>")
+            && body
+                .contains("<pathSet>customValue</pathSet><pathSet>guest.net</pathSet></propSet>"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "<pathSet>customValue</pathSet><pathSet>summary.overallStatus</pathSet></propSet>"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"<propSet><type>CustomFieldsManager</type><pathSet>field</pathSet></propSet>"#)
+            && body.contains(r#"<objectSet><obj type="CustomFieldsManager">CustomFieldsManager</obj><skip>false</skip></objectSet>"#),
+        "{body}"
+    );
+    let host = &found.entities[0];
+    assert_eq!(
+        host.extras.attributes,
+        vec![("env".to_string(), "lab".to_string())]
+    );
+    assert_eq!(
+        host.extras.properties,
+        vec![(
+            "summary.overallStatus".to_string(),
+            PropertyValue::Text("green".into())
+        )]
+    );
+}
+
+/// vCenter refuses a whole retrieval for one path that is not a property of its type (the
+/// simulator ignores such a path): the error says which keys hold the paths.
+#[tokio::test]
+async fn an_unknown_property_path_names_the_configuration_key() {
+    let m = mock(Arc::new(|s: &Seen, _| match s.method.as_str() {
+        "CreateContainerView" => ok(
+            "CreateContainerView",
+            r#"<returnval type="ContainerView">v</returnval>"#,
+        ),
+        "RetrievePropertiesEx" => fault("InvalidProperty", "no.such.property"),
+        _ => None,
+    }))
+    .await;
+    let c = Client::connect(opts(&m.url)).await.unwrap();
+    let spec = ExtraSpec {
+        properties: [(EntityKind::Host, vec!["no.such.property".to_string()])].into(),
+        ..ExtraSpec::default()
+    };
+    let err = c.discover_with(&spec).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("vc1")
+            && msg.contains("InvalidProperty: no.such.property")
+            && msg.contains("collect.<kind>_property_include"),
+        "{msg}"
+    );
+    assert!(!err.is_retryable());
+    // Without configured properties the fault is vCenter's own, unchanged.
+    let err = c.discover().await.unwrap_err();
+    assert_eq!(err.fault_name(), Some("InvalidProperty"));
 }

@@ -12,10 +12,12 @@
 //! This is the hot path: nothing here allocates per sample. Tag strings are escaped once
 //! per entity (at discovery) and once per series run, then copied.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::counters::Reported;
+use super::tags::{self, ExtraTags};
 use crate::sink::line;
 use crate::vsphere::{CounterCatalog, Entity, EntityKind, EntityMetrics};
 
@@ -287,6 +289,11 @@ impl Encoder {
             let tags = entity.tags_for(g.tag);
             self.instance.clear();
             write_instance(g.tag, &first.instance, &self.datastores, &mut self.instance);
+            if g.tag == InstanceTag::Key("interface") {
+                if let Some((_, t)) = entity.nics.iter().find(|(i, _)| *i == first.instance) {
+                    self.instance.extend_from_slice(t);
+                }
+            }
 
             for (t, &ts) in m.timestamps.iter().enumerate() {
                 if ts <= after {
@@ -344,17 +351,30 @@ pub struct EntityLine {
     pub fields: Vec<u8>,
     /// A datastore's tags without `dsname` (see [`EntityLine::tags_for`]); empty otherwise.
     pub tags_without_dsname: Vec<u8>,
+    /// A VM's NIC address tags by `net` instance ([`tags::nic_tags`]), written after the
+    /// `interface` tag.
+    pub nics: Vec<(String, Vec<u8>)>,
 }
 
 impl EntityLine {
+    /// Telegraf's default tags and fields, without any configured extra.
     pub fn new(vcenter: &str, e: &Entity) -> EntityLine {
+        EntityLine::with_extras(vcenter, e, &ExtraTags::default())
+    }
+
+    /// With the extra tags and fields `x` selects from the entity's extras.
+    pub fn with_extras(vcenter: &str, e: &Entity, x: &ExtraTags) -> EntityLine {
+        let extra = tags::extra_tags(e, x);
+        let mut fields = entity_fields(e);
+        tags::extra_fields(e, &mut fields);
         EntityLine {
-            tags: entity_tags(vcenter, e),
-            fields: entity_fields(e),
+            tags: tags_except(vcenter, e, "", &extra),
+            fields,
             tags_without_dsname: match e.kind {
-                EntityKind::Datastore => tags_except(vcenter, e, "dsname"),
+                EntityKind::Datastore => tags_except(vcenter, e, "dsname", &extra),
                 _ => Vec::new(),
             },
+            nics: tags::nic_tags(e, x),
         }
     }
 
@@ -371,6 +391,35 @@ impl EntityLine {
         }
     }
 }
+
+/// Tag keys the encoder writes itself: an extra tag (a custom attribute or a property)
+/// of the same name is not written, so that no series loses its identity (`moid`,
+/// `vcenter` …) or gets an instance tag twice.
+pub const RESERVED_TAGS: &[&str] = &[
+    "adapter",
+    "clustername",
+    "cpu",
+    "dcname",
+    "disk",
+    "dsname",
+    "esxhostname",
+    "guest",
+    "guesthostname",
+    "instance",
+    "interface",
+    "ipv4",
+    "ipv6",
+    "lun",
+    "module",
+    "moid",
+    "path",
+    "resource",
+    "rpname",
+    "source",
+    "uuid",
+    "vcenter",
+    "vmname",
+];
 
 /// Telegraf's VM "global fields" (≥ 1.33), added to every line of a VM: `memorySizeMB` and
 /// `memoryReservation`, **string**-typed as Telegraf writes them (`strconv.Itoa`), each only
@@ -410,11 +459,17 @@ pub fn name_tag(kind: EntityKind) -> &'static str {
 /// host's or a resource pool's cluster, everyone's datacenter. `guest*` and `uuid` are VM
 /// tags. Missing values are left out (InfluxDB refuses empty tag values).
 pub fn entity_tags(vcenter: &str, e: &Entity) -> Vec<u8> {
-    tags_except(vcenter, e, "")
+    tags_except(vcenter, e, "", &[])
 }
 
-/// [`entity_tags`] without the tag `skip`.
-fn tags_except(vcenter: &str, e: &Entity, skip: &str) -> Vec<u8> {
+/// [`entity_tags`] with `extra` (key, value) tags merged in key order. An extra tag whose
+/// key is [reserved](RESERVED_TAGS) or already taken by an earlier extra is left out.
+pub fn entity_tags_with(vcenter: &str, e: &Entity, extra: &[(&str, Cow<'_, str>)]) -> Vec<u8> {
+    tags_except(vcenter, e, "", extra)
+}
+
+/// [`entity_tags_with`] without the tag `skip`.
+fn tags_except(vcenter: &str, e: &Entity, skip: &str, extra: &[(&str, Cow<'_, str>)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
     let vm = e.kind == EntityKind::Vm;
     let mut tags: Vec<(&str, Option<&str>)> = vec![
@@ -433,6 +488,12 @@ fn tags_except(vcenter: &str, e: &Entity, skip: &str) -> Vec<u8> {
     match tags.iter_mut().find(|(k, _)| *k == own) {
         Some(slot) => slot.1 = Some(e.name.as_str()),
         None => tags.push((own, Some(e.name.as_str()))),
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in extra {
+        if !RESERVED_TAGS.contains(k) && seen.insert(*k) {
+            tags.push((k, Some(v.as_ref())));
+        }
     }
     tags.sort_by_key(|(k, _)| *k);
     for (k, v) in tags.into_iter().filter(|(k, _)| *k != skip) {

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::assignment::bucket_of;
-use super::encode::EntityLine;
+use super::encode::{EntityLine, RESERVED_TAGS};
+use super::tags::{self, ExtraTags};
 use crate::vsphere::{Discovery, Entity, EntityKind};
 
 /// One collectable entity: powered on (VM) or connected (host).
@@ -30,18 +31,32 @@ pub struct Inventory {
 
 impl Inventory {
     pub fn new(vcenter: &str, found: Discovery) -> Inventory {
+        Inventory::with_extras(vcenter, found, &ExtraTags::default())
+    }
+
+    /// With the extra tags and fields `x` selects (see [`tags`]).
+    pub fn with_extras(vcenter: &str, found: Discovery, x: &ExtraTags) -> Inventory {
         let mut seen = HashMap::new();
         let mut targets = Vec::with_capacity(found.entities.len());
+        let mut reserved = std::collections::BTreeSet::new();
         for e in found.entities {
             *seen.entry(e.kind).or_insert(0) += 1;
             if !e.active {
                 continue;
             }
+            for (k, _) in tags::extra_tags(&e, x) {
+                if RESERVED_TAGS.contains(&k) && !reserved.contains(k) {
+                    reserved.insert(k.to_string());
+                }
+            }
             targets.push(Target {
-                line: EntityLine::new(vcenter, &e),
+                line: EntityLine::with_extras(vcenter, &e, x),
                 bucket: bucket_of(vcenter, &e.moid),
                 entity: e,
             });
+        }
+        for key in reserved {
+            tracing::warn!(vcenter, tag = %key, "a custom attribute or property has the name of a tag vcollect writes itself: not written");
         }
         Inventory {
             targets,

@@ -6,6 +6,8 @@
 //! * [`plan`]: windows and QueryPerf batches within vCenter's limits;
 //! * [`pipeline`]: the bounded stages of one cycle;
 //! * [`encode`]: Telegraf-compatible line protocol;
+//! * [`tags`]: the extra tags and fields configuration selects (custom attributes, properties,
+//!   NIC addresses);
 //! * [`vcenter`]: one vCenter's session, counters, inventory and cycle;
 //! * [`agent`]: once, or every interval until shutdown;
 //! * [`last_cycle`]: a standalone node's last cycles, which its health is judged from.
@@ -19,6 +21,7 @@ pub mod last_cycle;
 pub mod pipeline;
 pub mod plan;
 pub mod summary;
+pub mod tags;
 pub mod vcenter;
 
 pub use agent::Collector;

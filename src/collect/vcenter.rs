@@ -12,6 +12,7 @@ use super::inventory::{Inventory, Target};
 use super::pipeline::{self, PipelineOptions};
 use super::plan::{self, Cadence};
 use super::summary::CycleSummary;
+use super::tags::ExtraTags;
 use crate::config::{default_counters, CollectConfig, VcenterConfig};
 use crate::sink::Sink;
 use crate::vsphere::{Client, ClientOptions, CounterCatalog, EntityKind, MetricId, PerfQuerySpec};
@@ -61,6 +62,8 @@ pub struct VcenterCollector {
     /// Batch bounds for the sink (`output.batch_lines`, `output.batch_bytes`).
     batch_lines: usize,
     batch_bytes: usize,
+    /// The configured custom attributes, properties and NIC addresses.
+    extras: ExtraTags,
 }
 
 impl VcenterCollector {
@@ -70,6 +73,7 @@ impl VcenterCollector {
         batch_lines: usize,
         batch_bytes: usize,
     ) -> VcenterCollector {
+        let extras = ExtraTags::from_config(&collect);
         VcenterCollector {
             batch_lines,
             batch_bytes,
@@ -81,6 +85,7 @@ impl VcenterCollector {
             stale: false,
             session: 0,
             last: HashMap::new(),
+            extras,
             queried_end: [None; EntityKind::COUNT],
             notes: CounterNotes::default(),
         }
@@ -163,9 +168,9 @@ impl VcenterCollector {
         {
             let started = Instant::now();
             let catalog = client.counters().await?;
-            let entities = client.discover().await?;
+            let entities = client.discover_with(&self.extras.spec()).await?;
             let counters = self.resolve(catalog, session)?;
-            let inv = Inventory::new(&self.cfg.name, entities);
+            let inv = Inventory::with_extras(&self.cfg.name, entities, &self.extras);
             let objects = inv.seen.values().sum::<usize>();
             crate::telemetry::metrics().discovery(&self.cfg.name, started.elapsed(), objects);
             tracing::info!(

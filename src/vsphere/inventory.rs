@@ -10,9 +10,10 @@ use std::collections::HashMap;
 
 use super::client::Client;
 use super::error::Error;
-use super::property::{prop_spec, view_object_spec, ObjectContent};
+use super::extras::{self, CUSTOM_FIELDS_MANAGER};
+use super::property::{object_spec, prop_spec, view_object_spec, ObjectContent};
 use super::soap::MoRef;
-use super::types::{Discovery, Entity, EntityKind};
+use super::types::{Discovery, Entity, EntityKind, ExtraSpec};
 
 /// Types in the view. Subtypes are included (ClusterComputeResource is a ComputeResource,
 /// StoragePod a Folder), but both are listed for servers that match types exactly.
@@ -57,17 +58,42 @@ impl Client {
 
     /// All VMs and hosts, and the datastore names `datastore.*` instances map to.
     pub async fn discover(&self) -> Result<Discovery, Error> {
+        self.discover_with(&ExtraSpec::default()).await
+    }
+
+    /// [`Client::discover`], with the extras `spec` asks for read in the same retrieval.
+    pub async fn discover_with(&self, spec: &ExtraSpec) -> Result<Discovery, Error> {
         let generation = self.session_generation();
-        match self.discover_once().await {
+        let r = match self.discover_once(spec).await {
             Err(e) if e.is_stale_view() || self.session_generation() != generation => {
                 tracing::warn!(vcenter = %self.name(), error = %e, "inventory view lost: retrying with a new view");
-                self.discover_once().await
+                self.discover_once(spec).await
             }
             r => r,
+        };
+        r.map_err(|e| self.explain_property_fault(e, spec))
+    }
+
+    /// vCenter refuses the whole retrieval when one path is not a property of its type: say
+    /// which configuration keys hold the paths.
+    fn explain_property_fault(&self, e: Error, spec: &ExtraSpec) -> Error {
+        match e {
+            Error::Fault { fault, message, .. }
+                if fault == "InvalidProperty" && !spec.properties.is_empty() =>
+            {
+                Error::Config {
+                    vcenter: self.name().to_string(),
+                    detail: format!(
+                        "inventory: vCenter refused a property path (InvalidProperty: {message}): \
+                         check the paths of collect.<kind>_property_include"
+                    ),
+                }
+            }
+            e => e,
         }
     }
 
-    async fn discover_once(&self) -> Result<Discovery, Error> {
+    async fn discover_once(&self, spec: &ExtraSpec) -> Result<Discovery, Error> {
         let started = std::time::Instant::now();
         let answer = self
             .invoke("CreateContainerView", |sc| {
@@ -91,22 +117,35 @@ impl Client {
                     .transport
                     .malformed("CreateContainerView", "no view in the answer")
             })?;
+        let paths: Vec<(&str, Vec<&str>)> = VIEW_TYPES
+            .iter()
+            .map(|t| (*t, type_paths(t, spec)))
+            .collect();
         let result = self
-            .retrieve_all(|_| {
+            .retrieve_all(|sc| {
                 let mut s = String::new();
-                prop_spec(&mut s, "VirtualMachine", VM_PATHS);
-                prop_spec(&mut s, "HostSystem", HOST_PATHS);
-                prop_spec(&mut s, "Datastore", DATASTORE_PATHS);
-                for t in &VIEW_TYPES[2..VIEW_TYPES.len() - 1] {
-                    prop_spec(&mut s, t, ANCESTOR_PATHS);
+                for (t, p) in &paths {
+                    prop_spec(&mut s, t, p);
+                }
+                let fields = sc.custom_fields_manager.as_ref();
+                let fields = fields.filter(|_| spec.custom_attributes);
+                if fields.is_some() {
+                    prop_spec(&mut s, CUSTOM_FIELDS_MANAGER, &["field"]);
                 }
                 view_object_spec(&mut s, &view);
+                if let Some(f) = fields {
+                    object_spec(&mut s, f);
+                }
                 s
             })
             .await;
         self.destroy_view(&view).await;
         let objects = result?;
-        let entities = resolve(&objects);
+        let mut entities = resolve(&objects);
+        attach_extras(&mut entities, &objects, spec);
+        for (ty, path) in extras::complex_properties(&objects, spec) {
+            tracing::warn!(vcenter = %self.name(), r#type = ty, property = %path, "property is not a single value (a data object or an array): not written");
+        }
         let datastores = datastore_luns(&objects);
         tracing::info!(
             vcenter = %self.name(),
@@ -136,6 +175,37 @@ impl Client {
             .await;
         if let Err(e) = r {
             tracing::debug!(vcenter = %self.name(), error = %e, "DestroyView failed");
+        }
+    }
+}
+
+/// The paths read for objects of type `ty`: what the tags need, and the extras `spec` asks
+/// for the kind of entity the type is.
+fn type_paths<'a>(ty: &str, spec: &'a ExtraSpec) -> Vec<&'a str> {
+    let base: &'static [&'static str] = match ty {
+        "VirtualMachine" => VM_PATHS,
+        "HostSystem" => HOST_PATHS,
+        "Datastore" => DATASTORE_PATHS,
+        _ => ANCESTOR_PATHS,
+    };
+    match extras::kind_of_type(ty) {
+        Some(kind) => [base, &extras::extra_paths(spec, kind, base)].concat(),
+        None => base.to_vec(),
+    }
+}
+
+/// Fills in each entity's extras from its object in the same retrieval. Nothing to do (and
+/// nothing was read) when `spec` asks for none.
+fn attach_extras(entities: &mut [Entity], objects: &[ObjectContent], spec: &ExtraSpec) {
+    if *spec == ExtraSpec::default() {
+        return;
+    }
+    let names = extras::custom_field_names(objects);
+    let by_id: HashMap<&str, &ObjectContent> =
+        objects.iter().map(|o| (o.obj.value.as_str(), o)).collect();
+    for e in entities {
+        if let Some(o) = by_id.get(e.moid.as_str()) {
+            e.extras = extras::extras_of(o, e.kind, spec, &names);
         }
     }
 }
@@ -216,6 +286,7 @@ fn vm_entity(
         memory_size_mb: number("summary.config.memorySizeMB"),
         memory_reservation: number("summary.config.memoryReservation"),
         active: o.text("runtime.powerState") == Some("poweredOn"),
+        extras: Default::default(),
     }
 }
 
@@ -276,6 +347,7 @@ pub(crate) fn resolve(objects: &[ObjectContent]) -> Vec<Entity> {
             memory_size_mb: None,
             memory_reservation: None,
             active: o.text("runtime.connectionState") == Some("connected"),
+            extras: Default::default(),
         });
         hosts.insert(o.obj.value.as_str(), p);
     }
@@ -336,6 +408,7 @@ fn historical_entity(
         memory_size_mb: None,
         memory_reservation: None,
         active: true,
+        extras: Default::default(),
     })
 }
 

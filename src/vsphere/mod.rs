@@ -5,11 +5,13 @@
 //! * `client.rs`: [`Client`], the session and its transparent re-login;
 //! * `property.rs`: the PropertyCollector with paging;
 //! * `inventory.rs`, `counters.rs`: discovery and the counter catalogue;
+//! * `extras.rs`: custom attributes, extra properties and guest NIC addresses of an entity;
 //! * `perf.rs`: QueryPerf request and the streaming parser ([`PerfReader`], [`parse_perf_slice`]).
 
 mod client;
 mod counters;
 mod error;
+mod extras;
 #[doc(hidden)]
 pub mod fuzzing;
 mod inventory;

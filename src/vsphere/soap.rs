@@ -58,6 +58,8 @@ pub(crate) struct ServiceContent {
     pub view_manager: MoRef,
     pub session_manager: MoRef,
     pub perf_manager: MoRef,
+    /// Holds the custom attribute definitions; a standalone ESXi may have none.
+    pub custom_fields_manager: Option<MoRef>,
     /// `about.apiVersion`, for the SOAPAction header.
     pub api_version: String,
     /// `about.fullName`, for the log.
@@ -77,6 +79,7 @@ impl ServiceContent {
             view_manager: moref("viewManager")?,
             session_manager: moref("sessionManager")?,
             perf_manager: moref("perfManager")?,
+            custom_fields_manager: rv.child("customFieldsManager").and_then(MoRef::from_node),
             api_version: rv
                 .text_at(&["about", "apiVersion"])
                 .filter(|v| !v.is_empty())

@@ -51,6 +51,83 @@ pub struct Entity {
     pub memory_reservation: Option<i64>,
     /// A VM that is powered on, or a host that is connected: only those are queried.
     pub active: bool,
+    /// Custom attributes, extra properties and NIC addresses, read only when asked for
+    /// ([`ExtraSpec`]); empty otherwise.
+    pub extras: Extras,
+}
+
+/// What discovery reads beyond the fixed tags, in the same retrieval. The default reads
+/// nothing more: each extra path costs vCenter work for every object of its type.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExtraSpec {
+    /// Read the custom attribute definitions (`CustomFieldsManager.field`) and every
+    /// entity's `customValue`.
+    pub custom_attributes: bool,
+    /// Read every VM's `guest.net` (its NICs' addresses).
+    pub guest_net: bool,
+    /// Extra managed-object property paths per kind (`runtime.powerState`, …).
+    pub properties: HashMap<EntityKind, Vec<String>>,
+}
+
+impl ExtraSpec {
+    /// The extra property paths of `kind` (none when not configured).
+    pub fn properties_of(&self, kind: EntityKind) -> &[String] {
+        self.properties.get(&kind).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// An entity's extras, as vCenter holds them; the collector chooses what to write.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// (name, value) of every custom attribute set on the entity (empty values left out),
+    /// in vCenter's order.
+    pub attributes: Vec<(String, String)>,
+    /// (path, value) of each configured property the entity has, in configuration order.
+    /// Properties that are unset, or not a single value (a data object, an array), are left
+    /// out.
+    pub properties: Vec<(String, PropertyValue)>,
+    /// A VM's guest NICs that are backed by a device, with their addresses.
+    pub nics: Vec<NicAddresses>,
+}
+
+/// A property's value, typed by the `xsi:type` vCenter sent.
+#[derive(Clone, Debug)]
+pub enum PropertyValue {
+    /// Strings, enumerations (`poweredOn`), dates, object references: anything else.
+    Text(String),
+    /// `xsd:boolean`.
+    Bool(bool),
+    /// `xsd:int`, `xsd:long`, `xsd:short`, `xsd:byte`.
+    Int(i64),
+    /// `xsd:double`, `xsd:float`.
+    Float(f64),
+}
+
+/// Bitwise for floats, so that a value equals itself (NaN included) and `Eq` holds.
+impl PartialEq for PropertyValue {
+    fn eq(&self, other: &Self) -> bool {
+        use PropertyValue::*;
+        match (self, other) {
+            (Text(a), Text(b)) => a == b,
+            (Bool(a), Bool(b)) => a == b,
+            (Int(a), Int(b)) => a == b,
+            (Float(a), Float(b)) => a.to_bits() == b.to_bits(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for PropertyValue {}
+
+/// The addresses of one guest NIC, classified and ordered as Telegraf does: the
+/// `preferred` ones first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NicAddresses {
+    /// The NIC's device key (`deviceConfigId`, e.g. `4000`): the instance of the VM's
+    /// `net.*` series.
+    pub instance: String,
+    pub ipv4: Vec<String>,
+    pub ipv6: Vec<String>,
 }
 
 /// What one inventory pass found.

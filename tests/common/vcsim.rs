@@ -35,6 +35,8 @@ pub struct SimOptions {
     /// samples are posted.
     pub historical_interval: std::time::Duration,
     pub historical_lag: std::time::Duration,
+    /// Custom attributes on VMs and hosts and guest NIC addresses on VMs (tests/vcsim/tags.go).
+    pub seed_tags: bool,
 }
 
 impl Default for SimOptions {
@@ -56,6 +58,7 @@ impl Default for SimOptions {
             folders: 0,
             historical_interval: std::time::Duration::from_secs(300),
             historical_lag: std::time::Duration::ZERO,
+            seed_tags: false,
         }
     }
 }
@@ -111,6 +114,9 @@ impl Simulator {
         if let Some((cert, key)) = &opts.tls {
             cmd.arg(format!("-tls-cert={}", cert.display()))
                 .arg(format!("-tls-key={}", key.display()));
+        }
+        if opts.seed_tags {
+            cmd.arg("-seed-tags");
         }
         if let Some(t) = opts.session_idle_timeout {
             cmd.arg(format!("-session-idle-timeout={}ms", t.as_millis()));

@@ -49,6 +49,7 @@ func main() {
 	lag := flag.Duration("lag", 0, "hold back the newest samples this long, as vCenter posts them late (changeable at run time on /vcsim/control)")
 	govmomiPerf := flag.Bool("govmomi-perf", false, "answer QueryPerf as govmomi's simulator does (instance \"*\" echoed, zeros for counters without data, samples off the grid) instead of like a real vCenter")
 	counters := flag.Bool("counters", false, "print each counter with the kinds that have data for it, then exit")
+	tags := flag.Bool("seed-tags", false, "give VMs and hosts custom attributes and VMs guest NIC addresses (see tags.go)")
 	flag.Parse()
 
 	model := simulator.VPX()
@@ -71,6 +72,9 @@ func main() {
 
 	powerOff(*poweroff)
 	disconnectHosts(*disconnect)
+	if *tags {
+		seedTags()
+	}
 	if *counters {
 		listCounters()
 		return

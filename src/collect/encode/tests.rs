@@ -46,6 +46,7 @@ fn vm() -> Entity {
         rpname: Some("Resources".into()),
         memory_size_mb: Some(4096),
         memory_reservation: Some(1024),
+        extras: Default::default(),
         active: true,
     }
 }
@@ -100,6 +101,7 @@ fn host() -> Entity {
         rpname: Some("ignored".into()),
         memory_size_mb: Some(1),
         memory_reservation: None,
+        extras: Default::default(),
         active: true,
     }
 }
@@ -331,6 +333,93 @@ fn host_tags_use_the_host_name_as_esxhostname() {
     );
 }
 
+/// Custom attributes and properties join the entity's tags in key order (a reserved name
+/// is not written), numeric properties follow the VM fields, and NIC addresses follow the
+/// `interface` tag of the NIC they belong to.
+#[test]
+fn extra_tags_fields_and_nic_addresses() {
+    use crate::collect::tags::ExtraTags;
+    use crate::vsphere::{Extras, NicAddresses, PropertyValue};
+    let e = Entity {
+        name: "web".into(),
+        clustername: None,
+        extras: Extras {
+            attributes: vec![
+                ("owner".into(), "team a".into()),
+                ("moid".into(), "forged".into()),
+                ("zone".into(), "z1".into()),
+                ("secret".into(), "s3cret".into()),
+            ],
+            properties: vec![
+                (
+                    "runtime.powerState".into(),
+                    PropertyValue::Text("poweredOn".into()),
+                ),
+                ("owner".into(), PropertyValue::Text("first wins".into())),
+                (
+                    "summary.quickStats.uptimeSeconds".into(),
+                    PropertyValue::Int(7),
+                ),
+            ],
+            nics: vec![NicAddresses {
+                instance: "4000".into(),
+                ipv4: vec!["10.0.0.1".into()],
+                ipv6: vec!["2001:db8::1".into(), "fe80::1".into()],
+            }],
+        },
+        ..vm()
+    };
+    let x = ExtraTags {
+        attribute_include: vec!["*".into()],
+        attribute_exclude: vec!["secret".into()],
+        ipv4: true,
+        ipv6: true,
+        ..ExtraTags::default()
+    };
+    let line = EntityLine::with_extras("vc1", &e, &x);
+    let m = EntityMetrics {
+        kind: Some(EntityKind::Vm),
+        moid: "vm-42".into(),
+        timestamps: vec![1000],
+        series: vec![
+            series(143, "4000", &[3]),
+            series(143, "", &[5]),
+            series(143, "4001", &[1]),
+        ],
+    };
+    let mut enc = Encoder::new(&catalog(), IDS);
+    let mut out = Vec::new();
+    enc.encode(EntityKind::Vm, &line, &m, 0, &mut out);
+    let text = String::from_utf8(out).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort();
+    let tags = r"dcname=DC0,esxhostname=esx1,guest=ubuntu64,guesthostname=web01.example.com,moid=vm-42,owner=first\ wins,rpname=Resources,runtime.powerState=poweredOn,source=web,uuid=4213,vcenter=vc1,vmname=web,zone=z1";
+    let fields =
+        r#"memorySizeMB="4096",memoryReservation="1024",summary.quickStats.uptimeSeconds=7i"#;
+    assert_eq!(
+        lines,
+        vec![
+            format!(
+                r"vsphere_vm_net,{tags},interface=4000,ipv4=10.0.0.1,ipv6=2001:db8::1\,fe80::1 bytesRx_average=3i,{fields} 1000"
+            ),
+            format!("vsphere_vm_net,{tags},interface=4001 bytesRx_average=1i,{fields} 1000"),
+            format!(
+                "vsphere_vm_net,{tags},interface=instance-total bytesRx_average=5i,{fields} 1000"
+            ),
+        ]
+    );
+    // Without configuration, the same entity is written as Telegraf's defaults.
+    let plain = EntityLine::new("vc1", &e);
+    assert_eq!(
+        plain,
+        EntityLine::with_extras("vc1", &e, &ExtraTags::default())
+    );
+    assert!(!String::from_utf8_lossy(&plain.tags).contains("zone"));
+    assert!(plain.nics.is_empty());
+    // Properties are configured, not chosen by the writer: they are written even then.
+    assert!(String::from_utf8_lossy(&plain.tags).contains("runtime.powerState"));
+}
+
 /// A datastore, a cluster and a resource pool: the entity's name under its kind's tag and
 /// Telegraf's parent tags. A datastore's `datastore.*` series take `dsname` from their
 /// instance (Telegraf overwrites the datastore's own name there): one `dsname`, never two.
@@ -350,6 +439,7 @@ fn historical_kinds_carry_telegrafs_tags_without_duplicates() {
         memory_size_mb: None,
         memory_reservation: None,
         active: true,
+        extras: Default::default(),
     };
     let cat = catalog();
     let m = EntityMetrics {

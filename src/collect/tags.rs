@@ -1,0 +1,325 @@
+//! The tags and fields an entity gets beyond Telegraf's fixed set, chosen by configuration:
+//! custom attributes (`custom_attribute_include` / `_exclude`), extra properties
+//! (`<kind>_property_include`: text and booleans become tags, numbers fields) and a VM's NIC
+//! addresses (`ip_addresses`: `ipv4` / `ipv6` tags on its `net` series).
+//!
+//! Discovery reads only what is asked for ([`ExtraTags::spec`]): with nothing configured,
+//! not one extra property is retrieved and the lines are exactly Telegraf's default ones.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use crate::config::{CollectConfig, IpFamily};
+use crate::sink::line;
+use crate::vsphere::{Entity, EntityKind, ExtraSpec, PropertyValue};
+
+/// What the configuration asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExtraTags {
+    /// Custom attribute names to write (wildcards); empty: none, and none is read.
+    pub attribute_include: Vec<String>,
+    /// Custom attribute names not to write, even if included.
+    pub attribute_exclude: Vec<String>,
+    /// Write a VM's IPv4 / IPv6 NIC addresses on its `net` series.
+    pub ipv4: bool,
+    pub ipv6: bool,
+    /// Extra property paths per kind.
+    pub properties: HashMap<EntityKind, Vec<String>>,
+}
+
+impl ExtraTags {
+    /// The `[collect]` keys: `custom_attribute_include` / `_exclude`, `ip_addresses` and the
+    /// `<kind>_property_include` of the kinds that are collected.
+    pub fn from_config(c: &CollectConfig) -> ExtraTags {
+        ExtraTags {
+            attribute_include: c.custom_attribute_include.clone(),
+            attribute_exclude: c.custom_attribute_exclude.clone(),
+            ipv4: c.ip_addresses.contains(&IpFamily::Ipv4),
+            ipv6: c.ip_addresses.contains(&IpFamily::Ipv6),
+            properties: c
+                .kinds
+                .enabled()
+                .map(|k| (k, c.kind(k).property_include.clone()))
+                .filter(|(_, paths)| !paths.is_empty())
+                .collect(),
+        }
+    }
+
+    /// What discovery must read for these tags.
+    pub fn spec(&self) -> ExtraSpec {
+        ExtraSpec {
+            custom_attributes: !self.attribute_include.is_empty(),
+            guest_net: self.ipv4 || self.ipv6,
+            properties: self
+                .properties
+                .iter()
+                .filter(|(_, paths)| !paths.is_empty())
+                .map(|(k, paths)| (*k, paths.clone()))
+                .collect(),
+        }
+    }
+
+    /// Whether the custom attribute `name` is written: included and not excluded.
+    pub fn attribute_selected(&self, name: &str) -> bool {
+        let any = |patterns: &[String]| patterns.iter().any(|p| wildcard(p, name));
+        any(&self.attribute_include) && !any(&self.attribute_exclude)
+    }
+}
+
+/// The extra (key, value) tags of `e`: its text and boolean properties (booleans as
+/// `true` / `false`: a state to filter and group by, like `runtime.powerState`), then its
+/// selected custom attributes, each under its own name. Unsorted; a key may repeat (the
+/// writer keeps the first).
+pub fn extra_tags<'a>(e: &'a Entity, x: &ExtraTags) -> Vec<(&'a str, Cow<'a, str>)> {
+    let mut out = Vec::new();
+    for (path, v) in &e.extras.properties {
+        match v {
+            PropertyValue::Text(t) => out.push((path.as_str(), Cow::Borrowed(t.as_str()))),
+            PropertyValue::Bool(b) => out.push((path.as_str(), Cow::Owned(b.to_string()))),
+            PropertyValue::Int(_) | PropertyValue::Float(_) => {}
+        }
+    }
+    for (name, value) in &e.extras.attributes {
+        if x.attribute_selected(name) {
+            out.push((name.as_str(), Cow::Borrowed(value.as_str())));
+        }
+    }
+    out
+}
+
+/// Appends the numeric properties of `e` as fields (`,<path>=<value>`): integers with the
+/// `i` suffix, floats as floats, so that each keeps one type in InfluxDB.
+pub fn extra_fields(e: &Entity, out: &mut Vec<u8>) {
+    for (path, v) in &e.extras.properties {
+        let start = out.len();
+        out.push(b',');
+        line::escape_key(path, out);
+        out.push(b'=');
+        match v {
+            PropertyValue::Int(n) => line::write_i64(*n, out),
+            PropertyValue::Float(f) if f.is_finite() => line::write_f64(*f, out),
+            _ => out.truncate(start),
+        }
+    }
+}
+
+/// Per `net` instance (NIC device key) of a VM, the escaped `,ipv4=…,ipv6=…` tags to add
+/// after its `interface` tag: the configured families, addresses joined by commas as
+/// Telegraf writes them.
+pub fn nic_tags(e: &Entity, x: &ExtraTags) -> Vec<(String, Vec<u8>)> {
+    if e.kind != EntityKind::Vm {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for nic in &e.extras.nics {
+        let mut tags = Vec::new();
+        for (key, on, addrs) in [("ipv4", x.ipv4, &nic.ipv4), ("ipv6", x.ipv6, &nic.ipv6)] {
+            if on && !addrs.is_empty() {
+                tags.extend_from_slice(b",");
+                tags.extend_from_slice(key.as_bytes());
+                tags.push(b'=');
+                line::escape_tag_value(&addrs.join(","), &mut tags);
+            }
+        }
+        if !tags.is_empty() {
+            out.push((nic.instance.clone(), tags));
+        }
+    }
+    out
+}
+
+/// `*` (any run of characters) and `?` (one character), anchored at both ends: the
+/// patterns of `custom_attribute_include` as Telegraf's filter reads the common ones.
+fn wildcard(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // Greedy matching with backtracking to the last `*`: linear in practice.
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vsphere::{Extras, NicAddresses};
+
+    fn vm(extras: Extras) -> Entity {
+        Entity {
+            kind: EntityKind::Vm,
+            moid: "vm-1".into(),
+            name: "web".into(),
+            dcname: None,
+            clustername: None,
+            esxhostname: None,
+            uuid: None,
+            guest: None,
+            guesthostname: None,
+            rpname: None,
+            memory_size_mb: None,
+            memory_reservation: None,
+            active: true,
+            extras,
+        }
+    }
+
+    #[test]
+    fn wildcards() {
+        for (p, n) in [
+            ("*", "anything"),
+            ("*", ""),
+            ("owner", "owner"),
+            ("own*", "owner"),
+            ("*ner", "owner"),
+            ("o?ner", "owner"),
+            ("*c*t*", "cost center"),
+            ("a*b*c", "aXbYbZc"),
+        ] {
+            assert!(wildcard(p, n), "{p} should match {n}");
+        }
+        for (p, n) in [
+            ("owner", "Owner"),
+            ("own", "owner"),
+            ("?", ""),
+            ("a*b", "ab c"),
+            ("", "x"),
+        ] {
+            assert!(!wildcard(p, n), "{p} should not match {n}");
+        }
+    }
+
+    #[test]
+    fn nothing_configured_reads_nothing() {
+        let x = ExtraTags::default();
+        assert_eq!(x.spec(), ExtraSpec::default());
+        assert!(!x.attribute_selected("owner"));
+        // An empty property list of a kind is no reason to read anything either.
+        let x = ExtraTags {
+            properties: [(EntityKind::Vm, vec![])].into(),
+            ..ExtraTags::default()
+        };
+        assert_eq!(x.spec(), ExtraSpec::default());
+    }
+
+    #[test]
+    fn attributes_are_included_then_excluded() {
+        let x = ExtraTags {
+            attribute_include: vec!["*".into()],
+            attribute_exclude: vec!["secret*".into()],
+            ..ExtraTags::default()
+        };
+        assert!(x.spec().custom_attributes);
+        assert!(!x.spec().guest_net);
+        assert!(x.attribute_selected("owner"));
+        assert!(!x.attribute_selected("secret"));
+        let e = vm(Extras {
+            attributes: vec![
+                ("owner".into(), "team-a".into()),
+                ("secret".into(), "s3cret".into()),
+            ],
+            properties: vec![
+                (
+                    "runtime.powerState".into(),
+                    PropertyValue::Text("poweredOn".into()),
+                ),
+                ("config.template".into(), PropertyValue::Bool(false)),
+                (
+                    "summary.quickStats.uptimeSeconds".into(),
+                    PropertyValue::Int(42),
+                ),
+            ],
+            nics: vec![],
+        });
+        let tags: Vec<(&str, String)> = extra_tags(&e, &x)
+            .into_iter()
+            .map(|(k, v)| (k, v.into_owned()))
+            .collect();
+        assert_eq!(
+            tags,
+            vec![
+                ("runtime.powerState", "poweredOn".to_string()),
+                ("config.template", "false".to_string()),
+                ("owner", "team-a".to_string()),
+            ]
+        );
+        let mut fields = Vec::new();
+        extra_fields(&e, &mut fields);
+        assert_eq!(fields, b",summary.quickStats.uptimeSeconds=42i");
+    }
+
+    #[test]
+    fn numbers_keep_their_type_and_non_finite_floats_are_dropped() {
+        let e = vm(Extras {
+            properties: vec![
+                ("a b".into(), PropertyValue::Float(0.5)),
+                ("nan".into(), PropertyValue::Float(f64::NAN)),
+                ("n".into(), PropertyValue::Int(-3)),
+            ],
+            ..Extras::default()
+        });
+        let mut fields = Vec::new();
+        extra_fields(&e, &mut fields);
+        assert_eq!(fields, b",a\\ b=0.5,n=-3i");
+    }
+
+    #[test]
+    fn nic_tags_carry_the_configured_families() {
+        let e = vm(Extras {
+            nics: vec![
+                NicAddresses {
+                    instance: "4000".into(),
+                    ipv4: vec!["10.0.0.1".into(), "10.0.0.9".into()],
+                    ipv6: vec!["2001:db8::1".into()],
+                },
+                NicAddresses {
+                    instance: "4001".into(),
+                    ipv4: vec![],
+                    ipv6: vec!["fe80::1".into()],
+                },
+            ],
+            ..Extras::default()
+        });
+        let both = ExtraTags {
+            ipv4: true,
+            ipv6: true,
+            ..ExtraTags::default()
+        };
+        assert!(both.spec().guest_net);
+        assert_eq!(
+            nic_tags(&e, &both),
+            vec![
+                (
+                    "4000".to_string(),
+                    b",ipv4=10.0.0.1\\,10.0.0.9,ipv6=2001:db8::1".to_vec()
+                ),
+                ("4001".to_string(), b",ipv6=fe80::1".to_vec()),
+            ]
+        );
+        let v4 = ExtraTags {
+            ipv4: true,
+            ..ExtraTags::default()
+        };
+        assert_eq!(
+            nic_tags(&e, &v4),
+            vec![("4000".to_string(), b",ipv4=10.0.0.1\\,10.0.0.9".to_vec())]
+        );
+        let mut host = e.clone();
+        host.kind = EntityKind::Host;
+        assert!(nic_tags(&host, &both).is_empty());
+    }
+}
