@@ -165,7 +165,18 @@ impl VcenterCollector {
             let catalog = client.counters().await?;
             let entities = client.discover().await?;
             let counters = self.resolve(catalog, session)?;
-            let inv = Inventory::new(&self.cfg.name, entities);
+            let filters: HashMap<EntityKind, super::path_filter::PathFilter> = [
+                (
+                    EntityKind::Vm,
+                    super::path_filter::PathFilter::new(&["/*/vm/**"], &[]),
+                ),
+                (
+                    EntityKind::Host,
+                    super::path_filter::PathFilter::new(&["/*/host/**"], &[]),
+                ),
+            ]
+            .into();
+            let inv = Inventory::new(&self.cfg.name, entities, &filters);
             let objects = inv.seen.values().sum::<usize>();
             crate::telemetry::metrics().discovery(&self.cfg.name, started.elapsed(), objects);
             tracing::info!(

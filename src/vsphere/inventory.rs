@@ -10,23 +10,11 @@ use std::collections::HashMap;
 
 use super::client::Client;
 use super::error::Error;
+use super::paths::{inventory_paths, path_properties};
 use super::property::{prop_spec, view_object_spec, ObjectContent};
+use super::selection::view_types;
 use super::soap::MoRef;
 use super::types::{Discovery, Entity, EntityKind};
-
-/// Types in the view. Subtypes are included (ClusterComputeResource is a ComputeResource,
-/// StoragePod a Folder), but both are listed for servers that match types exactly.
-const VIEW_TYPES: &[&str] = &[
-    "VirtualMachine",
-    "HostSystem",
-    "ComputeResource",
-    "ClusterComputeResource",
-    "Datacenter",
-    "Folder",
-    "ResourcePool",
-    "VirtualApp",
-    "Datastore",
-];
 
 const VM_PATHS: &[&str] = &[
     "name",
@@ -55,26 +43,36 @@ impl Client {
         Ok(self.discover().await?.entities)
     }
 
-    /// All VMs and hosts, and the datastore names `datastore.*` instances map to.
+    /// Every entity of every kind, and the datastore names `datastore.*` instances map to.
     pub async fn discover(&self) -> Result<Discovery, Error> {
+        self.discover_kinds(&EntityKind::ALL).await
+    }
+
+    /// The entities of `kinds`, reading only the types and properties those kinds need
+    /// (none at all, and no call, for no kind).
+    pub async fn discover_kinds(&self, kinds: &[EntityKind]) -> Result<Discovery, Error> {
+        let types = view_types(kinds);
+        if types.is_empty() {
+            return Ok(Discovery::default());
+        }
         let generation = self.session_generation();
-        match self.discover_once().await {
+        match self.discover_once(&types).await {
             Err(e) if e.is_stale_view() || self.session_generation() != generation => {
                 tracing::warn!(vcenter = %self.name(), error = %e, "inventory view lost: retrying with a new view");
-                self.discover_once().await
+                self.discover_once(&types).await
             }
             r => r,
         }
     }
 
-    async fn discover_once(&self) -> Result<Discovery, Error> {
+    async fn discover_once(&self, types: &[&str]) -> Result<Discovery, Error> {
         let started = std::time::Instant::now();
         let answer = self
             .invoke("CreateContainerView", |sc| {
                 let mut b = String::from(r#"<CreateContainerView xmlns="urn:vim25">"#);
                 sc.view_manager.write(&mut b, "_this");
                 sc.root_folder.write(&mut b, "container");
-                for t in VIEW_TYPES {
+                for t in types {
                     b.push_str("<type>");
                     b.push_str(t);
                     b.push_str("</type>");
@@ -94,11 +92,8 @@ impl Client {
         let result = self
             .retrieve_all(|_| {
                 let mut s = String::new();
-                prop_spec(&mut s, "VirtualMachine", VM_PATHS);
-                prop_spec(&mut s, "HostSystem", HOST_PATHS);
-                prop_spec(&mut s, "Datastore", DATASTORE_PATHS);
-                for t in &VIEW_TYPES[2..VIEW_TYPES.len() - 1] {
-                    prop_spec(&mut s, t, ANCESTOR_PATHS);
+                for t in types {
+                    prop_spec(&mut s, t, &properties(t));
                 }
                 view_object_spec(&mut s, &view);
                 s
@@ -108,6 +103,7 @@ impl Client {
         let objects = result?;
         let entities = resolve(&objects);
         let datastores = datastore_luns(&objects);
+        let paths = inventory_paths(&objects);
         tracing::info!(
             vcenter = %self.name(),
             objects = objects.len(),
@@ -120,6 +116,7 @@ impl Client {
         Ok(Discovery {
             entities,
             datastores,
+            paths,
         })
     }
 
@@ -138,6 +135,24 @@ impl Client {
             tracing::debug!(vcenter = %self.name(), error = %e, "DestroyView failed");
         }
     }
+}
+
+/// The properties read for objects of type `ty`: its own (tags), then what its inventory
+/// paths need.
+fn properties(ty: &str) -> Vec<&'static str> {
+    let own = match ty {
+        "VirtualMachine" => VM_PATHS,
+        "HostSystem" => HOST_PATHS,
+        "Datastore" => DATASTORE_PATHS,
+        _ => ANCESTOR_PATHS,
+    };
+    let mut all = own.to_vec();
+    for p in path_properties(ty) {
+        if !all.contains(p) {
+            all.push(p);
+        }
+    }
+    all
 }
 
 /// Strips Telegraf's trailing `Guest` (`otherGuest` → `other`, `ubuntu64Guest` → `ubuntu64`).

@@ -5,16 +5,21 @@
 //! * `client.rs`: [`Client`], the session and its transparent re-login;
 //! * `property.rs`: the PropertyCollector with paging;
 //! * `inventory.rs`, `counters.rs`: discovery and the counter catalogue;
+//! * `paths.rs`: inventory paths (`/DC0/vm/web`) from the parent chains discovery reads;
+//! * `available.rs`: `QueryAvailablePerfMetric`, what an entity reports;
 //! * `perf.rs`: QueryPerf request and the streaming parser ([`PerfReader`], [`parse_perf_slice`]).
 
+mod available;
 mod client;
 mod counters;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod inventory;
+mod paths;
 mod perf;
 mod property;
+mod selection;
 mod soap;
 mod tls;
 mod types;
