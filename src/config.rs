@@ -4,6 +4,7 @@
 //! it without reading code. Secrets are never in the file itself: they come from
 //! `*_file` or `*_env` keys and are held as [`Secret`]s that never print.
 
+mod collect;
 mod defaults;
 mod ranges;
 
@@ -13,9 +14,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::secret::Secret;
-use crate::vsphere::PerfFormat;
 
-pub use defaults::{DEFAULT_HOST_COUNTERS, DEFAULT_VM_COUNTERS};
+pub use collect::{key_prefix, CollectConfig, IpFamily, KindConfig, KindsConfig};
+pub use defaults::{default_counters, DEFAULT_HOST_COUNTERS, DEFAULT_VM_COUNTERS};
 
 /// A complete, commented configuration: every key with its default and what it does
 /// (`vcollect config example`; the packages install it as /etc/vcollect/vcollect.toml).
@@ -116,21 +117,6 @@ pub struct VcenterConfig {
 }
 
 #[derive(Debug, Clone)]
-pub struct CollectConfig {
-    pub interval: Duration,
-    pub lookback: Duration,
-    pub vm_counters: Vec<String>,
-    pub host_counters: Vec<String>,
-    pub vm_instances: bool,
-    pub host_instances: bool,
-    pub discovery_interval: Duration,
-    pub format: PerfFormat,
-    pub max_query_entities: usize,
-    pub max_query_metrics: usize,
-    pub concurrency: usize,
-}
-
-#[derive(Debug, Clone)]
 pub struct OutputConfig {
     /// `-` writes line protocol to stdout instead of a sink.
     pub url: String,
@@ -158,7 +144,7 @@ struct RawConfig {
     #[serde(default)]
     vcenter: Vec<RawVcenter>,
     #[serde(default)]
-    collect: RawCollect,
+    collect: collect::RawCollect,
     #[serde(default)]
     output: RawOutput,
     #[serde(default)]
@@ -214,25 +200,6 @@ struct RawVcenter {
     insecure: bool,
     #[serde(default, with = "humantime_serde")]
     timeout: Option<Duration>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawCollect {
-    #[serde(default, with = "humantime_serde")]
-    interval: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    lookback: Option<Duration>,
-    vm_counters: Option<Vec<String>>,
-    host_counters: Option<Vec<String>>,
-    vm_instances: Option<bool>,
-    host_instances: Option<bool>,
-    #[serde(default, with = "humantime_serde")]
-    discovery_interval: Option<Duration>,
-    format: Option<PerfFormat>,
-    max_query_entities: Option<usize>,
-    max_query_metrics: Option<usize>,
-    concurrency: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -314,16 +281,6 @@ impl Check<'_> {
         }
     }
 }
-
-/// The rollup types vCenter uses in `group.name.rollup` counter names.
-const ROLLUPS: &[&str] = &[
-    "average",
-    "maximum",
-    "minimum",
-    "latest",
-    "summation",
-    "none",
-];
 
 impl Config {
     /// Reads, parses and validates `path`, loading the secrets it points to.
@@ -517,76 +474,7 @@ impl Config {
             });
         }
 
-        let rc = raw.collect;
-        let counters = |key: &str, list: Option<Vec<String>>, default: &[&str]| {
-            let list = list.unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect());
-            for (j, name) in list.iter().enumerate() {
-                let parts: Vec<&str> = name.split('.').collect();
-                if parts.len() < 3
-                    || parts.iter().any(|p| p.is_empty())
-                    || !ROLLUPS.contains(parts.last().unwrap_or(&""))
-                {
-                    return Err(c.err(
-                        format!("collect.{key}[{j}]"),
-                        format!(
-                            "counter {name:?} is not of the form group.name.rollup \
-                             (rollup one of {})",
-                            ROLLUPS.join(", ")
-                        ),
-                    ));
-                }
-            }
-            Ok(list)
-        };
-        let collect = CollectConfig {
-            interval: c.duration_in(
-                "collect.interval",
-                rc.interval,
-                Duration::from_secs(60),
-                ranges::INTERVAL,
-            )?,
-            lookback: c.duration_in(
-                "collect.lookback",
-                rc.lookback,
-                Duration::from_secs(300),
-                ranges::LOOKBACK,
-            )?,
-            vm_counters: counters("vm_counters", rc.vm_counters, DEFAULT_VM_COUNTERS)?,
-            host_counters: counters("host_counters", rc.host_counters, DEFAULT_HOST_COUNTERS)?,
-            vm_instances: rc.vm_instances.unwrap_or(true),
-            host_instances: rc.host_instances.unwrap_or(true),
-            discovery_interval: c.duration_in(
-                "collect.discovery_interval",
-                rc.discovery_interval,
-                Duration::from_secs(300),
-                ranges::DISCOVERY,
-            )?,
-            format: rc.format.unwrap_or_default(),
-            max_query_entities: c.number_in(
-                "collect.max_query_entities",
-                rc.max_query_entities,
-                64,
-                ranges::QUERY_ENTITIES,
-            )?,
-            max_query_metrics: c.number_in(
-                "collect.max_query_metrics",
-                rc.max_query_metrics,
-                50_000,
-                ranges::QUERY_METRICS,
-            )?,
-            concurrency: c.number_in(
-                "collect.concurrency",
-                rc.concurrency,
-                4,
-                ranges::CONCURRENCY,
-            )?,
-        };
-        if collect.vm_counters.is_empty() && collect.host_counters.is_empty() {
-            return Err(c.err(
-                "collect.vm_counters",
-                "vm_counters and host_counters are both empty",
-            ));
-        }
+        let collect = c.collect(raw.collect)?;
 
         let ro = raw.output;
         let url = ro.url.unwrap_or_else(|| "http://127.0.0.1:8086".into());

@@ -8,7 +8,7 @@
 //!   otherwise two nodes running different builds would disagree on who collects an entity
 //!   (gaps or doubles). It is FNV-1a 64, written out here so no dependency update can change
 //!   it, and pinned by unit tests.
-//! * [`EntityKind`] is stored by its short name (`vm`, `host`).
+//! * [`EntityKind`] is stored by its short name (`vm`, `host`, `cluster` …).
 
 use std::fmt;
 
@@ -38,23 +38,49 @@ pub fn bucket_of(vcenter: &str, moid: &str) -> u32 {
     (h % u64::from(BUCKETS)) as u32
 }
 
-/// The kinds of managed entity vcollect collects realtime (20 s) statistics for.
+/// The kinds of managed entity vcollect collects statistics for: VMs and hosts have realtime
+/// (20 s) statistics, the others only historical ones ([`EntityKind::is_realtime`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EntityKind {
     Vm,
     Host,
+    Cluster,
+    Datastore,
+    Datacenter,
+    ResourcePool,
 }
 
 impl EntityKind {
     /// Every kind, in [`EntityKind::index`] order.
-    pub const ALL: [EntityKind; 2] = [EntityKind::Vm, EntityKind::Host];
+    pub const ALL: [EntityKind; 6] = [
+        EntityKind::Vm,
+        EntityKind::Host,
+        EntityKind::Cluster,
+        EntityKind::Datastore,
+        EntityKind::Datacenter,
+        EntityKind::ResourcePool,
+    ];
 
-    /// The short name used in measurements (`vsphere_vm_cpu`) and in state keys.
+    /// How many kinds there are (the length of per-kind arrays).
+    pub const COUNT: usize = 6;
+
+    /// The short name used in measurements (`vsphere_vm_cpu`, `vsphere_resourcepool_cpu`, as
+    /// Telegraf names them) and in state keys.
     pub fn as_str(self) -> &'static str {
         match self {
             EntityKind::Vm => "vm",
             EntityKind::Host => "host",
+            EntityKind::Cluster => "cluster",
+            EntityKind::Datastore => "datastore",
+            EntityKind::Datacenter => "datacenter",
+            EntityKind::ResourcePool => "resourcepool",
         }
+    }
+
+    /// VMs and hosts have realtime (20 s) statistics; vCenter keeps only historical ones (the
+    /// "past day" level, 300 s by default) for clusters, datastores, datacenters and pools.
+    pub fn is_realtime(self) -> bool {
+        matches!(self, EntityKind::Vm | EntityKind::Host)
     }
 
     /// The kind named by [`EntityKind::as_str`].
@@ -62,12 +88,17 @@ impl EntityKind {
         EntityKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
-    /// A dense index (VM 0, host 1) for per-kind arrays.
+    /// Whether the first release (0.1) knows this kind. Its nodes refuse an unknown kind name
+    /// when they decode a log entry or a snapshot, so during a rolling upgrade the other
+    /// kinds travel in fields those nodes ignore (`CommitWatermarks.updates_v2`,
+    /// `VcenterShards.watermarks_v2` in the Raft state).
+    pub fn known_to_v1(self) -> bool {
+        matches!(self, EntityKind::Vm | EntityKind::Host)
+    }
+
+    /// A dense index (VM 0, host 1, … in [`EntityKind::ALL`] order) for per-kind arrays.
     pub fn index(self) -> usize {
-        match self {
-            EntityKind::Vm => 0,
-            EntityKind::Host => 1,
-        }
+        self as usize
     }
 }
 
@@ -131,6 +162,10 @@ mod tests {
         );
         let k: EntityKind = serde_json::from_str("\"vm\"").unwrap();
         assert_eq!((k, k.index()), (EntityKind::Vm, 0));
-        assert!(serde_json::from_str::<EntityKind>("\"datastore\"").is_err());
+        assert!(serde_json::from_str::<EntityKind>("\"storagepod\"").is_err());
+        for (i, k) in EntityKind::ALL.into_iter().enumerate() {
+            assert_eq!(k.index(), i);
+            assert_eq!(EntityKind::from_name(k.as_str()), Some(k));
+        }
     }
 }

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use vcollect::cluster;
 use vcollect::collect::{self, agent, Assignment, Collector, Peek, Standalone};
 use vcollect::config::{self, Config};
+use vcollect::contract::EntityKind;
 use vcollect::sink::{self, Sink};
 
 /// Prints a line on stdout. A closed pipe (`vcollect status | head`) ends the process
@@ -216,8 +217,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "{}: valid ({} vCenter(s), {} VM and {} host counters, output {})",
                 cli.config.display(),
                 cfg.vcenters.len(),
-                cfg.collect.vm_counters.len(),
-                cfg.collect.host_counters.len(),
+                cfg.collect.kind(EntityKind::Vm).counters.len(),
+                cfg.collect.kind(EntityKind::Host).counters.len(),
                 cfg.output.url
             );
             Ok(ExitCode::SUCCESS)

@@ -131,10 +131,7 @@ impl Assignment for ClusterAssignment {
                 .inner
                 .id()
                 .ok_or_else(|| AssignmentError::Commit("this node has no id yet".into()))?;
-            let cmd = Command::CommitWatermarks {
-                node,
-                updates: group(vcenter, updates),
-            };
+            let cmd = Command::commit_watermarks(node, group(vcenter, updates));
             match self.inner.write(cmd, COMMIT_TIMEOUT).await {
                 Ok(Response::Rejected(r)) => Err(AssignmentError::Commit(r.to_string())),
                 Ok(_) => Ok(()),

@@ -70,12 +70,48 @@ pub struct Member {
 
 /// Owners and watermarks of one vCenter.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ShardsOnDisk", into = "ShardsOnDisk")]
 pub struct VcenterShards {
     /// `owners[bucket]`; length [`BUCKETS`]. `None`: never assigned.
     pub owners: Vec<Option<NodeId>>,
     /// Per entity kind, `watermarks[kind][bucket]`: unix seconds up to which samples are known
     /// to be in the sink. `None`: nothing committed yet (collect from what vCenter still has).
     pub watermarks: BTreeMap<EntityKind, Vec<Option<i64>>>,
+}
+
+/// How [`VcenterShards`] is stored (state machine records and snapshots): the kinds release
+/// 0.1 knows under `watermarks`, the others under `watermarks_v2`, which 0.1 ignores (it
+/// refuses an unknown kind name), so a node of either release reads what the other wrote
+/// during a rolling upgrade.
+#[derive(Serialize, Deserialize)]
+struct ShardsOnDisk {
+    owners: Vec<Option<NodeId>>,
+    watermarks: BTreeMap<EntityKind, Vec<Option<i64>>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    watermarks_v2: BTreeMap<EntityKind, Vec<Option<i64>>>,
+}
+
+impl From<ShardsOnDisk> for VcenterShards {
+    fn from(d: ShardsOnDisk) -> Self {
+        let mut watermarks = d.watermarks;
+        watermarks.extend(d.watermarks_v2);
+        VcenterShards {
+            owners: d.owners,
+            watermarks,
+        }
+    }
+}
+
+impl From<VcenterShards> for ShardsOnDisk {
+    fn from(v: VcenterShards) -> Self {
+        let (watermarks, watermarks_v2) =
+            v.watermarks.into_iter().partition(|(k, _)| k.known_to_v1());
+        ShardsOnDisk {
+            owners: v.owners,
+            watermarks,
+            watermarks_v2,
+        }
+    }
 }
 
 impl Default for VcenterShards {
@@ -221,8 +257,26 @@ pub enum Command {
     /// its buckets was ever assigned) and out-of-range buckets are ignored and counted.
     CommitWatermarks {
         node: NodeId,
+        /// Windows of the kinds release 0.1 knows (VMs, hosts).
         updates: Vec<WatermarkWindow>,
+        /// Windows of the kinds added later: a field 0.1 ignores (it refuses an unknown kind
+        /// name), so a mixed cluster keeps applying every entry. Build the command with
+        /// [`Command::commit_watermarks`], which sorts windows into the two.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        updates_v2: Vec<WatermarkWindow>,
     },
+}
+
+impl Command {
+    /// [`Command::CommitWatermarks`] with each window in the field its kind belongs in.
+    pub fn commit_watermarks(node: NodeId, windows: Vec<WatermarkWindow>) -> Command {
+        let (updates, updates_v2) = windows.into_iter().partition(|w| w.kind.known_to_v1());
+        Command::CommitWatermarks {
+            node,
+            updates,
+            updates_v2,
+        }
+    }
 }
 
 impl fmt::Display for Command {
@@ -236,8 +290,16 @@ impl fmt::Display for Command {
                 write!(f, "set_owners({vcenter}, {} moves)", moves.len())
             }
             Command::DropVcenter { vcenter } => write!(f, "drop_vcenter({vcenter})"),
-            Command::CommitWatermarks { node, updates } => {
-                let n: usize = updates.iter().map(|u| u.buckets.len()).sum();
+            Command::CommitWatermarks {
+                node,
+                updates,
+                updates_v2,
+            } => {
+                let n: usize = updates
+                    .iter()
+                    .chain(updates_v2)
+                    .map(|u| u.buckets.len())
+                    .sum();
                 write!(f, "commit_watermarks(node {node}, {n} buckets)")
             }
         }
@@ -404,9 +466,11 @@ impl ClusterState {
                 }
                 Ok(Response::Done)
             }
-            Command::CommitWatermarks { node, updates } => {
-                self.commit_watermarks(*node, updates, touched)
-            }
+            Command::CommitWatermarks {
+                node,
+                updates,
+                updates_v2,
+            } => self.commit_watermarks(*node, updates.iter().chain(updates_v2), touched),
         }
     }
 
@@ -546,10 +610,10 @@ impl ClusterState {
     }
 
     /// [`Command::CommitWatermarks`].
-    fn commit_watermarks(
+    fn commit_watermarks<'a>(
         &mut self,
         node: NodeId,
-        updates: &[WatermarkWindow],
+        updates: impl Iterator<Item = &'a WatermarkWindow>,
         touched: &mut Touched,
     ) -> Result<Response, Rejection> {
         if !self.members.nodes.contains_key(&node) {
@@ -784,6 +848,7 @@ mod tests {
                     buckets: vec![1],
                 },
             ],
+            updates_v2: vec![],
         };
         let r = apply(&mut s, commit(100, vec![b1, b2, BUCKETS]));
         assert_eq!(
@@ -811,6 +876,7 @@ mod tests {
             Command::CommitWatermarks {
                 node: 42,
                 updates: vec![],
+                updates_v2: vec![],
             },
         );
         assert_eq!(r, Response::Rejected(Rejection::UnknownNode(42)));
@@ -838,13 +904,77 @@ mod tests {
                     ts: 5,
                     buckets: vec![3],
                 }],
+                updates_v2: vec![],
             },
         );
         let json = serde_json::to_string(&s).unwrap();
         assert!(json.contains("\"host\":["));
         let back: ClusterState = serde_json::from_str(&json).unwrap();
         assert_eq!(back, s);
-        let bad = json.replace("\"host\":[", "\"datastore\":[");
+        let bad = json.replace("\"host\":[", "\"storagepod\":[");
         assert!(serde_json::from_str::<ClusterState>(&bad).is_err());
+    }
+
+    /// What release 0.1 reads: its kinds are VM and host only, and an unknown kind name is an
+    /// error; unknown fields are ignored (no `deny_unknown_fields`).
+    mod v1 {
+        use std::collections::BTreeMap;
+
+        #[derive(serde::Deserialize, PartialEq, Eq, PartialOrd, Ord, Debug)]
+        #[serde(rename_all = "lowercase")]
+        pub enum Kind {
+            Vm,
+            Host,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        pub struct Shards {
+            pub watermarks: BTreeMap<Kind, Vec<Option<i64>>>,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        pub struct Window {
+            pub kind: Kind,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Command {
+            CommitWatermarks { updates: Vec<Window> },
+        }
+    }
+
+    #[test]
+    fn release_0_1_reads_what_the_new_kinds_write() {
+        let mut s = ClusterState::default();
+        register(&mut s, "a", "a:1", 1);
+        let moves = s.plan_vcenter("vc");
+        apply(
+            &mut s,
+            Command::SetOwners {
+                vcenter: "vc".into(),
+                moves,
+            },
+        );
+        let window = |kind| WatermarkWindow {
+            vcenter: "vc".into(),
+            kind,
+            ts: 600,
+            buckets: vec![3],
+        };
+        let cmd = Command::commit_watermarks(
+            1,
+            vec![window(EntityKind::Cluster), window(EntityKind::Vm)],
+        );
+        let old: v1::Command = serde_json::from_str(&serde_json::to_string(&cmd).unwrap()).unwrap();
+        let v1::Command::CommitWatermarks { updates } = old;
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0].kind, v1::Kind::Vm);
+
+        apply(&mut s, cmd);
+        let shards = &s.vcenters["vc"];
+        assert_eq!(shards.watermark(EntityKind::Cluster, 3), Some(600));
+        let json = serde_json::to_string(shards).unwrap();
+        let old: v1::Shards = serde_json::from_str(&json).unwrap();
+        assert_eq!(old.watermarks.keys().collect::<Vec<_>>(), [&v1::Kind::Vm]);
+        let back: VcenterShards = serde_json::from_str(&json).unwrap();
+        assert_eq!(&back, shards);
     }
 }

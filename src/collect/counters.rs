@@ -11,7 +11,19 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::vsphere::{CounterCatalog, MetricId};
+use crate::vsphere::{CounterCatalog, EntityKind, MetricId};
+
+/// The configuration key of a kind's counter list, for messages (`collect.<this>`).
+pub fn list_key(kind: EntityKind) -> &'static str {
+    match kind {
+        EntityKind::Vm => "vm_counters",
+        EntityKind::Host => "host_counters",
+        EntityKind::Cluster => "cluster_counters",
+        EntityKind::Datastore => "datastore_counters",
+        EntityKind::Datacenter => "datacenter_counters",
+        EntityKind::ResourcePool => "resource_pool_counters",
+    }
+}
 
 /// Configured names resolved to metric ids, and the names the catalogue lacks.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -33,7 +33,7 @@ struct FieldInfo {
 #[derive(Debug, Clone)]
 struct GroupInfo {
     /// Escaped measurement per kind: `vsphere_vm_cpu`, `vsphere_host_cpu`.
-    measurement: [Box<[u8]>; 2],
+    measurement: [Box<[u8]>; EntityKind::COUNT],
     /// How Telegraf tags the instance of this group's counters.
     tag: InstanceTag,
 }
@@ -371,25 +371,31 @@ pub fn entity_fields(e: &Entity) -> Vec<u8> {
     out
 }
 
-/// The escaped tag set of one entity, in key order, starting with a comma:
-/// `,clustername=…,dcname=…,esxhostname=…,guest=…,guesthostname=…,moid=…,rpname=…,source=…,
-/// uuid=…,vcenter=…,vmname=…` (Telegraf's populateTags; `guest*`, `rpname` and `uuid` on VMs).
-/// Missing values are left out (InfluxDB refuses empty tag values).
-pub fn entity_tags(vcenter: &str, e: &Entity) -> Vec<u8> {
-    let mut out = Vec::with_capacity(160);
-    let name_key = match e.kind {
+/// The tag that carries an entity's own name (Telegraf's `pKey` of the kind).
+pub fn name_tag(kind: EntityKind) -> &'static str {
+    match kind {
         EntityKind::Vm => "vmname",
         EntityKind::Host => "esxhostname",
-    };
-    let esxhostname = match e.kind {
-        EntityKind::Vm => e.esxhostname.as_deref(),
-        EntityKind::Host => Some(e.name.as_str()),
-    };
+        EntityKind::Cluster => "clustername",
+        EntityKind::Datastore => "dsname",
+        EntityKind::Datacenter => "dcname",
+        EntityKind::ResourcePool => "rpname",
+    }
+}
+
+/// The escaped tag set of one entity, in key order, starting with a comma:
+/// `,clustername=…,dcname=…,esxhostname=…,guest=…,guesthostname=…,moid=…,rpname=…,source=…,
+/// uuid=…,vcenter=…,vmname=…` (Telegraf's populateTags). The entity's own name goes under its
+/// kind's [`name_tag`]; the parents' names as Telegraf sets them: a VM's host and cluster, a
+/// host's or a resource pool's cluster, everyone's datacenter. `guest*` and `uuid` are VM
+/// tags. Missing values are left out (InfluxDB refuses empty tag values).
+pub fn entity_tags(vcenter: &str, e: &Entity) -> Vec<u8> {
+    let mut out = Vec::with_capacity(160);
     let vm = e.kind == EntityKind::Vm;
     let mut tags: Vec<(&str, Option<&str>)> = vec![
         ("clustername", e.clustername.as_deref()),
         ("dcname", e.dcname.as_deref()),
-        ("esxhostname", esxhostname),
+        ("esxhostname", e.esxhostname.as_deref().filter(|_| vm)),
         ("guest", e.guest.as_deref().filter(|_| vm)),
         ("guesthostname", e.guesthostname.as_deref().filter(|_| vm)),
         ("moid", Some(e.moid.as_str())),
@@ -398,9 +404,12 @@ pub fn entity_tags(vcenter: &str, e: &Entity) -> Vec<u8> {
         ("uuid", e.uuid.as_deref().filter(|_| vm)),
         ("vcenter", Some(vcenter)),
     ];
-    if name_key == "vmname" {
-        tags.push(("vmname", Some(e.name.as_str())));
+    let own = name_tag(e.kind);
+    match tags.iter_mut().find(|(k, _)| *k == own) {
+        Some(slot) => slot.1 = Some(e.name.as_str()),
+        None => tags.push((own, Some(e.name.as_str()))),
     }
+    tags.sort_by_key(|(k, _)| *k);
     for (k, v) in tags {
         let Some(v) = v.filter(|v| !v.is_empty()) else {
             continue;

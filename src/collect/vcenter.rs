@@ -12,7 +12,7 @@ use super::inventory::{Inventory, Target};
 use super::pipeline::{self, PipelineOptions};
 use super::plan;
 use super::summary::CycleSummary;
-use crate::config::{CollectConfig, VcenterConfig};
+use crate::config::{default_counters, CollectConfig, VcenterConfig};
 use crate::sink::Sink;
 use crate::vsphere::{Client, ClientOptions, CounterCatalog, EntityKind, MetricId, PerfQuerySpec};
 
@@ -38,8 +38,8 @@ pub enum CycleError {
 /// Counters resolved against one session's catalogue.
 struct Counters {
     catalog: Arc<CounterCatalog>,
-    /// Metric ids to query, per kind (index: 0 = VM, 1 = host).
-    metric_ids: [Arc<[MetricId]>; 2],
+    /// Metric ids to query, per kind (by [`EntityKind::index`]; empty: not collected).
+    metric_ids: [Arc<[MetricId]>; EntityKind::COUNT],
 }
 
 pub struct VcenterCollector {
@@ -114,37 +114,34 @@ impl VcenterCollector {
         Ok(self.client.as_ref().expect("set above"))
     }
 
-    /// Resolves the configured counters; those this vCenter lacks are logged once per
-    /// session and skipped. Only a list none of whose counters exist is an error.
+    /// Resolves each enabled kind's counters; those this vCenter lacks are logged once per
+    /// session and skipped. Only a list the admin wrote none of whose counters exist is an
+    /// error (a default list this vCenter lacks entirely is logged and its kind skipped).
     fn resolve(&mut self, catalog: CounterCatalog, session: u64) -> Result<Counters, CycleError> {
         self.notes.session(session);
-        let mut ids = |list: &'static str, names: &[String], instances: bool| {
-            let r = counters::resolve(&catalog, names, instances);
+        let mut metric_ids: [Arc<[MetricId]>; EntityKind::COUNT] = Default::default();
+        for kind in self.collect.kinds.enabled() {
+            let k = self.collect.kind(kind);
+            let list = counters::list_key(kind);
+            let r = counters::resolve(&catalog, &k.counters, k.instances);
             self.notes.unknown(&self.cfg.name, list, &r);
-            match r.unknown.first() {
-                Some((counter, close)) if r.ids.is_empty() => Err(CycleError::UnknownCounter {
-                    vcenter: self.cfg.name.clone(),
-                    list,
-                    counter: counter.clone(),
-                    known: catalog.len(),
-                    close: close.join(", "),
-                }),
-                _ => Ok(r.ids),
+            if let Some((counter, close)) = r.unknown.first() {
+                let default = k.counters.iter().eq(default_counters(kind));
+                if r.ids.is_empty() && !default {
+                    return Err(CycleError::UnknownCounter {
+                        vcenter: self.cfg.name.clone(),
+                        list,
+                        counter: counter.clone(),
+                        known: catalog.len(),
+                        close: close.join(", "),
+                    });
+                }
             }
-        };
-        let vm = ids(
-            "vm_counters",
-            &self.collect.vm_counters,
-            self.collect.vm_instances,
-        )?;
-        let host = ids(
-            "host_counters",
-            &self.collect.host_counters,
-            self.collect.host_instances,
-        )?;
+            metric_ids[kind.index()] = r.ids.into();
+        }
         Ok(Counters {
             catalog: Arc::new(catalog),
-            metric_ids: [vm.into(), host.into()],
+            metric_ids,
         })
     }
 

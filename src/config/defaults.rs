@@ -1,8 +1,82 @@
-//! The default counter lists: what a vSphere admin watches on VMs and hosts.
+//! The default counter lists: what a vSphere admin watches on each kind of object.
 //!
 //! They start from Telegraf's `sample.conf` lists (so existing dashboards find their fields)
-//! and add `cpu.usage.average` for VMs and `disk.maxTotalLatency.latest` for both, which the
-//! stock Chronograf vSphere dashboards query.
+//! and add what the widely used dashboards for Telegraf's data read but Telegraf's defaults
+//! miss: `cpu.usage.average` for VMs, `disk.maxTotalLatency.latest` for VMs and hosts, host
+//! storage adapter latency. Telegraf collects *every* counter of clusters, datastores,
+//! datacenters and resource pools by default; vcollect lists the statistics-level-1 counters
+//! its README names for them, plus what InfluxData's Chronograf vSphere dashboards query
+//! (cluster `disk`/`net` throughput, datastore capacity and usage), so the default is cheap and
+//! the panels are full. `<kind>_metric_include = ["*"]` asks for everything, as Telegraf does.
+
+use crate::contract::EntityKind;
+
+/// The default `collect.<kind>_counters`.
+pub fn default_counters(kind: EntityKind) -> &'static [&'static str] {
+    match kind {
+        EntityKind::Vm => DEFAULT_VM_COUNTERS,
+        EntityKind::Host => DEFAULT_HOST_COUNTERS,
+        EntityKind::Cluster => DEFAULT_CLUSTER_COUNTERS,
+        EntityKind::Datastore => DEFAULT_DATASTORE_COUNTERS,
+        EntityKind::Datacenter => DEFAULT_DATACENTER_COUNTERS,
+        EntityKind::ResourcePool => DEFAULT_RESOURCE_POOL_COUNTERS,
+    }
+}
+
+/// Default `collect.cluster_counters`.
+pub const DEFAULT_CLUSTER_COUNTERS: &[&str] = &[
+    "cpu.usage.average",
+    "cpu.usagemhz.average",
+    "cpu.totalmhz.average",
+    "clusterServices.effectivecpu.average",
+    "clusterServices.effectivemem.average",
+    "mem.active.average",
+    "mem.consumed.average",
+    "mem.overhead.average",
+    "mem.totalmb.average",
+    "mem.usage.average",
+    "mem.vmmemctl.average",
+    "disk.throughput.usage.average",
+    "net.throughput.usage.average",
+    "vmop.numPoweron.latest",
+    "vmop.numPoweroff.latest",
+    "vmop.numVMotion.latest",
+];
+
+/// Default `collect.datastore_counters`. vCenter refreshes capacity and usage every 30 min.
+pub const DEFAULT_DATASTORE_COUNTERS: &[&str] = &[
+    "disk.capacity.latest",
+    "disk.provisioned.latest",
+    "disk.used.latest",
+    "datastore.numberReadAveraged.average",
+    "datastore.numberWriteAveraged.average",
+    "datastore.read.average",
+    "datastore.write.average",
+];
+
+/// Default `collect.datacenter_counters` (datacenters are off by default, as in Telegraf).
+pub const DEFAULT_DATACENTER_COUNTERS: &[&str] = &[
+    "vmop.numChangeDS.latest",
+    "vmop.numChangeHost.latest",
+    "vmop.numClone.latest",
+    "vmop.numCreate.latest",
+    "vmop.numDestroy.latest",
+    "vmop.numPoweron.latest",
+    "vmop.numPoweroff.latest",
+    "vmop.numVMotion.latest",
+];
+
+/// Default `collect.resource_pool_counters`.
+pub const DEFAULT_RESOURCE_POOL_COUNTERS: &[&str] = &[
+    "cpu.usagemhz.average",
+    "mem.active.average",
+    "mem.consumed.average",
+    "mem.granted.average",
+    "mem.overhead.average",
+    "mem.shared.average",
+    "mem.swapped.average",
+    "mem.vmmemctl.average",
+];
 
 /// Default `collect.vm_counters`.
 pub const DEFAULT_VM_COUNTERS: &[&str] = &[
@@ -91,6 +165,8 @@ pub const DEFAULT_HOST_COUNTERS: &[&str] = &[
     "storageAdapter.numberReadAveraged.average",
     "storageAdapter.numberWriteAveraged.average",
     "storageAdapter.read.average",
+    "storageAdapter.totalReadLatency.average",
+    "storageAdapter.totalWriteLatency.average",
     "storageAdapter.write.average",
     "sys.uptime.latest",
 ];

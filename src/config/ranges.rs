@@ -28,6 +28,8 @@ pub(super) const CALL_TIMEOUT: RangeInclusive<Duration> = Duration::from_millis(
 pub(super) const INTERVAL: RangeInclusive<Duration> = SEC..=HOUR;
 /// `collect.lookback`: vCenter keeps realtime (20 s) samples for one hour.
 pub(super) const LOOKBACK: RangeInclusive<Duration> = SEC..=HOUR;
+/// `collect.historical_interval`: vCenter's historical intervals are 5 min to 1 day.
+pub(super) const HISTORICAL: RangeInclusive<Duration> = MIN..=DAY;
 /// `collect.discovery_interval`.
 pub(super) const DISCOVERY: RangeInclusive<Duration> = SEC..=DAY;
 

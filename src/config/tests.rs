@@ -1,4 +1,5 @@
 use super::*;
+use crate::contract::EntityKind;
 
 fn load(text: &str) -> Result<Config, ConfigError> {
     Config::from_toml(Path::new("/etc/vcollect/test.toml"), text)
@@ -63,8 +64,8 @@ database = "vsphere"
     );
     assert_eq!(c.collect.interval, Duration::from_secs(60));
     assert_eq!(c.collect.lookback, Duration::from_secs(300));
-    assert_eq!(c.collect.vm_counters.len(), 2);
-    assert!(c.collect.vm_instances);
+    assert_eq!(c.collect.kind(EntityKind::Vm).counters.len(), 2);
+    assert!(c.collect.kind(EntityKind::Vm).instances);
     assert_eq!(c.collect.discovery_interval, Duration::from_secs(300));
     assert!(matches!(&c.output.api, OutputApi::V1 { database, .. } if database == "vsphere"));
     assert!(c.cluster.is_none());
@@ -77,12 +78,78 @@ database = "vsphere"
 #[test]
 fn default_counter_lists_are_used_when_absent() {
     let c = load(&with_password("")).unwrap();
-    assert_eq!(c.collect.vm_counters.len(), DEFAULT_VM_COUNTERS.len());
+    assert_eq!(
+        c.collect.kind(EntityKind::Vm).counters.len(),
+        DEFAULT_VM_COUNTERS.len()
+    );
     assert!(c
         .collect
-        .host_counters
+        .kind(EntityKind::Host)
+        .counters
         .iter()
         .any(|n| n == "cpu.usage.average"));
+    for kind in EntityKind::ALL {
+        assert_eq!(c.collect.kind(kind).counters, default_counters(kind));
+    }
+    assert_eq!(c.collect.historical_interval, None);
+}
+
+#[test]
+fn telegraf_kind_keys_are_read() {
+    let c = load(&with_password(
+        r#"[collect]
+cluster_include = ["/DC0/host/**"]
+datastore_exclude = ["/*/datastore/local-*"]
+datacenter_metric_exclude = []
+resource_pool_instances = true
+resourcepool_metric_include = ["cpu.*", "mem.usage.average"]
+vm_metric_exclude = ["*"]
+historical_interval = "30m"
+custom_attribute_include = ["Owner"]
+ip_addresses = ["ipv4"]
+"#,
+    ))
+    .unwrap();
+    let k = |kind| c.collect.kind(kind);
+    assert_eq!(k(EntityKind::Cluster).include, ["/DC0/host/**"]);
+    assert_eq!(k(EntityKind::Datastore).exclude, ["/*/datastore/local-*"]);
+    assert!(k(EntityKind::Datacenter).enabled());
+    assert!(!k(EntityKind::Vm).enabled());
+    assert!(k(EntityKind::ResourcePool).instances);
+    assert_eq!(k(EntityKind::ResourcePool).metric_include.len(), 2);
+    assert_eq!(
+        c.collect.historical_interval,
+        Some(Duration::from_secs(1800))
+    );
+    assert_eq!(c.collect.custom_attribute_include, ["Owner"]);
+    assert_eq!(c.collect.ip_addresses, [IpFamily::Ipv4]);
+}
+
+#[test]
+fn telegraf_kind_keys_are_checked_by_name() {
+    let (key, problem) = invalid_key(load(&with_password(
+        "[collect]\ncluster_metric_includes = [\"cpu.*\"]\n",
+    )));
+    assert_eq!(key, "collect.cluster_metric_includes");
+    assert!(problem.contains("not a known key"), "{problem}");
+    let (key, problem) = invalid_key(load(&with_password(
+        "[collect]\nhost_instances = \"yes\"\n",
+    )));
+    assert_eq!(key, "collect.host_instances");
+    assert!(problem.contains("true or false"), "{problem}");
+    let (key, _) = invalid_key(load(&with_password(
+        "[collect]\nvm_include = [\"DC0/vm/**\"]\n",
+    )));
+    assert_eq!(key, "collect.vm_include[0]");
+    let (key, problem) = invalid_key(load(&with_password(
+        "[collect]\nhost_counters = [\"cpu.usage.average\"]\nhost_metric_include = [\"cpu.*\"]\n",
+    )));
+    assert_eq!(key, "collect.host_metric_include");
+    assert!(problem.contains("not both"), "{problem}");
+    let (key, _) = invalid_key(load(&with_password(
+        "[collect]\nhistorical_interval = \"5s\"\n",
+    )));
+    assert_eq!(key, "collect.historical_interval");
 }
 
 #[test]
@@ -434,8 +501,16 @@ fn the_example_validates_and_every_key_in_it_exists() {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    if let Err(e) = toml::from_str::<RawConfig>(&all) {
-        panic!("the example with every key uncommented: {e}");
+    let raw = match toml::from_str::<RawConfig>(&all) {
+        Ok(raw) => raw,
+        Err(e) => panic!("the example with every key uncommented: {e}"),
+    };
+    // [collect]'s per-kind keys are checked by name after serde.
+    let check = Check {
+        file: Path::new("example.toml"),
+    };
+    if let Err(e) = check.collect(raw.collect) {
+        panic!("the example's [collect] with every key uncommented: {e}");
     }
 }
 

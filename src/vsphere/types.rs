@@ -12,15 +12,15 @@ impl EntityKind {
         match self {
             EntityKind::Vm => "VirtualMachine",
             EntityKind::Host => "HostSystem",
+            EntityKind::Cluster => "ClusterComputeResource",
+            EntityKind::Datastore => "Datastore",
+            EntityKind::Datacenter => "Datacenter",
+            EntityKind::ResourcePool => "ResourcePool",
         }
     }
 
     pub fn from_vim_type(t: &str) -> Option<Self> {
-        match t {
-            "VirtualMachine" => Some(EntityKind::Vm),
-            "HostSystem" => Some(EntityKind::Host),
-            _ => None,
-        }
+        EntityKind::ALL.into_iter().find(|k| k.vim_type() == t)
     }
 }
 

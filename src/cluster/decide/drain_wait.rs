@@ -121,6 +121,7 @@ mod tests {
                         ts,
                         buckets,
                     }],
+                    updates_v2: vec![],
                 },
                 &mut Touched::default(),
             );
