@@ -41,6 +41,15 @@ fn types_of(kind: EntityKind) -> &'static [&'static str] {
             "ClusterComputeResource",
             "Datastore",
         ],
+        EntityKind::Cluster => &["ClusterComputeResource"],
+        EntityKind::Datastore => &["Datastore", "StoragePod"],
+        EntityKind::Datacenter => &[],
+        EntityKind::ResourcePool => &[
+            "ComputeResource",
+            "ClusterComputeResource",
+            "ResourcePool",
+            "VirtualApp",
+        ],
     }
 }
 
@@ -66,6 +75,8 @@ mod tests {
     #[test]
     fn only_what_the_enabled_kinds_need() {
         assert!(view_types(&[]).is_empty());
+        let all = view_types(&EntityKind::ALL);
+        assert_eq!(all, ALL_TYPES);
         // Hosts only: no VM, pool or vApp is listed.
         assert_eq!(
             view_types(&[EntityKind::Host]),
@@ -77,6 +88,11 @@ mod tests {
                 "Folder",
                 "Datastore"
             ]
+        );
+        // Datacenters only: the folders they sit in.
+        assert_eq!(
+            view_types(&[EntityKind::Datacenter]),
+            ["Datacenter", "Folder"]
         );
         let vm = view_types(&[EntityKind::Vm]);
         assert!(vm.contains(&"VirtualMachine") && !vm.contains(&"StoragePod"));
