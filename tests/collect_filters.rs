@@ -183,3 +183,58 @@ async fn a_kind_switched_off_costs_nothing() {
         assert_eq!(get("QueryAvailablePerfMetric", ty), 0, "{ty}: {calls}");
     }
 }
+
+/// Every kind's inventory path, as `govc ls` shows the simulator's inventory: a datacenter
+/// in a folder, nested pools, a standalone host; and a discovery of hosts only lists no VM.
+#[tokio::test(flavor = "multi_thread")]
+async fn discovery_computes_govc_paths_and_lists_only_enabled_kinds() {
+    use vcollect::vsphere::{Client, ClientOptions, EntityKind};
+    let sim = Simulator::start(SimOptions {
+        datacenters: 2,
+        folders: 1,
+        pools: 1,
+        nested_pools: 1,
+        clusters: 1,
+        hosts_per_cluster: 1,
+        standalone_hosts: 1,
+        vms: 1,
+        ..Default::default()
+    });
+    let c = Client::connect(ClientOptions {
+        name: "vc1".into(),
+        url: sim.url.clone(),
+        username: "user".into(),
+        password: vcollect::secret::Secret::new("pass"),
+        ca_file: None,
+        tls_thumbprint: None,
+        insecure: false,
+        timeout: std::time::Duration::from_secs(20),
+    })
+    .await
+    .unwrap();
+    let d = c.discover().await.unwrap();
+    let all: BTreeSet<&str> = d.paths.values().flatten().map(String::as_str).collect();
+    for p in [
+        "/DC0",
+        "/F0/DC1",
+        "/DC0/host/DC0_C0",
+        "/F0/DC1/host/F0/DC1_C0",
+        "/DC0/host/DC0_C0/DC0_C0_H0",
+        "/DC0/host/DC0_H0/DC0_H0",
+        "/DC0/host/DC0_C0/Resources",
+        "/DC0/host/DC0_C0/Resources/DC0_C0_RP1/DC0_C0_RP1_N0",
+        "/F0/DC1/host/F0/DC1_C0/Resources/DC1_C0_RP1/DC1_C0_RP1_N0",
+        "/DC0/vm/DC0_C0_RP0_VM0",
+        "/DC0/host/DC0_C0/DC0_C0_H0/DC0_C0_RP0_VM0",
+        "/DC0/host/DC0_C0/Resources/DC0_C0_RP1/DC0_C0_RP1_N0/DC0_C0_RP0_VM0",
+        "/F0/DC1/vm/F0/DC1_H0_VM0",
+        "/DC0/datastore/LocalDS_0",
+    ] {
+        assert!(all.contains(p), "{p} missing from {all:#?}");
+    }
+    let hosts = c.discover_kinds(&[EntityKind::Host]).await.unwrap();
+    assert!(hosts.entities.iter().all(|e| e.kind == EntityKind::Host));
+    assert_eq!(hosts.entities.len(), 4);
+    assert!(!hosts.paths.keys().any(|m| m.starts_with("vm-")));
+    assert!(c.discover_kinds(&[]).await.unwrap().entities.is_empty());
+}
