@@ -238,3 +238,44 @@ async fn discovery_computes_govc_paths_and_lists_only_enabled_kinds() {
     assert!(!hosts.paths.keys().any(|m| m.starts_with("vm-")));
     assert!(c.discover_kinds(&[]).await.unwrap().entities.is_empty());
 }
+
+/// The historical kinds' include/exclude: which clusters, pools, datastores and datacenters
+/// are asked what they report (`<kind>_metric_include = ["*"]` asks each admitted entity once,
+/// at most 50 per kind), counted per type at the simulator.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs main's discovery of clusters, pools, datastores and datacenters"]
+async fn historical_kinds_are_filtered_by_path() {
+    let sim = Simulator::start(SimOptions {
+        clusters: 3,
+        hosts_per_cluster: 1,
+        pools: 2,
+        nested_pools: 1,
+        vms: 1,
+        ..Default::default()
+    });
+    once(
+        &sim,
+        "vm_metric_exclude = [\"*\"]\nhost_metric_exclude = [\"*\"]\n\
+         cluster_metric_include = [\"*\"]\n\
+         cluster_include = [\"/DC0/host/DC0_C1\", \"/DC0/host/DC0_C2\"]\n\
+         cluster_exclude = [\"/*/host/DC0_C2\"]\n\
+         resource_pool_metric_include = [\"*\"]\n\
+         resource_pool_include = [\"/DC0/host/*/Resources/*/*\"]\n\
+         resource_pool_exclude = [\"/DC0/host/DC0_C0/**\"]\n\
+         datastore_metric_include = [\"*\"]\n\
+         datastore_exclude = [\"/*/datastore/Local*\"]\n\
+         datacenter_metric_include = [\"*\"]\n\
+         datacenter_metric_exclude = []\n",
+    )
+    .await;
+    let calls = sim.calls().await;
+    let asked = |ty: &str| calls["QueryAvailablePerfMetric"][ty].as_u64().unwrap_or(0);
+    // DC0_C1 only.
+    assert_eq!(asked("ClusterComputeResource"), 1, "{calls}");
+    // The nested pools (RP1_N0, RP2_N0) of DC0_C1 and DC0_C2.
+    assert_eq!(asked("ResourcePool"), 4, "{calls}");
+    assert_eq!(asked("Datastore"), 0, "{calls}");
+    assert_eq!(asked("Datacenter"), 1, "{calls}");
+    assert_eq!(asked("VirtualMachine") + asked("HostSystem"), 0, "{calls}");
+    assert_eq!(calls["QueryPerf"]["VirtualMachine"].as_u64().unwrap_or(0), 0);
+}
