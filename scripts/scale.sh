@@ -4,6 +4,8 @@
 # into a real InfluxDB (or `--output -` to /dev/null with SINK=stdout). Prints wall time,
 # CPU seconds and peak RSS of the vcollect process, and samples per CPU-second.
 #   scripts/scale.sh [CLUSTERS HOSTS_PER_CLUSTER VMS_PER_CLUSTER LOOKBACK]
+#   KINDS=realtime scripts/scale.sh   VMs and hosts only (clusters, datastores, pools off), to
+#                                     measure what the historical kinds cost on top
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -37,6 +39,9 @@ username = "scale"
 password_file = "$work/pw"
 [collect]
 lookback = "$lookback"
+$(if [ "${KINDS:-all}" = realtime ]; then
+  printf 'cluster_metric_exclude = ["*"]\ndatastore_metric_exclude = ["*"]\nresource_pool_metric_exclude = ["*"]\n'
+fi)
 [output]
 url = "$output_url"
 database = "vsphere"

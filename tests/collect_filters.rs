@@ -243,7 +243,6 @@ async fn discovery_computes_govc_paths_and_lists_only_enabled_kinds() {
 /// are asked what they report (`<kind>_metric_include = ["*"]` asks each admitted entity once,
 /// at most 50 per kind), counted per type at the simulator.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs main's discovery of clusters, pools, datastores and datacenters"]
 async fn historical_kinds_are_filtered_by_path() {
     let sim = Simulator::start(SimOptions {
         clusters: 3,
@@ -277,5 +276,8 @@ async fn historical_kinds_are_filtered_by_path() {
     assert_eq!(asked("Datastore"), 0, "{calls}");
     assert_eq!(asked("Datacenter"), 1, "{calls}");
     assert_eq!(asked("VirtualMachine") + asked("HostSystem"), 0, "{calls}");
-    assert_eq!(calls["QueryPerf"]["VirtualMachine"].as_u64().unwrap_or(0), 0);
+    assert_eq!(
+        calls["QueryPerf"]["VirtualMachine"].as_u64().unwrap_or(0),
+        0
+    );
 }

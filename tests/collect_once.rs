@@ -49,7 +49,7 @@ async fn once_writes_every_sample_of_every_active_entity() {
         "stdout: {stdout}\nstderr: {}",
         text(&out.stderr)
     );
-    let active = (sim.expected_vms() + sim.expected_hosts()) as usize;
+    let active = (sim.expected_vms() + sim.expected_hosts() + sim.expected_historical()) as usize;
     assert!(
         stdout.contains(&format!("vcenter vc1: {active} entities")),
         "summary: {stdout}"
@@ -158,9 +158,10 @@ async fn output_dash_writes_line_protocol_to_stdout() {
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "stderr: {stderr}");
+    // The historical kinds (clusters, datastores, pools) are collected too, at 300 s.
     let lines: Vec<&str> = stdout
         .lines()
-        .filter(|l| !l.starts_with("vcollect,"))
+        .filter(|l| l.starts_with("vsphere_vm_") || l.starts_with("vsphere_host_"))
         .collect();
     // 3 samples (1 minute) per entity and one line each (one counter, instance "*").
     let entities = (sim.expected_vms() + sim.expected_hosts()) as usize;
@@ -189,7 +190,8 @@ async fn output_dash_moves_no_watermark() {
         dir.path(),
         &[Vc::new("vc1", &sim)],
         &influx.url(),
-        "[collect]\nlookback = \"1m\"\nvm_counters = [\"cpu.usage.average\"]\nhost_counters = [\"mem.usage.average\"]",
+        "[collect]\nlookback = \"1m\"\nvm_counters = [\"cpu.usage.average\"]\nhost_counters = [\"mem.usage.average\"]\n\
+         cluster_metric_exclude = [\"*\"]\ndatastore_metric_exclude = [\"*\"]\nresource_pool_metric_exclude = [\"*\"]",
     );
     let out = once(&cfg, &[]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));

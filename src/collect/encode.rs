@@ -254,7 +254,7 @@ impl Encoder {
         out: &mut Vec<u8>,
     ) -> Encoded {
         let mut res = Encoded::default();
-        let (tags, extra) = (&entity.tags[..], &entity.fields[..]);
+        let extra = &entity.fields[..];
         let kind_idx = kind.index();
         self.slots(m);
         let fields = &self.field_list;
@@ -284,6 +284,7 @@ impl Encoder {
                 run_end += 1;
             }
             let g = &self.groups[group as usize];
+            let tags = entity.tags_for(g.tag);
             self.instance.clear();
             write_instance(g.tag, &first.instance, &self.datastores, &mut self.instance);
 
@@ -341,6 +342,8 @@ pub struct EntityLine {
     pub tags: Vec<u8>,
     /// [`entity_fields`]: empty, or starts with a comma.
     pub fields: Vec<u8>,
+    /// A datastore's tags without `dsname` (see [`EntityLine::tags_for`]); empty otherwise.
+    pub tags_without_dsname: Vec<u8>,
 }
 
 impl EntityLine {
@@ -348,6 +351,23 @@ impl EntityLine {
         EntityLine {
             tags: entity_tags(vcenter, e),
             fields: entity_fields(e),
+            tags_without_dsname: match e.kind {
+                EntityKind::Datastore => tags_except(vcenter, e, "dsname"),
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    /// The entity's tags for a series whose instance is tagged `tag`. A datastore's
+    /// `datastore.*` series get `dsname` from their instance (Telegraf's populateTags sets
+    /// it after the datastore's own name, which it replaces): the entity's `dsname` is left
+    /// out there, or InfluxDB would refuse the line for a duplicate tag.
+    fn tags_for(&self, tag: InstanceTag) -> &[u8] {
+        match tag {
+            InstanceTag::Datastore if !self.tags_without_dsname.is_empty() => {
+                &self.tags_without_dsname
+            }
+            _ => &self.tags,
         }
     }
 }
@@ -390,6 +410,11 @@ pub fn name_tag(kind: EntityKind) -> &'static str {
 /// host's or a resource pool's cluster, everyone's datacenter. `guest*` and `uuid` are VM
 /// tags. Missing values are left out (InfluxDB refuses empty tag values).
 pub fn entity_tags(vcenter: &str, e: &Entity) -> Vec<u8> {
+    tags_except(vcenter, e, "")
+}
+
+/// [`entity_tags`] without the tag `skip`.
+fn tags_except(vcenter: &str, e: &Entity, skip: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
     let vm = e.kind == EntityKind::Vm;
     let mut tags: Vec<(&str, Option<&str>)> = vec![
@@ -410,7 +435,7 @@ pub fn entity_tags(vcenter: &str, e: &Entity) -> Vec<u8> {
         None => tags.push((own, Some(e.name.as_str()))),
     }
     tags.sort_by_key(|(k, _)| *k);
-    for (k, v) in tags {
+    for (k, v) in tags.into_iter().filter(|(k, _)| *k != skip) {
         let Some(v) = v.filter(|v| !v.is_empty()) else {
             continue;
         };

@@ -13,38 +13,76 @@ pub const REALTIME_INTERVAL: i64 = 20;
 /// vCenter keeps realtime samples for one hour.
 pub const REALTIME_RETENTION: i64 = 3600;
 
+/// vCenter keeps its first historical level ("past day") for a day.
+pub const HISTORICAL_RETENTION: i64 = 86_400;
+
 /// vCenter refuses requests of more than 500,000 XML elements; stay well below.
 pub const MAX_REQUEST_ELEMENTS: usize = 400_000;
 
-/// The end of this cycle's window: vCenter's clock rounded down to a 20-second boundary,
-/// where realtime samples sit.
-pub fn window_end(server_now: i64) -> i64 {
-    server_now - server_now.rem_euclid(REALTIME_INTERVAL)
+/// How often a kind's samples are taken and how long vCenter keeps them: realtime (20 s for
+/// an hour) for VMs and hosts, the first historical interval (300 s for a day by default) for
+/// clusters, datastores, datacenters and resource pools. Samples sit on the interval's grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cadence {
+    /// Seconds between samples; also the QueryPerf `intervalId`.
+    pub interval: i64,
+    /// Seconds vCenter keeps samples of this interval.
+    pub retention: i64,
 }
 
-/// The start (exclusive) of an entity's window: its last collected sample, else its bucket's
-/// watermark, else `end - lookback`; never more than vCenter's one hour back.
-pub fn window_start(end: i64, last: Option<i64>, lookback_secs: i64) -> i64 {
-    let start = last.unwrap_or(end - lookback_secs);
-    start.max(end - REALTIME_RETENTION)
+/// VMs and hosts.
+pub const REALTIME: Cadence = Cadence {
+    interval: REALTIME_INTERVAL,
+    retention: REALTIME_RETENTION,
+};
+
+impl Cadence {
+    /// The historical kinds' cadence for vCenter's first historical interval.
+    pub fn historical(interval_secs: i64) -> Cadence {
+        Cadence {
+            interval: interval_secs.max(1),
+            retention: HISTORICAL_RETENTION,
+        }
+    }
+
+    /// The end of this cycle's window: vCenter's clock rounded down to the grid.
+    pub fn window_end(self, server_now: i64) -> i64 {
+        server_now - server_now.rem_euclid(self.interval)
+    }
+
+    /// The start (exclusive) of an entity's window: its last collected sample, else its
+    /// bucket's watermark, else `end - lookback` (at least one interval back); never older
+    /// than what vCenter keeps.
+    pub fn window_start(self, end: i64, last: Option<i64>, lookback_secs: i64) -> i64 {
+        let start = last.unwrap_or(end - lookback_secs.max(self.interval));
+        start.max(end - self.retention)
+    }
+
+    /// `maxSample` for a window: the number of samples in `(start, end]`, plus one because
+    /// vCenter also returns the sample at `start` (the client drops it); vCenter keeps the
+    /// newest `maxSample` samples, so asking one fewer would lose the oldest one wanted.
+    pub fn max_samples(self, start: i64, end: i64) -> u32 {
+        let n = (end - start).max(0) / self.interval + 1;
+        n.clamp(1, self.retention / self.interval + 1) as u32
+    }
+
+    /// Whether a kind of this cadence is due in a cycle whose window ends at `end`, when its
+    /// last query was for a window ending at `queried_end`: at most once per interval. A
+    /// realtime kind is due every cycle (its windows are as long as the cycle interval).
+    pub fn due(self, end: i64, queried_end: Option<i64>) -> bool {
+        queried_end.is_none_or(|q| end > q)
+    }
 }
 
 /// How far an entity's collection got in a cycle, for its bucket's watermark: the newest of
 /// its samples now in the sink (`written`), else where its window started. An entity that
 /// vCenter answered nothing for does not advance: its samples may still come, late (vCenter
-/// posts them 20-40 s behind its clock, minutes behind a busy or reconnecting host). `start`
-/// is never older than vCenter's clock minus [`REALTIME_RETENTION`] ([`window_start`]), so an
-/// entity silent for longer than that stops holding its bucket back.
+/// posts realtime samples 20-40 s behind its clock, minutes behind a busy or reconnecting
+/// host, and historical ones sometimes more than 30 minutes late). `start` is never older
+/// than what vCenter keeps ([`Cadence::window_start`]), so an entity silent for longer than
+/// that stops holding its bucket back.
 pub fn entity_reached(start: i64, written: Option<i64>) -> i64 {
     written.map_or(start, |w| w.max(start))
-}
-
-/// `maxSample` for a window: the number of 20-second samples in `(start, end]`, plus one
-/// because vCenter also returns the sample at `start` (the client drops it); vCenter keeps
-/// the newest `maxSample` samples, so asking one fewer would lose the oldest one wanted.
-pub fn max_samples(start: i64, end: i64) -> u32 {
-    let n = (end - start).max(0) / REALTIME_INTERVAL + 1;
-    n.clamp(1, REALTIME_RETENTION / REALTIME_INTERVAL + 1) as u32
 }
 
 /// XML elements one spec adds to a request: entity, times, maxSample, intervalId, format,
@@ -115,13 +153,30 @@ mod tests {
 
     #[test]
     fn windows_are_aligned_and_capped() {
-        assert_eq!(window_end(1_000_019), 1_000_000);
-        assert_eq!(window_end(1_000_000), 1_000_000);
-        assert_eq!(window_start(10_000, None, 300), 9_700);
-        assert_eq!(window_start(10_000, Some(9_980), 300), 9_980);
-        assert_eq!(window_start(10_000, Some(1_000), 300), 10_000 - 3600);
-        assert_eq!(max_samples(9_700, 10_000), 16);
-        assert_eq!(max_samples(0, 100_000), 181);
+        let r = REALTIME;
+        assert_eq!(r.window_end(1_000_019), 1_000_000);
+        assert_eq!(r.window_end(1_000_000), 1_000_000);
+        assert_eq!(r.window_start(10_000, None, 300), 9_700);
+        assert_eq!(r.window_start(10_000, Some(9_980), 300), 9_980);
+        assert_eq!(r.window_start(10_000, Some(1_000), 300), 10_000 - 3600);
+        assert_eq!(r.max_samples(9_700, 10_000), 16);
+        assert_eq!(r.max_samples(0, 100_000), 181);
+    }
+
+    #[test]
+    fn historical_windows_follow_the_servers_interval() {
+        let h = Cadence::historical(300);
+        assert_eq!(h.window_end(1_000_299), 1_000_200);
+        // The first window is at least one interval long, whatever the lookback.
+        assert_eq!(h.window_start(1_000_200, None, 60), 999_900);
+        // A day back at most, a day's samples (+1 for the one at start) at most.
+        assert_eq!(h.window_start(1_000_200, Some(0), 60), 1_000_200 - 86_400);
+        assert_eq!(h.max_samples(999_900, 1_000_200), 2);
+        assert_eq!(h.max_samples(0, 10_000_000), 289);
+        // Due once per interval: the same window end is not asked twice.
+        assert!(h.due(1_000_200, None));
+        assert!(!h.due(1_000_200, Some(1_000_200)));
+        assert!(h.due(1_000_500, Some(1_000_200)));
     }
 
     #[test]
@@ -132,7 +187,7 @@ mod tests {
         // clock minus one hour.
         let end = 100_000;
         assert_eq!(
-            entity_reached(window_start(end, Some(1_000), 300), None),
+            entity_reached(REALTIME.window_start(end, Some(1_000), 300), None),
             end - REALTIME_RETENTION
         );
     }

@@ -13,7 +13,7 @@ use super::inventory::{Inventory, Target};
 use super::metric_select;
 use super::path_filter::PathFilter;
 use super::pipeline::{self, PipelineOptions};
-use super::plan;
+use super::plan::{self, Cadence};
 use super::summary::CycleSummary;
 use crate::config::{default_counters, CollectConfig, VcenterConfig};
 use crate::sink::Sink;
@@ -57,6 +57,8 @@ pub struct VcenterCollector {
     session: u64,
     /// Newest sample known to be in the sink, per entity this node has collected.
     last: HashMap<String, i64>,
+    /// Per kind, the end of the last window queried (historical kinds: once per interval).
+    queried_end: [Option<i64>; EntityKind::COUNT],
     /// Counter notes already logged in this session.
     notes: CounterNotes,
     /// Batch bounds for the sink (`output.batch_lines`, `output.batch_bytes`).
@@ -82,6 +84,7 @@ impl VcenterCollector {
             stale: false,
             session: 0,
             last: HashMap::new(),
+            queried_end: [None; EntityKind::COUNT],
             notes: CounterNotes::default(),
         }
     }
@@ -145,7 +148,7 @@ impl VcenterCollector {
                             .iter()
                             .filter(|t| t.entity.kind == kind)
                             .map(|t| t.entity.moid.as_str());
-                        let interval = self.interval_id(kind);
+                        let interval = self.interval_id(kind, &catalog);
                         let reported =
                             available::reported(client, kind, moids, interval, collect.concurrency)
                                 .await?;
@@ -186,15 +189,17 @@ impl VcenterCollector {
         Ok(r.ids)
     }
 
-    /// The statistics interval a kind is asked at: realtime (20 s) for VMs and hosts, the
-    /// historical interval for the others (`historical_interval`, else vCenter's default 300 s).
-    fn interval_id(&self, kind: EntityKind) -> i32 {
+    /// The statistics interval a kind is asked what it reports at: realtime (20 s) for VMs
+    /// and hosts, the historical interval for the others (as [`Self::cadences`]).
+    fn interval_id(&self, kind: EntityKind, catalog: &CounterCatalog) -> i32 {
         if kind.is_realtime() {
-            return plan::REALTIME_INTERVAL as i32;
+            return plan::REALTIME.interval as i32;
         }
-        self.collect
-            .historical_interval
-            .map_or(300, |d| d.as_secs() as i32)
+        let secs = match self.collect.historical_interval {
+            Some(d) => d.as_secs() as i64,
+            None => catalog.historical_interval().unwrap_or(300),
+        };
+        secs as i32
     }
 
     /// Makes sure the session, counters and inventory are ready; returns vCenter's time.
@@ -241,6 +246,77 @@ impl VcenterCollector {
         Ok(now)
     }
 
+    /// Each kind's cadence: realtime for VMs and hosts; for the others, `historical_interval`
+    /// if set, else vCenter's first historical interval (300 s if the server did not say).
+    fn cadences(&self, counters: &Counters) -> [Cadence; EntityKind::COUNT] {
+        let historical = match self.collect.historical_interval {
+            Some(d) => d.as_secs() as i64,
+            None => counters.catalog.historical_interval().unwrap_or(300),
+        };
+        EntityKind::ALL.map(|k| {
+            if k.is_realtime() {
+                plan::REALTIME
+            } else {
+                Cadence::historical(historical)
+            }
+        })
+    }
+
+    /// The window of every owned, active entity of the kinds that are collected and due this
+    /// cycle (historical kinds at most once per interval), and the QueryPerf specs of those
+    /// with something to ask. A kind that is off (or none of whose counters this vCenter has)
+    /// has no targets and costs no query.
+    fn windows(
+        &self,
+        assignment: &dyn Assignment,
+        inv: &Inventory,
+        counters: &Counters,
+        cadences: &[Cadence; EntityKind::COUNT],
+        now: i64,
+    ) -> Windows {
+        let vc = self.cfg.name.as_str();
+        let lookback = self.collect.lookback.as_secs() as i64;
+        let due = EntityKind::ALL.map(|k| {
+            let c = cadences[k.index()];
+            !counters.metric_ids[k.index()].is_empty()
+                && c.due(c.window_end(now), self.queried_end[k.index()])
+        });
+        let mut w = Windows {
+            due,
+            ..Windows::default()
+        };
+        for t in inv.targets.iter().filter(|t| assignment.owns(vc, t.bucket)) {
+            let kind = t.entity.kind;
+            w.owned.insert(t.entity.moid.clone());
+            if !due[kind.index()] {
+                continue;
+            }
+            let cadence = cadences[kind.index()];
+            let end = cadence.window_end(now);
+            let last = self
+                .last
+                .get(&t.entity.moid)
+                .copied()
+                .or_else(|| assignment.watermark(vc, kind, t.bucket));
+            let start = cadence.window_start(end, last, lookback);
+            if start < end {
+                w.specs.push(PerfQuerySpec {
+                    kind,
+                    moid: t.entity.moid.clone(),
+                    start: Some(start),
+                    end: Some(end),
+                    max_sample: cadence.max_samples(start, end),
+                    metric_ids: counters.metric_ids[kind.index()].clone(),
+                    interval_id: cadence.interval as i32,
+                    format: self.collect.format,
+                });
+            }
+            w.targets.insert(t.entity.moid.clone(), (t.clone(), start));
+        }
+        w.specs.sort_by_key(|s| s.kind);
+        w
+    }
+
     /// Runs one cycle: the window (watermark, now] of every owned, active entity.
     pub async fn cycle(&mut self, assignment: &dyn Assignment, sink: &Sink) -> CycleSummary {
         let started = Instant::now();
@@ -266,45 +342,23 @@ impl VcenterCollector {
             summary.duration = started.elapsed();
             return summary;
         }
-        let end = plan::window_end(now);
-        summary.window_end = Some(end);
-        let lookback = self.collect.lookback.as_secs() as i64;
         let (Some(counters), Some(inv)) = (&self.counters, &self.inventory) else {
             unreachable!("prepare() sets counters and inventory");
         };
-
-        // Which entities, from when.
-        let vc = self.cfg.name.as_str();
-        let mut targets: HashMap<String, (Target, i64)> = HashMap::new();
-        let mut specs = Vec::new();
-        for t in inv.targets.iter().filter(|t| assignment.owns(vc, t.bucket)) {
-            let kind = t.entity.kind;
-            let last = self
-                .last
-                .get(&t.entity.moid)
-                .copied()
-                .or_else(|| assignment.watermark(vc, kind, t.bucket));
-            let start = plan::window_start(end, last, lookback);
-            if start < end {
-                specs.push(PerfQuerySpec {
-                    kind,
-                    moid: t.entity.moid.clone(),
-                    start: Some(start),
-                    end: Some(end),
-                    max_sample: plan::max_samples(start, end),
-                    metric_ids: counters.metric_ids[kind.index()].clone(),
-                    interval_id: plan::REALTIME_INTERVAL as i32,
-                    format: self.collect.format,
-                });
-            }
-            targets.insert(t.entity.moid.clone(), (t.clone(), start));
-        }
+        let cadences = self.cadences(counters);
+        let end = cadences[EntityKind::Vm.index()].window_end(now);
+        summary.window_end = Some(end);
+        let plan = self.windows(assignment, inv, counters, &cadences, now);
         // Forget progress on entities we no longer own: if they come back, their bucket's
         // committed watermark is the truth, not what this node remembered.
-        self.last.retain(|moid, _| targets.contains_key(moid));
+        self.last.retain(|moid, _| plan.owned.contains(moid));
+        for kind in EntityKind::ALL.into_iter().filter(|k| plan.due[k.index()]) {
+            self.queried_end[kind.index()] = Some(cadences[kind.index()].window_end(now));
+        }
+        let Windows { targets, specs, .. } = plan;
+        let vc = self.cfg.name.as_str();
         summary.entities = targets.len();
         summary.queried = specs.len();
-        specs.sort_by_key(|s| s.kind);
 
         let jobs = plan::batches(
             specs,
@@ -378,6 +432,18 @@ fn path_filters(collect: &CollectConfig) -> HashMap<EntityKind, PathFilter> {
             (kind, PathFilter::new(&k.include, &k.exclude))
         })
         .collect()
+}
+
+/// What one cycle asks for: see [`VcenterCollector::windows`].
+#[derive(Default)]
+struct Windows {
+    /// Per kind: collected and due this cycle.
+    due: [bool; EntityKind::COUNT],
+    /// Every entity this node owns (of any kind), to keep its progress.
+    owned: HashSet<String>,
+    /// The entities of due kinds, with the start of their window.
+    targets: HashMap<String, (Target, i64)>,
+    specs: Vec<PerfQuerySpec>,
 }
 
 /// The watermarks to commit: per bucket, the oldest progress of its entities

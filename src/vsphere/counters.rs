@@ -18,18 +18,33 @@ pub(crate) fn level_from_node(n: &Node) -> Option<u8> {
         .filter(|l| (1..=4).contains(l))
 }
 
-/// The level of the first enabled `PerfInterval` (vCenter's shortest historical interval,
-/// "Past day", 300 s): what vCenter is configured to keep.
-pub(crate) fn server_level(intervals: &Node) -> Option<u8> {
+/// `PerfInterval.samplingPeriod` in seconds, when it is a sane one (1 s to 1 day).
+fn sampling_period(i: &Node) -> Option<i64> {
+    i.text_at(&["samplingPeriod"])?
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|p| (1..=86_400).contains(p))
+}
+
+/// The first enabled `PerfInterval`: vCenter's shortest historical interval ("Past day",
+/// 300 s unless changed).
+fn first_interval(intervals: &Node) -> Option<&Node> {
     intervals
         .children_named("PerfInterval")
         .filter(|i| i.text_at(&["enabled"]).map(str::trim) != Some("false"))
-        .min_by_key(|i| {
-            i.text_at(&["samplingPeriod"])
-                .and_then(|t| t.trim().parse::<i64>().ok())
-                .unwrap_or(i64::MAX)
-        })
-        .and_then(level_from_node)
+        .min_by_key(|i| sampling_period(i).unwrap_or(i64::MAX))
+}
+
+/// The level of the first enabled interval: what vCenter is configured to keep.
+pub(crate) fn server_level(intervals: &Node) -> Option<u8> {
+    first_interval(intervals).and_then(level_from_node)
+}
+
+/// The sampling period of the first enabled interval: the period of the historical statistics
+/// of clusters, datastores, datacenters and resource pools, and the `intervalId` to ask them at.
+pub(crate) fn historical_interval(intervals: &Node) -> Option<i64> {
+    first_interval(intervals).and_then(sampling_period)
 }
 
 /// One `PerfCounterInfo` element → [`Counter`]; `None` when a required part is missing.
@@ -82,7 +97,7 @@ impl Client {
             .await?;
         let mut counters = Vec::new();
         let mut levels = HashMap::new();
-        let mut server = None;
+        let (mut server, mut historical) = (None, None);
         let mut skipped = 0usize;
         for o in &objects {
             if let Some(val) = o.prop("perfCounter") {
@@ -100,12 +115,15 @@ impl Client {
             }
             if let Some(val) = o.prop("historicalInterval") {
                 server = server_level(val);
+                historical = historical_interval(val);
             }
         }
         if skipped > 0 {
             tracing::warn!(vcenter = %self.name(), skipped, "perfCounter entries without key/group/name/rollup ignored");
         }
-        Ok(CounterCatalog::new(counters).with_levels(levels, server))
+        Ok(CounterCatalog::new(counters)
+            .with_levels(levels, server)
+            .with_historical_interval(historical))
     }
 }
 
@@ -130,5 +148,8 @@ mod tests {
         assert_eq!(level_from_node(&n), Some(3));
         let v = crate::vsphere::xml::parse(br#"<val><PerfInterval><key>2</key><samplingPeriod>1800</samplingPeriod><level>1</level><enabled>true</enabled></PerfInterval><PerfInterval><key>1</key><samplingPeriod>300</samplingPeriod><level>2</level><enabled>true</enabled></PerfInterval></val>"#).unwrap();
         assert_eq!(server_level(&v), Some(2));
+        assert_eq!(historical_interval(&v), Some(300));
+        let none = crate::vsphere::xml::parse(br#"<val><PerfInterval><samplingPeriod>300</samplingPeriod><enabled>false</enabled></PerfInterval></val>"#).unwrap();
+        assert_eq!(historical_interval(&none), None);
     }
 }

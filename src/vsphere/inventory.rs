@@ -31,7 +31,7 @@ const VM_PATHS: &[&str] = &[
 const HOST_PATHS: &[&str] = &["name", "runtime.connectionState", "parent"];
 const ANCESTOR_PATHS: &[&str] = &["name", "parent"];
 /// `info.url` is what Telegraf maps `datastore.*` instances through (its `lun2ds`).
-const DATASTORE_PATHS: &[&str] = &["name", "info.url"];
+const DATASTORE_PATHS: &[&str] = &["name", "info.url", "parent"];
 
 /// The longest parent chain we follow (guards against a cycle in bad data).
 const MAX_DEPTH: usize = 64;
@@ -56,13 +56,20 @@ impl Client {
             return Ok(Discovery::default());
         }
         let generation = self.session_generation();
-        match self.discover_once(&types).await {
+        let mut found = match self.discover_once(&types).await {
             Err(e) if e.is_stale_view() || self.session_generation() != generation => {
                 tracing::warn!(vcenter = %self.name(), error = %e, "inventory view lost: retrying with a new view");
                 self.discover_once(&types).await
             }
             r => r,
-        }
+        }?;
+        // Objects read only for tags or paths (a VM's host, the datastores `dsname` maps
+        // through) are not entities of a kind that was not asked for.
+        found.entities.retain(|e| kinds.contains(&e.kind));
+        let moids: std::collections::HashSet<&str> =
+            found.entities.iter().map(|e| e.moid.as_str()).collect();
+        found.paths.retain(|m, _| moids.contains(m.as_str()));
+        Ok(found)
     }
 
     async fn discover_once(&self, types: &[&str]) -> Result<Discovery, Error> {
@@ -300,7 +307,58 @@ pub(crate) fn resolve(objects: &[ObjectContent]) -> Vec<Entity> {
             .and_then(|h| hosts.get(h.value.as_str()));
         out.push(vm_entity(o, host, &by_id));
     }
+    out.extend(
+        objects
+            .iter()
+            .filter_map(|o| historical_entity(o, &by_id, &datacenter_of)),
+    );
     out
+}
+
+/// A cluster, datastore, datacenter or resource pool (a vApp counts as a pool, as in
+/// vSphere's type hierarchy) with Telegraf's tags: its datacenter, and for a pool whose
+/// parent is a cluster (a cluster's root pool, `Resources`) that cluster, as Telegraf's
+/// populateTags sets `clustername` only from a pool's direct parent.
+fn historical_entity(
+    o: &ObjectContent,
+    by_id: &HashMap<&str, &ObjectContent>,
+    datacenter_of: &dyn Fn(Option<MoRef>) -> Option<String>,
+) -> Option<Entity> {
+    let kind = match o.obj.ty.as_str() {
+        "VirtualApp" => EntityKind::ResourcePool,
+        t => EntityKind::from_vim_type(t).filter(|k| !k.is_realtime())?,
+    };
+    let name = o
+        .text("name")
+        .map_or_else(|| o.obj.value.clone(), str::to_string);
+    let dcname = match kind {
+        EntityKind::Datacenter => Some(name.clone()),
+        _ => datacenter_of(o.moref("parent")),
+    };
+    let clustername = match kind {
+        EntityKind::ResourcePool => o
+            .moref("parent")
+            .and_then(|p| by_id.get(p.value.as_str()).copied())
+            .filter(|p| p.obj.ty == "ClusterComputeResource")
+            .and_then(|p| p.text("name"))
+            .map(str::to_string),
+        _ => None,
+    };
+    Some(Entity {
+        kind,
+        moid: o.obj.value.clone(),
+        name,
+        dcname,
+        clustername,
+        esxhostname: None,
+        uuid: None,
+        guest: None,
+        guesthostname: None,
+        rpname: None,
+        memory_size_mb: None,
+        memory_reservation: None,
+        active: true,
+    })
 }
 
 #[cfg(test)]
@@ -411,7 +469,19 @@ mod tests {
             ),
         ];
         let e = resolve(&objects);
-        assert_eq!(e.len(), 4);
+        // Two hosts, two VMs, the datacenter and the cluster (a standalone host's
+        // ComputeResource is not a cluster).
+        assert_eq!(e.len(), 6);
+        let c = e.iter().find(|e| e.moid == "domain-c1").unwrap();
+        assert_eq!(
+            (c.kind, c.name.as_str(), c.dcname.as_deref()),
+            (EntityKind::Cluster, "C0", Some("DC0"))
+        );
+        let dc = e.iter().find(|e| e.moid == "dc-1").unwrap();
+        assert_eq!(
+            (dc.kind, dc.dcname.as_deref()),
+            (EntityKind::Datacenter, Some("DC0"))
+        );
         let h1 = e.iter().find(|e| e.moid == "host-1").unwrap();
         assert_eq!(
             (h1.dcname.as_deref(), h1.clustername.as_deref(), h1.active),

@@ -95,6 +95,9 @@ pub struct CounterCatalog {
     /// The statistics level of vCenter's first enabled historical interval (Past day, 300 s):
     /// counters above it are not kept by vCenter, and often come back empty.
     server_level: Option<u8>,
+    /// The sampling period (s) of that interval: clusters, datastores, datacenters and
+    /// resource pools have statistics at this period only.
+    historical_interval: Option<i64>,
 }
 
 impl CounterCatalog {
@@ -126,6 +129,16 @@ impl CounterCatalog {
         self.levels = levels;
         self.server_level = server_level;
         self
+    }
+
+    /// Adds the sampling period of vCenter's first historical interval.
+    pub fn with_historical_interval(mut self, secs: Option<i64>) -> Self {
+        self.historical_interval = secs;
+        self
+    }
+
+    pub fn historical_interval(&self) -> Option<i64> {
+        self.historical_interval
     }
 
     pub fn level(&self, key: i32) -> Option<u8> {

@@ -9,12 +9,7 @@ use std::sync::OnceLock;
 #[derive(Clone, Debug)]
 pub struct SimOptions {
     pub datacenters: u32,
-    /// How many of the datacenters sit in a folder (`/F0/DC1`), their hosts, VMs and
-    /// datastores in sub-folders (govmomi's `Model.Folder`).
-    pub folders: u32,
-    /// Child pools under each cluster's root pool (`Resources/DC0_C0_RP1`).
-    pub pools: u32,
-    /// Pools under each of those, the cluster's VMs moved into the first
+    /// Pools under each of the `pools` pools, the cluster's VMs moved into the first
     /// (`Resources/DC0_C0_RP1/DC0_C0_RP1_N0/DC0_C0_RP0_VM0`).
     pub nested_pools: u32,
     pub clusters: u32,
@@ -35,14 +30,21 @@ pub struct SimOptions {
     /// Hold back the newest samples this long, as a real vCenter posts them late
     /// (changeable at run time with [`Simulator::set_lag`]).
     pub lag: std::time::Duration,
+    /// Resource pools per cluster besides its root pool, datastores per datacenter, and
+    /// folders per root folder (objects then sit inside them).
+    pub pools: u32,
+    pub datastores: u32,
+    pub folders: u32,
+    /// The first historical interval's sampling period (vCenter: 300 s), and how late its
+    /// samples are posted.
+    pub historical_interval: std::time::Duration,
+    pub historical_lag: std::time::Duration,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
         SimOptions {
             datacenters: 1,
-            folders: 0,
-            pools: 0,
             nested_pools: 0,
             clusters: 1,
             hosts_per_cluster: 2,
@@ -55,6 +57,11 @@ impl Default for SimOptions {
             session_idle_timeout: None,
             port: 0,
             lag: std::time::Duration::ZERO,
+            pools: 0,
+            datastores: 1,
+            folders: 0,
+            historical_interval: std::time::Duration::from_secs(300),
+            historical_lag: std::time::Duration::ZERO,
         }
     }
 }
@@ -85,8 +92,6 @@ impl Simulator {
         let mut cmd = Command::new(binary());
         cmd.arg(format!("-listen=127.0.0.1:{}", opts.port))
             .arg(format!("-dc={}", opts.datacenters))
-            .arg(format!("-folder={}", opts.folders))
-            .arg(format!("-pool={}", opts.pools))
             .arg(format!("-nested-pool={}", opts.nested_pools))
             .arg(format!("-cluster={}", opts.clusters))
             .arg(format!("-cluster-host={}", opts.hosts_per_cluster))
@@ -95,6 +100,17 @@ impl Simulator {
             .arg(format!("-poweroff={}", opts.poweroff))
             .arg(format!("-disconnect={}", opts.disconnect))
             .arg(format!("-lag={}ms", opts.lag.as_millis()))
+            .arg(format!("-pool={}", opts.pools))
+            .arg(format!("-ds={}", opts.datastores))
+            .arg(format!("-folder={}", opts.folders))
+            .arg(format!(
+                "-historical-interval={}ms",
+                opts.historical_interval.as_millis()
+            ))
+            .arg(format!(
+                "-historical-lag={}ms",
+                opts.historical_lag.as_millis()
+            ))
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if let Some((user, pass)) = &opts.login {
@@ -197,6 +213,15 @@ impl Simulator {
     pub fn expected_hosts(&self) -> u32 {
         let o = &self.opts;
         (o.clusters * o.hosts_per_cluster + o.standalone_hosts) * o.datacenters - o.disconnect
+    }
+
+    /// Clusters, datastores and resource pools (a root pool per cluster and per standalone
+    /// host, plus `pools` per cluster): what vcollect collects besides VMs and hosts by
+    /// default (datacenters are off by default).
+    pub fn expected_historical(&self) -> u32 {
+        let o = &self.opts;
+        let pools = o.clusters * (1 + o.pools) + o.standalone_hosts;
+        o.clusters + o.datastores + pools
     }
 }
 

@@ -38,15 +38,19 @@ func main() {
 	clusterHosts := flag.Int("cluster-host", 3, "hosts per cluster")
 	standalone := flag.Int("standalone-host", 0, "standalone hosts per datacenter")
 	vms := flag.Int("vm", 2, "VMs per cluster and per standalone host")
-	folders := flag.Int("folder", 0, "datacenters placed in a folder, their hosts, VMs and datastores in sub-folders (govmomi's Model.Folder)")
-	pools := flag.Int("pool", 0, "child resource pools under each cluster's root pool (govmomi's Model.Pool)")
-	nested := flag.Int("nested-pool", 0, "child pools under each of those pools, with the VMs of the root pool moved into the first")
+	nested := flag.Int("nested-pool", 0, "child pools under each of the -pool pools, with the VMs of the root pool moved into the first")
 	poweroff := flag.Int("poweroff", 0, "power off this many VMs after creation")
 	disconnect := flag.Int("disconnect", 0, "mark this many hosts disconnected after creation")
 	idle := flag.Duration("session-idle-timeout", 0, "expire sessions idle this long (0: never)")
+	pools := flag.Int("pool", 0, "resource pools per cluster, besides its root pool (each VM-less)")
+	apps := flag.Int("app", 0, "vApps per cluster")
+	datastores := flag.Int("ds", 1, "datastores per datacenter")
+	folders := flag.Int("folder", 0, "folders in each of a datacenter's vm, host, datastore and network folders: objects are created inside them")
+	historical := flag.Duration("historical-interval", 300*time.Second, "the sampling period of the first historical interval (vCenter's \"past day\"): what clusters, datastores, datacenters and pools have statistics at")
+	historicalLag := flag.Duration("historical-lag", 0, "hold back the newest historical samples this long, as vCenter posts its rollups late (changeable at run time on /vcsim/control?hlag=)")
 	lag := flag.Duration("lag", 0, "hold back the newest samples this long, as vCenter posts them late (changeable at run time on /vcsim/control)")
 	govmomiPerf := flag.Bool("govmomi-perf", false, "answer QueryPerf as govmomi's simulator does (instance \"*\" echoed, zeros for counters without data, samples off the grid) instead of like a real vCenter")
-	counters := flag.Bool("counters", false, "print each counter with data for VMs and hosts, then exit")
+	counters := flag.Bool("counters", false, "print each counter with the kinds that have data for it, then exit")
 	flag.Parse()
 
 	model := simulator.VPX()
@@ -55,8 +59,10 @@ func main() {
 	model.ClusterHost = *clusterHosts
 	model.Host = *standalone
 	model.Machine = *vms
-	model.Folder = *folders
 	model.Pool = *pools
+	model.App = *apps
+	model.Datastore = *datastores
+	model.Folder = *folders
 	model.Autostart = true
 
 	start := time.Now()
@@ -73,7 +79,7 @@ func main() {
 		return
 	}
 	if !*govmomiPerf {
-		rp := installRealPerf(*lag)
+		rp := installRealPerf(*lag, int64(historical.Seconds()), *historicalLag)
 		model.Service.HandleFunc("/vcsim/control", rp.control)
 		model.Service.HandleFunc("/vcsim/calls", rp.serveCalls)
 	}
@@ -111,10 +117,16 @@ func main() {
 }
 
 func listCounters() {
+	kinds := []string{"VirtualMachine", "HostSystem", "ClusterComputeResource", "Datastore", "Datacenter", "ResourcePool"}
 	for _, c := range vpx.PerfCounter {
-		fmt.Printf("%d %s.%s.%s vm=%v host=%v\n", c.Key, c.GroupInfo.GetElementDescription().Key,
-			c.NameInfo.GetElementDescription().Key, c.RollupType,
-			len(vpx.VmMetricData[c.Key]) > 0, len(vpx.HostMetricData[c.Key]) > 0)
+		fmt.Printf("%d %s.%s.%s level=%d", c.Key, c.GroupInfo.GetElementDescription().Key,
+			c.NameInfo.GetElementDescription().Key, c.RollupType, c.Level)
+		for _, k := range kinds {
+			if len(vpx.MetricData[k][c.Key]) > 0 {
+				fmt.Printf(" %s", k)
+			}
+		}
+		fmt.Println()
 	}
 }
 

@@ -10,6 +10,10 @@ package main
 //   - counters without data for the entity are absent from the answer (not zeros);
 //   - samples sit on the 20-s grid, the one at startTime included, none older than the
 //     one-hour realtime retention;
+//   - clusters, datastores, datacenters and resource pools have historical statistics only,
+//     at the first historical interval (PerformanceManager.historicalInterval, 300 s unless
+//     -historical-interval says otherwise), on that grid, kept for a day, posted late by
+//     -historical-lag; asked at another interval, they answer nothing;
 //   - the newest samples are held back by a lag (global or per host), like vCenter posting
 //     samples late;
 //   - a host can be "out" (disconnected): nothing newer than the moment it went out is
@@ -36,8 +40,9 @@ import (
 )
 
 const (
-	realtimeInterval  = 20
-	realtimeRetention = 3600
+	realtimeInterval    = 20
+	realtimeRetention   = 3600
+	historicalRetention = 86400
 )
 
 type realPerf struct {
@@ -46,7 +51,10 @@ type realPerf struct {
 
 	names map[int32]string // counter key -> "group.name"
 
+	historical int64 // the first historical interval's sampling period, seconds
+
 	mu      sync.Mutex
+	hlag    time.Duration // how late historical samples are posted
 	lag     time.Duration
 	hostLag map[string]time.Duration
 	out     map[string]int64 // host moid -> newest sample (unix s) answered while it is out
@@ -63,7 +71,7 @@ type shape struct {
 }
 
 // installRealPerf replaces the registry's PerformanceManager with realPerf.
-func installRealPerf(lag time.Duration) *realPerf {
+func installRealPerf(lag time.Duration, historical int64, hlag time.Duration) *realPerf {
 	ref := types.ManagedObjectReference{Type: "PerformanceManager", Value: "PerfMgr"}
 	pm, ok := simulator.Map.Get(ref).(*simulator.PerformanceManager)
 	if !ok {
@@ -76,10 +84,19 @@ func installRealPerf(lag time.Duration) *realPerf {
 	rp := &realPerf{
 		PerformanceManager: *pm,
 		names:              names,
+		historical:         historical,
+		hlag:               hlag,
 		lag:                lag,
 		hostLag:            map[string]time.Duration{},
 		out:                map[string]int64{},
 		shapes:             map[string]*shape{},
+	}
+	// vCenter's four default levels; only the first one's period matters to a collector.
+	rp.HistoricalInterval = []types.PerfInterval{
+		{Key: 1, SamplingPeriod: int32(historical), Name: "Past day", Length: historicalRetention, Level: 1, Enabled: true},
+		{Key: 2, SamplingPeriod: 1800, Name: "Past week", Length: 604800, Level: 1, Enabled: true},
+		{Key: 3, SamplingPeriod: 7200, Name: "Past month", Length: 2592000, Level: 1, Enabled: true},
+		{Key: 4, SamplingPeriod: 86400, Name: "Past year", Length: 31536000, Level: 1, Enabled: true},
 	}
 	simulator.Map.Put(rp)
 	return rp
@@ -120,6 +137,9 @@ func (p *realPerf) shapeOf(ref types.ManagedObjectReference) *shape {
 
 // instances lists the series a counter has on an entity, as vCenter answers instance "*".
 func (p *realPerf) instances(kind string, s *shape, name string) []string {
+	if kind != "VirtualMachine" && kind != "HostSystem" {
+		return []string{""}
+	}
 	group := name[:strings.IndexByte(name, '.')]
 	switch {
 	case group == "cpu" && name != "cpu.usage":
@@ -142,7 +162,7 @@ func (p *realPerf) instances(kind string, s *shape, name string) []string {
 	return []string{""}
 }
 
-// newest is the newest sample vCenter has for an entity of host `host` at `now`.
+// newest is the newest realtime sample vCenter has for an entity of host `host` at `now`.
 func (p *realPerf) newest(host string, now time.Time) int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -150,16 +170,36 @@ func (p *realPerf) newest(host string, now time.Time) int64 {
 	if !ok {
 		lag = p.lag
 	}
-	n := floor(now.Add(-lag).Unix())
+	n := floor(now.Add(-lag).Unix(), realtimeInterval)
 	if frozen, out := p.out[host]; out && frozen < n {
 		n = frozen
 	}
 	return n
 }
 
-func floor(t int64) int64 { return t - ((t%realtimeInterval)+realtimeInterval)%realtimeInterval }
+// newestHistorical is the newest historical sample vCenter has posted at `now`.
+func (p *realPerf) newestHistorical(now time.Time) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return floor(now.Add(-p.hlag).Unix(), p.historical)
+}
 
-func ceil(t int64) int64 { return -floor(-t) }
+// cadence is the grid and retention of the statistics asked for, or ok=false when the entity
+// has none at that interval (as vCenter: realtime for VMs and hosts only).
+func (p *realPerf) cadence(kind string, intervalID int32) (step, retention int64, ok bool) {
+	realtime := kind == "VirtualMachine" || kind == "HostSystem"
+	switch {
+	case realtime && (intervalID == 0 || intervalID == realtimeInterval):
+		return realtimeInterval, realtimeRetention, true
+	case int64(intervalID) == p.historical || (!realtime && intervalID == 0):
+		return p.historical, historicalRetention, true
+	}
+	return 0, 0, false
+}
+
+func floor(t, step int64) int64 { return t - ((t%step)+step)%step }
+
+func ceil(t, step int64) int64 { return -floor(-t, step) }
 
 func (p *realPerf) QueryPerf(ctx *simulator.Context, req *types.QueryPerf) soap.HasFault {
 	body := new(methods.QueryPerfBody)
@@ -182,40 +222,44 @@ func (p *realPerf) QueryPerf(ctx *simulator.Context, req *types.QueryPerf) soap.
 
 // entity answers one spec, or nil when vCenter would have nothing for it.
 func (p *realPerf) entity(qs types.PerfQuerySpec, data map[int32][]int64, now time.Time) *types.PerfEntityMetric {
-	if qs.IntervalId != 0 && qs.IntervalId != realtimeInterval {
+	step, retention, ok := p.cadence(qs.Entity.Type, qs.IntervalId)
+	if !ok {
 		return nil
 	}
 	s := p.shapeOf(qs.Entity)
 	newest := p.newest(s.host, now)
-	first := ceil(now.Unix() - realtimeRetention)
+	if step != realtimeInterval {
+		newest = p.newestHistorical(now)
+	}
+	first := ceil(now.Unix()-retention, step)
 	if qs.StartTime != nil {
-		if st := ceil(qs.StartTime.Unix()); st > first {
+		if st := ceil(qs.StartTime.Unix(), step); st > first {
 			first = st // the sample at startTime is included
 		}
 	}
 	last := newest
 	if qs.EndTime != nil {
-		if e := floor(qs.EndTime.Unix()); e < last {
+		if e := floor(qs.EndTime.Unix(), step); e < last {
 			last = e
 		}
 	}
 	if last < first {
 		return nil
 	}
-	n := int((last-first)/realtimeInterval) + 1
+	n := int((last-first)/step) + 1
 	limit := int(qs.MaxSample)
 	if limit <= 0 && qs.StartTime == nil && qs.EndTime == nil {
 		limit = 1 // without times or maxSample, vCenter answers the newest sample only
 	}
 	if limit > 0 && limit < n {
-		first = last - int64(limit-1)*realtimeInterval
+		first = last - int64(limit-1)*step
 		n = limit
 	}
 	m := &types.PerfEntityMetric{}
 	m.Entity = qs.Entity
 	for i := 0; i < n; i++ {
-		ts := time.Unix(first+int64(i)*realtimeInterval, 0).UTC()
-		m.SampleInfo = append(m.SampleInfo, types.PerfSampleInfo{Timestamp: ts, Interval: realtimeInterval})
+		ts := time.Unix(first+int64(i)*step, 0).UTC()
+		m.SampleInfo = append(m.SampleInfo, types.PerfSampleInfo{Timestamp: ts, Interval: int32(step)})
 	}
 	for _, mid := range qs.MetricId {
 		points := data[mid.CounterId]
@@ -231,7 +275,7 @@ func (p *realPerf) entity(qs types.PerfQuerySpec, data map[int32][]int64, now ti
 			series.Id = types.PerfMetricId{CounterId: mid.CounterId, Instance: inst}
 			seed := int64(hash(qs.Entity.Value, inst) % uint32(len(points)))
 			for i := range series.Value {
-				t := (first / realtimeInterval) + int64(i)
+				t := (first / step) + int64(i)
 				series.Value[i] = points[(t+seed)%int64(len(points))]
 			}
 			m.Value = append(m.Value, series)
@@ -269,6 +313,7 @@ func hostRef(id string) (string, bool) {
 //	?lag=2m&host=H       the lag of host H (moid or name) and its VMs
 //	?out=1&host=H        host H goes out: nothing newer than now is answered for it
 //	?out=0&host=H        host H is back: its whole last hour is answered again
+//	?hlag=40m            historical samples are posted this late
 func (p *realPerf) control(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	host := ""
@@ -294,6 +339,16 @@ func (p *realPerf) control(w http.ResponseWriter, r *http.Request) {
 		}
 		p.mu.Unlock()
 	}
+	if v := q.Get("hlag"); v != "" {
+		hlag, err := time.ParseDuration(v)
+		if err != nil {
+			http.Error(w, "hlag: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		p.mu.Lock()
+		p.hlag = hlag
+		p.mu.Unlock()
+	}
 	if v := q.Get("out"); v != "" {
 		if host == "" {
 			http.Error(w, "out needs host", http.StatusBadRequest)
@@ -311,6 +366,6 @@ func (p *realPerf) control(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.mu.Lock()
-	fmt.Fprintf(w, "lag=%v hosts_lag=%d hosts_out=%d\n", p.lag, len(p.hostLag), len(p.out))
+	fmt.Fprintf(w, "lag=%v hosts_lag=%d hosts_out=%d hlag=%v\n", p.lag, len(p.hostLag), len(p.out), p.hlag)
 	p.mu.Unlock()
 }

@@ -330,3 +330,48 @@ fn host_tags_use_the_host_name_as_esxhostname() {
         ",dcname=DC0,esxhostname=esx9,moid=host-9,source=esx9,vcenter=vc1"
     );
 }
+
+/// A datastore, a cluster and a resource pool: the entity's name under its kind's tag and
+/// Telegraf's parent tags. A datastore's `datastore.*` series take `dsname` from their
+/// instance (Telegraf overwrites the datastore's own name there): one `dsname`, never two.
+#[test]
+fn historical_kinds_carry_telegrafs_tags_without_duplicates() {
+    let entity = |kind, name: &str, cluster: Option<&str>| Entity {
+        kind,
+        moid: format!("{}-1", kind.as_str()),
+        name: name.into(),
+        dcname: Some("DC0".into()),
+        clustername: cluster.map(Into::into),
+        esxhostname: None,
+        uuid: None,
+        guest: None,
+        guesthostname: None,
+        rpname: None,
+        memory_size_mb: None,
+        memory_reservation: None,
+        active: true,
+    };
+    let cat = catalog();
+    let m = EntityMetrics {
+        kind: None,
+        moid: String::new(),
+        timestamps: vec![300],
+        series: vec![series(181, "", &[7]), series(2, "", &[1500])],
+    };
+    let lines = |e: &Entity| {
+        let mut enc = Encoder::new(&cat, IDS);
+        let mut out = Vec::new();
+        enc.encode(e.kind, &EntityLine::new("vc1", e), &m, 0, &mut out);
+        String::from_utf8(out).unwrap()
+    };
+    let ds = lines(&entity(EntityKind::Datastore, "ds1", None));
+    assert_eq!(
+        ds,
+        "vsphere_datastore_cpu,dcname=DC0,dsname=ds1,moid=datastore-1,source=ds1,vcenter=vc1,cpu=instance-total usage_average=15.0 300\n\
+         vsphere_datastore_datastore,dcname=DC0,moid=datastore-1,source=ds1,vcenter=vc1,dsname=instance-total,lun=instance-total read_average=7i 300\n"
+    );
+    let c = lines(&entity(EntityKind::Cluster, "C0", None));
+    assert!(c.starts_with("vsphere_cluster_cpu,clustername=C0,dcname=DC0,moid=cluster-1,source=C0,vcenter=vc1,cpu=instance-total "), "{c}");
+    let rp = lines(&entity(EntityKind::ResourcePool, "Resources", Some("C0")));
+    assert!(rp.starts_with("vsphere_resourcepool_cpu,clustername=C0,dcname=DC0,moid=resourcepool-1,rpname=Resources,source=Resources,vcenter=vc1,"), "{rp}");
+}
