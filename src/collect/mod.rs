@@ -4,8 +4,8 @@
 //! * [`assignment`]: the seam to the control plane (which buckets, from which watermark);
 //! * [`inventory`]: the collectable entities with their tags prepared;
 //! * [`path_filter`], [`metric_select`], [`wildcard`]: `<kind>_include` / `_exclude` and
-//!   `<kind>_metric_include` / `_exclude`,
-//!   with Telegraf's syntax and meaning;
+//!   `<kind>_metric_include` / `_exclude`, with Telegraf's syntax and meaning;
+//! * [`available`]: what a sample of a kind's entities report, for counter patterns;
 //! * [`plan`]: windows and QueryPerf batches within vCenter's limits;
 //! * [`pipeline`]: the bounded stages of one cycle;
 //! * [`encode`]: Telegraf-compatible line protocol;
