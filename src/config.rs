@@ -7,6 +7,7 @@
 mod collect;
 mod defaults;
 mod ranges;
+pub mod telegraf;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -75,6 +75,18 @@ enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print the vcollect configuration equivalent to a Telegraf one (its [[inputs.vsphere]]
+    /// blocks, [agent] interval and InfluxDB output), with comments naming what is not
+    /// carried over. Secrets are never printed: they become *_env or *_file keys.
+    ImportTelegraf {
+        /// The Telegraf configuration file (telegraf.conf), then any --config-directory files
+        /// (telegraf.d/*.conf): they are read as one, as Telegraf reads them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where the printed configuration points password and token files.
+        #[arg(long, default_value = config::telegraf::DEFAULT_SECRETS_DIR)]
+        secrets_dir: PathBuf,
+    },
     /// The cluster as one node sees it: leader, term, and one row per member with its Raft
     /// indexes, lag, last contact, buckets and last collection cycle.
     Status {
@@ -209,6 +221,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(ConfigCommand::Example) => {
             out!("{}", config::EXAMPLE.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ImportTelegraf { files, secrets_dir } => {
+            let text = config::telegraf::import_files(&files, &secrets_dir)?;
+            out!("{}", text.trim_end());
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate => {

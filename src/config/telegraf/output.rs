@@ -1,0 +1,213 @@
+//! `[[outputs.influxdb]]` (1.x) or `[[outputs.influxdb_v2]]` → `[output]`.
+//!
+//! vcollect writes to one output: the first InfluxDB output in the file is carried over, every
+//! other output is named in a comment.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::credentials::{env_note, secret, SecretSpec};
+use super::reasons;
+use super::render::Section;
+use super::source::{Bad, Plugin};
+use super::values::{duration, fmt_duration, in_range, shown, string, strings};
+use crate::config::ranges;
+
+/// Telegraf's InfluxDB 1.x database when none is set.
+const TELEGRAF_DATABASE: &str = "telegraf";
+
+/// Telegraf's InfluxDB URL when none is set.
+const TELEGRAF_URL: &str = "http://localhost:8086";
+
+/// The `[output]` section.
+pub(super) fn output(outputs: &mut [Plugin], dir: &Path) -> Result<Section, Bad> {
+    let mut s = Section::table("[output]");
+    let chosen = outputs
+        .iter()
+        .position(|p| p.name == "influxdb" || p.name == "influxdb_v2");
+    match chosen {
+        None => s.comment(
+            "Telegraf's file has no [[outputs.influxdb]] or [[outputs.influxdb_v2]]: set url \
+             (and database, or org, bucket and token_file) to vcollect's InfluxDB.",
+        ),
+        Some(i) => {
+            let p = &mut outputs[i];
+            s.comment(format!("From {}.", p.label()));
+            if p.name == "influxdb" {
+                v1(&mut s, p, dir)?;
+            } else {
+                v2(&mut s, p, dir)?;
+            }
+            let label = p.label();
+            for (key, v) in std::mem::take(&mut p.table) {
+                s.comment(format!(
+                    "{label} `{}` not carried over: {}.",
+                    shown(&key, &v),
+                    reasons::output(&key)
+                ));
+            }
+        }
+    }
+    for (j, p) in outputs.iter().enumerate() {
+        if Some(j) != chosen {
+            s.comment(format!(
+                "{} not carried over: vcollect writes to one InfluxDB output.",
+                p.label()
+            ));
+        }
+    }
+    Ok(s)
+}
+
+fn take_string(p: &mut Plugin, key: &str) -> Result<Option<String>, Bad> {
+    let label = p.label();
+    match p.take(key) {
+        None => Ok(None),
+        Some(v) => string(&v).map(Some).map_err(|e| Bad::new(&label, key, e)),
+    }
+}
+
+fn take_duration(p: &mut Plugin, key: &str) -> Result<Option<Duration>, Bad> {
+    let label = p.label();
+    match p.take(key) {
+        None => Ok(None),
+        Some(v) => duration(&v).map(Some).map_err(|e| Bad::new(&label, key, e)),
+    }
+}
+
+/// `urls` (and the old `url`): the first HTTP one; the others in comments.
+fn url(s: &mut Section, p: &mut Plugin) -> Result<(), Bad> {
+    let label = p.label();
+    let mut urls = match p.take("urls") {
+        None => Vec::new(),
+        Some(v) => strings(&v).map_err(|e| Bad::new(&label, "urls", e))?,
+    };
+    urls.extend(take_string(p, "url")?);
+    if urls.is_empty() {
+        s.comment("Telegraf's default URL.");
+        urls.push(TELEGRAF_URL.to_string());
+    }
+    let chosen = urls
+        .iter()
+        .position(|u| u.starts_with("http://") || u.starts_with("https://"));
+    match chosen {
+        Some(i) => {
+            let (url, had_userinfo) = strip_userinfo(&urls[i]);
+            if had_userinfo {
+                s.comment("The URL's user info was left out: use username and password_file.");
+            }
+            env_note(s, "url", &url);
+            s.key("url", url);
+        }
+        None => s.comment(
+            "No http:// or https:// URL in Telegraf's urls (vcollect writes over HTTP only): set \
+             url.",
+        ),
+    }
+    for (j, u) in urls.iter().enumerate() {
+        if Some(j) != chosen {
+            let (u, _) = strip_userinfo(u);
+            s.comment(format!(
+                "urls: {u} not carried over: vcollect writes to one HTTP URL (Telegraf wrote \
+                 each batch to one of its urls)."
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A URL without `user:password@`, and whether it had one.
+fn strip_userinfo(url: &str) -> (String, bool) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_string(), false);
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rsplit_once('@') {
+        Some((_, host)) => (format!("{scheme}://{host}{}", &rest[end..]), true),
+        None => (url.to_string(), false),
+    }
+}
+
+/// `timeout` and `content_encoding`, common to both.
+fn common(s: &mut Section, p: &mut Plugin) -> Result<(), Bad> {
+    if let Some(t) = take_duration(p, "timeout")? {
+        let (t, note) = in_range("timeout", t, &ranges::CALL_TIMEOUT, fmt_duration);
+        if let Some(note) = note {
+            s.comment(note);
+        }
+        s.key("timeout", fmt_duration(t));
+    }
+    match take_string(p, "content_encoding")?.as_deref() {
+        None => {}
+        Some("gzip") => s.key("gzip", true),
+        Some("identity") | Some("") => s.key("gzip", false),
+        Some(other) => s.comment(format!(
+            "content_encoding = {other:?} not carried over: vcollect offers gzip or none (gzip)."
+        )),
+    }
+    Ok(())
+}
+
+fn v1(s: &mut Section, p: &mut Plugin, dir: &Path) -> Result<(), Bad> {
+    url(s, p)?;
+    match take_string(p, "database")?.filter(|d| !d.is_empty()) {
+        Some(db) => {
+            env_note(s, "database", &db);
+            s.key("database", db);
+        }
+        None => {
+            s.comment("Telegraf's default database (vcollect's own default is \"vsphere\").");
+            s.key("database", TELEGRAF_DATABASE);
+        }
+    }
+    if let Some(rp) = take_string(p, "retention_policy")?.filter(|r| !r.is_empty()) {
+        s.key("retention_policy", rp);
+    }
+    let user = take_string(p, "username")?.filter(|u| !u.is_empty());
+    let password = take_string(p, "password")?;
+    match &user {
+        Some(u) => {
+            env_note(s, "username", u);
+            s.key("username", u.as_str());
+        }
+        None if password.as_deref().is_some_and(|p| !p.is_empty()) => s.comment(
+            "Telegraf's output has a password but no username: vcollect needs both for \
+             InfluxDB 1.x authentication; the password is not carried over.",
+        ),
+        None => {}
+    }
+    if user.is_some() {
+        let spec = SecretSpec {
+            key: "password",
+            from: "The InfluxDB password",
+            stem: "influxdb",
+            required: true,
+        };
+        secret(s, &spec, password.as_deref(), dir);
+    }
+    common(s, p)
+}
+
+fn v2(s: &mut Section, p: &mut Plugin, dir: &Path) -> Result<(), Bad> {
+    url(s, p)?;
+    for (tkey, vkey) in [("organization", "org"), ("bucket", "bucket")] {
+        match take_string(p, tkey)?.filter(|v| !v.is_empty()) {
+            Some(v) => {
+                env_note(s, vkey, &v);
+                s.key(vkey, v);
+            }
+            None => s.comment(format!(
+                "Telegraf's `{tkey}` is empty or unset: set {vkey} (vcollect requires it)."
+            )),
+        }
+    }
+    let token = take_string(p, "token")?;
+    let spec = SecretSpec {
+        key: "token",
+        from: "The InfluxDB token",
+        stem: "influxdb",
+        required: true,
+    };
+    secret(s, &spec, token.as_deref(), dir);
+    common(s, p)
+}
