@@ -70,3 +70,67 @@ impl Inventory {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entity(kind: EntityKind, moid: &str, active: bool) -> Entity {
+        Entity {
+            kind,
+            moid: moid.into(),
+            name: moid.into(),
+            dcname: None,
+            clustername: None,
+            esxhostname: None,
+            uuid: None,
+            guest: None,
+            guesthostname: None,
+            rpname: None,
+            memory_size_mb: None,
+            memory_reservation: None,
+            active,
+        }
+    }
+
+    /// Only active entities of a kind with a filter, whose paths it admits, become targets.
+    #[test]
+    fn include_exclude_and_switched_off_kinds_decide_the_targets() {
+        let paths = |v: &[(&str, &[&str])]| -> HashMap<String, Vec<String>> {
+            v.iter()
+                .map(|(m, p)| (m.to_string(), p.iter().map(|s| s.to_string()).collect()))
+                .collect()
+        };
+        let found = Discovery {
+            entities: vec![
+                entity(EntityKind::Vm, "vm-1", true),
+                entity(EntityKind::Vm, "vm-2", true),
+                entity(EntityKind::Vm, "vm-3", false),
+                entity(EntityKind::Vm, "vm-4", true),
+                entity(EntityKind::Host, "host-1", true),
+                entity(EntityKind::Datastore, "ds-1", true),
+            ],
+            datastores: HashMap::new(),
+            paths: paths(&[
+                ("vm-1", &["/DC0/vm/web", "/DC0/host/C0/esx1/web"]),
+                ("vm-2", &["/DC0/vm/old/db", "/DC0/host/C0/esx1/db"]),
+                ("vm-3", &["/DC0/vm/off"]),
+                ("host-1", &["/DC0/host/C0/esx1"]),
+                ("ds-1", &["/DC0/datastore/ds1"]),
+            ]),
+        };
+        let filters = HashMap::from([
+            (
+                EntityKind::Vm,
+                PathFilter::new(&["/*/vm/**"], &["/DC0/vm/old/*"]),
+            ),
+            (EntityKind::Host, PathFilter::new(&["/*/host/**"], &[])),
+        ]);
+        let inv = Inventory::new("vc1", found, &filters);
+        let moids: Vec<&str> = inv.targets.iter().map(|t| t.entity.moid.as_str()).collect();
+        // vm-2 excluded, vm-3 off, vm-4 without a path, ds-1 of a kind switched off.
+        assert_eq!(moids, ["vm-1", "host-1"]);
+        assert_eq!(inv.filtered, 3);
+        assert_eq!(inv.seen.get(&EntityKind::Vm), Some(&4));
+    }
+}
