@@ -92,7 +92,13 @@ async fn every_kind_lands_with_telegrafs_names_and_every_chronograf_query_gets_d
     let influx = Influx::start().await;
     influx.create_db("vsphere").await;
     let dir = tempfile::tempdir().unwrap();
-    let collect = "[collect]\ndatacenter_metric_exclude = []";
+    // `folders: 1` puts DC0 in a folder (/F0/DC0): Telegraf's default paths (`/*/vm/**` …)
+    // do not reach into it, its README's `/**/…` paths do.
+    let collect = "[collect]\ndatacenter_metric_exclude = []\n\
+                   vm_include = [\"/**/vm/**\"]\nhost_include = [\"/**/host/**\"]\n\
+                   cluster_include = [\"/**/host/**\"]\n\
+                   resource_pool_include = [\"/**/host/**\"]\n\
+                   datastore_include = [\"/**/datastore/**\"]\ndatacenter_include = [\"/**\"]";
     let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), collect);
     once(&cfg).await;
 

@@ -1,4 +1,7 @@
-//! The entities of one vCenter that can be collected, with their tags prepared once.
+//! The entities of one vCenter that are collected, with their tags prepared once.
+//!
+//! `<kind>_include` / `<kind>_exclude` are applied here, when the inventory is built, so an
+//! entity they leave out is never queried (see [`super::path_filter`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -6,6 +9,7 @@ use std::time::Instant;
 
 use super::assignment::bucket_of;
 use super::encode::{EntityLine, RESERVED_TAGS};
+use super::path_filter::PathFilter;
 use super::tags::{self, ExtraTags};
 use crate::vsphere::{Discovery, Entity, EntityKind};
 
@@ -24,24 +28,35 @@ pub struct Inventory {
     pub targets: Vec<Target>,
     /// All entities seen, active or not, per kind.
     pub seen: HashMap<EntityKind, usize>,
+    /// Entities left out by their kind's include/exclude paths (or a kind switched off).
+    pub filtered: usize,
     /// Datastore name by LUN id, for the `dsname` tag of `datastore.*` counters.
     pub datastores: Arc<HashMap<String, String>>,
     pub discovered_at: Instant,
 }
 
 impl Inventory {
-    pub fn new(vcenter: &str, found: Discovery) -> Inventory {
-        Inventory::with_extras(vcenter, found, &ExtraTags::default())
-    }
-
-    /// With the extra tags and fields `x` selects (see [`tags`]).
-    pub fn with_extras(vcenter: &str, found: Discovery, x: &ExtraTags) -> Inventory {
+    /// The active entities `filters` admit (a kind without a filter is not collected), with
+    /// the extra tags and fields `x` selects (see [`tags`]).
+    pub fn new(
+        vcenter: &str,
+        found: Discovery,
+        filters: &HashMap<EntityKind, PathFilter>,
+        x: &ExtraTags,
+    ) -> Inventory {
         let mut seen = HashMap::new();
+        let mut filtered = 0;
         let mut targets = Vec::with_capacity(found.entities.len());
         let mut reserved = std::collections::BTreeSet::new();
+        let none = Vec::new();
         for e in found.entities {
             *seen.entry(e.kind).or_insert(0) += 1;
             if !e.active {
+                continue;
+            }
+            let paths = found.paths.get(&e.moid).unwrap_or(&none);
+            if !filters.get(&e.kind).is_some_and(|f| f.admits(paths)) {
+                filtered += 1;
                 continue;
             }
             for (k, _) in tags::extra_tags(&e, x) {
@@ -61,8 +76,74 @@ impl Inventory {
         Inventory {
             targets,
             seen,
+            filtered,
             datastores: Arc::new(found.datastores),
             discovered_at: Instant::now(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entity(kind: EntityKind, moid: &str, active: bool) -> Entity {
+        Entity {
+            kind,
+            moid: moid.into(),
+            name: moid.into(),
+            dcname: None,
+            clustername: None,
+            esxhostname: None,
+            uuid: None,
+            guest: None,
+            guesthostname: None,
+            rpname: None,
+            memory_size_mb: None,
+            memory_reservation: None,
+            active,
+            extras: Default::default(),
+        }
+    }
+
+    /// Only active entities of a kind with a filter, whose paths it admits, become targets.
+    #[test]
+    fn include_exclude_and_switched_off_kinds_decide_the_targets() {
+        let paths = |v: &[(&str, &[&str])]| -> HashMap<String, Vec<String>> {
+            v.iter()
+                .map(|(m, p)| (m.to_string(), p.iter().map(|s| s.to_string()).collect()))
+                .collect()
+        };
+        let found = Discovery {
+            entities: vec![
+                entity(EntityKind::Vm, "vm-1", true),
+                entity(EntityKind::Vm, "vm-2", true),
+                entity(EntityKind::Vm, "vm-3", false),
+                entity(EntityKind::Vm, "vm-4", true),
+                entity(EntityKind::Host, "host-1", true),
+                entity(EntityKind::Datastore, "ds-1", true),
+            ],
+            datastores: HashMap::new(),
+            paths: paths(&[
+                ("vm-1", &["/DC0/vm/web", "/DC0/host/C0/esx1/web"]),
+                ("vm-2", &["/DC0/vm/old/db", "/DC0/host/C0/esx1/db"]),
+                ("vm-3", &["/DC0/vm/off"]),
+                ("host-1", &["/DC0/host/C0/esx1"]),
+                ("ds-1", &["/DC0/datastore/ds1"]),
+            ]),
+        };
+        let filters = HashMap::from([
+            (
+                EntityKind::Vm,
+                PathFilter::new(&["/*/vm/**"], &["/DC0/vm/old/*"]),
+            ),
+            (EntityKind::Host, PathFilter::new(&["/*/host/**"], &[])),
+        ]);
+        let inv = Inventory::new("vc1", found, &filters, &ExtraTags::default());
+        let moids: Vec<&str> = inv.targets.iter().map(|t| t.entity.moid.as_str()).collect();
+        // vm-2 excluded, vm-3 off, vm-4 without a path, ds-1 of a kind switched off.
+        assert_eq!(moids, ["vm-1", "host-1"]);
+        assert_eq!(inv.filtered, 3);
+        assert_eq!(inv.seen.get(&EntityKind::Vm), Some(&4));
     }
 }

@@ -3,6 +3,9 @@
 //!
 //! * [`assignment`]: the seam to the control plane (which buckets, from which watermark);
 //! * [`inventory`]: the collectable entities with their tags prepared;
+//! * [`path_filter`], [`metric_select`], [`wildcard`]: `<kind>_include` / `_exclude` and
+//!   `<kind>_metric_include` / `_exclude`, with Telegraf's syntax and meaning;
+//! * [`available`]: what a sample of a kind's entities report, for counter patterns;
 //! * [`plan`]: windows and QueryPerf batches within vCenter's limits;
 //! * [`pipeline`]: the bounded stages of one cycle;
 //! * [`encode`]: Telegraf-compatible line protocol;
@@ -14,15 +17,19 @@
 
 pub mod agent;
 pub mod assignment;
+pub mod available;
 pub mod counters;
 pub mod encode;
 pub mod inventory;
 pub mod last_cycle;
+pub mod metric_select;
+pub mod path_filter;
 pub mod pipeline;
 pub mod plan;
 pub mod summary;
 pub mod tags;
 pub mod vcenter;
+pub mod wildcard;
 
 pub use agent::Collector;
 pub use assignment::{bucket_of, Assignment, Peek, Standalone, WatermarkUpdate, BUCKETS};

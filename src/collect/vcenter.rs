@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::assignment::{Assignment, WatermarkUpdate};
+use super::available;
 use super::counters::{self, CounterNotes, Reported};
 use super::encode::Encoder;
 use super::inventory::{Inventory, Target};
+use super::metric_select;
+use super::path_filter::PathFilter;
 use super::pipeline::{self, PipelineOptions};
 use super::plan::{self, Cadence};
 use super::summary::CycleSummary;
@@ -122,35 +125,86 @@ impl VcenterCollector {
         Ok(self.client.as_ref().expect("set above"))
     }
 
-    /// Resolves each enabled kind's counters; those this vCenter lacks are logged once per
-    /// session and skipped. Only a list the admin wrote none of whose counters exist is an
-    /// error (a default list this vCenter lacks entirely is logged and its kind skipped).
-    fn resolve(&mut self, catalog: CounterCatalog, session: u64) -> Result<Counters, CycleError> {
+    /// Resolves each enabled kind's counters: an exact list against the catalogue, patterns
+    /// against what a sample of the kind's entities in `inv` report (see
+    /// [`metric_select::Plan`]). Counters this vCenter lacks are logged once per session and
+    /// skipped. Only a list the admin wrote none of whose counters exist is an error (a
+    /// default list this vCenter lacks entirely is logged and its kind skipped).
+    async fn resolve(
+        &mut self,
+        client: &Client,
+        catalog: CounterCatalog,
+        session: u64,
+        inv: &Inventory,
+    ) -> Result<Counters, CycleError> {
         self.notes.session(session);
+        let collect = self.collect.clone();
         let mut metric_ids: [Arc<[MetricId]>; EntityKind::COUNT] = Default::default();
-        for kind in self.collect.kinds.enabled() {
-            let k = self.collect.kind(kind);
-            let list = counters::list_key(kind);
-            let r = counters::resolve(&catalog, &k.counters, k.instances);
-            self.notes.unknown(&self.cfg.name, list, &r);
-            if let Some((counter, close)) = r.unknown.first() {
-                let default = k.counters.iter().eq(default_counters(kind));
-                if r.ids.is_empty() && !default {
-                    return Err(CycleError::UnknownCounter {
-                        vcenter: self.cfg.name.clone(),
-                        list,
-                        counter: counter.clone(),
-                        known: catalog.len(),
-                        close: close.join(", "),
-                    });
-                }
-            }
-            metric_ids[kind.index()] = r.ids.into();
+        for kind in collect.kinds.enabled() {
+            let k = collect.kind(kind);
+            let ids =
+                match metric_select::Plan::new(&k.counters, &k.metric_include, &k.metric_exclude) {
+                    metric_select::Plan::Names(names) => {
+                        self.resolve_names(&catalog, kind, &names)?
+                    }
+                    metric_select::Plan::Sample(filter) => {
+                        let moids = inv
+                            .targets
+                            .iter()
+                            .filter(|t| t.entity.kind == kind)
+                            .map(|t| t.entity.moid.as_str());
+                        let interval = self.interval_id(kind, &catalog);
+                        let reported =
+                            available::reported(client, kind, moids, interval, collect.concurrency)
+                                .await?;
+                        metric_select::from_available(&catalog, &reported, &filter, k.instances)
+                    }
+                };
+            metric_ids[kind.index()] = ids.into();
         }
         Ok(Counters {
             catalog: Arc::new(catalog),
             metric_ids,
         })
+    }
+
+    /// An exact counter list of `kind` resolved against the catalogue.
+    fn resolve_names(
+        &mut self,
+        catalog: &CounterCatalog,
+        kind: EntityKind,
+        names: &[String],
+    ) -> Result<Vec<MetricId>, CycleError> {
+        let k = self.collect.kind(kind);
+        let list = counters::list_key(kind);
+        let r = counters::resolve(catalog, names, k.instances);
+        self.notes.unknown(&self.cfg.name, list, &r);
+        if let Some((counter, close)) = r.unknown.first() {
+            let default = k.counters.iter().eq(default_counters(kind));
+            if r.ids.is_empty() && !default {
+                return Err(CycleError::UnknownCounter {
+                    vcenter: self.cfg.name.clone(),
+                    list,
+                    counter: counter.clone(),
+                    known: catalog.len(),
+                    close: close.join(", "),
+                });
+            }
+        }
+        Ok(r.ids)
+    }
+
+    /// The statistics interval a kind is asked what it reports at: realtime (20 s) for VMs
+    /// and hosts, the historical interval for the others (as [`Self::cadences`]).
+    fn interval_id(&self, kind: EntityKind, catalog: &CounterCatalog) -> i32 {
+        if kind.is_realtime() {
+            return plan::REALTIME.interval as i32;
+        }
+        let secs = match self.collect.historical_interval {
+            Some(d) => d.as_secs() as i64,
+            None => catalog.historical_interval().unwrap_or(300),
+        };
+        secs as i32
     }
 
     /// Makes sure the session, counters and inventory are ready; returns vCenter's time.
@@ -168,9 +222,16 @@ impl VcenterCollector {
         {
             let started = Instant::now();
             let catalog = client.counters().await?;
-            let entities = client.discover_with(&self.extras.spec()).await?;
-            let counters = self.resolve(catalog, session)?;
-            let inv = Inventory::with_extras(&self.cfg.name, entities, &self.extras);
+            // Only the enabled kinds are listed, and only their included paths kept: a kind
+            // switched off or filtered out is never asked anything.
+            let kinds: Vec<EntityKind> = self.collect.kinds.enabled().collect();
+            let found = client.discover_kinds(&kinds, &self.extras.spec()).await?;
+            let filters = path_filters(&self.collect);
+            let mut inv = Inventory::new(&self.cfg.name, found, &filters, &self.extras);
+            let counters = self.resolve(&client, catalog, session, &inv).await?;
+            // A kind left without a counter (none exists here, or none matched) costs nothing.
+            inv.targets
+                .retain(|t| !counters.metric_ids[t.entity.kind.index()].is_empty());
             let objects = inv.seen.values().sum::<usize>();
             crate::telemetry::metrics().discovery(&self.cfg.name, started.elapsed(), objects);
             tracing::info!(
@@ -178,6 +239,7 @@ impl VcenterCollector {
                 vms = inv.seen.get(&EntityKind::Vm).copied().unwrap_or(0),
                 hosts = inv.seen.get(&EntityKind::Host).copied().unwrap_or(0),
                 active = inv.targets.len(),
+                filtered_out = inv.filtered,
                 counters = counters.catalog.len(),
                 took_ms = started.elapsed().as_millis() as u64,
                 "discovered inventory"
@@ -364,6 +426,18 @@ impl VcenterCollector {
         summary.duration = started.elapsed();
         summary
     }
+}
+
+/// The include/exclude paths of every enabled kind (a kind without one is not collected).
+fn path_filters(collect: &CollectConfig) -> HashMap<EntityKind, PathFilter> {
+    collect
+        .kinds
+        .enabled()
+        .map(|kind| {
+            let k = collect.kind(kind);
+            (kind, PathFilter::new(&k.include, &k.exclude))
+        })
+        .collect()
 }
 
 /// What one cycle asks for: see [`VcenterCollector::windows`].

@@ -11,23 +11,11 @@ use std::collections::HashMap;
 use super::client::Client;
 use super::error::Error;
 use super::extras::{self, CUSTOM_FIELDS_MANAGER};
+use super::paths::{inventory_paths, path_properties};
 use super::property::{object_spec, prop_spec, view_object_spec, ObjectContent};
+use super::selection::view_types;
 use super::soap::MoRef;
 use super::types::{Discovery, Entity, EntityKind, ExtraSpec};
-
-/// Types in the view. Subtypes are included (ClusterComputeResource is a ComputeResource,
-/// StoragePod a Folder), but both are listed for servers that match types exactly.
-const VIEW_TYPES: &[&str] = &[
-    "VirtualMachine",
-    "HostSystem",
-    "ComputeResource",
-    "ClusterComputeResource",
-    "Datacenter",
-    "Folder",
-    "ResourcePool",
-    "VirtualApp",
-    "Datastore",
-];
 
 const VM_PATHS: &[&str] = &[
     "name",
@@ -56,22 +44,45 @@ impl Client {
         Ok(self.discover().await?.entities)
     }
 
-    /// All VMs and hosts, and the datastore names `datastore.*` instances map to.
+    /// Every entity of every kind, and the datastore names `datastore.*` instances map to.
     pub async fn discover(&self) -> Result<Discovery, Error> {
-        self.discover_with(&ExtraSpec::default()).await
+        self.discover_kinds(&EntityKind::ALL, &ExtraSpec::default())
+            .await
     }
 
-    /// [`Client::discover`], with the extras `spec` asks for read in the same retrieval.
+    /// Every kind, with the extras `spec` asks for.
     pub async fn discover_with(&self, spec: &ExtraSpec) -> Result<Discovery, Error> {
+        self.discover_kinds(&EntityKind::ALL, spec).await
+    }
+
+    /// The entities of `kinds`, reading only the types and properties those kinds need
+    /// (none at all, and no call, for no kind), with the extras `spec` asks for read in the
+    /// same retrieval.
+    pub async fn discover_kinds(
+        &self,
+        kinds: &[EntityKind],
+        spec: &ExtraSpec,
+    ) -> Result<Discovery, Error> {
+        let types = view_types(kinds);
+        if types.is_empty() {
+            return Ok(Discovery::default());
+        }
         let generation = self.session_generation();
-        let r = match self.discover_once(spec).await {
+        let found = match self.discover_once(&types, spec).await {
             Err(e) if e.is_stale_view() || self.session_generation() != generation => {
                 tracing::warn!(vcenter = %self.name(), error = %e, "inventory view lost: retrying with a new view");
-                self.discover_once(spec).await
+                self.discover_once(&types, spec).await
             }
             r => r,
         };
-        r.map_err(|e| self.explain_property_fault(e, spec))
+        let mut found = found.map_err(|e| self.explain_property_fault(e, spec))?;
+        // Objects read only for tags or paths (a VM's host, the datastores `dsname` maps
+        // through) are not entities of a kind that was not asked for.
+        found.entities.retain(|e| kinds.contains(&e.kind));
+        let moids: std::collections::HashSet<&str> =
+            found.entities.iter().map(|e| e.moid.as_str()).collect();
+        found.paths.retain(|m, _| moids.contains(m.as_str()));
+        Ok(found)
     }
 
     /// vCenter refuses the whole retrieval when one path is not a property of its type: say
@@ -93,14 +104,14 @@ impl Client {
         }
     }
 
-    async fn discover_once(&self, spec: &ExtraSpec) -> Result<Discovery, Error> {
+    async fn discover_once(&self, types: &[&str], spec: &ExtraSpec) -> Result<Discovery, Error> {
         let started = std::time::Instant::now();
         let answer = self
             .invoke("CreateContainerView", |sc| {
                 let mut b = String::from(r#"<CreateContainerView xmlns="urn:vim25">"#);
                 sc.view_manager.write(&mut b, "_this");
                 sc.root_folder.write(&mut b, "container");
-                for t in VIEW_TYPES {
+                for t in types {
                     b.push_str("<type>");
                     b.push_str(t);
                     b.push_str("</type>");
@@ -117,10 +128,8 @@ impl Client {
                     .transport
                     .malformed("CreateContainerView", "no view in the answer")
             })?;
-        let paths: Vec<(&str, Vec<&str>)> = VIEW_TYPES
-            .iter()
-            .map(|t| (*t, type_paths(t, spec)))
-            .collect();
+        let paths: Vec<(&str, Vec<&str>)> =
+            types.iter().map(|t| (*t, properties(t, spec))).collect();
         let result = self
             .retrieve_all(|sc| {
                 let mut s = String::new();
@@ -147,6 +156,7 @@ impl Client {
             tracing::warn!(vcenter = %self.name(), r#type = ty, property = %path, "property is not a single value (a data object or an array): not written");
         }
         let datastores = datastore_luns(&objects);
+        let paths = inventory_paths(&objects);
         tracing::info!(
             vcenter = %self.name(),
             objects = objects.len(),
@@ -159,6 +169,7 @@ impl Client {
         Ok(Discovery {
             entities,
             datastores,
+            paths,
         })
     }
 
@@ -179,19 +190,29 @@ impl Client {
     }
 }
 
-/// The paths read for objects of type `ty`: what the tags need, and the extras `spec` asks
-/// for the kind of entity the type is.
-fn type_paths<'a>(ty: &str, spec: &'a ExtraSpec) -> Vec<&'a str> {
-    let base: &'static [&'static str] = match ty {
+/// The properties read for objects of type `ty`: its own (tags), what its inventory paths
+/// need, and the extras `spec` asks for the kind of entity the type is.
+fn properties<'a>(ty: &str, spec: &'a ExtraSpec) -> Vec<&'a str> {
+    let own: &'static [&'static str] = match ty {
         "VirtualMachine" => VM_PATHS,
         "HostSystem" => HOST_PATHS,
         "Datastore" => DATASTORE_PATHS,
         _ => ANCESTOR_PATHS,
     };
-    match extras::kind_of_type(ty) {
-        Some(kind) => [base, &extras::extra_paths(spec, kind, base)].concat(),
-        None => base.to_vec(),
+    let mut all = own.to_vec();
+    for p in path_properties(ty) {
+        if !all.contains(p) {
+            all.push(p);
+        }
     }
+    if let Some(kind) = extras::kind_of_type(ty) {
+        for p in extras::extra_paths(spec, kind, own) {
+            if !all.contains(&p) {
+                all.push(p);
+            }
+        }
+    }
+    all
 }
 
 /// Fills in each entity's extras from its object in the same retrieval. Nothing to do (and

@@ -6,8 +6,11 @@
 //! * `property.rs`: the PropertyCollector with paging;
 //! * `inventory.rs`, `counters.rs`: discovery and the counter catalogue;
 //! * `extras.rs`: custom attributes, extra properties and guest NIC addresses of an entity;
+//! * `paths.rs`: inventory paths (`/DC0/vm/web`) from the parent chains discovery reads;
+//! * `available.rs`: `QueryAvailablePerfMetric`, what an entity reports;
 //! * `perf.rs`: QueryPerf request and the streaming parser ([`PerfReader`], [`parse_perf_slice`]).
 
+mod available;
 mod client;
 mod counters;
 mod error;
@@ -15,8 +18,10 @@ mod extras;
 #[doc(hidden)]
 pub mod fuzzing;
 mod inventory;
+mod paths;
 mod perf;
 mod property;
+mod selection;
 mod soap;
 mod tls;
 mod types;

@@ -138,6 +138,9 @@ pub struct Discovery {
     /// (`ds:///vmfs/volumes/5f1b…/` → `5f1b…`): the instance of `datastore.*` counters.
     /// Telegraf writes this name as the `dsname` tag next to `lun`.
     pub datastores: HashMap<String, String>,
+    /// Every inventory path of every entity (`/DC0/vm/web`; a VM has several), by moid:
+    /// what `<kind>_include` / `<kind>_exclude` match.
+    pub paths: HashMap<String, Vec<String>>,
 }
 
 /// One entry of vCenter's perfCounter catalogue.

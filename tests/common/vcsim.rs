@@ -8,6 +8,10 @@ use std::sync::OnceLock;
 /// The size and behaviour of a simulated vCenter.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
+    pub datacenters: u32,
+    /// Pools under each of the `pools` pools, the cluster's VMs moved into the first
+    /// (`Resources/DC0_C0_RP1/DC0_C0_RP1_N0/DC0_C0_RP0_VM0`).
+    pub nested_pools: u32,
     pub clusters: u32,
     pub hosts_per_cluster: u32,
     pub standalone_hosts: u32,
@@ -42,6 +46,8 @@ pub struct SimOptions {
 impl Default for SimOptions {
     fn default() -> Self {
         SimOptions {
+            datacenters: 1,
+            nested_pools: 0,
             clusters: 1,
             hosts_per_cluster: 2,
             standalone_hosts: 0,
@@ -88,6 +94,8 @@ impl Simulator {
     pub fn start(opts: SimOptions) -> Simulator {
         let mut cmd = Command::new(binary());
         cmd.arg(format!("-listen=127.0.0.1:{}", opts.port))
+            .arg(format!("-dc={}", opts.datacenters))
+            .arg(format!("-nested-pool={}", opts.nested_pools))
             .arg(format!("-cluster={}", opts.clusters))
             .arg(format!("-cluster-host={}", opts.hosts_per_cluster))
             .arg(format!("-standalone-host={}", opts.standalone_hosts))
@@ -158,6 +166,19 @@ impl Simulator {
         );
     }
 
+    /// Perf calls the simulator answered, per method and entity type:
+    /// `calls()["QueryPerf"]["VirtualMachine"]` is the number of QueryPerf specs for VMs,
+    /// `calls()["QueryAvailablePerfMetric"]["HostSystem"]` the calls for hosts.
+    pub async fn calls(&self) -> serde_json::Value {
+        let base = self.url.trim_end_matches("/sdk");
+        reqwest::get(format!("{base}/vcsim/calls"))
+            .await
+            .expect("the simulator's calls endpoint")
+            .json()
+            .await
+            .expect("calls as JSON")
+    }
+
     /// Sets the lag of every host's samples, or of one host (moid or name) and its VMs.
     pub async fn set_lag(&self, host: Option<&str>, lag: std::time::Duration) {
         let lag = format!("lag={}ms", lag.as_millis());
@@ -192,12 +213,12 @@ impl Simulator {
     /// Total VMs and hosts the model holds, and how many of them vcollect should query.
     pub fn expected_vms(&self) -> u32 {
         let o = &self.opts;
-        o.vms * (o.clusters + o.standalone_hosts) - o.poweroff
+        o.vms * (o.clusters + o.standalone_hosts) * o.datacenters - o.poweroff
     }
 
     pub fn expected_hosts(&self) -> u32 {
         let o = &self.opts;
-        o.clusters * o.hosts_per_cluster + o.standalone_hosts - o.disconnect
+        (o.clusters * o.hosts_per_cluster + o.standalone_hosts) * o.datacenters - o.disconnect
     }
 
     /// Clusters, datastores and resource pools (a root pool per cluster and per standalone

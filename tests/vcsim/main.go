@@ -22,6 +22,7 @@ import (
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/simulator/vpx"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -37,6 +38,7 @@ func main() {
 	clusterHosts := flag.Int("cluster-host", 3, "hosts per cluster")
 	standalone := flag.Int("standalone-host", 0, "standalone hosts per datacenter")
 	vms := flag.Int("vm", 2, "VMs per cluster and per standalone host")
+	nested := flag.Int("nested-pool", 0, "child pools under each of the -pool pools, with the VMs of the root pool moved into the first")
 	poweroff := flag.Int("poweroff", 0, "power off this many VMs after creation")
 	disconnect := flag.Int("disconnect", 0, "mark this many hosts disconnected after creation")
 	idle := flag.Duration("session-idle-timeout", 0, "expire sessions idle this long (0: never)")
@@ -71,6 +73,7 @@ func main() {
 	defer model.Remove()
 
 	powerOff(*poweroff)
+	nestPools(*nested)
 	disconnectHosts(*disconnect)
 	if *tags {
 		seedTags()
@@ -82,6 +85,7 @@ func main() {
 	if !*govmomiPerf {
 		rp := installRealPerf(*lag, int64(historical.Seconds()), *historicalLag)
 		model.Service.HandleFunc("/vcsim/control", rp.control)
+		model.Service.HandleFunc("/vcsim/calls", rp.serveCalls)
 	}
 	if *idle > 0 {
 		simulator.SessionIdleTimeout = *idle
@@ -143,6 +147,53 @@ func powerOff(n int) {
 		vm.Runtime.PowerState = types.VirtualMachinePowerStatePoweredOff
 		vm.Summary.Runtime.PowerState = types.VirtualMachinePowerStatePoweredOff
 		n--
+	}
+}
+
+// nestPools creates n pools under each child pool of a root pool ("Resources"), and moves the
+// VMs of each root pool into the first nested pool, so that VMs sit two pools deep:
+// /DC0/host/DC0_C0/Resources/DC0_C0_RP1/DC0_C0_RP1_N0/DC0_C0_RP0_VM0.
+func nestPools(n int) {
+	if n <= 0 {
+		return
+	}
+	for _, obj := range simulator.Map.All("ResourcePool") {
+		root, ok := obj.(*simulator.ResourcePool)
+		if !ok || root.Parent == nil || root.Parent.Type == "ResourcePool" || len(root.ResourcePool.ResourcePool) == 0 {
+			continue
+		}
+		var first *types.ManagedObjectReference
+		for _, childRef := range root.ResourcePool.ResourcePool {
+			child, ok := simulator.Map.Get(childRef).(*simulator.ResourcePool)
+			if !ok {
+				continue
+			}
+			for i := 0; i < n; i++ {
+				res := child.CreateResourcePool(&types.CreateResourcePool{
+					Name: fmt.Sprintf("%s_N%d", child.Name, i),
+					Spec: types.DefaultResourceConfigSpec(),
+				})
+				if f := res.Fault(); f != nil {
+					log.Fatalf("creating a nested pool: %v", f.VimFault())
+				}
+				if first == nil {
+					ref := res.(*methods.CreateResourcePoolBody).Res.Returnval
+					first = &ref
+				}
+			}
+		}
+		if first == nil {
+			continue
+		}
+		target := simulator.Map.Get(*first).(*simulator.ResourcePool)
+		for _, vmRef := range root.Vm {
+			if vm, ok := simulator.Map.Get(vmRef).(*simulator.VirtualMachine); ok {
+				ref := *first
+				vm.ResourcePool = &ref
+				target.Vm = append(target.Vm, vmRef)
+			}
+		}
+		root.Vm = nil
 	}
 }
 

@@ -59,6 +59,7 @@ type realPerf struct {
 	hostLag map[string]time.Duration
 	out     map[string]int64 // host moid -> newest sample (unix s) answered while it is out
 	shapes  map[string]*shape
+	calls   map[string]map[string]int // method -> entity type -> count (available.go)
 }
 
 // shape is what an entity has: its host and its devices.
@@ -206,6 +207,7 @@ func (p *realPerf) QueryPerf(ctx *simulator.Context, req *types.QueryPerf) soap.
 	body.Res = new(types.QueryPerfResponse)
 	now := time.Now()
 	for _, qs := range req.QuerySpec {
+		p.count("QueryPerf", qs.Entity.Type)
 		data, ok := vpx.MetricData[qs.Entity.Type]
 		if !ok || simulator.Map.Get(qs.Entity) == nil {
 			body.Fault_ = simulator.Fault("", &types.InvalidArgument{InvalidProperty: "Entity"})
