@@ -225,8 +225,22 @@ async fn inventory_matches_the_model() {
     );
     for e in &inv {
         assert_eq!(e.dcname.as_deref(), Some("DC0"), "{e:?}");
+    }
+    for e in vms.iter().chain(&hosts) {
         assert!(e.esxhostname.is_some(), "{e:?}");
     }
+    // Besides VMs and hosts: 2 clusters, the datacenter, 1 datastore, and a root pool per
+    // cluster and per standalone host.
+    let kind = |k| inv.iter().filter(|e| e.kind == k).count();
+    assert_eq!(
+        (
+            kind(EntityKind::Cluster),
+            kind(EntityKind::Datacenter),
+            kind(EntityKind::Datastore),
+            kind(EntityKind::ResourcePool)
+        ),
+        (2, 1, 1, 3)
+    );
     // 2 clusters × 2 hosts are clustered, the standalone host is not.
     assert_eq!(hosts.iter().filter(|h| h.clustername.is_some()).count(), 4);
     assert_eq!(vms.iter().filter(|v| v.clustername.is_some()).count(), 6);
