@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use super::wildcard::Wildcard;
 use crate::config::{CollectConfig, IpFamily};
 use crate::sink::line;
 use crate::vsphere::{Entity, EntityKind, ExtraSpec, PropertyValue};
@@ -61,7 +62,7 @@ impl ExtraTags {
 
     /// Whether the custom attribute `name` is written: included and not excluded.
     pub fn attribute_selected(&self, name: &str) -> bool {
-        let any = |patterns: &[String]| patterns.iter().any(|p| wildcard(p, name));
+        let any = |patterns: &[String]| patterns.iter().any(|p| Wildcard::name(p).matches(name));
         any(&self.attribute_include) && !any(&self.attribute_exclude)
     }
 }
@@ -128,32 +129,6 @@ pub fn nic_tags(e: &Entity, x: &ExtraTags) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// `*` (any run of characters) and `?` (one character), anchored at both ends: the
-/// patterns of `custom_attribute_include` as Telegraf's filter reads the common ones.
-fn wildcard(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    // Greedy matching with backtracking to the last `*`: linear in practice.
-    let (mut i, mut j) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while j < n.len() {
-        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
-            i += 1;
-            j += 1;
-        } else if i < p.len() && p[i] == '*' {
-            star = Some((i, j));
-            i += 1;
-        } else if let Some((si, sj)) = star {
-            i = si + 1;
-            j = sj + 1;
-            star = Some((si, sj + 1));
-        } else {
-            return false;
-        }
-    }
-    p[i..].iter().all(|c| *c == '*')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,7 +165,7 @@ mod tests {
             ("*c*t*", "cost center"),
             ("a*b*c", "aXbYbZc"),
         ] {
-            assert!(wildcard(p, n), "{p} should match {n}");
+            assert!(Wildcard::name(p).matches(n), "{p} should match {n}");
         }
         for (p, n) in [
             ("owner", "Owner"),
@@ -199,7 +174,7 @@ mod tests {
             ("a*b", "ab c"),
             ("", "x"),
         ] {
-            assert!(!wildcard(p, n), "{p} should not match {n}");
+            assert!(!Wildcard::name(p).matches(n), "{p} should not match {n}");
         }
     }
 
