@@ -226,3 +226,47 @@ async fn late_historical_samples_are_written_by_the_next_run_without_a_gap() {
         );
     }
 }
+
+/// `vcollect agent` runs a cycle every 2 s; VMs are asked whenever a 20-s sample is new, the
+/// historical kinds at most once per historical interval (300 s here), counted at the
+/// simulator. Their samples are late, so each cycle would still have a window to ask for.
+#[tokio::test(flavor = "multi_thread")]
+async fn historical_kinds_are_queried_once_per_interval_not_every_cycle() {
+    let sim = Simulator::start(SimOptions {
+        historical_lag: Duration::from_secs(600),
+        ..SimOptions::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let collect = "[collect]\ninterval = \"2s\"\nvm_counters = [\"cpu.usage.average\"]\n\
+        host_counters = [\"cpu.usage.average\"]";
+    let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], "-", collect);
+    let started = check::aligned_now();
+    let mut agent = tokio::process::Command::new(vcollect_bin())
+        .args(["agent", "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting vcollect agent");
+    let count = |v: &serde_json::Value, ty: &str| v["QueryPerf"][ty].as_u64().unwrap_or(0);
+    let vms = u64::from(sim.expected_vms());
+    // Three 20-s windows of every VM (a dozen cycles or more).
+    let calls = poll("three realtime windows", Duration::from_secs(90), || async {
+        let c = sim.calls().await;
+        (count(&c, "VirtualMachine") >= 3 * vms).then_some(c)
+    })
+    .await;
+    let ended = check::aligned_now();
+    common::sigterm(agent.id().expect("agent pid"));
+    let _ = agent.wait().await;
+    // One window per 300-s interval the run touched (two if it crossed a boundary).
+    let intervals = (ended / 300 - started / 300 + 1) as u64;
+    for ty in ["ClusterComputeResource", "Datastore", "ResourcePool"] {
+        let n = count(&calls, ty);
+        assert!(
+            (1..=intervals).contains(&n),
+            "{ty}: {n} QueryPerf specs in {intervals} intervals: {calls}"
+        );
+    }
+}
