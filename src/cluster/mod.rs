@@ -17,7 +17,8 @@
 //!   optional mutual TLS; openraft's network over it;
 //! * [`node`]: a running node (bootstrap, join, Raft, server), [`controller`]: the leader's
 //!   loop (snapshot, decide, write), [`admin`]: the admin operations on the leader,
-//!   [`assignment`]: the collector's view, [`status`]: `vcollect status`.
+//!   [`assignment`]: the collector's view, [`status`]: `vcollect status`, [`verdict`]: the
+//!   working-leader and health verdicts `status`, `health` and `/healthz` share.
 //!
 //! openraft is pinned to `=0.10.0-alpha.37`: the 0.10 line has leader transfer, per-follower
 //! heartbeat times and pre-vote, but its traits still change between alphas. Everything that
@@ -38,6 +39,7 @@ pub mod state;
 pub mod status;
 pub mod store;
 mod telemetry;
+pub mod verdict;
 
 pub use assignment::ClusterAssignment;
 pub use error::Error;
@@ -47,6 +49,7 @@ pub use shard::{bucket_of, plan, BUCKETS};
 pub use state::{ClusterState, Command, NodeId, NodeState, Response, Role};
 pub use status::{status, status_ext, status_with, MemberStatus, StatusReport};
 pub use store::{open, LogStore, SnapshotBuilder, StateMachineStore};
+pub use verdict::Leadership;
 
 openraft::declare_raft_types!(
     /// vcollect's Raft types: the log carries [`Command`]s, apply answers [`Response`]s, node

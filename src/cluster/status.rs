@@ -131,7 +131,7 @@ pub struct StatusReport {
     pub vcenters: Vec<VcenterStatus>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -145,7 +145,7 @@ fn rfc3339(ms: i64) -> String {
 }
 
 impl StatusReport {
-    fn from_pb(addr: &str, r: pb::StatusReply) -> Self {
+    pub(crate) fn from_pb(addr: &str, r: pb::StatusReply) -> Self {
         let leader_id = r.leader_id;
         let leader_report = r
             .nodes
@@ -313,70 +313,6 @@ impl StatusReport {
     /// The member that answered.
     pub fn me(&self) -> Option<&MemberStatus> {
         self.members.iter().find(|m| m.id == self.node_id)
-    }
-
-    /// `vcollect health`: `Ok(one line)` when a leader is known, its quorum answers and the
-    /// asked node collects (or drains on purpose); `Err(one line saying why not)`.
-    pub fn health(&self) -> Result<String, String> {
-        let who = match self.me() {
-            Some(m) => format!("node {} ({})", m.id, m.name),
-            None => format!("node at {}", self.addr),
-        };
-        if self.node_id == 0 {
-            return Err(format!("{who} has not joined a cluster yet"));
-        }
-        let Some(leader) = self.leader_id else {
-            return Err(format!(
-                "{who} knows no leader (no quorum, or an election is running)"
-            ));
-        };
-        let lm = self.members.iter().find(|m| m.id == leader);
-        let lname = lm.map(|m| m.name.as_str()).unwrap_or("?");
-        if let Some(l) = lm.filter(|m| !m.reachable) {
-            return Err(format!(
-                "the leader node {leader} ({lname}) does not answer {who}: {}",
-                l.error.as_deref().unwrap_or("unreachable")
-            ));
-        }
-        match self.quorum_ack_age_ms {
-            Some(age) if age <= self.failure_timeout_ms.max(1) => {}
-            Some(age) => {
-                return Err(format!(
-                    "the leader node {leader} ({lname}) last heard from a quorum {:.1}s ago",
-                    age as f64 / 1000.0
-                ))
-            }
-            None => {
-                return Err(format!(
-                    "the leader node {leader} ({lname}) reports no quorum acknowledgement"
-                ))
-            }
-        }
-        let voters: Vec<&MemberStatus> = self.members.iter().filter(|m| m.voter).collect();
-        let answering = voters.iter().filter(|m| m.reachable).count();
-        let Some(me) = self.me() else {
-            return Err(format!("{who} is not a member of the cluster"));
-        };
-        match me.state.as_str() {
-            "down" => return Err(format!("{who} is marked down by the leader")),
-            "left" => return Err(format!("{who} has left the cluster")),
-            _ => {}
-        }
-        if !self.collecting {
-            return Err(format!(
-                "{who} is not collecting: it has lost contact with the leader"
-            ));
-        }
-        let doing = if me.state == "draining" {
-            "draining on purpose".to_string()
-        } else {
-            format!("collecting {} buckets", me.buckets)
-        };
-        Ok(format!(
-            "healthy: {who} is {}, {doing}; leader node {leader} ({lname}); {answering}/{} voters answer",
-            me.role,
-            voters.len()
-        ))
     }
 
     /// The member table only (`vcollect members`).
@@ -626,10 +562,10 @@ impl fmt::Display for StatusReport {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn reply() -> pb::StatusReply {
+    pub(crate) fn reply() -> pb::StatusReply {
         let member = |id: u64, name: &str, state: &str, buckets| pb::Member {
             id,
             name: name.into(),
@@ -745,22 +681,5 @@ mod tests {
         assert_eq!(json["members"][0]["role"], "leader");
         assert!(r.assignments_table().contains("512-1023"));
         assert!(r.health().is_ok(), "{:?}", r.health());
-    }
-
-    #[test]
-    fn health_names_the_cause() {
-        let mut p = reply();
-        p.leader_id = None;
-        let r = StatusReport::from_pb("a:1", p);
-        assert!(r.health().unwrap_err().contains("knows no leader"));
-        let mut p = reply();
-        p.nodes[0].quorum_ack_age_ms = Some(60_000);
-        let r = StatusReport::from_pb("a:1", p);
-        assert!(r.health().unwrap_err().contains("quorum"));
-        let mut p = reply();
-        p.node_id = 3;
-        p.collecting = false;
-        let r = StatusReport::from_pb("a:1", p);
-        assert!(r.health().unwrap_err().contains("marked down"));
     }
 }
