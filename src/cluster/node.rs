@@ -442,7 +442,8 @@ async fn discover(inner: &Arc<Inner>) -> Result<Option<(NodeId, Option<Vec<NewNo
         peers.push(inner.advertise.clone());
     }
     let set = bootstrap_set(&peers, cc.bootstrap_expect);
-    let hello = pb::HelloRequest {
+    let me = NewNode {
+        id: 0,
         name: inner.name.clone(),
         addr: inner.advertise.clone(),
         incarnation: inner.incarnation,
@@ -452,74 +453,13 @@ async fn discover(inner: &Arc<Inner>) -> Result<Option<(NodeId, Option<Vec<NewNo
         if inner.cancel.is_cancelled() {
             return Ok(None);
         }
-        let others: Vec<&String> = peers.iter().filter(|p| **p != inner.advertise).collect();
-        let calls = others.iter().map(|addr| {
-            let hello = hello.clone();
-            let client = inner.peers.cluster(addr);
-            async move {
-                let mut client = client?;
-                let r = rpc::call(addr, Duration::from_secs(1), hello, |r| async move {
-                    client.hello(r).await
-                })
-                .await;
-                r.map(|r| ((*addr).clone(), r))
-            }
-        });
-        let results = futures::future::join_all(calls).await;
-        let mut replies: BTreeMap<String, pb::HelloReply> = BTreeMap::new();
-        for r in results {
-            match r {
-                Ok((addr, reply)) => {
-                    replies.insert(addr, reply);
-                }
-                Err(e @ Error::Unauthenticated { .. }) => {
-                    tracing::error!(error = %e, "a peer refused our cluster token")
-                }
-                Err(e) => tracing::debug!(error = %e, "peer not answering yet"),
-            }
+        let replies = hello_peers(inner, &peers).await;
+        if let Some(id) = rejoin_or_join(inner, &replies).await? {
+            return Ok(Some((id, None)));
         }
-
-        // A formed cluster: take our id back if it knows us, else join it.
-        for (addr, r) in replies.iter().filter(|(_, r)| !r.members.is_empty()) {
-            if let Some(m) = r.members.iter().find(|m| {
-                m.name == inner.name && m.incarnation == inner.incarnation && m.state != "left"
-            }) {
-                tracing::info!(id = m.id, via = %addr, "the cluster already knows this node");
-                save_id(inner, m.id).await?;
-                return Ok(Some((m.id, None)));
-            }
-            match join(inner, addr).await {
-                Ok(id) => {
-                    tracing::info!(id, via = %addr, "joined the cluster");
-                    save_id(inner, id).await?;
-                    return Ok(Some((id, None)));
-                }
-                Err(e) => tracing::warn!(via = %addr, error = %e, "join failed; retrying"),
-            }
-        }
-
-        if let Some(pos) = set.iter().position(|a| *a == inner.advertise) {
-            let mut nodes = Vec::with_capacity(set.len());
-            for (i, addr) in set.iter().enumerate() {
-                let id = i as NodeId + 1;
-                if i == pos {
-                    nodes.push(NewNode {
-                        id,
-                        name: inner.name.clone(),
-                        addr: addr.clone(),
-                        incarnation: inner.incarnation,
-                    });
-                } else if let Some(r) = replies.get(addr) {
-                    nodes.push(NewNode {
-                        id,
-                        name: r.name.clone(),
-                        addr: addr.clone(),
-                        incarnation: r.incarnation,
-                    });
-                }
-            }
-            if nodes.len() == set.len() {
-                let id = pos as NodeId + 1;
+        let quiet = last_log.elapsed() < Duration::from_secs(5);
+        match bootstrap_members(&set, &me, &replies) {
+            Bootstrap::Form(id, nodes) => {
                 tracing::info!(
                     id,
                     members = set.len(),
@@ -528,21 +468,135 @@ async fn discover(inner: &Arc<Inner>) -> Result<Option<(NodeId, Option<Vec<NewNo
                 save_id(inner, id).await?;
                 return Ok(Some((id, Some(nodes))));
             }
-            if last_log.elapsed() >= Duration::from_secs(5) {
+            _ if quiet => {}
+            Bootstrap::Waiting { answered } => {
                 last_log = Instant::now();
                 tracing::info!(
-                    answered = nodes.len(),
+                    answered,
                     expected = set.len(),
                     "waiting for the bootstrap peers to answer"
                 );
             }
-        } else if last_log.elapsed() >= Duration::from_secs(5) {
-            last_log = Instant::now();
-            tracing::info!("not in the bootstrap set; waiting for a formed cluster to join");
+            Bootstrap::NotInSet => {
+                last_log = Instant::now();
+                tracing::info!("not in the bootstrap set; waiting for a formed cluster to join");
+            }
         }
         tokio::select! {
             _ = inner.cancel.cancelled() => return Ok(None),
             _ = tokio::time::sleep(DISCOVERY_ROUND) => {}
+        }
+    }
+}
+
+/// Says hello to every peer but this node, at once; the answers by address (a peer that
+/// refuses our token is logged as an error: it will never answer).
+async fn hello_peers(inner: &Arc<Inner>, peers: &[String]) -> BTreeMap<String, pb::HelloReply> {
+    let hello = pb::HelloRequest {
+        name: inner.name.clone(),
+        addr: inner.advertise.clone(),
+        incarnation: inner.incarnation,
+    };
+    let others: Vec<&String> = peers.iter().filter(|p| **p != inner.advertise).collect();
+    let calls = others.iter().map(|addr| {
+        let hello = hello.clone();
+        let client = inner.peers.cluster(addr);
+        async move {
+            let mut client = client?;
+            let r = rpc::call(addr, Duration::from_secs(1), hello, |r| async move {
+                client.hello(r).await
+            })
+            .await;
+            r.map(|r| ((*addr).clone(), r))
+        }
+    });
+    let mut replies = BTreeMap::new();
+    for r in futures::future::join_all(calls).await {
+        match r {
+            Ok((addr, reply)) => {
+                replies.insert(addr, reply);
+            }
+            Err(e @ Error::Unauthenticated { .. }) => {
+                tracing::error!(error = %e, "a peer refused our cluster token")
+            }
+            Err(e) => tracing::debug!(error = %e, "peer not answering yet"),
+        }
+    }
+    replies
+}
+
+/// A formed cluster among the replies: take our id back if it knows us, else join it.
+/// `None`: no formed cluster answered, or every join failed (retried next round).
+async fn rejoin_or_join(
+    inner: &Arc<Inner>,
+    replies: &BTreeMap<String, pb::HelloReply>,
+) -> Result<Option<NodeId>, Error> {
+    for (addr, r) in replies.iter().filter(|(_, r)| !r.members.is_empty()) {
+        if let Some(m) = r.members.iter().find(|m| {
+            m.name == inner.name && m.incarnation == inner.incarnation && m.state != "left"
+        }) {
+            tracing::info!(id = m.id, via = %addr, "the cluster already knows this node");
+            save_id(inner, m.id).await?;
+            return Ok(Some(m.id));
+        }
+        match join(inner, addr).await {
+            Ok(id) => {
+                tracing::info!(id, via = %addr, "joined the cluster");
+                save_id(inner, id).await?;
+                return Ok(Some(id));
+            }
+            Err(e) => tracing::warn!(via = %addr, error = %e, "join failed; retrying"),
+        }
+    }
+    Ok(None)
+}
+
+/// What a pristine node in no formed cluster does this round.
+#[derive(Debug, PartialEq, Eq)]
+enum Bootstrap {
+    /// Every node of the bootstrap set answered: form the cluster with them, as this id.
+    Form(NodeId, Vec<NewNode>),
+    /// This node is in the set, but only `answered` of its nodes (itself included) did.
+    Waiting { answered: usize },
+    /// This node is not in the set: it waits for a formed cluster to join.
+    NotInSet,
+}
+
+/// The bootstrap rule: the set's nodes take ids 1, 2, … in the set's (sorted) order, so
+/// every bootstrap node computes the same first membership from the same answers. `me`:
+/// this node (its `id` is ignored).
+fn bootstrap_members(
+    set: &[String],
+    me: &NewNode,
+    replies: &BTreeMap<String, pb::HelloReply>,
+) -> Bootstrap {
+    let Some(pos) = set.iter().position(|a| *a == me.addr) else {
+        return Bootstrap::NotInSet;
+    };
+    let mut nodes = Vec::with_capacity(set.len());
+    for (i, addr) in set.iter().enumerate() {
+        let id = i as NodeId + 1;
+        if i == pos {
+            nodes.push(NewNode {
+                id,
+                name: me.name.clone(),
+                addr: addr.clone(),
+                incarnation: me.incarnation,
+            });
+        } else if let Some(r) = replies.get(addr) {
+            nodes.push(NewNode {
+                id,
+                name: r.name.clone(),
+                addr: addr.clone(),
+                incarnation: r.incarnation,
+            });
+        }
+    }
+    if nodes.len() == set.len() {
+        Bootstrap::Form(pos as NodeId + 1, nodes)
+    } else {
+        Bootstrap::Waiting {
+            answered: nodes.len(),
         }
     }
 }
@@ -678,5 +732,52 @@ pub(crate) fn state_name(s: NodeState) -> &'static str {
         NodeState::Draining => "draining",
         NodeState::Down => "down",
         NodeState::Left => "left",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me(addr: &str) -> NewNode {
+        NewNode {
+            id: 0,
+            name: "me".into(),
+            addr: addr.into(),
+            incarnation: 7,
+        }
+    }
+
+    fn hello(name: &str, incarnation: u64) -> pb::HelloReply {
+        pb::HelloReply {
+            name: name.into(),
+            incarnation,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_bootstrap_set_forms_only_when_every_node_answered_with_ids_in_sorted_order() {
+        let set = bootstrap_set(&["c:1".into(), "a:1".into(), "b:1".into(), "a:1".into()], 3);
+        assert_eq!(set, ["a:1", "b:1", "c:1"]);
+        let mut replies = BTreeMap::from([("a:1".to_string(), hello("na", 1))]);
+        assert_eq!(
+            bootstrap_members(&set, &me("b:1"), &replies),
+            Bootstrap::Waiting { answered: 2 }
+        );
+        replies.insert("c:1".into(), hello("nc", 3));
+        let Bootstrap::Form(id, nodes) = bootstrap_members(&set, &me("b:1"), &replies) else {
+            panic!("every bootstrap node answered");
+        };
+        assert_eq!(id, 2);
+        let named: Vec<(NodeId, &str, u64)> = nodes
+            .iter()
+            .map(|n| (n.id, n.name.as_str(), n.incarnation))
+            .collect();
+        assert_eq!(named, [(1, "na", 1), (2, "me", 7), (3, "nc", 3)]);
+        assert_eq!(
+            bootstrap_members(&set, &me("d:1"), &replies),
+            Bootstrap::NotInSet
+        );
     }
 }
