@@ -15,6 +15,8 @@
 //! * [`store`]: openraft's log storage and state machine on sled;
 //! * [`rpc`], [`network`], `server`: gRPC (proto/vcollect.proto) with the cluster token and
 //!   optional mutual TLS; openraft's network over it;
+//! * `shared`: what the parts of a running node share (identity, the Raft handle, the replica,
+//!   liveness, tasks) and the one write path with its retry; it imports none of them;
 //! * [`node`]: a running node (bootstrap, join, Raft, server), [`controller`]: the leader's
 //!   loop (snapshot, decide, write), [`admin`]: the admin operations on the leader,
 //!   [`assignment`]: the collector's view, [`status`]: `vcollect status`, [`verdict`]: the
@@ -35,6 +37,7 @@ pub mod node;
 pub mod rpc;
 mod server;
 pub mod shard;
+mod shared;
 pub mod state;
 pub mod status;
 pub mod store;

@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::error::{InitializeError, RaftError};
 use openraft::BasicNode;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -40,159 +40,18 @@ use super::assignment::ClusterAssignment;
 use super::error::Error;
 use super::network::NetworkFactory;
 use super::rpc::{self, pb, ClientOptions, Peers};
-use super::state::{ClusterState, Command, NewNode, NodeState, Response};
-use super::store::{self, LogStore, StateMachineStore};
+use super::shared::Shared;
+use super::state::{ClusterState, Command, NewNode, Response};
+use super::store;
 use super::{NodeId, Raft};
 use crate::config::{ClusterConfig, Config};
 
-/// How long a forwarded or local write may take before the caller retries.
-const WRITE_ATTEMPT: Duration = Duration::from_secs(2);
 /// Pause between discovery rounds.
 const DISCOVERY_ROUND: Duration = Duration::from_millis(300);
 
-/// What every part of a node shares (server handlers, controller, assignment).
-pub(crate) struct Inner {
-    pub name: String,
-    pub advertise: String,
-    pub incarnation: u64,
-    pub cluster: ClusterConfig,
-    pub vcenters: Vec<String>,
-    pub peers: Arc<Peers>,
-    raft: RwLock<Option<Raft>>,
-    id: OnceLock<NodeId>,
-    pub state: watch::Receiver<Arc<ClusterState>>,
-    /// When this node last accepted an AppendEntries (or snapshot) from a leader.
-    last_contact: Mutex<Option<Instant>>,
-    /// Wakes the controller early (a join, a leadership change).
-    pub kick: Notify,
-    pub cancel: CancellationToken,
-    /// The stores until Raft takes them; the log store handle until shutdown.
-    stores: Mutex<Option<(LogStore, StateMachineStore)>>,
-    log: Mutex<Option<LogStore>>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
-    ready: watch::Sender<Option<NodeId>>,
-    /// The collector's last cycle per vCenter (data plane figures, never replicated).
-    pub stats: Mutex<BTreeMap<String, pb::CycleReport>>,
-}
-
-impl Inner {
-    /// The running Raft, if this node has one yet.
-    pub fn raft(&self) -> Option<Raft> {
-        self.raft.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    pub fn id(&self) -> Option<NodeId> {
-        self.id.get().copied()
-    }
-
-    pub fn touch_contact(&self) {
-        *self.last_contact.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-    }
-
-    pub fn since_contact(&self) -> Option<Duration> {
-        self.last_contact
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .map(|t| t.elapsed())
-    }
-
-    fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
-        let h = tokio::spawn(fut);
-        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(h);
-    }
-
-    /// The leader's id and address as this node knows them.
-    pub fn leader(&self) -> Option<(NodeId, String)> {
-        let raft = self.raft()?;
-        let m = super::metrics(&raft);
-        let id = m.current_leader?;
-        let addr = m
-            .membership_config
-            .membership()
-            .get_node(&id)
-            .map(|n| n.addr.clone())
-            .or_else(|| {
-                self.state
-                    .borrow()
-                    .members
-                    .nodes
-                    .get(&id)
-                    .map(|n| n.addr.clone())
-            })?;
-        Some((id, addr))
-    }
-
-    /// One attempt at a write: locally if this node leads, else forwarded to the leader.
-    pub async fn try_write(&self, cmd: &Command, hops: u32) -> Result<Response, Error> {
-        let raft = self.raft().ok_or(Error::NotReady)?;
-        let (leader, addr) = self.leader().ok_or(Error::NoLeader)?;
-        if Some(leader) == self.id() {
-            return match tokio::time::timeout(WRITE_ATTEMPT, raft.client_write(cmd.clone())).await {
-                Err(_) => Err(Error::Timeout {
-                    addr: self.advertise.clone(),
-                    timeout: WRITE_ATTEMPT,
-                }),
-                Ok(Ok(r)) => Ok(r.data),
-                Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
-                    Err(Error::NoLeader)
-                }
-                Ok(Err(RaftError::APIError(e))) => Err(Error::Raft(e.to_string())),
-                Ok(Err(RaftError::Fatal(_))) => Err(Error::Shutdown),
-            };
-        }
-        if hops >= 2 {
-            return Err(Error::NoLeader);
-        }
-        let mut client = self.peers.cluster(&addr)?;
-        let command = serde_json::to_vec(cmd).map_err(|e| Error::Raft(e.to_string()))?;
-        let req = pb::WriteRequest {
-            command,
-            hops: hops + 1,
-        };
-        let reply = rpc::call(&addr, WRITE_ATTEMPT, req, |r| async move {
-            client.write(r).await
-        })
-        .await?;
-        serde_json::from_slice(&reply.response).map_err(|e| Error::Raft(e.to_string()))
-    }
-
-    /// Writes `cmd` through the leader, retrying while there is no leader or it is
-    /// unreachable, for up to `timeout`. Every command of the state machine is idempotent, so
-    /// a retry of a write whose answer was lost is harmless.
-    pub async fn write(&self, cmd: Command, timeout: Duration) -> Result<Response, Error> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.cancel.is_cancelled() {
-                return Err(Error::Shutdown);
-            }
-            let err = match self.try_write(&cmd, 0).await {
-                Ok(r) => return Ok(r),
-                Err(e) if retryable(&e) => e,
-                Err(e) => return Err(e),
-            };
-            if Instant::now() >= deadline {
-                return Err(err);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-/// Errors after which a write may succeed if tried again (leader election, a restart).
-pub(crate) fn retryable(e: &Error) -> bool {
-    match e {
-        Error::NoLeader | Error::NotReady | Error::Timeout { .. } => true,
-        Error::Rpc { status, .. } => matches!(
-            status.code(),
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
-        ),
-        _ => false,
-    }
-}
-
 /// A running cluster node.
 pub struct Node {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
     local_addr: SocketAddr,
     server: Option<JoinHandle<()>>,
     server_stop: CancellationToken,
@@ -219,7 +78,7 @@ impl Node {
         let opts = ClientOptions::from_config(&cc)?;
         let tls = opts.tls.clone();
         let (ready_tx, ready_rx) = watch::channel(None);
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(Shared {
             name: cfg.node.name.clone(),
             advertise,
             incarnation,
@@ -387,7 +246,7 @@ impl Drop for Node {
 /// A handle on a running node, for the agent's graceful stop.
 #[derive(Clone)]
 pub struct Handle {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
 }
 
 impl Handle {
@@ -435,7 +294,7 @@ pub fn bootstrap_set(peers: &[String], expect: usize) -> Vec<String> {
 
 /// Finds this pristine node's place: returns its id and, when it bootstraps, the first
 /// members. `None` when shut down meanwhile.
-async fn discover(inner: &Arc<Inner>) -> Result<Option<(NodeId, Option<Vec<NewNode>>)>, Error> {
+async fn discover(inner: &Arc<Shared>) -> Result<Option<(NodeId, Option<Vec<NewNode>>)>, Error> {
     let cc = &inner.cluster;
     let mut peers = cc.peers.clone();
     if peers.is_empty() {
@@ -491,7 +350,7 @@ async fn discover(inner: &Arc<Inner>) -> Result<Option<(NodeId, Option<Vec<NewNo
 
 /// Says hello to every peer but this node, at once; the answers by address (a peer that
 /// refuses our token is logged as an error: it will never answer).
-async fn hello_peers(inner: &Arc<Inner>, peers: &[String]) -> BTreeMap<String, pb::HelloReply> {
+async fn hello_peers(inner: &Arc<Shared>, peers: &[String]) -> BTreeMap<String, pb::HelloReply> {
     let hello = pb::HelloRequest {
         name: inner.name.clone(),
         addr: inner.advertise.clone(),
@@ -528,7 +387,7 @@ async fn hello_peers(inner: &Arc<Inner>, peers: &[String]) -> BTreeMap<String, p
 /// A formed cluster among the replies: take our id back if it knows us, else join it.
 /// `None`: no formed cluster answered, or every join failed (retried next round).
 async fn rejoin_or_join(
-    inner: &Arc<Inner>,
+    inner: &Arc<Shared>,
     replies: &BTreeMap<String, pb::HelloReply>,
 ) -> Result<Option<NodeId>, Error> {
     for (addr, r) in replies.iter().filter(|(_, r)| !r.members.is_empty()) {
@@ -601,7 +460,7 @@ fn bootstrap_members(
     }
 }
 
-async fn join(inner: &Inner, addr: &str) -> Result<NodeId, Error> {
+async fn join(inner: &Shared, addr: &str) -> Result<NodeId, Error> {
     let mut client = inner.peers.cluster(addr)?;
     let req = pb::JoinRequest {
         name: inner.name.clone(),
@@ -616,7 +475,7 @@ async fn join(inner: &Inner, addr: &str) -> Result<NodeId, Error> {
     Ok(r.node_id)
 }
 
-async fn save_id(inner: &Inner, id: NodeId) -> Result<(), Error> {
+async fn save_id(inner: &Shared, id: NodeId) -> Result<(), Error> {
     let log = inner
         .log
         .lock()
@@ -648,7 +507,7 @@ pub fn raft_config(cc: &ClusterConfig) -> Result<openraft::Config, Error> {
 }
 
 async fn run_raft(
-    inner: &Arc<Inner>,
+    inner: &Arc<Shared>,
     id: NodeId,
     bootstrap: Option<Vec<NewNode>>,
 ) -> Result<(), Error> {
@@ -696,7 +555,7 @@ async fn run_raft(
 }
 
 /// Proposes the first members until the replicated state has them.
-async fn propose_bootstrap(inner: Arc<Inner>, nodes: Vec<NewNode>) {
+async fn propose_bootstrap(inner: Arc<Shared>, nodes: Vec<NewNode>) {
     let mut state = inner.state.clone();
     loop {
         if !state.borrow_and_update().members.nodes.is_empty() {
@@ -722,16 +581,6 @@ async fn propose_bootstrap(inner: Arc<Inner>, nodes: Vec<NewNode>) {
             _ = state.changed() => {}
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
-    }
-}
-
-/// The member's state as the controller sees it, for status.
-pub(crate) fn state_name(s: NodeState) -> &'static str {
-    match s {
-        NodeState::Active => "active",
-        NodeState::Draining => "draining",
-        NodeState::Down => "down",
-        NodeState::Left => "left",
     }
 }
 
