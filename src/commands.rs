@@ -450,21 +450,21 @@ fn admin_target(
                 .to_string()
         })?),
     };
-    let addr = match (&admin.addr, &cfg) {
-        (Some(a), _) => a.clone(),
-        (None, Some(c)) => daemon::local_addr(c),
-        (None, None) => unreachable!("config loaded when --addr is missing"),
-    };
-    let token = match (&admin.token_file, &cfg) {
-        (Some(f), _) => {
+    // `cfg` is loaded whenever a flag is missing, so these fall back to it.
+    let addr = admin
+        .addr
+        .clone()
+        .or_else(|| cfg.as_ref().map(daemon::local_addr))
+        .context("no --addr given")?;
+    let token = match &admin.token_file {
+        Some(f) => {
             vcollect::secret::read_text(f).map_err(|e| anyhow::anyhow!("the token file: {e}"))?
         }
-        (None, Some(c)) => c
-            .cluster
+        None => cfg
             .as_ref()
+            .and_then(|c| c.cluster.as_ref())
             .and_then(|cl| cl.token.clone())
             .context("the configuration has no [cluster] token_file; pass --token-file")?,
-        (None, None) => unreachable!("config loaded when --token-file is missing"),
     };
     let mut opts = match cfg.as_ref().and_then(|c| c.cluster.as_ref()) {
         Some(cc) => cluster::ClientOptions::from_config(cc)
