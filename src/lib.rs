@@ -9,12 +9,14 @@
 //!
 //! [`contract`] holds what both planes agree on (bucket hash, entity kinds, watermark
 //! updates); [`config`] loads and validates the one TOML file every node shares;
-//! [`telemetry`] holds the self-metrics both planes record and serves them to Prometheus.
+//! [`telemetry`] holds the self-metrics both planes record and serves them to Prometheus;
+//! [`daemon`] starts the agent (wiring the planes together) and stops it in order.
 
 pub mod cluster;
 pub mod collect;
 pub mod config;
 pub mod contract;
+pub mod daemon;
 pub mod secret;
 pub mod sink;
 pub mod telemetry;

@@ -23,8 +23,8 @@ use tonic::Status;
 
 use super::decide::{self, drain_wait, resolve, transfer::Target, Decision, LeaderView, Refusal};
 use super::error::Error;
-use super::node::{state_name, Inner};
 use super::rpc::{self, pb, ClientOptions};
+use super::shared::{state_name, Shared};
 use super::state::{ClusterState, Command, NodeState, Response};
 use super::{NodeId, Raft};
 
@@ -71,7 +71,7 @@ fn ms(d: Duration) -> u64 {
 }
 
 /// This node's own figures.
-pub(crate) fn local_report(inner: &Inner) -> pb::NodeReport {
+pub(crate) fn local_report(inner: &Shared) -> pb::NodeReport {
     let mut r = pb::NodeReport {
         node_id: inner.id().unwrap_or(0),
         reachable: true,
@@ -127,7 +127,7 @@ pub(crate) fn server_state_name(s: ServerState) -> &'static str {
 }
 
 /// Asks one node for its own figures (`Status` with `local`).
-async fn ask(inner: &Inner, id: NodeId, addr: &str) -> pb::NodeReport {
+async fn ask(inner: &Shared, id: NodeId, addr: &str) -> pb::NodeReport {
     let unreachable = |e: Error| pb::NodeReport {
         node_id: id,
         reachable: false,
@@ -162,7 +162,7 @@ async fn ask(inner: &Inner, id: NodeId, addr: &str) -> pb::NodeReport {
 
 /// Every member's own figures (left members excluded), asked concurrently with a short
 /// deadline; this node's from memory.
-pub(crate) async fn gather(inner: &Inner) -> Vec<pb::NodeReport> {
+pub(crate) async fn gather(inner: &Shared) -> Vec<pb::NodeReport> {
     let state = inner.state.borrow().clone();
     let me = inner.id();
     let calls = state
@@ -225,7 +225,7 @@ pub fn explain(e: &Error) -> String {
 
 /// Runs `op` on the leader (forwarding it there from any other node).
 pub(crate) async fn run_op(
-    inner: &Inner,
+    inner: &Shared,
     op: AdminOp,
     hops: u32,
 ) -> Result<pb::AdminReply, Status> {
@@ -304,7 +304,7 @@ const SETTLE: Duration = Duration::from_secs(5);
 
 /// The state and view once no member that left is still a voter (or after [`SETTLE`]).
 async fn settled(
-    inner: &Inner,
+    inner: &Shared,
     raft: &Raft,
     mut state: Arc<ClusterState>,
     mut view: LeaderView,
@@ -337,7 +337,7 @@ fn refusal(r: Refusal) -> Status {
 }
 
 /// Sends `op` to the leader (at most twice forwarded, against loops).
-async fn forward(inner: &Inner, op: AdminOp, hops: u32) -> Result<pb::AdminReply, Status> {
+async fn forward(inner: &Shared, op: AdminOp, hops: u32) -> Result<pb::AdminReply, Status> {
     let (_, addr) = inner.leader().ok_or_else(|| {
         Status::unavailable(format!(
             "no leader known to node {} ({}): the cluster has no quorum now",
@@ -368,14 +368,14 @@ async fn forward(inner: &Inner, op: AdminOp, hops: u32) -> Result<pb::AdminReply
 
 /// Writes a decision's command (if any) and answers with its message. The state machine
 /// re-checks the command's conditions: a refusal there is the operator's refusal too.
-async fn carry_out(inner: &Inner, d: Decision) -> Result<pb::AdminReply, Status> {
+async fn carry_out(inner: &Shared, d: Decision) -> Result<pb::AdminReply, Status> {
     if let Some(cmd) = d.command {
         propose(inner, cmd).await?;
     }
     Ok(reply(d.message, d.node))
 }
 
-async fn propose(inner: &Inner, cmd: Command) -> Result<(), Status> {
+async fn propose(inner: &Shared, cmd: Command) -> Result<(), Status> {
     match inner.write(cmd, Duration::from_secs(5)).await {
         Ok(Response::Rejected(r)) => Err(refused(r.to_string())),
         Ok(_) => {
@@ -387,7 +387,7 @@ async fn propose(inner: &Inner, cmd: Command) -> Result<(), Status> {
 }
 
 /// The voter best placed to lead after this one (see [`decide::transfer::successor`]).
-fn pick_successor(inner: &Inner, raft: &Raft) -> Option<NodeId> {
+fn pick_successor(inner: &Shared, raft: &Raft) -> Option<NodeId> {
     let view = LeaderView::from_metrics(&super::metrics(raft), inner.cluster.failure_timeout);
     let state = inner.state.borrow().clone();
     decide::transfer::successor(&state, &view)
@@ -431,7 +431,7 @@ async fn transfer(
 
 /// SIGTERM on a leader: hand leadership over before stopping (see [`super::Handle`]).
 pub(crate) async fn step_down(
-    inner: &Arc<Inner>,
+    inner: &Arc<Shared>,
     timeout: Duration,
 ) -> Result<Option<NodeId>, Error> {
     let Some(raft) = inner.raft() else {
@@ -459,7 +459,7 @@ const REPLICA_CATCH_UP: Duration = Duration::from_secs(5);
 /// [`decide::drain_wait`]). `buckets` are the buckets it owned when the drain started
 /// (`None`: every bucket).
 pub(crate) async fn wait_drained(
-    inner: &Inner,
+    inner: &Shared,
     node: &str,
     buckets: Option<Buckets>,
     timeout: Duration,
@@ -542,7 +542,7 @@ impl DrainWait {
     }
 
     /// (2) Its cycle in flight is over.
-    async fn cycle_over(&mut self, inner: &Inner) -> Result<(), Status> {
+    async fn cycle_over(&mut self, inner: &Shared) -> Result<(), Status> {
         let vcenters: Vec<String> = self.rx.borrow().vcenters.keys().cloned().collect();
         loop {
             let r = if Some(self.id) == inner.id() {

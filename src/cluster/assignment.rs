@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use openraft::{Instant as _, ServerState};
 
-use super::node::Inner;
+use super::shared::Shared;
 use super::state::{self, Command, Response};
 use crate::collect::assignment::{Assignment, AssignmentError, BoxFuture};
 use crate::contract::EntityKind;
@@ -25,17 +25,17 @@ const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The cluster's [`Assignment`]. Get one from [`Node::assignment`](super::Node::assignment).
 pub struct ClusterAssignment {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
 }
 
 impl ClusterAssignment {
-    pub(crate) fn new(inner: Arc<Inner>) -> Self {
+    pub(crate) fn new(inner: Arc<Shared>) -> Self {
         ClusterAssignment { inner }
     }
 }
 
 /// Whether this node is in contact with a working cluster (see the module doc).
-pub(crate) fn collecting(inner: &Inner) -> bool {
+pub(crate) fn collecting(inner: &Shared) -> bool {
     let Some(raft) = inner.raft() else {
         return false;
     };

@@ -2,7 +2,7 @@
 //!
 //! Every [`TICK`] (or when kicked) the leader snapshots its replica and its Raft metrics,
 //! decides with the pure rules of [`super::decide`], and writes what they return (every write
-//! with the same retry, [`Inner::write`]):
+//! with the same retry, [`Shared::write`]):
 //! 1. **liveness** ([`super::decide::liveness`]): members silent for `failure_timeout` are
 //!    marked down, down members that answer steadily again are marked active;
 //! 2. **membership** ([`super::decide::membership`]): one change per tick (left members out,
@@ -22,7 +22,7 @@ use super::decide::liveness::Silence;
 use super::decide::{membership, rebalance, LeaderView};
 
 use super::error::Error;
-use super::node::Inner;
+use super::shared::Shared;
 use super::state::{Command, NodeState, Response};
 use super::{NodeId, Raft};
 
@@ -40,7 +40,7 @@ struct Leadership {
     silence: Silence,
 }
 
-pub(crate) async fn run(inner: Arc<Inner>) {
+pub(crate) async fn run(inner: Arc<Shared>) {
     let Some(raft) = inner.raft() else { return };
     let mut leading: Option<Leadership> = None;
     // The leader we followed last, and when we last heard from it (for a fast verdict on a
@@ -93,8 +93,8 @@ pub(crate) async fn run(inner: Arc<Inner>) {
 }
 
 /// Writes one command through the leader with the same retry every writer uses
-/// ([`Inner::write`]: while there is no leader or it is unreachable, up to [`WRITE_TIMEOUT`]).
-async fn write(inner: &Inner, cmd: Command) -> Result<Response, Error> {
+/// ([`Shared::write`]: while there is no leader or it is unreachable, up to [`WRITE_TIMEOUT`]).
+async fn write(inner: &Shared, cmd: Command) -> Result<Response, Error> {
     let r = inner.write(cmd.clone(), WRITE_TIMEOUT).await?;
     if let Response::Rejected(rej) = &r {
         tracing::warn!(command = %cmd, reason = %rej, "controller command rejected");
@@ -103,7 +103,7 @@ async fn write(inner: &Inner, cmd: Command) -> Result<Response, Error> {
 }
 
 /// One look at the cluster: snapshot the replica and the metrics, decide, write.
-async fn tick(inner: &Inner, raft: &Raft, l: &mut Leadership) -> Result<(), Error> {
+async fn tick(inner: &Shared, raft: &Raft, l: &mut Leadership) -> Result<(), Error> {
     let m = super::metrics(raft);
     let state = inner.state.borrow().clone();
     if state.members.nodes.is_empty() {

@@ -15,9 +15,12 @@
 //! * [`store`]: openraft's log storage and state machine on sled;
 //! * [`rpc`], [`network`], `server`: gRPC (proto/vcollect.proto) with the cluster token and
 //!   optional mutual TLS; openraft's network over it;
+//! * `shared`: what the parts of a running node share (identity, the Raft handle, the replica,
+//!   liveness, tasks) and the one write path with its retry; it imports none of them;
 //! * [`node`]: a running node (bootstrap, join, Raft, server), [`controller`]: the leader's
 //!   loop (snapshot, decide, write), [`admin`]: the admin operations on the leader,
-//!   [`assignment`]: the collector's view, [`status`]: `vcollect status`.
+//!   [`assignment`]: the collector's view, [`status`]: `vcollect status`, [`verdict`]: the
+//!   working-leader and health verdicts `status`, `health` and `/healthz` share.
 //!
 //! openraft is pinned to `=0.10.0-alpha.37`: the 0.10 line has leader transfer, per-follower
 //! heartbeat times and pre-vote, but its traits still change between alphas. Everything that
@@ -34,10 +37,12 @@ pub mod node;
 pub mod rpc;
 mod server;
 pub mod shard;
+mod shared;
 pub mod state;
 pub mod status;
 pub mod store;
 mod telemetry;
+pub mod verdict;
 
 pub use assignment::ClusterAssignment;
 pub use error::Error;
@@ -47,6 +52,7 @@ pub use shard::{bucket_of, plan, BUCKETS};
 pub use state::{ClusterState, Command, NodeId, NodeState, Response, Role};
 pub use status::{status, status_ext, status_with, MemberStatus, StatusReport};
 pub use store::{open, LogStore, SnapshotBuilder, StateMachineStore};
+pub use verdict::Leadership;
 
 openraft::declare_raft_types!(
     /// vcollect's Raft types: the log carries [`Command`]s, apply answers [`Response`]s, node

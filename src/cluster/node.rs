@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::error::{InitializeError, RaftError};
 use openraft::BasicNode;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -40,159 +40,18 @@ use super::assignment::ClusterAssignment;
 use super::error::Error;
 use super::network::NetworkFactory;
 use super::rpc::{self, pb, ClientOptions, Peers};
-use super::state::{ClusterState, Command, NewNode, NodeState, Response};
-use super::store::{self, LogStore, StateMachineStore};
+use super::shared::Shared;
+use super::state::{ClusterState, Command, NewNode, Response};
+use super::store;
 use super::{NodeId, Raft};
 use crate::config::{ClusterConfig, Config};
 
-/// How long a forwarded or local write may take before the caller retries.
-const WRITE_ATTEMPT: Duration = Duration::from_secs(2);
 /// Pause between discovery rounds.
 const DISCOVERY_ROUND: Duration = Duration::from_millis(300);
 
-/// What every part of a node shares (server handlers, controller, assignment).
-pub(crate) struct Inner {
-    pub name: String,
-    pub advertise: String,
-    pub incarnation: u64,
-    pub cluster: ClusterConfig,
-    pub vcenters: Vec<String>,
-    pub peers: Arc<Peers>,
-    raft: RwLock<Option<Raft>>,
-    id: OnceLock<NodeId>,
-    pub state: watch::Receiver<Arc<ClusterState>>,
-    /// When this node last accepted an AppendEntries (or snapshot) from a leader.
-    last_contact: Mutex<Option<Instant>>,
-    /// Wakes the controller early (a join, a leadership change).
-    pub kick: Notify,
-    pub cancel: CancellationToken,
-    /// The stores until Raft takes them; the log store handle until shutdown.
-    stores: Mutex<Option<(LogStore, StateMachineStore)>>,
-    log: Mutex<Option<LogStore>>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
-    ready: watch::Sender<Option<NodeId>>,
-    /// The collector's last cycle per vCenter (data plane figures, never replicated).
-    pub stats: Mutex<BTreeMap<String, pb::CycleReport>>,
-}
-
-impl Inner {
-    /// The running Raft, if this node has one yet.
-    pub fn raft(&self) -> Option<Raft> {
-        self.raft.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    pub fn id(&self) -> Option<NodeId> {
-        self.id.get().copied()
-    }
-
-    pub fn touch_contact(&self) {
-        *self.last_contact.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-    }
-
-    pub fn since_contact(&self) -> Option<Duration> {
-        self.last_contact
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .map(|t| t.elapsed())
-    }
-
-    fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
-        let h = tokio::spawn(fut);
-        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(h);
-    }
-
-    /// The leader's id and address as this node knows them.
-    pub fn leader(&self) -> Option<(NodeId, String)> {
-        let raft = self.raft()?;
-        let m = super::metrics(&raft);
-        let id = m.current_leader?;
-        let addr = m
-            .membership_config
-            .membership()
-            .get_node(&id)
-            .map(|n| n.addr.clone())
-            .or_else(|| {
-                self.state
-                    .borrow()
-                    .members
-                    .nodes
-                    .get(&id)
-                    .map(|n| n.addr.clone())
-            })?;
-        Some((id, addr))
-    }
-
-    /// One attempt at a write: locally if this node leads, else forwarded to the leader.
-    pub async fn try_write(&self, cmd: &Command, hops: u32) -> Result<Response, Error> {
-        let raft = self.raft().ok_or(Error::NotReady)?;
-        let (leader, addr) = self.leader().ok_or(Error::NoLeader)?;
-        if Some(leader) == self.id() {
-            return match tokio::time::timeout(WRITE_ATTEMPT, raft.client_write(cmd.clone())).await {
-                Err(_) => Err(Error::Timeout {
-                    addr: self.advertise.clone(),
-                    timeout: WRITE_ATTEMPT,
-                }),
-                Ok(Ok(r)) => Ok(r.data),
-                Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
-                    Err(Error::NoLeader)
-                }
-                Ok(Err(RaftError::APIError(e))) => Err(Error::Raft(e.to_string())),
-                Ok(Err(RaftError::Fatal(_))) => Err(Error::Shutdown),
-            };
-        }
-        if hops >= 2 {
-            return Err(Error::NoLeader);
-        }
-        let mut client = self.peers.cluster(&addr)?;
-        let command = serde_json::to_vec(cmd).map_err(|e| Error::Raft(e.to_string()))?;
-        let req = pb::WriteRequest {
-            command,
-            hops: hops + 1,
-        };
-        let reply = rpc::call(&addr, WRITE_ATTEMPT, req, |r| async move {
-            client.write(r).await
-        })
-        .await?;
-        serde_json::from_slice(&reply.response).map_err(|e| Error::Raft(e.to_string()))
-    }
-
-    /// Writes `cmd` through the leader, retrying while there is no leader or it is
-    /// unreachable, for up to `timeout`. Every command of the state machine is idempotent, so
-    /// a retry of a write whose answer was lost is harmless.
-    pub async fn write(&self, cmd: Command, timeout: Duration) -> Result<Response, Error> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.cancel.is_cancelled() {
-                return Err(Error::Shutdown);
-            }
-            let err = match self.try_write(&cmd, 0).await {
-                Ok(r) => return Ok(r),
-                Err(e) if retryable(&e) => e,
-                Err(e) => return Err(e),
-            };
-            if Instant::now() >= deadline {
-                return Err(err);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-/// Errors after which a write may succeed if tried again (leader election, a restart).
-pub(crate) fn retryable(e: &Error) -> bool {
-    match e {
-        Error::NoLeader | Error::NotReady | Error::Timeout { .. } => true,
-        Error::Rpc { status, .. } => matches!(
-            status.code(),
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
-        ),
-        _ => false,
-    }
-}
-
 /// A running cluster node.
 pub struct Node {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
     local_addr: SocketAddr,
     server: Option<JoinHandle<()>>,
     server_stop: CancellationToken,
@@ -219,7 +78,7 @@ impl Node {
         let opts = ClientOptions::from_config(&cc)?;
         let tls = opts.tls.clone();
         let (ready_tx, ready_rx) = watch::channel(None);
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(Shared {
             name: cfg.node.name.clone(),
             advertise,
             incarnation,
@@ -387,7 +246,7 @@ impl Drop for Node {
 /// A handle on a running node, for the agent's graceful stop.
 #[derive(Clone)]
 pub struct Handle {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
 }
 
 impl Handle {
@@ -435,14 +294,15 @@ pub fn bootstrap_set(peers: &[String], expect: usize) -> Vec<String> {
 
 /// Finds this pristine node's place: returns its id and, when it bootstraps, the first
 /// members. `None` when shut down meanwhile.
-async fn discover(inner: &Arc<Inner>) -> Result<Option<(NodeId, Option<Vec<NewNode>>)>, Error> {
+async fn discover(inner: &Arc<Shared>) -> Result<Option<(NodeId, Option<Vec<NewNode>>)>, Error> {
     let cc = &inner.cluster;
     let mut peers = cc.peers.clone();
     if peers.is_empty() {
         peers.push(inner.advertise.clone());
     }
     let set = bootstrap_set(&peers, cc.bootstrap_expect);
-    let hello = pb::HelloRequest {
+    let me = NewNode {
+        id: 0,
         name: inner.name.clone(),
         addr: inner.advertise.clone(),
         incarnation: inner.incarnation,
@@ -452,74 +312,13 @@ async fn discover(inner: &Arc<Inner>) -> Result<Option<(NodeId, Option<Vec<NewNo
         if inner.cancel.is_cancelled() {
             return Ok(None);
         }
-        let others: Vec<&String> = peers.iter().filter(|p| **p != inner.advertise).collect();
-        let calls = others.iter().map(|addr| {
-            let hello = hello.clone();
-            let client = inner.peers.cluster(addr);
-            async move {
-                let mut client = client?;
-                let r = rpc::call(addr, Duration::from_secs(1), hello, |r| async move {
-                    client.hello(r).await
-                })
-                .await;
-                r.map(|r| ((*addr).clone(), r))
-            }
-        });
-        let results = futures::future::join_all(calls).await;
-        let mut replies: BTreeMap<String, pb::HelloReply> = BTreeMap::new();
-        for r in results {
-            match r {
-                Ok((addr, reply)) => {
-                    replies.insert(addr, reply);
-                }
-                Err(e @ Error::Unauthenticated { .. }) => {
-                    tracing::error!(error = %e, "a peer refused our cluster token")
-                }
-                Err(e) => tracing::debug!(error = %e, "peer not answering yet"),
-            }
+        let replies = hello_peers(inner, &peers).await;
+        if let Some(id) = rejoin_or_join(inner, &replies).await? {
+            return Ok(Some((id, None)));
         }
-
-        // A formed cluster: take our id back if it knows us, else join it.
-        for (addr, r) in replies.iter().filter(|(_, r)| !r.members.is_empty()) {
-            if let Some(m) = r.members.iter().find(|m| {
-                m.name == inner.name && m.incarnation == inner.incarnation && m.state != "left"
-            }) {
-                tracing::info!(id = m.id, via = %addr, "the cluster already knows this node");
-                save_id(inner, m.id).await?;
-                return Ok(Some((m.id, None)));
-            }
-            match join(inner, addr).await {
-                Ok(id) => {
-                    tracing::info!(id, via = %addr, "joined the cluster");
-                    save_id(inner, id).await?;
-                    return Ok(Some((id, None)));
-                }
-                Err(e) => tracing::warn!(via = %addr, error = %e, "join failed; retrying"),
-            }
-        }
-
-        if let Some(pos) = set.iter().position(|a| *a == inner.advertise) {
-            let mut nodes = Vec::with_capacity(set.len());
-            for (i, addr) in set.iter().enumerate() {
-                let id = i as NodeId + 1;
-                if i == pos {
-                    nodes.push(NewNode {
-                        id,
-                        name: inner.name.clone(),
-                        addr: addr.clone(),
-                        incarnation: inner.incarnation,
-                    });
-                } else if let Some(r) = replies.get(addr) {
-                    nodes.push(NewNode {
-                        id,
-                        name: r.name.clone(),
-                        addr: addr.clone(),
-                        incarnation: r.incarnation,
-                    });
-                }
-            }
-            if nodes.len() == set.len() {
-                let id = pos as NodeId + 1;
+        let quiet = last_log.elapsed() < Duration::from_secs(5);
+        match bootstrap_members(&set, &me, &replies) {
+            Bootstrap::Form(id, nodes) => {
                 tracing::info!(
                     id,
                     members = set.len(),
@@ -528,17 +327,19 @@ async fn discover(inner: &Arc<Inner>) -> Result<Option<(NodeId, Option<Vec<NewNo
                 save_id(inner, id).await?;
                 return Ok(Some((id, Some(nodes))));
             }
-            if last_log.elapsed() >= Duration::from_secs(5) {
+            _ if quiet => {}
+            Bootstrap::Waiting { answered } => {
                 last_log = Instant::now();
                 tracing::info!(
-                    answered = nodes.len(),
+                    answered,
                     expected = set.len(),
                     "waiting for the bootstrap peers to answer"
                 );
             }
-        } else if last_log.elapsed() >= Duration::from_secs(5) {
-            last_log = Instant::now();
-            tracing::info!("not in the bootstrap set; waiting for a formed cluster to join");
+            Bootstrap::NotInSet => {
+                last_log = Instant::now();
+                tracing::info!("not in the bootstrap set; waiting for a formed cluster to join");
+            }
         }
         tokio::select! {
             _ = inner.cancel.cancelled() => return Ok(None),
@@ -547,7 +348,119 @@ async fn discover(inner: &Arc<Inner>) -> Result<Option<(NodeId, Option<Vec<NewNo
     }
 }
 
-async fn join(inner: &Inner, addr: &str) -> Result<NodeId, Error> {
+/// Says hello to every peer but this node, at once; the answers by address (a peer that
+/// refuses our token is logged as an error: it will never answer).
+async fn hello_peers(inner: &Arc<Shared>, peers: &[String]) -> BTreeMap<String, pb::HelloReply> {
+    let hello = pb::HelloRequest {
+        name: inner.name.clone(),
+        addr: inner.advertise.clone(),
+        incarnation: inner.incarnation,
+    };
+    let others: Vec<&String> = peers.iter().filter(|p| **p != inner.advertise).collect();
+    let calls = others.iter().map(|addr| {
+        let hello = hello.clone();
+        let client = inner.peers.cluster(addr);
+        async move {
+            let mut client = client?;
+            let r = rpc::call(addr, Duration::from_secs(1), hello, |r| async move {
+                client.hello(r).await
+            })
+            .await;
+            r.map(|r| ((*addr).clone(), r))
+        }
+    });
+    let mut replies = BTreeMap::new();
+    for r in futures::future::join_all(calls).await {
+        match r {
+            Ok((addr, reply)) => {
+                replies.insert(addr, reply);
+            }
+            Err(e @ Error::Unauthenticated { .. }) => {
+                tracing::error!(error = %e, "a peer refused our cluster token")
+            }
+            Err(e) => tracing::debug!(error = %e, "peer not answering yet"),
+        }
+    }
+    replies
+}
+
+/// A formed cluster among the replies: take our id back if it knows us, else join it.
+/// `None`: no formed cluster answered, or every join failed (retried next round).
+async fn rejoin_or_join(
+    inner: &Arc<Shared>,
+    replies: &BTreeMap<String, pb::HelloReply>,
+) -> Result<Option<NodeId>, Error> {
+    for (addr, r) in replies.iter().filter(|(_, r)| !r.members.is_empty()) {
+        if let Some(m) = r.members.iter().find(|m| {
+            m.name == inner.name && m.incarnation == inner.incarnation && m.state != "left"
+        }) {
+            tracing::info!(id = m.id, via = %addr, "the cluster already knows this node");
+            save_id(inner, m.id).await?;
+            return Ok(Some(m.id));
+        }
+        match join(inner, addr).await {
+            Ok(id) => {
+                tracing::info!(id, via = %addr, "joined the cluster");
+                save_id(inner, id).await?;
+                return Ok(Some(id));
+            }
+            Err(e) => tracing::warn!(via = %addr, error = %e, "join failed; retrying"),
+        }
+    }
+    Ok(None)
+}
+
+/// What a pristine node in no formed cluster does this round.
+#[derive(Debug, PartialEq, Eq)]
+enum Bootstrap {
+    /// Every node of the bootstrap set answered: form the cluster with them, as this id.
+    Form(NodeId, Vec<NewNode>),
+    /// This node is in the set, but only `answered` of its nodes (itself included) did.
+    Waiting { answered: usize },
+    /// This node is not in the set: it waits for a formed cluster to join.
+    NotInSet,
+}
+
+/// The bootstrap rule: the set's nodes take ids 1, 2, … in the set's (sorted) order, so
+/// every bootstrap node computes the same first membership from the same answers. `me`:
+/// this node (its `id` is ignored).
+fn bootstrap_members(
+    set: &[String],
+    me: &NewNode,
+    replies: &BTreeMap<String, pb::HelloReply>,
+) -> Bootstrap {
+    let Some(pos) = set.iter().position(|a| *a == me.addr) else {
+        return Bootstrap::NotInSet;
+    };
+    let mut nodes = Vec::with_capacity(set.len());
+    for (i, addr) in set.iter().enumerate() {
+        let id = i as NodeId + 1;
+        if i == pos {
+            nodes.push(NewNode {
+                id,
+                name: me.name.clone(),
+                addr: addr.clone(),
+                incarnation: me.incarnation,
+            });
+        } else if let Some(r) = replies.get(addr) {
+            nodes.push(NewNode {
+                id,
+                name: r.name.clone(),
+                addr: addr.clone(),
+                incarnation: r.incarnation,
+            });
+        }
+    }
+    if nodes.len() == set.len() {
+        Bootstrap::Form(pos as NodeId + 1, nodes)
+    } else {
+        Bootstrap::Waiting {
+            answered: nodes.len(),
+        }
+    }
+}
+
+async fn join(inner: &Shared, addr: &str) -> Result<NodeId, Error> {
     let mut client = inner.peers.cluster(addr)?;
     let req = pb::JoinRequest {
         name: inner.name.clone(),
@@ -562,7 +475,7 @@ async fn join(inner: &Inner, addr: &str) -> Result<NodeId, Error> {
     Ok(r.node_id)
 }
 
-async fn save_id(inner: &Inner, id: NodeId) -> Result<(), Error> {
+async fn save_id(inner: &Shared, id: NodeId) -> Result<(), Error> {
     let log = inner
         .log
         .lock()
@@ -594,7 +507,7 @@ pub fn raft_config(cc: &ClusterConfig) -> Result<openraft::Config, Error> {
 }
 
 async fn run_raft(
-    inner: &Arc<Inner>,
+    inner: &Arc<Shared>,
     id: NodeId,
     bootstrap: Option<Vec<NewNode>>,
 ) -> Result<(), Error> {
@@ -642,7 +555,7 @@ async fn run_raft(
 }
 
 /// Proposes the first members until the replicated state has them.
-async fn propose_bootstrap(inner: Arc<Inner>, nodes: Vec<NewNode>) {
+async fn propose_bootstrap(inner: Arc<Shared>, nodes: Vec<NewNode>) {
     let mut state = inner.state.clone();
     loop {
         if !state.borrow_and_update().members.nodes.is_empty() {
@@ -671,12 +584,49 @@ async fn propose_bootstrap(inner: Arc<Inner>, nodes: Vec<NewNode>) {
     }
 }
 
-/// The member's state as the controller sees it, for status.
-pub(crate) fn state_name(s: NodeState) -> &'static str {
-    match s {
-        NodeState::Active => "active",
-        NodeState::Draining => "draining",
-        NodeState::Down => "down",
-        NodeState::Left => "left",
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me(addr: &str) -> NewNode {
+        NewNode {
+            id: 0,
+            name: "me".into(),
+            addr: addr.into(),
+            incarnation: 7,
+        }
+    }
+
+    fn hello(name: &str, incarnation: u64) -> pb::HelloReply {
+        pb::HelloReply {
+            name: name.into(),
+            incarnation,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_bootstrap_set_forms_only_when_every_node_answered_with_ids_in_sorted_order() {
+        let set = bootstrap_set(&["c:1".into(), "a:1".into(), "b:1".into(), "a:1".into()], 3);
+        assert_eq!(set, ["a:1", "b:1", "c:1"]);
+        let mut replies = BTreeMap::from([("a:1".to_string(), hello("na", 1))]);
+        assert_eq!(
+            bootstrap_members(&set, &me("b:1"), &replies),
+            Bootstrap::Waiting { answered: 2 }
+        );
+        replies.insert("c:1".into(), hello("nc", 3));
+        let Bootstrap::Form(id, nodes) = bootstrap_members(&set, &me("b:1"), &replies) else {
+            panic!("every bootstrap node answered");
+        };
+        assert_eq!(id, 2);
+        let named: Vec<(NodeId, &str, u64)> = nodes
+            .iter()
+            .map(|n| (n.id, n.name.as_str(), n.incarnation))
+            .collect();
+        assert_eq!(named, [(1, "na", 1), (2, "me", 7), (3, "nc", 3)]);
+        assert_eq!(
+            bootstrap_members(&set, &me("d:1"), &replies),
+            Bootstrap::NotInSet
+        );
     }
 }

@@ -12,14 +12,14 @@ use tonic::{Request, Response, Status};
 
 use super::error::Error;
 use super::network::SnapshotEnvelope;
-use super::node::{retryable, state_name, Inner};
 use super::rpc::{pb, CheckToken, TlsPem, MAX_MESSAGE};
+use super::shared::{retryable, state_name, Shared};
 use super::state::{Command, Response as CmdResponse, Role};
 use super::{Raft, TypeConfig};
 
 /// Starts serving on `listener` until `stop` is cancelled.
 pub(crate) fn serve(
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
     listener: tokio::net::TcpListener,
     tls: Option<TlsPem>,
     stop: CancellationToken,
@@ -71,7 +71,7 @@ fn encode<T: Serialize>(v: &T) -> Result<Response<pb::RaftMessage>, Status> {
     }))
 }
 
-fn running(inner: &Inner) -> Result<Raft, Status> {
+fn running(inner: &Shared) -> Result<Raft, Status> {
     inner
         .raft()
         .ok_or_else(|| Status::unavailable("this node is not running Raft (yet)"))
@@ -82,7 +82,7 @@ fn fatal<E: std::fmt::Display>(e: E) -> Status {
 }
 
 struct RaftService {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
 }
 
 #[tonic::async_trait]
@@ -149,7 +149,7 @@ impl pb::raft_server::Raft for RaftService {
 }
 
 struct ClusterService {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
 }
 
 fn to_status(e: Error) -> Status {
@@ -171,7 +171,7 @@ pub(crate) fn role_name(r: Role) -> &'static str {
     }
 }
 
-pub(crate) fn members_pb(inner: &Inner) -> Vec<pb::Member> {
+pub(crate) fn members_pb(inner: &Shared) -> Vec<pb::Member> {
     let state = inner.state.borrow().clone();
     state
         .members

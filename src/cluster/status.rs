@@ -131,7 +131,7 @@ pub struct StatusReport {
     pub vcenters: Vec<VcenterStatus>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -145,151 +145,26 @@ fn rfc3339(ms: i64) -> String {
 }
 
 impl StatusReport {
-    fn from_pb(addr: &str, r: pb::StatusReply) -> Self {
+    pub(crate) fn from_pb(addr: &str, r: pb::StatusReply) -> Self {
         let leader_id = r.leader_id;
         let leader_report = r
             .nodes
             .iter()
-            .find(|n| Some(n.node_id) == leader_id && n.reachable)
-            .cloned();
+            .find(|n| Some(n.node_id) == leader_id && n.reachable);
         let members: Vec<MemberStatus> = r
             .members
             .into_iter()
             .map(|m| {
                 let own = r.nodes.iter().find(|n| n.node_id == m.id);
-                let reachable = own.is_some_and(|n| n.reachable);
-                let own_ok = own.filter(|n| n.reachable);
-                let is_leader = Some(m.id) == leader_id;
-                let voter = m.role == "voter";
-                let role = if is_leader {
-                    "leader".to_string()
-                } else if let Some(n) = own_ok.filter(|n| {
-                    matches!(
-                        n.server_state.as_str(),
-                        "follower" | "learner" | "candidate"
-                    )
-                }) {
-                    n.server_state.clone()
-                } else {
-                    match m.role.as_str() {
-                        "voter" => "follower".into(),
-                        other => other.into(),
-                    }
-                };
-                let peer = leader_report
-                    .as_ref()
-                    .and_then(|l| l.peers.iter().find(|p| p.id == m.id));
-                let lag = if is_leader {
-                    Some(0)
-                } else {
-                    let last = leader_report.as_ref().and_then(|l| l.last_log_index);
-                    match (last, peer.and_then(|p| p.matched_index)) {
-                        (Some(last), Some(matched)) => Some(last.saturating_sub(matched)),
-                        (Some(last), None) => own_ok
-                            .and_then(|n| n.last_log_index)
-                            .map(|n| last.saturating_sub(n)),
-                        _ => None,
-                    }
-                };
-                let last_contact_ms = if is_leader {
-                    None
-                } else {
-                    peer.and_then(|p| p.ack_age_ms)
-                        .or_else(|| own_ok.and_then(|n| n.contact_age_ms))
-                };
-                let cycles: Vec<CycleStatus> = own_ok
-                    .map(|n| {
-                        n.cycles
-                            .iter()
-                            .map(|c| CycleStatus {
-                                vcenter: c.vcenter.clone(),
-                                entities: c.entities,
-                                samples: c.samples,
-                                ended: rfc3339(c.ended_unix_ms),
-                                ended_unix_ms: c.ended_unix_ms,
-                                duration_ms: c.duration_ms,
-                                errors: c.errors,
-                                first_error: (!c.first_error.is_empty())
-                                    .then(|| c.first_error.clone()),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let last = cycles.iter().max_by_key(|c| c.ended_unix_ms);
-                MemberStatus {
-                    id: m.id,
-                    name: m.name,
-                    address: m.addr,
-                    role,
-                    voter,
-                    state: m.state,
-                    leader: is_leader,
-                    reachable,
-                    error: own.filter(|n| !n.reachable).map(|n| n.error.clone()),
-                    term: own_ok.map(|n| n.term),
-                    last_log_index: own_ok.and_then(|n| n.last_log_index),
-                    applied_index: own_ok.and_then(|n| n.applied_index),
-                    lag,
-                    last_contact_ms,
-                    collecting: own_ok.map(|n| n.collecting),
-                    buckets: m.buckets,
-                    entities: own_ok.map(|_| cycles.iter().map(|c| c.entities).sum()),
-                    last_cycle_end: last.map(|c| c.ended.clone()),
-                    last_cycle_end_unix_ms: last.map(|c| c.ended_unix_ms),
-                    last_cycle_duration_ms: cycles.iter().map(|c| c.duration_ms).max(),
-                    last_cycle_errors: own_ok.map(|_| cycles.iter().map(|c| c.errors).sum()),
-                    cycles,
-                }
+                MemberStatus::from_pb(m, own, leader_id, leader_report)
             })
             .collect();
         let vcenters = r
             .vcenters
             .into_iter()
-            .map(|v| {
-                let mut owners: Vec<OwnerStatus> = v
-                    .owned
-                    .iter()
-                    .map(|(&id, &n)| {
-                        let m = members.iter().find(|m| m.id == id);
-                        OwnerStatus {
-                            id,
-                            name: m.map(|m| m.name.clone()).unwrap_or_default(),
-                            state: m.map(|m| m.state.clone()).unwrap_or_default(),
-                            buckets: n,
-                            ranges: v.ranges.get(&id).cloned().unwrap_or_default(),
-                            entities: m.filter(|m| m.reachable).map(|m| {
-                                m.cycles
-                                    .iter()
-                                    .filter(|c| c.vcenter == v.vcenter)
-                                    .map(|c| c.entities)
-                                    .sum()
-                            }),
-                        }
-                    })
-                    .collect();
-                owners.sort_by_key(|o| o.id);
-                VcenterStatus {
-                    vcenter: v.vcenter,
-                    unassigned: v.unassigned,
-                    owners,
-                }
-            })
+            .map(|v| VcenterStatus::from_pb(v, &members))
             .collect();
-        let leader = members
-            .iter()
-            .find(|m| m.leader)
-            .map(|m| LeaderRef {
-                id: m.id,
-                name: m.name.clone(),
-                address: m.address.clone(),
-            })
-            .or_else(|| {
-                leader_id.map(|id| LeaderRef {
-                    id,
-                    name: String::new(),
-                    address: String::new(),
-                })
-            });
+        let leader = LeaderRef::of(&members, leader_id);
         StatusReport {
             addr: addr.to_string(),
             node_id: r.node_id,
@@ -313,70 +188,6 @@ impl StatusReport {
     /// The member that answered.
     pub fn me(&self) -> Option<&MemberStatus> {
         self.members.iter().find(|m| m.id == self.node_id)
-    }
-
-    /// `vcollect health`: `Ok(one line)` when a leader is known, its quorum answers and the
-    /// asked node collects (or drains on purpose); `Err(one line saying why not)`.
-    pub fn health(&self) -> Result<String, String> {
-        let who = match self.me() {
-            Some(m) => format!("node {} ({})", m.id, m.name),
-            None => format!("node at {}", self.addr),
-        };
-        if self.node_id == 0 {
-            return Err(format!("{who} has not joined a cluster yet"));
-        }
-        let Some(leader) = self.leader_id else {
-            return Err(format!(
-                "{who} knows no leader (no quorum, or an election is running)"
-            ));
-        };
-        let lm = self.members.iter().find(|m| m.id == leader);
-        let lname = lm.map(|m| m.name.as_str()).unwrap_or("?");
-        if let Some(l) = lm.filter(|m| !m.reachable) {
-            return Err(format!(
-                "the leader node {leader} ({lname}) does not answer {who}: {}",
-                l.error.as_deref().unwrap_or("unreachable")
-            ));
-        }
-        match self.quorum_ack_age_ms {
-            Some(age) if age <= self.failure_timeout_ms.max(1) => {}
-            Some(age) => {
-                return Err(format!(
-                    "the leader node {leader} ({lname}) last heard from a quorum {:.1}s ago",
-                    age as f64 / 1000.0
-                ))
-            }
-            None => {
-                return Err(format!(
-                    "the leader node {leader} ({lname}) reports no quorum acknowledgement"
-                ))
-            }
-        }
-        let voters: Vec<&MemberStatus> = self.members.iter().filter(|m| m.voter).collect();
-        let answering = voters.iter().filter(|m| m.reachable).count();
-        let Some(me) = self.me() else {
-            return Err(format!("{who} is not a member of the cluster"));
-        };
-        match me.state.as_str() {
-            "down" => return Err(format!("{who} is marked down by the leader")),
-            "left" => return Err(format!("{who} has left the cluster")),
-            _ => {}
-        }
-        if !self.collecting {
-            return Err(format!(
-                "{who} is not collecting: it has lost contact with the leader"
-            ));
-        }
-        let doing = if me.state == "draining" {
-            "draining on purpose".to_string()
-        } else {
-            format!("collecting {} buckets", me.buckets)
-        };
-        Ok(format!(
-            "healthy: {who} is {}, {doing}; leader node {leader} ({lname}); {answering}/{} voters answer",
-            me.role,
-            voters.len()
-        ))
     }
 
     /// The member table only (`vcollect members`).
@@ -437,6 +248,162 @@ impl StatusReport {
             ));
         }
         s
+    }
+}
+
+impl MemberStatus {
+    /// A member from the replicated member list, with its own report (`own`, when the fan-out
+    /// reached it) and what the leader's report says of it (`leader`: the leader's own
+    /// report, when it answered).
+    fn from_pb(
+        m: pb::Member,
+        own: Option<&pb::NodeReport>,
+        leader_id: Option<u64>,
+        leader: Option<&pb::NodeReport>,
+    ) -> Self {
+        let reachable = own.is_some_and(|n| n.reachable);
+        let own_ok = own.filter(|n| n.reachable);
+        let is_leader = Some(m.id) == leader_id;
+        let peer = leader.and_then(|l| l.peers.iter().find(|p| p.id == m.id));
+        let lag = if is_leader {
+            Some(0)
+        } else {
+            lag(leader.and_then(|l| l.last_log_index), peer, own_ok)
+        };
+        let last_contact_ms = if is_leader {
+            None
+        } else {
+            peer.and_then(|p| p.ack_age_ms)
+                .or_else(|| own_ok.and_then(|n| n.contact_age_ms))
+        };
+        let cycles: Vec<CycleStatus> = own_ok
+            .map(|n| n.cycles.iter().map(CycleStatus::from_pb).collect())
+            .unwrap_or_default();
+        let last = cycles.iter().max_by_key(|c| c.ended_unix_ms);
+        MemberStatus {
+            id: m.id,
+            name: m.name,
+            address: m.addr,
+            role: role(&m.role, is_leader, own_ok),
+            voter: m.role == "voter",
+            state: m.state,
+            leader: is_leader,
+            reachable,
+            error: own.filter(|n| !n.reachable).map(|n| n.error.clone()),
+            term: own_ok.map(|n| n.term),
+            last_log_index: own_ok.and_then(|n| n.last_log_index),
+            applied_index: own_ok.and_then(|n| n.applied_index),
+            lag,
+            last_contact_ms,
+            collecting: own_ok.map(|n| n.collecting),
+            buckets: m.buckets,
+            entities: own_ok.map(|_| cycles.iter().map(|c| c.entities).sum()),
+            last_cycle_end: last.map(|c| c.ended.clone()),
+            last_cycle_end_unix_ms: last.map(|c| c.ended_unix_ms),
+            last_cycle_duration_ms: cycles.iter().map(|c| c.duration_ms).max(),
+            last_cycle_errors: own_ok.map(|_| cycles.iter().map(|c| c.errors).sum()),
+            cycles,
+        }
+    }
+}
+
+/// A member's role: the leader is `leader`; a member that answered says what it is; else
+/// its role in the member list (a voter that did not answer shows as `follower`).
+fn role(listed: &str, is_leader: bool, own: Option<&pb::NodeReport>) -> String {
+    if is_leader {
+        return "leader".to_string();
+    }
+    match own.map(|n| n.server_state.as_str()) {
+        Some(s @ ("follower" | "learner" | "candidate")) => s.to_string(),
+        _ => match listed {
+            "voter" => "follower".into(),
+            other => other.into(),
+        },
+    }
+}
+
+/// Entries a member is behind the leader's log (`last`): from the leader's replication
+/// progress, else from the member's own last index.
+fn lag(
+    last: Option<u64>,
+    peer: Option<&pb::PeerReport>,
+    own: Option<&pb::NodeReport>,
+) -> Option<u64> {
+    match (last, peer.and_then(|p| p.matched_index)) {
+        (Some(last), Some(matched)) => Some(last.saturating_sub(matched)),
+        (Some(last), None) => own
+            .and_then(|n| n.last_log_index)
+            .map(|n| last.saturating_sub(n)),
+        _ => None,
+    }
+}
+
+impl CycleStatus {
+    fn from_pb(c: &pb::CycleReport) -> Self {
+        CycleStatus {
+            vcenter: c.vcenter.clone(),
+            entities: c.entities,
+            samples: c.samples,
+            ended: rfc3339(c.ended_unix_ms),
+            ended_unix_ms: c.ended_unix_ms,
+            duration_ms: c.duration_ms,
+            errors: c.errors,
+            first_error: (!c.first_error.is_empty()).then(|| c.first_error.clone()),
+        }
+    }
+}
+
+impl VcenterStatus {
+    /// One vCenter's owners, by node id, with what each collected of it last cycle.
+    fn from_pb(v: pb::VcenterBuckets, members: &[MemberStatus]) -> Self {
+        let mut owners: Vec<OwnerStatus> = v
+            .owned
+            .iter()
+            .map(|(&id, &n)| {
+                let m = members.iter().find(|m| m.id == id);
+                OwnerStatus {
+                    id,
+                    name: m.map(|m| m.name.clone()).unwrap_or_default(),
+                    state: m.map(|m| m.state.clone()).unwrap_or_default(),
+                    buckets: n,
+                    ranges: v.ranges.get(&id).cloned().unwrap_or_default(),
+                    entities: m.filter(|m| m.reachable).map(|m| {
+                        m.cycles
+                            .iter()
+                            .filter(|c| c.vcenter == v.vcenter)
+                            .map(|c| c.entities)
+                            .sum()
+                    }),
+                }
+            })
+            .collect();
+        owners.sort_by_key(|o| o.id);
+        VcenterStatus {
+            vcenter: v.vcenter,
+            unassigned: v.unassigned,
+            owners,
+        }
+    }
+}
+
+impl LeaderRef {
+    /// The leader as the member list names it, or its id alone when the list does not.
+    fn of(members: &[MemberStatus], leader_id: Option<u64>) -> Option<Self> {
+        members
+            .iter()
+            .find(|m| m.leader)
+            .map(|m| LeaderRef {
+                id: m.id,
+                name: m.name.clone(),
+                address: m.address.clone(),
+            })
+            .or_else(|| {
+                leader_id.map(|id| LeaderRef {
+                    id,
+                    name: String::new(),
+                    address: String::new(),
+                })
+            })
     }
 }
 
@@ -510,6 +477,36 @@ fn table(head: &[&str], rows: &[Vec<String>]) -> String {
 
 impl fmt::Display for StatusReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_header(f)?;
+        f.write_str(&table(
+            &[
+                "ID",
+                "NAME",
+                "ADDRESS",
+                "ROLE",
+                "VOTER",
+                "STATE",
+                "TERM",
+                "LOG",
+                "APPLIED",
+                "LAG",
+                "CONTACT",
+                "BUCKETS",
+                "ENTITIES",
+                "LAST-CYCLE",
+                "TOOK",
+                "ERRORS",
+            ],
+            &self.member_rows(now_ms()),
+        ))?;
+        self.fmt_errors(f)
+    }
+}
+
+impl StatusReport {
+    /// The lines above the member table: the answering node, the leader and its log, the
+    /// membership, and the vCenters with unassigned buckets.
+    fn fmt_header(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let me = self.me();
         writeln!(
             f,
@@ -561,9 +558,12 @@ impl fmt::Display for StatusReport {
                 v.vcenter, v.unassigned
             )?;
         }
-        let now = now_ms();
-        let rows: Vec<Vec<String>> = self
-            .members
+        Ok(())
+    }
+
+    /// One row per member for the `status` table (`now`: for the LAST-CYCLE age).
+    fn member_rows(&self, now: i64) -> Vec<Vec<String>> {
+        self.members
             .iter()
             .map(|m| {
                 let mut row = m.identity_cells();
@@ -585,28 +585,11 @@ impl fmt::Display for StatusReport {
                 ]);
                 row
             })
-            .collect();
-        f.write_str(&table(
-            &[
-                "ID",
-                "NAME",
-                "ADDRESS",
-                "ROLE",
-                "VOTER",
-                "STATE",
-                "TERM",
-                "LOG",
-                "APPLIED",
-                "LAG",
-                "CONTACT",
-                "BUCKETS",
-                "ENTITIES",
-                "LAST-CYCLE",
-                "TOOK",
-                "ERRORS",
-            ],
-            &rows,
-        ))?;
+            .collect()
+    }
+
+    /// The lines below the table: members that did not answer, and each cycle's first error.
+    fn fmt_errors(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for m in &self.members {
             if let Some(e) = &m.error {
                 writeln!(f, "node {} ({}) did not answer: {e}", m.id, m.name)?;
@@ -626,10 +609,10 @@ impl fmt::Display for StatusReport {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn reply() -> pb::StatusReply {
+    pub(crate) fn reply() -> pb::StatusReply {
         let member = |id: u64, name: &str, state: &str, buckets| pb::Member {
             id,
             name: name.into(),
@@ -748,19 +731,27 @@ mod tests {
     }
 
     #[test]
-    fn health_names_the_cause() {
-        let mut p = reply();
-        p.leader_id = None;
-        let r = StatusReport::from_pb("a:1", p);
-        assert!(r.health().unwrap_err().contains("knows no leader"));
-        let mut p = reply();
-        p.nodes[0].quorum_ack_age_ms = Some(60_000);
-        let r = StatusReport::from_pb("a:1", p);
-        assert!(r.health().unwrap_err().contains("quorum"));
-        let mut p = reply();
-        p.node_id = 3;
-        p.collecting = false;
-        let r = StatusReport::from_pb("a:1", p);
-        assert!(r.health().unwrap_err().contains("marked down"));
+    fn a_member_that_did_not_answer_shows_its_listed_role_and_lag_from_the_leader() {
+        let answered = pb::NodeReport {
+            reachable: true,
+            server_state: "candidate".into(),
+            ..Default::default()
+        };
+        assert_eq!(role("voter", false, Some(&answered)), "candidate");
+        assert_eq!(role("voter", false, None), "follower");
+        assert_eq!(role("learner", false, None), "learner");
+        assert_eq!(role("learner", true, Some(&answered)), "leader");
+        let peer = pb::PeerReport {
+            id: 2,
+            matched_index: Some(7),
+            ack_age_ms: None,
+        };
+        let own = pb::NodeReport {
+            last_log_index: Some(9),
+            ..Default::default()
+        };
+        assert_eq!(lag(Some(10), Some(&peer), Some(&own)), Some(3));
+        assert_eq!(lag(Some(10), None, Some(&own)), Some(1));
+        assert_eq!(lag(None, Some(&peer), Some(&own)), None);
     }
 }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::contract::EntityKind;
+use std::time::Duration;
 
 fn load(text: &str) -> Result<Config, ConfigError> {
     Config::from_toml(Path::new("/etc/vcollect/test.toml"), text)
