@@ -252,10 +252,14 @@ async fn historical_kinds_are_queried_once_per_interval_not_every_cycle() {
     let count = |v: &serde_json::Value, ty: &str| v["QueryPerf"][ty].as_u64().unwrap_or(0);
     let vms = u64::from(sim.expected_vms());
     // Three 20-s windows of every VM (a dozen cycles or more).
-    let calls = poll("three realtime windows", Duration::from_secs(90), || async {
-        let c = sim.calls().await;
-        (count(&c, "VirtualMachine") >= 3 * vms).then_some(c)
-    })
+    let calls = poll(
+        "three realtime windows",
+        Duration::from_secs(90),
+        || async {
+            let c = sim.calls().await;
+            (count(&c, "VirtualMachine") >= 3 * vms).then_some(c)
+        },
+    )
     .await;
     let ended = check::aligned_now();
     common::sigterm(agent.id().expect("agent pid"));

@@ -5,7 +5,7 @@
 //! * [`inventory`]: the collectable entities with their tags prepared;
 //! * [`path_filter`], [`metric_select`], [`wildcard`]: `<kind>_include` / `_exclude` and
 //!   `<kind>_metric_include` / `_exclude`, with Telegraf's syntax and meaning;
-//! * [`available`]: what a sample of a kind's entities report, for counter patterns;
+//! * [`reported_metrics`]: what a sample of a kind's entities report, for counter patterns;
 //! * [`plan`]: windows and QueryPerf batches within vCenter's limits;
 //! * [`pipeline`]: the bounded stages of one cycle;
 //! * [`encode`]: Telegraf-compatible line protocol;
@@ -17,7 +17,6 @@
 
 pub mod agent;
 pub mod assignment;
-pub mod available;
 pub mod counters;
 pub mod encode;
 pub mod inventory;
@@ -26,6 +25,7 @@ pub mod metric_select;
 pub mod path_filter;
 pub mod pipeline;
 pub mod plan;
+pub mod reported_metrics;
 pub mod summary;
 pub mod tags;
 pub mod vcenter;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::assignment::{Assignment, WatermarkUpdate};
-use super::available;
 use super::counters::{self, CounterNotes, Reported};
 use super::encode::Encoder;
 use super::inventory::{Inventory, Target};
@@ -14,6 +13,7 @@ use super::metric_select;
 use super::path_filter::PathFilter;
 use super::pipeline::{self, PipelineOptions};
 use super::plan::{self, Cadence};
+use super::reported_metrics;
 use super::summary::CycleSummary;
 use super::tags::ExtraTags;
 use crate::config::{default_counters, CollectConfig, VcenterConfig};
@@ -154,9 +154,14 @@ impl VcenterCollector {
                             .filter(|t| t.entity.kind == kind)
                             .map(|t| t.entity.moid.as_str());
                         let interval = self.interval_id(kind, &catalog);
-                        let reported =
-                            available::reported(client, kind, moids, interval, collect.concurrency)
-                                .await?;
+                        let reported = reported_metrics::reported(
+                            client,
+                            kind,
+                            moids,
+                            interval,
+                            collect.concurrency,
+                        )
+                        .await?;
                         metric_select::from_available(&catalog, &reported, &filter, k.instances)
                     }
                 };

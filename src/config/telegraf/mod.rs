@@ -6,14 +6,14 @@
 //! secret is never written out, only where vcollect will read it from (`*_env`, `*_file`).
 //! The keys and what each becomes are listed in docs/compatibility.md.
 
-mod collect;
 mod credentials;
-mod output;
+mod inputs;
+mod outputs;
 mod reasons;
 mod render;
+mod settings;
 mod source;
 mod values;
-mod vcenter;
 
 use std::path::{Path, PathBuf};
 
@@ -109,9 +109,9 @@ pub fn convert_files(
         }
     };
     let mut sections = vec![header(&names)];
-    sections.extend(vcenter::vcenters(&mut src.vsphere, secrets_dir).map_err(invalid)?);
-    sections.push(collect::collect(&mut src.vsphere, agent_interval).map_err(invalid)?);
-    sections.push(output::output(&mut src.outputs, secrets_dir).map_err(invalid)?);
+    sections.extend(inputs::vcenters(&mut src.vsphere, secrets_dir).map_err(invalid)?);
+    sections.push(settings::collect(&mut src.vsphere, agent_interval).map_err(invalid)?);
+    sections.push(outputs::output(&mut src.outputs, secrets_dir).map_err(invalid)?);
     sections.push(leftovers(src));
     Ok(render::render(&sections))
 }
