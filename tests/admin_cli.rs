@@ -493,7 +493,10 @@ async fn maintenance_of_a_follower_and_the_leader_loses_no_sample() {
     }
     // The cluster, its root pool and the datastore: every historical sample across both
     // handovers too (their buckets moved with the others).
-    let (hfrom, hto) = ((from + STEP - 1) / STEP * STEP, to / STEP * STEP);
+    // From the interval the maintenance began in to the one it ended in, at least two: the
+    // maintenance may take less than an interval.
+    let hfrom = from / STEP * STEP;
+    let hto = (to / STEP * STEP).max(hfrom + STEP);
     let historical = [
         ("vsphere_cluster_cpu", "usage_average"),
         ("vsphere_resourcepool_cpu", "usagemhz_average"),
@@ -503,20 +506,33 @@ async fn maintenance_of_a_follower_and_the_leader_loses_no_sample() {
         let influx = &influx;
         async move { check::series(influx, "vsphere", m, f, "moid", hfrom, hto).await }
     };
-    poll(
-        "historical samples up to the end",
-        Duration::from_secs(90),
-        || async {
-            for (m, f) in historical {
-                let got = written(m, f).await;
-                if got.is_empty() || got.values().any(|ts| ts.last() != Some(&hto)) {
-                    return None;
-                }
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let mut behind = Vec::new();
+        for (m, f) in historical {
+            let got = written(m, f).await;
+            if got.is_empty() || got.values().any(|ts| ts.last() != Some(&hto)) {
+                behind.push(format!("{m}: {got:?}"));
             }
-            Some(())
-        },
-    )
-    .await;
+        }
+        if behind.is_empty() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let all = influx
+                .query(
+                    "vsphere",
+                    "SELECT usage_average, moid FROM vsphere_cluster_cpu",
+                )
+                .await;
+            panic!(
+                "historical samples up to {hto} (from {hfrom}) not written:\n{}\nall: {all}\n{}",
+                behind.join("\n"),
+                c.logs()
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
     for (m, f) in historical {
         let got = written(m, f).await;
         if let Some(p) = check::gaps_every(&got, 1, hfrom, hto, STEP) {

@@ -276,7 +276,14 @@ func (p *realPerf) entity(qs types.PerfQuerySpec, data map[int32][]int64, now ti
 			seed := int64(hash(qs.Entity.Value, inst) % uint32(len(points)))
 			for i := range series.Value {
 				t := (first / step) + int64(i)
-				series.Value[i] = points[(t+seed)%int64(len(points))]
+				v := points[(t+seed)%int64(len(points))]
+				if v == 0 {
+					// govmomi's XML encoder drops the zero elements of an int64 array
+					// (omitempty applies per element), which shifts the rest of the series
+					// onto the wrong timestamps. A real vCenter sends the 0; serve 1.
+					v = 1
+				}
+				series.Value[i] = v
 			}
 			m.Value = append(m.Value, series)
 		}
