@@ -7,7 +7,6 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::config::{self, Vc};
-use common::vcollect_bin;
 use common::vcsim::{SimOptions, Simulator};
 
 /// Runs `vcollect once --output -` with `collect` as the `[collect]` table; returns stdout.
@@ -19,18 +18,7 @@ async fn once(sim: &Simulator, collect: &str) -> String {
         "http://127.0.0.1:9",
         &format!("[collect]\nlookback = \"1m\"\n{collect}"),
     );
-    let out = tokio::process::Command::new(vcollect_bin())
-        .arg("once")
-        .arg("--config")
-        .arg(&cfg)
-        .args(["--output", "-"])
-        .output()
-        .await
-        .expect("running vcollect once");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
-    stdout
+    common::once_ok(&cfg, &["--output", "-"]).await.0
 }
 
 /// The values of tag `tag` on lines of `measurement`.

@@ -18,27 +18,8 @@ use common::vcsim::{SimOptions, Simulator};
 use common::{check, poll, vcollect_bin};
 
 async fn once(config: &Path) -> String {
-    let out = tokio::process::Command::new(vcollect_bin())
-        .arg("once")
-        .arg("--config")
-        .arg(config)
-        .output()
-        .await
-        .expect("running vcollect once");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    let (stdout, stderr) = common::once_ok(config, &[]).await;
     stdout + &stderr
-}
-
-/// The tag keys of `measurement`.
-async fn tag_keys(influx: &Influx, measurement: &str) -> BTreeSet<String> {
-    influx
-        .rows("vsphere", &format!("SHOW TAG KEYS FROM \"{measurement}\""))
-        .await
-        .into_iter()
-        .filter_map(|r| r.first().and_then(|v| v.as_str()).map(str::to_string))
-        .collect()
 }
 
 /// The queries of a Chronograf dashboard, with its template variables filled in the way the
@@ -120,15 +101,15 @@ async fn every_kind_lands_with_telegrafs_names_and_every_chronograf_query_gets_d
 
     let want = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(
-        tag_keys(&influx, "vsphere_cluster_mem").await,
+        influx.tag_keys("vsphere_cluster_mem").await,
         want(&["clustername", "dcname", "moid", "source", "vcenter"])
     );
     assert_eq!(
-        tag_keys(&influx, "vsphere_datastore_disk").await,
+        influx.tag_keys("vsphere_datastore_disk").await,
         want(&["dcname", "disk", "dsname", "moid", "source", "vcenter"])
     );
     assert_eq!(
-        tag_keys(&influx, "vsphere_resourcepool_mem").await,
+        influx.tag_keys("vsphere_resourcepool_mem").await,
         want(&[
             "clustername",
             "dcname",

@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::config::{self, Vc};
 use common::influx::Influx;
 use common::vcsim::{SimOptions, Simulator};
-use common::{check, poll, vcollect_bin};
+use common::{check, poll};
 
 const COLLECT: &str = "[collect]\nlookback = \"2m\"\n\
     vm_counters = [\"cpu.usage.average\"]\nhost_counters = [\"cpu.usage.average\"]";
@@ -23,17 +23,7 @@ const COLLECT: &str = "[collect]\nlookback = \"2m\"\n\
 const LATE_HOST: &str = "DC0_C0_H0";
 
 async fn once(config: &Path, extra: &[&str]) -> String {
-    let out = tokio::process::Command::new(vcollect_bin())
-        .arg("once")
-        .arg("--config")
-        .arg(config)
-        .args(extra)
-        .output()
-        .await
-        .expect("running vcollect once");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    let (stdout, stderr) = common::once_ok(config, extra).await;
     stdout + &stderr
 }
 

@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 
 use common::config::{self, Vc};
 use common::influx::Influx;
-use common::vcollect_bin;
 use common::vcsim::{SimOptions, Simulator};
 
 fn sim() -> Simulator {
@@ -24,29 +23,12 @@ fn sim() -> Simulator {
 async fn once(sim: &Simulator, influx: &Influx, collect: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config::write(dir.path(), &[Vc::new("vc1", sim)], &influx.url(), collect);
-    let out = tokio::process::Command::new(vcollect_bin())
-        .arg("once")
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .await
-        .expect("running vcollect once");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (stdout, stderr) = common::once_ok(&cfg, &[]).await;
     assert!(
-        out.status.success() && stdout.contains("0 errors"),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+        stdout.contains("0 errors"),
+        "stdout: {stdout}\nstderr: {stderr}"
     );
     stdout
-}
-
-async fn tag_keys(influx: &Influx, measurement: &str) -> BTreeSet<String> {
-    influx
-        .rows("vsphere", &format!("SHOW TAG KEYS FROM \"{measurement}\""))
-        .await
-        .iter()
-        .filter_map(|r| r[0].as_str().map(str::to_string))
-        .collect()
 }
 
 async fn tag_values(influx: &Influx, measurement: &str, key: &str) -> BTreeSet<String> {
@@ -100,7 +82,7 @@ datastore_property_include = ["summary.accessible", "summary.capacity"]
 
     // Custom attributes: a tag each, named like the attribute, on every VM and host point;
     // the excluded one nowhere.
-    let vm_keys = tag_keys(&influx, "vsphere_vm_cpu").await;
+    let vm_keys = influx.tag_keys("vsphere_vm_cpu").await;
     for k in ["owner", "env", "cost center", "runtime.powerState"] {
         assert!(vm_keys.contains(k), "tag {k:?} missing: {vm_keys:?}");
     }
@@ -121,9 +103,7 @@ datastore_property_include = ["summary.accessible", "summary.capacity"]
         tag_values(&influx, "vsphere_host_cpu", "env").await,
         set(&["lab"])
     );
-    assert!(!tag_keys(&influx, "vsphere_host_cpu")
-        .await
-        .contains("owner"));
+    assert!(!influx.tag_keys("vsphere_host_cpu").await.contains("owner"));
     // The historical kinds get theirs too.
     for m in ["/^vsphere_cluster_/", "/^vsphere_datastore_/"] {
         assert_eq!(tag_values(&influx, m, "env").await, set(&["lab"]), "{m}");
@@ -205,7 +185,7 @@ datastore_property_include = ["summary.accessible", "summary.capacity"]
         .into_iter()
         .collect()
     );
-    assert!(!tag_keys(&influx, "vsphere_host_net").await.contains("ipv4"));
+    assert!(!influx.tag_keys("vsphere_host_net").await.contains("ipv4"));
 }
 
 /// With the keys unset, the simulator's attributes and addresses exist but nothing of them
@@ -229,8 +209,8 @@ async fn without_the_keys_nothing_extra_is_written() {
         "vcenter",
         "vmname",
     ]);
-    assert_eq!(tag_keys(&influx, "vsphere_vm_cpu").await, telegraf_default);
-    let net = tag_keys(&influx, "vsphere_vm_net").await;
+    assert_eq!(influx.tag_keys("vsphere_vm_cpu").await, telegraf_default);
+    let net = influx.tag_keys("vsphere_vm_net").await;
     assert!(
         net.contains("interface") && !net.contains("ipv4") && !net.contains("ipv6"),
         "{net:?}"

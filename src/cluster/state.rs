@@ -882,8 +882,8 @@ mod tests {
         assert_eq!(r, Response::Rejected(Rejection::UnknownNode(42)));
     }
 
-    #[test]
-    fn serde_roundtrip_uses_kind_names() {
+    /// Node 1 (`a`) owns every bucket of vCenter `vc`.
+    fn one_node_owning_vc() -> ClusterState {
         let mut s = ClusterState::default();
         register(&mut s, "a", "a:1", 1);
         let moves = s.plan_vcenter("vc");
@@ -894,6 +894,12 @@ mod tests {
                 moves,
             },
         );
+        s
+    }
+
+    #[test]
+    fn serde_roundtrip_uses_kind_names() {
+        let mut s = one_node_owning_vc();
         apply(
             &mut s,
             Command::CommitWatermarks {
@@ -943,16 +949,7 @@ mod tests {
 
     #[test]
     fn release_0_1_reads_what_the_new_kinds_write() {
-        let mut s = ClusterState::default();
-        register(&mut s, "a", "a:1", 1);
-        let moves = s.plan_vcenter("vc");
-        apply(
-            &mut s,
-            Command::SetOwners {
-                vcenter: "vc".into(),
-                moves,
-            },
-        );
+        let mut s = one_node_owning_vc();
         let window = |kind| WatermarkWindow {
             vcenter: "vc".into(),
             kind,

@@ -89,20 +89,8 @@ mod tests {
 
     fn entity(kind: EntityKind, moid: &str, active: bool) -> Entity {
         Entity {
-            kind,
-            moid: moid.into(),
-            name: moid.into(),
-            dcname: None,
-            clustername: None,
-            esxhostname: None,
-            uuid: None,
-            guest: None,
-            guesthostname: None,
-            rpname: None,
-            memory_size_mb: None,
-            memory_reservation: None,
             active,
-            extras: Default::default(),
+            ..Entity::new(kind, moid, moid)
         }
     }
 

@@ -136,20 +136,8 @@ mod tests {
 
     fn vm(extras: Extras) -> Entity {
         Entity {
-            kind: EntityKind::Vm,
-            moid: "vm-1".into(),
-            name: "web".into(),
-            dcname: None,
-            clustername: None,
-            esxhostname: None,
-            uuid: None,
-            guest: None,
-            guesthostname: None,
-            rpname: None,
-            memory_size_mb: None,
-            memory_reservation: None,
-            active: true,
             extras,
+            ..Entity::new(EntityKind::Vm, "vm-1", "web")
         }
     }
 

@@ -416,20 +416,9 @@ fn historical_entity(
         _ => None,
     };
     Some(Entity {
-        kind,
-        moid: o.obj.value.clone(),
-        name,
         dcname,
         clustername,
-        esxhostname: None,
-        uuid: None,
-        guest: None,
-        guesthostname: None,
-        rpname: None,
-        memory_size_mb: None,
-        memory_reservation: None,
-        active: true,
-        extras: Default::default(),
+        ..Entity::new(kind, o.obj.value.clone(), name)
     })
 }
 

@@ -24,7 +24,8 @@ impl EntityKind {
     }
 }
 
-/// One VM or host from the inventory, with everything the output tags need.
+/// One entity from the inventory (VM, host, cluster, datastore …), with everything the
+/// output tags need.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entity {
     pub kind: EntityKind,
@@ -54,6 +55,29 @@ pub struct Entity {
     /// Custom attributes, extra properties and NIC addresses, read only when asked for
     /// ([`ExtraSpec`]); empty otherwise.
     pub extras: Extras,
+}
+
+impl Entity {
+    /// An active entity with only its kind, id and name: the parents' names, the VM fields
+    /// and the extras empty, to be filled in by who knows them.
+    pub fn new(kind: EntityKind, moid: impl Into<String>, name: impl Into<String>) -> Entity {
+        Entity {
+            kind,
+            moid: moid.into(),
+            name: name.into(),
+            dcname: None,
+            clustername: None,
+            esxhostname: None,
+            uuid: None,
+            guest: None,
+            guesthostname: None,
+            rpname: None,
+            memory_size_mb: None,
+            memory_reservation: None,
+            active: true,
+            extras: Extras::default(),
+        }
+    }
 }
 
 /// What discovery reads beyond the fixed tags, in the same retrieval. The default reads

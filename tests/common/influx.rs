@@ -143,6 +143,15 @@ bind-address = "127.0.0.1:{rpc}"
         serde_json::from_slice(&body).expect("influx query json")
     }
 
+    /// The tag keys of `measurement` in database `vsphere`.
+    pub async fn tag_keys(&self, measurement: &str) -> std::collections::BTreeSet<String> {
+        self.rows("vsphere", &format!("SHOW TAG KEYS FROM \"{measurement}\""))
+            .await
+            .iter()
+            .filter_map(|r| r.first().and_then(|v| v.as_str()).map(str::to_string))
+            .collect()
+    }
+
     /// The rows of the first series of a query, or nothing.
     pub async fn rows(&self, db: &str, q: &str) -> Vec<Vec<Value>> {
         let v = self.query(db, q).await;

@@ -42,6 +42,23 @@ where
     }
 }
 
+/// Runs `vcollect once --config CONFIG EXTRA…`, asserts that it succeeded (printing both
+/// streams if not), and returns its stdout and stderr.
+pub async fn once_ok(config: &std::path::Path, extra: &[&str]) -> (String, String) {
+    let out = tokio::process::Command::new(vcollect_bin())
+        .arg("once")
+        .arg("--config")
+        .arg(config)
+        .args(extra)
+        .output()
+        .await
+        .expect("running vcollect once");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    (stdout, stderr)
+}
+
 /// The `vcollect` binary cargo built for this test run.
 pub fn vcollect_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vcollect"))

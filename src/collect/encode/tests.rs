@@ -426,20 +426,9 @@ fn extra_tags_fields_and_nic_addresses() {
 #[test]
 fn historical_kinds_carry_telegrafs_tags_without_duplicates() {
     let entity = |kind, name: &str, cluster: Option<&str>| Entity {
-        kind,
-        moid: format!("{}-1", kind.as_str()),
-        name: name.into(),
         dcname: Some("DC0".into()),
         clustername: cluster.map(Into::into),
-        esxhostname: None,
-        uuid: None,
-        guest: None,
-        guesthostname: None,
-        rpname: None,
-        memory_size_mb: None,
-        memory_reservation: None,
-        active: true,
-        extras: Default::default(),
+        ..Entity::new(kind, format!("{}-1", kind.as_str()), name)
     };
     let cat = catalog();
     let m = EntityMetrics {
