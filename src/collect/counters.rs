@@ -203,13 +203,7 @@ mod tests {
     use crate::vsphere::Counter;
 
     fn catalog() -> CounterCatalog {
-        let c = |key, group: &str, name: &str, rollup: &str| Counter {
-            key,
-            group: group.into(),
-            name: name.into(),
-            rollup: rollup.into(),
-            unit: "kiloBytes".into(),
-        };
+        let c = |key, group, name, rollup| Counter::new(key, group, name, rollup, "kiloBytes");
         // Keys as on a vCenter 7.0.2 (tests/fixtures/otel_vcenter), not the simulator's.
         CounterCatalog::new([
             c(531, "net", "bytesRx", "average"),

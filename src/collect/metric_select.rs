@@ -137,13 +137,7 @@ mod tests {
     }
 
     fn catalog() -> CounterCatalog {
-        let c = |key, group: &str, name: &str, rollup: &str| Counter {
-            key,
-            group: group.into(),
-            name: name.into(),
-            rollup: rollup.into(),
-            unit: "percent".into(),
-        };
+        let c = |key, group, name, rollup| Counter::new(key, group, name, rollup, "percent");
         CounterCatalog::new([
             c(2, "cpu", "usage", "average"),
             c(6, "cpu", "usagemhz", "average"),

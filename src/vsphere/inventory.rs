@@ -355,20 +355,11 @@ pub(crate) fn resolve(objects: &[ObjectContent]) -> Vec<Entity> {
         };
         let name = p.host_name.clone().unwrap_or_else(|| o.obj.value.clone());
         out.push(Entity {
-            kind: EntityKind::Host,
-            moid: o.obj.value.clone(),
-            name,
             dcname: p.dc.clone(),
             clustername: p.cluster.clone(),
             esxhostname: p.host_name.clone(),
-            uuid: None,
-            guest: None,
-            guesthostname: None,
-            rpname: None,
-            memory_size_mb: None,
-            memory_reservation: None,
             active: o.text("runtime.connectionState") == Some("connected"),
-            extras: Default::default(),
+            ..Entity::new(EntityKind::Host, o.obj.value.clone(), name)
         });
         hosts.insert(o.obj.value.as_str(), p);
     }

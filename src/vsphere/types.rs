@@ -180,6 +180,16 @@ pub struct Counter {
 }
 
 impl Counter {
+    pub fn new(key: i32, group: &str, name: &str, rollup: &str, unit: &str) -> Counter {
+        Counter {
+            key,
+            group: group.into(),
+            name: name.into(),
+            rollup: rollup.into(),
+            unit: unit.into(),
+        }
+    }
+
     /// The common `group.name.rollup` name, e.g. `cpu.usage.average`.
     pub fn full_name(&self) -> String {
         format!("{}.{}.{}", self.group, self.name, self.rollup)

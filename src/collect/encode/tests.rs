@@ -4,13 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 fn catalog() -> CounterCatalog {
-    let c = |key, group: &str, name: &str, rollup: &str, unit: &str| Counter {
-        key,
-        group: group.into(),
-        name: name.into(),
-        rollup: rollup.into(),
-        unit: unit.into(),
-    };
+    let c = Counter::new;
     CounterCatalog::new([
         c(2, "cpu", "usage", "average", "percent"),
         c(6, "cpu", "usagemhz", "average", "megaHertz"),
