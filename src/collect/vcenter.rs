@@ -287,13 +287,14 @@ impl VcenterCollector {
     ) -> Windows {
         let vc = self.cfg.name.as_str();
         let lookback = self.collect.lookback.as_secs() as i64;
+        let ends = cadences.map(|c| c.window_end(now));
         let due = EntityKind::ALL.map(|k| {
-            let c = cadences[k.index()];
-            !counters.metric_ids[k.index()].is_empty()
-                && c.due(c.window_end(now), self.queried_end[k.index()])
+            let i = k.index();
+            !counters.metric_ids[i].is_empty() && cadences[i].due(ends[i], self.queried_end[i])
         });
         let mut w = Windows {
             due,
+            ends,
             ..Windows::default()
         };
         for t in inv.targets.iter().filter(|t| assignment.owns(vc, t.bucket)) {
@@ -302,8 +303,7 @@ impl VcenterCollector {
             if !due[kind.index()] {
                 continue;
             }
-            let cadence = cadences[kind.index()];
-            let end = cadence.window_end(now);
+            let (cadence, end) = (cadences[kind.index()], ends[kind.index()]);
             let last = self
                 .last
                 .get(&t.entity.moid)
@@ -357,14 +357,13 @@ impl VcenterCollector {
             unreachable!("prepare() sets counters and inventory");
         };
         let cadences = self.cadences(counters);
-        let end = cadences[EntityKind::Vm.index()].window_end(now);
-        summary.window_end = Some(end);
         let plan = self.windows(assignment, inv, counters, &cadences, now);
+        summary.window_end = Some(plan.ends[EntityKind::Vm.index()]);
         // Forget progress on entities we no longer own: if they come back, their bucket's
         // committed watermark is the truth, not what this node remembered.
         self.last.retain(|moid, _| plan.owned.contains(moid));
         for kind in EntityKind::ALL.into_iter().filter(|k| plan.due[k.index()]) {
-            self.queried_end[kind.index()] = Some(cadences[kind.index()].window_end(now));
+            self.queried_end[kind.index()] = Some(plan.ends[kind.index()]);
         }
         let Windows { targets, specs, .. } = plan;
         let vc = self.cfg.name.as_str();
@@ -450,6 +449,8 @@ fn path_filters(collect: &CollectConfig) -> HashMap<EntityKind, PathFilter> {
 struct Windows {
     /// Per kind: collected and due this cycle.
     due: [bool; EntityKind::COUNT],
+    /// Per kind: where this cycle's windows end (vCenter's clock on the kind's grid).
+    ends: [i64; EntityKind::COUNT],
     /// Every entity this node owns (of any kind), to keep its progress.
     owned: HashSet<String>,
     /// The entities of due kinds, with the start of their window.
