@@ -508,3 +508,71 @@ async fn two_nodes_over_mutual_tls_and_a_cut_off_node_stops_collecting() {
     drop(asg);
     a.shutdown().await.unwrap();
 }
+
+/// A vCenter removed from every node's configuration is forgotten: the leader learns each
+/// member's vCenters and proposes `DropVcenter` once none names it (not while one still does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_vcenter_removed_from_every_config_is_dropped_from_the_shard_map() {
+    let files = Files::new();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let vc2 = format!(
+        "\n[[vcenter]]\nname = \"vc2\"\nurl = \"http://127.0.0.1:2/sdk\"\nusername = \"u\"\n\
+         password_file = \"{}\"\n",
+        files.dir.path().join("vc-password").display()
+    );
+    let with: Vec<Config> = (0..3)
+        .map(|i| files.config_with(&format!("n{}", i + 1), ports[i], &ports, 3, &vc2))
+        .collect();
+    let without: Vec<Config> = (0..3)
+        .map(|i| files.config(&format!("n{}", i + 1), ports[i], &ports, 3))
+        .collect();
+    let mut nodes: Vec<Option<Node>> = Vec::new();
+    for c in &with {
+        nodes.push(Some(Node::start(c).await.unwrap()));
+    }
+    let has = |s: &ClusterState, vc: &str| {
+        s.vcenters
+            .get(vc)
+            .is_some_and(|v| v.owners.iter().all(|o| o.is_some()))
+    };
+    wait_for("vc1 and vc2 assigned", Duration::from_secs(15), || {
+        live(&nodes).iter().all(|n| {
+            let s = state(n);
+            s.members.nodes.len() == 3 && has(&s, "vc1") && has(&s, "vc2")
+        })
+    })
+    .await;
+
+    // Rolling restart without vc2: while one node still names it, it stays.
+    for i in 0..3 {
+        if i == 2 {
+            let s = state(live(&nodes)[0]);
+            assert!(s.vcenters.contains_key("vc2"), "dropped while n3 has it");
+        }
+        nodes[i].take().unwrap().shutdown().await.unwrap();
+        let n = Node::start(&without[i]).await.unwrap();
+        n.wait_ready(Duration::from_secs(10)).await.unwrap();
+        nodes[i] = Some(n);
+    }
+    let t = Instant::now();
+    wait_for("vc2 dropped everywhere", Duration::from_secs(30), || {
+        live(&nodes).iter().all(|n| {
+            let s = state(n);
+            !s.vcenters.contains_key("vc2") && has(&s, "vc1")
+        })
+    })
+    .await;
+    println!("vc2 dropped {:?} after the last restart", t.elapsed());
+    let report = cluster::status(
+        &format!("127.0.0.1:{}", ports[0]),
+        &Secret::new(TOKEN),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    let listed: Vec<&str> = report.vcenters.iter().map(|v| v.vcenter.as_str()).collect();
+    assert_eq!(listed, ["vc1"]);
+    for n in nodes.into_iter().flatten() {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -7,7 +7,11 @@
 //!    marked down, down members that answer steadily again are marked active;
 //! 2. **membership** ([`super::decide::membership`]): one change per tick (left members out,
 //!    new members in as learners, caught-up learners promoted);
-//! 3. **ownership** ([`super::decide::rebalance`]): the minimal bucket moves per vCenter.
+//! 3. **ownership** ([`super::decide::rebalance`]): the minimal bucket moves per vCenter;
+//! 4. **forgotten vCenters** ([`super::decide::drop_vcenter`]): when the shard map holds a
+//!    vCenter the leader's own configuration does not name, at most every [`DROP_CHECK`] the
+//!    leader asks every live member (`Hello`) which vCenters it is configured with, and drops
+//!    those none names (any member that does not say blocks it).
 //!
 //! Everything is derived from the replicated state and the leader's metrics, so a new leader
 //! simply carries on. A new leader first makes sure its replica is current (a ReadIndex
@@ -18,10 +22,12 @@ use std::time::{Duration, Instant};
 
 use openraft::{BasicNode, ChangeMembers, ReadPolicy, ServerState};
 
+use super::decide::drop_vcenter::{self, Configured};
 use super::decide::liveness::Silence;
 use super::decide::{membership, rebalance, LeaderView};
 
 use super::error::Error;
+use super::rpc::{self, pb};
 use super::shared::Shared;
 use super::state::{Command, NodeState, Response};
 use super::{NodeId, Raft};
@@ -33,11 +39,18 @@ const CHANGE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one controller write keeps retrying (an election, a forward) before the tick
 /// gives up and the next tick decides again.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often the leader asks the members for their vCenters while the shard map holds one
+/// its own configuration does not name.
+pub const DROP_CHECK: Duration = Duration::from_secs(5);
+/// Deadline of one member's answer to that question.
+const ASK_TIMEOUT: Duration = Duration::from_secs(1);
 
 struct Leadership {
     term: u64,
     /// Per member without any acknowledgement in this term: since when we count its silence.
     silence: Silence,
+    /// When the members were last asked for their vCenters.
+    asked: Option<Instant>,
 }
 
 pub(crate) async fn run(inner: Arc<Shared>) {
@@ -83,6 +96,7 @@ pub(crate) async fn run(inner: Arc<Shared>) {
             leading = Some(Leadership {
                 term: m.current_term,
                 silence,
+                asked: None,
             });
         }
         let Some(l) = leading.as_mut() else { continue };
@@ -148,7 +162,67 @@ async fn tick(inner: &Shared, raft: &Raft, l: &mut Leadership) -> Result<(), Err
             "moving buckets");
         write(inner, mv.command()).await?;
     }
+
+    // 4. vCenters no member is configured with any more.
+    if drop_vcenter::candidates(&state, &inner.vcenters).is_empty()
+        || l.asked.is_some_and(|t| t.elapsed() < DROP_CHECK)
+    {
+        return Ok(());
+    }
+    l.asked = Some(Instant::now());
+    let configured = ask_vcenters(inner, &state).await;
+    for d in drop_vcenter::decide(&state, &configured) {
+        tracing::info!(vcenter = %d.vcenter, members = ?d.members,
+            "no member is configured with this vCenter any more: dropping its shard map and watermarks");
+        write(inner, d.command()).await?;
+    }
     Ok(())
+}
+
+/// Asks every live member (at once, [`ASK_TIMEOUT`] each) which vCenters it is configured
+/// with; this node answers from its own configuration. `None`: no answer, or a release that
+/// does not say.
+async fn ask_vcenters(inner: &Shared, state: &super::ClusterState) -> Configured {
+    let me = inner.id();
+    let others = state
+        .members
+        .nodes
+        .values()
+        .filter(|m| m.state != NodeState::Left && Some(m.id) != me);
+    let calls = others.map(|m| async move {
+        let hello = pb::HelloRequest {
+            name: inner.name.clone(),
+            addr: inner.advertise.clone(),
+            incarnation: inner.incarnation,
+        };
+        let reply = match inner.peers.cluster(&m.addr) {
+            Ok(mut client) => {
+                rpc::call(&m.addr, ASK_TIMEOUT, hello, |r| async move {
+                    client.hello(r).await
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        let names = match reply {
+            // Only the member itself speaks for it (not a new node at its old address).
+            Ok(r) if r.node_id == Some(m.id) => r.vcenters.map(|v| v.names.into_iter().collect()),
+            Ok(r) => {
+                tracing::debug!(node = m.id, answered = ?r.node_id, "another node answers at this member's address");
+                None
+            }
+            Err(e) => {
+                tracing::debug!(node = m.id, error = %e, "member did not say its vCenters");
+                None
+            }
+        };
+        (m.id, names)
+    });
+    let mut out: Configured = futures::future::join_all(calls).await.into_iter().collect();
+    if let Some(me) = me {
+        out.insert(me, Some(inner.vcenters.iter().cloned().collect()));
+    }
+    out
 }
 
 /// Carries out one membership change, bounded by [`CHANGE_TIMEOUT`].

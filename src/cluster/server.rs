@@ -210,6 +210,9 @@ impl pb::cluster_server::Cluster for ClusterService {
             node_id: self.inner.id(),
             initialized,
             members: members_pb(&self.inner),
+            vcenters: Some(pb::ConfiguredVcenters {
+                names: self.inner.vcenters.clone(),
+            }),
         }))
     }
 

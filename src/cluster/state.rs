@@ -245,8 +245,14 @@ pub enum Command {
         vcenter: String,
         moves: Vec<(u32, NodeId)>,
     },
-    /// Forgets a vCenter removed from the configuration (owners and watermarks).
-    DropVcenter { vcenter: String },
+    /// Forgets a vCenter removed from the configuration of every member (owners and
+    /// watermarks; see [`crate::cluster::decide::drop_vcenter`]). Applied only if every
+    /// condition of `expect` still holds.
+    DropVcenter {
+        vcenter: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        expect: Vec<Precondition>,
+    },
     /// One node's watermarks after a cycle (one entry per node per cycle).
     ///
     /// Watermarks only move forward (max), so order and duplicates are harmless. Updates for
@@ -289,7 +295,7 @@ impl fmt::Display for Command {
             Command::SetOwners { vcenter, moves } => {
                 write!(f, "set_owners({vcenter}, {} moves)", moves.len())
             }
-            Command::DropVcenter { vcenter } => write!(f, "drop_vcenter({vcenter})"),
+            Command::DropVcenter { vcenter, .. } => write!(f, "drop_vcenter({vcenter})"),
             Command::CommitWatermarks {
                 node,
                 updates,
@@ -460,7 +466,11 @@ impl ClusterState {
                 Ok(Response::Done)
             }
             Command::SetOwners { vcenter, moves } => self.set_owners(vcenter, moves, touched),
-            Command::DropVcenter { vcenter } => {
+            Command::DropVcenter { vcenter, expect } => {
+                if !self.vcenters.contains_key(vcenter) {
+                    return Ok(Response::Done); // already gone (a retried write)
+                }
+                check_all(expect, self)?;
                 if self.vcenters.remove(vcenter).is_some() {
                     touched.vcenters.insert(vcenter.clone());
                 }

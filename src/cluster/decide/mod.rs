@@ -8,10 +8,12 @@
 //!
 //! * [`liveness`]: which members to mark down or active;
 //! * [`drain`], [`undrain`], [`remove`]: the admin operations' safety rules;
-//! * [`transfer`]: who may take over leadership.
+//! * [`transfer`]: who may take over leadership;
+//! * [`drop_vcenter`]: which vCenters no member is configured with any more.
 
 pub mod drain;
 pub mod drain_wait;
+pub mod drop_vcenter;
 pub mod liveness;
 pub mod membership;
 pub mod rebalance;

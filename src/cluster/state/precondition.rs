@@ -34,6 +34,10 @@ pub enum Precondition {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         leader: Option<NodeId>,
     },
+    /// The members that have not left are exactly `ids` (ascending), and none is down: the
+    /// leader asked each of them before deciding (a vCenter drop), and nobody it did not ask
+    /// has registered since.
+    LiveMembersAre { ids: Vec<NodeId> },
 }
 
 /// Why a precondition does not hold (the refusal's reason, in the operator's words).
@@ -58,6 +62,13 @@ pub enum Unmet {
         remaining: usize,
         need: usize,
     },
+    #[error("the members changed since the decision (now {now:?}, decided with {expected:?})")]
+    MembersChanged {
+        now: Vec<NodeId>,
+        expected: Vec<NodeId>,
+    },
+    #[error("node {0} is down: it could not be asked")]
+    MemberDown(NodeId),
 }
 
 /// Votes needed for a majority of `voters`.
@@ -90,6 +101,25 @@ impl Precondition {
                 .any(|&n| n != *id)
                 .then_some(())
                 .ok_or(Unmet::LastActive(*id)),
+            Precondition::LiveMembersAre { ids } => {
+                let live = state
+                    .members
+                    .nodes
+                    .values()
+                    .filter(|m| m.state != NodeState::Left);
+                if let Some(m) = live.clone().find(|m| m.state == NodeState::Down) {
+                    return Err(Unmet::MemberDown(m.id));
+                }
+                let now: Vec<NodeId> = live.map(|m| m.id).collect();
+                if now == *ids {
+                    Ok(())
+                } else {
+                    Err(Unmet::MembersChanged {
+                        now,
+                        expected: ids.clone(),
+                    })
+                }
+            }
             Precondition::QuorumWithout { id, leader } => {
                 let voters = &state.members.raft_voters;
                 if !voters.contains(id) {
@@ -217,6 +247,57 @@ mod tests {
             states: vec![Active],
         };
         assert!(p.check(&s).unwrap_err().to_string().contains("unknown"));
+    }
+
+    #[test]
+    fn live_members_are_refuses_a_new_or_down_member() {
+        use NodeState::*;
+        let p = Precondition::LiveMembersAre { ids: vec![1, 2] };
+        assert_eq!(
+            p.check(&state(&[(1, Active), (2, Draining)], &[1, 2])),
+            Ok(())
+        );
+        // A left member does not count.
+        assert_eq!(
+            p.check(&state(&[(1, Active), (2, Active), (3, Left)], &[1, 2])),
+            Ok(())
+        );
+        // One registered since: it was not asked.
+        assert!(matches!(
+            p.check(&state(&[(1, Active), (2, Active), (3, Active)], &[1, 2])),
+            Err(Unmet::MembersChanged { .. })
+        ));
+        assert_eq!(
+            p.check(&state(&[(1, Active), (2, Down)], &[1, 2])),
+            Err(Unmet::MemberDown(2))
+        );
+    }
+
+    #[test]
+    fn a_drop_is_refused_at_apply_when_the_members_changed() {
+        use crate::cluster::state::{Response, Touched, VcenterShards};
+        use crate::cluster::Command;
+        use NodeState::*;
+        let mut s = state(&[(1, Active), (2, Active), (3, Active)], &[1, 2, 3]);
+        s.vcenters.insert("old".into(), VcenterShards::default());
+        let drop = Command::DropVcenter {
+            vcenter: "old".into(),
+            expect: vec![Precondition::LiveMembersAre { ids: vec![1, 2] }],
+        };
+        let r = s.apply(&drop, &mut Touched::default());
+        assert!(matches!(r, Response::Rejected(_)), "{r:?}");
+        assert!(s.vcenters.contains_key("old"));
+        let drop = Command::DropVcenter {
+            vcenter: "old".into(),
+            expect: vec![Precondition::LiveMembersAre { ids: vec![1, 2, 3] }],
+        };
+        assert_eq!(s.apply(&drop, &mut Touched::default()), Response::Done);
+        assert!(!s.vcenters.contains_key("old"));
+        // Retried: already gone, done.
+        assert_eq!(s.apply(&drop, &mut Touched::default()), Response::Done);
+        // An entry written before conditions existed still parses and applies.
+        let old: Command = serde_json::from_str(r#"{"drop_vcenter":{"vcenter":"x"}}"#).unwrap();
+        assert!(matches!(old, Command::DropVcenter { ref expect, .. } if expect.is_empty()));
     }
 
     #[test]
