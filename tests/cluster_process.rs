@@ -543,3 +543,78 @@ async fn status_with_a_wrong_or_empty_token_is_refused_and_logged() {
     env.wait_data(to, "samples").await;
     env.assert_no_gaps(from, to).await;
 }
+
+/// Bootstrap survives a crash at any of its steps: every bootstrap node is stopped right after
+/// one step (the test-only hook `VCOLLECT_TEST_CRASH_AT` makes a node exit with 137 there; the
+/// nodes that have not reached it 3 s after the first one did are SIGKILLed wherever they
+/// are), then all three restart with their data directories and must form one cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_survives_every_node_crashing_after_any_step() {
+    let mut env = env(3, 3).await;
+    for step in ["saved_id", "initialized", "bootstrapped"] {
+        env.cluster = Cluster::new(
+            &Vc::new("vc1", &env.sim),
+            &env.influx.url(),
+            Options {
+                slots: 3,
+                bootstrap_expect: 3,
+                failure_timeout: "2s",
+                collect: COLLECT,
+            },
+        );
+        for i in 0..3 {
+            env.cluster
+                .start_with_env(i, &[("VCOLLECT_TEST_CRASH_AT", step)]);
+        }
+        let t = Instant::now();
+        let mut crashed = Vec::new();
+        let mut first: Option<Instant> = None;
+        while (0..3).any(|i| env.cluster.nodes[i].running()) {
+            for i in 0..3 {
+                if let Some(code) = env.cluster.exited(i) {
+                    assert_eq!(code, 137, "{step}: node {i} exited\n{}", env.cluster.logs());
+                    crashed.push(i);
+                    first.get_or_insert_with(Instant::now);
+                }
+            }
+            if first.is_some_and(|f| f.elapsed() > Duration::from_secs(3)) {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "no node reached {step} within 30 s\n{}",
+                env.cluster.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for i in 0..3 {
+            if env.cluster.nodes[i].running() {
+                env.cluster.kill(i).await;
+            }
+        }
+        assert!(
+            env.cluster
+                .log(crashed[0])
+                .contains("VCOLLECT_TEST_CRASH_AT"),
+            "the crash hook fired"
+        );
+        let restarted = Instant::now();
+        env.cluster.start_all(3);
+        let (st, took) = env
+            .cluster
+            .wait_status(
+                &format!("the cluster to form after a crash at {step}"),
+                &[0, 1, 2],
+                Duration::from_secs(60),
+                |s| settled(s, 3, &[341, 341, 342]),
+            )
+            .await;
+        let leader = st[0].leader();
+        assert!(st.iter().all(|s| s.leader() == leader), "{st:?}");
+        println!(
+            "crash after {step}: nodes {crashed:?} exited there, the others were killed; \
+             restarted, one cluster (leader {leader:?}) {took:?} later ({:?} in all)",
+            restarted.elapsed()
+        );
+    }
+}

@@ -16,6 +16,12 @@
 //!   It then proposes `Bootstrap` (names, addresses, incarnations learnt from the `Hello`s)
 //!   until the state has members; duplicates are rejected harmlessly by the state machine.
 //!
+//! The id and the set's members are saved together, in one atomic write, before
+//! `initialize()`. A node restarted with a saved id starts Raft; if it saved bootstrap members
+//! and its replica has no members yet, it calls `initialize()` and proposes `Bootstrap` again
+//! (both harmless when already done), so the cluster forms whichever step every bootstrap node
+//! crashed at (tests/cluster_process.rs kills them at each with `VCOLLECT_TEST_CRASH_AT`).
+//!
 //! A node outside the bootstrap set only ever joins. A node with a saved id just starts Raft
 //! and is replicated to as itself.
 //!
@@ -75,6 +81,7 @@ impl Node {
         let state = sm.subscribe();
         let incarnation = log.incarnation()?;
         let saved_id = log.node_id()?;
+        let saved_bootstrap = log.bootstrap_members()?;
         let opts = ClientOptions::from_config(&cc)?;
         let tls = opts.tls.clone();
         let (ready_tx, ready_rx) = watch::channel(None);
@@ -117,7 +124,7 @@ impl Node {
         inner.spawn(async move {
             let inner = task_inner;
             let res = match saved_id {
-                Some(id) => run_raft(&inner, id, None).await,
+                Some(id) => run_raft(&inner, id, unfinished(&inner, saved_bootstrap)).await,
                 None => match discover(&inner).await {
                     Ok(Some((id, boot))) => run_raft(&inner, id, boot).await,
                     Ok(None) => Ok(()),
@@ -324,7 +331,8 @@ async fn discover(inner: &Arc<Shared>) -> Result<Option<(NodeId, Option<Vec<NewN
                     members = set.len(),
                     "all bootstrap peers answered; forming the cluster"
                 );
-                save_id(inner, id).await?;
+                save_bootstrap(inner, id, nodes.clone()).await?;
+                crash_point(Step::SavedId);
                 return Ok(Some((id, Some(nodes))));
             }
             _ if quiet => {}
@@ -475,6 +483,66 @@ async fn join(inner: &Shared, addr: &str) -> Result<NodeId, Error> {
     Ok(r.node_id)
 }
 
+/// The bootstrap members this node saved, if its replica has no members yet: the cluster's
+/// `Bootstrap` may never have been applied (every bootstrap node crashed before), so this node
+/// calls `initialize()` again (refused harmlessly if it already did) and proposes `Bootstrap`
+/// again (rejected harmlessly if the cluster already has members).
+fn unfinished(inner: &Shared, saved: Option<Vec<NewNode>>) -> Option<Vec<NewNode>> {
+    let nodes = saved?;
+    if !inner.state.borrow().members.nodes.is_empty() {
+        return None;
+    }
+    tracing::info!(
+        members = nodes.len(),
+        "restarting a bootstrap that may not have finished"
+    );
+    Some(nodes)
+}
+
+async fn save_bootstrap(inner: &Shared, id: NodeId, nodes: Vec<NewNode>) -> Result<(), Error> {
+    let log = inner
+        .log
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .ok_or(Error::Shutdown)?;
+    tokio::task::spawn_blocking(move || log.save_bootstrap(id, &nodes))
+        .await
+        .map_err(|e| Error::Raft(e.to_string()))?
+}
+
+/// The steps of a bootstrap after which the crash tests stop the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// The id and the first members are saved; `initialize()` not called yet.
+    SavedId,
+    /// `initialize()` returned; `Bootstrap` not proposed yet.
+    Initialized,
+    /// `Bootstrap` is applied (this node's proposal answered, or its replica has members).
+    Bootstrapped,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::SavedId => "saved_id",
+            Step::Initialized => "initialized",
+            Step::Bootstrapped => "bootstrapped",
+        }
+    }
+}
+
+/// TEST ONLY: with `VCOLLECT_TEST_CRASH_AT=<step>` (`saved_id`, `initialized`,
+/// `bootstrapped`) in its environment, the process exits at once with status 137 (as if
+/// SIGKILLed) right after that bootstrap step, so tests/cluster_process.rs can check that a
+/// cluster forms after a crash at any step. Never set it in production.
+fn crash_point(step: Step) {
+    if std::env::var("VCOLLECT_TEST_CRASH_AT").is_ok_and(|v| v == step.name()) {
+        eprintln!("VCOLLECT_TEST_CRASH_AT={}: exiting with 137", step.name());
+        std::process::exit(137);
+    }
+}
+
 async fn save_id(inner: &Shared, id: NodeId) -> Result<(), Error> {
     let log = inner
         .log
@@ -544,8 +612,13 @@ async fn run_raft(
             }
             Err(e) => return Err(Error::Raft(e.to_string())),
         }
+        crash_point(Step::Initialized);
         let bi = inner.clone();
-        inner.spawn(async move { propose_bootstrap(bi, nodes).await });
+        inner.spawn(async move {
+            if propose_bootstrap(bi, nodes).await {
+                crash_point(Step::Bootstrapped);
+            }
+        });
     }
     let ci = inner.clone();
     inner.spawn(async move { super::controller::run(ci).await });
@@ -554,12 +627,13 @@ async fn run_raft(
     Ok(())
 }
 
-/// Proposes the first members until the replicated state has them.
-async fn propose_bootstrap(inner: Arc<Shared>, nodes: Vec<NewNode>) {
+/// Proposes the first members until the replicated state has them (true), or the node stops
+/// (false).
+async fn propose_bootstrap(inner: Arc<Shared>, nodes: Vec<NewNode>) -> bool {
     let mut state = inner.state.clone();
     loop {
         if !state.borrow_and_update().members.nodes.is_empty() {
-            return;
+            return true;
         }
         let cmd = Command::Bootstrap {
             nodes: nodes.clone(),
@@ -567,17 +641,17 @@ async fn propose_bootstrap(inner: Arc<Shared>, nodes: Vec<NewNode>) {
         match inner.write(cmd, Duration::from_secs(5)).await {
             Ok(Response::Done) => {
                 tracing::info!(members = nodes.len(), "cluster bootstrapped");
-                return;
+                return true;
             }
             Ok(r) => {
                 tracing::debug!(response = ?r, "bootstrap already done");
-                return;
+                return true;
             }
-            Err(Error::Shutdown) => return,
+            Err(Error::Shutdown) => return false,
             Err(e) => tracing::debug!(error = %e, "bootstrap proposal not accepted yet"),
         }
         tokio::select! {
-            _ = inner.cancel.cancelled() => return,
+            _ = inner.cancel.cancelled() => return false,
             _ = state.changed() => {}
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }

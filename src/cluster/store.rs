@@ -9,7 +9,7 @@
 //! | `meta`  | `vote`, `committed`, `last_purged`     | `Vote`, `LogId`, `LogId`             |
 //! | `sm`    | `applied`, `members`, `vc/<vcenter>`   | applied log id + membership, parts of [`ClusterState`] |
 //! | `snap`  | `meta`, `data/<u32 BE chunk no>`       | `SnapshotMeta`, 64 KiB chunks         |
-//! | `local` | `incarnation`, `node_id`               | this node's identity (not replicated) |
+//! | `local` | `incarnation`, `node_id`, `bootstrap` | this node's identity, and the first members it bootstraps with (not replicated) |
 //!
 //! # Durability
 //!
@@ -55,7 +55,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::error::Error;
-use super::state::{ClusterState, Members, Response, Touched, VcenterShards};
+use super::state::{ClusterState, Members, NewNode, Response, Touched, VcenterShards};
 use super::{Entry, LogId, SnapshotMeta, StoredMembership, TypeConfig, Vote};
 
 /// sled segment size: values above a quarter of it become unsynced blob files (see above).
@@ -74,6 +74,7 @@ const KEY_SNAP_META: &[u8] = b"meta";
 const SNAP_DATA_PREFIX: &[u8] = b"data/";
 const KEY_INCARNATION: &[u8] = b"incarnation";
 const KEY_NODE_ID: &[u8] = b"node_id";
+const KEY_BOOTSTRAP: &[u8] = b"bootstrap";
 
 /// The sled database and its trees, shared by the log store and the state machine.
 struct Disk {
@@ -272,6 +273,26 @@ impl LogStore {
         self.disk.local.insert(KEY_NODE_ID, &id.to_be_bytes())?;
         self.disk.sync()?;
         Ok(())
+    }
+
+    /// Persists (durably, in one atomic batch) this node's id and the first members of the
+    /// cluster it forms, so that a node that crashes anywhere between this and the applied
+    /// `Bootstrap` can carry on after a restart (`initialize()` again, propose `Bootstrap`
+    /// again): the id alone would leave a cluster that never forms if every bootstrap node
+    /// crashed before `initialize()`.
+    pub fn save_bootstrap(&self, id: u64, nodes: &[NewNode]) -> Result<(), Error> {
+        let mut batch = sled::Batch::default();
+        batch.insert(KEY_NODE_ID, &id.to_be_bytes());
+        batch.insert(KEY_BOOTSTRAP, encode(&nodes)?);
+        self.disk.local.apply_batch(batch)?;
+        self.disk.sync()?;
+        Ok(())
+    }
+
+    /// The first members saved by [`LogStore::save_bootstrap`] (None: this node joined, or
+    /// bootstrapped with a release that did not save them).
+    pub fn bootstrap_members(&self) -> Result<Option<Vec<NewNode>>, Error> {
+        Ok(get(&self.disk.local, "local", KEY_BOOTSTRAP)?)
     }
 
     /// Flushes and closes nothing else: sled closes when the last handle is dropped. Call

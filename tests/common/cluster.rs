@@ -112,6 +112,11 @@ impl Cluster {
     /// Starts node `i` (again, with whatever its data directory holds). Its stderr is
     /// appended to its log.
     pub fn start(&mut self, i: usize) {
+        self.start_with_env(i, &[]);
+    }
+
+    /// [`Cluster::start`] with extra environment variables (the test-only crash hook).
+    pub fn start_with_env(&mut self, i: usize, env: &[(&str, &str)]) {
         let n = &mut self.nodes[i];
         assert!(n.child.is_none(), "{} already runs", n.name);
         let log = std::fs::OpenOptions::new()
@@ -123,6 +128,7 @@ impl Cluster {
             .args(["agent", "--config"])
             .arg(&n.config)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .gid(n.gid)
             .stdout(Stdio::null())
             .stderr(log)
@@ -143,6 +149,14 @@ impl Cluster {
         let mut child = self.nodes[i].child.take().expect("node runs");
         child.start_kill().expect("SIGKILL");
         let _ = child.wait().await;
+    }
+
+    /// Node `i`'s exit code if it has exited by itself (it no longer runs then).
+    pub fn exited(&mut self, i: usize) -> Option<i32> {
+        let child = self.nodes[i].child.as_mut()?;
+        let status = child.try_wait().expect("waiting for a node")?;
+        self.nodes[i].child = None;
+        Some(status.code().unwrap_or(-1))
     }
 
     /// Deletes node `i`'s data directory (it must not run): a pristine node.
