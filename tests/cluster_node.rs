@@ -576,3 +576,109 @@ async fn a_vcenter_removed_from_every_config_is_dropped_from_the_shard_map() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// A new follower gets a state larger than one snapshot chunk: 20 vCenters with a watermark
+/// on every bucket of every kind, the leader's log purged behind a snapshot, so only the
+/// snapshot (streamed in 1 MiB chunks) can bring the follower up to date.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_follower_installs_a_snapshot_larger_than_one_chunk() {
+    use vcollect::cluster::snapshot_stream::CHUNK;
+    use vcollect::cluster::state::WatermarkWindow;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "vcollect=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let files = Files::new();
+    let pw = files.dir.path().join("vc-password");
+    let extra: String = (2..=20)
+        .map(|i| {
+            format!(
+                "\n[[vcenter]]\nname = \"vc{i}\"\nurl = \"http://127.0.0.1:2/sdk\"\n\
+                 username = \"u\"\npassword_file = \"{}\"\n",
+                pw.display()
+            )
+        })
+        .collect();
+    let p1 = free_port();
+    let n1 = Node::start(&files.config_with("n1", p1, &[p1], 1, &extra))
+        .await
+        .unwrap();
+    n1.wait_ready(Duration::from_secs(10)).await.unwrap();
+    wait_for("20 vCenters assigned", Duration::from_secs(20), || {
+        let s = state(&n1);
+        s.vcenters.len() == 20
+            && s.vcenters
+                .values()
+                .all(|v| v.owners.iter().all(|o| o.is_some()))
+    })
+    .await;
+    let ts = 1_700_000_000;
+    for vc in state(&n1).vcenters.keys() {
+        let windows = EntityKind::ALL
+            .iter()
+            .map(|&kind| WatermarkWindow {
+                vcenter: vc.clone(),
+                kind,
+                ts,
+                buckets: (0..cluster::BUCKETS).collect(),
+            })
+            .collect();
+        n1.write(
+            cluster::Command::commit_watermarks(1, windows),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    }
+    let size = serde_json::to_vec(&*state(&n1)).unwrap().len();
+    assert!(size > CHUNK, "state of {size} bytes fits one chunk");
+
+    let raft = n1.raft().unwrap();
+    let metrics = || {
+        use openraft::async_runtime::WatchReceiver;
+        raft.metrics().borrow_watched().clone()
+    };
+    let applied = metrics().last_applied.unwrap().index;
+    raft.trigger().snapshot().await.unwrap();
+    wait_for("the snapshot", Duration::from_secs(10), || {
+        metrics().snapshot.is_some_and(|s| s.index >= applied)
+    })
+    .await;
+    raft.trigger().purge_log(applied).await.unwrap();
+    wait_for("the log purged", Duration::from_secs(10), || {
+        metrics().purged.is_some_and(|p| p.index >= applied)
+    })
+    .await;
+
+    let p2 = free_port();
+    let t = Instant::now();
+    let n2 = Node::start(&files.config_with("n2", p2, &[p1], 1, &extra))
+        .await
+        .unwrap();
+    assert_eq!(n2.wait_ready(Duration::from_secs(10)).await.unwrap(), 2);
+    let took = wait_for(
+        "the follower has the whole state",
+        Duration::from_secs(20),
+        || {
+            let s = state(&n2);
+            s.vcenters.len() == 20
+                && s.vcenters.values().all(|v| {
+                    EntityKind::ALL
+                        .iter()
+                        .all(|&k| (0..cluster::BUCKETS).all(|b| v.watermark(k, b) == Some(ts)))
+                })
+        },
+    )
+    .await;
+    println!(
+        "a {size}-byte snapshot ({} chunks of {CHUNK}) installed on a new follower {took:?} \
+         after it asked ({:?} since its start)",
+        size.div_ceil(CHUNK),
+        t.elapsed()
+    );
+    n2.shutdown().await.unwrap();
+    n1.shutdown().await.unwrap();
+}

@@ -14,7 +14,8 @@
 //!   drain, undrain, remove, transfer, the drain-wait predicates);
 //! * [`store`]: openraft's log storage and state machine on sled;
 //! * [`rpc`], [`network`], `server`: gRPC (proto/vcollect.proto) with the cluster token and
-//!   optional mutual TLS; openraft's network over it;
+//!   optional mutual TLS; openraft's network over it; [`snapshot_stream`]: snapshots in
+//!   chunks (`StreamSnapshot`), with the fallback to the unary RPC of release 0.1;
 //! * `shared`: what the parts of a running node share (identity, the Raft handle, the replica,
 //!   liveness, tasks) and the one write path with its retry; it imports none of them;
 //! * [`node`]: a running node (bootstrap, join, Raft, server), [`controller`]: the leader's
@@ -38,6 +39,7 @@ pub mod rpc;
 mod server;
 pub mod shard;
 mod shared;
+pub mod snapshot_stream;
 pub mod state;
 pub mod status;
 pub mod store;

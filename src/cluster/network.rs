@@ -4,6 +4,10 @@
 //! call is bounded by openraft's deadline for it (`RPCOption::hard_ttl`). Errors are mapped so
 //! that openraft backs off: a peer that cannot be reached, times out or is not running Raft
 //! (yet) is `Unreachable`; an undecodable answer is a `Network` error.
+//!
+//! Snapshots go in chunks over `StreamSnapshot` ([`super::snapshot_stream`]); a peer that
+//! answers `UNIMPLEMENTED` (release 0.1) gets them whole over the unary `InstallSnapshot`, and
+//! the connection remembers it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,18 +21,12 @@ use openraft::raft::{
 use openraft::type_config::alias::SnapshotOf;
 use openraft::{BasicNode, RaftNetworkFactory, RaftNetworkV2};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::error::Error;
 use super::rpc::{self, pb, Peers, RaftClient};
-use super::{NodeId, SnapshotMeta, TypeConfig, Vote};
-
-/// The snapshot RPC's JSON part (the data travels raw beside it).
-#[derive(Serialize, Deserialize)]
-pub(crate) struct SnapshotEnvelope {
-    pub vote: Vote,
-    pub meta: SnapshotMeta,
-}
+use super::snapshot_stream::{self, SnapshotEnvelope};
+use super::{NodeId, TypeConfig, Vote};
 
 /// Creates a [`Connection`] per replication target.
 pub struct NetworkFactory {
@@ -49,6 +47,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             target,
             addr: node.addr.clone(),
             client: self.peers.raft(&node.addr).map_err(|e| e.to_string()),
+            unary_snapshots: false,
         }
     }
 }
@@ -58,6 +57,8 @@ pub struct Connection {
     target: NodeId,
     addr: String,
     client: Result<RaftClient, String>,
+    /// The peer has no `StreamSnapshot` (release 0.1): send snapshots whole.
+    unary_snapshots: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +124,50 @@ impl Connection {
             }
         })
         .await;
+        self.reply(res)
+    }
+
+    /// Streams a snapshot in chunks; a peer without `StreamSnapshot` gets it whole with
+    /// `InstallSnapshot` (and every later one too).
+    async fn send_snapshot(
+        &mut self,
+        env: &SnapshotEnvelope,
+        data: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<SnapshotResponse<TypeConfig>, Failure> {
+        if self.unary_snapshots {
+            return self.send(Method::Snapshot, env, data, ttl).await;
+        }
+        let json =
+            serde_json::to_vec(env).map_err(|e| Failure::Network(self.err(e.to_string())))?;
+        let client = match &self.client {
+            Ok(c) => c.clone(),
+            Err(e) => return Err(Failure::Unreachable(self.err(e.clone()))),
+        };
+        let data = Arc::new(data);
+        let chunks = snapshot_stream::chunks(json, data.clone(), snapshot_stream::CHUNK);
+        let res = rpc::call(&self.addr, ttl, chunks, |r| async move {
+            let mut c = client;
+            c.stream_snapshot(r).await
+        })
+        .await;
+        match res {
+            Err(Error::Rpc { status, .. }) if status.code() == tonic::Code::Unimplemented => {
+                tracing::info!(target = self.target, addr = %self.addr,
+                    "peer has no StreamSnapshot (release 0.1): sending the snapshot whole");
+                self.unary_snapshots = true;
+                let data = Arc::try_unwrap(data).unwrap_or_else(|shared| (*shared).clone());
+                self.send(Method::Snapshot, env, data, ttl).await
+            }
+            res => self.reply(res),
+        }
+    }
+
+    /// openraft's answer from a reply, or the failure that tells openraft what to do.
+    fn reply<Resp: DeserializeOwned>(
+        &self,
+        res: Result<pb::RaftMessage, Error>,
+    ) -> Result<Resp, Failure> {
         match res {
             Ok(reply) => serde_json::from_slice(&reply.json)
                 .map_err(|e| Failure::Network(self.err(format!("bad reply: {e}")))),
@@ -199,7 +244,7 @@ impl RaftNetworkV2<TypeConfig> for Connection {
         let ttl = option.hard_ttl();
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),
-            r = self.send(Method::Snapshot, &env, snapshot.snapshot, ttl) => {
+            r = self.send_snapshot(&env, snapshot.snapshot, ttl) => {
                 r.map_err(Failure::streaming)
             }
         }
@@ -214,5 +259,116 @@ impl RaftNetworkV2<TypeConfig> for Connection {
         self.send(Method::Transfer, &req, Vec::new(), option.hard_ttl())
             .await
             .map_err(Failure::rpc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The fallback to the unary snapshot RPC, against a server that has no `StreamSnapshot`
+    //! (as a release-0.1 node answers: `UNIMPLEMENTED`).
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tonic::{Request, Response, Status};
+
+    use super::*;
+    use crate::cluster::rpc::ClientOptions;
+    use crate::cluster::snapshot_stream::CHUNK;
+
+    #[derive(Clone, Default)]
+    struct OldPeer {
+        streamed: Arc<AtomicUsize>,
+        unary_bytes: Arc<AtomicUsize>,
+    }
+
+    fn unimplemented<T>() -> Result<Response<T>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+
+    #[tonic::async_trait]
+    impl pb::raft_server::Raft for OldPeer {
+        async fn append_entries(
+            &self,
+            _: Request<pb::RaftMessage>,
+        ) -> Result<Response<pb::RaftMessage>, Status> {
+            unimplemented()
+        }
+        async fn vote(
+            &self,
+            _: Request<pb::RaftMessage>,
+        ) -> Result<Response<pb::RaftMessage>, Status> {
+            unimplemented()
+        }
+        async fn pre_vote(
+            &self,
+            _: Request<pb::RaftMessage>,
+        ) -> Result<Response<pb::RaftMessage>, Status> {
+            unimplemented()
+        }
+        async fn install_snapshot(
+            &self,
+            req: Request<pb::RaftMessage>,
+        ) -> Result<Response<pb::RaftMessage>, Status> {
+            let msg = req.into_inner();
+            let env: SnapshotEnvelope = serde_json::from_slice(&msg.json).unwrap();
+            self.unary_bytes.fetch_add(msg.data.len(), Ordering::SeqCst);
+            let resp = SnapshotResponse::<TypeConfig>::new(env.vote);
+            Ok(Response::new(pb::RaftMessage {
+                json: serde_json::to_vec(&resp).unwrap(),
+                data: Vec::new(),
+            }))
+        }
+        async fn transfer_leader(
+            &self,
+            _: Request<pb::RaftMessage>,
+        ) -> Result<Response<pb::RaftMessage>, Status> {
+            unimplemented()
+        }
+        async fn stream_snapshot(
+            &self,
+            _: Request<tonic::Streaming<pb::SnapshotChunk>>,
+        ) -> Result<Response<pb::RaftMessage>, Status> {
+            self.streamed.fetch_add(1, Ordering::SeqCst);
+            unimplemented()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_peer_without_stream_snapshot_gets_it_whole_and_is_remembered() {
+        let peer = OldPeer::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(
+                    pb::raft_server::RaftServer::new(peer.clone())
+                        .max_decoding_message_size(rpc::MAX_MESSAGE),
+                )
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        let opts = ClientOptions::new(None, Duration::from_secs(2));
+        let mut factory = NetworkFactory::new(Arc::new(Peers::new(opts)));
+        let mut conn = factory.new_client(2, &BasicNode::new(addr)).await;
+        let size = 2 * CHUNK + 3;
+        for round in 1..=2 {
+            let snapshot = openraft::storage::Snapshot {
+                meta: Default::default(),
+                snapshot: vec![7u8; size],
+            };
+            let resp = conn
+                .full_snapshot(
+                    Vote::new(3, 1),
+                    snapshot,
+                    futures::future::pending(),
+                    RPCOption::new(Duration::from_secs(5)),
+                )
+                .await
+                .unwrap();
+            assert_eq!(resp.vote, Vote::new(3, 1));
+            assert_eq!(peer.unary_bytes.load(Ordering::SeqCst), round * size);
+            // Asked once over the stream, then remembered.
+            assert_eq!(peer.streamed.load(Ordering::SeqCst), 1);
+            assert!(conn.unary_snapshots);
+        }
+        server.abort();
     }
 }

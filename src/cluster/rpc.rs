@@ -29,7 +29,8 @@ pub mod pb {
     tonic::include_proto!("vcollect");
 }
 
-/// Largest message accepted (snapshots of many vCenters, big log batches).
+/// Largest message accepted (big log batches; the unary `InstallSnapshot` of release 0.1:
+/// snapshots otherwise travel in chunks, [`super::snapshot_stream`]).
 pub const MAX_MESSAGE: usize = 64 << 20;
 
 const AUTHORIZATION: &str = "authorization";

@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::error::Error;
-use super::network::SnapshotEnvelope;
 use super::rpc::{pb, CheckToken, TlsPem, MAX_MESSAGE};
 use super::shared::{retryable, state_name, Shared};
+use super::snapshot_stream::{self, SnapshotEnvelope};
 use super::state::{Command, Response as CmdResponse, Role};
 use super::{Raft, TypeConfig};
 
@@ -145,6 +145,26 @@ impl pb::raft_server::Raft for RaftService {
         let raft = running(&self.inner)?;
         let rpc: TransferLeaderRequest<TypeConfig> = decode(&req.get_ref().json)?;
         encode(&raft.handle_transfer_leader(rpc).await.map_err(fatal)?)
+    }
+
+    /// The snapshot in chunks ([`snapshot_stream`]), installed once whole.
+    async fn stream_snapshot(
+        &self,
+        req: Request<tonic::Streaming<pb::SnapshotChunk>>,
+    ) -> Result<Response<pb::RaftMessage>, Status> {
+        let raft = running(&self.inner)?;
+        let r = snapshot_stream::assemble(req.into_inner(), snapshot_stream::MAX_SNAPSHOT).await?;
+        tracing::info!(bytes = r.data.len(), chunks = r.chunks, "snapshot received");
+        let snapshot = openraft::storage::Snapshot {
+            meta: r.envelope.meta,
+            snapshot: r.data,
+        };
+        let resp = raft
+            .install_full_snapshot(r.envelope.vote, snapshot)
+            .await
+            .map_err(fatal)?;
+        self.inner.touch_contact();
+        encode(&resp)
     }
 }
 
