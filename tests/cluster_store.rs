@@ -55,7 +55,15 @@ async fn state_log_and_vote_survive_reopen() {
     {
         let (mut log, mut sm) = cluster::open(dir.path()).unwrap();
         incarnation = log.incarnation().unwrap();
-        log.save_node_id(7).unwrap();
+        assert_eq!(log.bootstrap_members().unwrap(), None);
+        let first = vec![vcollect::cluster::state::NewNode {
+            id: 7,
+            name: "me".into(),
+            addr: "me:7400".into(),
+            incarnation: 1,
+        }];
+        log.save_bootstrap(7, &first).unwrap();
+        assert_eq!(log.bootstrap_members().unwrap(), Some(first));
         let vote = openraft::Vote::new(3, 1);
         log.save_vote(&vote).await.unwrap();
         let entries = vec![normal(3, 1, register("a")), normal(3, 2, register("b"))];
@@ -82,6 +90,8 @@ async fn state_log_and_vote_survive_reopen() {
     let (mut log, mut sm) = cluster::open(dir.path()).unwrap();
     assert_eq!(log.incarnation().unwrap(), incarnation);
     assert_eq!(log.node_id().unwrap(), Some(7));
+    let first = log.bootstrap_members().unwrap().unwrap();
+    assert_eq!((first.len(), first[0].name.as_str()), (1, "me"));
     assert_eq!(
         log.read_vote().await.unwrap(),
         Some(openraft::Vote::new(3, 1))

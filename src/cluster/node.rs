@@ -332,7 +332,7 @@ async fn discover(inner: &Arc<Shared>) -> Result<Option<(NodeId, Option<Vec<NewN
                     "all bootstrap peers answered; forming the cluster"
                 );
                 save_bootstrap(inner, id, nodes.clone()).await?;
-                crash_point(Step::SavedId);
+                crash_point(Step::SavedId).await;
                 return Ok(Some((id, Some(nodes))));
             }
             _ if quiet => {}
@@ -533,13 +533,18 @@ impl Step {
 }
 
 /// TEST ONLY: with `VCOLLECT_TEST_CRASH_AT=<step>` (`saved_id`, `initialized`,
-/// `bootstrapped`) in its environment, the process exits at once with status 137 (as if
-/// SIGKILLed) right after that bootstrap step, so tests/cluster_process.rs can check that a
-/// cluster forms after a crash at any step. Never set it in production.
-fn crash_point(step: Step) {
+/// `bootstrapped`) in its environment, the bootstrap stops for good right after that step
+/// and says so on stderr, for tests/cluster_process.rs to SIGKILL the node there. It stops
+/// rather than exits so that the other bootstrap nodes (whose discovery needs this one's
+/// answers) reach the same step: then every node is killed at that very step. Never set it
+/// in production.
+async fn crash_point(step: Step) {
     if std::env::var("VCOLLECT_TEST_CRASH_AT").is_ok_and(|v| v == step.name()) {
-        eprintln!("VCOLLECT_TEST_CRASH_AT={}: exiting with 137", step.name());
-        std::process::exit(137);
+        eprintln!(
+            "VCOLLECT_TEST_CRASH_AT={}: bootstrap stopped here, waiting to be killed",
+            step.name()
+        );
+        std::future::pending::<()>().await;
     }
 }
 
@@ -612,11 +617,11 @@ async fn run_raft(
             }
             Err(e) => return Err(Error::Raft(e.to_string())),
         }
-        crash_point(Step::Initialized);
+        crash_point(Step::Initialized).await;
         let bi = inner.clone();
         inner.spawn(async move {
             if propose_bootstrap(bi, nodes).await {
-                crash_point(Step::Bootstrapped);
+                crash_point(Step::Bootstrapped).await;
             }
         });
     }

@@ -151,14 +151,6 @@ impl Cluster {
         let _ = child.wait().await;
     }
 
-    /// Node `i`'s exit code if it has exited by itself (it no longer runs then).
-    pub fn exited(&mut self, i: usize) -> Option<i32> {
-        let child = self.nodes[i].child.as_mut()?;
-        let status = child.try_wait().expect("waiting for a node")?;
-        self.nodes[i].child = None;
-        Some(status.code().unwrap_or(-1))
-    }
-
     /// Deletes node `i`'s data directory (it must not run): a pristine node.
     pub fn wipe(&self, i: usize) {
         assert!(!self.nodes[i].running());
