@@ -8,8 +8,9 @@
 //! message from a 0.1 node decodes exactly as one from this release. A value neither field
 //! can give is a [`WireError`] naming the field.
 //!
-//! Names: each role and state has one name, in the tables below. It is the old wire string,
-//! the CLI's word and its `--json` value; nothing else spells them.
+//! Names: each role and state has one name (`Role::name`, `NodeState::name`, and the server
+//! states in the table below). It is the old wire string, the CLI's word and its `--json`
+//! value; nothing else spells them.
 
 use std::collections::BTreeMap;
 
@@ -30,26 +31,34 @@ use super::state::{Member, NodeState, Rejection, Role};
 pub trait Named: Copy + PartialEq + 'static {
     /// Its proto enum.
     type Pb: Copy + PartialEq + Into<i32> + 'static;
-    /// (value, proto value, name): the only place the names are spelled.
+    /// (value, proto value, name): the one mapping between the three.
     const TABLE: &'static [(Self, Self::Pb, &'static str)];
 }
 
 impl Named for Role {
     type Pb = pb::Role;
     const TABLE: &'static [(Self, Self::Pb, &'static str)] = &[
-        (Role::Voter, pb::Role::Voter, "voter"),
-        (Role::Learner, pb::Role::Learner, "learner"),
-        (Role::Outside, pb::Role::Outside, "outside"),
+        (Role::Voter, pb::Role::Voter, Role::Voter.name()),
+        (Role::Learner, pb::Role::Learner, Role::Learner.name()),
+        (Role::Outside, pb::Role::Outside, Role::Outside.name()),
     ];
 }
 
 impl Named for NodeState {
     type Pb = pb::NodeState;
     const TABLE: &'static [(Self, Self::Pb, &'static str)] = &[
-        (NodeState::Active, pb::NodeState::Active, "active"),
-        (NodeState::Draining, pb::NodeState::Draining, "draining"),
-        (NodeState::Down, pb::NodeState::Down, "down"),
-        (NodeState::Left, pb::NodeState::Left, "left"),
+        (
+            NodeState::Active,
+            pb::NodeState::Active,
+            NodeState::Active.name(),
+        ),
+        (
+            NodeState::Draining,
+            pb::NodeState::Draining,
+            NodeState::Draining.name(),
+        ),
+        (NodeState::Down, pb::NodeState::Down, NodeState::Down.name()),
+        (NodeState::Left, pb::NodeState::Left, NodeState::Left.name()),
     ];
 }
 

@@ -335,3 +335,79 @@ fn each_kind_of_error_has_its_code() {
     };
     assert_eq!(code(passed_on.into()), Code::NotFound);
 }
+
+/// Release 0.1's `AdminRequest`, `AdminReply` and `WaitDrainedRequest` (JSON in `bytes`).
+#[derive(Clone, PartialEq, Message)]
+struct AdminRequestV01 {
+    #[prost(bytes = "vec", tag = "1")]
+    op: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    hops: u32,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct AdminReplyV01 {
+    #[prost(string, tag = "1")]
+    message: String,
+    #[prost(uint64, optional, tag = "2")]
+    node_id: Option<u64>,
+    #[prost(bytes = "vec", tag = "3")]
+    detail: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct WaitDrainedRequestV01 {
+    #[prost(string, tag = "1")]
+    node: String,
+    #[prost(uint64, tag = "2")]
+    timeout_ms: u64,
+    #[prost(bytes = "vec", tag = "3")]
+    buckets: Vec<u8>,
+}
+
+#[test]
+fn admin_messages_work_both_ways_with_release_0_1() {
+    // A 0.1 node forwards an operation to a new leader, and a new node to a 0.1 leader.
+    let old = AdminRequestV01 {
+        op: br#"{"op":"remove","node":"n3","force":false}"#.to_vec(),
+        hops: 1,
+    };
+    let read_by_new = pb::AdminRequest::decode(old.encode_to_vec().as_slice()).unwrap();
+    assert_eq!(read_by_new.hops, 1);
+    assert_eq!(
+        AdminOp::try_from(read_by_new).unwrap(),
+        AdminOp::Remove {
+            node: "n3".into(),
+            force: false
+        }
+    );
+    let new = admin_request(
+        &AdminOp::TransferLeader {
+            to: Some("n2".into()),
+        },
+        0,
+    )
+    .unwrap();
+    let read_by_old = AdminRequestV01::decode(new.encode_to_vec().as_slice()).unwrap();
+    assert_eq!(read_by_old.op, br#"{"op":"transfer_leader","to":"n2"}"#);
+
+    // A 0.1 leader's drain answer reaches a new CLI, and a new leader's a 0.1 CLI.
+    let old = AdminReplyV01 {
+        message: "node 2 (n2) is draining".into(),
+        node_id: Some(2),
+        detail: br#"{"vc1":[0,1,5],"vc2":[1023]}"#.to_vec(),
+    };
+    let read_by_new = pb::AdminReply::decode(old.encode_to_vec().as_slice()).unwrap();
+    assert_eq!(drained(&read_by_new).unwrap(), Some(some_buckets()));
+    let new = drain_reply("drained".into(), 2, &some_buckets());
+    let read_by_old = AdminReplyV01::decode(new.encode_to_vec().as_slice()).unwrap();
+    assert_eq!(read_by_old.detail, old.detail);
+
+    // The drain wait, both ways.
+    let new = wait_drained_request("n2", 500, Some(&some_buckets()));
+    let read_by_old = WaitDrainedRequestV01::decode(new.encode_to_vec().as_slice()).unwrap();
+    assert_eq!(read_by_old.buckets, old.detail);
+    let read_by_new =
+        pb::WaitDrainedRequest::decode(read_by_old.encode_to_vec().as_slice()).expect("decodes");
+    assert_eq!(watched(&read_by_new).unwrap(), Some(some_buckets()));
+}
