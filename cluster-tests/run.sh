@@ -414,8 +414,9 @@ if [[ $STUB == 0 ]] && scenario upgrade-from-release; then
         RELEASE_DEPLOYED=$(date +%s)
         check "upgrade-from-release: the previous release forms the cluster, buckets spread evenly" \
             "$CT" wait "${PREFIX}1" even "$NODES" --timeout 60
+        # The window ends a sample step ahead: the check polls until that sample is in.
         check "upgrade-from-release: the previous release collects every sample" \
-            samples "$RELEASE_DEPLOYED" "$(date +%s)"
+            samples "$RELEASE_DEPLOYED" "$(($(date +%s) + 25))"
         SC_T0=$RELEASE_DEPLOYED
         check "upgrade-from-release: upgrade.yml rolls the binary under test over the old nodes" \
             timed upgrade_release playbook upgrade-release upgrade.yml -e "vcollect_binary_src=$BINARY"
