@@ -14,8 +14,10 @@
 #   --upgrade-to P  binary for upgrade.yml (default: the deployed binary with a marker
 #                   appended, or for the stub its version bumped)
 #   --nodes N       number of node containers at first (default 3)
-#   --scenarios L   comma list out of leader-kill,follower-restart,partition,add-node,upgrade
-#                   (default all)
+#   --scenarios L   comma list out of leader-kill,follower-restart,partition,add-node,upgrade,
+#                   upgrade-from-release (default all)
+#   --from-release C  the commit the upgrade-from-release scenario starts from (default: the
+#                   one in cluster-tests/previous-release)
 #   --skip-upgrade  same as leaving `upgrade` out of --scenarios
 #   --keep          leave the containers running afterwards (remove: cluster-tests/nodes.sh down)
 #
@@ -34,7 +36,8 @@ KEEP=0
 BINARY=""
 UPGRADE_TO=""
 SKIP_UPGRADE=0
-SCENARIOS="leader-kill,follower-restart,partition,add-node,upgrade"
+SCENARIOS="leader-kill,follower-restart,partition,add-node,upgrade,upgrade-from-release"
+FROM_RELEASE="$(grep -v '^#' "$HERE/previous-release" | head -n1)"
 PREFIX="${VCOLLECT_CT_PREFIX:-vct-node-}"
 NET="${VCOLLECT_CT_NETWORK:-vcollect-ct}"
 # The simulator's inventory (nodes.sh passes the flags): what has to be in InfluxDB.
@@ -48,8 +51,9 @@ while [[ $# -gt 0 ]]; do
     --skip-upgrade) SKIP_UPGRADE=1; shift ;;
     --nodes) NODES="$2"; shift 2 ;;
     --scenarios) SCENARIOS="$2"; shift 2 ;;
+    --from-release) FROM_RELEASE="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -371,12 +375,69 @@ else
     scenario_end
 fi
 
+# --- rolling upgrade from the previous release ---------------------------------------------
+# Fresh node containers run the previous release (built here from its commit), deployed by
+# today's role; upgrade.yml then rolls the binary under test over them while they collect.
+# Until the last node is done the cluster mixes both releases: the old nodes' admin calls
+# reach new leaders and the other way round. The sample check spans the whole roll.
+build_release() { # build_release COMMIT: sets OLD_BIN to that commit's release binary
+    local commit="$1" dir="$WORK/release-$1"
+    if [[ ! -x "$dir/vcollect" ]]; then
+        git -C "$REPO" cat-file -e "$commit^{commit}" 2>/dev/null || {
+            echo "run.sh: commit $commit (cluster-tests/previous-release) is not in this clone; a shallow clone needs: git fetch --unshallow" >&2
+            return 1
+        }
+        rm -rf "$dir/src" && mkdir -p "$dir/src"
+        git -C "$REPO" archive "$commit" | tar -x -C "$dir/src"
+        # No debug info: only the code matters here, and it builds faster and smaller.
+        (cd "$dir/src" && CARGO_TARGET_DIR="$dir/target" CARGO_PROFILE_RELEASE_DEBUG=0 \
+            cargo build --release --locked) >"$dir/build.log" 2>&1 || {
+            tail -n 20 "$dir/build.log" >&2
+            return 1
+        }
+        cp "$dir/target/release/vcollect" "$dir/vcollect"
+        rm -rf "$dir/target" "$dir/src"
+    fi
+    OLD_BIN="$dir/vcollect"
+}
+if [[ $STUB == 0 ]] && scenario upgrade-from-release; then
+    log "scenario upgrade-from-release: building $FROM_RELEASE"
+    if ! timed release_build build_release "$FROM_RELEASE"; then
+        check "upgrade-from-release: the previous release ($FROM_RELEASE) builds" false
+    else
+        scenario_start upgrade-from-release "site.yml deploys $FROM_RELEASE on fresh nodes, upgrade.yml rolls $BINARY over them"
+        # shellcheck disable=SC2046
+        docker rm -f $(nodes) >/dev/null
+        "$HERE/nodes.sh" up "$NODES" >>"$WORK/checks.log" 2>&1
+        check "upgrade-from-release: site.yml deploys the previous release ($FROM_RELEASE) on $NODES fresh nodes" \
+            playbook site-release site.yml -e "vcollect_binary_src=$OLD_BIN" -e vcollect_install=binary
+        RELEASE_DEPLOYED=$(date +%s)
+        check "upgrade-from-release: the previous release forms the cluster, buckets spread evenly" \
+            "$CT" wait "${PREFIX}1" even "$NODES" --timeout 60
+        # The window ends a sample step ahead: the check polls until that sample is in.
+        check "upgrade-from-release: the previous release collects every sample" \
+            samples "$RELEASE_DEPLOYED" "$(($(date +%s) + 25))"
+        SC_T0=$RELEASE_DEPLOYED
+        check "upgrade-from-release: upgrade.yml rolls the binary under test over the old nodes" \
+            timed upgrade_release playbook upgrade-release upgrade.yml -e "vcollect_binary_src=$BINARY"
+        for n in $(nodes); do
+            check "upgrade-from-release: $n runs the binary under test" sh -c "
+                test \"\$(docker exec $n sha256sum /usr/local/bin/vcollect | cut -d' ' -f1)\" = \"\$(sha256sum '$BINARY' | cut -d' ' -f1)\" &&
+                docker exec $n systemctl is-active vcollect"
+        done
+        check "upgrade-from-release: $NODES members settled after the upgrade" "$CT" wait "${PREFIX}1" settled "$NODES" --timeout 60
+        scenario_samples
+        scenario_end
+    fi
+fi
+
 TOTAL=$((SECONDS - RUN_START))
 {
     echo "times (s): total $TOTAL; image ${TIMES[image]:-?} (cached when fast), simulator+InfluxDB ${TIMES[services]:-?}, nodes up ${TIMES[nodes_up]:-?},"
     echo "  site.yml first ${TIMES[site1]:-?}, second ${TIMES[site2]:-?}; scenarios: leader-kill ${TIMES[leader-kill]:--}," \
         "follower-restart ${TIMES[follower-restart]:--}, partition ${TIMES[partition]:--}," \
-        "add-node ${TIMES[add-node]:--} (site.yml ${TIMES[site3]:--}), upgrade ${TIMES[upgrade]:--} (upgrade.yml ${TIMES[upgrade_pb]:--})"
+        "add-node ${TIMES[add-node]:--} (site.yml ${TIMES[site3]:--}), upgrade ${TIMES[upgrade]:--} (upgrade.yml ${TIMES[upgrade_pb]:--}),"
+    echo "  upgrade-from-release ${TIMES[upgrade-from-release]:--} (old build ${TIMES[release_build]:--}, upgrade.yml ${TIMES[upgrade_release]:--})"
 } | tee "$WORK/times.txt"
 [[ $SKIPPED -gt 0 ]] && echo "$SKIPPED skipped (reasons above)"
 echo "$PASSED passed, $FAILED failed"

@@ -216,7 +216,7 @@ async fn health(config: &Path, admin: &AdminArgs) -> anyhow::Result<ExitCode> {
             let (addr, opts) = admin_target(config, admin)?;
             match cluster::status_ext(&addr, &opts, false).await {
                 Ok(r) => r.health(),
-                Err(e) => Err(format!("unhealthy: {}", cluster::admin::explain(&e))),
+                Err(e) => Err(format!("unhealthy: {}", e.explain())),
             }
         }
     };
@@ -251,7 +251,7 @@ async fn drain(
     let op = AdminOp::Drain { node: node.clone() };
     let reply = match cluster::admin::admin(addr, opts, &op).await {
         Ok(r) => r,
-        Err(e) => return fail(json, cluster::admin::explain(&e)),
+        Err(e) => return fail(json, e.explain()),
     };
     let mut out = vec![reply.message.clone()];
     let mut waited = None;
@@ -260,7 +260,7 @@ async fn drain(
             out!("{}", reply.message);
             out.clear();
         }
-        let buckets: Option<cluster::admin::Buckets> = serde_json::from_slice(&reply.detail).ok();
+        let buckets = cluster::convert::drained(&reply).ok().flatten();
         let target = reply.node_id.map(|i| i.to_string()).unwrap_or(node);
         match cluster::admin::wait_drained_at(addr, opts, &target, buckets.as_ref(), wait_timeout)
             .await
@@ -269,7 +269,7 @@ async fn drain(
                 out.push(w.message.clone());
                 waited = Some(w.waited_ms);
             }
-            Err(e) => return fail(json, cluster::admin::explain(&e)),
+            Err(e) => return fail(json, e.explain()),
         }
     }
     done(
@@ -286,7 +286,7 @@ async fn ask_status(
 ) -> anyhow::Result<cluster::StatusReport> {
     cluster::status_ext(addr, opts, local)
         .await
-        .map_err(|e| anyhow::anyhow!("{}", cluster::admin::explain(&e)))
+        .map_err(|e| anyhow::anyhow!("{}", e.explain()))
 }
 
 /// Prints the error (as JSON too with `--json`) and returns exit status 1.
@@ -325,7 +325,7 @@ async fn write_op(
             vec![r.message],
             serde_json::json!({"node_id": r.node_id}),
         ),
-        Err(e) => fail(json, cluster::admin::explain(&e)),
+        Err(e) => fail(json, e.explain()),
     }
 }
 
@@ -338,7 +338,7 @@ async fn leave(
 ) -> anyhow::Result<ExitCode> {
     let report = match cluster::status_ext(addr, opts, true).await {
         Ok(r) => r,
-        Err(e) => return fail(json, cluster::admin::explain(&e)),
+        Err(e) => return fail(json, e.explain()),
     };
     let me = report.node_id;
     if me == 0 {
@@ -355,20 +355,20 @@ async fn leave(
         let op = AdminOp::TransferLeader { to: None };
         match cluster::admin::admin(addr, opts, &op).await {
             Ok(r) => step(r.message, &mut lines),
-            Err(e) => return fail(json, cluster::admin::explain(&e)),
+            Err(e) => return fail(json, e.explain()),
         }
     }
     let id = me.to_string();
     let drained =
         match cluster::admin::admin(addr, opts, &AdminOp::Drain { node: id.clone() }).await {
             Ok(r) => r,
-            Err(e) => return fail(json, cluster::admin::explain(&e)),
+            Err(e) => return fail(json, e.explain()),
         };
     step(drained.message.clone(), &mut lines);
-    let buckets: Option<cluster::admin::Buckets> = serde_json::from_slice(&drained.detail).ok();
+    let buckets = cluster::convert::drained(&drained).ok().flatten();
     match cluster::admin::wait_drained_at(addr, opts, &id, buckets.as_ref(), wait_timeout).await {
         Ok(w) => step(w.message, &mut lines),
-        Err(e) => return fail(json, cluster::admin::explain(&e)),
+        Err(e) => return fail(json, e.explain()),
     }
     let op = AdminOp::Remove {
         node: id,
@@ -376,7 +376,7 @@ async fn leave(
     };
     match cluster::admin::admin(addr, opts, &op).await {
         Ok(r) => step(r.message, &mut lines),
-        Err(e) => return fail(json, cluster::admin::explain(&e)),
+        Err(e) => return fail(json, e.explain()),
     }
     step(
         "this node has left: stop its service and wipe its data directory before reusing it".into(),

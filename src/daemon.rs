@@ -179,7 +179,7 @@ async fn serve_metrics(
                 Box::pin(async move {
                     match cluster::status_ext(&addr, &opts, false).await {
                         Ok(r) => r.health(),
-                        Err(e) => Err(cluster::admin::explain(&e)),
+                        Err(e) => Err(e.explain()),
                     }
                     .map_err(unhealthy)
                 })

@@ -4,9 +4,10 @@
 //! Writes run on the leader: a node that does not lead forwards the [`AdminOp`] there (at most
 //! twice, against loops). The leader first makes sure its replica is current (a ReadIndex
 //! round), then asks the operation's rule ([`super::decide`]: a pure function of the
-//! replicated state and its replication metrics) and writes the command it returns. Refusals
-//! are `FAILED_PRECONDITION` with the reason; an unknown node is `NOT_FOUND`; no leader is
-//! `UNAVAILABLE`.
+//! replicated state and its replication metrics) and writes the command it returns. Errors
+//! and refusals reach the caller through the one `tonic::Status` mapping in
+//! [`super::convert`]: a refusal is `FAILED_PRECONDITION` with the reason, an unknown node
+//! `NOT_FOUND`, no leader `UNAVAILABLE`.
 //!
 //! The check and the write are one atomic step: the command carries the conditions the rule
 //! relied on (`expect`, [`super::state::precondition`]) and the state machine re-checks them
@@ -18,13 +19,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::{Instant as _, ReadPolicy, ServerState};
-use serde::{Deserialize, Serialize};
 use tonic::Status;
 
+use super::convert;
 use super::decide::{self, drain_wait, resolve, transfer::Target, Decision, LeaderView, Refusal};
-use super::error::Error;
+use super::error::{Error, TransferError};
 use super::rpc::{self, pb, ClientOptions};
-use super::shared::{state_name, Shared};
+use super::shared::Shared;
 use super::state::{ClusterState, Command, NodeState, Response};
 use super::{NodeId, Raft};
 
@@ -35,36 +36,8 @@ pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Deadline of one node's answer when a node gathers every member's figures.
 const FAN_OUT: Duration = Duration::from_millis(1000);
 
-/// A write operation of the admin CLI (serde_json inside `AdminRequest`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "op")]
-pub enum AdminOp {
-    /// The node keeps its membership; the controller moves its buckets away.
-    Drain { node: String },
-    /// Back to active: the controller gives it buckets again.
-    Undrain { node: String },
-    /// Marks a (dead) node `left`; the controller drops it from the Raft membership.
-    Remove { node: String, force: bool },
-    /// Hands leadership to `to` (name or id), or to the most caught-up voter.
-    TransferLeader { to: Option<String> },
-}
-
 pub use super::decide::drain_wait::Buckets;
-
-fn refused(msg: String) -> Status {
-    Status::failed_precondition(format!("refused: {msg}"))
-}
-
-fn to_status(e: Error) -> Status {
-    match e {
-        Error::Rpc { status, .. } => status,
-        Error::NoLeader => Status::unavailable("no leader known: the cluster has no quorum now"),
-        e @ (Error::NotReady | Error::Timeout { .. } | Error::Shutdown) => {
-            Status::unavailable(e.to_string())
-        }
-        e => Status::internal(e.to_string()),
-    }
-}
+pub use super::operation::AdminOp;
 
 fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
@@ -75,7 +48,6 @@ pub(crate) fn local_report(inner: &Shared) -> pb::NodeReport {
     let mut r = pb::NodeReport {
         node_id: inner.id().unwrap_or(0),
         reachable: true,
-        server_state: "starting".into(),
         collecting: super::assignment::collecting(inner),
         contact_age_ms: inner.since_contact().map(ms),
         cycles: inner
@@ -87,9 +59,10 @@ pub(crate) fn local_report(inner: &Shared) -> pb::NodeReport {
             .collect(),
         ..Default::default()
     };
+    r.set_server(None);
     if let Some(raft) = inner.raft() {
         let m = super::metrics(&raft);
-        r.server_state = server_state_name(m.state).into();
+        r.set_server(Some(m.state));
         r.term = m.current_term;
         r.last_log_index = m.last_log_index;
         r.applied_index = m.last_applied.map(|l| l.index);
@@ -116,22 +89,12 @@ pub(crate) fn local_report(inner: &Shared) -> pb::NodeReport {
     r
 }
 
-pub(crate) fn server_state_name(s: ServerState) -> &'static str {
-    match s {
-        ServerState::Leader => "leader",
-        ServerState::Follower => "follower",
-        ServerState::Learner => "learner",
-        ServerState::Candidate => "candidate",
-        ServerState::Shutdown => "shutdown",
-    }
-}
-
 /// Asks one node for its own figures (`Status` with `local`).
 async fn ask(inner: &Shared, id: NodeId, addr: &str) -> pb::NodeReport {
     let unreachable = |e: Error| pb::NodeReport {
         node_id: id,
         reachable: false,
-        error: explain(&e),
+        error: e.explain(),
         ..Default::default()
     };
     let mut client = match inner.peers.cluster(addr) {
@@ -190,48 +153,13 @@ pub(crate) async fn gather(inner: &Shared) -> Vec<pb::NodeReport> {
     out
 }
 
-/// An error as one line for the operator, naming the cause.
-pub fn explain(e: &Error) -> String {
-    match e {
-        Error::Rpc { addr, status } => {
-            let msg = status.message();
-            match status.code() {
-                tonic::Code::FailedPrecondition | tonic::Code::NotFound => msg.to_string(),
-                tonic::Code::Unavailable
-                    if msg.contains("connect")
-                        || msg.contains("transport")
-                        || msg.contains("Connection") =>
-                {
-                    format!("{addr}: node unreachable ({msg})")
-                }
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {
-                    format!("{addr}: {msg}")
-                }
-                tonic::Code::Unimplemented => format!(
-                    "{addr}: the node does not know this request (older vcollect version?): {msg}"
-                ),
-                code => format!("{addr}: {msg} ({code:?})"),
-            }
-        }
-        Error::Timeout { addr, timeout } => {
-            format!("{addr}: node unreachable: no answer within {timeout:?}")
-        }
-        Error::Unauthenticated { addr } => {
-            format!("{addr}: wrong cluster token: the node refused it (check --token-file / VCOLLECT_TOKEN_FILE)")
-        }
-        e => e.to_string(),
-    }
-}
-
 /// Runs `op` on the leader (forwarding it there from any other node).
 pub(crate) async fn run_op(
     inner: &Shared,
     op: AdminOp,
     hops: u32,
 ) -> Result<pb::AdminReply, Status> {
-    let raft = inner
-        .raft()
-        .ok_or_else(|| Status::unavailable("this node has not joined a cluster yet"))?;
+    let raft = inner.raft().ok_or(Error::NotReady)?;
     if super::metrics(&raft).state != ServerState::Leader {
         return forward(inner, op, hops).await;
     }
@@ -243,35 +171,27 @@ pub(crate) async fn run_op(
     .await
     {
         Ok(Ok(_)) => {}
-        _ => {
-            return Err(Status::unavailable(
-                "this leader cannot confirm its leadership (no quorum answers)",
-            ))
-        }
+        _ => return Err(Error::NoQuorum.into()),
     }
     let state = inner.state.borrow().clone();
     let view = LeaderView::from_metrics(&super::metrics(&raft), inner.cluster.failure_timeout);
     match op {
         AdminOp::Drain { node } => {
-            let d = decide::drain::decide(&state, &node).map_err(refusal)?;
-            let detail = serde_json::to_vec(&state.owned_by(d.node)).unwrap_or_default();
+            let d = decide::drain::decide(&state, &node)?;
+            let (node, owned) = (d.node, state.owned_by(d.node));
             let reply = carry_out(inner, d).await?;
-            Ok(pb::AdminReply { detail, ..reply })
+            Ok(convert::drain_reply(reply.message, node, &owned))
         }
         AdminOp::Undrain { node } => {
-            carry_out(
-                inner,
-                decide::undrain::decide(&state, &view, &node).map_err(refusal)?,
-            )
-            .await
+            carry_out(inner, decide::undrain::decide(&state, &view, &node)?).await
         }
         AdminOp::Remove { node, force } => {
             let (state, view) = settled(inner, &raft, state, view).await;
-            let d = decide::remove::decide(&state, &view, &node, force).map_err(refusal)?;
+            let d = decide::remove::decide(&state, &view, &node, force)?;
             carry_out(inner, d).await
         }
         AdminOp::TransferLeader { to } => {
-            let target = decide::transfer::decide(&state, &view, to.as_deref()).map_err(refusal)?;
+            let target = decide::transfer::decide(&state, &view, to.as_deref())?;
             let to = match target {
                 Target::AlreadyLeads(message) => return Ok(reply(message, view.me)),
                 Target::To(id) => id,
@@ -324,37 +244,21 @@ fn reply(message: String, id: NodeId) -> pb::AdminReply {
         message,
         node_id: Some(id),
         detail: Vec::new(),
-    }
-}
-
-/// A domain refusal as the CLI receives it: an unknown node is `NOT_FOUND`, an unsafe
-/// operation `FAILED_PRECONDITION`.
-fn refusal(r: Refusal) -> Status {
-    match r {
-        Refusal::UnknownNode(msg) => Status::not_found(msg),
-        r @ Refusal::Unsafe(_) => Status::failed_precondition(r.to_string()),
+        drained: None,
     }
 }
 
 /// Sends `op` to the leader (at most twice forwarded, against loops).
 async fn forward(inner: &Shared, op: AdminOp, hops: u32) -> Result<pb::AdminReply, Status> {
-    let (_, addr) = inner.leader().ok_or_else(|| {
-        Status::unavailable(format!(
-            "no leader known to node {} ({}): the cluster has no quorum now",
-            inner.id().unwrap_or(0),
-            inner.advertise
-        ))
+    let (_, addr) = inner.leader().ok_or_else(|| Error::NoLeaderAt {
+        node: inner.id().unwrap_or(0),
+        addr: inner.advertise.clone(),
     })?;
     if hops >= 2 {
-        return Err(Status::unavailable(
-            "no stable leader (the operation was forwarded twice)",
-        ));
+        return Err(Error::Unstable.into());
     }
-    let mut client = inner.peers.cluster(&addr).map_err(to_status)?;
-    let req = pb::AdminRequest {
-        op: serde_json::to_vec(&op).map_err(|e| Status::internal(e.to_string()))?,
-        hops: hops + 1,
-    };
+    let mut client = inner.peers.cluster(&addr)?;
+    let req = convert::admin_request(&op, hops + 1).map_err(Error::from)?;
     rpc::call(&addr, FORWARD_TIMEOUT, req, |r| async move {
         client.admin(r).await
     })
@@ -362,7 +266,11 @@ async fn forward(inner: &Shared, op: AdminOp, hops: u32) -> Result<pb::AdminRepl
     .map_err(|e| match e {
         // The leader's own answer (a refusal, NOT_FOUND): as it is.
         Error::Rpc { status, .. } if status.code() != tonic::Code::Unavailable => status,
-        e => Status::unavailable(format!("the leader {addr}: {}", explain(&e))),
+        source => Error::Leader {
+            addr,
+            source: Box::new(source),
+        }
+        .into(),
     })
 }
 
@@ -377,12 +285,12 @@ async fn carry_out(inner: &Shared, d: Decision) -> Result<pb::AdminReply, Status
 
 async fn propose(inner: &Shared, cmd: Command) -> Result<(), Status> {
     match inner.write(cmd, Duration::from_secs(5)).await {
-        Ok(Response::Rejected(r)) => Err(refused(r.to_string())),
+        Ok(Response::Rejected(r)) => Err(r.into()),
         Ok(_) => {
             inner.kick.notify_one();
             Ok(())
         }
-        Err(e) => Err(to_status(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -399,13 +307,10 @@ async fn transfer(
     me: NodeId,
     to: NodeId,
     timeout: Duration,
-) -> Result<(NodeId, Duration), Status> {
+) -> Result<(NodeId, Duration), TransferError> {
     let t0 = Instant::now();
     tracing::info!(from = me, to, "transferring leadership");
-    raft.trigger()
-        .transfer_leader(to)
-        .await
-        .map_err(|e| Status::unavailable(format!("raft stopped: {e}")))?;
+    raft.trigger().transfer_leader(to).await?;
     loop {
         let m = super::metrics(raft);
         if let Some(l) = m.current_leader.filter(|&l| l != me) {
@@ -418,12 +323,11 @@ async fn transfer(
             return Ok((l, t0.elapsed()));
         }
         if t0.elapsed() > timeout {
-            return Err(Status::deadline_exceeded(format!(
-                "leadership did not move to node {to} within {timeout:?} (current leader: {})",
-                m.current_leader
-                    .map(|l| l.to_string())
-                    .unwrap_or_else(|| "none".into())
-            )));
+            return Err(TransferError::Timeout {
+                to,
+                timeout,
+                leader: m.current_leader,
+            });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -445,10 +349,8 @@ pub(crate) async fn step_down(
         tracing::warn!("stopping the leader: no other voter answers and is caught up; no transfer");
         return Ok(None);
     };
-    match transfer(&raft, m.id, to, timeout).await {
-        Ok((l, _)) => Ok(Some(l)),
-        Err(s) => Err(Error::Raft(s.message().to_string())),
-    }
+    let (leader, _) = transfer(&raft, m.id, to, timeout).await?;
+    Ok(Some(leader))
 }
 
 /// How long `wait_drained` lets this node's replica catch up with a drain the leader applied.
@@ -467,7 +369,7 @@ pub(crate) async fn wait_drained(
     let t0 = Instant::now();
     let mut w = {
         let state = inner.state.borrow();
-        let m = resolve(&state, node).map_err(refusal)?;
+        let m = resolve(&state, node)?;
         DrainWait {
             rx: inner.state.clone(),
             t0,
@@ -498,11 +400,12 @@ impl DrainWait {
     }
 
     fn late(&self, what: String) -> Status {
-        Status::deadline_exceeded(format!(
-            "{} is not drained after {:.0?}: {what}",
-            self.who(),
-            self.t0.elapsed()
-        ))
+        Error::NotDrained {
+            who: self.who(),
+            after: self.t0.elapsed(),
+            what,
+        }
+        .into()
     }
 
     /// Until the replica changes, or a quarter second.
@@ -523,11 +426,12 @@ impl DrainWait {
                 let state = self.rx.borrow_and_update().clone();
                 let st = state.members.nodes.get(&self.id).map(|m| m.state);
                 if st == Some(NodeState::Active) && Instant::now() >= catch_up.min(self.deadline) {
-                    return Err(refused(format!(
+                    return Err(Refusal::Unsafe(format!(
                         "{} is active, not draining: run `vcollect drain {}` first",
                         self.who(),
                         self.name
-                    )));
+                    ))
+                    .into());
                 }
                 let owned = drain_wait::still_owned(&state, self.id);
                 if owned == 0 {
@@ -626,10 +530,7 @@ pub async fn admin(
     op: &AdminOp,
 ) -> Result<pb::AdminReply, Error> {
     let mut client = opts.cluster_client(opts.channel(addr)?);
-    let req = pb::AdminRequest {
-        op: serde_json::to_vec(op).map_err(|e| Error::Raft(e.to_string()))?,
-        hops: 0,
-    };
+    let req = convert::admin_request(op, 0)?;
     rpc::call(
         addr,
         opts.timeout.max(FORWARD_TIMEOUT + Duration::from_secs(2)),
@@ -648,13 +549,7 @@ pub async fn wait_drained_at(
     timeout: Duration,
 ) -> Result<pb::WaitDrainedReply, Error> {
     let mut client = opts.cluster_client(opts.channel(addr)?);
-    let req = pb::WaitDrainedRequest {
-        node: node.to_string(),
-        timeout_ms: ms(timeout),
-        buckets: buckets
-            .map(|b| serde_json::to_vec(b).unwrap_or_default())
-            .unwrap_or_default(),
-    };
+    let req = convert::wait_drained_request(node, ms(timeout), buckets);
     rpc::call(
         addr,
         timeout + Duration::from_secs(5),
@@ -662,9 +557,4 @@ pub async fn wait_drained_at(
         |r| async move { client.wait_drained(r).await },
     )
     .await
-}
-
-/// The member state's name (for the CLI).
-pub fn node_state_name(s: NodeState) -> &'static str {
-    state_name(s)
 }

@@ -228,6 +228,7 @@ async fn ask_vcenters(inner: &Shared, state: &super::ClusterState) -> Configured
 /// Carries out one membership change, bounded by [`CHANGE_TIMEOUT`].
 async fn change(raft: &Raft, c: membership::Change) -> Result<(), Error> {
     tracing::info!(change = ?c, "membership change");
+    let what_for = format!("{c:?}");
     let what: ChangeMembers<NodeId, BasicNode> = match c {
         membership::Change::RemoveVoter(id) => ChangeMembers::RemoveVoters([id].into()),
         membership::Change::RemoveLearner(id) => ChangeMembers::RemoveNodes([id].into()),
@@ -236,14 +237,26 @@ async fn change(raft: &Raft, c: membership::Change) -> Result<(), Error> {
             let add = raft.add_learner(id, BasicNode::new(addr), false);
             return match tokio::time::timeout(CHANGE_TIMEOUT, add).await {
                 Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(Error::Raft(e.to_string())),
-                Err(_) => Err(Error::Raft("add_learner timed out".into())),
+                Ok(Err(source)) => Err(Error::Membership {
+                    change: what_for,
+                    source,
+                }),
+                Err(_) => Err(Error::MembershipTimeout {
+                    change: what_for,
+                    after: CHANGE_TIMEOUT,
+                }),
             };
         }
     };
     match tokio::time::timeout(CHANGE_TIMEOUT, raft.change_membership(what, false)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(Error::Raft(e.to_string())),
-        Err(_) => Err(Error::Raft("membership change timed out".into())),
+        Ok(Err(source)) => Err(Error::Membership {
+            change: what_for,
+            source,
+        }),
+        Err(_) => Err(Error::MembershipTimeout {
+            change: what_for,
+            after: CHANGE_TIMEOUT,
+        }),
     }
 }

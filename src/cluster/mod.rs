@@ -16,6 +16,10 @@
 //! * [`rpc`], [`network`], `server`: gRPC (proto/vcollect.proto) with the cluster token and
 //!   optional mutual TLS; openraft's network over it; [`snapshot_stream`]: snapshots in
 //!   chunks (`StreamSnapshot`), with the fallback to the unary RPC of release 0.1;
+//! * [`convert`]: every conversion between the proto messages and these types (typed fields
+//!   first, release 0.1's strings and JSON as the fallback), the one name of each role and
+//!   state, and the one mapping of errors and refusals to a `tonic::Status`;
+//!   [`operation`]: the admin operations' type;
 //! * `shared`: what the parts of a running node share (identity, the Raft handle, the replica,
 //!   liveness, tasks) and the one write path with its retry; it imports none of them;
 //! * [`node`]: a running node (bootstrap, join, Raft, server), [`controller`]: the leader's
@@ -31,10 +35,12 @@
 pub mod admin;
 pub mod assignment;
 pub mod controller;
+pub mod convert;
 pub mod decide;
 pub mod error;
 pub mod network;
 pub mod node;
+pub mod operation;
 pub mod rpc;
 mod server;
 pub mod shard;

@@ -75,9 +75,7 @@ impl Node {
             .ok_or_else(|| Error::Config("no [cluster] section".into()))?;
         let advertise = advertise_addr(cfg)?;
         let data_dir = cfg.node.data_dir.clone();
-        let (log, sm) = tokio::task::spawn_blocking(move || store::open(&data_dir))
-            .await
-            .map_err(|e| Error::Raft(e.to_string()))??;
+        let (log, sm) = tokio::task::spawn_blocking(move || store::open(&data_dir)).await??;
         let state = sm.subscribe();
         let incarnation = log.incarnation()?;
         let saved_id = log.node_id()?;
@@ -234,9 +232,7 @@ impl Node {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if let Some(log) = log {
-            tokio::task::spawn_blocking(move || log.close())
-                .await
-                .map_err(|e| Error::Raft(e.to_string()))??;
+            tokio::task::spawn_blocking(move || log.close()).await??;
         }
         tracing::info!(name = %self.inner.name, "cluster node stopped");
         Ok(())
@@ -400,7 +396,12 @@ async fn rejoin_or_join(
 ) -> Result<Option<NodeId>, Error> {
     for (addr, r) in replies.iter().filter(|(_, r)| !r.members.is_empty()) {
         if let Some(m) = r.members.iter().find(|m| {
-            m.name == inner.name && m.incarnation == inner.incarnation && m.state != "left"
+            m.name == inner.name
+                && m.incarnation == inner.incarnation
+                && !matches!(
+                    super::convert::member_state(m),
+                    Ok(super::state::NodeState::Left)
+                )
         }) {
             tracing::info!(id = m.id, via = %addr, "the cluster already knows this node");
             save_id(inner, m.id).await?;
@@ -506,9 +507,7 @@ async fn save_bootstrap(inner: &Shared, id: NodeId, nodes: Vec<NewNode>) -> Resu
         .unwrap_or_else(|p| p.into_inner())
         .clone()
         .ok_or(Error::Shutdown)?;
-    tokio::task::spawn_blocking(move || log.save_bootstrap(id, &nodes))
-        .await
-        .map_err(|e| Error::Raft(e.to_string()))?
+    tokio::task::spawn_blocking(move || log.save_bootstrap(id, &nodes)).await?
 }
 
 /// The steps of a bootstrap after which the crash tests stop the process.
@@ -555,9 +554,7 @@ async fn save_id(inner: &Shared, id: NodeId) -> Result<(), Error> {
         .unwrap_or_else(|p| p.into_inner())
         .clone()
         .ok_or(Error::Shutdown)?;
-    tokio::task::spawn_blocking(move || log.save_node_id(id))
-        .await
-        .map_err(|e| Error::Raft(e.to_string()))?
+    tokio::task::spawn_blocking(move || log.save_node_id(id)).await?
 }
 
 /// openraft's timing from `[cluster]` (research §6: 100 / 300–600 ms gives ~1 s failover).
@@ -598,8 +595,7 @@ async fn run_raft(
         log,
         sm,
     )
-    .await
-    .map_err(|e| Error::Raft(e.to_string()))?;
+    .await?;
     let _ = inner.id.set(id);
     *inner.raft.write().unwrap_or_else(|p| p.into_inner()) = Some(raft.clone());
     if inner.cancel.is_cancelled() {
@@ -615,7 +611,7 @@ async fn run_raft(
             Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
                 tracing::info!(id, "already initialized")
             }
-            Err(e) => return Err(Error::Raft(e.to_string())),
+            Err(e) => return Err(e.into()),
         }
         crash_point(Step::Initialized).await;
         let bi = inner.clone();

@@ -10,11 +10,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use super::convert;
 use super::error::Error;
 use super::rpc::{pb, CheckToken, TlsPem, MAX_MESSAGE};
-use super::shared::{retryable, state_name, Shared};
+use super::shared::Shared;
 use super::snapshot_stream::{self, SnapshotEnvelope};
-use super::state::{Command, Response as CmdResponse, Role};
+use super::state::{Command, Response as CmdResponse};
 use super::{Raft, TypeConfig};
 
 /// Starts serving on `listener` until `stop` is cancelled.
@@ -172,43 +173,19 @@ struct ClusterService {
     inner: Arc<Shared>,
 }
 
-fn to_status(e: Error) -> Status {
-    match e {
-        Error::Rpc { status, .. } => status,
-        Error::Unauthenticated { addr } => {
-            Status::unavailable(format!("the leader {addr} refused our token"))
-        }
-        e if retryable(&e) => Status::unavailable(e.to_string()),
-        e => Status::internal(e.to_string()),
-    }
-}
-
-pub(crate) fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Voter => "voter",
-        Role::Learner => "learner",
-        Role::Outside => "outside",
-    }
-}
-
 pub(crate) fn members_pb(inner: &Shared) -> Vec<pb::Member> {
     let state = inner.state.borrow().clone();
     state
         .members
         .nodes
         .values()
-        .map(|m| pb::Member {
-            id: m.id,
-            name: m.name.clone(),
-            addr: m.addr.clone(),
-            incarnation: m.incarnation,
-            role: role_name(m.role).into(),
-            state: state_name(m.state).into(),
-            buckets: state
+        .map(|m| {
+            let buckets = state
                 .vcenters
                 .values()
                 .map(|v| v.owned_by(m.id).len() as u32)
-                .sum(),
+                .sum();
+            convert::member_pb(m, buckets)
         })
         .collect()
 }
@@ -244,18 +221,13 @@ impl pb::cluster_server::Cluster for ClusterService {
             addr: req.addr,
             incarnation: req.incarnation,
         };
-        match self
-            .inner
-            .try_write(&cmd, req.hops)
-            .await
-            .map_err(to_status)?
-        {
+        match self.inner.try_write(&cmd, req.hops).await? {
             CmdResponse::Registered { id, replaced, .. } => {
                 tracing::info!(id, ?replaced, "node registered");
                 self.inner.kick.notify_one();
                 Ok(Response::new(pb::JoinReply { node_id: id }))
             }
-            CmdResponse::Rejected(r) => Err(Status::failed_precondition(r.to_string())),
+            CmdResponse::Rejected(r) => Err(r.into()),
             other => Err(Status::internal(format!("unexpected answer {other:?}"))),
         }
     }
@@ -266,11 +238,7 @@ impl pb::cluster_server::Cluster for ClusterService {
     ) -> Result<Response<pb::WriteReply>, Status> {
         let req = req.into_inner();
         let cmd: Command = decode(&req.command)?;
-        let resp = self
-            .inner
-            .try_write(&cmd, req.hops)
-            .await
-            .map_err(to_status)?;
+        let resp = self.inner.try_write(&cmd, req.hops).await?;
         let response = serde_json::to_vec(&resp).map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(pb::WriteReply { response }))
     }
@@ -283,7 +251,6 @@ impl pb::cluster_server::Cluster for ClusterService {
         let state = self.inner.state.borrow().clone();
         let mut reply = pb::StatusReply {
             node_id: self.inner.id().unwrap_or(0),
-            server_state: "starting".into(),
             members: members_pb(&self.inner),
             vcenters: state
                 .vcenters
@@ -309,13 +276,14 @@ impl pb::cluster_server::Cluster for ClusterService {
             failure_timeout_ms: self.inner.cluster.failure_timeout.as_millis() as u64,
             ..Default::default()
         };
+        reply.set_server(None);
         if let Some(raft) = self.inner.raft() {
             let m = super::metrics(&raft);
             reply.leader_id = m.current_leader;
             reply.term = m.current_term;
             reply.last_log_index = m.last_log_index;
             reply.applied_index = m.last_applied.map(|l| l.index);
-            reply.server_state = super::admin::server_state_name(m.state).into();
+            reply.set_server(Some(m.state));
             let mem = m.membership_config.membership();
             reply.voters = mem.voter_ids().collect();
             reply.learners = mem.learner_ids().collect();
@@ -334,9 +302,10 @@ impl pb::cluster_server::Cluster for ClusterService {
         req: Request<pb::AdminRequest>,
     ) -> Result<Response<pb::AdminReply>, Status> {
         let req = req.into_inner();
-        let op: super::admin::AdminOp = decode(&req.op)?;
-        tracing::info!(?op, hops = req.hops, "admin operation");
-        let r = super::admin::run_op(&self.inner, op, req.hops).await;
+        let hops = req.hops;
+        let op = super::admin::AdminOp::try_from(req)?;
+        tracing::info!(?op, hops, "admin operation");
+        let r = super::admin::run_op(&self.inner, op, hops).await;
         match &r {
             Ok(reply) => tracing::info!(message = %reply.message, "admin operation done"),
             Err(s) => tracing::warn!(message = %s.message(), "admin operation failed"),
@@ -349,11 +318,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         req: Request<pb::WaitDrainedRequest>,
     ) -> Result<Response<pb::WaitDrainedReply>, Status> {
         let req = req.into_inner();
-        let buckets = if req.buckets.is_empty() {
-            None
-        } else {
-            Some(decode(&req.buckets)?)
-        };
+        let buckets = convert::watched(&req)?;
         let timeout = std::time::Duration::from_millis(req.timeout_ms.max(1));
         super::admin::wait_drained(&self.inner, &req.node, buckets, timeout)
             .await

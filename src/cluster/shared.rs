@@ -14,9 +14,10 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::convert::WireError;
 use super::error::Error;
 use super::rpc::{self, pb, Peers};
-use super::state::{ClusterState, Command, NodeState, Response};
+use super::state::{ClusterState, Command, Response};
 use super::store::{LogStore, StateMachineStore};
 use super::{NodeId, Raft};
 use crate::config::ClusterConfig;
@@ -111,7 +112,7 @@ impl Shared {
                 Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
                     Err(Error::NoLeader)
                 }
-                Ok(Err(RaftError::APIError(e))) => Err(Error::Raft(e.to_string())),
+                Ok(Err(RaftError::APIError(e))) => Err(e.into()),
                 Ok(Err(RaftError::Fatal(_))) => Err(Error::Shutdown),
             };
         }
@@ -119,7 +120,11 @@ impl Shared {
             return Err(Error::NoLeader);
         }
         let mut client = self.peers.cluster(&addr)?;
-        let command = serde_json::to_vec(cmd).map_err(|e| Error::Raft(e.to_string()))?;
+        // The Raft log entry payload: serde_json, as openraft stores it (see the proto).
+        let command = serde_json::to_vec(cmd).map_err(|source| WireError::Json {
+            field: "WriteRequest.command",
+            source,
+        })?;
         let req = pb::WriteRequest {
             command,
             hops: hops + 1,
@@ -128,7 +133,13 @@ impl Shared {
             client.write(r).await
         })
         .await?;
-        serde_json::from_slice(&reply.response).map_err(|e| Error::Raft(e.to_string()))
+        serde_json::from_slice(&reply.response).map_err(|source| {
+            WireError::Json {
+                field: "WriteReply.response",
+                source,
+            }
+            .into()
+        })
     }
 
     /// Writes `cmd` through the leader, retrying while there is no leader or it is
@@ -162,15 +173,5 @@ pub(crate) fn retryable(e: &Error) -> bool {
             tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
         ),
         _ => false,
-    }
-}
-
-/// The member's state as the controller sees it, for status.
-pub(crate) fn state_name(s: NodeState) -> &'static str {
-    match s {
-        NodeState::Active => "active",
-        NodeState::Draining => "draining",
-        NodeState::Down => "down",
-        NodeState::Left => "left",
     }
 }

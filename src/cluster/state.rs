@@ -44,14 +44,32 @@ pub enum NodeState {
     Left,
 }
 
-impl fmt::Display for NodeState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Role {
+    /// Its one name: the CLI's word, the `--json` value, release 0.1's wire string.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Role::Voter => "voter",
+            Role::Learner => "learner",
+            Role::Outside => "outside",
+        }
+    }
+}
+
+impl NodeState {
+    /// Its one name: the CLI's word, the `--json` value, release 0.1's wire string.
+    pub const fn name(self) -> &'static str {
+        match self {
             NodeState::Active => "active",
             NodeState::Draining => "draining",
             NodeState::Down => "down",
             NodeState::Left => "left",
-        })
+        }
+    }
+}
+
+impl fmt::Display for NodeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::convert::{self, label};
 use super::error::Error;
 use super::rpc::{self, pb, ClientOptions};
+use super::state::Role;
 use crate::secret::Secret;
 
 /// The last cycle of one vCenter on one node.
@@ -147,6 +149,7 @@ fn rfc3339(ms: i64) -> String {
 impl StatusReport {
     pub(crate) fn from_pb(addr: &str, r: pb::StatusReply) -> Self {
         let leader_id = r.leader_id;
+        let server_state = label(convert::reply_server_state(&r), &r.server_state);
         let leader_report = r
             .nodes
             .iter()
@@ -168,7 +171,7 @@ impl StatusReport {
         StatusReport {
             addr: addr.to_string(),
             node_id: r.node_id,
-            server_state: r.server_state,
+            server_state,
             leader_id,
             leader,
             term: r.term,
@@ -280,13 +283,14 @@ impl MemberStatus {
             .map(|n| n.cycles.iter().map(CycleStatus::from_pb).collect())
             .unwrap_or_default();
         let last = cycles.iter().max_by_key(|c| c.ended_unix_ms);
+        let listed = convert::member_role(&m);
         MemberStatus {
+            role: role(&listed, &m.role, is_leader, own_ok),
+            voter: matches!(listed, Ok(Role::Voter)),
+            state: label(convert::member_state(&m), &m.state),
             id: m.id,
             name: m.name,
             address: m.addr,
-            role: role(&m.role, is_leader, own_ok),
-            voter: m.role == "voter",
-            state: m.state,
             leader: is_leader,
             reachable,
             error: own.filter(|n| !n.reachable).map(|n| n.error.clone()),
@@ -308,16 +312,24 @@ impl MemberStatus {
 }
 
 /// A member's role: the leader is `leader`; a member that answered says what it is; else
-/// its role in the member list (a voter that did not answer shows as `follower`).
-fn role(listed: &str, is_leader: bool, own: Option<&pb::NodeReport>) -> String {
+/// its role in the member list (`listed`, `old`: as sent; a voter that did not answer shows
+/// as `follower`).
+fn role(
+    listed: &Result<Role, convert::WireError>,
+    old: &str,
+    is_leader: bool,
+    own: Option<&pb::NodeReport>,
+) -> String {
+    use openraft::ServerState as S;
     if is_leader {
-        return "leader".to_string();
+        return convert::name(Some(S::Leader)).to_string();
     }
-    match own.map(|n| n.server_state.as_str()) {
-        Some(s @ ("follower" | "learner" | "candidate")) => s.to_string(),
+    match own.map(convert::report_server_state) {
+        Some(Ok(s @ Some(S::Follower | S::Learner | S::Candidate))) => convert::name(s).to_string(),
         _ => match listed {
-            "voter" => "follower".into(),
-            other => other.into(),
+            Ok(Role::Voter) => convert::name(Some(S::Follower)).to_string(),
+            Ok(r) => convert::name(*r).to_string(),
+            Err(_) => old.to_string(),
         },
     }
 }
@@ -621,6 +633,9 @@ pub(crate) mod tests {
             role: "voter".into(),
             state: state.into(),
             buckets,
+            // Release 0.1's form (strings only): what a 0.1 node answers still reads the same.
+            role_kind: 0,
+            state_kind: 0,
         };
         pb::StatusReply {
             node_id: 1,
@@ -647,6 +662,7 @@ pub(crate) mod tests {
             joint: false,
             collecting: true,
             failure_timeout_ms: 5000,
+            server_state_kind: 0,
             nodes: vec![
                 pb::NodeReport {
                     node_id: 1,
@@ -737,10 +753,16 @@ pub(crate) mod tests {
             server_state: "candidate".into(),
             ..Default::default()
         };
-        assert_eq!(role("voter", false, Some(&answered)), "candidate");
-        assert_eq!(role("voter", false, None), "follower");
-        assert_eq!(role("learner", false, None), "learner");
-        assert_eq!(role("learner", true, Some(&answered)), "leader");
+        let (voter, learner) = (Ok(Role::Voter), Ok(Role::Learner));
+        assert_eq!(role(&voter, "", false, Some(&answered)), "candidate");
+        assert_eq!(role(&voter, "", false, None), "follower");
+        assert_eq!(role(&learner, "", false, None), "learner");
+        assert_eq!(role(&learner, "", true, Some(&answered)), "leader");
+        let unknown = convert::member_role(&pb::Member {
+            role: "observer".into(),
+            ..Default::default()
+        });
+        assert_eq!(role(&unknown, "observer", false, None), "observer");
         let peer = pb::PeerReport {
             id: 2,
             matched_index: Some(7),

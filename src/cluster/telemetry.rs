@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::{Instant as _, ServerState};
+use openraft::Instant as _;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -63,13 +63,7 @@ fn figures(raft: &super::Raft, state: &ClusterState) -> RaftFigures {
         last_log_index: m.last_log_index.unwrap_or(0),
         commit_index: m.local_committed.map_or(0, |l| l.index),
         applied_index: m.last_applied.map_or(0, |l| l.index),
-        server_state: match m.state {
-            ServerState::Leader => "leader",
-            ServerState::Follower => "follower",
-            ServerState::Candidate => "candidate",
-            ServerState::Learner => "learner",
-            ServerState::Shutdown => "shutdown",
-        },
+        server_state: super::convert::name(Some(m.state)),
         node_state: state.members.nodes.get(&me).map(|n| n.state.to_string()),
         buckets,
         peer_contact,

@@ -3,6 +3,7 @@
 //! whether the asked node is healthy. Pure functions of the report, so they are unit tested
 //! without a cluster.
 
+use super::state::NodeState;
 use super::status::{MemberStatus, StatusReport};
 
 /// What the asked node knows of a working leader.
@@ -117,10 +118,11 @@ impl StatusReport {
 
     /// The asked node's own part of [`StatusReport::health`], once the leader is working.
     fn member_health(&self, who: &str, me: &MemberStatus, leader: u64) -> Result<String, String> {
-        match me.state.as_str() {
-            "down" => return Err(format!("{who} is marked down by the leader")),
-            "left" => return Err(format!("{who} has left the cluster")),
-            _ => {}
+        if me.state == NodeState::Down.name() {
+            return Err(format!("{who} is marked down by the leader"));
+        }
+        if me.state == NodeState::Left.name() {
+            return Err(format!("{who} has left the cluster"));
         }
         if !self.collecting {
             return Err(format!(
@@ -129,7 +131,7 @@ impl StatusReport {
         }
         let voters: Vec<&MemberStatus> = self.members.iter().filter(|m| m.voter).collect();
         let answering = voters.iter().filter(|m| m.reachable).count();
-        let doing = if me.state == "draining" {
+        let doing = if me.state == NodeState::Draining.name() {
             "draining on purpose".to_string()
         } else {
             format!("collecting {} buckets", me.buckets)
