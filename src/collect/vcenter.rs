@@ -332,27 +332,48 @@ impl VcenterCollector {
     pub async fn cycle(&mut self, assignment: &dyn Assignment, sink: &Sink) -> CycleSummary {
         let started = Instant::now();
         let mut summary = CycleSummary::new(&self.cfg.name);
-        let now = match self.prepare().await {
-            Ok(now) => now,
-            Err(e) => {
-                if matches!(&e, CycleError::Vsphere(v) if v.is_stale_view()) {
-                    self.stale = true;
-                }
-                let cause = match &e {
-                    CycleError::Vsphere(v) => v.cause(),
-                    CycleError::UnknownCounter { .. } => "counter",
-                };
-                crate::telemetry::metrics().error(&self.cfg.name, cause);
-                summary.errors.push(e.to_string());
-                summary.duration = started.elapsed();
-                return summary;
+        match self.prepare().await {
+            Err(e) => self.not_prepared(e, &mut summary),
+            Ok(_) if !assignment.collecting() => {
+                summary.note = Some("not collecting: this node has no assignment now".into());
             }
-        };
-        if !assignment.collecting() {
-            summary.note = Some("not collecting: this node has no assignment now".into());
-            summary.duration = started.elapsed();
-            return summary;
+            Ok(now) => {
+                let Windows { targets, specs, .. } = self.plan(assignment, now, &mut summary);
+                let res = self.query(&targets, specs, sink).await;
+                self.record_progress(assignment, &targets, &res.durable, sink, &mut summary)
+                    .await;
+                summary.samples = res.samples;
+                summary.lines = res.lines;
+                summary.bytes = res.bytes;
+                summary.errors.extend(res.errors);
+            }
         }
+        summary.duration = started.elapsed();
+        summary
+    }
+
+    /// A cycle that could not start: the error in the summary and the metrics, and a
+    /// rediscovery next time if vCenter said a view or entity is gone.
+    fn not_prepared(&mut self, e: CycleError, summary: &mut CycleSummary) {
+        if matches!(&e, CycleError::Vsphere(v) if v.is_stale_view()) {
+            self.stale = true;
+        }
+        let cause = match &e {
+            CycleError::Vsphere(v) => v.cause(),
+            CycleError::UnknownCounter { .. } => "counter",
+        };
+        crate::telemetry::metrics().error(&self.cfg.name, cause);
+        summary.errors.push(e.to_string());
+    }
+
+    /// This cycle's windows (see [`Self::windows`]); forgets the progress of entities no
+    /// longer owned and notes each due kind's window end as queried.
+    fn plan(
+        &mut self,
+        assignment: &dyn Assignment,
+        now: i64,
+        summary: &mut CycleSummary,
+    ) -> Windows {
         let (Some(counters), Some(inv)) = (&self.counters, &self.inventory) else {
             unreachable!("prepare() sets counters and inventory");
         };
@@ -365,11 +386,25 @@ impl VcenterCollector {
         for kind in EntityKind::ALL.into_iter().filter(|k| plan.due[k.index()]) {
             self.queried_end[kind.index()] = Some(plan.ends[kind.index()]);
         }
-        let Windows { targets, specs, .. } = plan;
-        let vc = self.cfg.name.as_str();
-        summary.entities = targets.len();
-        summary.queried = specs.len();
+        summary.entities = plan.targets.len();
+        summary.queried = plan.specs.len();
+        plan
+    }
 
+    /// Asks vCenter for `specs` in batches within its limits and writes the answers to the
+    /// sink through the bounded pipeline; then logs (once per session) the counters no
+    /// answer held.
+    async fn query(
+        &mut self,
+        targets: &HashMap<String, (Target, i64)>,
+        specs: Vec<PerfQuerySpec>,
+        sink: &Sink,
+    ) -> pipeline::PipelineResult {
+        let (Some(counters), Some(inv), Some(client)) =
+            (&self.counters, &self.inventory, &self.client)
+        else {
+            unreachable!("prepare() connected and set counters and inventory");
+        };
         let jobs = plan::batches(
             specs,
             self.collect.max_query_entities,
@@ -383,29 +418,42 @@ impl VcenterCollector {
         let encoder = Encoder::new(&counters.catalog, all_ids)
             .with_datastores(inv.datastores.clone())
             .reporting_to(reported.clone());
-        let client = self.client.as_ref().expect("prepare() connected");
         let opts = PipelineOptions {
             concurrency: self.collect.concurrency,
             batch_lines: self.batch_lines,
             batch_bytes: self.batch_bytes,
         };
-        let res = pipeline::run(client, jobs, &targets, encoder, sink, &opts).await;
+        let res = pipeline::run(client, jobs, targets, encoder, sink, &opts).await;
         self.stale |= res.stale;
+        let vc = self.cfg.name.as_str();
         note_unreported(
             &mut self.notes,
             vc,
             counters,
-            &targets,
+            targets,
             &res.with_data,
             &reported,
         );
+        res
+    }
 
-        // Progress: per entity, then per bucket (see `plan::entity_reached`).
-        for (moid, newest) in &res.durable {
+    /// Progress: per entity from what the sink has (`durable`), then per bucket (see
+    /// [`plan::entity_reached`]), committed unless the output is not the configured sink or
+    /// a spooled batch is not delivered yet where the spool does not count as durable.
+    async fn record_progress(
+        &mut self,
+        assignment: &dyn Assignment,
+        targets: &HashMap<String, (Target, i64)>,
+        durable: &HashMap<String, i64>,
+        sink: &Sink,
+        summary: &mut CycleSummary,
+    ) {
+        let vc = self.cfg.name.as_str();
+        for (moid, newest) in durable {
             let slot = self.last.entry(moid.clone()).or_insert(*newest);
             *slot = (*slot).max(*newest);
         }
-        let updates = bucket_watermarks(assignment, vc, &targets, &res.durable, &self.last);
+        let updates = bucket_watermarks(assignment, vc, targets, durable, &self.last);
         // In a cluster, a spooled batch is not delivered yet: another node would resume from
         // the watermark if this one died. The spool is FIFO, so once it is empty everything
         // up to `last` is in the sink and the watermarks can catch up.
@@ -422,13 +470,6 @@ impl VcenterCollector {
                 summary.errors.push(e.to_string());
             }
         }
-
-        summary.samples = res.samples;
-        summary.lines = res.lines;
-        summary.bytes = res.bytes;
-        summary.errors.extend(res.errors);
-        summary.duration = started.elapsed();
-        summary
     }
 }
 
