@@ -15,7 +15,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::encode::Encoder;
-use super::inventory::Target;
+use super::targets::Target;
 use crate::sink::{Batch, Outcome, Sink};
 use crate::vsphere::{Client, EntityMetrics, PerfQuerySpec};
 

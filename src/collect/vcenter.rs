@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::assignment::{Assignment, WatermarkUpdate};
-use super::counters::{self, CounterNotes, Reported};
+use super::configured_counters::{self, CounterNotes, Reported};
 use super::encode::Encoder;
-use super::inventory::{Inventory, Target};
 use super::metric_select;
 use super::path_filter::PathFilter;
 use super::pipeline::{self, PipelineOptions};
@@ -16,6 +15,7 @@ use super::plan::{self, Cadence};
 use super::reported_metrics;
 use super::summary::CycleSummary;
 use super::tags::ExtraTags;
+use super::targets::{Target, TargetSet};
 use crate::config::{default_counters, CollectConfig, VcenterConfig};
 use crate::sink::Sink;
 use crate::vsphere::{Client, ClientOptions, CounterCatalog, EntityKind, MetricId, PerfQuerySpec};
@@ -39,8 +39,9 @@ pub enum CycleError {
     },
 }
 
-/// Counters resolved against one session's catalogue.
-struct Counters {
+/// The counters to query, resolved against one session's catalogue (not to be confused with
+/// [`configured_counters`], which resolves and logs the configured names).
+struct ResolvedCounters {
     catalog: Arc<CounterCatalog>,
     /// Metric ids to query, per kind (by [`EntityKind::index`]; empty: not collected).
     metric_ids: [Arc<[MetricId]>; EntityKind::COUNT],
@@ -50,8 +51,9 @@ pub struct VcenterCollector {
     cfg: VcenterConfig,
     collect: Arc<CollectConfig>,
     client: Option<Client>,
-    counters: Option<Counters>,
-    inventory: Option<Inventory>,
+    counters: Option<ResolvedCounters>,
+    /// The collectable entities of the last discovery.
+    discovered: Option<TargetSet>,
     /// Rediscover before the next cycle (vCenter said a view or entity is gone).
     stale: bool,
     /// The client's session generation when counters and inventory were read.
@@ -84,7 +86,7 @@ impl VcenterCollector {
             collect,
             client: None,
             counters: None,
-            inventory: None,
+            discovered: None,
             stale: false,
             session: 0,
             last: HashMap::new(),
@@ -119,7 +121,7 @@ impl VcenterCollector {
             };
             let client = Client::connect(opts).await?;
             self.counters = None;
-            self.inventory = None;
+            self.discovered = None;
             self.client = Some(client);
         }
         Ok(self.client.as_ref().expect("set above"))
@@ -135,8 +137,8 @@ impl VcenterCollector {
         client: &Client,
         catalog: CounterCatalog,
         session: u64,
-        inv: &Inventory,
-    ) -> Result<Counters, CycleError> {
+        inv: &TargetSet,
+    ) -> Result<ResolvedCounters, CycleError> {
         self.notes.session(session);
         let collect = self.collect.clone();
         let mut metric_ids: [Arc<[MetricId]>; EntityKind::COUNT] = Default::default();
@@ -167,7 +169,7 @@ impl VcenterCollector {
                 };
             metric_ids[kind.index()] = ids.into();
         }
-        Ok(Counters {
+        Ok(ResolvedCounters {
             catalog: Arc::new(catalog),
             metric_ids,
         })
@@ -181,8 +183,8 @@ impl VcenterCollector {
         names: &[String],
     ) -> Result<Vec<MetricId>, CycleError> {
         let k = self.collect.kind(kind);
-        let list = counters::list_key(kind);
-        let r = counters::resolve(catalog, names, k.instances);
+        let list = configured_counters::list_key(kind);
+        let r = configured_counters::resolve(catalog, names, k.instances);
         self.notes.unknown(&self.cfg.name, list, &r);
         if let Some((counter, close)) = r.unknown.first() {
             let default = k.counters.iter().eq(default_counters(kind));
@@ -219,11 +221,11 @@ impl VcenterCollector {
         let now = client.current_time().await?;
         // A new session (vCenter restarted) may come with a new counter catalogue.
         let session = client.session_generation();
-        let due = |inv: &Option<Inventory>| match inv {
+        let due = |inv: &Option<TargetSet>| match inv {
             None => true,
             Some(i) => i.discovered_at.elapsed() >= discovery,
         };
-        if self.counters.is_none() || due(&self.inventory) || self.stale || session != self.session
+        if self.counters.is_none() || due(&self.discovered) || self.stale || session != self.session
         {
             let started = Instant::now();
             let catalog = client.counters().await?;
@@ -232,7 +234,7 @@ impl VcenterCollector {
             let kinds: Vec<EntityKind> = self.collect.kinds.enabled().collect();
             let found = client.discover_kinds(&kinds, &self.extras.spec()).await?;
             let filters = path_filters(&self.collect);
-            let mut inv = Inventory::new(&self.cfg.name, found, &filters, &self.extras);
+            let mut inv = TargetSet::new(&self.cfg.name, found, &filters, &self.extras);
             let counters = self.resolve(&client, catalog, session, &inv).await?;
             // A kind left without a counter (none exists here, or none matched) costs nothing.
             inv.targets
@@ -250,7 +252,7 @@ impl VcenterCollector {
                 "discovered inventory"
             );
             self.counters = Some(counters);
-            self.inventory = Some(inv);
+            self.discovered = Some(inv);
             self.stale = false;
             self.session = session;
         }
@@ -259,7 +261,7 @@ impl VcenterCollector {
 
     /// Each kind's cadence: realtime for VMs and hosts; for the others, `historical_interval`
     /// if set, else vCenter's first historical interval (300 s if the server did not say).
-    fn cadences(&self, counters: &Counters) -> [Cadence; EntityKind::COUNT] {
+    fn cadences(&self, counters: &ResolvedCounters) -> [Cadence; EntityKind::COUNT] {
         let historical = match self.collect.historical_interval {
             Some(d) => d.as_secs() as i64,
             None => counters.catalog.historical_interval().unwrap_or(300),
@@ -280,8 +282,8 @@ impl VcenterCollector {
     fn windows(
         &self,
         assignment: &dyn Assignment,
-        inv: &Inventory,
-        counters: &Counters,
+        inv: &TargetSet,
+        counters: &ResolvedCounters,
         cadences: &[Cadence; EntityKind::COUNT],
         now: i64,
     ) -> Windows {
@@ -374,7 +376,7 @@ impl VcenterCollector {
         now: i64,
         summary: &mut CycleSummary,
     ) -> Windows {
-        let (Some(counters), Some(inv)) = (&self.counters, &self.inventory) else {
+        let (Some(counters), Some(inv)) = (&self.counters, &self.discovered) else {
             unreachable!("prepare() sets counters and inventory");
         };
         let cadences = self.cadences(counters);
@@ -401,7 +403,7 @@ impl VcenterCollector {
         sink: &Sink,
     ) -> pipeline::PipelineResult {
         let (Some(counters), Some(inv), Some(client)) =
-            (&self.counters, &self.inventory, &self.client)
+            (&self.counters, &self.discovered, &self.client)
         else {
             unreachable!("prepare() connected and set counters and inventory");
         };
@@ -534,7 +536,7 @@ fn bucket_watermarks(
 fn note_unreported(
     notes: &mut CounterNotes,
     vcenter: &str,
-    counters: &Counters,
+    counters: &ResolvedCounters,
     targets: &HashMap<String, (Target, i64)>,
     with_data: &HashSet<String>,
     reported: &Reported,
