@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::counters::Reported;
+use super::configured_counters::Reported;
 use super::tags::{self, ExtraTags};
 use crate::sink::line;
 use crate::vsphere::{CounterCatalog, Entity, EntityKind, EntityMetrics};

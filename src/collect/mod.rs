@@ -2,7 +2,10 @@
 //! query → parse → encode → write.
 //!
 //! * [`assignment`]: the seam to the control plane (which buckets, from which watermark);
-//! * [`inventory`]: the collectable entities with their tags prepared;
+//! * [`targets`]: which discovered entities are collected, with their bucket and tags
+//!   prepared (`vsphere::inventory` reads what vCenter has);
+//! * [`configured_counters`]: the configured counter names against a vCenter's catalogue
+//!   and answers, logged once per session (`vsphere::counters` reads the catalogue);
 //! * [`path_filter`], [`metric_select`], [`wildcard`]: `<kind>_include` / `_exclude` and
 //!   `<kind>_metric_include` / `_exclude`, with Telegraf's syntax and meaning;
 //! * [`reported_metrics`]: what a sample of a kind's entities report, for counter patterns;
@@ -17,9 +20,8 @@
 
 pub mod agent;
 pub mod assignment;
-pub mod counters;
+pub mod configured_counters;
 pub mod encode;
-pub mod inventory;
 pub mod last_cycle;
 pub mod metric_select;
 pub mod path_filter;
@@ -28,6 +30,7 @@ pub mod plan;
 pub mod reported_metrics;
 pub mod summary;
 pub mod tags;
+pub mod targets;
 pub mod vcenter;
 pub mod wildcard;
 

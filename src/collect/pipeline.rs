@@ -15,7 +15,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::encode::Encoder;
-use super::inventory::Target;
+use super::targets::Target;
 use crate::sink::{Batch, Outcome, Sink};
 use crate::vsphere::{Client, EntityMetrics, PerfQuerySpec};
 
@@ -62,142 +62,186 @@ pub async fn run(
     client: &Client,
     jobs: Vec<Vec<PerfQuerySpec>>,
     targets: &HashMap<String, (Target, i64)>,
-    mut encoder: Encoder,
+    encoder: Encoder,
     sink: &Sink,
     opts: &PipelineOptions,
 ) -> PipelineResult {
-    let (metrics_tx, mut metrics_rx) = mpsc::channel::<EntityMetrics>(METRICS_CHANNEL);
-    let (batch_tx, mut batch_rx) = mpsc::channel::<Pending>(BATCH_CHANNEL);
-
-    let metrics = crate::telemetry::metrics();
-
-    // Stage 1: queries, a bounded number at a time.
-    let query = async move {
-        let mut errors = Vec::new();
-        let mut answered = HashSet::new();
-        let mut stale = false;
-        {
-            let mut calls = futures::stream::iter(jobs)
-                .map(|specs| {
-                    let tx = metrics_tx.clone();
-                    async move {
-                        let started = std::time::Instant::now();
-                        let r = client.query_perf(&specs, &tx).await;
-                        metrics.query_perf(client.name(), started.elapsed());
-                        (specs, r)
-                    }
-                })
-                .buffer_unordered(opts.concurrency.max(1));
-            while let Some((specs, r)) = calls.next().await {
-                match r {
-                    Ok(_) => answered.extend(specs.into_iter().map(|s| s.moid)),
-                    Err(e) => {
-                        metrics.error(client.name(), e.cause());
-                        stale |= e.is_stale_view();
-                        errors.push(format!("QueryPerf of {} entities: {e}", specs.len()));
-                    }
-                }
-            }
-        }
-        drop(metrics_tx);
-        (answered, errors, stale)
-    };
-
-    // Stage 2: encoding into bounded batches.
-    let encode = async move {
-        let mut with_data = HashSet::new();
-        let mut buf = Vec::with_capacity(opts.batch_bytes + 64 * 1024);
-        let mut lines = 0usize;
-        let mut marks = Vec::new();
-        let (mut samples, mut total_lines) = (0u64, 0u64);
-        while let Some(m) = metrics_rx.recv().await {
-            let Some((target, start)) = targets.get(&m.moid) else {
-                tracing::debug!(moid = %m.moid, "QueryPerf returned an entity that was not asked for");
-                continue;
-            };
-            let r = encoder.encode(target.entity.kind, &target.line, &m, *start, &mut buf);
-            samples += r.samples;
-            total_lines += r.lines as u64;
-            lines += r.lines;
-            if let Some(newest) = r.newest {
-                with_data.insert(m.moid.clone());
-                marks.push((m.moid, newest));
-            }
-            if lines >= opts.batch_lines || buf.len() >= opts.batch_bytes {
-                let batch = Batch {
-                    body: std::mem::replace(&mut buf, Vec::with_capacity(opts.batch_bytes)),
-                    lines,
-                };
-                lines = 0;
-                let pending = Pending {
-                    batch,
-                    marks: std::mem::take(&mut marks),
-                };
-                if batch_tx.send(pending).await.is_err() {
-                    break;
-                }
-            }
-        }
-        if lines > 0 || !marks.is_empty() {
-            let _ = batch_tx
-                .send(Pending {
-                    batch: Batch { body: buf, lines },
-                    marks,
-                })
-                .await;
-        }
-        (with_data, samples, total_lines)
-    };
-
-    // Stage 3: writing, in order.
-    let write = async move {
-        let mut durable = HashMap::new();
-        let mut dropped = 0u64;
-        let mut bytes = 0u64;
-        let mut errors = Vec::new();
-        while let Some(p) = batch_rx.recv().await {
-            bytes += p.batch.body.len() as u64;
-            let outcome = if p.batch.lines == 0 {
-                Outcome::Written
-            } else {
-                sink.write(p.batch).await
-            };
-            match outcome {
-                Outcome::Written | Outcome::Spooled if dropped == 0 => durable.extend(p.marks),
-                Outcome::Written | Outcome::Spooled => {}
-                // A closed stdout: not an error to report, and nothing is durable.
-                Outcome::Closed => dropped += 1,
-                Outcome::Dropped => {
-                    if dropped == 0 {
-                        metrics.error(client.name(), "sink");
-                        errors.push(
-                            "the sink refused a batch and the spool is full: those entities \
-                             will be collected again next cycle"
-                                .to_string(),
-                        );
-                    }
-                    dropped += 1;
-                }
-            }
-        }
-        (durable, dropped, bytes, errors)
-    };
-
-    let (
-        (answered, mut errors, stale),
-        (with_data, samples, lines),
-        (durable, dropped, bytes, werr),
-    ) = tokio::join!(query, encode, write);
-    errors.extend(werr);
+    let (metrics_tx, metrics_rx) = mpsc::channel::<EntityMetrics>(METRICS_CHANNEL);
+    let (batch_tx, batch_rx) = mpsc::channel::<Pending>(BATCH_CHANNEL);
+    let (queried, encoded, written) = tokio::join!(
+        query(client, jobs, metrics_tx, opts.concurrency),
+        encode(metrics_rx, targets, encoder, batch_tx, opts),
+        write(client.name(), batch_rx, sink),
+    );
+    let mut errors = queried.errors;
+    errors.extend(written.errors);
     PipelineResult {
-        durable,
-        with_data,
-        answered,
-        samples,
-        lines,
-        bytes,
-        batches_dropped: dropped,
+        durable: written.durable,
+        with_data: encoded.with_data,
+        answered: queried.answered,
+        samples: encoded.samples,
+        lines: encoded.lines,
+        bytes: written.bytes,
+        batches_dropped: written.dropped,
         errors,
-        stale,
+        stale: queried.stale,
     }
+}
+
+/// What the query stage did.
+struct Queried {
+    /// Entities whose QueryPerf call succeeded.
+    answered: HashSet<String>,
+    errors: Vec<String>,
+    /// vCenter said an entity or view is gone.
+    stale: bool,
+}
+
+/// Stage 1: the QueryPerf calls, at most `concurrency` in flight, each streaming its
+/// entities into `tx`. The channel closes when the last call is done (`tx` is dropped here).
+async fn query(
+    client: &Client,
+    jobs: Vec<Vec<PerfQuerySpec>>,
+    tx: mpsc::Sender<EntityMetrics>,
+    concurrency: usize,
+) -> Queried {
+    let metrics = crate::telemetry::metrics();
+    let mut q = Queried {
+        answered: HashSet::new(),
+        errors: Vec::new(),
+        stale: false,
+    };
+    let mut calls = futures::stream::iter(jobs)
+        .map(|specs| {
+            let tx = tx.clone();
+            async move {
+                let started = std::time::Instant::now();
+                let r = client.query_perf(&specs, &tx).await;
+                metrics.query_perf(client.name(), started.elapsed());
+                (specs, r)
+            }
+        })
+        .buffer_unordered(concurrency.max(1));
+    while let Some((specs, r)) = calls.next().await {
+        match r {
+            Ok(_) => q.answered.extend(specs.into_iter().map(|s| s.moid)),
+            Err(e) => {
+                metrics.error(client.name(), e.cause());
+                q.stale |= e.is_stale_view();
+                q.errors
+                    .push(format!("QueryPerf of {} entities: {e}", specs.len()));
+            }
+        }
+    }
+    q
+}
+
+/// What the encode stage did.
+struct Encoded {
+    /// Entities for which vCenter returned at least one sample.
+    with_data: HashSet<String>,
+    samples: u64,
+    lines: u64,
+}
+
+/// Stage 2: line protocol from every entity of `rx`, cut into batches of at most
+/// `batch_lines` lines or about `batch_bytes` bytes, each carrying the marks of the entities
+/// whose last line it holds.
+async fn encode(
+    mut rx: mpsc::Receiver<EntityMetrics>,
+    targets: &HashMap<String, (Target, i64)>,
+    mut encoder: Encoder,
+    tx: mpsc::Sender<Pending>,
+    opts: &PipelineOptions,
+) -> Encoded {
+    let mut e = Encoded {
+        with_data: HashSet::new(),
+        samples: 0,
+        lines: 0,
+    };
+    let mut buf = Vec::with_capacity(opts.batch_bytes + 64 * 1024);
+    let mut lines = 0usize;
+    let mut marks = Vec::new();
+    while let Some(m) = rx.recv().await {
+        let Some((target, start)) = targets.get(&m.moid) else {
+            tracing::debug!(moid = %m.moid, "QueryPerf returned an entity that was not asked for");
+            continue;
+        };
+        let r = encoder.encode(target.entity.kind, &target.line, &m, *start, &mut buf);
+        e.samples += r.samples;
+        e.lines += r.lines as u64;
+        lines += r.lines;
+        if let Some(newest) = r.newest {
+            e.with_data.insert(m.moid.clone());
+            marks.push((m.moid, newest));
+        }
+        if lines >= opts.batch_lines || buf.len() >= opts.batch_bytes {
+            let pending = Pending {
+                batch: Batch {
+                    body: std::mem::replace(&mut buf, Vec::with_capacity(opts.batch_bytes)),
+                    lines: std::mem::take(&mut lines),
+                },
+                marks: std::mem::take(&mut marks),
+            };
+            if tx.send(pending).await.is_err() {
+                break;
+            }
+        }
+    }
+    if lines > 0 || !marks.is_empty() {
+        let _ = tx
+            .send(Pending {
+                batch: Batch { body: buf, lines },
+                marks,
+            })
+            .await;
+    }
+    e
+}
+
+/// What the write stage did.
+struct Written {
+    /// moid → newest sample, for the entities whose batch the sink has or spooled.
+    durable: HashMap<String, i64>,
+    /// Batches refused (or not written after a closed output).
+    dropped: u64,
+    bytes: u64,
+    errors: Vec<String>,
+}
+
+/// Stage 3: every batch of `rx` to the sink, in order. Marks become durable only while no
+/// batch before them was dropped (an entity's progress never passes a lost batch).
+async fn write(vcenter: &str, mut rx: mpsc::Receiver<Pending>, sink: &Sink) -> Written {
+    let mut w = Written {
+        durable: HashMap::new(),
+        dropped: 0,
+        bytes: 0,
+        errors: Vec::new(),
+    };
+    while let Some(p) = rx.recv().await {
+        w.bytes += p.batch.body.len() as u64;
+        let outcome = if p.batch.lines == 0 {
+            Outcome::Written
+        } else {
+            sink.write(p.batch).await
+        };
+        match outcome {
+            Outcome::Written | Outcome::Spooled if w.dropped == 0 => w.durable.extend(p.marks),
+            Outcome::Written | Outcome::Spooled => {}
+            // A closed stdout: not an error to report, and nothing is durable.
+            Outcome::Closed => w.dropped += 1,
+            Outcome::Dropped => {
+                if w.dropped == 0 {
+                    crate::telemetry::metrics().error(vcenter, "sink");
+                    w.errors.push(
+                        "the sink refused a batch and the spool is full: those entities \
+                         will be collected again next cycle"
+                            .to_string(),
+                    );
+                }
+                w.dropped += 1;
+            }
+        }
+    }
+    w
 }

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::assignment::{Assignment, WatermarkUpdate};
-use super::counters::{self, CounterNotes, Reported};
+use super::configured_counters::{self, CounterNotes, Reported};
 use super::encode::Encoder;
-use super::inventory::{Inventory, Target};
 use super::metric_select;
 use super::path_filter::PathFilter;
 use super::pipeline::{self, PipelineOptions};
@@ -16,6 +15,7 @@ use super::plan::{self, Cadence};
 use super::reported_metrics;
 use super::summary::CycleSummary;
 use super::tags::ExtraTags;
+use super::targets::{Target, TargetSet};
 use crate::config::{default_counters, CollectConfig, VcenterConfig};
 use crate::sink::Sink;
 use crate::vsphere::{Client, ClientOptions, CounterCatalog, EntityKind, MetricId, PerfQuerySpec};
@@ -39,8 +39,9 @@ pub enum CycleError {
     },
 }
 
-/// Counters resolved against one session's catalogue.
-struct Counters {
+/// The counters to query, resolved against one session's catalogue (not to be confused with
+/// [`configured_counters`], which resolves and logs the configured names).
+struct ResolvedCounters {
     catalog: Arc<CounterCatalog>,
     /// Metric ids to query, per kind (by [`EntityKind::index`]; empty: not collected).
     metric_ids: [Arc<[MetricId]>; EntityKind::COUNT],
@@ -50,8 +51,9 @@ pub struct VcenterCollector {
     cfg: VcenterConfig,
     collect: Arc<CollectConfig>,
     client: Option<Client>,
-    counters: Option<Counters>,
-    inventory: Option<Inventory>,
+    counters: Option<ResolvedCounters>,
+    /// The collectable entities of the last discovery.
+    discovered: Option<TargetSet>,
     /// Rediscover before the next cycle (vCenter said a view or entity is gone).
     stale: bool,
     /// The client's session generation when counters and inventory were read.
@@ -84,7 +86,7 @@ impl VcenterCollector {
             collect,
             client: None,
             counters: None,
-            inventory: None,
+            discovered: None,
             stale: false,
             session: 0,
             last: HashMap::new(),
@@ -119,7 +121,7 @@ impl VcenterCollector {
             };
             let client = Client::connect(opts).await?;
             self.counters = None;
-            self.inventory = None;
+            self.discovered = None;
             self.client = Some(client);
         }
         Ok(self.client.as_ref().expect("set above"))
@@ -135,8 +137,8 @@ impl VcenterCollector {
         client: &Client,
         catalog: CounterCatalog,
         session: u64,
-        inv: &Inventory,
-    ) -> Result<Counters, CycleError> {
+        inv: &TargetSet,
+    ) -> Result<ResolvedCounters, CycleError> {
         self.notes.session(session);
         let collect = self.collect.clone();
         let mut metric_ids: [Arc<[MetricId]>; EntityKind::COUNT] = Default::default();
@@ -167,7 +169,7 @@ impl VcenterCollector {
                 };
             metric_ids[kind.index()] = ids.into();
         }
-        Ok(Counters {
+        Ok(ResolvedCounters {
             catalog: Arc::new(catalog),
             metric_ids,
         })
@@ -181,8 +183,8 @@ impl VcenterCollector {
         names: &[String],
     ) -> Result<Vec<MetricId>, CycleError> {
         let k = self.collect.kind(kind);
-        let list = counters::list_key(kind);
-        let r = counters::resolve(catalog, names, k.instances);
+        let list = configured_counters::list_key(kind);
+        let r = configured_counters::resolve(catalog, names, k.instances);
         self.notes.unknown(&self.cfg.name, list, &r);
         if let Some((counter, close)) = r.unknown.first() {
             let default = k.counters.iter().eq(default_counters(kind));
@@ -219,11 +221,11 @@ impl VcenterCollector {
         let now = client.current_time().await?;
         // A new session (vCenter restarted) may come with a new counter catalogue.
         let session = client.session_generation();
-        let due = |inv: &Option<Inventory>| match inv {
+        let due = |inv: &Option<TargetSet>| match inv {
             None => true,
             Some(i) => i.discovered_at.elapsed() >= discovery,
         };
-        if self.counters.is_none() || due(&self.inventory) || self.stale || session != self.session
+        if self.counters.is_none() || due(&self.discovered) || self.stale || session != self.session
         {
             let started = Instant::now();
             let catalog = client.counters().await?;
@@ -232,7 +234,7 @@ impl VcenterCollector {
             let kinds: Vec<EntityKind> = self.collect.kinds.enabled().collect();
             let found = client.discover_kinds(&kinds, &self.extras.spec()).await?;
             let filters = path_filters(&self.collect);
-            let mut inv = Inventory::new(&self.cfg.name, found, &filters, &self.extras);
+            let mut inv = TargetSet::new(&self.cfg.name, found, &filters, &self.extras);
             let counters = self.resolve(&client, catalog, session, &inv).await?;
             // A kind left without a counter (none exists here, or none matched) costs nothing.
             inv.targets
@@ -250,7 +252,7 @@ impl VcenterCollector {
                 "discovered inventory"
             );
             self.counters = Some(counters);
-            self.inventory = Some(inv);
+            self.discovered = Some(inv);
             self.stale = false;
             self.session = session;
         }
@@ -259,7 +261,7 @@ impl VcenterCollector {
 
     /// Each kind's cadence: realtime for VMs and hosts; for the others, `historical_interval`
     /// if set, else vCenter's first historical interval (300 s if the server did not say).
-    fn cadences(&self, counters: &Counters) -> [Cadence; EntityKind::COUNT] {
+    fn cadences(&self, counters: &ResolvedCounters) -> [Cadence; EntityKind::COUNT] {
         let historical = match self.collect.historical_interval {
             Some(d) => d.as_secs() as i64,
             None => counters.catalog.historical_interval().unwrap_or(300),
@@ -280,8 +282,8 @@ impl VcenterCollector {
     fn windows(
         &self,
         assignment: &dyn Assignment,
-        inv: &Inventory,
-        counters: &Counters,
+        inv: &TargetSet,
+        counters: &ResolvedCounters,
         cadences: &[Cadence; EntityKind::COUNT],
         now: i64,
     ) -> Windows {
@@ -332,28 +334,49 @@ impl VcenterCollector {
     pub async fn cycle(&mut self, assignment: &dyn Assignment, sink: &Sink) -> CycleSummary {
         let started = Instant::now();
         let mut summary = CycleSummary::new(&self.cfg.name);
-        let now = match self.prepare().await {
-            Ok(now) => now,
-            Err(e) => {
-                if matches!(&e, CycleError::Vsphere(v) if v.is_stale_view()) {
-                    self.stale = true;
-                }
-                let cause = match &e {
-                    CycleError::Vsphere(v) => v.cause(),
-                    CycleError::UnknownCounter { .. } => "counter",
-                };
-                crate::telemetry::metrics().error(&self.cfg.name, cause);
-                summary.errors.push(e.to_string());
-                summary.duration = started.elapsed();
-                return summary;
+        match self.prepare().await {
+            Err(e) => self.not_prepared(e, &mut summary),
+            Ok(_) if !assignment.collecting() => {
+                summary.note = Some("not collecting: this node has no assignment now".into());
             }
-        };
-        if !assignment.collecting() {
-            summary.note = Some("not collecting: this node has no assignment now".into());
-            summary.duration = started.elapsed();
-            return summary;
+            Ok(now) => {
+                let Windows { targets, specs, .. } = self.plan(assignment, now, &mut summary);
+                let res = self.query(&targets, specs, sink).await;
+                self.record_progress(assignment, &targets, &res.durable, sink, &mut summary)
+                    .await;
+                summary.samples = res.samples;
+                summary.lines = res.lines;
+                summary.bytes = res.bytes;
+                summary.errors.extend(res.errors);
+            }
         }
-        let (Some(counters), Some(inv)) = (&self.counters, &self.inventory) else {
+        summary.duration = started.elapsed();
+        summary
+    }
+
+    /// A cycle that could not start: the error in the summary and the metrics, and a
+    /// rediscovery next time if vCenter said a view or entity is gone.
+    fn not_prepared(&mut self, e: CycleError, summary: &mut CycleSummary) {
+        if matches!(&e, CycleError::Vsphere(v) if v.is_stale_view()) {
+            self.stale = true;
+        }
+        let cause = match &e {
+            CycleError::Vsphere(v) => v.cause(),
+            CycleError::UnknownCounter { .. } => "counter",
+        };
+        crate::telemetry::metrics().error(&self.cfg.name, cause);
+        summary.errors.push(e.to_string());
+    }
+
+    /// This cycle's windows (see [`Self::windows`]); forgets the progress of entities no
+    /// longer owned and notes each due kind's window end as queried.
+    fn plan(
+        &mut self,
+        assignment: &dyn Assignment,
+        now: i64,
+        summary: &mut CycleSummary,
+    ) -> Windows {
+        let (Some(counters), Some(inv)) = (&self.counters, &self.discovered) else {
             unreachable!("prepare() sets counters and inventory");
         };
         let cadences = self.cadences(counters);
@@ -365,11 +388,25 @@ impl VcenterCollector {
         for kind in EntityKind::ALL.into_iter().filter(|k| plan.due[k.index()]) {
             self.queried_end[kind.index()] = Some(plan.ends[kind.index()]);
         }
-        let Windows { targets, specs, .. } = plan;
-        let vc = self.cfg.name.as_str();
-        summary.entities = targets.len();
-        summary.queried = specs.len();
+        summary.entities = plan.targets.len();
+        summary.queried = plan.specs.len();
+        plan
+    }
 
+    /// Asks vCenter for `specs` in batches within its limits and writes the answers to the
+    /// sink through the bounded pipeline; then logs (once per session) the counters no
+    /// answer held.
+    async fn query(
+        &mut self,
+        targets: &HashMap<String, (Target, i64)>,
+        specs: Vec<PerfQuerySpec>,
+        sink: &Sink,
+    ) -> pipeline::PipelineResult {
+        let (Some(counters), Some(inv), Some(client)) =
+            (&self.counters, &self.discovered, &self.client)
+        else {
+            unreachable!("prepare() connected and set counters and inventory");
+        };
         let jobs = plan::batches(
             specs,
             self.collect.max_query_entities,
@@ -383,29 +420,42 @@ impl VcenterCollector {
         let encoder = Encoder::new(&counters.catalog, all_ids)
             .with_datastores(inv.datastores.clone())
             .reporting_to(reported.clone());
-        let client = self.client.as_ref().expect("prepare() connected");
         let opts = PipelineOptions {
             concurrency: self.collect.concurrency,
             batch_lines: self.batch_lines,
             batch_bytes: self.batch_bytes,
         };
-        let res = pipeline::run(client, jobs, &targets, encoder, sink, &opts).await;
+        let res = pipeline::run(client, jobs, targets, encoder, sink, &opts).await;
         self.stale |= res.stale;
+        let vc = self.cfg.name.as_str();
         note_unreported(
             &mut self.notes,
             vc,
             counters,
-            &targets,
+            targets,
             &res.with_data,
             &reported,
         );
+        res
+    }
 
-        // Progress: per entity, then per bucket (see `plan::entity_reached`).
-        for (moid, newest) in &res.durable {
+    /// Progress: per entity from what the sink has (`durable`), then per bucket (see
+    /// [`plan::entity_reached`]), committed unless the output is not the configured sink or
+    /// a spooled batch is not delivered yet where the spool does not count as durable.
+    async fn record_progress(
+        &mut self,
+        assignment: &dyn Assignment,
+        targets: &HashMap<String, (Target, i64)>,
+        durable: &HashMap<String, i64>,
+        sink: &Sink,
+        summary: &mut CycleSummary,
+    ) {
+        let vc = self.cfg.name.as_str();
+        for (moid, newest) in durable {
             let slot = self.last.entry(moid.clone()).or_insert(*newest);
             *slot = (*slot).max(*newest);
         }
-        let updates = bucket_watermarks(assignment, vc, &targets, &res.durable, &self.last);
+        let updates = bucket_watermarks(assignment, vc, targets, durable, &self.last);
         // In a cluster, a spooled batch is not delivered yet: another node would resume from
         // the watermark if this one died. The spool is FIFO, so once it is empty everything
         // up to `last` is in the sink and the watermarks can catch up.
@@ -422,13 +472,6 @@ impl VcenterCollector {
                 summary.errors.push(e.to_string());
             }
         }
-
-        summary.samples = res.samples;
-        summary.lines = res.lines;
-        summary.bytes = res.bytes;
-        summary.errors.extend(res.errors);
-        summary.duration = started.elapsed();
-        summary
     }
 }
 
@@ -493,7 +536,7 @@ fn bucket_watermarks(
 fn note_unreported(
     notes: &mut CounterNotes,
     vcenter: &str,
-    counters: &Counters,
+    counters: &ResolvedCounters,
     targets: &HashMap<String, (Target, i64)>,
     with_data: &HashSet<String>,
     reported: &Reported,

@@ -445,6 +445,53 @@ fn the_error_that_ends_a_stream_is_reported_as_itself() {
     assert!(matches!(err, Some(PerfParseError::Truncated(_))), "{err:?}");
 }
 
+/// A connection that breaks after the first entity: that entity is handed out (passes are
+/// gathered into 32-KB ones, but a failed read first parses what is pending), then the
+/// read error, as a truncation.
+#[test]
+fn a_broken_connection_hands_out_the_entities_before_it() {
+    struct Breaks<'a>(&'a [u8]);
+    impl tokio::io::AsyncRead for Breaks<'_> {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            if self.0.is_empty() {
+                let reset = std::io::ErrorKind::ConnectionReset;
+                return std::task::Poll::Ready(Err(reset.into()));
+            }
+            let n = 100.min(buf.remaining()).min(self.0.len());
+            let (head, tail) = self.0.split_at(n);
+            buf.put_slice(head);
+            self.0 = tail;
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+    let full = doc(NORMAL);
+    let cut = full
+        .find("<returnval xsi:type=\"PerfEntityMetric\"><entity type=\"HostSystem\">")
+        .unwrap()
+        + 5;
+    let mut r = PerfReader::new(Breaks(&full.as_bytes()[..cut]));
+    let (got, err) = futures::executor::block_on(async {
+        let mut out = Vec::new();
+        loop {
+            match r.next().await {
+                Ok(Some(e)) => out.push(e),
+                Ok(None) => return (out, None),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    });
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].moid, "vm-1");
+    assert!(
+        matches!(&err, Some(PerfParseError::Truncated(m)) if m.contains("read failed")),
+        "{err:?}"
+    );
+}
+
 /// Many timestamps and many one-value series: a few hundred KB of answer used to become
 /// every series padded to every timestamp (100 M values from 1.37 MB).
 #[test]

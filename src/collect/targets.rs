@@ -1,4 +1,7 @@
-//! The entities of one vCenter that are collected, with their tags prepared once.
+//! The targets of one vCenter: the entities a discovery found that are collected (active,
+//! admitted by their kind's paths), each with its bucket and its tags prepared once. What
+//! vCenter's inventory holds is read by `vsphere::inventory`; this module decides which of it
+//! is collected and how its lines are tagged.
 //!
 //! `<kind>_include` / `<kind>_exclude` are applied here, when the inventory is built, so an
 //! entity they leave out is never queried (see [`super::path_filter`]).
@@ -22,9 +25,9 @@ pub struct Target {
     pub bucket: u32,
 }
 
-/// The result of one discovery.
+/// The targets of one discovery, with what was seen and left out (for the logs).
 #[derive(Debug)]
-pub struct Inventory {
+pub struct TargetSet {
     pub targets: Vec<Target>,
     /// All entities seen, active or not, per kind.
     pub seen: HashMap<EntityKind, usize>,
@@ -35,7 +38,7 @@ pub struct Inventory {
     pub discovered_at: Instant,
 }
 
-impl Inventory {
+impl TargetSet {
     /// The active entities `filters` admit (a kind without a filter is not collected), with
     /// the extra tags and fields `x` selects (see [`tags`]).
     pub fn new(
@@ -43,7 +46,7 @@ impl Inventory {
         found: Discovery,
         filters: &HashMap<EntityKind, PathFilter>,
         x: &ExtraTags,
-    ) -> Inventory {
+    ) -> TargetSet {
         let mut seen = HashMap::new();
         let mut filtered = 0;
         let mut targets = Vec::with_capacity(found.entities.len());
@@ -73,7 +76,7 @@ impl Inventory {
         for key in reserved {
             tracing::warn!(vcenter, tag = %key, "a custom attribute or property has the name of a tag vcollect writes itself: not written");
         }
-        Inventory {
+        TargetSet {
             targets,
             seen,
             filtered,
@@ -127,7 +130,7 @@ mod tests {
             ),
             (EntityKind::Host, PathFilter::new(&["/*/host/**"], &[])),
         ]);
-        let inv = Inventory::new("vc1", found, &filters, &ExtraTags::default());
+        let inv = TargetSet::new("vc1", found, &filters, &ExtraTags::default());
         let moids: Vec<&str> = inv.targets.iter().map(|t| t.entity.moid.as_str()).collect();
         // vm-2 excluded, vm-3 off, vm-4 without a path, ds-1 of a kind switched off.
         assert_eq!(moids, ["vm-1", "host-1"]);

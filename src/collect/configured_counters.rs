@@ -6,6 +6,9 @@
 //! (vCenter then leaves it out of the answer), is logged **once per session** and skipped:
 //! it is not an error of every cycle. The log names close candidates for a name that is not
 //! in the catalogue, and the statistics level for a counter above what vCenter keeps.
+//!
+//! The catalogue itself is read by `vsphere::counters`; the counters one cycle queries, per
+//! kind, are `vcenter::ResolvedCounters`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
