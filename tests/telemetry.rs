@@ -106,6 +106,43 @@ fn assert_promql_names_exist(scrape: &str, cluster: bool) {
     }
 }
 
+/// `promtool check metrics` (Prometheus's own linter, from Debian's `prometheus` package,
+/// which scripts/setup.sh installs) accepts the scrape: names, units, suffixes, HELP and
+/// TYPE lines as Prometheus expects them. Skipped, saying so, where promtool is absent.
+fn assert_promtool_accepts(scrape: &str) {
+    use std::io::Write;
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "SKIPPED promtool check metrics: promtool not found (Debian: apt-get install prometheus)"
+            );
+            return;
+        }
+        Err(e) => panic!("starting promtool: {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .expect("promtool stdin")
+        .write_all(scrape.as_bytes())
+        .expect("writing the scrape to promtool");
+    let out = child.wait_with_output().expect("promtool exit status");
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}\n{}{}\nscrape:\n{scrape}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Every InfluxQL query of the InfluxDB dashboard returns data (Grafana's macros replaced).
 async fn assert_influxql_panels_have_data(influx: &Influx) {
     for (panel, q) in dashboard_queries("vcollect-influxdb.json", "query") {
@@ -201,6 +238,7 @@ async fn metrics_serves_the_documented_series_and_they_move() {
     );
     assert!(value(&first, "vcollect_entities_owned{vcenter=\"vc1\"}").unwrap() > 0.0);
     assert_promql_names_exist(&first, false);
+    assert_promtool_accepts(&first);
     let (c1, s1) = (
         value(&first, cycles).unwrap(),
         value(&first, samples).unwrap(),
@@ -289,6 +327,7 @@ async fn healthz_answers_200_then_503_once_the_quorum_is_lost() {
         if value(&text, "vcollect_raft_state{state=\"leader\"}") == Some(1.0) {
             leaders += 1;
             assert_promql_names_exist(&text, true);
+            assert_promtool_accepts(&text);
             assert!(
                 text.contains("vcollect_peer_last_contact_seconds{peer="),
                 "{text}"
