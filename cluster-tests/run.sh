@@ -128,6 +128,8 @@ BINARY="$(realpath "$BINARY")"
 [[ -x "$BINARY" ]] || { echo "run.sh: $BINARY is not an executable" >&2; exit 2; }
 STUB=0
 [[ "$BINARY" == "$HERE/stub/vcollect" ]] && STUB=1
+# A .deb around the stand-in (a script, not ELF): the role's package mode, contract only.
+[[ -n "$PACKAGE" ]] && cmp -s "$BINARY" "$HERE/stub/vcollect" && STUB=1
 log "binary: $BINARY$([[ $STUB == 1 ]] && echo ' (stand-in stub)')"
 # A release build carries ~85 MB of debug info: deploy a copy without it (5x less to copy
 # into every container; the code is the same).
