@@ -109,6 +109,8 @@ fn assert_promql_names_exist(scrape: &str, cluster: bool) {
 /// `promtool check metrics` (Prometheus's own linter, from Debian's `prometheus` package,
 /// which scripts/setup.sh installs) accepts the scrape: names, units, suffixes, HELP and
 /// TYPE lines as Prometheus expects them. Skipped, saying so, where promtool is absent.
+/// Debian's promtool (2.42) reads only the classic text format, so the OpenMetrics scrape is
+/// handed over as that (see `classic_text`).
 fn assert_promtool_accepts(scrape: &str) {
     use std::io::Write;
     let child = std::process::Command::new("promtool")
@@ -131,7 +133,7 @@ fn assert_promtool_accepts(scrape: &str) {
         .stdin
         .take()
         .expect("promtool stdin")
-        .write_all(scrape.as_bytes())
+        .write_all(classic_text(scrape).as_bytes())
         .expect("writing the scrape to promtool");
     let out = child.wait_with_output().expect("promtool exit status");
     assert!(
@@ -141,6 +143,36 @@ fn assert_promtool_accepts(scrape: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The OpenMetrics scrape in Prometheus's classic text format, as promtool 2.42 parses it:
+/// a counter's family is named with its `_total` (OpenMetrics names it without), and the
+/// `# UNIT` and `# EOF` lines go. Samples are unchanged.
+fn classic_text(scrape: &str) -> String {
+    let counters: std::collections::HashSet<&str> = scrape
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::new();
+    for line in scrape.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match meta.and_then(|(p, rest)| rest.split_once(' ').map(|(n, r)| (p, n, r))) {
+            Some((p, name, rest)) if counters.contains(name) => {
+                out.push_str(&format!("{p}{name}_total {rest}\n"));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 /// Every InfluxQL query of the InfluxDB dashboard returns data (Grafana's macros replaced).
