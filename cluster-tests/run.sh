@@ -4,9 +4,11 @@
 # (scenarios) and check after each that InfluxDB holds every 20-second sample of every
 # powered-on VM and connected host. One command, from anywhere:
 #
-#   cluster-tests/run.sh [--binary PATH | --stub] [--nodes N] [--keep] [--skip-upgrade]
-#                        [--scenarios LIST]
+#   cluster-tests/run.sh [--binary PATH | --stub | --package DEB] [--nodes N] [--keep]
+#                        [--skip-upgrade] [--scenarios LIST]
 #
+#   --package DEB   deploy the .deb (scripts/release.sh) with vcollect_install: package; the
+#                   upgrade scenario rolls the same .deb with its revision bumped
 #   --binary PATH   vcollect binary to deploy (default: target/release/vcollect of this repo
 #                   when it exists, else the stand-in cluster-tests/stub/vcollect)
 #   --stub          deploy the stand-in even when a release binary exists: a fast contract
@@ -34,6 +36,7 @@ VENV="${VCOLLECT_VENV:-$HERE/.venv}"
 NODES=3
 KEEP=0
 BINARY=""
+PACKAGE=""
 UPGRADE_TO=""
 SKIP_UPGRADE=0
 SCENARIOS="leader-kill,follower-restart,partition,add-node,upgrade,upgrade-from-release"
@@ -47,13 +50,14 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
     --binary) BINARY="$2"; shift 2 ;;
     --stub) BINARY="$HERE/stub/vcollect"; shift ;;
+    --package) PACKAGE="$(realpath "$2")"; shift 2 ;;
     --upgrade-to) UPGRADE_TO="$2"; shift 2 ;;
     --skip-upgrade) SKIP_UPGRADE=1; shift ;;
     --nodes) NODES="$2"; shift 2 ;;
     --scenarios) SCENARIOS="$2"; shift 2 ;;
     --from-release) FROM_RELEASE="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -103,7 +107,20 @@ RUN_START=$SECONDS
 mkdir -p "$WORK"
 : >"$WORK/checks.log"
 
-# --- the binary -------------------------------------------------------------------------
+# --- the binary or the package -----------------------------------------------------------
+# DEPLOY: the role's variable for what to install; NODE_BIN: where it lands on the nodes.
+# A package's own binary (extracted here) answers the subcommand probes below.
+DEPLOY="vcollect_binary_src"
+NODE_BIN=/usr/local/bin/vcollect
+if [[ -n "$PACKAGE" ]]; then
+    [[ -f "$PACKAGE" ]] || { echo "run.sh: $PACKAGE: no such package" >&2; exit 2; }
+    rm -rf "$WORK/pkg" && mkdir -p "$WORK/pkg" && dpkg-deb -x "$PACKAGE" "$WORK/pkg" ||
+        { echo "run.sh: $PACKAGE: dpkg-deb -x failed" >&2; exit 2; }
+    BINARY="$WORK/pkg/usr/bin/vcollect"
+    DEPLOY="vcollect_package_src"
+    NODE_BIN=/usr/bin/vcollect
+    log "package: $PACKAGE ($(dpkg-deb -f "$PACKAGE" Version))"
+fi
 if [[ -z "$BINARY" ]]; then
     if [[ -x "$REPO/target/release/vcollect" ]]; then
         BINARY="$REPO/target/release/vcollect"
@@ -115,10 +132,12 @@ BINARY="$(realpath "$BINARY")"
 [[ -x "$BINARY" ]] || { echo "run.sh: $BINARY is not an executable" >&2; exit 2; }
 STUB=0
 [[ "$BINARY" == "$HERE/stub/vcollect" ]] && STUB=1
+# A .deb around the stand-in (a script, not ELF): the role's package mode, contract only.
+[[ -n "$PACKAGE" ]] && cmp -s "$BINARY" "$HERE/stub/vcollect" && STUB=1
 log "binary: $BINARY$([[ $STUB == 1 ]] && echo ' (stand-in stub)')"
 # A release build carries ~85 MB of debug info: deploy a copy without it (5x less to copy
 # into every container; the code is the same).
-if [[ $STUB == 0 ]] && command -v objcopy >/dev/null && head -c4 "$BINARY" | grep -q ELF; then
+if [[ $STUB == 0 && -z "$PACKAGE" ]] && command -v objcopy >/dev/null && head -c4 "$BINARY" | grep -q ELF; then
     mkdir -p "$WORK/bin"
     objcopy --strip-debug "$BINARY" "$WORK/bin/vcollect.tmp" && mv "$WORK/bin/vcollect.tmp" "$WORK/bin/vcollect"
     BINARY="$WORK/bin/vcollect"
@@ -186,14 +205,14 @@ first_other() { # first_other NAME: the first node that is not NAME
 
 # --- deploy, check, deploy again --------------------------------------------------------
 log "site.yml (first run)"
-check "site.yml deploys $NODES nodes" timed site1 playbook site1 site.yml -e "vcollect_binary_src=$BINARY"
+check "site.yml deploys $NODES nodes" timed site1 playbook site1 site.yml -e "$DEPLOY=${PACKAGE:-$BINARY}"
 DEPLOYED=$(date +%s)
 
 for n in $(nodes); do
     check "$n: unit vcollect is active" \
         sh -c "docker exec $n systemctl is-active vcollect"
     check "$n: vcollect validate passes on the rendered config" \
-        docker exec "$n" /usr/local/bin/vcollect validate --config /etc/vcollect/vcollect.toml
+        docker exec "$n" "$NODE_BIN" validate --config /etc/vcollect/vcollect.toml
     check "$n: config lists $NODES peers and bootstrap_expect = $NODES" \
         sh -c "docker exec $n cat /etc/vcollect/vcollect.toml | tee /dev/stderr | grep -c ':7400\",\$' | grep -qx $NODES &&
                docker exec $n grep -qx 'bootstrap_expect = $NODES' /etc/vcollect/vcollect.toml"
@@ -217,7 +236,7 @@ if [[ $STUB == 0 ]]; then
 fi
 
 log "site.yml (second run)"
-check "site.yml second run succeeds" timed site2 playbook site2 site.yml -e "vcollect_binary_src=$BINARY"
+check "site.yml second run succeeds" timed site2 playbook site2 site.yml -e "$DEPLOY=${PACKAGE:-$BINARY}"
 check "site.yml second run reports changed=0 on every node" recap_changed_zero site2
 
 if [[ $STUB == 0 ]]; then
@@ -310,7 +329,7 @@ if [[ $STUB == 0 ]] && scenario add-node; then
     "$HERE/nodes.sh" up "$NEW" >>"$WORK/checks.log" 2>&1
     NODES=$NEW
     check "add-node: site.yml with $NODES hosts (new node joins, old ones restart one by one)" \
-        timed site3 playbook site3 site.yml -e "vcollect_binary_src=$BINARY"
+        timed site3 playbook site3 site.yml -e "$DEPLOY=${PACKAGE:-$BINARY}"
     check "add-node: $PREFIX$NODES active with buckets, $NODES members settled" \
         "$CT" wait "${PREFIX}1" active "$PREFIX$NODES" --timeout 60
     check "add-node: every node has $NODES peers in its config" sh -c "
@@ -341,7 +360,14 @@ elif [[ -n "$missing" ]]; then
             test \"\$(docker exec \$n sha256sum /usr/local/bin/vcollect | cut -d' ' -f1)\" = '$OLD_SUM' || exit 1
         done"
 else
-    if [[ -z "$UPGRADE_TO" ]]; then
+    if [[ -z "$UPGRADE_TO" && -n "$PACKAGE" ]]; then
+        # The same files under the next revision: enough for upgrade.yml to roll it.
+        rm -rf "$WORK/repack" && dpkg-deb -R "$PACKAGE" "$WORK/repack"
+        v1="$(dpkg-deb -f "$PACKAGE" Version)"
+        sed -i "s/^Version: .*/Version: ${v1%-*}-$((${v1##*-} + 1))/" "$WORK/repack/DEBIAN/control"
+        UPGRADE_TO="$WORK/vcollect-v2.deb"
+        dpkg-deb --root-owner-group -b "$WORK/repack" "$UPGRADE_TO" >/dev/null
+    elif [[ -z "$UPGRADE_TO" ]]; then
         UPGRADE_TO="$WORK/vcollect-v2"
         if [[ $STUB == 1 ]]; then
             sed 's/^STUB_VERSION = "1"/STUB_VERSION = "2"/' "$BINARY" >"$UPGRADE_TO"
@@ -354,19 +380,25 @@ else
     UPGRADE_TO="$(realpath "$UPGRADE_TO")"
     scenario_start upgrade "upgrade.yml to $UPGRADE_TO$([[ $STUB == 0 ]] && echo ' while collecting')"
     check "upgrade: upgrade.yml rolls the new binary over the cluster" \
-        timed upgrade_pb playbook upgrade upgrade.yml -e "vcollect_binary_src=$UPGRADE_TO"
+        timed upgrade_pb playbook upgrade upgrade.yml -e "$DEPLOY=$UPGRADE_TO"
     check "upgrade: the leader was upgraded last, after transferring leadership" sh -c "
         order=\$(awk '/^TASK/{f=(\$0 ~ /Undrain this node/)} f&&/^changed:/{print \$2}' '$WORK/upgrade.log' | tr -d '[]')
         leader=\$(awk '/^TASK/{f=(\$0 ~ /Transfer leadership/)} f&&/^changed:/{print \$2}' '$WORK/upgrade.log' | tr -d '[]')
         echo \"order: \$order; transferred: \$leader\" >&2
         test \$(echo \"\$order\" | wc -l) -eq $NODES && test -n \"\$leader\" && test \"\$(echo \"\$order\" | tail -n1)\" = \"\$leader\""
     for n in $(nodes); do
+        if [[ -n "$PACKAGE" ]]; then
+            check "upgrade: $n runs the new package" sh -c "
+                test \"\$(docker exec $n dpkg-query -W -f='\${Version}' vcollect)\" = \"\$(dpkg-deb -f '$UPGRADE_TO' Version)\" &&
+                docker exec $n systemctl is-active vcollect"
+            continue
+        fi
         check "upgrade: $n runs the new binary" sh -c "
             test \"\$(docker exec $n sha256sum /usr/local/bin/vcollect | cut -d' ' -f1)\" = \"\$(sha256sum '$UPGRADE_TO' | cut -d' ' -f1)\" &&
             docker exec $n systemctl is-active vcollect"
     done
     check "upgrade: upgrade.yml again changes nothing" sh -c "
-        cd '$ANSIBLE_DIR' && ansible-playbook -i '$INV' upgrade.yml -e vcollect_binary_src=$UPGRADE_TO >'$WORK/upgrade2.log' 2>&1 &&
+        cd '$ANSIBLE_DIR' && ansible-playbook -i '$INV' upgrade.yml -e $DEPLOY=$UPGRADE_TO >'$WORK/upgrade2.log' 2>&1 &&
         ! grep -A$NODES '^PLAY RECAP' '$WORK/upgrade2.log' | grep -E 'changed=[1-9]'"
     if [[ $STUB == 0 ]]; then
         check "upgrade: $NODES members settled after the upgrade" "$CT" wait "${PREFIX}1" settled "$NODES" --timeout 60
@@ -419,7 +451,7 @@ if [[ $STUB == 0 ]] && scenario upgrade-from-release; then
             samples "$RELEASE_DEPLOYED" "$(($(date +%s) + 25))"
         SC_T0=$RELEASE_DEPLOYED
         check "upgrade-from-release: upgrade.yml rolls the binary under test over the old nodes" \
-            timed upgrade_release playbook upgrade-release upgrade.yml -e "vcollect_binary_src=$BINARY"
+            timed upgrade_release playbook upgrade-release upgrade.yml -e "vcollect_binary_src=$BINARY" -e vcollect_install=binary
         for n in $(nodes); do
             check "upgrade-from-release: $n runs the binary under test" sh -c "
                 test \"\$(docker exec $n sha256sum /usr/local/bin/vcollect | cut -d' ' -f1)\" = \"\$(sha256sum '$BINARY' | cut -d' ' -f1)\" &&

@@ -43,7 +43,8 @@ python3 packaging/render-unit.py ansible/roles/vcollect/templates/vcollect.servi
 version=$("$bin" --version | awk '{print $2}')
 deb=$(cargo deb --no-build --no-strip --target "$target" --profile "$profile" \
   --output target/dist/ 2>/dev/null | tail -1)
-cargo generate-rpm --target "$target" --profile "$profile" -o target/dist/
+# gzip, not the default zstd payload: RHEL/CentOS 7's rpm 4.11 cannot unpack zstd.
+cargo generate-rpm --target "$target" --profile "$profile" --payload-compress gzip -o target/dist/
 rpm=$(ls -t target/dist/vcollect-*.rpm | head -1)
 cp "$bin" "target/dist/vcollect-$version-x86_64-linux"
 

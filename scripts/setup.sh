@@ -6,11 +6,13 @@
 #                    partition tests cut one node off on loopback), python3 (the demo's
 #                    helpers), ca-certificates (cargo and the simulator's Go build fetch
 #                    over HTTPS), binutils (objdump: the release's glibc check), rpmlint and
-#                    rpm (the package checks). The tests signal processes themselves: no
+#                    rpm (the package checks), prometheus (promtool: `promtool check
+#                    metrics` on a scrape of /metrics; its service is kept from starting
+#                    like influxdb's). The tests signal processes themselves: no
 #                    procps needed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-packages=(golang-go golang-github-vmware-govmomi-dev influxdb curl iptables python3 ca-certificates binutils rpmlint rpm)
+packages=(golang-go golang-github-vmware-govmomi-dev influxdb curl iptables python3 ca-certificates binutils rpmlint rpm prometheus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,8 +21,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # The influxdb package would start a system-wide server on :8086; the tests and the demo
-  # run their own on free ports, so keep the packaged service from starting.
+  # The influxdb package would start a system-wide server on :8086 (prometheus one on :9090);
+  # the tests and the demo run their own on free ports, so keep the packaged services from
+  # starting.
   made_policy=
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d

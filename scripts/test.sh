@@ -2,13 +2,18 @@
 # Runs every test of vcollect: installs what the tests need (scripts/setup.sh), checks the
 # module structure (scripts/structure.py), formatting and lints, runs the Rust suite with
 # cargo-nextest (unit, property, simulator, InfluxDB and multi-process cluster tests), a short
-# fuzzing pass (scripts/fuzz.sh: about a minute per target), then the container
-# cluster-tests: the Ansible role deploys the release binary onto systemd containers and the
-# failure scenarios run.
+# fuzzing pass (scripts/fuzz.sh: about a minute per target), the release artefacts
+# (scripts/release.sh: the portable binary with its glibc check, the .deb and the .rpm;
+# rpmlint; the two packages' layouts compared), then the container tests: the .deb installed,
+# upgraded and removed in a clean container (cluster-tests/package-test.sh), the Ansible role
+# deploying that .deb onto systemd containers and the failure scenarios
+# (cluster-tests/run.sh --package), and the role's binary install mode with the stand-in
+# (cluster-tests/run.sh --stub).
 #   VCOLLECT_SKIP_CLUSTER_TESTS=1 scripts/test.sh    skips the container stage
 #   VCOLLECT_SKIP_FUZZ=1 scripts/test.sh             skips the fuzzing pass
 #   VCOLLECT_FUZZ_SECONDS=N scripts/test.sh          fuzzes N seconds per target (default 60)
-#   VCOLLECT_RELEASE=1 scripts/test.sh               also builds the release artefacts and lints the .rpm
+#   VCOLLECT_SKIP_RELEASE=1 scripts/test.sh          skips the release artefacts (the container
+#                                                    stage then deploys `cargo build --release`)
 #   VCOLLECT_FREE_DISK=1 scripts/test.sh             deletes each stage's build output when the
 #                                                    stage is done (CI sets it: small disks)
 set -euo pipefail
@@ -33,14 +38,30 @@ if [ "${VCOLLECT_SKIP_FUZZ:-0}" != 1 ]; then
   free_stage fuzz/target
 fi
 # The release artefacts: the portable binary (its glibc check is part of release.sh), the
-# .deb and the .rpm; rpmlint must pass. Opt-in for now (VCOLLECT_RELEASE=1): the .rpm and
-# rpmlint have not had a verified run yet.
-if [ "${VCOLLECT_RELEASE:-0}" = 1 ]; then
+# .deb and the .rpm; rpmlint passes; both packages hold the same files. The container stage
+# deploys this .deb: no second release build.
+deb=
+if [ "${VCOLLECT_SKIP_RELEASE:-0}" != 1 ]; then
+  rm -rf target/dist
   scripts/release.sh
-  rpmlint -r packaging/rpmlintrc target/dist/vcollect-*.rpm
+  deb=$(ls target/dist/vcollect_*.deb)
+  rpm=$(ls target/dist/vcollect-*.rpm)
+  rpmlint -r packaging/rpmlintrc "$rpm"
+  scripts/check-packages.sh "$deb" "$rpm"
+  disk "after release"
+  # target/dist keeps the artefacts; the build tree of the portable profile is not needed.
+  free_stage target/x86_64-unknown-linux-gnu target/release-portable
 fi
 if [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ]; then
-  cargo build --release --locked
-  cluster-tests/run.sh --binary target/release/vcollect
+  if [ -n "$deb" ]; then
+    cluster-tests/package-test.sh "$deb"
+    cluster-tests/run.sh --package "$deb"
+  else
+    cargo build --release --locked
+    cluster-tests/run.sh --binary target/release/vcollect
+  fi
+  # The role's binary install mode (vcollect_binary_src), with the stand-in: site.yml twice
+  # and upgrade.yml, no scenarios.
+  cluster-tests/run.sh --stub
   disk "after cluster-tests"
 fi

@@ -106,6 +106,75 @@ fn assert_promql_names_exist(scrape: &str, cluster: bool) {
     }
 }
 
+/// `promtool check metrics` (Prometheus's own linter, from Debian's `prometheus` package,
+/// which scripts/setup.sh installs) accepts the scrape: names, units, suffixes, HELP and
+/// TYPE lines as Prometheus expects them. Skipped, saying so, where promtool is absent.
+/// Debian's promtool (2.42) reads only the classic text format, so the OpenMetrics scrape is
+/// handed over as that (see `classic_text`).
+fn assert_promtool_accepts(scrape: &str) {
+    use std::io::Write;
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "SKIPPED promtool check metrics: promtool not found (Debian: apt-get install prometheus)"
+            );
+            return;
+        }
+        Err(e) => panic!("starting promtool: {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .expect("promtool stdin")
+        .write_all(classic_text(scrape).as_bytes())
+        .expect("writing the scrape to promtool");
+    let out = child.wait_with_output().expect("promtool exit status");
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}\n{}{}\nscrape:\n{scrape}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The OpenMetrics scrape in Prometheus's classic text format, as promtool 2.42 parses it:
+/// a counter's family is named with its `_total` (OpenMetrics names it without), and the
+/// `# UNIT` and `# EOF` lines go. Samples are unchanged.
+fn classic_text(scrape: &str) -> String {
+    let counters: std::collections::HashSet<&str> = scrape
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::new();
+    for line in scrape.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match meta.and_then(|(p, rest)| rest.split_once(' ').map(|(n, r)| (p, n, r))) {
+            Some((p, name, rest)) if counters.contains(name) => {
+                out.push_str(&format!("{p}{name}_total {rest}\n"));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 /// Every InfluxQL query of the InfluxDB dashboard returns data (Grafana's macros replaced).
 async fn assert_influxql_panels_have_data(influx: &Influx) {
     for (panel, q) in dashboard_queries("vcollect-influxdb.json", "query") {
@@ -201,6 +270,7 @@ async fn metrics_serves_the_documented_series_and_they_move() {
     );
     assert!(value(&first, "vcollect_entities_owned{vcenter=\"vc1\"}").unwrap() > 0.0);
     assert_promql_names_exist(&first, false);
+    assert_promtool_accepts(&first);
     let (c1, s1) = (
         value(&first, cycles).unwrap(),
         value(&first, samples).unwrap(),
@@ -289,6 +359,7 @@ async fn healthz_answers_200_then_503_once_the_quorum_is_lost() {
         if value(&text, "vcollect_raft_state{state=\"leader\"}") == Some(1.0) {
             leaders += 1;
             assert_promql_names_exist(&text, true);
+            assert_promtool_accepts(&text);
             assert!(
                 text.contains("vcollect_peer_last_contact_seconds{peer="),
                 "{text}"
