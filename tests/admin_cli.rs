@@ -437,6 +437,42 @@ async fn maintenance_of_a_follower_and_the_leader_loses_no_sample() {
     let mut c = Cluster::start(&sim, &influx);
     c.wait_settled().await;
     let from = check::aligned_now() + 20;
+    // The cluster, its root pool and the datastore: their first window reaches back one
+    // historical interval only (no watermark yet, `Cadence::window_start`), so their first
+    // sample is the end of the first cycle that collects them: on a loaded machine that
+    // cycle may come after the minute `from` falls in (seen once: a sample before the
+    // first one collected counted as lost, tests/admin_cli.rs:539). Their check starts at
+    // the interval `from` falls in, or at the first sample of the entity that began last
+    // if that is later; this waits for it before the maintenance begins, so every sample
+    // from there on is one the handovers must not lose.
+    let historical = [
+        ("vsphere_cluster_cpu", "usage_average"),
+        ("vsphere_resourcepool_cpu", "usagemhz_average"),
+        ("vsphere_datastore_disk", "used_latest"),
+    ];
+    let began = poll(
+        "a first sample of every historical kind",
+        Duration::from_secs(150),
+        || async {
+            let mut began = i64::MIN;
+            for (m, f) in historical {
+                let got = check::series(&influx, "vsphere", m, f, "moid", 0, i64::MAX).await;
+                if got.is_empty() {
+                    return None;
+                }
+                for ts in got.values() {
+                    began = began.max(*ts.first()?);
+                }
+            }
+            Some(began)
+        },
+    )
+    .await;
+    let hfrom = (from / STEP * STEP).max(began);
+    eprintln!(
+        "historical check from {hfrom}: interval of from {}, first samples by {began}",
+        from / STEP * STEP
+    );
     let leader = c.leader("node1").await;
     let follower = ["node1", "node2", "node3"]
         .into_iter()
@@ -491,17 +527,10 @@ async fn maintenance_of_a_follower_and_the_leader_loses_no_sample() {
             panic!("{m} over [{from}, {to}]: {p}\n{}", c.logs());
         }
     }
-    // The cluster, its root pool and the datastore: every historical sample across both
-    // handovers too (their buckets moved with the others).
-    // From the interval the maintenance began in to the one it ended in, at least two: the
-    // maintenance may take less than an interval.
-    let hfrom = from / STEP * STEP;
+    // The historical kinds: every sample across both handovers too (their buckets moved
+    // with the others), from `hfrom` (above) to the interval the maintenance ended in, at
+    // least two: the maintenance may take less than an interval.
     let hto = (to / STEP * STEP).max(hfrom + STEP);
-    let historical = [
-        ("vsphere_cluster_cpu", "usage_average"),
-        ("vsphere_resourcepool_cpu", "usagemhz_average"),
-        ("vsphere_datastore_disk", "used_latest"),
-    ];
     let written = |m: &'static str, f: &'static str| {
         let influx = &influx;
         async move { check::series(influx, "vsphere", m, f, "moid", hfrom, hto).await }
