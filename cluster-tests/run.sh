@@ -421,13 +421,14 @@ build_release() { # build_release COMMIT: sets OLD_BIN to that commit's release 
         }
         rm -rf "$dir/src" && mkdir -p "$dir/src"
         git -C "$REPO" archive "$commit" | tar -x -C "$dir/src"
-        # No debug info: only the code matters here, and it builds faster and smaller.
-        (cd "$dir/src" && CARGO_TARGET_DIR="$dir/target" CARGO_PROFILE_RELEASE_DEBUG=0 \
-            cargo build --release --locked) >"$dir/build.log" 2>&1 || {
+        # A development build without debug info: the same code, built in half the time of an
+        # optimised one (28 VMs need no speed), and small enough to copy into every node.
+        (cd "$dir/src" && CARGO_TARGET_DIR="$dir/target" CARGO_PROFILE_DEV_DEBUG=0 \
+            CARGO_INCREMENTAL=0 cargo build --locked --bin vcollect) >"$dir/build.log" 2>&1 || {
             tail -n 20 "$dir/build.log" >&2
             return 1
         }
-        cp "$dir/target/release/vcollect" "$dir/vcollect"
+        cp "$dir/target/debug/vcollect" "$dir/vcollect"
         rm -rf "$dir/target" "$dir/src"
     fi
     OLD_BIN="$dir/vcollect"
