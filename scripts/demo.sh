@@ -105,4 +105,4 @@ for i in $(seq "$cycles"); do
 done
 target/release/vcollect status --config "$work/node1.toml"
 echo "--- one line as Grafana would read it:"
-q 'SELECT * FROM "vsphere_vm_cpu" WHERE "cpu" = '"'"'*'"'"' LIMIT 1' | python3 "$work/show.py" line
+q 'SELECT * FROM "vsphere_vm_cpu" WHERE "cpu" = '"'"'instance-total'"'"' LIMIT 1' | python3 "$work/show.py" line
