@@ -20,6 +20,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, ChangeMembers, ReadPolicy, ServerState};
 
 use super::decide::drop_vcenter::{self, Configured};
@@ -30,7 +31,7 @@ use super::error::Error;
 use super::rpc::{self, pb};
 use super::shared::Shared;
 use super::state::{Command, NodeState, Response};
-use super::{NodeId, Raft};
+use super::{NodeId, Raft, TypeConfig};
 
 /// How often the leader looks at its cluster.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -235,27 +236,25 @@ async fn change(raft: &Raft, c: membership::Change) -> Result<(), Error> {
         membership::Change::Promote(id) => ChangeMembers::AddVoterIds([id].into()),
         membership::Change::AddLearner(id, addr) => {
             let add = raft.add_learner(id, BasicNode::new(addr), false);
-            return match tokio::time::timeout(CHANGE_TIMEOUT, add).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(source)) => Err(Error::Membership {
-                    change: what_for,
-                    source,
-                }),
-                Err(_) => Err(Error::MembershipTimeout {
-                    change: what_for,
-                    after: CHANGE_TIMEOUT,
-                }),
-            };
+            return within_change_timeout(what_for, add).await;
         }
     };
-    match tokio::time::timeout(CHANGE_TIMEOUT, raft.change_membership(what, false)).await {
+    within_change_timeout(what_for, raft.change_membership(what, false)).await
+}
+
+/// Awaits one membership change for up to [`CHANGE_TIMEOUT`]; both kinds (a learner added,
+/// the voters changed) fail the same way.
+async fn within_change_timeout<T>(
+    change: String,
+    fut: impl std::future::Future<
+        Output = Result<T, RaftError<TypeConfig, ClientWriteError<TypeConfig>>>,
+    >,
+) -> Result<(), Error> {
+    match tokio::time::timeout(CHANGE_TIMEOUT, fut).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(source)) => Err(Error::Membership {
-            change: what_for,
-            source,
-        }),
+        Ok(Err(source)) => Err(Error::Membership { change, source }),
         Err(_) => Err(Error::MembershipTimeout {
-            change: what_for,
+            change,
             after: CHANGE_TIMEOUT,
         }),
     }

@@ -500,13 +500,18 @@ fn unfinished(inner: &Shared, saved: Option<Vec<NewNode>>) -> Option<Vec<NewNode
     Some(nodes)
 }
 
-async fn save_bootstrap(inner: &Shared, id: NodeId, nodes: Vec<NewNode>) -> Result<(), Error> {
-    let log = inner
+/// The log store's handle, while the node has not shut down.
+fn log_store(inner: &Shared) -> Result<store::LogStore, Error> {
+    inner
         .log
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone()
-        .ok_or(Error::Shutdown)?;
+        .ok_or(Error::Shutdown)
+}
+
+async fn save_bootstrap(inner: &Shared, id: NodeId, nodes: Vec<NewNode>) -> Result<(), Error> {
+    let log = log_store(inner)?;
     tokio::task::spawn_blocking(move || log.save_bootstrap(id, &nodes)).await?
 }
 
@@ -548,12 +553,7 @@ async fn crash_point(step: Step) {
 }
 
 async fn save_id(inner: &Shared, id: NodeId) -> Result<(), Error> {
-    let log = inner
-        .log
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
-        .ok_or(Error::Shutdown)?;
+    let log = log_store(inner)?;
     tokio::task::spawn_blocking(move || log.save_node_id(id)).await?
 }
 
