@@ -213,8 +213,8 @@ async fn every_subcommand_and_every_refusal() {
     c.wait_settled().await;
 
     // status: table and JSON (the Ansible filter reads leader / leader_id / members[].role).
-    let (code, table, _) = c.vc("node2", &["status"]).await;
-    assert_eq!(code, 0);
+    let (code, table, err) = c.vc("node2", &["status"]).await;
+    assert_eq!(code, 0, "{table}{err}\n{}", c.logs());
     for col in [
         "ROLE",
         "VOTER",

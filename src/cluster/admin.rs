@@ -24,8 +24,9 @@ use tonic::Status;
 use super::convert;
 use super::decide::{self, drain_wait, resolve, transfer::Target, Decision, LeaderView, Refusal};
 use super::error::{Error, TransferError};
+use super::local::Local;
 use super::rpc::{self, pb, ClientOptions};
-use super::shared::Shared;
+use super::running::Core;
 use super::state::{ClusterState, Command, NodeState, Response};
 use super::{NodeId, Raft};
 
@@ -43,25 +44,19 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-/// This node's own figures.
-pub(crate) fn local_report(inner: &Shared) -> pb::NodeReport {
+/// This node's own figures (`core`: `None` while it has no id yet).
+pub(crate) fn local_report(local: &Local, core: Option<&Core>) -> pb::NodeReport {
     let mut r = pb::NodeReport {
-        node_id: inner.id().unwrap_or(0),
+        node_id: core.map_or(0, |c| c.id),
         reachable: true,
-        collecting: super::assignment::collecting(inner),
-        contact_age_ms: inner.since_contact().map(ms),
-        cycles: inner
-            .stats
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect(),
+        collecting: core.is_some_and(super::assignment::collecting),
+        contact_age_ms: core.and_then(Core::since_contact).map(ms),
+        cycles: local.cycles.all(),
         ..Default::default()
     };
     r.set_server(None);
-    if let Some(raft) = inner.raft() {
-        let m = super::metrics(&raft);
+    if let Some(core) = core {
+        let m = core.metrics();
         r.set_server(Some(m.state));
         r.term = m.current_term;
         r.last_log_index = m.last_log_index;
@@ -90,14 +85,14 @@ pub(crate) fn local_report(inner: &Shared) -> pb::NodeReport {
 }
 
 /// Asks one node for its own figures (`Status` with `local`).
-async fn ask(inner: &Shared, id: NodeId, addr: &str) -> pb::NodeReport {
+async fn ask(local: &Local, id: NodeId, addr: &str) -> pb::NodeReport {
     let unreachable = |e: Error| pb::NodeReport {
         node_id: id,
         reachable: false,
         error: e.explain(),
         ..Default::default()
     };
-    let mut client = match inner.peers.cluster(addr) {
+    let mut client = match local.peers.cluster(addr) {
         Ok(c) => c,
         Err(e) => return unreachable(e),
     };
@@ -125,9 +120,9 @@ async fn ask(inner: &Shared, id: NodeId, addr: &str) -> pb::NodeReport {
 
 /// Every member's own figures (left members excluded), asked concurrently with a short
 /// deadline; this node's from memory.
-pub(crate) async fn gather(inner: &Shared) -> Vec<pb::NodeReport> {
-    let state = inner.state.borrow().clone();
-    let me = inner.id();
+pub(crate) async fn gather(local: &Local, core: Option<&Core>) -> Vec<pb::NodeReport> {
+    let state = local.state.borrow().clone();
+    let me = core.map(|c| c.id);
     let calls = state
         .members
         .nodes
@@ -138,30 +133,26 @@ pub(crate) async fn gather(inner: &Shared) -> Vec<pb::NodeReport> {
             let id = m.id;
             async move {
                 if Some(id) == me {
-                    local_report(inner)
+                    local_report(local, core)
                 } else {
-                    ask(inner, id, &addr).await
+                    ask(local, id, &addr).await
                 }
             }
         });
     let mut out = futures::future::join_all(calls).await;
     if let Some(me) = me {
         if !out.iter().any(|r| r.node_id == me) {
-            out.push(local_report(inner));
+            out.push(local_report(local, core));
         }
     }
     out
 }
 
 /// Runs `op` on the leader (forwarding it there from any other node).
-pub(crate) async fn run_op(
-    inner: &Shared,
-    op: AdminOp,
-    hops: u32,
-) -> Result<pb::AdminReply, Status> {
-    let raft = inner.raft().ok_or(Error::NotReady)?;
-    if super::metrics(&raft).state != ServerState::Leader {
-        return forward(inner, op, hops).await;
+pub(crate) async fn run_op(core: &Core, op: AdminOp, hops: u32) -> Result<pb::AdminReply, Status> {
+    let raft = &core.raft;
+    if core.metrics().state != ServerState::Leader {
+        return forward(core, op, hops).await;
     }
     // Decide on a current replica.
     match tokio::time::timeout(
@@ -173,22 +164,22 @@ pub(crate) async fn run_op(
         Ok(Ok(_)) => {}
         _ => return Err(Error::NoQuorum.into()),
     }
-    let state = inner.state.borrow().clone();
-    let view = LeaderView::from_metrics(&super::metrics(&raft), inner.cluster.failure_timeout);
+    let state = core.local.state.borrow().clone();
+    let view = LeaderView::from_metrics(&core.metrics(), core.local.cluster.failure_timeout);
     match op {
         AdminOp::Drain { node } => {
             let d = decide::drain::decide(&state, &node)?;
             let (node, owned) = (d.node, state.owned_by(d.node));
-            let reply = carry_out(inner, d).await?;
+            let reply = carry_out(core, d).await?;
             Ok(convert::drain_reply(reply.message, node, &owned))
         }
         AdminOp::Undrain { node } => {
-            carry_out(inner, decide::undrain::decide(&state, &view, &node)?).await
+            carry_out(core, decide::undrain::decide(&state, &view, &node)?).await
         }
         AdminOp::Remove { node, force } => {
-            let (state, view) = settled(inner, &raft, state, view).await;
+            let (state, view) = settled(core, state, view).await;
             let d = decide::remove::decide(&state, &view, &node, force)?;
-            carry_out(inner, d).await
+            carry_out(core, d).await
         }
         AdminOp::TransferLeader { to } => {
             let target = decide::transfer::decide(&state, &view, to.as_deref())?;
@@ -196,7 +187,7 @@ pub(crate) async fn run_op(
                 Target::AlreadyLeads(message) => return Ok(reply(message, view.me)),
                 Target::To(id) => id,
             };
-            let (leader, took) = transfer(&raft, view.me, to, TRANSFER_TIMEOUT).await?;
+            let (leader, took) = transfer(raft, view.me, to, TRANSFER_TIMEOUT).await?;
             let name = |id: NodeId| {
                 state
                     .members
@@ -224,17 +215,16 @@ const SETTLE: Duration = Duration::from_secs(5);
 
 /// The state and view once no member that left is still a voter (or after [`SETTLE`]).
 async fn settled(
-    inner: &Shared,
-    raft: &Raft,
+    core: &Core,
     mut state: Arc<ClusterState>,
     mut view: LeaderView,
 ) -> (Arc<ClusterState>, LeaderView) {
     let t0 = Instant::now();
     while decide::remove::settling(&state, &view) && t0.elapsed() < SETTLE {
-        inner.kick.notify_one();
+        core.kick.notify_one();
         tokio::time::sleep(Duration::from_millis(50)).await;
-        state = inner.state.borrow().clone();
-        view = LeaderView::from_metrics(&super::metrics(raft), inner.cluster.failure_timeout);
+        state = core.local.state.borrow().clone();
+        view = LeaderView::from_metrics(&core.metrics(), core.local.cluster.failure_timeout);
     }
     (state, view)
 }
@@ -249,15 +239,15 @@ fn reply(message: String, id: NodeId) -> pb::AdminReply {
 }
 
 /// Sends `op` to the leader (at most twice forwarded, against loops).
-async fn forward(inner: &Shared, op: AdminOp, hops: u32) -> Result<pb::AdminReply, Status> {
-    let (_, addr) = inner.leader().ok_or_else(|| Error::NoLeaderAt {
-        node: inner.id().unwrap_or(0),
-        addr: inner.advertise.clone(),
+async fn forward(core: &Core, op: AdminOp, hops: u32) -> Result<pb::AdminReply, Status> {
+    let (_, addr) = core.leader().ok_or_else(|| Error::NoLeaderAt {
+        node: core.id,
+        addr: core.local.advertise.clone(),
     })?;
     if hops >= 2 {
         return Err(Error::Unstable.into());
     }
-    let mut client = inner.peers.cluster(&addr)?;
+    let mut client = core.local.peers.cluster(&addr)?;
     let req = convert::admin_request(&op, hops + 1).map_err(Error::from)?;
     rpc::call(&addr, FORWARD_TIMEOUT, req, |r| async move {
         client.admin(r).await
@@ -276,18 +266,18 @@ async fn forward(inner: &Shared, op: AdminOp, hops: u32) -> Result<pb::AdminRepl
 
 /// Writes a decision's command (if any) and answers with its message. The state machine
 /// re-checks the command's conditions: a refusal there is the operator's refusal too.
-async fn carry_out(inner: &Shared, d: Decision) -> Result<pb::AdminReply, Status> {
+async fn carry_out(core: &Core, d: Decision) -> Result<pb::AdminReply, Status> {
     if let Some(cmd) = d.command {
-        propose(inner, cmd).await?;
+        propose(core, cmd).await?;
     }
     Ok(reply(d.message, d.node))
 }
 
-async fn propose(inner: &Shared, cmd: Command) -> Result<(), Status> {
-    match inner.write(cmd, Duration::from_secs(5)).await {
+async fn propose(core: &Core, cmd: Command) -> Result<(), Status> {
+    match core.write(cmd, Duration::from_secs(5)).await {
         Ok(Response::Rejected(r)) => Err(r.into()),
         Ok(_) => {
-            inner.kick.notify_one();
+            core.kick.notify_one();
             Ok(())
         }
         Err(e) => Err(e.into()),
@@ -295,9 +285,9 @@ async fn propose(inner: &Shared, cmd: Command) -> Result<(), Status> {
 }
 
 /// The voter best placed to lead after this one (see [`decide::transfer::successor`]).
-fn pick_successor(inner: &Shared, raft: &Raft) -> Option<NodeId> {
-    let view = LeaderView::from_metrics(&super::metrics(raft), inner.cluster.failure_timeout);
-    let state = inner.state.borrow().clone();
+fn pick_successor(core: &Core) -> Option<NodeId> {
+    let view = LeaderView::from_metrics(&core.metrics(), core.local.cluster.failure_timeout);
+    let state = core.local.state.borrow().clone();
     decide::transfer::successor(&state, &view)
 }
 
@@ -334,22 +324,16 @@ async fn transfer(
 }
 
 /// SIGTERM on a leader: hand leadership over before stopping (see [`super::Handle`]).
-pub(crate) async fn step_down(
-    inner: &Arc<Shared>,
-    timeout: Duration,
-) -> Result<Option<NodeId>, Error> {
-    let Some(raft) = inner.raft() else {
-        return Ok(None);
-    };
-    let m = super::metrics(&raft);
+pub(crate) async fn step_down(core: &Core, timeout: Duration) -> Result<Option<NodeId>, Error> {
+    let m = core.metrics();
     if m.state != ServerState::Leader {
         return Ok(None);
     }
-    let Some(to) = pick_successor(inner, &raft) else {
+    let Some(to) = pick_successor(core) else {
         tracing::warn!("stopping the leader: no other voter answers and is caught up; no transfer");
         return Ok(None);
     };
-    let (leader, _) = transfer(&raft, m.id, to, timeout).await?;
+    let (leader, _) = transfer(&core.raft, m.id, to, timeout).await?;
     Ok(Some(leader))
 }
 
@@ -361,17 +345,17 @@ const REPLICA_CATCH_UP: Duration = Duration::from_secs(5);
 /// [`decide::drain_wait`]). `buckets` are the buckets it owned when the drain started
 /// (`None`: every bucket).
 pub(crate) async fn wait_drained(
-    inner: &Shared,
+    core: &Core,
     node: &str,
     buckets: Option<Buckets>,
     timeout: Duration,
 ) -> Result<pb::WaitDrainedReply, Status> {
     let t0 = Instant::now();
     let mut w = {
-        let state = inner.state.borrow();
+        let state = core.local.state.borrow();
         let m = resolve(&state, node)?;
         DrainWait {
-            rx: inner.state.clone(),
+            rx: core.local.state.clone(),
             t0,
             deadline: t0 + timeout,
             id: m.id,
@@ -380,7 +364,7 @@ pub(crate) async fn wait_drained(
         }
     };
     w.owns_nothing().await?;
-    w.cycle_over(inner).await?;
+    w.cycle_over(core).await?;
     w.watermarks_past(buckets).await
 }
 
@@ -446,13 +430,13 @@ impl DrainWait {
     }
 
     /// (2) Its cycle in flight is over.
-    async fn cycle_over(&mut self, inner: &Shared) -> Result<(), Status> {
+    async fn cycle_over(&mut self, core: &Core) -> Result<(), Status> {
         let vcenters: Vec<String> = self.rx.borrow().vcenters.keys().cloned().collect();
         loop {
-            let r = if Some(self.id) == inner.id() {
-                local_report(inner)
+            let r = if self.id == core.id {
+                local_report(&core.local, Some(core))
             } else {
-                ask(inner, self.id, &self.addr).await
+                ask(&core.local, self.id, &self.addr).await
             };
             if drain_wait::cycle_over(&r, &vcenters) {
                 return Ok(());

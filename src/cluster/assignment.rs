@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use openraft::{Instant as _, ServerState};
 
-use super::shared::Shared;
+use super::local::Local;
+use super::running::{Core, CoreSlot};
 use super::state::{self, Command, Response};
 use crate::collect::assignment::{Assignment, AssignmentError, BoxFuture};
 use crate::contract::EntityKind;
@@ -24,26 +25,27 @@ use crate::contract::WatermarkUpdate;
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The cluster's [`Assignment`]. Get one from [`Node::assignment`](super::Node::assignment).
+/// One of the node's edges: before the node has its id (no [`Core`] yet) it owns nothing and
+/// does not collect.
 pub struct ClusterAssignment {
-    inner: Arc<Shared>,
+    local: Arc<Local>,
+    core: CoreSlot,
 }
 
 impl ClusterAssignment {
-    pub(crate) fn new(inner: Arc<Shared>) -> Self {
-        ClusterAssignment { inner }
+    pub(crate) fn new(local: Arc<Local>, core: CoreSlot) -> Self {
+        ClusterAssignment { local, core }
+    }
+
+    fn core(&self) -> Option<Arc<Core>> {
+        self.core.borrow().clone()
     }
 }
 
 /// Whether this node is in contact with a working cluster (see the module doc).
-pub(crate) fn collecting(inner: &Shared) -> bool {
-    let Some(raft) = inner.raft() else {
-        return false;
-    };
-    if inner.id().is_none() {
-        return false;
-    }
-    let ft = inner.cluster.failure_timeout;
-    let m = super::metrics(&raft);
+pub(crate) fn collecting(core: &Core) -> bool {
+    let ft = core.local.cluster.failure_timeout;
+    let m = core.metrics();
     match m.state {
         // A leader that is its only voter is its own quorum: openraft refreshes
         // `last_quorum_acked` only from followers' answers, so it would go stale after
@@ -54,7 +56,7 @@ pub(crate) fn collecting(inner: &Shared) -> bool {
             .as_ref()
             .is_some_and(|t| t.elapsed() < ft),
         ServerState::Shutdown => false,
-        _ => inner.since_contact().is_some_and(|d| d < ft),
+        _ => core.since_contact().is_some_and(|d| d < ft),
     }
 }
 
@@ -66,7 +68,7 @@ fn sole_voter(m: &openraft::RaftMetrics<super::TypeConfig>) -> bool {
 
 impl Assignment for ClusterAssignment {
     fn collecting(&self) -> bool {
-        collecting(&self.inner)
+        self.core().is_some_and(|c| collecting(&c))
     }
 
     /// Only what the sink acknowledged moves a watermark: another node resumes from it if
@@ -76,10 +78,10 @@ impl Assignment for ClusterAssignment {
     }
 
     fn owns(&self, vcenter: &str, bucket: u32) -> bool {
-        let Some(me) = self.inner.id() else {
+        let Some(me) = self.core().map(|c| c.id) else {
             return false;
         };
-        let state = self.inner.state.borrow();
+        let state = self.local.state.borrow();
         state
             .vcenters
             .get(vcenter)
@@ -88,7 +90,7 @@ impl Assignment for ClusterAssignment {
     }
 
     fn watermark(&self, vcenter: &str, kind: EntityKind, bucket: u32) -> Option<i64> {
-        self.inner
+        self.local
             .state
             .borrow()
             .vcenters
@@ -111,11 +113,7 @@ impl Assignment for ClusterAssignment {
             first_error: s.errors.first().cloned().unwrap_or_default(),
             window_end: s.window_end,
         };
-        self.inner
-            .stats
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(s.vcenter.clone(), r);
+        self.local.cycles.record(r);
     }
 
     fn commit<'a>(
@@ -127,12 +125,11 @@ impl Assignment for ClusterAssignment {
             if updates.is_empty() {
                 return Ok(());
             }
-            let node = self
-                .inner
-                .id()
+            let core = self
+                .core()
                 .ok_or_else(|| AssignmentError::Commit("this node has no id yet".into()))?;
-            let cmd = Command::commit_watermarks(node, group(vcenter, updates));
-            match self.inner.write(cmd, COMMIT_TIMEOUT).await {
+            let cmd = Command::commit_watermarks(core.id, group(vcenter, updates));
+            match core.write(cmd, COMMIT_TIMEOUT).await {
                 Ok(Response::Rejected(r)) => Err(AssignmentError::Commit(r.to_string())),
                 Ok(_) => Ok(()),
                 Err(e) => Err(AssignmentError::Commit(e.to_string())),

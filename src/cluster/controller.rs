@@ -2,7 +2,7 @@
 //!
 //! Every [`TICK`] (or when kicked) the leader snapshots its replica and its Raft metrics,
 //! decides with the pure rules of [`super::decide`], and writes what they return (every write
-//! with the same retry, [`Shared::write`]):
+//! with the same retry, [`Core::write`]):
 //! 1. **liveness** ([`super::decide::liveness`]): members silent for `failure_timeout` are
 //!    marked down, down members that answer steadily again are marked active;
 //! 2. **membership** ([`super::decide::membership`]): one change per tick (left members out,
@@ -29,7 +29,7 @@ use super::decide::{membership, rebalance, LeaderView};
 
 use super::error::Error;
 use super::rpc::{self, pb};
-use super::shared::Shared;
+use super::running::Core;
 use super::state::{Command, NodeState, Response};
 use super::{NodeId, Raft, TypeConfig};
 
@@ -54,19 +54,19 @@ struct Leadership {
     asked: Option<Instant>,
 }
 
-pub(crate) async fn run(inner: Arc<Shared>) {
-    let Some(raft) = inner.raft() else { return };
+pub(crate) async fn run(core: Arc<Core>) {
+    let raft = &core.raft;
     let mut leading: Option<Leadership> = None;
     // The leader we followed last, and when we last heard from it (for a fast verdict on a
     // leader that died: its silence started before we were elected).
     let mut previous_leader: Option<NodeId> = None;
     loop {
         tokio::select! {
-            _ = inner.cancel.cancelled() => return,
+            _ = core.local.cancel.cancelled() => return,
             _ = tokio::time::sleep(TICK) => {}
-            _ = inner.kick.notified() => {}
+            _ = core.kick.notified() => {}
         }
-        let m = super::metrics(&raft);
+        let m = core.metrics();
         if m.state != ServerState::Leader {
             leading = None;
             if let Some(l) = m.current_leader.filter(|l| *l != m.id) {
@@ -84,7 +84,7 @@ pub(crate) async fn run(inner: Arc<Shared>) {
                 continue;
             }
             let mut silence = Silence::default();
-            if let (Some(old), Some(quiet)) = (previous_leader, inner.since_contact()) {
+            if let (Some(old), Some(quiet)) = (previous_leader, core.since_contact()) {
                 if let Some(at) = Instant::now().checked_sub(quiet).filter(|_| old != m.id) {
                     silence.silent_since(old, at);
                 }
@@ -101,16 +101,16 @@ pub(crate) async fn run(inner: Arc<Shared>) {
             });
         }
         let Some(l) = leading.as_mut() else { continue };
-        if let Err(e) = tick(&inner, &raft, l).await {
+        if let Err(e) = tick(&core, l).await {
             tracing::warn!(error = %e, "controller tick failed");
         }
     }
 }
 
 /// Writes one command through the leader with the same retry every writer uses
-/// ([`Shared::write`]: while there is no leader or it is unreachable, up to [`WRITE_TIMEOUT`]).
-async fn write(inner: &Shared, cmd: Command) -> Result<Response, Error> {
-    let r = inner.write(cmd.clone(), WRITE_TIMEOUT).await?;
+/// ([`Core::write`]: while there is no leader or it is unreachable, up to [`WRITE_TIMEOUT`]).
+async fn write(core: &Core, cmd: Command) -> Result<Response, Error> {
+    let r = core.write(cmd.clone(), WRITE_TIMEOUT).await?;
     if let Response::Rejected(rej) = &r {
         tracing::warn!(command = %cmd, reason = %rej, "controller command rejected");
     }
@@ -118,13 +118,14 @@ async fn write(inner: &Shared, cmd: Command) -> Result<Response, Error> {
 }
 
 /// One look at the cluster: snapshot the replica and the metrics, decide, write.
-async fn tick(inner: &Shared, raft: &Raft, l: &mut Leadership) -> Result<(), Error> {
-    let m = super::metrics(raft);
-    let state = inner.state.borrow().clone();
+async fn tick(core: &Core, l: &mut Leadership) -> Result<(), Error> {
+    let local = &core.local;
+    let m = core.metrics();
+    let state = local.state.borrow().clone();
     if state.members.nodes.is_empty() {
         return Ok(()); // the bootstrap command is not applied yet
     }
-    let view = LeaderView::from_metrics(&m, inner.cluster.failure_timeout);
+    let view = LeaderView::from_metrics(&m, local.cluster.failure_timeout);
 
     // 1. Liveness.
     for c in l.silence.decide(&state, &view, Instant::now()) {
@@ -144,38 +145,38 @@ async fn tick(inner: &Shared, raft: &Raft, l: &mut Leadership) -> Result<(), Err
         } else {
             tracing::info!(node = c.id, name, "member answers again: marking it active");
         }
-        write(inner, c.command()).await?;
+        write(core, c.command()).await?;
     }
 
     // 2. Membership: one change, never while a joint configuration is pending.
     let settled = m.membership_config.log_id() == m.committed_membership_config.log_id()
         && m.membership_config.membership().get_joint_config().len() == 1;
     if settled {
-        if let Some(c) = membership::decide(&state, &view, inner.cluster.max_voters) {
-            change(raft, c).await?;
+        if let Some(c) = membership::decide(&state, &view, local.cluster.max_voters) {
+            change(&core.raft, c).await?;
         }
     }
 
     // 3. Ownership, on the state after the changes above.
-    let state = inner.state.borrow().clone();
-    for mv in rebalance::decide(&state, &inner.vcenters) {
+    let state = local.state.borrow().clone();
+    for mv in rebalance::decide(&state, &local.vcenters) {
         tracing::info!(vcenter = %mv.vcenter, moves = mv.moves.len(), from = ?mv.from, to = ?mv.to,
             "moving buckets");
-        write(inner, mv.command()).await?;
+        write(core, mv.command()).await?;
     }
 
     // 4. vCenters no member is configured with any more.
-    if drop_vcenter::candidates(&state, &inner.vcenters).is_empty()
+    if drop_vcenter::candidates(&state, &local.vcenters).is_empty()
         || l.asked.is_some_and(|t| t.elapsed() < DROP_CHECK)
     {
         return Ok(());
     }
     l.asked = Some(Instant::now());
-    let configured = ask_vcenters(inner, &state).await;
+    let configured = ask_vcenters(core, &state).await;
     for d in drop_vcenter::decide(&state, &configured) {
         tracing::info!(vcenter = %d.vcenter, members = ?d.members,
             "no member is configured with this vCenter any more: dropping its shard map and watermarks");
-        write(inner, d.command()).await?;
+        write(core, d.command()).await?;
     }
     Ok(())
 }
@@ -183,20 +184,20 @@ async fn tick(inner: &Shared, raft: &Raft, l: &mut Leadership) -> Result<(), Err
 /// Asks every live member (at once, [`ASK_TIMEOUT`] each) which vCenters it is configured
 /// with; this node answers from its own configuration. `None`: no answer, or a release that
 /// does not say.
-async fn ask_vcenters(inner: &Shared, state: &super::ClusterState) -> Configured {
-    let me = inner.id();
+async fn ask_vcenters(core: &Core, state: &super::ClusterState) -> Configured {
+    let (local, me) = (&core.local, core.id);
     let others = state
         .members
         .nodes
         .values()
-        .filter(|m| m.state != NodeState::Left && Some(m.id) != me);
+        .filter(|m| m.state != NodeState::Left && m.id != me);
     let calls = others.map(|m| async move {
         let hello = pb::HelloRequest {
-            name: inner.name.clone(),
-            addr: inner.advertise.clone(),
-            incarnation: inner.incarnation,
+            name: local.name.clone(),
+            addr: local.advertise.clone(),
+            incarnation: local.incarnation,
         };
-        let reply = match inner.peers.cluster(&m.addr) {
+        let reply = match local.peers.cluster(&m.addr) {
             Ok(mut client) => {
                 rpc::call(&m.addr, ASK_TIMEOUT, hello, |r| async move {
                     client.hello(r).await
@@ -220,9 +221,7 @@ async fn ask_vcenters(inner: &Shared, state: &super::ClusterState) -> Configured
         (m.id, names)
     });
     let mut out: Configured = futures::future::join_all(calls).await.into_iter().collect();
-    if let Some(me) = me {
-        out.insert(me, Some(inner.vcenters.iter().cloned().collect()));
-    }
+    out.insert(me, Some(local.vcenters.iter().cloned().collect()));
     out
 }
 

@@ -20,8 +20,11 @@
 //!   first, release 0.1's strings and JSON as the fallback), the one name of each role and
 //!   state, and the one mapping of errors and refusals to a `tonic::Status`;
 //!   [`operation`]: the admin operations' type;
-//! * `shared`: what the parts of a running node share (identity, the Raft handle, the replica,
-//!   liveness, tasks) and the one write path with its retry; it imports none of them;
+//! * `local`: what a node is before it has an id (identity, config, peers, the replica,
+//!   stores, tasks), enough for discovery and bootstrap; `running`: the core that exists once
+//!   the node has its id (the Raft handle, liveness, and the one write path with its retry),
+//!   which the controller and the admin operations take, and which only the edges (server,
+//!   assignment, self-metrics) look up; `cycles`: the collector's last cycle per vCenter;
 //! * [`node`]: a running node (bootstrap, join, Raft, server), [`controller`]: the leader's
 //!   loop (snapshot, decide, write), [`admin`]: the admin operations on the leader,
 //!   [`assignment`]: the collector's view, [`status`]: `vcollect status`, [`verdict`]: the
@@ -36,15 +39,17 @@ pub mod admin;
 pub mod assignment;
 pub mod controller;
 pub mod convert;
+mod cycles;
 pub mod decide;
 pub mod error;
+mod local;
 pub mod network;
 pub mod node;
 pub mod operation;
 pub mod rpc;
+mod running;
 mod server;
 pub mod shard;
-mod shared;
 pub mod snapshot_stream;
 pub mod state;
 pub mod status;

@@ -33,20 +33,23 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openraft::error::{InitializeError, RaftError};
 use openraft::BasicNode;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::assignment::ClusterAssignment;
+use super::cycles::CycleReports;
 use super::error::Error;
+use super::local::Local;
 use super::network::NetworkFactory;
 use super::rpc::{self, pb, ClientOptions, Peers};
-use super::shared::Shared;
+use super::running::{Core, CoreSlot};
+use super::server::Edge;
 use super::state::{ClusterState, Command, NewNode, Response};
 use super::store;
 use super::{NodeId, Raft};
@@ -57,11 +60,12 @@ const DISCOVERY_ROUND: Duration = Duration::from_millis(300);
 
 /// A running cluster node.
 pub struct Node {
-    inner: Arc<Shared>,
+    local: Arc<Local>,
+    /// The core, once discovery has returned the id and Raft runs.
+    core: CoreSlot,
     local_addr: SocketAddr,
     server: Option<JoinHandle<()>>,
     server_stop: CancellationToken,
-    ready: watch::Receiver<Option<NodeId>>,
 }
 
 impl Node {
@@ -82,24 +86,19 @@ impl Node {
         let saved_bootstrap = log.bootstrap_members()?;
         let opts = ClientOptions::from_config(&cc)?;
         let tls = opts.tls.clone();
-        let (ready_tx, ready_rx) = watch::channel(None);
-        let inner = Arc::new(Shared {
+        let (core_tx, core) = watch::channel(None);
+        let local = Arc::new(Local {
             name: cfg.node.name.clone(),
             advertise,
             incarnation,
             vcenters: cfg.vcenters.iter().map(|v| v.name.clone()).collect(),
             peers: Arc::new(Peers::new(opts)),
-            raft: RwLock::new(None),
-            id: OnceLock::new(),
             state,
-            last_contact: Mutex::new(None),
-            kick: Notify::new(),
             cancel: CancellationToken::new(),
+            cycles: CycleReports::default(),
             stores: Mutex::new(Some((log.clone(), sm))),
             log: Mutex::new(Some(log)),
             tasks: Mutex::new(Vec::new()),
-            ready: ready_tx,
-            stats: Mutex::new(BTreeMap::new()),
             cluster: cc,
         });
 
@@ -114,17 +113,23 @@ impl Node {
             source,
         })?;
         let server_stop = CancellationToken::new();
-        let server = super::server::serve(inner.clone(), listener, tls, server_stop.clone())?;
-        tracing::info!(name = %inner.name, addr = %inner.advertise, listen = %local_addr,
+        let edge = Edge {
+            local: local.clone(),
+            core: core.clone(),
+        };
+        let server = super::server::serve(edge, listener, tls, server_stop.clone())?;
+        tracing::info!(name = %local.name, addr = %local.advertise, listen = %local_addr,
             saved_id = ?saved_id, "cluster node listening");
 
-        let task_inner = inner.clone();
-        inner.spawn(async move {
-            let inner = task_inner;
+        let task_local = local.clone();
+        local.spawn(async move {
+            let local = task_local;
             let res = match saved_id {
-                Some(id) => run_raft(&inner, id, unfinished(&inner, saved_bootstrap)).await,
-                None => match discover(&inner).await {
-                    Ok(Some((id, boot))) => run_raft(&inner, id, boot).await,
+                Some(id) => {
+                    run_raft(&local, id, unfinished(&local, saved_bootstrap), core_tx).await
+                }
+                None => match discover(&local).await {
+                    Ok(Some((id, boot))) => run_raft(&local, id, boot, core_tx).await,
                     Ok(None) => Ok(()),
                     Err(e) => Err(e),
                 },
@@ -135,11 +140,11 @@ impl Node {
         });
 
         Ok(Node {
-            inner,
+            local,
+            core,
             local_addr,
             server: Some(server),
             server_stop,
-            ready: ready_rx,
         })
     }
 
@@ -150,62 +155,58 @@ impl Node {
 
     /// This node's id, once it has one.
     pub fn id(&self) -> Option<NodeId> {
-        self.inner.id()
+        self.core.borrow().as_ref().map(|c| c.id)
     }
 
     /// The Raft instance, once running.
     pub fn raft(&self) -> Option<Raft> {
-        self.inner.raft()
+        self.core.borrow().as_ref().map(|c| c.raft.clone())
     }
 
     /// The local replica of the replicated state (every applied change).
     pub fn state(&self) -> watch::Receiver<Arc<ClusterState>> {
-        self.inner.state.clone()
+        self.local.state.clone()
     }
 
     /// Waits until this node has its id and runs Raft.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<NodeId, Error> {
-        let mut rx = self.ready.clone();
-        let r = tokio::time::timeout(timeout, rx.wait_for(|v| v.is_some())).await;
-        match r {
-            Ok(Ok(v)) => Ok(v.expect("waited for Some")),
-            Ok(Err(_)) => Err(Error::Shutdown),
-            Err(_) => Err(Error::NotReady),
-        }
+        Ok(wait_core(self.core.clone(), timeout).await?.id)
     }
 
     /// What the collector asks: which buckets, from which watermark; commits watermarks.
     pub fn assignment(&self) -> Arc<ClusterAssignment> {
-        Arc::new(ClusterAssignment::new(self.inner.clone()))
+        Arc::new(ClusterAssignment::new(
+            self.local.clone(),
+            self.core.clone(),
+        ))
     }
 
     /// A cheap handle for what runs beside the node (the agent's signal handler).
     pub fn handle(&self) -> Handle {
         Handle {
-            inner: self.inner.clone(),
+            local: self.local.clone(),
+            core: self.core.clone(),
         }
     }
 
-    /// Writes a command through the leader (retrying up to `timeout` while there is none).
+    /// Writes a command through the leader (waiting up to `timeout` for this node to run
+    /// Raft, and retrying while there is no leader).
     pub async fn write(&self, cmd: Command, timeout: Duration) -> Result<Response, Error> {
-        self.inner.write(cmd, timeout).await
+        let t0 = Instant::now();
+        let core = wait_core(self.core.clone(), timeout).await?;
+        core.write(cmd, timeout.saturating_sub(t0.elapsed())).await
     }
 
     /// Stops everything: the controller, Raft, the gRPC server; flushes the store. No
     /// leadership transfer here (graceful leave is the admin CLI's `leave`).
     pub async fn shutdown(mut self) -> Result<(), Error> {
-        self.inner.cancel.cancel();
-        let raft = self
-            .inner
-            .raft
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(raft) = raft {
-            let _ = tokio::time::timeout(Duration::from_secs(5), raft.shutdown()).await;
+        self.local.cancel.cancel();
+        let core = self.core.borrow().clone();
+        if let Some(core) = core {
+            let _ = tokio::time::timeout(Duration::from_secs(5), core.raft.shutdown()).await;
         }
         let tasks: Vec<_> =
-            std::mem::take(&mut *self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+            std::mem::take(&mut *self.local.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for t in tasks {
             t.abort();
             let _ = t.await;
@@ -220,13 +221,13 @@ impl Node {
                 abort.abort();
             }
         }
-        self.inner
+        self.local
             .stores
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
         let log = self
-            .inner
+            .local
             .log
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -234,14 +235,14 @@ impl Node {
         if let Some(log) = log {
             tokio::task::spawn_blocking(move || log.close()).await??;
         }
-        tracing::info!(name = %self.inner.name, "cluster node stopped");
+        tracing::info!(name = %self.local.name, "cluster node stopped");
         Ok(())
     }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
-        self.inner.cancel.cancel();
+        self.local.cancel.cancel();
         self.server_stop.cancel();
     }
 }
@@ -249,7 +250,17 @@ impl Drop for Node {
 /// A handle on a running node, for the agent's graceful stop.
 #[derive(Clone)]
 pub struct Handle {
-    inner: Arc<Shared>,
+    local: Arc<Local>,
+    core: CoreSlot,
+}
+
+/// The core, once the node has one (within `timeout`).
+async fn wait_core(mut slot: CoreSlot, timeout: Duration) -> Result<Arc<Core>, Error> {
+    match tokio::time::timeout(timeout, slot.wait_for(Option::is_some)).await {
+        Ok(Ok(core)) => core.clone().ok_or(Error::NotReady),
+        Ok(Err(_)) => Err(Error::Shutdown),
+        Err(_) => Err(Error::NotReady),
+    }
 }
 
 impl Handle {
@@ -257,17 +268,21 @@ impl Handle {
     /// waits (up to `timeout`) until another node leads. Returns the new leader, `None` when
     /// this node did not lead (or was alone).
     pub async fn step_down(&self, timeout: Duration) -> Result<Option<NodeId>, Error> {
-        super::admin::step_down(&self.inner, timeout).await
+        let core = self.core.borrow().clone();
+        match core {
+            Some(core) => super::admin::step_down(&core, timeout).await,
+            None => Ok(None),
+        }
     }
 
     /// Keeps this node's Raft figures in the self-metrics (`crate::telemetry`) until the
     /// node shuts down.
     pub fn export_metrics(&self) {
-        let inner = self.inner.clone();
+        let core = self.core.clone();
         tokio::spawn(super::telemetry::run(
-            inner.cancel.clone(),
-            move || inner.raft(),
-            self.inner.state.clone(),
+            self.local.cancel.clone(),
+            move || core.borrow().as_ref().map(|c| c.raft.clone()),
+            self.local.state.clone(),
         ));
     }
 }
@@ -297,26 +312,26 @@ pub fn bootstrap_set(peers: &[String], expect: usize) -> Vec<String> {
 
 /// Finds this pristine node's place: returns its id and, when it bootstraps, the first
 /// members. `None` when shut down meanwhile.
-async fn discover(inner: &Arc<Shared>) -> Result<Option<(NodeId, Option<Vec<NewNode>>)>, Error> {
-    let cc = &inner.cluster;
+async fn discover(local: &Arc<Local>) -> Result<Option<(NodeId, Option<Vec<NewNode>>)>, Error> {
+    let cc = &local.cluster;
     let mut peers = cc.peers.clone();
     if peers.is_empty() {
-        peers.push(inner.advertise.clone());
+        peers.push(local.advertise.clone());
     }
     let set = bootstrap_set(&peers, cc.bootstrap_expect);
     let me = NewNode {
         id: 0,
-        name: inner.name.clone(),
-        addr: inner.advertise.clone(),
-        incarnation: inner.incarnation,
+        name: local.name.clone(),
+        addr: local.advertise.clone(),
+        incarnation: local.incarnation,
     };
     let mut last_log = Instant::now() - Duration::from_secs(60);
     loop {
-        if inner.cancel.is_cancelled() {
+        if local.cancel.is_cancelled() {
             return Ok(None);
         }
-        let replies = hello_peers(inner, &peers).await;
-        if let Some(id) = rejoin_or_join(inner, &replies).await? {
+        let replies = hello_peers(local, &peers).await;
+        if let Some(id) = rejoin_or_join(local, &replies).await? {
             return Ok(Some((id, None)));
         }
         let quiet = last_log.elapsed() < Duration::from_secs(5);
@@ -327,7 +342,7 @@ async fn discover(inner: &Arc<Shared>) -> Result<Option<(NodeId, Option<Vec<NewN
                     members = set.len(),
                     "all bootstrap peers answered; forming the cluster"
                 );
-                save_bootstrap(inner, id, nodes.clone()).await?;
+                save_bootstrap(local, id, nodes.clone()).await?;
                 crash_point(Step::SavedId).await;
                 return Ok(Some((id, Some(nodes))));
             }
@@ -346,7 +361,7 @@ async fn discover(inner: &Arc<Shared>) -> Result<Option<(NodeId, Option<Vec<NewN
             }
         }
         tokio::select! {
-            _ = inner.cancel.cancelled() => return Ok(None),
+            _ = local.cancel.cancelled() => return Ok(None),
             _ = tokio::time::sleep(DISCOVERY_ROUND) => {}
         }
     }
@@ -354,16 +369,16 @@ async fn discover(inner: &Arc<Shared>) -> Result<Option<(NodeId, Option<Vec<NewN
 
 /// Says hello to every peer but this node, at once; the answers by address (a peer that
 /// refuses our token is logged as an error: it will never answer).
-async fn hello_peers(inner: &Arc<Shared>, peers: &[String]) -> BTreeMap<String, pb::HelloReply> {
+async fn hello_peers(local: &Arc<Local>, peers: &[String]) -> BTreeMap<String, pb::HelloReply> {
     let hello = pb::HelloRequest {
-        name: inner.name.clone(),
-        addr: inner.advertise.clone(),
-        incarnation: inner.incarnation,
+        name: local.name.clone(),
+        addr: local.advertise.clone(),
+        incarnation: local.incarnation,
     };
-    let others: Vec<&String> = peers.iter().filter(|p| **p != inner.advertise).collect();
+    let others: Vec<&String> = peers.iter().filter(|p| **p != local.advertise).collect();
     let calls = others.iter().map(|addr| {
         let hello = hello.clone();
-        let client = inner.peers.cluster(addr);
+        let client = local.peers.cluster(addr);
         async move {
             let mut client = client?;
             let r = rpc::call(addr, Duration::from_secs(1), hello, |r| async move {
@@ -391,26 +406,26 @@ async fn hello_peers(inner: &Arc<Shared>, peers: &[String]) -> BTreeMap<String, 
 /// A formed cluster among the replies: take our id back if it knows us, else join it.
 /// `None`: no formed cluster answered, or every join failed (retried next round).
 async fn rejoin_or_join(
-    inner: &Arc<Shared>,
+    local: &Arc<Local>,
     replies: &BTreeMap<String, pb::HelloReply>,
 ) -> Result<Option<NodeId>, Error> {
     for (addr, r) in replies.iter().filter(|(_, r)| !r.members.is_empty()) {
         if let Some(m) = r.members.iter().find(|m| {
-            m.name == inner.name
-                && m.incarnation == inner.incarnation
+            m.name == local.name
+                && m.incarnation == local.incarnation
                 && !matches!(
                     super::convert::member_state(m),
                     Ok(super::state::NodeState::Left)
                 )
         }) {
             tracing::info!(id = m.id, via = %addr, "the cluster already knows this node");
-            save_id(inner, m.id).await?;
+            save_id(local, m.id).await?;
             return Ok(Some(m.id));
         }
-        match join(inner, addr).await {
+        match join(local, addr).await {
             Ok(id) => {
                 tracing::info!(id, via = %addr, "joined the cluster");
-                save_id(inner, id).await?;
+                save_id(local, id).await?;
                 return Ok(Some(id));
             }
             Err(e) => tracing::warn!(via = %addr, error = %e, "join failed; retrying"),
@@ -469,12 +484,12 @@ fn bootstrap_members(
     }
 }
 
-async fn join(inner: &Shared, addr: &str) -> Result<NodeId, Error> {
-    let mut client = inner.peers.cluster(addr)?;
+async fn join(local: &Local, addr: &str) -> Result<NodeId, Error> {
+    let mut client = local.peers.cluster(addr)?;
     let req = pb::JoinRequest {
-        name: inner.name.clone(),
-        addr: inner.advertise.clone(),
-        incarnation: inner.incarnation,
+        name: local.name.clone(),
+        addr: local.advertise.clone(),
+        incarnation: local.incarnation,
         hops: 0,
     };
     let r = rpc::call(addr, Duration::from_secs(5), req, |r| async move {
@@ -488,9 +503,9 @@ async fn join(inner: &Shared, addr: &str) -> Result<NodeId, Error> {
 /// `Bootstrap` may never have been applied (every bootstrap node crashed before), so this node
 /// calls `initialize()` again (refused harmlessly if it already did) and proposes `Bootstrap`
 /// again (rejected harmlessly if the cluster already has members).
-fn unfinished(inner: &Shared, saved: Option<Vec<NewNode>>) -> Option<Vec<NewNode>> {
+fn unfinished(local: &Local, saved: Option<Vec<NewNode>>) -> Option<Vec<NewNode>> {
     let nodes = saved?;
-    if !inner.state.borrow().members.nodes.is_empty() {
+    if !local.state.borrow().members.nodes.is_empty() {
         return None;
     }
     tracing::info!(
@@ -500,18 +515,8 @@ fn unfinished(inner: &Shared, saved: Option<Vec<NewNode>>) -> Option<Vec<NewNode
     Some(nodes)
 }
 
-/// The log store's handle, while the node has not shut down.
-fn log_store(inner: &Shared) -> Result<store::LogStore, Error> {
-    inner
-        .log
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
-        .ok_or(Error::Shutdown)
-}
-
-async fn save_bootstrap(inner: &Shared, id: NodeId, nodes: Vec<NewNode>) -> Result<(), Error> {
-    let log = log_store(inner)?;
+async fn save_bootstrap(local: &Local, id: NodeId, nodes: Vec<NewNode>) -> Result<(), Error> {
+    let log = local.log_store()?;
     tokio::task::spawn_blocking(move || log.save_bootstrap(id, &nodes)).await?
 }
 
@@ -552,8 +557,8 @@ async fn crash_point(step: Step) {
     }
 }
 
-async fn save_id(inner: &Shared, id: NodeId) -> Result<(), Error> {
-    let log = log_store(inner)?;
+async fn save_id(local: &Local, id: NodeId) -> Result<(), Error> {
+    let log = local.log_store()?;
     tokio::task::spawn_blocking(move || log.save_node_id(id)).await?
 }
 
@@ -577,28 +582,20 @@ pub fn raft_config(cc: &ClusterConfig) -> Result<openraft::Config, Error> {
 }
 
 async fn run_raft(
-    inner: &Arc<Shared>,
+    local: &Arc<Local>,
     id: NodeId,
     bootstrap: Option<Vec<NewNode>>,
+    publish: watch::Sender<Option<Arc<Core>>>,
 ) -> Result<(), Error> {
-    let (log, sm) = inner
-        .stores
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take()
-        .ok_or(Error::Shutdown)?;
-    let config = Arc::new(raft_config(&inner.cluster)?);
-    let raft = Raft::new(
-        id,
-        config,
-        NetworkFactory::new(inner.peers.clone()),
-        log,
-        sm,
-    )
-    .await?;
-    let _ = inner.id.set(id);
-    *inner.raft.write().unwrap_or_else(|p| p.into_inner()) = Some(raft.clone());
-    if inner.cancel.is_cancelled() {
+    let (log, sm) = local.take_stores()?;
+    let config = Arc::new(raft_config(&local.cluster)?);
+    let network = NetworkFactory::new(local.peers.clone());
+    let raft = Raft::new(id, config, network, log, sm).await?;
+    let core = Arc::new(Core::new(local.clone(), id, raft));
+    // From here the edges serve Raft's RPCs: the other bootstrap nodes' votes may arrive
+    // while `initialize()` runs.
+    publish.send_replace(Some(core.clone()));
+    if local.cancel.is_cancelled() {
         return Err(Error::Shutdown);
     }
     if let Some(nodes) = bootstrap {
@@ -606,7 +603,7 @@ async fn run_raft(
             .iter()
             .map(|n| (n.id, BasicNode::new(n.addr.clone())))
             .collect();
-        match raft.initialize(members).await {
+        match core.raft.initialize(members).await {
             Ok(()) => tracing::info!(id, "initialized the cluster membership"),
             Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
                 tracing::info!(id, "already initialized")
@@ -614,24 +611,23 @@ async fn run_raft(
             Err(e) => return Err(e.into()),
         }
         crash_point(Step::Initialized).await;
-        let bi = inner.clone();
-        inner.spawn(async move {
-            if propose_bootstrap(bi, nodes).await {
+        let bc = core.clone();
+        local.spawn(async move {
+            if propose_bootstrap(&bc, nodes).await {
                 crash_point(Step::Bootstrapped).await;
             }
         });
     }
-    let ci = inner.clone();
-    inner.spawn(async move { super::controller::run(ci).await });
-    let _ = inner.ready.send(Some(id));
-    tracing::info!(id, name = %inner.name, "raft running");
+    local.spawn(super::controller::run(core));
+    tracing::info!(id, name = %local.name, "raft running");
     Ok(())
 }
 
 /// Proposes the first members until the replicated state has them (true), or the node stops
 /// (false).
-async fn propose_bootstrap(inner: Arc<Shared>, nodes: Vec<NewNode>) -> bool {
-    let mut state = inner.state.clone();
+async fn propose_bootstrap(core: &Core, nodes: Vec<NewNode>) -> bool {
+    let local = &core.local;
+    let mut state = local.state.clone();
     loop {
         if !state.borrow_and_update().members.nodes.is_empty() {
             return true;
@@ -639,7 +635,7 @@ async fn propose_bootstrap(inner: Arc<Shared>, nodes: Vec<NewNode>) -> bool {
         let cmd = Command::Bootstrap {
             nodes: nodes.clone(),
         };
-        match inner.write(cmd, Duration::from_secs(5)).await {
+        match core.write(cmd, Duration::from_secs(5)).await {
             Ok(Response::Done) => {
                 tracing::info!(members = nodes.len(), "cluster bootstrapped");
                 return true;
@@ -652,7 +648,7 @@ async fn propose_bootstrap(inner: Arc<Shared>, nodes: Vec<NewNode>) -> bool {
             Err(e) => tracing::debug!(error = %e, "bootstrap proposal not accepted yet"),
         }
         tokio::select! {
-            _ = inner.cancel.cancelled() => return false,
+            _ = local.cancel.cancelled() => return false,
             _ = state.changed() => {}
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }

@@ -1,5 +1,10 @@
 //! The gRPC server of a node: the `Raft` service (openraft's RPCs) and the `Cluster` service
 //! (hello, join, write forwarding, status), both behind the token check.
+//!
+//! The server is the node's edge: it listens before the node has its id (peers' `Hello`s
+//! drive discovery), so it alone looks the [`Core`] up in its slot ([`Edge::core`]) and
+//! answers `UNAVAILABLE` ("not running Raft yet") while there is none. `Hello` and `Status`
+//! answer from what the node knows without one.
 
 use std::sync::Arc;
 
@@ -12,26 +17,25 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::error::Error;
+use super::local::Local;
 use super::rpc::{pb, CheckToken, TlsPem, MAX_MESSAGE};
-use super::shared::Shared;
+use super::running::{Core, CoreSlot};
 use super::snapshot_stream::{self, SnapshotEnvelope};
 use super::state::{Command, Response as CmdResponse};
-use super::{Raft, TypeConfig};
+use super::TypeConfig;
 
 /// Starts serving on `listener` until `stop` is cancelled.
 pub(crate) fn serve(
-    inner: Arc<Shared>,
+    edge: Edge,
     listener: tokio::net::TcpListener,
     tls: Option<TlsPem>,
     stop: CancellationToken,
 ) -> Result<JoinHandle<()>, Error> {
-    let check = CheckToken::new(inner.cluster.token.as_ref());
-    let raft_svc = pb::raft_server::RaftServer::new(RaftService {
-        inner: inner.clone(),
-    })
-    .max_decoding_message_size(MAX_MESSAGE)
-    .max_encoding_message_size(MAX_MESSAGE);
-    let cluster_svc = pb::cluster_server::ClusterServer::new(ClusterService { inner })
+    let check = CheckToken::new(edge.local.cluster.token.as_ref());
+    let raft_svc = pb::raft_server::RaftServer::new(RaftService { edge: edge.clone() })
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    let cluster_svc = pb::cluster_server::ClusterServer::new(ClusterService { edge })
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
     let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
@@ -72,10 +76,25 @@ fn encode<T: Serialize>(v: &T) -> Result<Response<pb::RaftMessage>, Status> {
     }))
 }
 
-fn running(inner: &Shared) -> Result<Raft, Status> {
-    inner
-        .raft()
-        .ok_or_else(|| Status::unavailable("this node is not running Raft (yet)"))
+/// What both services serve from: the node before it has an id, and the slot its core
+/// appears in.
+#[derive(Clone)]
+pub(crate) struct Edge {
+    pub local: Arc<Local>,
+    pub core: CoreSlot,
+}
+
+impl Edge {
+    /// The core, if the node has one yet.
+    fn running(&self) -> Option<Arc<Core>> {
+        self.core.borrow().clone()
+    }
+
+    /// The core, or `UNAVAILABLE` while discovery has not returned the node id.
+    fn core(&self) -> Result<Arc<Core>, Status> {
+        self.running()
+            .ok_or_else(|| Status::unavailable("this node is not running Raft (yet)"))
+    }
 }
 
 fn fatal<E: std::fmt::Display>(e: E) -> Status {
@@ -83,7 +102,7 @@ fn fatal<E: std::fmt::Display>(e: E) -> Status {
 }
 
 struct RaftService {
-    inner: Arc<Shared>,
+    edge: Edge,
 }
 
 #[tonic::async_trait]
@@ -92,12 +111,13 @@ impl pb::raft_server::Raft for RaftService {
         &self,
         req: Request<pb::RaftMessage>,
     ) -> Result<Response<pb::RaftMessage>, Status> {
-        let raft = running(&self.inner)?;
+        let core = self.edge.core()?;
+        let raft = &core.raft;
         let rpc: AppendEntriesRequest<TypeConfig> = decode(&req.get_ref().json)?;
         let resp = raft.append_entries(rpc).await.map_err(fatal)?;
         if !matches!(resp, openraft::raft::AppendEntriesResponse::HigherVote(_)) {
             // A current leader reached us: we are part of the cluster.
-            self.inner.touch_contact();
+            core.touch_contact();
         }
         encode(&resp)
     }
@@ -106,7 +126,8 @@ impl pb::raft_server::Raft for RaftService {
         &self,
         req: Request<pb::RaftMessage>,
     ) -> Result<Response<pb::RaftMessage>, Status> {
-        let raft = running(&self.inner)?;
+        let core = self.edge.core()?;
+        let raft = &core.raft;
         let rpc: VoteRequest<TypeConfig> = decode(&req.get_ref().json)?;
         encode(&raft.vote(rpc).await.map_err(fatal)?)
     }
@@ -115,7 +136,8 @@ impl pb::raft_server::Raft for RaftService {
         &self,
         req: Request<pb::RaftMessage>,
     ) -> Result<Response<pb::RaftMessage>, Status> {
-        let raft = running(&self.inner)?;
+        let core = self.edge.core()?;
+        let raft = &core.raft;
         let rpc: VoteRequest<TypeConfig> = decode(&req.get_ref().json)?;
         encode(&raft.pre_vote(rpc).await.map_err(fatal)?)
     }
@@ -124,7 +146,8 @@ impl pb::raft_server::Raft for RaftService {
         &self,
         req: Request<pb::RaftMessage>,
     ) -> Result<Response<pb::RaftMessage>, Status> {
-        let raft = running(&self.inner)?;
+        let core = self.edge.core()?;
+        let raft = &core.raft;
         let msg = req.into_inner();
         let env: SnapshotEnvelope = decode(&msg.json)?;
         let snapshot = openraft::storage::Snapshot {
@@ -135,7 +158,7 @@ impl pb::raft_server::Raft for RaftService {
             .install_full_snapshot(env.vote, snapshot)
             .await
             .map_err(fatal)?;
-        self.inner.touch_contact();
+        core.touch_contact();
         encode(&resp)
     }
 
@@ -143,7 +166,8 @@ impl pb::raft_server::Raft for RaftService {
         &self,
         req: Request<pb::RaftMessage>,
     ) -> Result<Response<pb::RaftMessage>, Status> {
-        let raft = running(&self.inner)?;
+        let core = self.edge.core()?;
+        let raft = &core.raft;
         let rpc: TransferLeaderRequest<TypeConfig> = decode(&req.get_ref().json)?;
         encode(&raft.handle_transfer_leader(rpc).await.map_err(fatal)?)
     }
@@ -153,7 +177,8 @@ impl pb::raft_server::Raft for RaftService {
         &self,
         req: Request<tonic::Streaming<pb::SnapshotChunk>>,
     ) -> Result<Response<pb::RaftMessage>, Status> {
-        let raft = running(&self.inner)?;
+        let core = self.edge.core()?;
+        let raft = &core.raft;
         let r = snapshot_stream::assemble(req.into_inner(), snapshot_stream::MAX_SNAPSHOT).await?;
         tracing::info!(bytes = r.data.len(), chunks = r.chunks, "snapshot received");
         let snapshot = openraft::storage::Snapshot {
@@ -164,17 +189,17 @@ impl pb::raft_server::Raft for RaftService {
             .install_full_snapshot(r.envelope.vote, snapshot)
             .await
             .map_err(fatal)?;
-        self.inner.touch_contact();
+        core.touch_contact();
         encode(&resp)
     }
 }
 
 struct ClusterService {
-    inner: Arc<Shared>,
+    edge: Edge,
 }
 
-pub(crate) fn members_pb(inner: &Shared) -> Vec<pb::Member> {
-    let state = inner.state.borrow().clone();
+pub(crate) fn members_pb(local: &Local) -> Vec<pb::Member> {
+    let state = local.state.borrow().clone();
     state
         .members
         .nodes
@@ -196,19 +221,21 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         _req: Request<pb::HelloRequest>,
     ) -> Result<Response<pb::HelloReply>, Status> {
-        let initialized = match self.inner.raft() {
-            Some(raft) => raft.is_initialized().await.unwrap_or(false),
+        let core = self.edge.running();
+        let initialized = match &core {
+            Some(c) => c.raft.is_initialized().await.unwrap_or(false),
             None => false,
         };
+        let local = &self.edge.local;
         Ok(Response::new(pb::HelloReply {
-            name: self.inner.name.clone(),
-            addr: self.inner.advertise.clone(),
-            incarnation: self.inner.incarnation,
-            node_id: self.inner.id(),
+            name: local.name.clone(),
+            addr: local.advertise.clone(),
+            incarnation: local.incarnation,
+            node_id: core.map(|c| c.id),
             initialized,
-            members: members_pb(&self.inner),
+            members: members_pb(local),
             vcenters: Some(pb::ConfiguredVcenters {
-                names: self.inner.vcenters.clone(),
+                names: local.vcenters.clone(),
             }),
         }))
     }
@@ -221,10 +248,11 @@ impl pb::cluster_server::Cluster for ClusterService {
             addr: req.addr,
             incarnation: req.incarnation,
         };
-        match self.inner.try_write(&cmd, req.hops).await? {
+        let core = self.edge.core()?;
+        match core.try_write(&cmd, req.hops).await? {
             CmdResponse::Registered { id, replaced, .. } => {
                 tracing::info!(id, ?replaced, "node registered");
-                self.inner.kick.notify_one();
+                core.kick.notify_one();
                 Ok(Response::new(pb::JoinReply { node_id: id }))
             }
             CmdResponse::Rejected(r) => Err(r.into()),
@@ -238,7 +266,7 @@ impl pb::cluster_server::Cluster for ClusterService {
     ) -> Result<Response<pb::WriteReply>, Status> {
         let req = req.into_inner();
         let cmd: Command = decode(&req.command)?;
-        let resp = self.inner.try_write(&cmd, req.hops).await?;
+        let resp = self.edge.core()?.try_write(&cmd, req.hops).await?;
         let response = serde_json::to_vec(&resp).map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(pb::WriteReply { response }))
     }
@@ -247,11 +275,12 @@ impl pb::cluster_server::Cluster for ClusterService {
         &self,
         req: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusReply>, Status> {
-        let local = req.get_ref().local;
-        let state = self.inner.state.borrow().clone();
+        let only_this_node = req.get_ref().local;
+        let (local, core) = (&self.edge.local, self.edge.running());
+        let state = local.state.borrow().clone();
         let mut reply = pb::StatusReply {
-            node_id: self.inner.id().unwrap_or(0),
-            members: members_pb(&self.inner),
+            node_id: core.as_ref().map_or(0, |c| c.id),
+            members: members_pb(local),
             vcenters: state
                 .vcenters
                 .iter()
@@ -272,13 +301,13 @@ impl pb::cluster_server::Cluster for ClusterService {
                     }
                 })
                 .collect(),
-            collecting: super::assignment::collecting(&self.inner),
-            failure_timeout_ms: self.inner.cluster.failure_timeout.as_millis() as u64,
+            collecting: core.as_deref().is_some_and(super::assignment::collecting),
+            failure_timeout_ms: local.cluster.failure_timeout.as_millis() as u64,
             ..Default::default()
         };
         reply.set_server(None);
-        if let Some(raft) = self.inner.raft() {
-            let m = super::metrics(&raft);
+        if let Some(core) = &core {
+            let m = core.metrics();
             reply.leader_id = m.current_leader;
             reply.term = m.current_term;
             reply.last_log_index = m.last_log_index;
@@ -289,10 +318,10 @@ impl pb::cluster_server::Cluster for ClusterService {
             reply.learners = mem.learner_ids().collect();
             reply.joint = mem.get_joint_config().len() > 1;
         }
-        reply.nodes = if local {
-            vec![super::admin::local_report(&self.inner)]
+        reply.nodes = if only_this_node {
+            vec![super::admin::local_report(local, core.as_deref())]
         } else {
-            super::admin::gather(&self.inner).await
+            super::admin::gather(local, core.as_deref()).await
         };
         Ok(Response::new(reply))
     }
@@ -305,7 +334,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         let hops = req.hops;
         let op = super::admin::AdminOp::try_from(req)?;
         tracing::info!(?op, hops, "admin operation");
-        let r = super::admin::run_op(&self.inner, op, hops).await;
+        let r = super::admin::run_op(&*self.edge.core()?, op, hops).await;
         match &r {
             Ok(reply) => tracing::info!(message = %reply.message, "admin operation done"),
             Err(s) => tracing::warn!(message = %s.message(), "admin operation failed"),
@@ -320,7 +349,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         let req = req.into_inner();
         let buckets = convert::watched(&req)?;
         let timeout = std::time::Duration::from_millis(req.timeout_ms.max(1));
-        super::admin::wait_drained(&self.inner, &req.node, buckets, timeout)
+        super::admin::wait_drained(&*self.edge.core()?, &req.node, buckets, timeout)
             .await
             .map(Response::new)
     }

@@ -1,64 +1,58 @@
-//! What the parts of a running node share ([`Shared`]), and the write path they all use
-//! (local on the leader, else forwarded; retried the same way everywhere).
+//! The core of a running node ([`Core`]): its id, its Raft handle, its liveness, and the one
+//! write path every writer uses (local on the leader, else forwarded; retried the same way
+//! everywhere).
 //!
-//! Its own module so that the node, its gRPC server, the controller, the admin operations
-//! and the collector's assignment depend on it and not on one another: it imports none of
-//! them.
+//! A `Core` exists only once discovery has returned the node id and Raft runs, so the
+//! controller, the admin operations and the bootstrap proposal take one and never ask
+//! whether Raft exists. The edges that serve before then (the gRPC server, the collector's
+//! assignment, the self-metrics) look it up in a [`CoreSlot`] and answer "not ready" while it
+//! is empty. Its own module so that those parts depend on it and not on one another: it
+//! imports none of them.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{watch, Notify};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use super::convert::WireError;
 use super::error::Error;
-use super::rpc::{self, pb, Peers};
-use super::state::{ClusterState, Command, Response};
-use super::store::{LogStore, StateMachineStore};
+use super::local::Local;
+use super::rpc::{self, pb};
+use super::state::{Command, Response};
 use super::{NodeId, Raft};
-use crate::config::ClusterConfig;
 
 /// How long a forwarded or local write may take before the caller retries.
 const WRITE_ATTEMPT: Duration = Duration::from_secs(2);
-/// What every part of a running node shares (server handlers, controller, assignment,
-/// admin operations): its identity and config, the Raft handle once it runs, the replica,
-/// liveness, and the task registry.
-pub(crate) struct Shared {
-    pub name: String,
-    pub advertise: String,
-    pub incarnation: u64,
-    pub cluster: ClusterConfig,
-    pub vcenters: Vec<String>,
-    pub peers: Arc<Peers>,
-    pub(super) raft: RwLock<Option<Raft>>,
-    pub(super) id: OnceLock<NodeId>,
-    pub state: watch::Receiver<Arc<ClusterState>>,
+
+/// Where the edges find the core: `None` until the node has its id and runs Raft.
+pub(crate) type CoreSlot = watch::Receiver<Option<Arc<Core>>>;
+
+/// A node that has its id and runs Raft (see the module doc).
+pub(crate) struct Core {
+    pub local: Arc<Local>,
+    pub id: NodeId,
+    pub raft: Raft,
     /// When this node last accepted an AppendEntries (or snapshot) from a leader.
-    pub(super) last_contact: Mutex<Option<Instant>>,
-    /// Wakes the controller early (a join, a leadership change).
+    last_contact: Mutex<Option<Instant>>,
+    /// Wakes the controller early (a join, an admin change).
     pub kick: Notify,
-    pub cancel: CancellationToken,
-    /// The stores until Raft takes them; the log store handle until shutdown.
-    pub(super) stores: Mutex<Option<(LogStore, StateMachineStore)>>,
-    pub(super) log: Mutex<Option<LogStore>>,
-    pub(super) tasks: Mutex<Vec<JoinHandle<()>>>,
-    pub(super) ready: watch::Sender<Option<NodeId>>,
-    /// The collector's last cycle per vCenter (data plane figures, never replicated).
-    pub stats: Mutex<BTreeMap<String, pb::CycleReport>>,
 }
 
-impl Shared {
-    /// The running Raft, if this node has one yet.
-    pub fn raft(&self) -> Option<Raft> {
-        self.raft.read().unwrap_or_else(|p| p.into_inner()).clone()
+impl Core {
+    pub fn new(local: Arc<Local>, id: NodeId, raft: Raft) -> Core {
+        Core {
+            local,
+            id,
+            raft,
+            last_contact: Mutex::new(None),
+            kick: Notify::new(),
+        }
     }
 
-    pub fn id(&self) -> Option<NodeId> {
-        self.id.get().copied()
+    /// A copy of this node's Raft metrics.
+    pub fn metrics(&self) -> openraft::RaftMetrics<super::TypeConfig> {
+        super::metrics(&self.raft)
     }
 
     pub fn touch_contact(&self) {
@@ -72,15 +66,9 @@ impl Shared {
             .map(|t| t.elapsed())
     }
 
-    pub(super) fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
-        let h = tokio::spawn(fut);
-        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(h);
-    }
-
     /// The leader's id and address as this node knows them.
     pub fn leader(&self) -> Option<(NodeId, String)> {
-        let raft = self.raft()?;
-        let m = super::metrics(&raft);
+        let m = self.metrics();
         let id = m.current_leader?;
         let addr = m
             .membership_config
@@ -88,7 +76,8 @@ impl Shared {
             .get_node(&id)
             .map(|n| n.addr.clone())
             .or_else(|| {
-                self.state
+                self.local
+                    .state
                     .borrow()
                     .members
                     .nodes
@@ -100,12 +89,12 @@ impl Shared {
 
     /// One attempt at a write: locally if this node leads, else forwarded to the leader.
     pub async fn try_write(&self, cmd: &Command, hops: u32) -> Result<Response, Error> {
-        let raft = self.raft().ok_or(Error::NotReady)?;
         let (leader, addr) = self.leader().ok_or(Error::NoLeader)?;
-        if Some(leader) == self.id() {
-            return match tokio::time::timeout(WRITE_ATTEMPT, raft.client_write(cmd.clone())).await {
+        if leader == self.id {
+            let write = self.raft.client_write(cmd.clone());
+            return match tokio::time::timeout(WRITE_ATTEMPT, write).await {
                 Err(_) => Err(Error::Timeout {
-                    addr: self.advertise.clone(),
+                    addr: self.local.advertise.clone(),
                     timeout: WRITE_ATTEMPT,
                 }),
                 Ok(Ok(r)) => Ok(r.data),
@@ -119,7 +108,7 @@ impl Shared {
         if hops >= 2 {
             return Err(Error::NoLeader);
         }
-        let mut client = self.peers.cluster(&addr)?;
+        let mut client = self.local.peers.cluster(&addr)?;
         // The Raft log entry payload: serde_json, as openraft stores it (see the proto).
         let command = serde_json::to_vec(cmd).map_err(|source| WireError::Json {
             field: "WriteRequest.command",
@@ -148,7 +137,7 @@ impl Shared {
     pub async fn write(&self, cmd: Command, timeout: Duration) -> Result<Response, Error> {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.cancel.is_cancelled() {
+            if self.local.cancel.is_cancelled() {
                 return Err(Error::Shutdown);
             }
             let err = match self.try_write(&cmd, 0).await {
@@ -165,7 +154,7 @@ impl Shared {
 }
 
 /// Errors after which a write may succeed if tried again (leader election, a restart).
-pub(crate) fn retryable(e: &Error) -> bool {
+fn retryable(e: &Error) -> bool {
     match e {
         Error::NoLeader | Error::NotReady | Error::Timeout { .. } => true,
         Error::Rpc { status, .. } => matches!(
