@@ -73,11 +73,14 @@ impl Cluster {
         let pw = dir.path().join("vc.password");
         std::fs::write(&pw, format!("{password}\n")).unwrap();
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let peers: Vec<String> = ports.iter().map(|p| format!("\"127.0.0.1:{p}\"")).collect();
+        let peers: Vec<String> = ports
+            .iter()
+            .map(|p| format!("\"{}:{p}\"", common::host()))
+            .collect();
         let mut nodes = Vec::new();
         for (i, port) in ports.iter().enumerate() {
             let name = format!("node{}", i + 1);
-            let addr = format!("127.0.0.1:{port}");
+            let addr = format!("{}:{port}", common::host());
             let config = dir.path().join(format!("{name}.toml"));
             std::fs::write(
                 &config,
@@ -289,7 +292,7 @@ async fn every_subcommand_and_every_refusal() {
     assert_refused(&r, "wrong cluster token");
     let r = run(&["health"], &c.nodes[0].addr, &bad).await;
     assert!(r.0 == 1 && r.1.contains("wrong cluster token"), "{r:?}");
-    let r = run(&["status"], &format!("127.0.0.1:{}", free_port()), &c.token).await;
+    let r = run(&["status"], &common::free_addr(), &c.token).await;
     assert_refused(&r, "node unreachable");
     assert_refused(
         &c.vc("node1", &["drain", "nosuchnode"]).await,

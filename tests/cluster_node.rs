@@ -5,6 +5,9 @@
 //! Figures (election time, reassignment time, commit latency) are printed; run with
 //! `--nocapture` to see them.
 
+mod common;
+
+use common::{free_port, host};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,14 +22,6 @@ use vcollect::vsphere::EntityKind;
 
 const TOKEN: &str = "s3cret-cluster-token";
 const FAILURE_TIMEOUT: Duration = Duration::from_secs(2);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Files {
     dir: tempfile::TempDir,
@@ -53,12 +48,15 @@ impl Files {
         extra: &str,
     ) -> Config {
         let data = self.dir.path().join(name);
-        let peers: Vec<String> = peers.iter().map(|p| format!("\"127.0.0.1:{p}\"")).collect();
+        let peers: Vec<String> = peers
+            .iter()
+            .map(|p| format!("\"{}:{p}\"", host()))
+            .collect();
         let text = format!(
             r#"
 [node]
 name = "{name}"
-listen = "127.0.0.1:{port}"
+listen = "{host}:{port}"
 data_dir = "{data}"
 
 [cluster]
@@ -75,6 +73,7 @@ url = "http://127.0.0.1:1/sdk"
 username = "u"
 password_file = "{pw}"
 "#,
+            host = host(),
             data = data.display(),
             peers = peers.join(", "),
             token = self.dir.path().join("token").display(),
@@ -204,7 +203,7 @@ async fn three_nodes_form_fail_over_rejoin_and_grow() {
     // status over gRPC from any node, with the token.
     let token = Secret::new(TOKEN);
     let report = cluster::status(
-        &format!("127.0.0.1:{}", ports[0]),
+        &format!("{}:{}", host(), ports[0]),
         &token,
         Duration::from_secs(2),
     )
@@ -358,7 +357,7 @@ async fn three_nodes_form_fail_over_rejoin_and_grow() {
         "node 4 joined, promoted and got 256 buckets after {joined:?} ({:?} since start)",
         t4.elapsed()
     );
-    let report = cluster::status(&format!("127.0.0.1:{p4}"), &token, Duration::from_secs(2))
+    let report = cluster::status(&format!("{}:{p4}", host()), &token, Duration::from_secs(2))
         .await
         .unwrap();
     assert_eq!(report.members.len(), 4);
@@ -393,7 +392,7 @@ async fn a_single_node_forms_alone_and_refuses_rpcs_without_the_token() {
     tokio::time::sleep(FAILURE_TIMEOUT + Duration::from_millis(500)).await;
     assert!(asg.collecting(), "a single-node cluster stopped collecting");
 
-    let addr = format!("127.0.0.1:{port}");
+    let addr = format!("{}:{port}", host());
     let ok = cluster::status(&addr, &Secret::new(TOKEN), Duration::from_secs(2)).await;
     assert!(ok.is_ok(), "{ok:?}");
     let wrong = cluster::status(&addr, &Secret::new("wrong"), Duration::from_secs(2)).await;
@@ -422,7 +421,7 @@ async fn a_single_node_forms_alone_and_refuses_rpcs_without_the_token() {
     node.shutdown().await.unwrap();
 }
 
-/// A CA and one certificate for 127.0.0.1 signed by it, plus a rogue self-signed one.
+/// A CA and one certificate for this process's loopback address signed by it, plus a rogue self-signed one.
 fn write_pki(dir: &Path) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
@@ -430,13 +429,13 @@ fn write_pki(dir: &Path) {
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let key = KeyPair::generate().unwrap();
-    let params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".into()]).unwrap();
+    let params = CertificateParams::new(vec![host().to_string(), "localhost".into()]).unwrap();
     let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
     std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
     std::fs::write(dir.join("node.pem"), cert.pem()).unwrap();
     std::fs::write(dir.join("node.key"), key.serialize_pem()).unwrap();
     let rogue_key = KeyPair::generate().unwrap();
-    let rogue = CertificateParams::new(vec!["127.0.0.1".to_string()])
+    let rogue = CertificateParams::new(vec![host().to_string()])
         .unwrap()
         .self_signed(&rogue_key)
         .unwrap();
@@ -471,7 +470,7 @@ async fn two_nodes_over_mutual_tls_and_a_cut_off_node_stops_collecting() {
     })
     .await;
 
-    let addr = format!("127.0.0.1:{}", ports[0]);
+    let addr = format!("{}:{}", host(), ports[0]);
     let pem = |f: &str| std::fs::read(d.join(f)).unwrap();
     let mut good = cluster::ClientOptions::new(Some(Secret::new(TOKEN)), Duration::from_secs(2));
     good.tls = Some(cluster::rpc::TlsPem {
@@ -564,7 +563,7 @@ async fn a_vcenter_removed_from_every_config_is_dropped_from_the_shard_map() {
     .await;
     println!("vc2 dropped {:?} after the last restart", t.elapsed());
     let report = cluster::status(
-        &format!("127.0.0.1:{}", ports[0]),
+        &format!("{}:{}", host(), ports[0]),
         &Secret::new(TOKEN),
         Duration::from_secs(2),
     )

@@ -252,7 +252,7 @@ async fn outage_spools_then_drains_in_order() {
 #[tokio::test]
 async fn a_full_spool_drops_and_counts() {
     // Nothing listens on this port: every write fails and goes to the spool.
-    let url = format!("http://127.0.0.1:{}", common::free_port());
+    let url = format!("http://{}", common::free_addr());
     let mut opts = v1(&url, "vsphere");
     opts.max_retries = 0;
     let spool = tempfile::tempdir().unwrap();

@@ -14,7 +14,7 @@ use common::cluster::{Cluster, Options, TOKEN};
 use common::config::{self, Vc};
 use common::influx::Influx;
 use common::vcsim::{SimOptions, Simulator};
-use common::{free_port, poll, vcollect_bin};
+use common::{poll, vcollect_bin};
 
 const COLLECT: &str = "[collect]\ninterval = \"5s\"\nlookback = \"1m\"\n\
     vm_counters = [\"cpu.usage.average\"]\nhost_counters = [\"cpu.usage.average\"]\n";
@@ -232,13 +232,13 @@ async fn metrics_serves_the_documented_series_and_they_move() {
     let influx = Influx::start().await;
     influx.create_db("vsphere").await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let extra = format!("{COLLECT}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n");
+    let addr = common::free_addr();
+    let extra = format!("{COLLECT}\n[metrics]\nlisten = \"{addr}\"\n");
     // A second vCenter that never answers: its errors are counted by cause, and the
     // standalone node's health names it.
     let down = Vc {
         name: "vc-down".into(),
-        url: format!("http://127.0.0.1:{}/sdk", free_port()),
+        url: format!("http://{}/sdk", common::free_addr()),
         ..Vc::new("vc-down", &sim)
     };
     let cfg = config::write(
@@ -249,7 +249,7 @@ async fn metrics_serves_the_documented_series_and_they_move() {
     );
     let log = dir.path().join("agent.log");
     let mut agent = spawn_agent(&cfg, &log);
-    let url = format!("http://127.0.0.1:{port}/metrics");
+    let url = format!("http://{addr}/metrics");
     let cycles = "vcollect_cycles_total{vcenter=\"vc1\"}";
     let samples = "vcollect_samples_total{vcenter=\"vc1\"}";
 
@@ -288,7 +288,7 @@ async fn metrics_serves_the_documented_series_and_they_move() {
     let errors = "vcollect_errors_total{vcenter=\"vc-down\",cause=\"unreachable\"}";
     assert!(value(&first, errors).unwrap_or(0.0) >= 1.0, "{first}");
     // A standalone node is healthy when every vCenter's last cycle went well: not here.
-    let health = format!("http://127.0.0.1:{port}/healthz");
+    let health = format!("http://{addr}/healthz");
     let (code, body) = get(&health, None).await.expect("healthz answers");
     assert_eq!(code, 503, "{body}");
     assert!(
@@ -319,14 +319,14 @@ async fn healthz_answers_200_then_503_once_the_quorum_is_lost() {
             collect: COLLECT,
         },
     );
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    for (n, port) in cluster.nodes.iter().zip(&ports) {
+    let addrs: Vec<String> = (0..3).map(|_| common::free_addr()).collect();
+    for (n, addr) in cluster.nodes.iter().zip(&addrs) {
         let mut text = std::fs::read_to_string(&n.config).unwrap();
-        text.push_str(&format!("\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
+        text.push_str(&format!("\n[metrics]\nlisten = \"{addr}\"\n"));
         std::fs::write(&n.config, text).unwrap();
     }
     cluster.start_all(3);
-    let url = |i: usize, path: &str| format!("http://127.0.0.1:{}{path}", ports[i]);
+    let url = |i: usize, path: &str| format!("http://{}{path}", addrs[i]);
 
     for i in 0..3 {
         let what = format!("node {i} healthy on /healthz");

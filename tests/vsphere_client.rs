@@ -186,8 +186,7 @@ async fn wrong_password_is_invalid_login() {
 
 #[tokio::test]
 async fn closed_port_is_unreachable() {
-    let port = common::free_port();
-    let url = format!("http://127.0.0.1:{port}/sdk");
+    let url = format!("http://{}/sdk", common::free_addr());
     let err = Client::connect(opts(&url)).await.unwrap_err();
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
     let msg = err.to_string();

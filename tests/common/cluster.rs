@@ -28,7 +28,7 @@ pub struct NodeProc {
 
 impl NodeProc {
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", super::host(), self.port)
     }
 
     pub fn running(&self) -> bool {
@@ -61,9 +61,12 @@ impl Cluster {
         let token_file = dir.path().join("cluster.token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).expect("writing the token");
         let mut ports: Vec<u16> = (0..opts.slots).map(|_| free_port()).collect();
-        // The same string order as the nodes' bootstrap set ("127.0.0.1:PORT" sorted).
+        // The same string order as the nodes' bootstrap set ("HOST:PORT" sorted).
         ports.sort_by_key(|p| p.to_string());
-        let peers: Vec<String> = ports.iter().map(|p| format!("\"127.0.0.1:{p}\"")).collect();
+        let peers: Vec<String> = ports
+            .iter()
+            .map(|p| format!("\"{}:{p}\"", super::host()))
+            .collect();
         let rest = format!(
             "{collect}\n\n[cluster]\npeers = [{peers}]\nbootstrap_expect = {expect}\n\
              token_file = \"{token}\"\nfailure_timeout = \"{ft}\"\n",
@@ -80,8 +83,9 @@ impl Cluster {
                 let name = format!("n{}", i + 1);
                 let data_dir = dir.path().join(&name);
                 let node = format!(
-                    "[node]\nname = \"{name}\"\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n",
-                    data_dir.display()
+                    "[node]\nname = \"{name}\"\nlisten = \"{host}:{port}\"\ndata_dir = \"{}\"\n",
+                    data_dir.display(),
+                    host = super::host()
                 );
                 let config = config::write_file(
                     dir.path(),

@@ -48,7 +48,7 @@ impl Influx {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", super::host(), self.port)
     }
 
     fn config_path(&self) -> PathBuf {
@@ -60,7 +60,7 @@ impl Influx {
         let d = self.dir.path().display();
         let conf = format!(
             r#"reporting-disabled = true
-bind-address = "127.0.0.1:{rpc}"
+bind-address = "{host}:{rpc}"
 [meta]
   dir = "{d}/meta"
 [data]
@@ -68,12 +68,13 @@ bind-address = "127.0.0.1:{rpc}"
   wal-dir = "{d}/wal"
   query-log-enabled = false
 [http]
-  bind-address = "127.0.0.1:{http}"
+  bind-address = "{host}:{http}"
   log-enabled = false
   auth-enabled = {auth}
 [monitor]
   store-enabled = false
 "#,
+            host = super::host(),
             rpc = self.rpc_port,
             http = self.port,
             auth = self.auth.is_some()

@@ -18,10 +18,47 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released: good enough for a test's own servers).
+/// This test process's own loopback address, `127.a.b.c` from its pid (all of 127/8 is
+/// loopback on Linux).
+///
+/// Why: a test chooses its servers' ports ahead of time ([`free_port`]: bound and released)
+/// because a cluster's configuration names its peers. nextest runs tests in parallel processes,
+/// and on one shared address a port released here could be taken by a test beside it before
+/// this test's server bound it; this test then talked to the other test's cluster (seen: the
+/// admin CLI test's `status` answered by another test's settled cluster, then failing on a
+/// node that was not there). On an address of its own, no other process's server can take it.
+pub fn host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let pid = std::process::id();
+        // Octets 1..=250: never the network (.0) or broadcast (.255) address.
+        let octet = |n: u32| 1 + n % 250;
+        format!(
+            "127.{}.{}.{}",
+            octet(pid / 62_500),
+            octet(pid / 250),
+            octet(pid)
+        )
+    })
+}
+
+/// A free TCP port on [`host`] (bound and released), never the same one twice in a process.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port");
-    l.local_addr().expect("local addr").port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let l = std::net::TcpListener::bind((host(), 0)).expect("binding a free port");
+        let port = l.local_addr().expect("local addr").port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
+/// `host:port` with a [`free_port`].
+pub fn free_addr() -> String {
+    format!("{}:{}", host(), free_port())
 }
 
 /// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
