@@ -154,7 +154,9 @@ impl Cluster {
         .await
     }
 
-    /// Waits for a leader, three active voters and every bucket owned.
+    /// Waits for a leader, three active voters and every bucket owned, as node1 sees it,
+    /// and for every node to name that same working leader (a node that has not heard of
+    /// the latest election yet would refuse the next `status`).
     async fn wait_settled(&self) {
         poll("a settled cluster", Duration::from_secs(60), || async {
             let (code, out, _) = self.vc("node1", &["status", "--json"]).await;
@@ -162,6 +164,13 @@ impl Cluster {
                 return None;
             }
             let v: Value = serde_json::from_str(&out).ok()?;
+            for other in ["node2", "node3"] {
+                let (code, out, _) = self.vc(other, &["status", "--json"]).await;
+                let o: Value = serde_json::from_str(&out).ok()?;
+                if code != 0 || o["leader_id"] != v["leader_id"] {
+                    return None;
+                }
+            }
             let m = v["members"].as_array()?;
             let ok = m.len() == 3
                 && m.iter().all(|m| {

@@ -150,18 +150,14 @@ async fn form(env: &mut Env, n: usize, spread: &[u64]) -> Vec<Status> {
     let which: Vec<usize> = (0..n).collect();
     let (st, _) = env
         .cluster
-        .wait_status(
-            "the cluster to form",
+        .wait_one_leader(
+            "the cluster to form, one leader",
             &which,
             Duration::from_secs(30),
             |s| settled(s, n, spread),
         )
         .await;
     let leader = st[0].leader();
-    assert!(
-        st.iter().all(|s| s.leader() == leader),
-        "one leader: {st:?}"
-    );
     println!(
         "{n} nodes formed one cluster ({spread:?}, leader {leader:?}) {:?} after start",
         t.elapsed()
@@ -231,14 +227,10 @@ async fn the_leader_killed_with_sigkill_is_replaced_and_its_buckets_move() {
     env.cluster.kill(li).await;
     let (after, election) = env
         .cluster
-        .wait_status("a new leader", &survivors, Duration::from_secs(5), |s| {
+        .wait_one_leader("a new leader", &survivors, Duration::from_secs(5), |s| {
             s.leader().is_some_and(|l| l != old) && s.term() > term
         })
         .await;
-    assert!(
-        after.iter().all(|s| s.leader() == after[0].leader()),
-        "{after:?}"
-    );
     let (_, _) = env
         .cluster
         .wait_status(
@@ -567,8 +559,17 @@ async fn bootstrap_survives_every_node_crashing_after_any_step() {
                 .start_with_env(i, &[("VCOLLECT_TEST_CRASH_AT", step)]);
         }
         let marker = format!("VCOLLECT_TEST_CRASH_AT={step}: bootstrap stopped here");
+        // Once the cluster has members, a bootstrap node that was slow to start (its first
+        // `Hello`s went out before the others listened) finds the formed cluster that already
+        // names it and takes its id from there: it never runs the bootstrap, so "bootstrapped"
+        // is as far as it gets too (seen on a loaded machine: n2 and n3 formed the cluster,
+        // n1 then took id 1 from them).
+        let at_step = |log: &str| {
+            log.contains(&marker)
+                || (step == "bootstrapped" && log.contains("the cluster already knows this node"))
+        };
         let t = Instant::now();
-        while !(0..3).all(|i| env.cluster.log(i).contains(&marker)) {
+        while !(0..3).all(|i| at_step(&env.cluster.log(i))) {
             assert!(
                 t.elapsed() < Duration::from_secs(30),
                 "not every node reached {step} within 30 s\n{}",
@@ -584,15 +585,14 @@ async fn bootstrap_survives_every_node_crashing_after_any_step() {
         env.cluster.start_all(3);
         let (st, took) = env
             .cluster
-            .wait_status(
-                &format!("the cluster to form after a crash at {step}"),
+            .wait_one_leader(
+                &format!("the cluster to form after a crash at {step}, one leader"),
                 &[0, 1, 2],
                 Duration::from_secs(60),
                 |s| settled(s, 3, &[341, 341, 342]),
             )
             .await;
         let leader = st[0].leader();
-        assert!(st.iter().all(|s| s.leader() == leader), "{st:?}");
         println!(
             "every node killed after {step} (reached {reached:?} after start); restarted, one \
              cluster (leader {leader:?}) {took:?} later ({:?} in all)",

@@ -234,11 +234,49 @@ impl Cluster {
     where
         F: Fn(&Status) -> bool,
     {
+        self.wait_statuses(what, which, timeout, |all| all.iter().all(&f))
+            .await
+    }
+
+    /// [`Cluster::wait_status`], and every node names the same leader. The statuses are read
+    /// one per node, so an election between two reads (a loaded machine delays heartbeats)
+    /// can make them disagree for a moment: agreement is waited for, not asserted once.
+    pub async fn wait_one_leader<F>(
+        &self,
+        what: &str,
+        which: &[usize],
+        timeout: Duration,
+        f: F,
+    ) -> (Vec<Status>, Duration)
+    where
+        F: Fn(&Status) -> bool,
+    {
+        self.wait_statuses(what, which, timeout, |all| {
+            all.iter().all(&f) && all.iter().all(|s| s.leader() == all[0].leader())
+        })
+        .await
+    }
+
+    /// Polls every node of `which` until `f` holds for their statuses together (every node
+    /// answered).
+    async fn wait_statuses<F>(
+        &self,
+        what: &str,
+        which: &[usize],
+        timeout: Duration,
+        f: F,
+    ) -> (Vec<Status>, Duration)
+    where
+        F: Fn(&[Status]) -> bool,
+    {
         let start = Instant::now();
         loop {
             let all = futures::future::join_all(which.iter().map(|&i| self.status(i))).await;
-            if all.iter().all(|s| s.as_ref().is_some_and(&f)) {
-                return (all.into_iter().flatten().collect(), start.elapsed());
+            if all.iter().all(Option::is_some) {
+                let got: Vec<Status> = all.iter().flatten().cloned().collect();
+                if f(&got) {
+                    return (got, start.elapsed());
+                }
             }
             if start.elapsed() > timeout {
                 let last: Vec<String> = all
