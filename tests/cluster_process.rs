@@ -14,7 +14,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::check;
-use common::cluster::{Cluster, Options, Status};
+use common::cluster::{one_leader, Cluster, Options, Status};
 use common::config::Vc;
 use common::influx::Influx;
 use common::poll;
@@ -150,11 +150,11 @@ async fn form(env: &mut Env, n: usize, spread: &[u64]) -> Vec<Status> {
     let which: Vec<usize> = (0..n).collect();
     let (st, _) = env
         .cluster
-        .wait_one_leader(
+        .wait_statuses(
             "the cluster to form, one leader",
             &which,
             Duration::from_secs(30),
-            |s| settled(s, n, spread),
+            |all| one_leader(all) && all.iter().all(|s| settled(s, n, spread)),
         )
         .await;
     let leader = st[0].leader();
@@ -227,8 +227,11 @@ async fn the_leader_killed_with_sigkill_is_replaced_and_its_buckets_move() {
     env.cluster.kill(li).await;
     let (after, election) = env
         .cluster
-        .wait_one_leader("a new leader", &survivors, Duration::from_secs(5), |s| {
-            s.leader().is_some_and(|l| l != old) && s.term() > term
+        .wait_statuses("a new leader", &survivors, Duration::from_secs(5), |all| {
+            one_leader(all)
+                && all
+                    .iter()
+                    .all(|s| s.leader().is_some_and(|l| l != old) && s.term() > term)
         })
         .await;
     let (_, _) = env
@@ -585,11 +588,11 @@ async fn bootstrap_survives_every_node_crashing_after_any_step() {
         env.cluster.start_all(3);
         let (st, took) = env
             .cluster
-            .wait_one_leader(
+            .wait_statuses(
                 &format!("the cluster to form after a crash at {step}, one leader"),
                 &[0, 1, 2],
                 Duration::from_secs(60),
-                |s| settled(s, 3, &[341, 341, 342]),
+                |all| one_leader(all) && all.iter().all(|s| settled(s, 3, &[341, 341, 342])),
             )
             .await;
         let leader = st[0].leader();

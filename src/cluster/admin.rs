@@ -22,7 +22,9 @@ use openraft::{Instant as _, ReadPolicy, ServerState};
 use tonic::Status;
 
 use super::convert;
-use super::decide::{self, drain_wait, resolve, transfer::Target, Decision, LeaderView, Refusal};
+use super::decide::{
+    self, drain_wait, resolve, transfer::TransferTo, Decision, LeaderView, Refusal,
+};
 use super::error::{Error, TransferError};
 use super::local::Local;
 use super::rpc::{self, pb, ClientOptions};
@@ -184,8 +186,8 @@ pub(crate) async fn run_op(core: &Core, op: AdminOp, hops: u32) -> Result<pb::Ad
         AdminOp::TransferLeader { to } => {
             let target = decide::transfer::decide(&state, &view, to.as_deref())?;
             let to = match target {
-                Target::AlreadyLeads(message) => return Ok(reply(message, view.me)),
-                Target::To(id) => id,
+                TransferTo::AlreadyLeads(message) => return Ok(reply(message, view.me)),
+                TransferTo::To(id) => id,
             };
             let (leader, took) = transfer(raft, view.me, to, TRANSFER_TIMEOUT).await?;
             let name = |id: NodeId| {

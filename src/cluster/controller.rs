@@ -46,7 +46,7 @@ pub const DROP_CHECK: Duration = Duration::from_secs(5);
 /// Deadline of one member's answer to that question.
 const ASK_TIMEOUT: Duration = Duration::from_secs(1);
 
-struct Leadership {
+struct LeaderTerm {
     term: u64,
     /// Per member without any acknowledgement in this term: since when we count its silence.
     silence: Silence,
@@ -56,7 +56,7 @@ struct Leadership {
 
 pub(crate) async fn run(core: Arc<Core>) {
     let raft = &core.raft;
-    let mut leading: Option<Leadership> = None;
+    let mut leading: Option<LeaderTerm> = None;
     // The leader we followed last, and when we last heard from it (for a fast verdict on a
     // leader that died: its silence started before we were elected).
     let mut previous_leader: Option<NodeId> = None;
@@ -94,7 +94,7 @@ pub(crate) async fn run(core: Arc<Core>) {
                 term = m.current_term,
                 "leading: controller active"
             );
-            leading = Some(Leadership {
+            leading = Some(LeaderTerm {
                 term: m.current_term,
                 silence,
                 asked: None,
@@ -118,7 +118,7 @@ async fn write(core: &Core, cmd: Command) -> Result<Response, Error> {
 }
 
 /// One look at the cluster: snapshot the replica and the metrics, decide, write.
-async fn tick(core: &Core, l: &mut Leadership) -> Result<(), Error> {
+async fn tick(core: &Core, l: &mut LeaderTerm) -> Result<(), Error> {
     let local = &core.local;
     let m = core.metrics();
     let state = local.state.borrow().clone();

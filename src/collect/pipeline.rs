@@ -137,7 +137,7 @@ async fn query(
 }
 
 /// What the encode stage did.
-struct Encoded {
+struct EncodeTally {
     /// Entities for which vCenter returned at least one sample.
     with_data: HashSet<String>,
     samples: u64,
@@ -153,8 +153,8 @@ async fn encode(
     mut encoder: Encoder,
     tx: mpsc::Sender<Pending>,
     opts: &PipelineOptions,
-) -> Encoded {
-    let mut e = Encoded {
+) -> EncodeTally {
+    let mut e = EncodeTally {
         with_data: HashSet::new(),
         samples: 0,
         lines: 0,
@@ -200,7 +200,7 @@ async fn encode(
 }
 
 /// What the write stage did.
-struct Written {
+struct WriteTally {
     /// moid → newest sample, for the entities whose batch the sink has or spooled.
     durable: HashMap<String, i64>,
     /// Batches refused (or not written after a closed output).
@@ -211,8 +211,8 @@ struct Written {
 
 /// Stage 3: every batch of `rx` to the sink, in order. Marks become durable only while no
 /// batch before them was dropped (an entity's progress never passes a lost batch).
-async fn write(vcenter: &str, mut rx: mpsc::Receiver<Pending>, sink: &Sink) -> Written {
-    let mut w = Written {
+async fn write(vcenter: &str, mut rx: mpsc::Receiver<Pending>, sink: &Sink) -> WriteTally {
+    let mut w = WriteTally {
         durable: HashMap::new(),
         dropped: 0,
         bytes: 0,

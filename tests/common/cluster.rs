@@ -224,57 +224,32 @@ impl Cluster {
 
     /// Polls until every node in `which` answers and `f` holds for every answer; returns the
     /// answers and the time it took. Panics with the logs after `timeout`.
-    pub async fn wait_status<F>(
+    pub async fn wait_status(
         &self,
         what: &str,
         which: &[usize],
         timeout: Duration,
-        f: F,
-    ) -> (Vec<Status>, Duration)
-    where
-        F: Fn(&Status) -> bool,
-    {
+        f: impl Fn(&Status) -> bool,
+    ) -> (Vec<Status>, Duration) {
         self.wait_statuses(what, which, timeout, |all| all.iter().all(&f))
             .await
     }
 
-    /// [`Cluster::wait_status`], and every node names the same leader. The statuses are read
-    /// one per node, so an election between two reads (a loaded machine delays heartbeats)
-    /// can make them disagree for a moment: agreement is waited for, not asserted once.
-    pub async fn wait_one_leader<F>(
-        &self,
-        what: &str,
-        which: &[usize],
-        timeout: Duration,
-        f: F,
-    ) -> (Vec<Status>, Duration)
-    where
-        F: Fn(&Status) -> bool,
-    {
-        self.wait_statuses(what, which, timeout, |all| {
-            all.iter().all(&f) && all.iter().all(|s| s.leader() == all[0].leader())
-        })
-        .await
-    }
-
     /// Polls every node of `which` until `f` holds for their statuses together (every node
-    /// answered).
-    async fn wait_statuses<F>(
+    /// answered), e.g. [`one_leader`].
+    pub async fn wait_statuses(
         &self,
         what: &str,
         which: &[usize],
         timeout: Duration,
-        f: F,
-    ) -> (Vec<Status>, Duration)
-    where
-        F: Fn(&[Status]) -> bool,
-    {
+        all_hold: impl Fn(&[Status]) -> bool,
+    ) -> (Vec<Status>, Duration) {
         let start = Instant::now();
         loop {
             let all = futures::future::join_all(which.iter().map(|&i| self.status(i))).await;
             if all.iter().all(Option::is_some) {
                 let got: Vec<Status> = all.iter().flatten().cloned().collect();
-                if f(&got) {
+                if all_hold(&got) {
                     return (got, start.elapsed());
                 }
             }
@@ -304,6 +279,13 @@ impl Cluster {
             .collect();
         Partition::new(n.port, n.gid, &others)
     }
+}
+
+/// Every status names the same leader. The statuses are read one per node, so an election
+/// between two reads (a loaded machine delays heartbeats) can make them disagree for a
+/// moment: wait for agreement with [`Cluster::wait_statuses`] rather than assert it once.
+pub fn one_leader(all: &[Status]) -> bool {
+    all.iter().all(|s| s.leader() == all[0].leader())
 }
 
 /// One node's `vcollect status --json`.

@@ -35,14 +35,14 @@ pub struct Silence {
 
 /// One member's state change, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Change {
+pub struct StateChange {
     pub id: NodeId,
     pub from: NodeState,
     pub to: NodeState,
     pub silent: Duration,
 }
 
-impl Change {
+impl StateChange {
     /// The command, conditional on the state it was decided on.
     pub fn command(&self) -> Command {
         Command::SetNodeState {
@@ -64,7 +64,12 @@ impl Silence {
     }
 
     /// The changes the leader should write now.
-    pub fn decide(&mut self, state: &ClusterState, view: &LeaderView, now: Instant) -> Vec<Change> {
+    pub fn decide(
+        &mut self,
+        state: &ClusterState,
+        view: &LeaderView,
+        now: Instant,
+    ) -> Vec<StateChange> {
         self.me_hint = view.me;
         let ft = view.failure_timeout;
         let alive_window = (ft / 2).min(Duration::from_secs(1));
@@ -93,7 +98,7 @@ impl Silence {
                 _ => None,
             };
             if let Some(to) = to {
-                out.push(Change {
+                out.push(StateChange {
                     id: m.id,
                     from: m.state,
                     to,

@@ -12,7 +12,7 @@ pub const TRANSFER_LAG: u64 = 100;
 
 /// Where leadership should go.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
+pub enum TransferTo {
     /// The named node leads already.
     AlreadyLeads(String),
     /// Hand leadership to this voter.
@@ -24,15 +24,15 @@ pub fn decide(
     state: &ClusterState,
     view: &LeaderView,
     to: Option<&str>,
-) -> Result<Target, Refusal> {
+) -> Result<TransferTo, Refusal> {
     let Some(q) = to else {
-        return successor(state, view).map(Target::To).ok_or_else(|| {
+        return successor(state, view).map(TransferTo::To).ok_or_else(|| {
             unsafe_("no other voter answers and is caught up: leadership stays".into())
         });
     };
     let mem = resolve(state, q)?;
     if mem.id == view.me {
-        return Ok(Target::AlreadyLeads(format!(
+        return Ok(TransferTo::AlreadyLeads(format!(
             "{} already leads",
             describe(mem)
         )));
@@ -60,7 +60,7 @@ pub fn decide(
             view.last_log_index - matched
         )));
     }
-    Ok(Target::To(mem.id))
+    Ok(TransferTo::To(mem.id))
 }
 
 /// The voter best placed to lead after this one: it acknowledged within `failure_timeout`,
@@ -133,10 +133,10 @@ mod tests {
     fn a_named_target_must_be_a_caught_up_answering_voter() {
         let s = state(&[(1, Active), (2, Active), (3, Active)], &[1, 2]);
         let mut v = view(1, &[1, 2, 3], &[1, 2], FRESH);
-        assert_eq!(decide(&s, &v, Some("n2")), Ok(Target::To(2)));
+        assert_eq!(decide(&s, &v, Some("n2")), Ok(TransferTo::To(2)));
         assert!(matches!(
             decide(&s, &v, Some("n1")),
-            Ok(Target::AlreadyLeads(_))
+            Ok(TransferTo::AlreadyLeads(_))
         ));
         assert!(decide(&s, &v, Some("n3"))
             .unwrap_err()

@@ -34,7 +34,7 @@ struct VcUrl {
 }
 
 /// A `[[vcenter]]` already written, to find a URL listed twice.
-struct Written {
+struct WrittenVcenter {
     url: String,
     name: String,
     section: usize,
@@ -44,7 +44,7 @@ struct Written {
 /// of its vCenters (`Plugin::hosts`).
 pub(super) fn vcenters(blocks: &mut [Plugin], dir: &Path) -> Result<Vec<Section>, Bad> {
     let mut sections: Vec<Section> = Vec::new();
-    let mut written: Vec<Written> = Vec::new();
+    let mut written: Vec<WrittenVcenter> = Vec::new();
     for b in blocks.iter_mut() {
         let label = b.label();
         let urls = match b.take("vcenters") {
@@ -78,7 +78,7 @@ pub(super) fn vcenters(blocks: &mut [Plugin], dir: &Path) -> Result<Vec<Section>
                 k += 1;
             }
             let s = vcenter_section(&label, &conn, &u, &host, &name, dir);
-            written.push(Written {
+            written.push(WrittenVcenter {
                 url: u.url.clone(),
                 name: name.clone(),
                 section: sections.len(),
