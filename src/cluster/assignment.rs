@@ -38,7 +38,7 @@ impl ClusterAssignment {
     }
 
     fn core(&self) -> Option<Arc<Core>> {
-        self.core.borrow().clone()
+        self.core.current()
     }
 }
 

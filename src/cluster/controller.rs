@@ -28,7 +28,7 @@ use super::decide::liveness::Silence;
 use super::decide::{membership, rebalance, LeaderView};
 
 use super::error::Error;
-use super::rpc::{self, pb};
+use super::rpc;
 use super::running::Core;
 use super::state::{Command, NodeState, Response};
 use super::{NodeId, Raft, TypeConfig};
@@ -192,11 +192,7 @@ async fn ask_vcenters(core: &Core, state: &super::ClusterState) -> Configured {
         .values()
         .filter(|m| m.state != NodeState::Left && m.id != me);
     let calls = others.map(|m| async move {
-        let hello = pb::HelloRequest {
-            name: local.name.clone(),
-            addr: local.advertise.clone(),
-            incarnation: local.incarnation,
-        };
+        let hello = local.hello();
         let reply = match local.peers.cluster(&m.addr) {
             Ok(mut client) => {
                 rpc::call(&m.addr, ASK_TIMEOUT, hello, |r| async move {

@@ -2,7 +2,7 @@
 //! peers' clients, the replica it reads, its stores until Raft takes them, its tasks.
 //!
 //! Discovery and bootstrap run on this alone. The Raft handle is not here: it lives in
-//! [`super::core::Core`], which exists only once discovery has returned the node id, so nothing
+//! [`super::running::Core`], which exists only once discovery has returned the node id, so nothing
 //! inside the node ever has to ask whether Raft runs yet. Only the edges (the gRPC server, the
 //! collector's assignment, the self-metrics) see a node without a core.
 
@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::cycles::CycleReports;
 use super::error::Error;
-use super::rpc::Peers;
+use super::rpc::{pb, Peers};
 use super::state::ClusterState;
 use super::store::{LogStore, StateMachineStore};
 use crate::config::ClusterConfig;
@@ -53,6 +53,15 @@ impl Local {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or(Error::Shutdown)
+    }
+
+    /// This node's `Hello`: who it is, for discovery and for the leader's vCenter question.
+    pub(super) fn hello(&self) -> pb::HelloRequest {
+        pb::HelloRequest {
+            name: self.name.clone(),
+            addr: self.advertise.clone(),
+            incarnation: self.incarnation,
+        }
     }
 
     /// The stores, once: Raft takes them when it starts.

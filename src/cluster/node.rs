@@ -86,7 +86,7 @@ impl Node {
         let saved_bootstrap = log.bootstrap_members()?;
         let opts = ClientOptions::from_config(&cc)?;
         let tls = opts.tls.clone();
-        let (core_tx, core) = watch::channel(None);
+        let (core_tx, core) = CoreSlot::new();
         let local = Arc::new(Local {
             name: cfg.node.name.clone(),
             advertise,
@@ -155,12 +155,12 @@ impl Node {
 
     /// This node's id, once it has one.
     pub fn id(&self) -> Option<NodeId> {
-        self.core.borrow().as_ref().map(|c| c.id)
+        self.core.current().map(|c| c.id)
     }
 
     /// The Raft instance, once running.
     pub fn raft(&self) -> Option<Raft> {
-        self.core.borrow().as_ref().map(|c| c.raft.clone())
+        self.core.current().map(|c| c.raft.clone())
     }
 
     /// The local replica of the replicated state (every applied change).
@@ -170,7 +170,7 @@ impl Node {
 
     /// Waits until this node has its id and runs Raft.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<NodeId, Error> {
-        Ok(wait_core(self.core.clone(), timeout).await?.id)
+        Ok(self.core.wait(timeout).await?.id)
     }
 
     /// What the collector asks: which buckets, from which watermark; commits watermarks.
@@ -193,7 +193,7 @@ impl Node {
     /// Raft, and retrying while there is no leader).
     pub async fn write(&self, cmd: Command, timeout: Duration) -> Result<Response, Error> {
         let t0 = Instant::now();
-        let core = wait_core(self.core.clone(), timeout).await?;
+        let core = self.core.wait(timeout).await?;
         core.write(cmd, timeout.saturating_sub(t0.elapsed())).await
     }
 
@@ -201,8 +201,7 @@ impl Node {
     /// leadership transfer here (graceful leave is the admin CLI's `leave`).
     pub async fn shutdown(mut self) -> Result<(), Error> {
         self.local.cancel.cancel();
-        let core = self.core.borrow().clone();
-        if let Some(core) = core {
+        if let Some(core) = self.core.current() {
             let _ = tokio::time::timeout(Duration::from_secs(5), core.raft.shutdown()).await;
         }
         let tasks: Vec<_> =
@@ -254,22 +253,12 @@ pub struct Handle {
     core: CoreSlot,
 }
 
-/// The core, once the node has one (within `timeout`).
-async fn wait_core(mut slot: CoreSlot, timeout: Duration) -> Result<Arc<Core>, Error> {
-    match tokio::time::timeout(timeout, slot.wait_for(Option::is_some)).await {
-        Ok(Ok(core)) => core.clone().ok_or(Error::NotReady),
-        Ok(Err(_)) => Err(Error::Shutdown),
-        Err(_) => Err(Error::NotReady),
-    }
-}
-
 impl Handle {
     /// If this node leads, hands leadership to the most caught-up voter that answers and
     /// waits (up to `timeout`) until another node leads. Returns the new leader, `None` when
     /// this node did not lead (or was alone).
     pub async fn step_down(&self, timeout: Duration) -> Result<Option<NodeId>, Error> {
-        let core = self.core.borrow().clone();
-        match core {
+        match self.core.current() {
             Some(core) => super::admin::step_down(&core, timeout).await,
             None => Ok(None),
         }
@@ -281,7 +270,7 @@ impl Handle {
         let core = self.core.clone();
         tokio::spawn(super::telemetry::run(
             self.local.cancel.clone(),
-            move || core.borrow().as_ref().map(|c| c.raft.clone()),
+            move || core.current().map(|c| c.raft.clone()),
             self.local.state.clone(),
         ));
     }
@@ -370,11 +359,7 @@ async fn discover(local: &Arc<Local>) -> Result<Option<(NodeId, Option<Vec<NewNo
 /// Says hello to every peer but this node, at once; the answers by address (a peer that
 /// refuses our token is logged as an error: it will never answer).
 async fn hello_peers(local: &Arc<Local>, peers: &[String]) -> BTreeMap<String, pb::HelloReply> {
-    let hello = pb::HelloRequest {
-        name: local.name.clone(),
-        addr: local.advertise.clone(),
-        incarnation: local.incarnation,
-    };
+    let hello = local.hello();
     let others: Vec<&String> = peers.iter().filter(|p| **p != local.advertise).collect();
     let calls = others.iter().map(|addr| {
         let hello = hello.clone();

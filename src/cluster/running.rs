@@ -25,8 +25,34 @@ use super::{NodeId, Raft};
 /// How long a forwarded or local write may take before the caller retries.
 const WRITE_ATTEMPT: Duration = Duration::from_secs(2);
 
-/// Where the edges find the core: `None` until the node has its id and runs Raft.
-pub(crate) type CoreSlot = watch::Receiver<Option<Arc<Core>>>;
+/// Where the edges find the core: empty until the node has its id and runs Raft. The one
+/// place that looks it up ([`CoreSlot::current`]) or waits for it ([`CoreSlot::wait`]).
+#[derive(Clone)]
+pub(crate) struct CoreSlot(watch::Receiver<Option<Arc<Core>>>);
+
+impl CoreSlot {
+    /// An empty slot, and the sender that fills it once (when Raft runs).
+    pub fn new() -> (watch::Sender<Option<Arc<Core>>>, CoreSlot) {
+        let (tx, rx) = watch::channel(None);
+        (tx, CoreSlot(rx))
+    }
+
+    /// The core, if the node has one yet.
+    pub fn current(&self) -> Option<Arc<Core>> {
+        self.0.borrow().clone()
+    }
+
+    /// The core, once the node has one (within `timeout`).
+    pub async fn wait(&self, timeout: Duration) -> Result<Arc<Core>, Error> {
+        let mut rx = self.0.clone();
+        let waited = tokio::time::timeout(timeout, rx.wait_for(Option::is_some)).await;
+        match waited {
+            Ok(Ok(core)) => core.clone().ok_or(Error::NotReady),
+            Ok(Err(_)) => Err(Error::Shutdown),
+            Err(_) => Err(Error::NotReady),
+        }
+    }
+}
 
 /// A node that has its id and runs Raft (see the module doc).
 pub(crate) struct Core {

@@ -87,7 +87,7 @@ pub(crate) struct Edge {
 impl Edge {
     /// The core, if the node has one yet.
     fn running(&self) -> Option<Arc<Core>> {
-        self.core.borrow().clone()
+        self.core.current()
     }
 
     /// The core, or `UNAVAILABLE` while discovery has not returned the node id.
