@@ -75,12 +75,12 @@ impl Cluster {
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let peers: Vec<String> = ports
             .iter()
-            .map(|p| format!("\"{}:{p}\"", common::host()))
+            .map(|&p| format!("\"{}\"", common::addr(p)))
             .collect();
         let mut nodes = Vec::new();
         for (i, port) in ports.iter().enumerate() {
             let name = format!("node{}", i + 1);
-            let addr = format!("{}:{port}", common::host());
+            let addr = common::addr(*port);
             let config = dir.path().join(format!("{name}.toml"));
             std::fs::write(
                 &config,

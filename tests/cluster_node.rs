@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{free_port, host};
+use common::{addr, free_port, host};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -48,10 +48,7 @@ impl Files {
         extra: &str,
     ) -> Config {
         let data = self.dir.path().join(name);
-        let peers: Vec<String> = peers
-            .iter()
-            .map(|p| format!("\"{}:{p}\"", host()))
-            .collect();
+        let peers: Vec<String> = peers.iter().map(|&p| format!("\"{}\"", addr(p))).collect();
         let text = format!(
             r#"
 [node]
@@ -202,13 +199,9 @@ async fn three_nodes_form_fail_over_rejoin_and_grow() {
 
     // status over gRPC from any node, with the token.
     let token = Secret::new(TOKEN);
-    let report = cluster::status(
-        &format!("{}:{}", host(), ports[0]),
-        &token,
-        Duration::from_secs(2),
-    )
-    .await
-    .unwrap();
+    let report = cluster::status(&addr(ports[0]), &token, Duration::from_secs(2))
+        .await
+        .unwrap();
     assert_eq!(report.members.len(), 3);
     assert!(report.leader_id.is_some());
     assert_eq!(report.members.iter().map(|m| m.buckets).sum::<u32>(), 1024);
@@ -357,7 +350,7 @@ async fn three_nodes_form_fail_over_rejoin_and_grow() {
         "node 4 joined, promoted and got 256 buckets after {joined:?} ({:?} since start)",
         t4.elapsed()
     );
-    let report = cluster::status(&format!("{}:{p4}", host()), &token, Duration::from_secs(2))
+    let report = cluster::status(&addr(p4), &token, Duration::from_secs(2))
         .await
         .unwrap();
     assert_eq!(report.members.len(), 4);
@@ -392,7 +385,7 @@ async fn a_single_node_forms_alone_and_refuses_rpcs_without_the_token() {
     tokio::time::sleep(FAILURE_TIMEOUT + Duration::from_millis(500)).await;
     assert!(asg.collecting(), "a single-node cluster stopped collecting");
 
-    let addr = format!("{}:{port}", host());
+    let addr = addr(port);
     let ok = cluster::status(&addr, &Secret::new(TOKEN), Duration::from_secs(2)).await;
     assert!(ok.is_ok(), "{ok:?}");
     let wrong = cluster::status(&addr, &Secret::new("wrong"), Duration::from_secs(2)).await;
@@ -421,7 +414,8 @@ async fn a_single_node_forms_alone_and_refuses_rpcs_without_the_token() {
     node.shutdown().await.unwrap();
 }
 
-/// A CA and one certificate for this process's loopback address signed by it, plus a rogue self-signed one.
+/// A CA and one certificate for this process's loopback address signed by it, plus a rogue
+/// self-signed one.
 fn write_pki(dir: &Path) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
@@ -470,7 +464,7 @@ async fn two_nodes_over_mutual_tls_and_a_cut_off_node_stops_collecting() {
     })
     .await;
 
-    let addr = format!("{}:{}", host(), ports[0]);
+    let addr = addr(ports[0]);
     let pem = |f: &str| std::fs::read(d.join(f)).unwrap();
     let mut good = cluster::ClientOptions::new(Some(Secret::new(TOKEN)), Duration::from_secs(2));
     good.tls = Some(cluster::rpc::TlsPem {
@@ -562,13 +556,9 @@ async fn a_vcenter_removed_from_every_config_is_dropped_from_the_shard_map() {
     })
     .await;
     println!("vc2 dropped {:?} after the last restart", t.elapsed());
-    let report = cluster::status(
-        &format!("{}:{}", host(), ports[0]),
-        &Secret::new(TOKEN),
-        Duration::from_secs(2),
-    )
-    .await
-    .unwrap();
+    let report = cluster::status(&addr(ports[0]), &Secret::new(TOKEN), Duration::from_secs(2))
+        .await
+        .unwrap();
     let listed: Vec<&str> = report.vcenters.iter().map(|v| v.vcenter.as_str()).collect();
     assert_eq!(listed, ["vc1"]);
     for n in nodes.into_iter().flatten() {

@@ -28,7 +28,7 @@ pub struct NodeProc {
 
 impl NodeProc {
     pub fn addr(&self) -> String {
-        format!("{}:{}", super::host(), self.port)
+        super::addr(self.port)
     }
 
     pub fn running(&self) -> bool {
@@ -65,7 +65,7 @@ impl Cluster {
         ports.sort_by_key(|p| p.to_string());
         let peers: Vec<String> = ports
             .iter()
-            .map(|p| format!("\"{}:{p}\"", super::host()))
+            .map(|&p| format!("\"{}\"", super::addr(p)))
             .collect();
         let rest = format!(
             "{collect}\n\n[cluster]\npeers = [{peers}]\nbootstrap_expect = {expect}\n\

@@ -24,9 +24,9 @@ pub fn root() -> PathBuf {
 /// Why: a test chooses its servers' ports ahead of time ([`free_port`]: bound and released)
 /// because a cluster's configuration names its peers. nextest runs tests in parallel processes,
 /// and on one shared address a port released here could be taken by a test beside it before
-/// this test's server bound it; this test then talked to the other test's cluster (seen: the
-/// admin CLI test's `status` answered by another test's settled cluster, then failing on a
-/// node that was not there). On an address of its own, no other process's server can take it.
+/// this test's server bound it, and this test then talked to the other test's server (a
+/// suspected cause of the admin CLI test's rare failures while other tests ran beside it).
+/// On an address of its own, no other process's server can take it.
 pub fn host() -> &'static str {
     static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HOST.get_or_init(|| {
@@ -56,9 +56,14 @@ pub fn free_port() -> u16 {
     }
 }
 
-/// `host:port` with a [`free_port`].
+/// `host:port` on this process's [`host`].
+pub fn addr(port: u16) -> String {
+    format!("{}:{port}", host())
+}
+
+/// [`addr`] with a [`free_port`].
 pub fn free_addr() -> String {
-    format!("{}:{}", host(), free_port())
+    addr(free_port())
 }
 
 /// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
