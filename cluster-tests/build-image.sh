@@ -6,11 +6,22 @@
 #    installed by apt inside a container on a docker network of our own, then `docker commit`.
 # Each is skipped when it exists (VCOLLECT_REBUILD_IMAGE=1 rebuilds both).
 #
+#   build-image.sh --dev   instead: `vcollect-dev:bookworm`, a clean bookworm with only
+#                          build-essential, git and ca-certificates (Rust is mounted in by
+#                          scripts/clean-container-test.sh): a new contributor's machine
+#
 # Mirror: the one apt's own sources already name (override with VCOLLECT_MIRROR).
 set -euo pipefail
 
 IMAGE="${VCOLLECT_NODE_IMAGE:-vcollect-node:base}"
 INFLUX_IMAGE="${VCOLLECT_INFLUX_IMAGE:-vcollect-influxdb:base}"
+INCLUDE=python3,systemd,systemd-sysv,iproute2,ca-certificates,procps,sudo
+DEV=0
+if [[ "${1:-}" == --dev ]]; then
+    DEV=1
+    IMAGE="${VCOLLECT_DEV_IMAGE:-vcollect-dev:bookworm}"
+    INCLUDE=build-essential,git,ca-certificates
+fi
 SUITE=bookworm
 
 log() { printf '%s build-image: %s\n' "$(date +%T)" "$*" >&2; }
@@ -63,7 +74,7 @@ CONF' >"/var/tmp/$name.log" 2>&1 || {
 
 if have "$IMAGE"; then
     log "$IMAGE exists; skipping (VCOLLECT_REBUILD_IMAGE=1 rebuilds it)"
-    if ! have "$INFLUX_IMAGE"; then build_influx; fi
+    if [[ $DEV == 0 ]] && ! have "$INFLUX_IMAGE"; then build_influx; fi
     exit 0
 fi
 
@@ -102,13 +113,18 @@ trap 'rm -rf "$ROOT"' EXIT
 
 log "debootstrap $SUITE from $MIRROR into $ROOT"
 start=$SECONDS
-debootstrap --variant=minbase \
-    --include=python3,systemd,systemd-sysv,iproute2,ca-certificates,procps,sudo \
+debootstrap --variant=minbase --include="$INCLUDE" \
     "$SUITE" "$ROOT" "$MIRROR" >"$ROOT.log" 2>&1 || {
     tail -n 30 "$ROOT.log" >&2
     exit 1
 }
 rm -f "$ROOT.log"
+if [[ $DEV == 1 ]]; then
+    rm -rf "$ROOT"/var/cache/apt/archives/*.deb
+    tar -C "$ROOT" -c . | docker import --change 'CMD ["/bin/bash"]' - "$IMAGE" >/dev/null
+    log "built $IMAGE in $((SECONDS - start)) s"
+    exit 0
+fi
 
 # Trim systemd to what a container needs: no getty, no udev, no hardware units.
 # (Masking = symlink to /dev/null; systemd skips them at boot.)

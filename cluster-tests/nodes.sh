@@ -11,7 +11,9 @@
 #
 # Environment: VCOLLECT_CT_SIM (simulator flags, default below), VCOLLECT_VCSIM (the
 # simulator binary, default target/vcsim/vcsim-vcollect, built by scripts/build-vcsim.sh
-# when missing).
+# when missing), VCOLLECT_CT_WORK (where the inventory goes, default cluster-tests/.work: two
+# runs at once need two), and the names: VCOLLECT_CT_NETWORK, VCOLLECT_CT_PREFIX,
+# VCOLLECT_CT_VCSIM, VCOLLECT_CT_INFLUX.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,7 +27,7 @@ INFLUX_NAME="${VCOLLECT_CT_INFLUX:-vct-influxdb}"
 # 2 clusters x 3 hosts + 1 standalone host, 10 VMs per cluster and per standalone host;
 # 2 VMs powered off, 1 host disconnected: 28 VMs and 6 hosts to collect.
 SIM_FLAGS="${VCOLLECT_CT_SIM:--cluster 2 -cluster-host 3 -standalone-host 1 -vm 10 -poweroff 2 -disconnect 1}"
-WORK="$HERE/.work"
+WORK="${VCOLLECT_CT_WORK:-$HERE/.work}"
 
 log() { printf '%s nodes: %s\n' "$(date +%T)" "$*" >&2; }
 
@@ -53,6 +55,10 @@ down() {
 create_network() {
     local probe="$NET-probe" subnet
     docker network inspect "$NET" >/dev/null 2>&1 && return 0
+    # One network at a time on this engine: two runs side by side (run.sh's lanes,
+    # package-test.sh) must not both see the same subnet free between probe and create.
+    exec 8>/var/tmp/vcollect-ct-network.lock
+    flock 8
     docker network rm "$probe" >/dev/null 2>&1 || true
     docker network create "$probe" >/dev/null
     subnet="$(docker network inspect -f '{{(index .IPAM.Config 0).Subnet}}' "$probe")"

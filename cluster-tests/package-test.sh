@@ -25,6 +25,8 @@ VMS=28
 HOSTS=6
 NODE=vpk-node-1
 WORK="$(mktemp -d /var/tmp/vcollect-pkg.XXXXXX)"
+# nodes.sh writes its inventory here, not into run.sh's .work: the two may run at once.
+export VCOLLECT_CT_WORK="$WORK"
 log() { printf '%s package-test: %s\n' "$(date +%T)" "$*" >&2; }
 PASSED=0
 FAILED=0

@@ -5,7 +5,7 @@
 # powered-on VM and connected host. One command, from anywhere:
 #
 #   cluster-tests/run.sh [--binary PATH | --stub | --package DEB] [--nodes N] [--keep]
-#                        [--skip-upgrade] [--scenarios LIST]
+#                        [--skip-upgrade] [--scenarios LIST] [--serial]
 #
 #   --package DEB   deploy the .deb (scripts/release.sh) with vcollect_install: package; the
 #                   upgrade scenario rolls the same .deb with its revision bumped
@@ -17,7 +17,14 @@
 #                   appended, or for the stub its version bumped)
 #   --nodes N       number of node containers at first (default 3)
 #   --scenarios L   comma list out of leader-kill,follower-restart,partition,add-node,upgrade,
-#                   upgrade-from-release (default all)
+#                   upgrade-from-release (default all but follower-restart, which the
+#                   process test a_follower_killed_and_restarted_rejoins_as_itself_and_gets_buckets_back
+#                   and the upgrade scenario's systemd stop/start of every node already prove)
+#   --serial        run upgrade-from-release after the others on the same nodes; by default it
+#                   runs at the same time in a second lane (its own nodes, network, simulator
+#                   and InfluxDB, names from VCOLLECT_CT_LANE_B_*; output printed at the end)
+#   --no-deploy     skip the first deployment and its checks (for a lane that runs only
+#                   upgrade-from-release, which deploys fresh nodes itself); also skips the lint
 #   --from-release C  the commit the upgrade-from-release scenario starts from (default: the
 #                   one in cluster-tests/previous-release)
 #   --skip-upgrade  same as leaving `upgrade` out of --scenarios
@@ -26,12 +33,14 @@
 # Needs: docker (this user can run containers), debootstrap (installed if missing, as root),
 # python3 with venv. Prints one line per check and closes with "N passed, M failed"; exit 0
 # only when nothing failed. Skipped checks (a subcommand the binary lacks) say why.
+# Environment: VCOLLECT_CT_WORK (logs and inventory, default cluster-tests/.work), and the
+# names nodes.sh reads (VCOLLECT_CT_NETWORK, _PREFIX, _VCSIM, _INFLUX).
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
 ANSIBLE_DIR="$REPO/ansible"
-WORK="$HERE/.work"
+WORK="${VCOLLECT_CT_WORK:-$HERE/.work}"
 VENV="${VCOLLECT_VENV:-$HERE/.venv}"
 NODES=3
 KEEP=0
@@ -39,7 +48,10 @@ BINARY=""
 PACKAGE=""
 UPGRADE_TO=""
 SKIP_UPGRADE=0
-SCENARIOS="leader-kill,follower-restart,partition,add-node,upgrade,upgrade-from-release"
+SCENARIOS="leader-kill,partition,add-node,upgrade,upgrade-from-release"
+PARALLEL=1
+DEPLOY_CHECKS=1
+ARGS=("$@")
 FROM_RELEASE="$(grep -v '^#' "$HERE/previous-release" | head -n1)"
 PREFIX="${VCOLLECT_CT_PREFIX:-vct-node-}"
 NET="${VCOLLECT_CT_NETWORK:-vcollect-ct}"
@@ -57,7 +69,9 @@ while [[ $# -gt 0 ]]; do
     --scenarios) SCENARIOS="$2"; shift 2 ;;
     --from-release) FROM_RELEASE="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+    --serial) PARALLEL=0; shift ;;
+    --no-deploy) DEPLOY_CHECKS=0; shift ;;
+    -h | --help) sed -n '2,40p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -169,17 +183,41 @@ export PATH="$VENV/bin:$PATH"
 export ANSIBLE_CONFIG="$ANSIBLE_DIR/ansible.cfg" ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
 
 # --- lint (no containers needed) -------------------------------------------------------
-check "ansible-lint passes at the production profile" sh -c "cd '$ANSIBLE_DIR' && ansible-lint --nocolor"
+if [[ $DEPLOY_CHECKS == 1 ]]; then
+    check "ansible-lint passes at the production profile" sh -c "cd '$ANSIBLE_DIR' && ansible-lint --nocolor"
+fi
 
 # --- images, simulator, InfluxDB, nodes -------------------------------------------------
 timed image "$HERE/build-image.sh" || { echo "run.sh: image build failed" >&2; exit 1; }
+
+# --- the second lane ---------------------------------------------------------------------
+# upgrade-from-release builds the previous release (minutes of CPU) and deploys fresh nodes of
+# its own: it depends on nothing the other scenarios leave, and most of their time is spent
+# waiting for samples. So it runs at the same time, as a second run.sh on its own network and
+# names, sharing the image and the venv built above. Its output is printed at the end.
+LANE_B=""
+if [[ $PARALLEL == 1 && $STUB == 0 ]] && scenario upgrade-from-release && [[ "$SCENARIOS" != upgrade-from-release ]]; then
+    SCENARIOS="$(echo ",$SCENARIOS," | sed 's/,upgrade-from-release,/,/; s/^,//; s/,$//')"
+    LANE_B="$WORK/lane-b.out"
+    log "lane b: upgrade-from-release on its own nodes, at the same time (output: $LANE_B)"
+    VCOLLECT_CT_WORK="$WORK/lane-b" \
+        VCOLLECT_CT_NETWORK="${VCOLLECT_CT_LANE_B_NETWORK:-$NET-b}" \
+        VCOLLECT_CT_PREFIX="${VCOLLECT_CT_LANE_B_PREFIX:-vct-b-node-}" \
+        VCOLLECT_CT_VCSIM="${VCOLLECT_CT_LANE_B_VCSIM:-vct-b-vcsim}" \
+        VCOLLECT_CT_INFLUX="${VCOLLECT_CT_LANE_B_INFLUX:-vct-b-influxdb}" \
+        "$0" "${ARGS[@]}" --scenarios upgrade-from-release --no-deploy --serial >"$LANE_B" 2>&1 &
+    LANE_B_PID=$!
+fi
+
 "$HERE/nodes.sh" down
 if [[ $KEEP == 0 ]]; then
     trap '"$HERE/nodes.sh" down' EXIT
 fi
 timed services "$HERE/nodes.sh" services || { echo "run.sh: simulator or InfluxDB did not start" >&2; exit 1; }
 INFLUX_URL="$("$HERE/nodes.sh" influx-url)"
-timed nodes_up "$HERE/nodes.sh" up "$NODES" || { echo "run.sh: nodes did not start" >&2; exit 1; }
+if [[ $DEPLOY_CHECKS == 1 ]]; then
+    timed nodes_up "$HERE/nodes.sh" up "$NODES" || { echo "run.sh: nodes did not start" >&2; exit 1; }
+fi
 INV="$WORK/inventory"
 nodes() { for ((i = 1; i <= NODES; i++)); do echo "$PREFIX$i"; done; }
 CT="$HERE/ct.py"
@@ -204,6 +242,7 @@ first_other() { # first_other NAME: the first node that is not NAME
 }
 
 # --- deploy, check, deploy again --------------------------------------------------------
+if [[ $DEPLOY_CHECKS == 1 ]]; then
 log "site.yml (first run)"
 check "site.yml deploys $NODES nodes" timed site1 playbook site1 site.yml -e "$DEPLOY=${PACKAGE:-$BINARY}"
 DEPLOYED=$(date +%s)
@@ -243,6 +282,7 @@ if [[ $STUB == 0 ]]; then
     check "data arrives: every VM and host, every 20-s sample since the deployment" \
         samples "$DEPLOYED" "$(date +%s)"
 fi
+fi # DEPLOY_CHECKS
 
 # --- scenarios (the real binary only: the stub collects nothing) --------------------------
 # Each: T0; disturb; the control plane reacts (checked through `vcollect status --json` on a
@@ -462,6 +502,21 @@ if [[ $STUB == 0 ]] && scenario upgrade-from-release; then
         scenario_samples
         scenario_end
     fi
+fi
+
+if [[ -n "$LANE_B" ]]; then
+    wait "$LANE_B_PID"
+    echo "--- lane b (upgrade-from-release, run at the same time; logs: $WORK/lane-b/) ---"
+    sed 's/^/b | /' "$LANE_B"
+    read -r b_passed b_failed < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$LANE_B" | tail -n1)
+    if [[ -z "${b_passed:-}" ]]; then
+        echo "FAIL - lane b ended without its summary line (see $LANE_B)"
+        FAILED=$((FAILED + 1))
+    else
+        PASSED=$((PASSED + b_passed))
+        FAILED=$((FAILED + b_failed))
+    fi
+    echo "--- end of lane b ---"
 fi
 
 TOTAL=$((SECONDS - RUN_START))

