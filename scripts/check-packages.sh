@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails unless the .deb and the .rpm install the same files with the same modes: the two are
-# described twice (Cargo.toml's [package.metadata.deb] and [package.metadata.generate-rpm])
+# described twice (Cargo.toml's [package.metadata.deb] and packaging/rpm/vcollect.spec)
 # and could drift. Each distribution keeps its documents in its own places, so those are
 # compared by role: the licence (.deb: /usr/share/doc/vcollect/copyright, .rpm:
 # /usr/share/licenses/vcollect/LICENSE) and the changelog (.deb: changelog.Debian.gz,
@@ -13,7 +13,7 @@ rpm=$2
 docs='s#^(\S+) /usr/share/doc/vcollect/copyright$#\1 <licence>#;
       s#^(\S+) /usr/share/licenses/vcollect/LICENSE$#\1 <licence>#;
       s#^(\S+) /usr/share/doc/vcollect/changelog(\.Debian\.gz)?$#\1 <changelog>#'
-dpkg-deb -c "$deb" | awk '$1 ~ /^-/ { p = $6; sub(/^\./, "", p); print $1, p }' |
+dpkg-deb -c "$deb" | awk '$1 ~ /^-/ { p = $6; sub(/^\.?\/?/, "/", p); print $1, p }' |
   sed -E "$docs" | sort >"${TMPDIR:-/tmp}/vcollect-deb.$$"
 rpm -qp --qf '[%{FILEMODES:perms} %{FILENAMES}\n]' "$rpm" | awk '$1 ~ /^-/' |
   sed -E "$docs" | sort >"${TMPDIR:-/tmp}/vcollect-rpm.$$"
@@ -26,7 +26,7 @@ fi
 echo "check-packages: the .deb and the .rpm hold the same $(wc -l <"${TMPDIR:-/tmp}/vcollect-deb.$$") files:"
 sed 's/^/  /' "${TMPDIR:-/tmp}/vcollect-deb.$$"
 # The conffile / noreplace marking: the config survives an upgrade on both.
-dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/vcollect/vcollect.toml ||
+dpkg-deb --info "$deb" conffiles | grep -qx /etc/vcollect/vcollect.toml ||
   { echo "check-packages: $deb: /etc/vcollect/vcollect.toml is not a conffile" >&2; exit 1; }
 rpm -qp --configfiles "$rpm" | grep -qx /etc/vcollect/vcollect.toml ||
   { echo "check-packages: $rpm: /etc/vcollect/vcollect.toml is not %config" >&2; exit 1; }

