@@ -21,6 +21,9 @@
 #                                    multi-process cluster tests (nextest profile `quick`):
 #                                    minutes on a machine where the dependencies are compiled
 #   scripts/test.sh [--quick] ARGS   ARGS go to cargo nextest (a filter, --no-capture ...)
+#   scripts/test.sh --only LIST      only these stages (comma list; setup always runs), e.g.
+#                                    --only release,containers after a packaging change
+#                                    (containers alone deploys the .deb already in target/dist)
 #   VCOLLECT_SKIP_CLUSTER_TESTS=1    skips the container stage
 #   VCOLLECT_SKIP_FUZZ=1             skips the fuzz stage
 #   VCOLLECT_FUZZ_SECONDS=N          fuzzes N seconds per target (default 60)
@@ -34,10 +37,15 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 quick=0
-if [ "${1:-}" = --quick ]; then
-  quick=1
-  shift
-fi
+only=""
+while [ $# -gt 0 ]; do
+  case $1 in
+  --quick) quick=1; shift ;;
+  --only) only=$2; shift 2 ;;
+  *) break ;;
+  esac
+done
+want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 
 # --- stages, their times and the table ------------------------------------------------------
 names=() budgets=() times=() results=()
@@ -86,8 +94,8 @@ passed=0 failed=0
 count() {
   local line p f
   line=$(grep -E '([0-9]+ tests run: )?[0-9]+ passed' "$1" | tail -n1 || true)
-  p=$(echo "$line" | grep -oE '[0-9]+ passed' | head -n1 | cut -d' ' -f1)
-  f=$(echo "$line" | grep -oE '[0-9]+ failed' | head -n1 | cut -d' ' -f1)
+  p=$(echo "$line" | grep -oE '[0-9]+ passed' | head -n1 | cut -d' ' -f1 || true)
+  f=$(echo "$line" | grep -oE '[0-9]+ failed' | head -n1 | cut -d' ' -f1 || true)
   passed=$((passed + ${p:-0}))
   failed=$((failed + ${f:-0}))
 }
@@ -106,17 +114,23 @@ scripts/setup.sh
 . scripts/tools.sh # its PATH: the pinned cargo-nextest and the release tools
 end
 
-begin structure 15
-python3 scripts/structure.py src
-end
+if want structure; then
+  begin structure 15
+  python3 scripts/structure.py src
+  end
+fi
 
-begin fmt 15
-cargo fmt --check
-end
+if want fmt; then
+  begin fmt 15
+  cargo fmt --check
+  end
+fi
 
-begin clippy 360
-cargo clippy --all-targets --locked -- -D warnings
-end
+if want clippy; then
+  begin clippy 360
+  cargo clippy --all-targets --locked -- -D warnings
+  end
+fi
 
 if [ $quick = 1 ]; then
   begin nextest 420
@@ -127,17 +141,21 @@ if [ $quick = 1 ]; then
   exit 0
 fi
 
-begin nextest 900
-cargo nextest run --all-targets --locked --no-fail-fast "$@" 2>&1 | tee target/nextest.out
-count target/nextest.out
-end
-free_stage target/debug
+if want nextest; then
+  begin nextest 900
+  cargo nextest run --all-targets --locked --no-fail-fast "$@" 2>&1 | tee target/nextest.out
+  count target/nextest.out
+  end
+  free_stage target/debug
+fi
 
 # The release artefacts: the portable binary (its glibc check is part of release.sh), the
 # .deb and the .rpm; rpmlint passes; both packages hold the same files. The container stage
 # deploys this .deb: no second release build.
 deb=
-if [ "${VCOLLECT_SKIP_RELEASE:-0}" != 1 ]; then
+if ! want release; then
+  deb=$(ls target/dist/vcollect_*.deb 2>/dev/null | head -n1 || true)
+elif [ "${VCOLLECT_SKIP_RELEASE:-0}" != 1 ]; then
   begin release 480
   rm -rf target/dist
   scripts/release.sh
@@ -158,9 +176,11 @@ fi
 # when the containers are done. Alone (no container stage) it simply runs in turn.
 fuzz_pid=
 fuzz_start=$SECONDS
-if [ "${VCOLLECT_SKIP_FUZZ:-0}" = 1 ]; then
+if ! want fuzz; then
+  :
+elif [ "${VCOLLECT_SKIP_FUZZ:-0}" = 1 ]; then
   skip fuzz VCOLLECT_SKIP_FUZZ
-elif [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ]; then
+elif [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ] && want containers; then
   echo "=== test.sh: fuzz starts beside the containers (nice 19; output at the end: target/fuzz.out)"
   nice -n 19 scripts/fuzz.sh "${VCOLLECT_FUZZ_SECONDS:-60}" >target/fuzz.out 2>&1 &
   fuzz_pid=$!
@@ -171,7 +191,9 @@ else
   end
 fi
 
-if [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ]; then
+if ! want containers; then
+  :
+elif [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ]; then
   begin containers 840
   # One image build for everything below, before anything runs in parallel.
   cluster-tests/build-image.sh
