@@ -2,7 +2,9 @@
 //! joined by bounded channels, so memory stays flat whatever the inventory size.
 //!
 //! * **query**: at most `concurrency` QueryPerf calls in flight; each streams its answer
-//!   through the parser, which sends one [`EntityMetrics`] per entity;
+//!   through the parser, which sends one [`EntityMetrics`] per entity. A call vCenter
+//!   refuses for its size is cut in two and asked again; a call failing on one entity (gone
+//!   from vCenter) is asked again without it: both in the same cycle (see [`recover`]);
 //! * **encode**: turns them into line protocol, cut into batches of bounded lines and bytes;
 //! * **write**: hands batches to the sink, in order, and reports which entities are durable.
 //!
@@ -14,10 +16,11 @@ use std::collections::{HashMap, HashSet};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use super::calls;
 use super::encode::Encoder;
 use super::targets::Target;
 use crate::sink::{Batch, Outcome, Sink};
-use crate::vsphere::{Client, EntityMetrics, PerfQuerySpec};
+use crate::vsphere::{Client, EntityMetrics, Error, PerfQuerySpec};
 
 /// Entity results in flight between the parser and the encoder.
 const METRICS_CHANNEL: usize = 64;
@@ -46,6 +49,8 @@ pub struct PipelineResult {
     pub errors: Vec<String>,
     /// vCenter said an entity or view is gone: rediscover before the next cycle.
     pub stale: bool,
+    /// The smallest historical call (in metrics) vCenter refused as too large.
+    pub refused: Option<usize>,
 }
 
 /// Marks carried with a batch: the entities whose last line is in it, with their newest
@@ -75,30 +80,43 @@ pub async fn run(
     );
     let mut errors = queried.errors;
     errors.extend(written.errors);
+    // An entity asked in several parts is written only once every part was answered.
+    let mut durable = written.durable;
+    durable.retain(|moid, _| !queried.failed.contains(moid));
+    let mut answered = queried.answered;
+    answered.retain(|moid| !queried.failed.contains(moid));
     PipelineResult {
-        durable: written.durable,
+        durable,
         with_data: encoded.with_data,
-        answered: queried.answered,
+        answered,
         samples: encoded.samples,
         lines: encoded.lines,
         bytes: written.bytes,
         batches_dropped: written.dropped,
         errors,
         stale: queried.stale,
+        refused: queried.refused,
     }
 }
 
 /// What the query stage did.
+#[derive(Default)]
 struct Queried {
-    /// Entities whose QueryPerf call succeeded.
+    /// Entities with a part of a call that succeeded.
     answered: HashSet<String>,
+    /// Entities with a part of a call that failed for good (or that vanished).
+    failed: HashSet<String>,
     errors: Vec<String>,
     /// vCenter said an entity or view is gone.
     stale: bool,
+    /// The smallest historical call vCenter refused as too large.
+    refused: Option<usize>,
 }
 
 /// Stage 1: the QueryPerf calls, at most `concurrency` in flight, each streaming its
-/// entities into `tx`. The channel closes when the last call is done (`tx` is dropped here).
+/// entities into `tx`; in rounds, as long as [`recover`] turns failed calls into smaller
+/// ones (each round's calls are smaller than the last's, so this ends). The channel closes
+/// when the last call is done (`tx` is dropped here).
 async fn query(
     client: &Client,
     jobs: Vec<Vec<PerfQuerySpec>>,
@@ -106,34 +124,89 @@ async fn query(
     concurrency: usize,
 ) -> Queried {
     let metrics = crate::telemetry::metrics();
-    let mut q = Queried {
-        answered: HashSet::new(),
-        errors: Vec::new(),
-        stale: false,
-    };
-    let mut calls = futures::stream::iter(jobs)
-        .map(|specs| {
-            let tx = tx.clone();
-            async move {
-                let started = std::time::Instant::now();
-                let r = client.query_perf(&specs, &tx).await;
-                metrics.query_perf(client.name(), started.elapsed());
-                (specs, r)
-            }
-        })
-        .buffer_unordered(concurrency.max(1));
-    while let Some((specs, r)) = calls.next().await {
-        match r {
-            Ok(_) => q.answered.extend(specs.into_iter().map(|s| s.moid)),
-            Err(e) => {
-                metrics.error(client.name(), e.cause());
-                q.stale |= e.is_stale_view();
-                q.errors
-                    .push(format!("QueryPerf of {} entities: {e}", specs.len()));
+    let mut q = Queried::default();
+    let mut round = jobs;
+    while !round.is_empty() {
+        let mut again = Vec::new();
+        let mut calls = futures::stream::iter(round)
+            .map(|specs| {
+                let tx = tx.clone();
+                async move {
+                    let started = std::time::Instant::now();
+                    let r = client.query_perf(&specs, &tx).await;
+                    metrics.query_perf(client.name(), started.elapsed());
+                    (specs, r)
+                }
+            })
+            .buffer_unordered(concurrency.max(1));
+        while let Some((specs, r)) = calls.next().await {
+            let e = match r {
+                Ok(_) => {
+                    q.answered.extend(specs.into_iter().map(|s| s.moid));
+                    continue;
+                }
+                Err(e) => e,
+            };
+            match recover(client.name(), specs, &e, &mut q) {
+                Ok(parts) => again.extend(parts),
+                Err(specs) => {
+                    metrics.error(client.name(), e.cause());
+                    q.stale |= e.is_stale_view();
+                    q.errors
+                        .push(format!("QueryPerf of {} entities: {e}", specs.len()));
+                    q.failed.extend(specs.into_iter().map(|s| s.moid));
+                }
             }
         }
+        round = again;
     }
     q
+}
+
+/// What can still be asked of a call that failed with `e`, in this cycle: its halves when
+/// vCenter refused it as too large (`RestrictedByAdministrator`, noting its size); the rest
+/// of it when the fault names one of its entities (gone from vCenter: dropped, rediscovery
+/// follows); its halves when an unnamed object is gone, to find it. `Err`: nothing, the
+/// call failed.
+fn recover(
+    vcenter: &str,
+    specs: Vec<PerfQuerySpec>,
+    e: &Error,
+    q: &mut Queried,
+) -> Result<Vec<Vec<PerfQuerySpec>>, Vec<PerfQuerySpec>> {
+    if e.is_restricted() {
+        let cost = calls::historical_cost(&specs);
+        if cost > 0 {
+            q.refused = Some(q.refused.map_or(cost, |r| r.min(cost)));
+        }
+        tracing::debug!(
+            vcenter,
+            entities = specs.len(),
+            cost,
+            "call refused as too large: halving it"
+        );
+        return calls::halve(specs.clone()).map(Vec::from).ok_or(specs);
+    }
+    if let Some(gone) = e
+        .blamed_object()
+        .filter(|o| specs.iter().any(|s| s.moid == *o))
+    {
+        tracing::info!(
+            vcenter,
+            moid = gone,
+            fault = e.fault_name().unwrap_or_default(),
+            "an entity of a QueryPerf call is gone: asking the rest again, rediscovering"
+        );
+        q.stale = true;
+        q.failed.insert(gone.to_string());
+        let rest: Vec<_> = specs.into_iter().filter(|s| s.moid != gone).collect();
+        return Ok(if rest.is_empty() { vec![] } else { vec![rest] });
+    }
+    if e.is_stale_view() && e.blamed_object().is_none() && specs.len() > 1 {
+        q.stale = true;
+        return calls::halve(specs.clone()).map(Vec::from).ok_or(specs);
+    }
+    Err(specs)
 }
 
 /// What the encode stage did.
@@ -226,7 +299,13 @@ async fn write(vcenter: &str, mut rx: mpsc::Receiver<Pending>, sink: &Sink) -> W
             sink.write(p.batch).await
         };
         match outcome {
-            Outcome::Written | Outcome::Spooled if w.dropped == 0 => w.durable.extend(p.marks),
+            Outcome::Written | Outcome::Spooled if w.dropped == 0 => {
+                // An entity asked in parts has a mark per part: keep the oldest.
+                for (moid, newest) in p.marks {
+                    let slot = w.durable.entry(moid).or_insert(newest);
+                    *slot = (*slot).min(newest);
+                }
+            }
             Outcome::Written | Outcome::Spooled => {}
             // A closed stdout: not an error to report, and nothing is durable.
             Outcome::Closed => w.dropped += 1,

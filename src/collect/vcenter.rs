@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::assignment::{Assignment, WatermarkUpdate};
+use super::calls::{self, CallLimits};
 use super::configured_counters::{self, CounterNotes, Reported};
 use super::encode::Encoder;
+use super::limits::QueryLimits;
 use super::metric_select;
 use super::path_filter::PathFilter;
 use super::pipeline::{self, PipelineOptions};
@@ -18,7 +20,10 @@ use super::tags::ExtraTags;
 use super::targets::{Target, TargetSet};
 use crate::config::{default_counters, CollectConfig, VcenterConfig};
 use crate::sink::Sink;
-use crate::vsphere::{Client, ClientOptions, CounterCatalog, EntityKind, MetricId, PerfQuerySpec};
+use crate::vsphere::{
+    Client, ClientOptions, CounterCatalog, EntityKind, MetricId, PerfQuerySpec,
+    MAX_QUERY_METRICS_OPTION,
+};
 
 /// Why a cycle could not run at all (as opposed to partial errors inside it).
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +74,8 @@ pub struct VcenterCollector {
     batch_bytes: usize,
     /// The configured custom attributes, properties and NIC addresses.
     extras: ExtraTags,
+    /// The bound on a historical call's metrics (`maxQueryMetrics`), read at login.
+    limits: QueryLimits,
 }
 
 impl VcenterCollector {
@@ -79,7 +86,9 @@ impl VcenterCollector {
         batch_bytes: usize,
     ) -> VcenterCollector {
         let extras = ExtraTags::from_config(&collect);
+        let limits = QueryLimits::new(collect.max_query_metrics);
         VcenterCollector {
+            limits,
             batch_lines,
             batch_bytes,
             cfg,
@@ -228,6 +237,10 @@ impl VcenterCollector {
         if self.counters.is_none() || due(&self.discovered) || self.stale || session != self.session
         {
             let started = Instant::now();
+            if session != self.session || self.counters.is_none() {
+                let read = client.option_int(MAX_QUERY_METRICS_OPTION).await;
+                self.limits.read(&self.cfg.name, read);
+            }
             let catalog = client.counters().await?;
             // Only the enabled kinds are listed, and only their included paths kept: a kind
             // switched off or filtered out is never asked anything.
@@ -407,11 +420,11 @@ impl VcenterCollector {
         else {
             unreachable!("prepare() connected and set counters and inventory");
         };
-        let jobs = plan::batches(
-            specs,
-            self.collect.max_query_entities,
-            self.collect.max_query_metrics,
-        );
+        let limits = CallLimits {
+            max_entities: self.collect.max_query_entities,
+            historical_metrics: self.limits.historical(),
+        };
+        let jobs = calls::plan(specs, limits);
         let all_ids = counters
             .metric_ids
             .iter()
@@ -428,6 +441,9 @@ impl VcenterCollector {
         let res = pipeline::run(client, jobs, targets, encoder, sink, &opts).await;
         self.stale |= res.stale;
         let vc = self.cfg.name.as_str();
+        if let Some(cost) = res.refused {
+            self.limits.refused(vc, cost);
+        }
         note_unreported(
             &mut self.notes,
             vc,
