@@ -501,7 +501,10 @@ mod tests {
         }
         let msg = "The object 'vim.VirtualMachine:vm-42' has already been deleted";
         assert_eq!(object_in_message(msg).as_deref(), Some("vm-42"));
-        assert_eq!(object_in_message("restricted - 'vpxd.stats.maxQueryMetrics'"), None);
+        assert_eq!(
+            object_in_message("restricted - 'vpxd.stats.maxQueryMetrics'"),
+            None
+        );
         assert_eq!(object_in_message("no quotes"), None);
     }
 
