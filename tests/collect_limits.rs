@@ -41,7 +41,9 @@ async fn historical(influx: &Influx, db: &str) -> serde_json::Value {
         if local {
             s["tags"]["moid"] = "local".into();
             for row in s["values"].as_array_mut().into_iter().flatten() {
-                row.as_array_mut().map(|r| r.truncate(1));
+                if let Some(r) = row.as_array_mut() {
+                    r.truncate(1);
+                }
             }
         }
     }
