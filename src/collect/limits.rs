@@ -98,7 +98,7 @@ impl QueryLimits {
                 "vCenter refused a historical QueryPerf call (RestrictedByAdministrator): \
                  asking again in smaller calls, at most {bound} metrics each from now on; \
                  nothing is lost. An administrator can raise the vCenter advanced setting \
-                 {MAX_QUERY_METRICS_OPTION} (-1: no limit; restart vpxd), which vcollect \
+                 {MAX_QUERY_METRICS_OPTION} (vCenter's Advanced Settings; -1: no limit), which vcollect \
                  reads at its next login"
             );
         } else {

@@ -324,3 +324,86 @@ async fn write(vcenter: &str, mut rx: mpsc::Receiver<Pending>, sink: &Sink) -> W
     }
     w
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vsphere::{EntityKind, MetricId, PerfFormat};
+
+    fn spec(kind: EntityKind, moid: &str, ids: usize) -> PerfQuerySpec {
+        PerfQuerySpec {
+            kind,
+            moid: moid.into(),
+            start: Some(0),
+            end: Some(300),
+            max_sample: 2,
+            metric_ids: (0..ids)
+                .map(|c| MetricId {
+                    counter_id: c as i32,
+                    instance: String::new(),
+                })
+                .collect::<Vec<_>>()
+                .into(),
+            interval_id: 300,
+            format: PerfFormat::Normal,
+        }
+    }
+
+    fn fault(fault: &str, object: Option<&str>) -> Error {
+        Error::Fault {
+            vcenter: "vc".into(),
+            method: "QueryPerf",
+            fault: fault.into(),
+            message: String::new(),
+            object: object.map(str::to_string),
+        }
+    }
+
+    fn moids(calls: &[Vec<PerfQuerySpec>]) -> Vec<Vec<&str>> {
+        calls
+            .iter()
+            .map(|c| c.iter().map(|s| s.moid.as_str()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_refused_call_is_asked_again_in_halves_and_its_size_noted() {
+        let mut q = Queried::default();
+        let specs = vec![
+            spec(EntityKind::Datastore, "ds-1", 7),
+            spec(EntityKind::Datastore, "ds-2", 7),
+        ];
+        let e = fault("RestrictedByAdministrator", None);
+        let again = recover("vc", specs, &e, &mut q).unwrap();
+        assert_eq!(moids(&again), vec![vec!["ds-1"], vec!["ds-2"]]);
+        assert_eq!(q.refused, Some(14));
+        // One metric id of one entity: nothing smaller to ask.
+        let one = vec![spec(EntityKind::Datastore, "ds-1", 1)];
+        assert!(recover("vc", one, &e, &mut q).is_err());
+        assert_eq!(q.refused, Some(1));
+    }
+
+    #[test]
+    fn a_vanished_entity_is_dropped_and_the_rest_asked_again() {
+        let mut q = Queried::default();
+        let specs = vec![
+            spec(EntityKind::Vm, "vm-1", 3),
+            spec(EntityKind::Vm, "vm-2", 3),
+            spec(EntityKind::Vm, "vm-3", 3),
+        ];
+        let e = fault("ManagedObjectNotFound", Some("vm-2"));
+        let again = recover("vc", specs.clone(), &e, &mut q).unwrap();
+        assert_eq!(moids(&again), vec![vec!["vm-1", "vm-3"]]);
+        assert!(q.stale && q.failed.contains("vm-2"));
+        // A fault naming an entity of another call does not drop anything here.
+        let other = fault("ManagedObjectNotFound", Some("vm-9"));
+        assert!(recover("vc", specs.clone(), &other, &mut q).is_err());
+        // An object gone but not named: halves, to find it.
+        let unnamed = fault("ManagedObjectNotFound", None);
+        let again = recover("vc", specs, &unnamed, &mut q).unwrap();
+        assert_eq!(moids(&again), vec![vec!["vm-1"], vec!["vm-2", "vm-3"]]);
+        // Any other fault: the call failed.
+        let e = fault("SystemError", None);
+        assert!(recover("vc", vec![spec(EntityKind::Vm, "vm-1", 3)], &e, &mut q).is_err());
+    }
+}
