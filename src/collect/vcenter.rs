@@ -76,6 +76,9 @@ pub struct VcenterCollector {
     extras: ExtraTags,
     /// The bound on a historical call's metrics (`maxQueryMetrics`), read at login.
     limits: QueryLimits,
+    /// Performance calls this node may have in flight at this vCenter: `concurrency`, within
+    /// its share of `max_concurrent_queries` (read from the assignment every cycle).
+    in_flight: usize,
 }
 
 impl VcenterCollector {
@@ -89,6 +92,7 @@ impl VcenterCollector {
         let limits = QueryLimits::new(collect.max_query_metrics);
         VcenterCollector {
             limits,
+            in_flight: 1,
             batch_lines,
             batch_bytes,
             cfg,
@@ -170,7 +174,7 @@ impl VcenterCollector {
                             kind,
                             moids,
                             interval,
-                            collect.concurrency,
+                            self.in_flight,
                         )
                         .await?;
                         metric_select::from_available(&catalog, &reported, &filter, k.instances)
@@ -347,6 +351,7 @@ impl VcenterCollector {
     pub async fn cycle(&mut self, assignment: &dyn Assignment, sink: &Sink) -> CycleSummary {
         let started = Instant::now();
         let mut summary = CycleSummary::new(&self.cfg.name);
+        self.in_flight = self.share(assignment);
         match self.prepare().await {
             Err(e) => self.not_prepared(e, &mut summary),
             Ok(_) if !assignment.collecting() => {
@@ -365,6 +370,19 @@ impl VcenterCollector {
         }
         summary.duration = started.elapsed();
         summary
+    }
+
+    /// This cycle's bound on calls in flight: `concurrency`, within this node's share of the
+    /// cluster's `max_concurrent_queries` for this vCenter (logged when it changes).
+    fn share(&self, assignment: &dyn Assignment) -> usize {
+        let total = self.cfg.max_concurrent_queries;
+        let share = assignment.query_share(&self.cfg.name, total);
+        let n = self.collect.concurrency.min(share).max(1);
+        if n != self.in_flight {
+            tracing::info!(vcenter = %self.cfg.name, in_flight = n, share, total,
+                concurrency = self.collect.concurrency, "calls in flight at this vCenter");
+        }
+        n
     }
 
     /// A cycle that could not start: the error in the summary and the metrics, and a
@@ -434,7 +452,7 @@ impl VcenterCollector {
             .with_datastores(inv.datastores.clone())
             .reporting_to(reported.clone());
         let opts = PipelineOptions {
-            concurrency: self.collect.concurrency,
+            concurrency: self.in_flight,
             batch_lines: self.batch_lines,
             batch_bytes: self.batch_bytes,
         };

@@ -46,6 +46,9 @@ pub struct SimOptions {
     /// How many times a cluster's metric ids count toward it (vCenter over-counts them;
     /// the simulator's default is 20).
     pub cluster_metric_weight: u32,
+    /// Each performance call takes at least this long (calls are served concurrently; see
+    /// [`Simulator::in_flight`]).
+    pub perf_delay: std::time::Duration,
     /// Custom attributes on VMs and hosts and guest NIC addresses on VMs (tests/vcsim/tags.go).
     pub seed_tags: bool,
 }
@@ -73,6 +76,7 @@ impl Default for SimOptions {
             historical_lag: None,
             max_query_metrics: 0,
             cluster_metric_weight: 20,
+            perf_delay: std::time::Duration::ZERO,
             seed_tags: false,
         }
     }
@@ -120,6 +124,7 @@ impl Simulator {
                 opts.historical_interval.as_millis()
             ))
             .arg(format!("-max-query-metrics={}", opts.max_query_metrics))
+            .arg(format!("-perf-delay={}ms", opts.perf_delay.as_millis()))
             .arg(format!(
                 "-cluster-metric-weight={}",
                 opts.cluster_metric_weight
@@ -206,6 +211,19 @@ impl Simulator {
     pub async fn set_out(&self, host: &str, out: bool) {
         self.control(&format!("out={}&host={host}", u8::from(out)))
             .await;
+    }
+
+    /// The most performance calls (QueryPerf, QueryAvailablePerfMetric) the simulator had in
+    /// flight at once since it started or since [`Simulator::reset_in_flight`].
+    pub async fn in_flight(&self) -> u64 {
+        self.calls().await["InFlight"]["max"]
+            .as_u64()
+            .expect("InFlight.max in /vcsim/calls")
+    }
+
+    /// Starts a new maximum of calls in flight.
+    pub async fn reset_in_flight(&self) {
+        self.control("inflight=reset").await;
     }
 
     /// Deletes `n` powered-on VMs from the inventory (a real vCenter then fails any QueryPerf

@@ -50,6 +50,7 @@ func main() {
 	historical := flag.Duration("historical-interval", 300*time.Second, "the sampling period of the first historical interval (vCenter's \"past day\"): what clusters, datastores, datacenters and pools have statistics at")
 	historicalLag := flag.Duration("historical-lag", -1, "hold back the newest historical samples this long, as vCenter posts its rollups late (changeable at run time on /vcsim/control?hlag=); negative: one and a half historical intervals (a 5-min sample posted 7.5 min after its interval closed)")
 	maxQueryMetrics := flag.Int("max-query-metrics", 0, "config.vpxd.stats.maxQueryMetrics: set the option to this value and enforce it on historical QueryPerf calls (0: option absent, 256 enforced as by vCenter 6.5+; -1: no limit)")
+	perfDelay := flag.Duration("perf-delay", 0, "each QueryPerf and QueryAvailablePerfMetric call takes at least this long (calls are served concurrently; /vcsim/calls reports the most in flight)")
 	clusterWeight := flag.Int("cluster-metric-weight", 20, "how many times a cluster's metric ids count toward maxQueryMetrics (vCenter over-counts cluster queries)")
 	lag := flag.Duration("lag", 0, "hold back the newest samples this long, as vCenter posts them late (changeable at run time on /vcsim/control)")
 	govmomiPerf := flag.Bool("govmomi-perf", false, "answer QueryPerf as govmomi's simulator does (instance \"*\" echoed, zeros for counters without data, samples off the grid) instead of like a real vCenter")
@@ -91,7 +92,7 @@ func main() {
 			hlag = *historical * 3 / 2
 		}
 		l := installLimits(*maxQueryMetrics, *clusterWeight)
-		rp := installRealPerf(*lag, int64(historical.Seconds()), hlag, l)
+		rp := installRealPerf(*lag, int64(historical.Seconds()), hlag, l, *perfDelay)
 		model.Service.HandleFunc("/vcsim/control", rp.control)
 		model.Service.HandleFunc("/vcsim/calls", rp.serveCalls)
 	}

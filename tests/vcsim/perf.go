@@ -62,6 +62,10 @@ type realPerf struct {
 	calls   map[string]map[string]int // method -> entity type -> count (available.go)
 
 	limits limits // maxQueryMetrics (limits.go)
+
+	delay       time.Duration // each performance call takes at least this long (load.go)
+	inflight    int
+	maxInflight int
 }
 
 // shape is what an entity has: its host and its devices.
@@ -73,7 +77,7 @@ type shape struct {
 }
 
 // installRealPerf replaces the registry's PerformanceManager with realPerf.
-func installRealPerf(lag time.Duration, historical int64, hlag time.Duration, l limits) *realPerf {
+func installRealPerf(lag time.Duration, historical int64, hlag time.Duration, l limits, delay time.Duration) *realPerf {
 	ref := types.ManagedObjectReference{Type: "PerformanceManager", Value: "PerfMgr"}
 	pm, ok := simulator.Map.Get(ref).(*simulator.PerformanceManager)
 	if !ok {
@@ -93,6 +97,7 @@ func installRealPerf(lag time.Duration, historical int64, hlag time.Duration, l 
 		out:                map[string]int64{},
 		shapes:             map[string]*shape{},
 		limits:             l,
+		delay:              delay,
 	}
 	// vCenter's four default levels; only the first one's period matters to a collector.
 	rp.HistoricalInterval = []types.PerfInterval{
@@ -208,6 +213,7 @@ func (p *realPerf) QueryPerf(ctx *simulator.Context, req *types.QueryPerf) soap.
 	body := new(methods.QueryPerfBody)
 	body.Req = req
 	body.Res = new(types.QueryPerfResponse)
+	defer p.begin()()
 	now := time.Now()
 	for _, qs := range req.QuerySpec {
 		if simulator.Map.Get(qs.Entity) == nil {
@@ -337,6 +343,7 @@ func hostRef(id string) (string, bool) {
 //	?out=0&host=H        host H is back: its whole last hour is answered again
 //	?hlag=40m            historical samples are posted this late
 //	?destroy=3           delete 3 powered-on VMs (limits.go)
+//	?inflight=reset      start a new maximum of calls in flight (load.go)
 func (p *realPerf) control(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	host := ""
@@ -371,6 +378,11 @@ func (p *realPerf) control(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.hlag = hlag
 		p.mu.Unlock()
+	}
+	if v := q.Get("inflight"); v != "" {
+		if !p.controlInflight(w, v) {
+			return
+		}
 	}
 	if v := q.Get("destroy"); v != "" {
 		if !controlDestroy(w, v) {
