@@ -178,7 +178,9 @@ async fn a_deleted_vm_costs_only_itself() {
     // All VMs in one call; rediscovery only when vCenter says something is gone.
     let collect = "[collect]\ninterval = \"2s\"\nlookback = \"1m\"\ndiscovery_interval = \"1h\"\n\
                    vm_counters = [\"cpu.usage.average\"]\nhost_counters = [\"cpu.usage.average\"]";
-    let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), collect);
+    let metrics = common::free_addr();
+    let collect = format!("{collect}\n[metrics]\nlisten = \"{metrics}\"\n");
+    let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), &collect);
     let mut agent = tokio::process::Command::new(vcollect_bin())
         .args(["agent", "--config"])
         .arg(&cfg)
@@ -218,6 +220,18 @@ async fn a_deleted_vm_costs_only_itself() {
         },
     )
     .await;
+    // The recovered faults are counted (not as cycle errors).
+    let scrape = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .expect("scraping /metrics")
+        .text()
+        .await
+        .expect("/metrics text");
+    let series = "vcollect_queryperf_faults_total{vcenter=\"vc1\",fault=\"ManagedObjectNotFound\"}";
+    assert!(
+        scrape.contains(series),
+        "{series} not in /metrics:\n{scrape}"
+    );
     common::sigterm(agent.id().expect("agent pid"));
     let _ = agent.wait().await;
     let calls = sim.calls().await;

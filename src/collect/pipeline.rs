@@ -147,6 +147,7 @@ async fn query(
                 }
                 Err(e) => e,
             };
+            metrics.query_fault(client.name(), e.fault_name().unwrap_or(e.cause()));
             match recover(client.name(), specs, &e, &mut q) {
                 Ok(parts) => again.extend(parts),
                 Err(specs) => {

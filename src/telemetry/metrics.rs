@@ -32,6 +32,7 @@ pub struct Metrics {
     lines: Family<Labels, Counter>,
     bytes: Family<Labels, Counter>,
     errors: Family<Labels, Counter>,
+    query_faults: Family<Labels, Counter>,
     query_perf: Hist,
     entities: Family<Labels, Gauge>,
     last_cycle: Family<Labels, FGauge>,
@@ -104,6 +105,7 @@ impl Metrics {
             lines: Family::default(),
             bytes: Family::default(),
             errors: Family::default(),
+            query_faults: Family::default(),
             query_perf: hist(),
             entities: Family::default(),
             last_cycle: Family::default(),
@@ -148,6 +150,11 @@ impl Metrics {
             "errors",
             "Cycle errors, by vCenter and cause",
             self.errors.clone(),
+        );
+        r.register(
+            "queryperf_faults",
+            "QueryPerf calls vCenter failed, by vCenter and fault (also those recovered within the cycle)",
+            self.query_faults.clone(),
         );
         r.register_with_unit(
             "queryperf_duration",
@@ -304,6 +311,14 @@ impl Metrics {
         let mut l = vc(vcenter);
         l.push(("cause", cause.to_string()));
         self.errors.get_or_create(&l).inc();
+    }
+
+    /// vCenter failed a QueryPerf call with `fault` (the vim25 fault type, else the
+    /// error's cause word), whether or not the call was recovered within the cycle.
+    pub fn query_fault(&self, vcenter: &str, fault: &str) {
+        let mut l = vc(vcenter);
+        l.push(("fault", fault.to_string()));
+        self.query_faults.get_or_create(&l).inc();
     }
 
     /// One QueryPerf call took `d`.
