@@ -1,7 +1,8 @@
 //! vCenter's limits (issue 18): `config.vpxd.stats.maxQueryMetrics` on historical calls,
 //! read from the server and obeyed; a refused call cut and asked again; a VM deleted while
 //! the agent runs costs only itself. Against the simulator, which enforces them as vCenter
-//! does (tests/vcsim/limits.go), and a real InfluxDB.
+//! does (tests/vcsim/limits.go), and a real InfluxDB. The specs each run asked per type,
+//! and the refusals, are printed: `cargo nextest run --test collect_limits --no-capture`.
 
 mod common;
 
@@ -139,6 +140,7 @@ async fn every_default_kind_is_written_completely_whatever_max_query_metrics() {
             "{db}: the historical points differ from those without a limit"
         );
         let calls = sims[i].calls().await;
+        println!("{db}: {}", calls);
         let refused = calls["RestrictedByAdministrator"]["QueryPerf"]
             .as_u64()
             .unwrap_or(0);
