@@ -12,6 +12,7 @@
 //! unbounded spawning happens however many batches a cycle has.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -115,8 +116,10 @@ struct Queried {
 
 /// Stage 1: the QueryPerf calls, at most `concurrency` in flight, each streaming its
 /// entities into `tx`; in rounds, as long as [`recover`] turns failed calls into smaller
-/// ones (each round's calls are smaller than the last's, so this ends). The channel closes
-/// when the last call is done (`tx` is dropped here).
+/// ones (each round's calls are smaller than the last's, so this ends). Once vCenter has
+/// refused a call as too large, a call not sent yet that asks as much is cut in two before
+/// it is sent rather than refused too. The channel closes when the last call is done (`tx`
+/// is dropped here).
 async fn query(
     client: &Client,
     jobs: Vec<Vec<PerfQuerySpec>>,
@@ -125,21 +128,30 @@ async fn query(
 ) -> Queried {
     let metrics = crate::telemetry::metrics();
     let mut q = Queried::default();
+    // The smallest refused call's size so far (usize::MAX: none).
+    let refused = AtomicUsize::new(usize::MAX);
     let mut round = jobs;
     while !round.is_empty() {
         let mut again = Vec::new();
         let mut calls = futures::stream::iter(round)
             .map(|specs| {
-                let tx = tx.clone();
+                let (tx, refused) = (tx.clone(), &refused);
                 async move {
+                    if too_large(&specs, refused.load(Ordering::Relaxed)) {
+                        return (specs, None);
+                    }
                     let started = std::time::Instant::now();
                     let r = client.query_perf(&specs, &tx).await;
                     metrics.query_perf(client.name(), started.elapsed());
-                    (specs, r)
+                    (specs, Some(r))
                 }
             })
             .buffer_unordered(concurrency.max(1));
         while let Some((specs, r)) = calls.next().await {
+            let Some(r) = r else {
+                again.extend(calls::halve(specs).map_or_else(Vec::new, Vec::from));
+                continue;
+            };
             let e = match r {
                 Ok(_) => {
                     q.answered.extend(specs.into_iter().map(|s| s.moid));
@@ -148,7 +160,9 @@ async fn query(
                 Err(e) => e,
             };
             metrics.query_fault(client.name(), e.fault_name().unwrap_or(e.cause()));
-            match recover(client.name(), specs, &e, &mut q) {
+            let outcome = recover(client.name(), specs, &e, &mut q);
+            refused.store(q.refused.unwrap_or(usize::MAX), Ordering::Relaxed);
+            match outcome {
                 Ok(parts) => again.extend(parts),
                 Err(specs) => {
                     metrics.error(client.name(), e.cause());
@@ -162,6 +176,13 @@ async fn query(
         round = again;
     }
     q
+}
+
+/// Whether a call not sent yet asks at least as many historical metrics as one vCenter
+/// refused (`refused`), and can be cut in two.
+fn too_large(specs: &[PerfQuerySpec], refused: usize) -> bool {
+    let splittable = specs.len() > 1 || specs.first().is_some_and(|s| s.metric_ids.len() > 1);
+    splittable && calls::historical_cost(specs) >= refused
 }
 
 /// What can still be asked of a call that failed with `e`, in this cycle: its halves when
@@ -382,6 +403,17 @@ mod tests {
         let one = vec![spec(EntityKind::Datastore, "ds-1", 1)];
         assert!(recover("vc", one, &e, &mut q).is_err());
         assert_eq!(q.refused, Some(1));
+    }
+
+    #[test]
+    fn after_a_refusal_calls_as_large_are_cut_before_they_are_sent() {
+        let two = vec![spec(EntityKind::Cluster, "c-1", 2)];
+        assert!(!too_large(&two, usize::MAX));
+        assert!(too_large(&two, 50));
+        assert!(!too_large(&two, 51));
+        // Nothing smaller to ask, or realtime (not counted): sent as planned.
+        assert!(!too_large(&[spec(EntityKind::Cluster, "c-1", 1)], 1));
+        assert!(!too_large(&[spec(EntityKind::Vm, "vm-1", 9)], 1));
     }
 
     #[test]
