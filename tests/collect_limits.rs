@@ -65,6 +65,15 @@ async fn historical_samples(influx: &Influx, db: &str) -> BTreeMap<String, BTree
     all
 }
 
+/// Unix seconds now, not rounded: the simulator posts a 5-min sample 450 s after it, to
+/// the second.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
 /// `vcollect once` with the default configuration (default counters, lookback and limits)
 /// on a fresh data dir, into database `db`; returns its summary.
 async fn once_into(sim: &Simulator, influx: &Influx, db: &str) -> String {
@@ -101,14 +110,14 @@ async fn every_default_kind_is_written_completely_whatever_max_query_metrics() {
     // vCenter posts a historical sample every 5 minutes: the runs compare equal only if none
     // straddles a new one, so a set of runs that did is done again.
     for _ in 0..2 {
-        before = check::aligned_now() - 450;
+        before = unix_now() - 450;
         let dbs = runs.iter().enumerate().map(|(i, r)| format!("{}{i}", r.0));
         summaries = futures::future::join_all(sims.iter().zip(dbs).map(|(sim, db)| {
             let influx = &influx;
             async move { once_into(sim, influx, &db).await }
         }))
         .await;
-        after = check::aligned_now() - 450;
+        after = unix_now() - 450;
         if before / 300 == after / 300 {
             break;
         }
@@ -258,4 +267,43 @@ async fn a_deleted_vm_costs_only_itself() {
         )
         .await;
     assert!(errors.is_empty(), "cycles with errors: {errors:?}");
+}
+
+/// A vCenter slower than the interval: every QueryPerf call takes 1.5 s, the interval is
+/// 1 s. The overrun is counted on `/metrics` with vCenter's latency as its cause.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cycle_longer_than_the_interval_is_counted_with_its_cause() {
+    let sim = Simulator::start(SimOptions {
+        perf_delay: Duration::from_millis(1500),
+        ..SimOptions::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = common::free_addr();
+    let collect = format!(
+        "[collect]\ninterval = \"1s\"\nvm_counters = [\"cpu.usage.average\"]\n\
+         host_counters = [\"cpu.usage.average\"]\n[metrics]\nlisten = \"{metrics}\"\n"
+    );
+    let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], "-", &collect);
+    let mut agent = tokio::process::Command::new(vcollect_bin())
+        .args(["agent", "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting vcollect agent");
+    let series = "vcollect_cycle_overruns_total{vcenter=\"vc1\",cause=\"vcenter_latency\"}";
+    poll(
+        "an overrun on /metrics",
+        Duration::from_secs(30),
+        || async {
+            let scrape = reqwest::get(format!("http://{metrics}/metrics"))
+                .await
+                .ok()?;
+            scrape.text().await.ok()?.contains(series).then_some(())
+        },
+    )
+    .await;
+    common::sigterm(agent.id().expect("agent pid"));
+    let _ = agent.wait().await;
 }

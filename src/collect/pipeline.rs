@@ -52,6 +52,11 @@ pub struct PipelineResult {
     pub stale: bool,
     /// The smallest historical call (in metrics) vCenter refused as too large.
     pub refused: Option<usize>,
+    /// From the first call sent to the last answered: the time vCenter took (with any wait
+    /// on the stages after it).
+    pub query_span: std::time::Duration,
+    /// Time spent handing batches to the sink (its retries included).
+    pub sink_busy: std::time::Duration,
 }
 
 /// Marks carried with a batch: the entities whose last line is in it, with their newest
@@ -97,6 +102,8 @@ pub async fn run(
         errors,
         stale: queried.stale,
         refused: queried.refused,
+        query_span: queried.span,
+        sink_busy: written.busy,
     }
 }
 
@@ -112,6 +119,8 @@ struct Queried {
     stale: bool,
     /// The smallest historical call vCenter refused as too large.
     refused: Option<usize>,
+    /// From the first call to the last answer.
+    span: std::time::Duration,
 }
 
 /// Stage 1: the QueryPerf calls, at most `concurrency` in flight, each streaming its
@@ -128,6 +137,7 @@ async fn query(
 ) -> Queried {
     let metrics = crate::telemetry::metrics();
     let mut q = Queried::default();
+    let started = std::time::Instant::now();
     // The smallest refused call's size so far (usize::MAX: none).
     let refused = AtomicUsize::new(usize::MAX);
     let mut round = jobs;
@@ -175,6 +185,7 @@ async fn query(
         }
         round = again;
     }
+    q.span = started.elapsed();
     q
 }
 
@@ -302,6 +313,8 @@ struct WriteTally {
     dropped: u64,
     bytes: u64,
     errors: Vec<String>,
+    /// Time spent in `sink.write`.
+    busy: std::time::Duration,
 }
 
 /// Stage 3: every batch of `rx` to the sink, in order. Marks become durable only while no
@@ -312,13 +325,17 @@ async fn write(vcenter: &str, mut rx: mpsc::Receiver<Pending>, sink: &Sink) -> W
         dropped: 0,
         bytes: 0,
         errors: Vec::new(),
+        busy: std::time::Duration::ZERO,
     };
     while let Some(p) = rx.recv().await {
         w.bytes += p.batch.body.len() as u64;
         let outcome = if p.batch.lines == 0 {
             Outcome::Written
         } else {
-            sink.write(p.batch).await
+            let started = std::time::Instant::now();
+            let o = sink.write(p.batch).await;
+            w.busy += started.elapsed();
+            o
         };
         match outcome {
             Outcome::Written | Outcome::Spooled if w.dropped == 0 => {

@@ -350,6 +350,7 @@ impl VcenterCollector {
     /// Runs one cycle: the window (watermark, now] of every owned, active entity.
     pub async fn cycle(&mut self, assignment: &dyn Assignment, sink: &Sink) -> CycleSummary {
         let started = Instant::now();
+        let mut spent = None;
         let mut summary = CycleSummary::new(&self.cfg.name);
         self.in_flight = self.share(assignment);
         match self.prepare().await {
@@ -360,6 +361,7 @@ impl VcenterCollector {
             Ok(now) => {
                 let Windows { targets, specs, .. } = self.plan(assignment, now, &mut summary);
                 let res = self.query(&targets, specs, sink).await;
+                spent = Some((res.query_span, res.sink_busy));
                 self.record_progress(assignment, &targets, &res.durable, sink, &mut summary)
                     .await;
                 summary.samples = res.samples;
@@ -369,7 +371,33 @@ impl VcenterCollector {
             }
         }
         summary.duration = started.elapsed();
+        if let Some((vcenter, sink)) = spent {
+            self.note_overrun(summary.duration, vcenter, sink);
+        }
         summary
+    }
+
+    /// A cycle longer than `collect.interval` delays the next one: logged with its likely
+    /// cause, from where the time went. The sink first (a slow sink also holds the calls
+    /// back through the bounded channels), then vCenter (its answers, from the first call
+    /// to the last), else this node's CPU (parsing and encoding) or the inventory.
+    fn note_overrun(&self, took: Duration, vcenter: Duration, sink: Duration) {
+        let interval = self.collect.interval;
+        if took <= interval {
+            return;
+        }
+        let cause = if sink * 2 >= took {
+            "sink"
+        } else if vcenter * 2 >= took {
+            "vcenter_latency"
+        } else {
+            "cpu_or_discovery"
+        };
+        crate::telemetry::metrics().overrun(&self.cfg.name, cause);
+        tracing::warn!(vcenter = %self.cfg.name, took_ms = took.as_millis() as u64,
+            interval_ms = interval.as_millis() as u64, cause,
+            vcenter_ms = vcenter.as_millis() as u64, sink_ms = sink.as_millis() as u64,
+            in_flight = self.in_flight, "cycle overran its interval");
     }
 
     /// This cycle's bound on calls in flight: `concurrency`, within this node's share of the

@@ -33,6 +33,7 @@ pub struct Metrics {
     bytes: Family<Labels, Counter>,
     errors: Family<Labels, Counter>,
     query_faults: Family<Labels, Counter>,
+    overruns: Family<Labels, Counter>,
     query_perf: Hist,
     entities: Family<Labels, Gauge>,
     last_cycle: Family<Labels, FGauge>,
@@ -106,6 +107,7 @@ impl Metrics {
             bytes: Family::default(),
             errors: Family::default(),
             query_faults: Family::default(),
+            overruns: Family::default(),
             query_perf: hist(),
             entities: Family::default(),
             last_cycle: Family::default(),
@@ -150,6 +152,11 @@ impl Metrics {
             "errors",
             "Cycle errors, by vCenter and cause",
             self.errors.clone(),
+        );
+        r.register(
+            "cycle_overruns",
+            "Cycles longer than the interval, by vCenter and likely cause",
+            self.overruns.clone(),
         );
         r.register(
             "queryperf_faults",
@@ -319,6 +326,14 @@ impl Metrics {
         let mut l = vc(vcenter);
         l.push(("fault", fault.to_string()));
         self.query_faults.get_or_create(&l).inc();
+    }
+
+    /// A cycle of `vcenter` took longer than the interval; `cause`: `sink`,
+    /// `vcenter_latency` or `cpu_or_discovery`.
+    pub fn overrun(&self, vcenter: &str, cause: &str) {
+        let mut l = vc(vcenter);
+        l.push(("cause", cause.to_string()));
+        self.overruns.get_or_create(&l).inc();
     }
 
     /// One QueryPerf call took `d`.
