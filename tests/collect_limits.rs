@@ -247,6 +247,8 @@ async fn a_deleted_vm_costs_only_itself() {
         scrape.contains(series),
         "{series} not in /metrics:\n{scrape}"
     );
+    let received = "vcollect_queryperf_received_bytes_total{vcenter=\"vc1\"}";
+    assert!(scrape.contains(received), "{received} not in /metrics");
     common::sigterm(agent.id().expect("agent pid"));
     let _ = agent.wait().await;
     let calls = sim.calls().await;

@@ -163,7 +163,8 @@ async fn query(
                 continue;
             };
             let e = match r {
-                Ok(_) => {
+                Ok(stats) => {
+                    metrics.received(client.name(), stats.bytes);
                     q.answered.extend(specs.into_iter().map(|s| s.moid));
                     continue;
                 }

@@ -34,6 +34,7 @@ pub struct Metrics {
     errors: Family<Labels, Counter>,
     query_faults: Family<Labels, Counter>,
     overruns: Family<Labels, Counter>,
+    received: Family<Labels, Counter>,
     query_perf: Hist,
     entities: Family<Labels, Gauge>,
     last_cycle: Family<Labels, FGauge>,
@@ -108,6 +109,7 @@ impl Metrics {
             errors: Family::default(),
             query_faults: Family::default(),
             overruns: Family::default(),
+            received: Family::default(),
             query_perf: hist(),
             entities: Family::default(),
             last_cycle: Family::default(),
@@ -152,6 +154,12 @@ impl Metrics {
             "errors",
             "Cycle errors, by vCenter and cause",
             self.errors.clone(),
+        );
+        r.register_with_unit(
+            "queryperf_received",
+            "Bytes of QueryPerf answers received, per vCenter",
+            b.clone(),
+            self.received.clone(),
         );
         r.register(
             "cycle_overruns",
@@ -334,6 +342,11 @@ impl Metrics {
         let mut l = vc(vcenter);
         l.push(("cause", cause.to_string()));
         self.overruns.get_or_create(&l).inc();
+    }
+
+    /// A QueryPerf answer of `bytes` bytes came from `vcenter`.
+    pub fn received(&self, vcenter: &str, bytes: u64) {
+        self.received.get_or_create(&vc(vcenter)).inc_by(bytes);
     }
 
     /// One QueryPerf call took `d`.
