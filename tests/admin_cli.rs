@@ -442,6 +442,9 @@ async fn maintenance_of_a_follower_and_the_leader_loses_no_sample() {
     const STEP: i64 = 60;
     let sim = Simulator::start(SimOptions {
         historical_interval: Duration::from_secs(STEP as u64),
+        // Posted on time: this test is about handovers, and checks every sample up to its
+        // end (late posting has its own tests in collect_kinds.rs).
+        historical_lag: Some(Duration::ZERO),
         ..SimOptions::default()
     });
     let influx = Influx::start().await;

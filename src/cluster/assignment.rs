@@ -89,6 +89,13 @@ impl Assignment for ClusterAssignment {
             == Some(me)
     }
 
+    fn query_share(&self, _vcenter: &str, total: usize) -> usize {
+        let Some(me) = self.core().map(|c| c.id) else {
+            return 1;
+        };
+        self.local.state.borrow().query_share(me, total)
+    }
+
     fn watermark(&self, vcenter: &str, kind: EntityKind, bucket: u32) -> Option<i64> {
         self.local
             .state

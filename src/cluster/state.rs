@@ -402,6 +402,28 @@ impl ClusterState {
             .collect()
     }
 
+    /// `node`'s share of `total` calls in flight at one vCenter: `total` divided among the
+    /// members that may be calling it (active and draining: a draining node keeps collecting
+    /// until its buckets have moved, so its share is not handed out before it has stopped),
+    /// the remainder to the lowest ids. The member table is what the leader decided through
+    /// the log, so every node computes the same division from its replica, and a membership
+    /// change re-divides it. At least 1, so a node never stops for lack of a share: with more
+    /// calling nodes than `total`, the total is exceeded (docs/configuration.md says so).
+    pub fn query_share(&self, node: NodeId, total: usize) -> usize {
+        let calling: Vec<NodeId> = self
+            .members
+            .nodes
+            .values()
+            .filter(|m| matches!(m.state, NodeState::Active | NodeState::Draining))
+            .map(|m| m.id)
+            .collect();
+        let Some(rank) = calling.iter().position(|id| *id == node) else {
+            return 1;
+        };
+        let n = calling.len();
+        (total / n + usize::from(rank < total % n)).max(1)
+    }
+
     /// The leader's planner applied to one vCenter (a vCenter not seen yet counts as all
     /// unassigned).
     pub fn plan_vcenter(&self, vcenter: &str) -> Vec<(u32, NodeId)> {
@@ -706,6 +728,29 @@ mod tests {
                 incarnation: inc,
             },
         )
+    }
+
+    /// `max_concurrent_queries` divided among the nodes that may call vCenter, the
+    /// remainder to the lowest ids; a draining node keeps its share, a down one gives it up.
+    #[test]
+    fn the_query_budget_is_divided_among_the_calling_members() {
+        let mut s = ClusterState::default();
+        for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+            register(&mut s, name, &format!("10.0.0.{i}:7400"), i as u64);
+        }
+        let shares = |s: &ClusterState, total| [1, 2, 3].map(|id| s.query_share(id, total));
+        assert_eq!(shares(&s, 8), [3, 3, 2]);
+        assert_eq!(shares(&s, 3), [1, 1, 1]);
+        // Fewer than the nodes: each still makes one call at a time.
+        assert_eq!(shares(&s, 2), [1, 1, 1]);
+        let set = |s: &mut ClusterState, id: NodeId, st: NodeState| {
+            s.members.nodes.get_mut(&id).expect("member").state = st;
+        };
+        set(&mut s, 3, NodeState::Draining);
+        assert_eq!(shares(&s, 8), [3, 3, 2]);
+        set(&mut s, 3, NodeState::Down);
+        assert_eq!(shares(&s, 3)[..2], [2, 1]);
+        assert_eq!(shares(&s, 8)[..2], [4, 4]);
     }
 
     #[test]

@@ -69,6 +69,12 @@ pub trait Assignment: Send + Sync {
         updates: Vec<WatermarkUpdate>,
     ) -> BoxFuture<'a, Result<(), AssignmentError>>;
 
+    /// This node's share of `total`, the performance calls all nodes together may have in
+    /// flight at `vcenter` (`max_concurrent_queries`). A single node has it all.
+    fn query_share(&self, _vcenter: &str, total: usize) -> usize {
+        total
+    }
+
     /// Hears what each cycle did (the cluster shows it in `vcollect status`).
     fn report(&self, _summary: &super::summary::CycleSummary) {}
 }
@@ -104,6 +110,10 @@ impl Assignment for Peek {
         _updates: Vec<WatermarkUpdate>,
     ) -> BoxFuture<'a, Result<(), AssignmentError>> {
         Box::pin(async { Ok(()) })
+    }
+
+    fn query_share(&self, vcenter: &str, total: usize) -> usize {
+        self.0.query_share(vcenter, total)
     }
 
     fn report(&self, summary: &super::summary::CycleSummary) {

@@ -9,7 +9,9 @@
 //! * [`path_filter`], [`metric_select`], [`wildcard`]: `<kind>_include` / `_exclude` and
 //!   `<kind>_metric_include` / `_exclude`, with Telegraf's syntax and meaning;
 //! * [`reported_metrics`]: what a sample of a kind's entities report, for counter patterns;
-//! * [`plan`]: windows and QueryPerf batches within vCenter's limits;
+//! * [`plan`]: each entity's window;
+//! * [`calls`]: QueryPerf calls within vCenter's limits, and cutting a refused one;
+//! * [`limits`]: one vCenter's query limit (`maxQueryMetrics`), as read and as learned;
 //! * [`pipeline`]: the bounded stages of one cycle;
 //! * [`encode`]: Telegraf-compatible line protocol;
 //! * [`tags`]: the extra tags and fields configuration selects (custom attributes, properties,
@@ -20,9 +22,11 @@
 
 pub mod agent;
 pub mod assignment;
+pub mod calls;
 pub mod configured_counters;
 pub mod encode;
 pub mod last_cycle;
+pub mod limits;
 pub mod metric_select;
 pub mod path_filter;
 pub mod pipeline;

@@ -2,7 +2,9 @@
 //! joined by bounded channels, so memory stays flat whatever the inventory size.
 //!
 //! * **query**: at most `concurrency` QueryPerf calls in flight; each streams its answer
-//!   through the parser, which sends one [`EntityMetrics`] per entity;
+//!   through the parser, which sends one [`EntityMetrics`] per entity. A call vCenter
+//!   refuses for its size is cut in two and asked again; a call failing on one entity (gone
+//!   from vCenter) is asked again without it: both in the same cycle (see [`recover`]);
 //! * **encode**: turns them into line protocol, cut into batches of bounded lines and bytes;
 //! * **write**: hands batches to the sink, in order, and reports which entities are durable.
 //!
@@ -10,14 +12,16 @@
 //! unbounded spawning happens however many batches a cycle has.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use super::calls;
 use super::encode::Encoder;
 use super::targets::Target;
 use crate::sink::{Batch, Outcome, Sink};
-use crate::vsphere::{Client, EntityMetrics, PerfQuerySpec};
+use crate::vsphere::{Client, EntityMetrics, Error, PerfQuerySpec};
 
 /// Entity results in flight between the parser and the encoder.
 const METRICS_CHANNEL: usize = 64;
@@ -46,6 +50,13 @@ pub struct PipelineResult {
     pub errors: Vec<String>,
     /// vCenter said an entity or view is gone: rediscover before the next cycle.
     pub stale: bool,
+    /// The smallest historical call (in metrics) vCenter refused as too large.
+    pub refused: Option<usize>,
+    /// From the first call sent to the last answered: the time vCenter took (with any wait
+    /// on the stages after it).
+    pub query_span: std::time::Duration,
+    /// Time spent handing batches to the sink (its retries included).
+    pub sink_busy: std::time::Duration,
 }
 
 /// Marks carried with a batch: the entities whose last line is in it, with their newest
@@ -75,30 +86,49 @@ pub async fn run(
     );
     let mut errors = queried.errors;
     errors.extend(written.errors);
+    // An entity asked in several parts is written only once every part was answered.
+    let mut durable = written.durable;
+    durable.retain(|moid, _| !queried.failed.contains(moid));
+    let mut answered = queried.answered;
+    answered.retain(|moid| !queried.failed.contains(moid));
     PipelineResult {
-        durable: written.durable,
+        durable,
         with_data: encoded.with_data,
-        answered: queried.answered,
+        answered,
         samples: encoded.samples,
         lines: encoded.lines,
         bytes: written.bytes,
         batches_dropped: written.dropped,
         errors,
         stale: queried.stale,
+        refused: queried.refused,
+        query_span: queried.span,
+        sink_busy: written.busy,
     }
 }
 
 /// What the query stage did.
+#[derive(Default)]
 struct Queried {
-    /// Entities whose QueryPerf call succeeded.
+    /// Entities with a part of a call that succeeded.
     answered: HashSet<String>,
+    /// Entities with a part of a call that failed for good (or that vanished).
+    failed: HashSet<String>,
     errors: Vec<String>,
     /// vCenter said an entity or view is gone.
     stale: bool,
+    /// The smallest historical call vCenter refused as too large.
+    refused: Option<usize>,
+    /// From the first call to the last answer.
+    span: std::time::Duration,
 }
 
 /// Stage 1: the QueryPerf calls, at most `concurrency` in flight, each streaming its
-/// entities into `tx`. The channel closes when the last call is done (`tx` is dropped here).
+/// entities into `tx`; in rounds, as long as [`recover`] turns failed calls into smaller
+/// ones (each round's calls are smaller than the last's, so this ends). Once vCenter has
+/// refused a call as too large, a call not sent yet that asks as much is cut in two before
+/// it is sent rather than refused too. The channel closes when the last call is done (`tx`
+/// is dropped here).
 async fn query(
     client: &Client,
     jobs: Vec<Vec<PerfQuerySpec>>,
@@ -106,34 +136,111 @@ async fn query(
     concurrency: usize,
 ) -> Queried {
     let metrics = crate::telemetry::metrics();
-    let mut q = Queried {
-        answered: HashSet::new(),
-        errors: Vec::new(),
-        stale: false,
-    };
-    let mut calls = futures::stream::iter(jobs)
-        .map(|specs| {
-            let tx = tx.clone();
-            async move {
-                let started = std::time::Instant::now();
-                let r = client.query_perf(&specs, &tx).await;
-                metrics.query_perf(client.name(), started.elapsed());
-                (specs, r)
-            }
-        })
-        .buffer_unordered(concurrency.max(1));
-    while let Some((specs, r)) = calls.next().await {
-        match r {
-            Ok(_) => q.answered.extend(specs.into_iter().map(|s| s.moid)),
-            Err(e) => {
-                metrics.error(client.name(), e.cause());
-                q.stale |= e.is_stale_view();
-                q.errors
-                    .push(format!("QueryPerf of {} entities: {e}", specs.len()));
+    let mut q = Queried::default();
+    let started = std::time::Instant::now();
+    // The smallest refused call's size so far (usize::MAX: none).
+    let refused = AtomicUsize::new(usize::MAX);
+    let mut round = jobs;
+    while !round.is_empty() {
+        let mut again = Vec::new();
+        let mut calls = futures::stream::iter(round)
+            .map(|specs| {
+                let (tx, refused) = (tx.clone(), &refused);
+                async move {
+                    if too_large(&specs, refused.load(Ordering::Relaxed)) {
+                        return (specs, None);
+                    }
+                    let started = std::time::Instant::now();
+                    let r = client.query_perf(&specs, &tx).await;
+                    metrics.query_perf(client.name(), started.elapsed());
+                    (specs, Some(r))
+                }
+            })
+            .buffer_unordered(concurrency.max(1));
+        while let Some((specs, r)) = calls.next().await {
+            let Some(r) = r else {
+                again.extend(calls::halve(specs).map_or_else(Vec::new, Vec::from));
+                continue;
+            };
+            let e = match r {
+                Ok(stats) => {
+                    metrics.received(client.name(), stats.bytes);
+                    q.answered.extend(specs.into_iter().map(|s| s.moid));
+                    continue;
+                }
+                Err(e) => e,
+            };
+            metrics.query_fault(client.name(), e.fault_name().unwrap_or(e.cause()));
+            let outcome = recover(client.name(), specs, &e, &mut q);
+            refused.store(q.refused.unwrap_or(usize::MAX), Ordering::Relaxed);
+            match outcome {
+                Ok(parts) => again.extend(parts),
+                Err(specs) => {
+                    metrics.error(client.name(), e.cause());
+                    q.stale |= e.is_stale_view();
+                    q.errors
+                        .push(format!("QueryPerf of {} entities: {e}", specs.len()));
+                    q.failed.extend(specs.into_iter().map(|s| s.moid));
+                }
             }
         }
+        round = again;
     }
+    q.span = started.elapsed();
     q
+}
+
+/// Whether a call not sent yet asks at least as many historical metrics as one vCenter
+/// refused (`refused`), and can be cut in two.
+fn too_large(specs: &[PerfQuerySpec], refused: usize) -> bool {
+    let splittable = specs.len() > 1 || specs.first().is_some_and(|s| s.metric_ids.len() > 1);
+    splittable && calls::historical_cost(specs) >= refused
+}
+
+/// What can still be asked of a call that failed with `e`, in this cycle: its halves when
+/// vCenter refused it as too large (`RestrictedByAdministrator`, noting its size); the rest
+/// of it when the fault names one of its entities (gone from vCenter: dropped, rediscovery
+/// follows); its halves when an unnamed object is gone, to find it. `Err`: nothing, the
+/// call failed.
+fn recover(
+    vcenter: &str,
+    specs: Vec<PerfQuerySpec>,
+    e: &Error,
+    q: &mut Queried,
+) -> Result<Vec<Vec<PerfQuerySpec>>, Vec<PerfQuerySpec>> {
+    if e.is_restricted() {
+        let cost = calls::historical_cost(&specs);
+        if cost > 0 {
+            q.refused = Some(q.refused.map_or(cost, |r| r.min(cost)));
+        }
+        tracing::debug!(
+            vcenter,
+            entities = specs.len(),
+            cost,
+            "call refused as too large: halving it"
+        );
+        return calls::halve(specs.clone()).map(Vec::from).ok_or(specs);
+    }
+    if let Some(gone) = e
+        .blamed_object()
+        .filter(|o| specs.iter().any(|s| s.moid == *o))
+    {
+        tracing::info!(
+            vcenter,
+            moid = gone,
+            fault = e.fault_name().unwrap_or_default(),
+            "an entity of a QueryPerf call is gone: asking the rest again, rediscovering"
+        );
+        q.stale = true;
+        q.failed.insert(gone.to_string());
+        let rest: Vec<_> = specs.into_iter().filter(|s| s.moid != gone).collect();
+        return Ok(if rest.is_empty() { vec![] } else { vec![rest] });
+    }
+    if e.is_stale_view() && e.blamed_object().is_none() && specs.len() > 1 {
+        q.stale = true;
+        return calls::halve(specs.clone()).map(Vec::from).ok_or(specs);
+    }
+    Err(specs)
 }
 
 /// What the encode stage did.
@@ -207,6 +314,8 @@ struct WriteTally {
     dropped: u64,
     bytes: u64,
     errors: Vec<String>,
+    /// Time spent in `sink.write`.
+    busy: std::time::Duration,
 }
 
 /// Stage 3: every batch of `rx` to the sink, in order. Marks become durable only while no
@@ -217,16 +326,26 @@ async fn write(vcenter: &str, mut rx: mpsc::Receiver<Pending>, sink: &Sink) -> W
         dropped: 0,
         bytes: 0,
         errors: Vec::new(),
+        busy: std::time::Duration::ZERO,
     };
     while let Some(p) = rx.recv().await {
         w.bytes += p.batch.body.len() as u64;
         let outcome = if p.batch.lines == 0 {
             Outcome::Written
         } else {
-            sink.write(p.batch).await
+            let started = std::time::Instant::now();
+            let o = sink.write(p.batch).await;
+            w.busy += started.elapsed();
+            o
         };
         match outcome {
-            Outcome::Written | Outcome::Spooled if w.dropped == 0 => w.durable.extend(p.marks),
+            Outcome::Written | Outcome::Spooled if w.dropped == 0 => {
+                // An entity asked in parts has a mark per part: keep the oldest.
+                for (moid, newest) in p.marks {
+                    let slot = w.durable.entry(moid).or_insert(newest);
+                    *slot = (*slot).min(newest);
+                }
+            }
             Outcome::Written | Outcome::Spooled => {}
             // A closed stdout: not an error to report, and nothing is durable.
             Outcome::Closed => w.dropped += 1,
@@ -244,4 +363,98 @@ async fn write(vcenter: &str, mut rx: mpsc::Receiver<Pending>, sink: &Sink) -> W
         }
     }
     w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vsphere::{EntityKind, MetricId, PerfFormat};
+
+    fn spec(kind: EntityKind, moid: &str, ids: usize) -> PerfQuerySpec {
+        PerfQuerySpec {
+            kind,
+            moid: moid.into(),
+            start: Some(0),
+            end: Some(300),
+            max_sample: 2,
+            metric_ids: (0..ids)
+                .map(|c| MetricId {
+                    counter_id: c as i32,
+                    instance: String::new(),
+                })
+                .collect::<Vec<_>>()
+                .into(),
+            interval_id: 300,
+            format: PerfFormat::Normal,
+        }
+    }
+
+    fn fault(fault: &str, object: Option<&str>) -> Error {
+        Error::Fault {
+            vcenter: "vc".into(),
+            method: "QueryPerf",
+            fault: fault.into(),
+            message: String::new(),
+            object: object.map(str::to_string),
+        }
+    }
+
+    fn moids(calls: &[Vec<PerfQuerySpec>]) -> Vec<Vec<&str>> {
+        calls
+            .iter()
+            .map(|c| c.iter().map(|s| s.moid.as_str()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_refused_call_is_asked_again_in_halves_and_its_size_noted() {
+        let mut q = Queried::default();
+        let specs = vec![
+            spec(EntityKind::Datastore, "ds-1", 7),
+            spec(EntityKind::Datastore, "ds-2", 7),
+        ];
+        let e = fault("RestrictedByAdministrator", None);
+        let again = recover("vc", specs, &e, &mut q).unwrap();
+        assert_eq!(moids(&again), vec![vec!["ds-1"], vec!["ds-2"]]);
+        assert_eq!(q.refused, Some(14));
+        // One metric id of one entity: nothing smaller to ask.
+        let one = vec![spec(EntityKind::Datastore, "ds-1", 1)];
+        assert!(recover("vc", one, &e, &mut q).is_err());
+        assert_eq!(q.refused, Some(1));
+    }
+
+    #[test]
+    fn after_a_refusal_calls_as_large_are_cut_before_they_are_sent() {
+        let two = vec![spec(EntityKind::Cluster, "c-1", 2)];
+        assert!(!too_large(&two, usize::MAX));
+        assert!(too_large(&two, 50));
+        assert!(!too_large(&two, 51));
+        // Nothing smaller to ask, or realtime (not counted): sent as planned.
+        assert!(!too_large(&[spec(EntityKind::Cluster, "c-1", 1)], 1));
+        assert!(!too_large(&[spec(EntityKind::Vm, "vm-1", 9)], 1));
+    }
+
+    #[test]
+    fn a_vanished_entity_is_dropped_and_the_rest_asked_again() {
+        let mut q = Queried::default();
+        let specs = vec![
+            spec(EntityKind::Vm, "vm-1", 3),
+            spec(EntityKind::Vm, "vm-2", 3),
+            spec(EntityKind::Vm, "vm-3", 3),
+        ];
+        let e = fault("ManagedObjectNotFound", Some("vm-2"));
+        let again = recover("vc", specs.clone(), &e, &mut q).unwrap();
+        assert_eq!(moids(&again), vec![vec!["vm-1", "vm-3"]]);
+        assert!(q.stale && q.failed.contains("vm-2"));
+        // A fault naming an entity of another call does not drop anything here.
+        let other = fault("ManagedObjectNotFound", Some("vm-9"));
+        assert!(recover("vc", specs.clone(), &other, &mut q).is_err());
+        // An object gone but not named: halves, to find it.
+        let unnamed = fault("ManagedObjectNotFound", None);
+        let again = recover("vc", specs, &unnamed, &mut q).unwrap();
+        assert_eq!(moids(&again), vec![vec!["vm-1"], vec!["vm-2", "vm-3"]]);
+        // Any other fault: the call failed.
+        let e = fault("SystemError", None);
+        assert!(recover("vc", vec![spec(EntityKind::Vm, "vm-1", 3)], &e, &mut q).is_err());
+    }
 }

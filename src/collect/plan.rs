@@ -1,11 +1,5 @@
-//! Windows and QueryPerf batches: what to ask vCenter for in one cycle.
-//!
-//! vCenter has hard limits on one QueryPerf call: an XML request of at most 500,000
-//! elements (Telegraf issues #5041, #8169) and, on some setups, a cap on the metrics per
-//! call. A batch here respects the configured entity and metric-id caps and a conservative
-//! element estimate, whichever comes first.
-
-use crate::vsphere::PerfQuerySpec;
+//! Windows: what to ask vCenter for, per entity, in one cycle (`calls` groups them into
+//! QueryPerf calls within vCenter's limits).
 
 /// Realtime statistics are sampled every 20 seconds.
 pub const REALTIME_INTERVAL: i64 = 20;
@@ -16,8 +10,14 @@ pub const REALTIME_RETENTION: i64 = 3600;
 /// vCenter keeps its first historical level ("past day") for a day.
 pub const HISTORICAL_RETENTION: i64 = 86_400;
 
-/// vCenter refuses requests of more than 500,000 XML elements; stay well below.
-pub const MAX_REQUEST_ELEMENTS: usize = 400_000;
+/// How many historical intervals back a historical kind's first window starts when nothing
+/// was collected before (no watermark): vCenter posts a rolled-up sample only after its
+/// interval closed, often minutes and sometimes more than 30 minutes later (Telegraf #4789,
+/// #9045), so a window of one interval usually holds nothing. Telegraf starts
+/// `metric_lookback` (3) intervals back; 6 (30 minutes at 300 s) reaches samples posted up
+/// to 25 minutes late and stays within the 30 minutes the API reference names for fast
+/// 5-minute queries ("Raw data feed workaround").
+pub const FIRST_HISTORICAL_INTERVALS: i64 = 6;
 
 /// How often a kind's samples are taken and how long vCenter keeps them: realtime (20 s for
 /// an hour) for VMs and hosts, the first historical interval (300 s for a day by default) for
@@ -28,20 +28,26 @@ pub struct Cadence {
     pub interval: i64,
     /// Seconds vCenter keeps samples of this interval.
     pub retention: i64,
+    /// How far back a first window (no progress known) reaches at least: one interval for
+    /// realtime samples, [`FIRST_HISTORICAL_INTERVALS`] for historical ones.
+    pub first_back: i64,
 }
 
 /// VMs and hosts.
 pub const REALTIME: Cadence = Cadence {
     interval: REALTIME_INTERVAL,
     retention: REALTIME_RETENTION,
+    first_back: REALTIME_INTERVAL,
 };
 
 impl Cadence {
     /// The historical kinds' cadence for vCenter's first historical interval.
     pub fn historical(interval_secs: i64) -> Cadence {
+        let interval = interval_secs.max(1);
         Cadence {
-            interval: interval_secs.max(1),
+            interval,
             retention: HISTORICAL_RETENTION,
+            first_back: FIRST_HISTORICAL_INTERVALS * interval,
         }
     }
 
@@ -51,10 +57,11 @@ impl Cadence {
     }
 
     /// The start (exclusive) of an entity's window: its last collected sample, else its
-    /// bucket's watermark, else `end - lookback` (at least one interval back); never older
-    /// than what vCenter keeps.
+    /// bucket's watermark, else `end - lookback` (at least [`Self::first_back`]: for a
+    /// historical kind, far enough to reach the newest sample vCenter rolled up); never
+    /// older than what vCenter keeps.
     pub fn window_start(self, end: i64, last: Option<i64>, lookback_secs: i64) -> i64 {
-        let start = last.unwrap_or(end - lookback_secs.max(self.interval));
+        let start = last.unwrap_or(end - lookback_secs.max(self.first_back));
         start.max(end - self.retention)
     }
 
@@ -85,71 +92,9 @@ pub fn entity_reached(start: i64, written: Option<i64>) -> i64 {
     written.map_or(start, |w| w.max(start))
 }
 
-/// XML elements one spec adds to a request: entity, times, maxSample, intervalId, format,
-/// and three per metric id (metricId, counterId, instance).
-fn elements(spec: &PerfQuerySpec) -> usize {
-    8 + 3 * spec.metric_ids.len()
-}
-
-/// Groups specs into QueryPerf calls of at most `max_entities` entities, `max_metrics`
-/// metric ids and [`MAX_REQUEST_ELEMENTS`] elements. A spec larger than a limit on its own
-/// still goes alone in a call.
-pub fn batches(
-    specs: impl IntoIterator<Item = PerfQuerySpec>,
-    max_entities: usize,
-    max_metrics: usize,
-) -> Vec<Vec<PerfQuerySpec>> {
-    let mut out = Vec::new();
-    let mut cur: Vec<PerfQuerySpec> = Vec::new();
-    let (mut metrics, mut elems) = (0usize, 0usize);
-    for spec in specs {
-        let (m, e) = (spec.metric_ids.len(), elements(&spec));
-        if !cur.is_empty()
-            && (cur.len() >= max_entities
-                || metrics + m > max_metrics
-                || elems + e > MAX_REQUEST_ELEMENTS)
-        {
-            out.push(std::mem::take(&mut cur));
-            metrics = 0;
-            elems = 0;
-        }
-        metrics += m;
-        elems += e;
-        cur.push(spec);
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use proptest::prelude::*;
-
     use super::*;
-    use crate::vsphere::{EntityKind, MetricId, PerfFormat};
-
-    fn spec(i: usize, metrics: usize) -> PerfQuerySpec {
-        PerfQuerySpec {
-            kind: EntityKind::Vm,
-            moid: format!("vm-{i}"),
-            start: Some(0),
-            end: Some(60),
-            max_sample: 4,
-            metric_ids: (0..metrics)
-                .map(|c| MetricId {
-                    counter_id: c as i32,
-                    instance: "*".into(),
-                })
-                .collect::<Vec<_>>()
-                .into(),
-            interval_id: 20,
-            format: PerfFormat::Normal,
-        }
-    }
 
     #[test]
     fn windows_are_aligned_and_capped() {
@@ -167,8 +112,9 @@ mod tests {
     fn historical_windows_follow_the_servers_interval() {
         let h = Cadence::historical(300);
         assert_eq!(h.window_end(1_000_299), 1_000_200);
-        // The first window is at least one interval long, whatever the lookback.
-        assert_eq!(h.window_start(1_000_200, None, 60), 999_900);
+        // The first window reaches six intervals back, whatever the lookback (shorter).
+        assert_eq!(h.window_start(1_000_200, None, 60), 1_000_200 - 1_800);
+        assert_eq!(h.window_start(1_000_200, None, 7_200), 1_000_200 - 7_200);
         // A day back at most, a day's samples (+1 for the one at start) at most.
         assert_eq!(h.window_start(1_000_200, Some(0), 60), 1_000_200 - 86_400);
         assert_eq!(h.max_samples(999_900, 1_000_200), 2);
@@ -190,55 +136,5 @@ mod tests {
             entity_reached(REALTIME.window_start(end, Some(1_000), 300), None),
             end - REALTIME_RETENTION
         );
-    }
-
-    #[test]
-    fn batches_respect_entity_cap() {
-        let b = batches((0..10).map(|i| spec(i, 5)), 4, 1000);
-        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 4, 2]);
-    }
-
-    #[test]
-    fn a_huge_spec_goes_alone() {
-        let b = batches(vec![spec(0, 10), spec(1, 500), spec(2, 10)], 64, 100);
-        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 1, 1]);
-    }
-
-    proptest! {
-        #[test]
-        fn batches_keep_every_spec_once_within_limits(
-            sizes in prop::collection::vec(1usize..400, 0..300),
-            max_entities in 1usize..80,
-            max_metrics in 1usize..5000,
-        ) {
-            let specs: Vec<_> = sizes.iter().enumerate().map(|(i, &m)| spec(i, m)).collect();
-            let out = batches(specs.clone(), max_entities, max_metrics);
-            let flat: Vec<_> = out.iter().flatten().cloned().collect();
-            prop_assert_eq!(flat, specs);
-            for b in &out {
-                prop_assert!(!b.is_empty());
-                let m: usize = b.iter().map(|s| s.metric_ids.len()).sum();
-                let e: usize = b.iter().map(elements).sum();
-                if b.len() > 1 {
-                    prop_assert!(b.len() <= max_entities);
-                    prop_assert!(m <= max_metrics);
-                    prop_assert!(e <= MAX_REQUEST_ELEMENTS);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn metric_ids_are_shared_not_copied() {
-        let ids: Arc<[MetricId]> = vec![MetricId {
-            counter_id: 1,
-            instance: String::new(),
-        }]
-        .into();
-        let a = PerfQuerySpec {
-            metric_ids: ids.clone(),
-            ..spec(0, 0)
-        };
-        assert!(Arc::ptr_eq(&a.metric_ids, &ids));
     }
 }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::assignment::{Assignment, WatermarkUpdate};
+use super::calls::{self, CallLimits};
 use super::configured_counters::{self, CounterNotes, Reported};
 use super::encode::Encoder;
+use super::limits::QueryLimits;
 use super::metric_select;
 use super::path_filter::PathFilter;
 use super::pipeline::{self, PipelineOptions};
@@ -18,7 +20,10 @@ use super::tags::ExtraTags;
 use super::targets::{Target, TargetSet};
 use crate::config::{default_counters, CollectConfig, VcenterConfig};
 use crate::sink::Sink;
-use crate::vsphere::{Client, ClientOptions, CounterCatalog, EntityKind, MetricId, PerfQuerySpec};
+use crate::vsphere::{
+    Client, ClientOptions, CounterCatalog, EntityKind, MetricId, PerfQuerySpec,
+    MAX_QUERY_METRICS_OPTION,
+};
 
 /// Why a cycle could not run at all (as opposed to partial errors inside it).
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +74,11 @@ pub struct VcenterCollector {
     batch_bytes: usize,
     /// The configured custom attributes, properties and NIC addresses.
     extras: ExtraTags,
+    /// The bound on a historical call's metrics (`maxQueryMetrics`), read at login.
+    limits: QueryLimits,
+    /// Performance calls this node may have in flight at this vCenter: `concurrency`, within
+    /// its share of `max_concurrent_queries` (read from the assignment every cycle).
+    in_flight: usize,
 }
 
 impl VcenterCollector {
@@ -79,7 +89,10 @@ impl VcenterCollector {
         batch_bytes: usize,
     ) -> VcenterCollector {
         let extras = ExtraTags::from_config(&collect);
+        let limits = QueryLimits::new(collect.max_query_metrics);
         VcenterCollector {
+            limits,
+            in_flight: 1,
             batch_lines,
             batch_bytes,
             cfg,
@@ -161,7 +174,7 @@ impl VcenterCollector {
                             kind,
                             moids,
                             interval,
-                            collect.concurrency,
+                            self.in_flight,
                         )
                         .await?;
                         metric_select::from_available(&catalog, &reported, &filter, k.instances)
@@ -228,6 +241,10 @@ impl VcenterCollector {
         if self.counters.is_none() || due(&self.discovered) || self.stale || session != self.session
         {
             let started = Instant::now();
+            if session != self.session || self.counters.is_none() {
+                let read = client.option_int(MAX_QUERY_METRICS_OPTION).await;
+                self.limits.read(&self.cfg.name, read);
+            }
             let catalog = client.counters().await?;
             // Only the enabled kinds are listed, and only their included paths kept: a kind
             // switched off or filtered out is never asked anything.
@@ -333,7 +350,9 @@ impl VcenterCollector {
     /// Runs one cycle: the window (watermark, now] of every owned, active entity.
     pub async fn cycle(&mut self, assignment: &dyn Assignment, sink: &Sink) -> CycleSummary {
         let started = Instant::now();
+        let mut spent = None;
         let mut summary = CycleSummary::new(&self.cfg.name);
+        self.in_flight = self.share(assignment);
         match self.prepare().await {
             Err(e) => self.not_prepared(e, &mut summary),
             Ok(_) if !assignment.collecting() => {
@@ -342,6 +361,7 @@ impl VcenterCollector {
             Ok(now) => {
                 let Windows { targets, specs, .. } = self.plan(assignment, now, &mut summary);
                 let res = self.query(&targets, specs, sink).await;
+                spent = Some((res.query_span, res.sink_busy));
                 self.record_progress(assignment, &targets, &res.durable, sink, &mut summary)
                     .await;
                 summary.samples = res.samples;
@@ -351,7 +371,46 @@ impl VcenterCollector {
             }
         }
         summary.duration = started.elapsed();
+        if let Some((vcenter, sink)) = spent {
+            self.note_overrun(summary.duration, vcenter, sink);
+        }
         summary
+    }
+
+    /// A cycle longer than `collect.interval` delays the next one: logged with its likely
+    /// cause, from where the time went. The sink first (a slow sink also holds the calls
+    /// back through the bounded channels), then vCenter (its answers, from the first call
+    /// to the last), else this node's CPU (parsing and encoding) or the inventory.
+    fn note_overrun(&self, took: Duration, vcenter: Duration, sink: Duration) {
+        let interval = self.collect.interval;
+        if took <= interval {
+            return;
+        }
+        let cause = if sink * 2 >= took {
+            "sink"
+        } else if vcenter * 2 >= took {
+            "vcenter_latency"
+        } else {
+            "cpu_or_discovery"
+        };
+        crate::telemetry::metrics().overrun(&self.cfg.name, cause);
+        tracing::warn!(vcenter = %self.cfg.name, took_ms = took.as_millis() as u64,
+            interval_ms = interval.as_millis() as u64, cause,
+            vcenter_ms = vcenter.as_millis() as u64, sink_ms = sink.as_millis() as u64,
+            in_flight = self.in_flight, "cycle overran its interval");
+    }
+
+    /// This cycle's bound on calls in flight: `concurrency`, within this node's share of the
+    /// cluster's `max_concurrent_queries` for this vCenter (logged when it changes).
+    fn share(&self, assignment: &dyn Assignment) -> usize {
+        let total = self.cfg.max_concurrent_queries;
+        let share = assignment.query_share(&self.cfg.name, total);
+        let n = self.collect.concurrency.min(share).max(1);
+        if n != self.in_flight {
+            tracing::info!(vcenter = %self.cfg.name, in_flight = n, share, total,
+                concurrency = self.collect.concurrency, "calls in flight at this vCenter");
+        }
+        n
     }
 
     /// A cycle that could not start: the error in the summary and the metrics, and a
@@ -407,11 +466,11 @@ impl VcenterCollector {
         else {
             unreachable!("prepare() connected and set counters and inventory");
         };
-        let jobs = plan::batches(
-            specs,
-            self.collect.max_query_entities,
-            self.collect.max_query_metrics,
-        );
+        let limits = CallLimits {
+            max_entities: self.collect.max_query_entities,
+            historical_metrics: self.limits.historical(),
+        };
+        let jobs = calls::plan(specs, limits);
         let all_ids = counters
             .metric_ids
             .iter()
@@ -421,13 +480,16 @@ impl VcenterCollector {
             .with_datastores(inv.datastores.clone())
             .reporting_to(reported.clone());
         let opts = PipelineOptions {
-            concurrency: self.collect.concurrency,
+            concurrency: self.in_flight,
             batch_lines: self.batch_lines,
             batch_bytes: self.batch_bytes,
         };
         let res = pipeline::run(client, jobs, targets, encoder, sink, &opts).await;
         self.stale |= res.stale;
         let vc = self.cfg.name.as_str();
+        if let Some(cost) = res.refused {
+            self.limits.refused(vc, cost);
+        }
         note_unreported(
             &mut self.notes,
             vc,

@@ -23,7 +23,10 @@ pub struct CollectConfig {
     pub discovery_interval: Duration,
     pub format: PerfFormat,
     pub max_query_entities: usize,
-    pub max_query_metrics: usize,
+    /// `max_query_metrics`: a bound on the metrics (entity x metric id) of one historical
+    /// QueryPerf call that can only lower vCenter's own `config.vpxd.stats.maxQueryMetrics`
+    /// (read at login). `None`: vCenter's value alone.
+    pub max_query_metrics: Option<usize>,
     pub concurrency: usize,
     /// The per-kind keys, by [`EntityKind::index`].
     pub kinds: KindsConfig,
@@ -237,12 +240,17 @@ impl Check<'_> {
                 64,
                 ranges::QUERY_ENTITIES,
             )?,
-            max_query_metrics: self.number_in(
-                "collect.max_query_metrics",
-                rc.max_query_metrics,
-                50_000,
-                ranges::QUERY_METRICS,
-            )?,
+            max_query_metrics: rc
+                .max_query_metrics
+                .map(|n| {
+                    self.number_in(
+                        "collect.max_query_metrics",
+                        Some(n),
+                        n,
+                        ranges::QUERY_METRICS,
+                    )
+                })
+                .transpose()?,
             concurrency: self.number_in(
                 "collect.concurrency",
                 rc.concurrency,

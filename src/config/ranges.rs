@@ -23,6 +23,8 @@ pub(super) const ELECTION: RangeInclusive<Duration> =
 /// `cluster.failure_timeout`.
 pub(super) const FAILURE: RangeInclusive<Duration> = Duration::from_millis(100)..=HOUR;
 /// `vcenter[].timeout` and `output.timeout`: per call.
+/// `vcenter[].max_concurrent_queries`.
+pub(super) const CONCURRENT_QUERIES: RangeInclusive<usize> = 1..=1_000;
 pub(super) const CALL_TIMEOUT: RangeInclusive<Duration> = Duration::from_millis(100)..=HOUR;
 /// `collect.interval`.
 pub(super) const INTERVAL: RangeInclusive<Duration> = SEC..=HOUR;

@@ -22,6 +22,10 @@ pub struct VcenterConfig {
     pub insecure: bool,
     /// Per SOAP call.
     pub timeout: Duration,
+    /// `max_concurrent_queries`: the performance calls (QueryPerf,
+    /// QueryAvailablePerfMetric) the whole cluster may have in flight at this vCenter at
+    /// once, divided among the nodes (see `collect::Assignment::query_share`).
+    pub max_concurrent_queries: usize,
 }
 
 #[derive(Deserialize)]
@@ -38,7 +42,14 @@ pub(super) struct RawVcenter {
     insecure: bool,
     #[serde(default, with = "humantime_serde")]
     timeout: Option<Duration>,
+    max_concurrent_queries: Option<usize>,
 }
+
+/// The default `max_concurrent_queries`: what one Telegraf instance asks of a vCenter at
+/// most (its README caps `collect_concurrency` at 8 however large the inventory), so a
+/// cluster of any size loads vCenter no more than the collector vCenter admins already run.
+/// One node keeps its `collect.concurrency` (4) below it.
+pub const DEFAULT_MAX_CONCURRENT_QUERIES: usize = 8;
 
 impl Check<'_> {
     /// Every `[[vcenter]]`: at least one, names unique.
@@ -115,6 +126,12 @@ impl Check<'_> {
                 rv.timeout,
                 Duration::from_secs(60),
                 ranges::CALL_TIMEOUT,
+            )?,
+            max_concurrent_queries: self.number_in(
+                &k("max_concurrent_queries"),
+                rv.max_concurrent_queries,
+                DEFAULT_MAX_CONCURRENT_QUERIES,
+                ranges::CONCURRENT_QUERIES,
             )?,
         })
     }

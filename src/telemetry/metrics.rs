@@ -32,6 +32,9 @@ pub struct Metrics {
     lines: Family<Labels, Counter>,
     bytes: Family<Labels, Counter>,
     errors: Family<Labels, Counter>,
+    query_faults: Family<Labels, Counter>,
+    overruns: Family<Labels, Counter>,
+    received: Family<Labels, Counter>,
     query_perf: Hist,
     entities: Family<Labels, Gauge>,
     last_cycle: Family<Labels, FGauge>,
@@ -104,6 +107,9 @@ impl Metrics {
             lines: Family::default(),
             bytes: Family::default(),
             errors: Family::default(),
+            query_faults: Family::default(),
+            overruns: Family::default(),
+            received: Family::default(),
             query_perf: hist(),
             entities: Family::default(),
             last_cycle: Family::default(),
@@ -148,6 +154,22 @@ impl Metrics {
             "errors",
             "Cycle errors, by vCenter and cause",
             self.errors.clone(),
+        );
+        r.register_with_unit(
+            "queryperf_received",
+            "Bytes of QueryPerf answers received, per vCenter",
+            b.clone(),
+            self.received.clone(),
+        );
+        r.register(
+            "cycle_overruns",
+            "Cycles longer than the interval, by vCenter and likely cause",
+            self.overruns.clone(),
+        );
+        r.register(
+            "queryperf_faults",
+            "QueryPerf calls vCenter failed, by vCenter and fault (also those recovered within the cycle)",
+            self.query_faults.clone(),
         );
         r.register_with_unit(
             "queryperf_duration",
@@ -304,6 +326,27 @@ impl Metrics {
         let mut l = vc(vcenter);
         l.push(("cause", cause.to_string()));
         self.errors.get_or_create(&l).inc();
+    }
+
+    /// vCenter failed a QueryPerf call with `fault` (the vim25 fault type, else the
+    /// error's cause word), whether or not the call was recovered within the cycle.
+    pub fn query_fault(&self, vcenter: &str, fault: &str) {
+        let mut l = vc(vcenter);
+        l.push(("fault", fault.to_string()));
+        self.query_faults.get_or_create(&l).inc();
+    }
+
+    /// A cycle of `vcenter` took longer than the interval; `cause`: `sink`,
+    /// `vcenter_latency` or `cpu_or_discovery`.
+    pub fn overrun(&self, vcenter: &str, cause: &str) {
+        let mut l = vc(vcenter);
+        l.push(("cause", cause.to_string()));
+        self.overruns.get_or_create(&l).inc();
+    }
+
+    /// A QueryPerf answer of `bytes` bytes came from `vcenter`.
+    pub fn received(&self, vcenter: &str, bytes: u64) {
+        self.received.get_or_create(&vc(vcenter)).inc_by(bytes);
     }
 
     /// One QueryPerf call took `d`.

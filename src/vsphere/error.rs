@@ -52,13 +52,15 @@ pub enum Error {
     },
 
     /// Any other SOAP fault: `fault` is the vim25 fault type (`InvalidArgument`,
-    /// `ManagedObjectNotFound`, `NotAuthenticated` ...), `message` the `faultstring`.
+    /// `ManagedObjectNotFound`, `NotAuthenticated` ...), `message` the `faultstring`,
+    /// `object` the moid the fault names, if any.
     #[error("vCenter {vcenter}: {method} failed with SOAP fault {fault}: {message}")]
     Fault {
         vcenter: String,
         method: &'static str,
         fault: String,
         message: String,
+        object: Option<String>,
     },
 
     /// An HTTP status other than 200 without a SOAP fault in the body (a proxy, a 503 page).
@@ -119,6 +121,24 @@ impl Error {
     /// host deleted since the last discovery. The caller should rediscover the inventory.
     pub fn is_stale_view(&self) -> bool {
         matches!(self.fault_name(), Some("ManagedObjectNotFound"))
+    }
+
+    /// vCenter refused a call because of a limit its administrator set
+    /// (`RestrictedByAdministrator`, e.g. `config.vpxd.stats.maxQueryMetrics`): the same
+    /// request in smaller parts may pass.
+    pub fn is_restricted(&self) -> bool {
+        matches!(self.fault_name(), Some("RestrictedByAdministrator"))
+    }
+
+    /// The one managed object (moid) a fault blames, e.g. the VM a `ManagedObjectNotFound`
+    /// names: the rest of the call can be asked again without it.
+    pub fn blamed_object(&self) -> Option<&str> {
+        match self {
+            Error::Fault {
+                object: Some(o), ..
+            } => Some(o),
+            _ => None,
+        }
     }
 
     /// One word for the kind of failure: the `cause` label of `vcollect_errors_total`.

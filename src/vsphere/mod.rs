@@ -7,6 +7,7 @@
 //! * `inventory.rs`, `counters.rs`: discovery and the counter catalogue;
 //! * `extras.rs`: custom attributes, extra properties and guest NIC addresses of an entity;
 //! * `paths.rs`: inventory paths (`/DC0/vm/web`) from the parent chains discovery reads;
+//! * `options.rs`: vCenter's advanced settings (`QueryOptions`), for its query limits;
 //! * `available.rs`: `QueryAvailablePerfMetric`, what an entity reports;
 //! * `perf.rs`: QueryPerf request and the streaming parser ([`PerfReader`], [`parse_perf_slice`]).
 
@@ -18,6 +19,7 @@ mod extras;
 #[doc(hidden)]
 pub mod fuzzing;
 mod inventory;
+mod options;
 mod paths;
 mod perf;
 mod property;
@@ -29,6 +31,7 @@ mod xml;
 
 pub use client::{Client, ClientOptions};
 pub use error::Error;
+pub use options::MAX_QUERY_METRICS_OPTION;
 pub use perf::{
     count_samples, drop_at_or_before, parse_perf_slice, request_body, PerfParseError, PerfParser,
     PerfReader, QueryStats, MAX_DEPTH, MAX_ENTITY_VALUES, MAX_TOKEN,

@@ -785,7 +785,13 @@ impl Client {
                 }
                 Ok(None) => break,
                 Err(PerfParseError::Fault { fault, message }) => {
-                    return Err(t.fault(METHOD, super::soap::FaultInfo { fault, message }))
+                    let object = super::soap::object_in_message(&message);
+                    let info = super::soap::FaultInfo {
+                        fault,
+                        message,
+                        object,
+                    };
+                    return Err(t.fault(METHOD, info));
                 }
                 Err(PerfParseError::Truncated(detail)) => {
                     return Err(Error::Truncated {

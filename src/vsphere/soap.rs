@@ -60,6 +60,9 @@ pub(crate) struct ServiceContent {
     pub perf_manager: MoRef,
     /// Holds the custom attribute definitions; a standalone ESXi may have none.
     pub custom_fields_manager: Option<MoRef>,
+    /// `setting`: the OptionManager holding vCenter's advanced settings
+    /// (`config.vpxd.stats.maxQueryMetrics`); a standalone ESXi has one too.
+    pub setting: Option<MoRef>,
     /// `about.apiVersion`, for the SOAPAction header.
     pub api_version: String,
     /// `about.fullName`, for the log.
@@ -80,6 +83,7 @@ impl ServiceContent {
             session_manager: moref("sessionManager")?,
             perf_manager: moref("perfManager")?,
             custom_fields_manager: rv.child("customFieldsManager").and_then(MoRef::from_node),
+            setting: rv.child("setting").and_then(MoRef::from_node),
             api_version: rv
                 .text_at(&["about", "apiVersion"])
                 .filter(|v| !v.is_empty())
@@ -104,11 +108,25 @@ pub(crate) fn envelope(body: &str) -> String {
     s
 }
 
-/// A SOAP fault: the vim25 fault type and the `faultstring`.
+/// A SOAP fault: the vim25 fault type, the `faultstring`, and the managed object it names
+/// (if any).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct FaultInfo {
     pub fault: String,
     pub message: String,
+    /// The moid a fault names: the `obj` of a `ManagedObjectNotFound` detail, else the
+    /// `'vim.VirtualMachine:vm-42'` of its faultstring. Lets a caller drop that one entity
+    /// from a QueryPerf call instead of losing the whole call.
+    pub object: Option<String>,
+}
+
+/// The moid in a faultstring such as vCenter's "The object 'vim.VirtualMachine:vm-42' has
+/// already been deleted or has not been completely created".
+pub(crate) fn object_in_message(message: &str) -> Option<String> {
+    let quoted = message.split('\'').nth(1)?;
+    let (ty, moid) = quoted.strip_prefix("vim.")?.rsplit_once(':')?;
+    (!ty.is_empty() && !moid.is_empty() && !moid.contains(char::is_whitespace))
+        .then(|| moid.to_string())
 }
 
 impl FaultInfo {
@@ -131,7 +149,16 @@ impl FaultInfo {
             .map(|s| s.text.trim().to_string())
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "(no faultstring)".to_string());
-        FaultInfo { fault, message }
+        let object = detail
+            .and_then(|d| d.child("obj"))
+            .map(|o| o.text.trim().to_string())
+            .filter(|o| !o.is_empty())
+            .or_else(|| object_in_message(&message));
+        FaultInfo {
+            fault,
+            message,
+            object,
+        }
     }
 }
 
@@ -352,6 +379,7 @@ impl Transport {
                 method,
                 fault: f.fault,
                 message: f.message,
+                object: f.object,
             }
         }
     }
@@ -458,6 +486,27 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A vanished entity's fault names it, in the detail (govmomi, vCenter) or only in the
+    /// faultstring (vCenter's text): either way the caller learns which entity to drop.
+    #[test]
+    fn a_fault_names_its_managed_object() {
+        let doc = br#"<Envelope><Body><Fault><faultcode>ServerFaultCode</faultcode><faultstring>The object 'vim.VirtualMachine:vm-42' has already been deleted or has not been completely created</faultstring><detail><ManagedObjectNotFoundFault xsi:type="ManagedObjectNotFound"><obj type="VirtualMachine">vm-43</obj></ManagedObjectNotFoundFault></detail></Fault></Body></Envelope>"#;
+        match parse_answer(doc).unwrap() {
+            Answer::Fault(f) => {
+                assert_eq!(f.fault, "ManagedObjectNotFound");
+                assert_eq!(f.object.as_deref(), Some("vm-43"));
+            }
+            Answer::Response(_) => panic!("expected a fault"),
+        }
+        let msg = "The object 'vim.VirtualMachine:vm-42' has already been deleted";
+        assert_eq!(object_in_message(msg).as_deref(), Some("vm-42"));
+        assert_eq!(
+            object_in_message("restricted - 'vpxd.stats.maxQueryMetrics'"),
+            None
+        );
+        assert_eq!(object_in_message("no quotes"), None);
+    }
 
     #[test]
     fn fault_type_from_xsi_type_or_element() {

@@ -36,9 +36,19 @@ pub struct SimOptions {
     pub datastores: u32,
     pub folders: u32,
     /// The first historical interval's sampling period (vCenter: 300 s), and how late its
-    /// samples are posted.
+    /// samples are posted (`None`: the simulator's realistic default, one and a half
+    /// intervals after the interval closed).
     pub historical_interval: std::time::Duration,
-    pub historical_lag: std::time::Duration,
+    pub historical_lag: Option<std::time::Duration>,
+    /// `config.vpxd.stats.maxQueryMetrics`: 0 leaves the option absent (the simulator then
+    /// enforces vCenter's default, 256), -1 sets no limit.
+    pub max_query_metrics: i32,
+    /// How many times a cluster's metric ids count toward it (vCenter over-counts them;
+    /// the simulator's default is 20).
+    pub cluster_metric_weight: u32,
+    /// Each performance call takes at least this long (calls are served concurrently; see
+    /// [`Simulator::in_flight`]).
+    pub perf_delay: std::time::Duration,
     /// Custom attributes on VMs and hosts and guest NIC addresses on VMs (tests/vcsim/tags.go).
     pub seed_tags: bool,
 }
@@ -63,7 +73,10 @@ impl Default for SimOptions {
             datastores: 1,
             folders: 0,
             historical_interval: std::time::Duration::from_secs(300),
-            historical_lag: std::time::Duration::ZERO,
+            historical_lag: None,
+            max_query_metrics: 0,
+            cluster_metric_weight: 20,
+            perf_delay: std::time::Duration::ZERO,
             seed_tags: false,
         }
     }
@@ -110,9 +123,11 @@ impl Simulator {
                 "-historical-interval={}ms",
                 opts.historical_interval.as_millis()
             ))
+            .arg(format!("-max-query-metrics={}", opts.max_query_metrics))
+            .arg(format!("-perf-delay={}ms", opts.perf_delay.as_millis()))
             .arg(format!(
-                "-historical-lag={}ms",
-                opts.historical_lag.as_millis()
+                "-cluster-metric-weight={}",
+                opts.cluster_metric_weight
             ))
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
@@ -122,6 +137,9 @@ impl Simulator {
         if let Some((cert, key)) = &opts.tls {
             cmd.arg(format!("-tls-cert={}", cert.display()))
                 .arg(format!("-tls-key={}", key.display()));
+        }
+        if let Some(lag) = opts.historical_lag {
+            cmd.arg(format!("-historical-lag={}ms", lag.as_millis()));
         }
         if opts.seed_tags {
             cmd.arg("-seed-tags");
@@ -193,6 +211,35 @@ impl Simulator {
     pub async fn set_out(&self, host: &str, out: bool) {
         self.control(&format!("out={}&host={host}", u8::from(out)))
             .await;
+    }
+
+    /// The most performance calls (QueryPerf, QueryAvailablePerfMetric) the simulator had in
+    /// flight at once since it started or since [`Simulator::reset_in_flight`].
+    pub async fn in_flight(&self) -> u64 {
+        self.calls().await["InFlight"]["max"]
+            .as_u64()
+            .expect("InFlight.max in /vcsim/calls")
+    }
+
+    /// Starts a new maximum of calls in flight.
+    pub async fn reset_in_flight(&self) {
+        self.control("inflight=reset").await;
+    }
+
+    /// Deletes `n` powered-on VMs from the inventory (a real vCenter then fails any QueryPerf
+    /// call naming one with `ManagedObjectNotFound`); returns their moids.
+    pub async fn destroy_vms(&self, n: u32) -> Vec<String> {
+        let base = self.url.trim_end_matches("/sdk");
+        let body = reqwest::get(format!("{base}/vcsim/control?destroy={n}"))
+            .await
+            .expect("the simulator's control endpoint")
+            .text()
+            .await
+            .expect("the control endpoint's answer");
+        body.lines()
+            .filter_map(|l| l.strip_prefix("destroyed "))
+            .map(str::to_string)
+            .collect()
     }
 
     /// Kills the simulator (as a crashed vCenter would vanish).

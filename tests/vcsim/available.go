@@ -39,7 +39,11 @@ func (p *realPerf) count(method, ty string) {
 // number of query specs (QueryPerf) and calls (QueryAvailablePerfMetric) per entity type.
 func (p *realPerf) serveCalls(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
-	body, err := json.Marshal(p.calls)
+	all := map[string]map[string]int{"InFlight": p.inflightCalls()}
+	for k, v := range p.calls {
+		all[k] = v
+	}
+	body, err := json.Marshal(all)
 	p.mu.Unlock()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -53,6 +57,7 @@ func (p *realPerf) QueryAvailablePerfMetric(ctx *simulator.Context, req *types.Q
 	body := new(methods.QueryAvailablePerfMetricBody)
 	body.Req = req
 	body.Res = new(types.QueryAvailablePerfMetricResponse)
+	defer p.begin()()
 	p.count("QueryAvailablePerfMetric", req.Entity.Type)
 	if simulator.Map.Get(req.Entity) == nil {
 		body.Fault_ = simulator.Fault("", &types.ManagedObjectNotFound{Obj: req.Entity})

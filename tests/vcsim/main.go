@@ -2,8 +2,9 @@
 // vcollect's tests, demo and benchmarks. It is built from Debian's golang-go and
 // golang-github-vmware-govmomi-dev in GOPATH mode by scripts/build-vcsim.sh.
 //
-// QueryPerf answers like a real vCenter (perf.go) unless -govmomi-perf is given; a test
-// changes the lag and takes hosts out at run time through GET /vcsim/control.
+// QueryPerf answers like a real vCenter (perf.go), with its limits (limits.go), unless
+// -govmomi-perf is given; a test changes the lag, takes hosts out and deletes VMs at run
+// time through GET /vcsim/control.
 //
 // When the server is listening it prints one line, `VCSIM_URL=<url>`, on stdout, then
 // serves until SIGTERM or SIGINT.
@@ -47,7 +48,10 @@ func main() {
 	datastores := flag.Int("ds", 1, "datastores per datacenter")
 	folders := flag.Int("folder", 0, "folders in each of a datacenter's vm, host, datastore and network folders: objects are created inside them")
 	historical := flag.Duration("historical-interval", 300*time.Second, "the sampling period of the first historical interval (vCenter's \"past day\"): what clusters, datastores, datacenters and pools have statistics at")
-	historicalLag := flag.Duration("historical-lag", 0, "hold back the newest historical samples this long, as vCenter posts its rollups late (changeable at run time on /vcsim/control?hlag=)")
+	historicalLag := flag.Duration("historical-lag", -1, "hold back the newest historical samples this long, as vCenter posts its rollups late (changeable at run time on /vcsim/control?hlag=); negative: one and a half historical intervals (a 5-min sample posted 7.5 min after its interval closed)")
+	maxQueryMetrics := flag.Int("max-query-metrics", 0, "config.vpxd.stats.maxQueryMetrics: set the option to this value and enforce it on historical QueryPerf calls (0: option absent, 256 enforced as by vCenter 6.5+; -1: no limit)")
+	perfDelay := flag.Duration("perf-delay", 0, "each QueryPerf and QueryAvailablePerfMetric call takes at least this long (calls are served concurrently; /vcsim/calls reports the most in flight)")
+	clusterWeight := flag.Int("cluster-metric-weight", 20, "how many times a cluster's metric ids count toward maxQueryMetrics (vCenter over-counts cluster queries)")
 	lag := flag.Duration("lag", 0, "hold back the newest samples this long, as vCenter posts them late (changeable at run time on /vcsim/control)")
 	govmomiPerf := flag.Bool("govmomi-perf", false, "answer QueryPerf as govmomi's simulator does (instance \"*\" echoed, zeros for counters without data, samples off the grid) instead of like a real vCenter")
 	counters := flag.Bool("counters", false, "print each counter with the kinds that have data for it, then exit")
@@ -83,7 +87,12 @@ func main() {
 		return
 	}
 	if !*govmomiPerf {
-		rp := installRealPerf(*lag, int64(historical.Seconds()), *historicalLag)
+		hlag := *historicalLag
+		if hlag < 0 {
+			hlag = *historical * 3 / 2
+		}
+		l := installLimits(*maxQueryMetrics, *clusterWeight)
+		rp := installRealPerf(*lag, int64(historical.Seconds()), hlag, l, *perfDelay)
 		model.Service.HandleFunc("/vcsim/control", rp.control)
 		model.Service.HandleFunc("/vcsim/calls", rp.serveCalls)
 	}

@@ -60,6 +60,12 @@ type realPerf struct {
 	out     map[string]int64 // host moid -> newest sample (unix s) answered while it is out
 	shapes  map[string]*shape
 	calls   map[string]map[string]int // method -> entity type -> count (available.go)
+
+	limits limits // maxQueryMetrics (limits.go)
+
+	delay       time.Duration // each performance call takes at least this long (load.go)
+	inflight    int
+	maxInflight int
 }
 
 // shape is what an entity has: its host and its devices.
@@ -71,7 +77,7 @@ type shape struct {
 }
 
 // installRealPerf replaces the registry's PerformanceManager with realPerf.
-func installRealPerf(lag time.Duration, historical int64, hlag time.Duration) *realPerf {
+func installRealPerf(lag time.Duration, historical int64, hlag time.Duration, l limits, delay time.Duration) *realPerf {
 	ref := types.ManagedObjectReference{Type: "PerformanceManager", Value: "PerfMgr"}
 	pm, ok := simulator.Map.Get(ref).(*simulator.PerformanceManager)
 	if !ok {
@@ -90,6 +96,8 @@ func installRealPerf(lag time.Duration, historical int64, hlag time.Duration) *r
 		hostLag:            map[string]time.Duration{},
 		out:                map[string]int64{},
 		shapes:             map[string]*shape{},
+		limits:             l,
+		delay:              delay,
 	}
 	// vCenter's four default levels; only the first one's period matters to a collector.
 	rp.HistoricalInterval = []types.PerfInterval{
@@ -205,11 +213,24 @@ func (p *realPerf) QueryPerf(ctx *simulator.Context, req *types.QueryPerf) soap.
 	body := new(methods.QueryPerfBody)
 	body.Req = req
 	body.Res = new(types.QueryPerfResponse)
+	defer p.begin()()
 	now := time.Now()
+	for _, qs := range req.QuerySpec {
+		if simulator.Map.Get(qs.Entity) == nil {
+			p.count("ManagedObjectNotFound", qs.Entity.Type)
+			body.Fault_ = simulator.Fault(goneMessage(qs.Entity), &types.ManagedObjectNotFound{Obj: qs.Entity})
+			return body
+		}
+	}
+	if f := p.limits.refuses(req.QuerySpec); f != nil {
+		p.count("RestrictedByAdministrator", "QueryPerf")
+		body.Fault_ = simulator.Fault(restrictedMessage, f)
+		return body
+	}
 	for _, qs := range req.QuerySpec {
 		p.count("QueryPerf", qs.Entity.Type)
 		data, ok := vpx.MetricData[qs.Entity.Type]
-		if !ok || simulator.Map.Get(qs.Entity) == nil {
+		if !ok {
 			body.Fault_ = simulator.Fault("", &types.InvalidArgument{InvalidProperty: "Entity"})
 			return body
 		}
@@ -321,6 +342,8 @@ func hostRef(id string) (string, bool) {
 //	?out=1&host=H        host H goes out: nothing newer than now is answered for it
 //	?out=0&host=H        host H is back: its whole last hour is answered again
 //	?hlag=40m            historical samples are posted this late
+//	?destroy=3           delete 3 powered-on VMs (limits.go)
+//	?inflight=reset      start a new maximum of calls in flight (load.go)
 func (p *realPerf) control(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	host := ""
@@ -355,6 +378,16 @@ func (p *realPerf) control(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.hlag = hlag
 		p.mu.Unlock()
+	}
+	if v := q.Get("inflight"); v != "" {
+		if !p.controlInflight(w, v) {
+			return
+		}
+	}
+	if v := q.Get("destroy"); v != "" {
+		if !controlDestroy(w, v) {
+			return
+		}
 	}
 	if v := q.Get("out"); v != "" {
 		if host == "" {
