@@ -23,6 +23,8 @@
 #   --serial        run upgrade-from-release after the others on the same nodes; by default it
 #                   runs at the same time in a second lane (its own nodes, network, simulator
 #                   and InfluxDB, names from VCOLLECT_CT_LANE_B_*; output printed at the end)
+#   --prepare       only build what the runs need (the controller venv, the images) and exit:
+#                   scripts/test.sh does this early, in the background
 #   --no-deploy     skip the first deployment and its checks (for a lane that runs only
 #                   upgrade-from-release, which deploys fresh nodes itself); also skips the lint
 #   --from-release C  the commit the upgrade-from-release scenario starts from (default: the
@@ -51,6 +53,7 @@ SKIP_UPGRADE=0
 SCENARIOS="leader-kill,partition,add-node,upgrade,upgrade-from-release"
 PARALLEL=1
 DEPLOY_CHECKS=1
+PREPARE=0
 ARGS=("$@")
 FROM_RELEASE="$(grep -v '^#' "$HERE/previous-release" | head -n1)"
 PREFIX="${VCOLLECT_CT_PREFIX:-vct-node-}"
@@ -71,6 +74,7 @@ while [[ $# -gt 0 ]]; do
     --keep) KEEP=1; shift ;;
     --serial) PARALLEL=0; shift ;;
     --no-deploy) DEPLOY_CHECKS=0; shift ;;
+    --prepare) PREPARE=1; shift ;;
     -h | --help) sed -n '2,40p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -181,6 +185,11 @@ if [[ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$REQ_HASH" ]]; then
 fi
 export PATH="$VENV/bin:$PATH"
 export ANSIBLE_CONFIG="$ANSIBLE_DIR/ansible.cfg" ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
+
+if [[ $PREPARE == 1 ]]; then
+    "$HERE/build-image.sh" || { echo "run.sh: image build failed" >&2; exit 1; }
+    exit 0
+fi
 
 # --- lint (no containers needed) -------------------------------------------------------
 if [[ $DEPLOY_CHECKS == 1 ]]; then
@@ -480,7 +489,7 @@ if [[ $STUB == 0 ]] && scenario upgrade-from-release; then
     else
         scenario_start upgrade-from-release "site.yml deploys $FROM_RELEASE on fresh nodes, upgrade.yml rolls $BINARY over them"
         # shellcheck disable=SC2046
-        docker rm -f $(nodes) >/dev/null
+        docker rm -f $(nodes) >/dev/null 2>&1 || true
         "$HERE/nodes.sh" up "$NODES" >>"$WORK/checks.log" 2>&1
         check "upgrade-from-release: site.yml deploys the previous release ($FROM_RELEASE) on $NODES fresh nodes" \
             playbook site-release site.yml -e "vcollect_binary_src=$OLD_BIN" -e vcollect_install=binary

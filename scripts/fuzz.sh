@@ -4,6 +4,8 @@
 # against slice parsing, the SOAP DOM (faults, ServiceContent, property pages, inventory,
 # counters) and the configuration. See fuzz/ and docs/architecture.md.
 #   scripts/fuzz.sh [SECONDS]             every target for SECONDS (default 60) each
+#   scripts/fuzz.sh --build               only build the targets (scripts/test.sh does this
+#                                         early, in the background)
 #   VCOLLECT_FUZZ_JOBS=N scripts/fuzz.sh  N targets at a time (default: the number of cores,
 #                                         so each target still gets a core for SECONDS)
 #   VCOLLECT_FUZZ_TARGETS="soap_dom config" scripts/fuzz.sh   only these targets
@@ -21,6 +23,8 @@
 # target crashes, times out (-timeout) or runs out of memory (-rss_limit_mb); the reproducer
 # is left in fuzz/artifacts/<target>/. Logs: fuzz/logs/.
 set -euo pipefail
+build_only=0
+if [ "${1:-}" = --build ]; then build_only=1; shift; fi
 secs=${1:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -36,6 +40,7 @@ flags+=" -Cllvm-args=-sanitizer-coverage-pc-table"
 flags+=" -Cllvm-args=-sanitizer-coverage-trace-compares"
 flags+=" -Cdebug-assertions -Coverflow-checks"
 (cd fuzz && RUSTFLAGS="$flags" cargo build --release --locked --target "$triple" --bins)
+[ $build_only = 1 ] && exit 0
 bin="fuzz/target/$triple/release"
 mkdir -p fuzz/logs
 run() {

@@ -14,7 +14,8 @@
 #               in a second lane the rolling upgrade from the previous release
 #               (cluster-tests/run.sh --package)
 #   fuzz        libFuzzer on the parsers of untrusted input (scripts/fuzz.sh, 60 s per target,
-#               one target per core at a time), beside the container stage at nice 19
+#               one target per core at a time); the targets are built in the background
+#               from the start, at nice 19
 #
 #   scripts/test.sh                  everything (the README's test command; CI runs it)
 #   scripts/test.sh --quick          setup, structure, fmt, clippy and nextest without the
@@ -49,6 +50,7 @@ want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 
 # --- stages, their times and the table ------------------------------------------------------
 names=() budgets=() times=() results=()
+declare -A bg_pid=() bg_start=()
 current="" current_budget=0 current_start=0 run_start=$SECONDS
 begin() { # begin NAME BUDGET-SECONDS
   current=$1 current_budget=$2 current_start=$SECONDS
@@ -63,8 +65,8 @@ fmt_secs() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
 disk() { echo "$(df -h --output=avail "$root" | tail -1 | tr -d ' ') free, target/ $(du -sh target 2>/dev/null | cut -f1)"; }
 summary() {
   local rc=$? i over=0 flag
-  # A failure elsewhere leaves no fuzzer running behind.
-  if [ -n "${fuzz_pid:-}" ] && kill -0 "$fuzz_pid" 2>/dev/null; then kill_tree "$fuzz_pid"; fi
+  # A failure elsewhere leaves nothing running behind.
+  for i in "${bg_pid[@]}"; do kill -0 "$i" 2>/dev/null && kill_tree "$i"; done
   # A failed test stage still counts what it ran.
   if [ "$current" = nextest ] && [ -f target/nextest.out ]; then count target/nextest.out; fi
   if [ -n "$current" ]; then end FAILED; fi
@@ -113,6 +115,36 @@ begin setup 300
 scripts/setup.sh
 . scripts/tools.sh # its PATH: the pinned cargo-nextest and the release tools
 end
+
+# Two things that need little of this machine's CPU, or only what the stages in between leave,
+# start now in the background and are waited for where they are needed (`await`):
+# - the container stage's images (debootstrap: downloads and unpacking) and Ansible venv;
+# - the fuzz targets' build (their own optimised, instrumented build: minutes of CPU), at
+#   nice 19, so that it takes only what clippy, the tests and the release build leave idle
+#   (the tests mostly wait for 20-s samples and timeouts).
+background() { # background NAME COMMAND...: output in target/NAME.out
+  local name=$1
+  shift
+  echo "=== test.sh: $name starts in the background (output: target/$name.out)"
+  "$@" >"target/$name.out" 2>&1 &
+  bg_pid[$name]=$!
+  bg_start[$name]=$SECONDS
+}
+await() { # await NAME: waits for it; fails the current stage if it failed
+  local name=$1 rc=0
+  [ -n "${bg_pid[$name]:-}" ] || return 0
+  wait "${bg_pid[$name]}" || rc=$?
+  echo "=== test.sh: $name (background) done after $(fmt_secs $((SECONDS - bg_start[$name]))), exit $rc"
+  unset "bg_pid[$name]"
+  if [ $rc != 0 ]; then tail -n 40 "target/$name.out"; return $rc; fi
+}
+mkdir -p target
+if [ $quick = 0 ] && want containers && [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ]; then
+  background container_prepare cluster-tests/run.sh --prepare
+fi
+if [ $quick = 0 ] && want fuzz && [ "${VCOLLECT_SKIP_FUZZ:-0}" != 1 ]; then
+  background fuzz_build nice -n 19 scripts/fuzz.sh --build
+fi
 
 if want structure; then
   begin structure 15
@@ -170,33 +202,12 @@ else
   skip release VCOLLECT_SKIP_RELEASE
 fi
 
-# The fuzz stage (its own optimised, instrumented build, then 60 s per target) runs beside
-# the container stage, which mostly waits for 20-s samples, elections and timeouts: at the
-# lowest priority, so that it takes only the CPU the containers leave. Its output is printed
-# when the containers are done. Alone (no container stage) it simply runs in turn.
-fuzz_pid=
-fuzz_start=$SECONDS
-if ! want fuzz; then
-  :
-elif [ "${VCOLLECT_SKIP_FUZZ:-0}" = 1 ]; then
-  skip fuzz VCOLLECT_SKIP_FUZZ
-elif [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ] && want containers; then
-  echo "=== test.sh: fuzz starts beside the containers (nice 19; output at the end: target/fuzz.out)"
-  nice -n 19 scripts/fuzz.sh "${VCOLLECT_FUZZ_SECONDS:-60}" >target/fuzz.out 2>&1 &
-  fuzz_pid=$!
-else
-  begin fuzz 600
-  scripts/fuzz.sh "${VCOLLECT_FUZZ_SECONDS:-60}"
-  free_stage fuzz/target
-  end
-fi
-
 if ! want containers; then
   :
 elif [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ]; then
   begin containers 840
-  # One image build for everything below, before anything runs in parallel.
-  cluster-tests/build-image.sh
+  # One image build and one venv for everything below (started after setup).
+  await container_prepare
   if [ -n "$deb" ]; then
     # The package test has its own network and names: it runs beside run.sh's two lanes.
     cluster-tests/package-test.sh "$deb" >target/package-test.out 2>&1 &
@@ -209,7 +220,8 @@ elif [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ]; then
     cat target/package-test.out
     count target/cluster-tests.out
     count target/package-test.out
-    [ $cluster_rc = 0 ] && [ $pkg_rc = 0 ]
+    # (Not `[ a ] && [ b ]`: set -e ignores a failure before the last && of a list.)
+    if [ $cluster_rc != 0 ] || [ $pkg_rc != 0 ]; then exit 1; fi
   else
     cargo build --release --locked
     cluster-tests/run.sh --binary target/release/vcollect 2>&1 | tee target/cluster-tests.out
@@ -223,14 +235,16 @@ else
   skip containers VCOLLECT_SKIP_CLUSTER_TESTS
 fi
 
-if [ -n "$fuzz_pid" ]; then
-  # Times from the fuzz stage's own start: it overlapped the container stage.
-  current=fuzz current_budget=900 current_start=$fuzz_start
-  echo "=== test.sh: waiting for the fuzz stage (started beside the containers)"
-  fuzz_rc=0
-  wait "$fuzz_pid" || fuzz_rc=$?
-  cat target/fuzz.out
-  [ $fuzz_rc = 0 ]
+# The fuzz stage: its build was started in the background after setup; now the fuzzers run,
+# one target per core, at full priority, on a machine that has nothing else to do.
+if ! want fuzz; then
+  :
+elif [ "${VCOLLECT_SKIP_FUZZ:-0}" != 1 ]; then
+  begin fuzz 240
+  await fuzz_build
+  scripts/fuzz.sh "${VCOLLECT_FUZZ_SECONDS:-60}"
   free_stage fuzz/target
-  end "ok (beside containers)"
+  end
+else
+  skip fuzz VCOLLECT_SKIP_FUZZ
 fi
