@@ -47,6 +47,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
+# runs NAME SKIP-VARIABLE: whether stage NAME runs (wanted, and the variable is not 1); a
+# stage the variable skips gets its line in the table.
+runs() {
+  want "$1" || return 1
+  if [ "${!2:-0}" = 1 ]; then skip "$1" "$2"; return 1; fi
+}
 
 # --- stages, their times and the table ------------------------------------------------------
 names=() budgets=() times=() results=()
@@ -187,7 +193,8 @@ fi
 deb=
 if ! want release; then
   deb=$(ls target/dist/vcollect_*.deb 2>/dev/null | head -n1 || true)
-elif [ "${VCOLLECT_SKIP_RELEASE:-0}" != 1 ]; then
+fi
+if runs release VCOLLECT_SKIP_RELEASE; then
   begin release 480
   rm -rf target/dist
   scripts/release.sh
@@ -198,13 +205,9 @@ elif [ "${VCOLLECT_SKIP_RELEASE:-0}" != 1 ]; then
   # target/dist keeps the artefacts; the build tree of the portable profile is not needed.
   free_stage target/x86_64-unknown-linux-gnu target/release-portable
   end
-else
-  skip release VCOLLECT_SKIP_RELEASE
 fi
 
-if ! want containers; then
-  :
-elif [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ]; then
+if runs containers VCOLLECT_SKIP_CLUSTER_TESTS; then
   begin containers 840
   # One image build and one venv for everything below (started after setup).
   await container_prepare
@@ -231,20 +234,14 @@ elif [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ]; then
   # upgrade-from-release scenario (site.yml deploys the previous release's binary, upgrade.yml
   # rolls this one); `cluster-tests/run.sh --stub` is its quick contract test by hand.
   end
-else
-  skip containers VCOLLECT_SKIP_CLUSTER_TESTS
 fi
 
 # The fuzz stage: its build was started in the background after setup; now the fuzzers run,
 # one target per core, at full priority, on a machine that has nothing else to do.
-if ! want fuzz; then
-  :
-elif [ "${VCOLLECT_SKIP_FUZZ:-0}" != 1 ]; then
+if runs fuzz VCOLLECT_SKIP_FUZZ; then
   begin fuzz 240
   await fuzz_build
   scripts/fuzz.sh "${VCOLLECT_FUZZ_SECONDS:-60}"
   free_stage fuzz/target
   end
-else
-  skip fuzz VCOLLECT_SKIP_FUZZ
 fi

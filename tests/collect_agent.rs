@@ -6,13 +6,12 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::config::{self, Vc};
 use common::influx::Influx;
 use common::vcsim::{SimOptions, Simulator};
-use common::{check, poll, vcollect_bin};
+use common::{check, poll};
 
 const COLLECT: &str = "[collect]\ninterval = \"5s\"\nlookback = \"1m\"\n\
     vm_counters = [\"cpu.usage.average\", \"mem.usage.average\"]\n\
@@ -25,14 +24,7 @@ struct Agent {
 
 impl Agent {
     fn start(config: &std::path::Path, log: std::path::PathBuf) -> Agent {
-        let child = tokio::process::Command::new(vcollect_bin())
-            .args(["agent", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("agent log"))
-            .kill_on_drop(true)
-            .spawn()
-            .expect("starting vcollect agent");
+        let child = common::spawn_agent(config, Some(&log));
         Agent { child, log }
     }
 

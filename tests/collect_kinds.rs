@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::config::{self, Vc};
 use common::influx::Influx;
 use common::vcsim::{SimOptions, Simulator};
-use common::{check, poll, vcollect_bin};
+use common::{check, poll};
 
 async fn once(config: &Path) -> String {
     let (stdout, stderr) = common::once_ok(config, &[]).await;
@@ -223,14 +223,7 @@ async fn historical_kinds_are_queried_once_per_interval_not_every_cycle() {
         host_counters = [\"cpu.usage.average\"]";
     let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], "-", collect);
     let started = check::aligned_now();
-    let mut agent = tokio::process::Command::new(vcollect_bin())
-        .args(["agent", "--config"])
-        .arg(&cfg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting vcollect agent");
+    let mut agent = common::spawn_agent(&cfg, None);
     let count = |v: &serde_json::Value, ty: &str| v["QueryPerf"][ty].as_u64().unwrap_or(0);
     let vms = u64::from(sim.expected_vms());
     // Three 20-s windows of every VM (a dozen cycles or more).

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::config::{self, Vc};
 use common::influx::Influx;
 use common::vcsim::{SimOptions, Simulator};
-use common::{check, once_ok, poll, vcollect_bin};
+use common::{check, once_ok, poll};
 
 /// The issue's inventory, scaled down: a dozen clusters (one host and two VMs each), 40
 /// datastores, three resource pools per cluster.
@@ -196,14 +196,7 @@ async fn a_deleted_vm_costs_only_itself() {
     let metrics = common::free_addr();
     let collect = format!("{collect}\n[metrics]\nlisten = \"{metrics}\"\n");
     let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), &collect);
-    let mut agent = tokio::process::Command::new(vcollect_bin())
-        .args(["agent", "--config"])
-        .arg(&cfg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting vcollect agent");
+    let mut agent = common::spawn_agent(&cfg, None);
     let first = check::aligned_now();
     poll("the first window", Duration::from_secs(30), || async {
         check::all_entities_reached(&influx, &sim, first)
@@ -286,14 +279,7 @@ async fn a_cycle_longer_than_the_interval_is_counted_with_its_cause() {
          host_counters = [\"cpu.usage.average\"]\n[metrics]\nlisten = \"{metrics}\"\n"
     );
     let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], "-", &collect);
-    let mut agent = tokio::process::Command::new(vcollect_bin())
-        .args(["agent", "--config"])
-        .arg(&cfg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting vcollect agent");
+    let mut agent = common::spawn_agent(&cfg, None);
     let series = "vcollect_cycle_overruns_total{vcenter=\"vc1\",cause=\"vcenter_latency\"}";
     poll(
         "an overrun on /metrics",

@@ -215,17 +215,6 @@ async fn get(url: &str, token: Option<&str>) -> Option<(u16, String)> {
     Some((status, resp.text().await.ok()?))
 }
 
-fn spawn_agent(config: &std::path::Path, log: &std::path::Path) -> tokio::process::Child {
-    tokio::process::Command::new(vcollect_bin())
-        .args(["agent", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).expect("agent log"))
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting vcollect agent")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_serves_the_documented_series_and_they_move() {
     let sim = Simulator::start(SimOptions::default());
@@ -248,7 +237,7 @@ async fn metrics_serves_the_documented_series_and_they_move() {
         &extra,
     );
     let log = dir.path().join("agent.log");
-    let mut agent = spawn_agent(&cfg, &log);
+    let mut agent = common::spawn_agent(&cfg, Some(&log));
     let url = format!("http://{addr}/metrics");
     let cycles = "vcollect_cycles_total{vcenter=\"vc1\"}";
     let samples = "vcollect_samples_total{vcenter=\"vc1\"}";

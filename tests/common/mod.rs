@@ -106,6 +106,26 @@ pub fn vcollect_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vcollect"))
 }
 
+/// Starts `vcollect agent --config CONFIG`: killed when the handle is dropped (a failed
+/// test leaves no agent behind), stdout discarded, stderr into `log` (or discarded).
+pub fn spawn_agent(
+    config: &std::path::Path,
+    log: Option<&std::path::Path>,
+) -> tokio::process::Child {
+    let stderr = match log {
+        Some(path) => std::process::Stdio::from(std::fs::File::create(path).expect("agent log")),
+        None => std::process::Stdio::null(),
+    };
+    tokio::process::Command::new(vcollect_bin())
+        .args(["agent", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting vcollect agent")
+}
+
 /// Sends SIGTERM to `pid` with the system call itself: the tests must not depend on an
 /// external `kill` program (a minimal system without procps has none, and an ignored spawn
 /// failure turned into "did not stop within 30s").
