@@ -13,7 +13,8 @@
 # No cargo-fuzz: it has no prebuilt package, and compiling it cost a fresh machine minutes
 # for what is one `cargo build` with the instrumentation flags below (the ones `cargo fuzz
 # build --sanitizer none` passes: SanitizerCoverage's 8-bit counters, PC table and compare
-# tracing, `--cfg fuzzing`, debug assertions and overflow checks, in release mode). The
+# tracing, `--cfg fuzzing`, in release mode without debug assertions, as cargo-fuzz's default;
+# with them, the streaming targets ran a quarter as many inputs in the same minute). The
 # output sits where cargo-fuzz puts it, so `cargo fuzz run TARGET` works the same for a
 # developer who has it. The explicit --target keeps the flags off build scripts and proc
 # macros, as cargo-fuzz does.
@@ -38,7 +39,6 @@ flags="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-leve
 flags+=" -Cllvm-args=-sanitizer-coverage-inline-8bit-counters"
 flags+=" -Cllvm-args=-sanitizer-coverage-pc-table"
 flags+=" -Cllvm-args=-sanitizer-coverage-trace-compares"
-flags+=" -Cdebug-assertions -Coverflow-checks"
 (cd fuzz && RUSTFLAGS="$flags" cargo build --release --locked --target "$triple" --bins)
 [ $build_only = 1 ] && exit 0
 bin="fuzz/target/$triple/release"
