@@ -9,7 +9,9 @@
 #   scripts/clean-container-test.sh [TEST.SH ARGS]
 #
 # Needs docker and debootstrap (cluster-tests/build-image.sh --dev builds the image once).
-# The container reaches the package registries like this machine; it gets NET_ADMIN for the
+# The container reaches the package registries like this machine, with this machine's CA
+# bundle mounted over its own (where the registries are reached through an intercepting
+# proxy, its CA is there: a fresh Debian does not trust it); it gets NET_ADMIN for the
 # partition tests' iptables rules on its own loopback, nothing else.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +26,7 @@ start=$SECONDS
 rc=0
 docker run --rm --name "$name" --cap-add NET_ADMIN \
   -v "$root:/src:ro" -v "$toolchain:/opt/rust:ro" \
+  -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
   -e PATH=/opt/rust/bin:/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   -e VCOLLECT_SKIP_CLUSTER_TESTS=1 -e CARGO_INCREMENTAL=0 \
   "$image" bash -c '
