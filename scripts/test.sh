@@ -33,7 +33,7 @@
 #   VCOLLECT_FREE_DISK=1             deletes each stage's build output when the stage is done
 #                                    (CI sets it: small disks)
 # A stage over its budget is flagged in the table (a warning: machines are noisy); the budgets
-# add up to CI's 45 minutes and docs/deployment.md records the measured times.
+# add up to 43 of CI's 45 minutes and docs/deployment.md records the measured times.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -49,9 +49,11 @@ done
 want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 # runs NAME SKIP-VARIABLE: whether stage NAME runs (wanted, and the variable is not 1); a
 # stage the variable skips gets its line in the table.
+# (`enabled NAME SKIP-VARIABLE` is the same question without the table line.)
+enabled() { want "$1" && [ "${!2:-0}" != 1 ]; }
 runs() {
   want "$1" || return 1
-  if [ "${!2:-0}" = 1 ]; then skip "$1" "$2"; return 1; fi
+  enabled "$1" "$2" || { skip "$1" "$2"; return 1; }
 }
 
 # --- stages, their times and the table ------------------------------------------------------
@@ -146,10 +148,10 @@ await() { # await NAME: waits for it; fails the current stage if it failed
   if [ $rc != 0 ]; then tail -n 40 "target/$name.out"; return $rc; fi
 }
 mkdir -p target
-if [ $quick = 0 ] && want containers && [ "${VCOLLECT_SKIP_CLUSTER_TESTS:-0}" != 1 ]; then
+if [ $quick = 0 ] && enabled containers VCOLLECT_SKIP_CLUSTER_TESTS; then
   background container_prepare cluster-tests/run.sh --prepare
 fi
-if [ $quick = 0 ] && want fuzz && [ "${VCOLLECT_SKIP_FUZZ:-0}" != 1 ]; then
+if [ $quick = 0 ] && enabled fuzz VCOLLECT_SKIP_FUZZ; then
   background fuzz_build nice -n 19 scripts/fuzz.sh --build
 fi
 
@@ -171,22 +173,18 @@ if want clippy; then
   end
 fi
 
-if [ $quick = 1 ]; then
-  begin nextest 300
-  cargo nextest run --profile quick --all-targets --locked --no-fail-fast "$@" 2>&1 |
+# --quick: the nextest profile without the multi-process cluster tests, and nothing after it.
+profile=default budget=480
+[ $quick = 1 ] && profile=quick budget=300
+if want nextest; then
+  begin nextest $budget
+  cargo nextest run --profile $profile --all-targets --locked --no-fail-fast "$@" 2>&1 |
     tee target/nextest.out
   count target/nextest.out
   end
-  exit 0
+  if [ $quick = 0 ]; then free_stage target/debug; fi
 fi
-
-if want nextest; then
-  begin nextest 480
-  cargo nextest run --all-targets --locked --no-fail-fast "$@" 2>&1 | tee target/nextest.out
-  count target/nextest.out
-  end
-  free_stage target/debug
-fi
+[ $quick = 1 ] && exit 0
 
 # The release artefacts: the portable binary (its glibc check is part of release.sh), the
 # .deb and the .rpm; rpmlint passes; both packages hold the same files. The container stage
