@@ -295,3 +295,118 @@ async fn a_cycle_longer_than_the_interval_is_counted_with_its_cause() {
     common::sigterm(agent.id().expect("agent pid"));
     let _ = agent.wait().await;
 }
+
+/// A host vCenter loses while the agent runs: every QueryPerf call naming it or one of its
+/// VMs fails whole with `HostNotConnected`, naming none of them (tests/vcsim/hoststate.go).
+/// The agent halves such a call until the one entity is found, drops it, asks the rest in
+/// the same cycle and rediscovers (the VMs are then `disconnected` and left out): the other
+/// host's VMs, asked in the same calls, have every 20-s sample, and no cycle has an error.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_host_costs_only_itself_and_its_vms() {
+    let sim = Simulator::start(SimOptions {
+        hosts_per_cluster: 2,
+        vms: 8,
+        ..SimOptions::default()
+    });
+    let influx = Influx::start().await;
+    influx.create_db("vsphere").await;
+    let dir = tempfile::tempdir().unwrap();
+    // All VMs and hosts in one call; rediscovery only when vCenter says something is wrong.
+    let metrics = common::free_addr();
+    let collect = format!(
+        "[collect]\ninterval = \"2s\"\nlookback = \"1m\"\ndiscovery_interval = \"1h\"\n\
+         vm_counters = [\"cpu.usage.average\"]\nhost_counters = [\"cpu.usage.average\"]\n\
+         [metrics]\nlisten = \"{metrics}\"\n"
+    );
+    let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), &collect);
+    let mut agent = common::spawn_agent(&cfg, None);
+    let first = check::aligned_now();
+    poll("the first window", Duration::from_secs(30), || async {
+        check::all_entities_reached(&influx, &sim, first)
+            .await
+            .then_some(())
+    })
+    .await;
+    // Which VMs run on which host, as written.
+    let placed = influx
+        .query(
+            "vsphere",
+            "SELECT last(\"usage_average\") FROM \"vsphere_vm_cpu\" GROUP BY \"moid\", \"esxhostname\"",
+        )
+        .await;
+    let mut by_host: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for s in placed["results"][0]["series"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let host = s["tags"]["esxhostname"].as_str().unwrap_or_default();
+        let moid = s["tags"]["moid"].as_str().unwrap_or_default();
+        by_host.entry(host.into()).or_default().insert(moid.into());
+    }
+    assert_eq!(by_host.len(), 2, "VMs on two hosts: {by_host:?}");
+    let (lost_host, lost_vms) = by_host
+        .iter()
+        .next()
+        .map(|(h, v)| (h.clone(), v.clone()))
+        .unwrap();
+    sim.control(&format!("disconnect=1&host={lost_host}")).await;
+    let next = check::aligned_now() + 20;
+    let survivors = poll(
+        "the other host's VMs' next sample",
+        Duration::from_secs(45),
+        || async {
+            let got = check::series(
+                &influx,
+                "vsphere",
+                "vsphere_vm_cpu",
+                "usage_average",
+                "moid",
+                0,
+                i64::MAX,
+            )
+            .await;
+            let alive: BTreeMap<_, _> = got
+                .into_iter()
+                .filter(|(m, _)| !lost_vms.contains(m))
+                .collect();
+            (alive.len() == sim.expected_vms() as usize - lost_vms.len()
+                && alive.values().all(|s| s.contains(&next)))
+            .then_some(alive)
+        },
+    )
+    .await;
+    let scrape = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .expect("scraping /metrics")
+        .text()
+        .await
+        .expect("/metrics text");
+    let series = "vcollect_queryperf_faults_total{vcenter=\"vc1\",fault=\"HostNotConnected\"}";
+    assert!(
+        scrape.contains(series),
+        "{series} not in /metrics:\n{scrape}"
+    );
+    common::sigterm(agent.id().expect("agent pid"));
+    let _ = agent.wait().await;
+    let calls = sim.calls().await;
+    assert!(
+        calls["HostNotConnected"]["QueryPerf"].as_u64().unwrap_or(0) > 0,
+        "no call named the lost host's entities (rediscovered first?): {calls}"
+    );
+    if let Some(p) = check::gaps(
+        &survivors,
+        sim.expected_vms() as usize - lost_vms.len(),
+        first,
+        next,
+    ) {
+        panic!("the other host's VMs: {p}");
+    }
+    let errors = influx
+        .rows(
+            "vsphere",
+            "SELECT \"errors\" FROM \"vcollect\" WHERE \"errors\" > 0",
+        )
+        .await;
+    assert!(errors.is_empty(), "cycles with errors: {errors:?}");
+}

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::assignment::Assignment;
+use super::limits::LearnedFile;
 use super::summary::CycleSummary;
 use super::vcenter::{until_next_tick, VcenterCollector};
 use crate::config::Config;
@@ -35,6 +36,7 @@ impl Collector {
 
     fn collectors(&self) -> Vec<VcenterCollector> {
         let collect = Arc::new(self.config.collect.clone());
+        let learned = Arc::new(LearnedFile::open(&self.config.node.data_dir));
         self.config
             .vcenters
             .iter()
@@ -44,6 +46,7 @@ impl Collector {
                     collect.clone(),
                     self.config.output.batch_lines,
                     self.config.output.batch_bytes,
+                    learned.clone(),
                 )
             })
             .collect()

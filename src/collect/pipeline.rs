@@ -200,8 +200,8 @@ fn too_large(specs: &[PerfQuerySpec], refused: usize) -> bool {
 /// What can still be asked of a call that failed with `e`, in this cycle: its halves when
 /// vCenter refused it as too large (`RestrictedByAdministrator`, noting its size); the rest
 /// of it when the fault names one of its entities (gone from vCenter: dropped, rediscovery
-/// follows); its halves when an unnamed object is gone, to find it. `Err`: nothing, the
-/// call failed.
+/// follows); its halves when the fault is about an entity it does not name, to find it
+/// (the one found is dropped). `Err`: nothing, the call failed.
 fn recover(
     vcenter: &str,
     specs: Vec<PerfQuerySpec>,
@@ -236,9 +236,28 @@ fn recover(
         let rest: Vec<_> = specs.into_iter().filter(|s| s.moid != gone).collect();
         return Ok(if rest.is_empty() { vec![] } else { vec![rest] });
     }
-    if e.is_stale_view() && e.blamed_object().is_none() && specs.len() > 1 {
+    if e.concerns_one_entity() && e.blamed_object().is_none() {
+        // The fault is about one entity of the call but does not say which (a host that
+        // vCenter lost, a VM on it): the halves are asked again until one entity is left;
+        // that one is dropped and rediscovery follows (the inventory then says it is
+        // disconnected and leaves it out).
         q.stale = true;
-        return calls::halve(specs.clone()).map(Vec::from).ok_or(specs);
+        if specs.len() > 1 {
+            let mut first = specs;
+            let second = first.split_off(first.len() / 2);
+            return Ok(vec![first, second]);
+        }
+        if let Some(one) = specs.first() {
+            tracing::info!(
+                vcenter,
+                moid = %one.moid,
+                fault = e.fault_name().unwrap_or_default(),
+                "vCenter cannot answer for one entity (gone or its host not connected): \
+                 left out of this cycle, rediscovering"
+            );
+            q.failed.insert(one.moid.clone());
+        }
+        return Ok(vec![]);
     }
     Err(specs)
 }
@@ -453,8 +472,32 @@ mod tests {
         let unnamed = fault("ManagedObjectNotFound", None);
         let again = recover("vc", specs, &unnamed, &mut q).unwrap();
         assert_eq!(moids(&again), vec![vec!["vm-1"], vec!["vm-2", "vm-3"]]);
+        // The last one left is the one: dropped, nothing more to ask.
+        let mut q = Queried::default();
+        let one = vec![spec(EntityKind::Vm, "vm-2", 3)];
+        assert!(recover("vc", one, &unnamed, &mut q).unwrap().is_empty());
+        assert!(q.stale && q.failed.contains("vm-2"));
         // Any other fault: the call failed.
         let e = fault("SystemError", None);
         assert!(recover("vc", vec![spec(EntityKind::Vm, "vm-1", 3)], &e, &mut q).is_err());
+    }
+
+    #[test]
+    fn an_entity_on_a_disconnected_host_is_found_by_halves_and_dropped() {
+        let e = fault("HostNotConnected", None);
+        let mut q = Queried::default();
+        let specs: Vec<_> = (1..=4)
+            .map(|i| spec(EntityKind::Vm, &format!("vm-{i}"), 3))
+            .collect();
+        let again = recover("vc", specs, &e, &mut q).unwrap();
+        assert_eq!(
+            moids(&again),
+            vec![vec!["vm-1", "vm-2"], vec!["vm-3", "vm-4"]]
+        );
+        assert!(q.failed.is_empty(), "nothing dropped before it is found");
+        let last = vec![spec(EntityKind::Vm, "vm-3", 3)];
+        assert!(recover("vc", last, &e, &mut q).unwrap().is_empty());
+        assert_eq!(q.failed.iter().collect::<Vec<_>>(), vec!["vm-3"]);
+        assert!(q.stale, "rediscovery follows");
     }
 }

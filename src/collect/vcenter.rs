@@ -9,7 +9,7 @@ use super::assignment::{Assignment, WatermarkUpdate};
 use super::calls::{self, CallLimits};
 use super::configured_counters::{self, CounterNotes, Reported};
 use super::encode::Encoder;
-use super::limits::QueryLimits;
+use super::limits::{LearnedFile, QueryLimits};
 use super::metric_select;
 use super::path_filter::PathFilter;
 use super::pipeline::{self, PipelineOptions};
@@ -76,6 +76,8 @@ pub struct VcenterCollector {
     extras: ExtraTags,
     /// The bound on a historical call's metrics (`maxQueryMetrics`), read at login.
     limits: QueryLimits,
+    /// Where a bound a refusal taught is kept across restarts.
+    learned: Arc<LearnedFile>,
     /// Performance calls this node may have in flight at this vCenter: `concurrency`, within
     /// its share of `max_concurrent_queries` (read from the assignment every cycle).
     in_flight: usize,
@@ -87,11 +89,13 @@ impl VcenterCollector {
         collect: Arc<CollectConfig>,
         batch_lines: usize,
         batch_bytes: usize,
+        learned: Arc<LearnedFile>,
     ) -> VcenterCollector {
         let extras = ExtraTags::from_config(&collect);
-        let limits = QueryLimits::new(collect.max_query_metrics);
+        let limits = QueryLimits::new(collect.max_query_metrics, learned.get(&cfg.name));
         VcenterCollector {
             limits,
+            learned,
             in_flight: 1,
             batch_lines,
             batch_bytes,
@@ -243,7 +247,9 @@ impl VcenterCollector {
             let started = Instant::now();
             if session != self.session || self.counters.is_none() {
                 let read = client.option_int(MAX_QUERY_METRICS_OPTION).await;
-                self.limits.read(&self.cfg.name, read);
+                if self.limits.read(&self.cfg.name, read) {
+                    self.learned.set(&self.cfg.name, None);
+                }
             }
             let catalog = client.counters().await?;
             // Only the enabled kinds are listed, and only their included paths kept: a kind
@@ -488,7 +494,9 @@ impl VcenterCollector {
         self.stale |= res.stale;
         let vc = self.cfg.name.as_str();
         if let Some(cost) = res.refused {
-            self.limits.refused(vc, cost);
+            if self.limits.refused(vc, cost) {
+                self.learned.set(vc, self.limits.learned());
+            }
         }
         note_unreported(
             &mut self.notes,

@@ -123,6 +123,17 @@ impl Error {
         matches!(self.fault_name(), Some("ManagedObjectNotFound"))
     }
 
+    /// A fault about one managed object of a call, which it may not name: the object is
+    /// gone (`ManagedObjectNotFound`) or vCenter cannot reach the host that holds its
+    /// statistics (`HostNotConnected`: the host is disconnected or not responding). The rest
+    /// of the call can be answered without it.
+    pub fn concerns_one_entity(&self) -> bool {
+        matches!(
+            self.fault_name(),
+            Some("ManagedObjectNotFound" | "HostNotConnected" | "HostNotReachable")
+        )
+    }
+
     /// vCenter refused a call because of a limit its administrator set
     /// (`RestrictedByAdministrator`, e.g. `config.vpxd.stats.maxQueryMetrics`): the same
     /// request in smaller parts may pass.

@@ -20,6 +20,7 @@ use super::types::{Discovery, Entity, EntityKind, ExtraSpec};
 const VM_PATHS: &[&str] = &[
     "name",
     "runtime.powerState",
+    "runtime.connectionState",
     "runtime.host",
     "config.uuid",
     "config.guestId",
@@ -306,9 +307,19 @@ fn vm_entity(
         rpname,
         memory_size_mb: number("summary.config.memorySizeMB"),
         memory_reservation: number("summary.config.memoryReservation"),
-        active: o.text("runtime.powerState") == Some("poweredOn"),
+        active: vm_collectable(o),
         extras: Default::default(),
     }
+}
+
+/// A VM has realtime statistics when it runs on a host vCenter is connected to: powered on,
+/// and its `runtime.connectionState` (which follows its host's: `disconnected` while the
+/// host is disconnected or not responding) `connected` or not reported. vCenter cannot
+/// fetch the statistics of the others: asked, it fails the whole call (`HostNotConnected`).
+fn vm_collectable(o: &ObjectContent) -> bool {
+    o.text("runtime.powerState") == Some("poweredOn")
+        && o.text("runtime.connectionState")
+            .is_none_or(|c| c == "connected")
 }
 
 /// Where a host sits: its cluster (if its parent is a ClusterComputeResource) and datacenter.
@@ -519,11 +530,21 @@ mod tests {
                     ("config.guestId", "windows9Guest", None),
                 ],
             ),
+            obj(
+                "VirtualMachine",
+                "vm-3",
+                &[
+                    ("name", "on a lost host", None),
+                    ("runtime.powerState", "poweredOn", None),
+                    ("runtime.connectionState", "disconnected", None),
+                    ("runtime.host", "host-9", Some("HostSystem")),
+                ],
+            ),
         ];
         let e = resolve(&objects);
-        // Two hosts, two VMs, the datacenter and the cluster (a standalone host's
+        // Two hosts, three VMs, the datacenter and the cluster (a standalone host's
         // ComputeResource is not a cluster).
-        assert_eq!(e.len(), 6);
+        assert_eq!(e.len(), 7);
         let c = e.iter().find(|e| e.moid == "domain-c1").unwrap();
         assert_eq!(
             (c.kind, c.name.as_str(), c.dcname.as_deref()),
@@ -555,6 +576,9 @@ mod tests {
             (v2.guest.as_deref(), v2.clustername.as_deref(), v2.active),
             (Some("windows9"), None, false)
         );
+        // Running, but on a host vCenter lost: vCenter has no statistics for it.
+        let v3 = e.iter().find(|e| e.moid == "vm-3").unwrap();
+        assert!(!v3.active);
     }
 
     /// The extra tags and fields Telegraf writes, read from the same retrieval.

@@ -222,6 +222,11 @@ func (p *realPerf) QueryPerf(ctx *simulator.Context, req *types.QueryPerf) soap.
 			return body
 		}
 	}
+	if f := lost.refuses(req.QuerySpec); f != nil {
+		p.count("HostNotConnected", "QueryPerf")
+		body.Fault_ = simulator.Fault(hostNotConnectedMessage, f)
+		return body
+	}
 	if f := p.limits.refuses(req.QuerySpec); f != nil {
 		p.count("RestrictedByAdministrator", "QueryPerf")
 		body.Fault_ = simulator.Fault(restrictedMessage, f)
@@ -343,6 +348,7 @@ func hostRef(id string) (string, bool) {
 //	?out=0&host=H        host H is back: its whole last hour is answered again
 //	?hlag=40m            historical samples are posted this late
 //	?destroy=3           delete 3 powered-on VMs (limits.go)
+//	?disconnect=1&host=H host H and its VMs disconnected: their calls fail (hoststate.go)
 //	?inflight=reset      start a new maximum of calls in flight (load.go)
 func (p *realPerf) control(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -381,6 +387,11 @@ func (p *realPerf) control(w http.ResponseWriter, r *http.Request) {
 	}
 	if v := q.Get("inflight"); v != "" {
 		if !p.controlInflight(w, v) {
+			return
+		}
+	}
+	if v := q.Get("disconnect"); v != "" {
+		if !controlDisconnect(w, host, v) {
 			return
 		}
 	}
