@@ -44,19 +44,43 @@ impl ClusterAssignment {
 
 /// Whether this node is in contact with a working cluster (see the module doc).
 pub(crate) fn collecting(core: &Core) -> bool {
-    let ft = core.local.cluster.failure_timeout;
     let m = core.metrics();
-    match m.state {
+    let contact = Contact {
+        state: m.state,
+        sole_voter: sole_voter(&m),
+        quorum_ack_age: m.last_quorum_acked.as_ref().map(|t| t.elapsed()),
+        since_leader: core.since_contact(),
+    };
+    in_contact(&contact, core.local.cluster.failure_timeout)
+}
+
+/// What [`in_contact`] judges from, read from Raft's metrics.
+#[derive(Clone, Debug)]
+struct Contact {
+    state: ServerState,
+    /// This node is the only voter (joint configurations included).
+    sole_voter: bool,
+    /// A leader: since its quorum last acknowledged it (`None`: never).
+    quorum_ack_age: Option<Duration>,
+    /// Any other role: since it last accepted a leader's AppendEntries (`None`: never).
+    since_leader: Option<Duration>,
+}
+
+/// The rule that keeps two nodes from collecting one bucket: a node collects only while its
+/// cluster has heard from it, or it from its leader, within `failure_timeout`. By then the
+/// leader marks a silent node down and moves its buckets, so the two never overlap for
+/// longer than the hand-over.
+fn in_contact(c: &Contact, failure_timeout: Duration) -> bool {
+    match c.state {
         // A leader that is its only voter is its own quorum: openraft refreshes
         // `last_quorum_acked` only from followers' answers, so it would go stale after
         // failure_timeout and a single-node cluster would stop collecting for good.
-        ServerState::Leader if sole_voter(&m) => true,
-        ServerState::Leader => m
-            .last_quorum_acked
-            .as_ref()
-            .is_some_and(|t| t.elapsed() < ft),
+        ServerState::Leader if c.sole_voter => true,
+        ServerState::Leader => c.quorum_ack_age.is_some_and(|d| d < failure_timeout),
         ServerState::Shutdown => false,
-        _ => core.since_contact().is_some_and(|d| d < ft),
+        // Followers, learners, and candidates (which were followers a moment ago: they stop
+        // when the timeout their leader's silence started runs out).
+        _ => c.since_leader.is_some_and(|d| d < failure_timeout),
     }
 }
 
@@ -187,5 +211,66 @@ mod tests {
         assert_eq!((g[0].ts, g[0].buckets.clone()), (100, vec![1, 3]));
         assert_eq!((g[1].ts, g[1].buckets.clone()), (120, vec![2]));
         assert_eq!(g[2].kind, EntityKind::Host);
+    }
+
+    const FT: Duration = Duration::from_secs(10);
+
+    fn contact(state: ServerState) -> Contact {
+        Contact {
+            state,
+            sole_voter: false,
+            quorum_ack_age: None,
+            since_leader: None,
+        }
+    }
+
+    #[test]
+    fn a_leader_collects_while_its_quorum_acknowledges_it() {
+        let mut c = contact(ServerState::Leader);
+        assert!(!in_contact(&c, FT), "never acknowledged");
+        c.quorum_ack_age = Some(Duration::from_secs(3));
+        assert!(in_contact(&c, FT));
+        c.quorum_ack_age = Some(FT);
+        assert!(
+            !in_contact(&c, FT),
+            "cut off for failure_timeout: its buckets move"
+        );
+    }
+
+    #[test]
+    fn a_leader_that_is_its_only_voter_always_collects() {
+        let mut c = contact(ServerState::Leader);
+        c.sole_voter = true;
+        assert!(in_contact(&c, FT));
+        c.quorum_ack_age = Some(Duration::from_secs(3600));
+        assert!(in_contact(&c, FT));
+    }
+
+    #[test]
+    fn a_follower_learner_or_candidate_collects_while_it_hears_its_leader() {
+        for state in [
+            ServerState::Follower,
+            ServerState::Learner,
+            ServerState::Candidate,
+        ] {
+            let mut c = contact(state);
+            assert!(!in_contact(&c, FT), "{state:?} never heard a leader");
+            c.since_leader = Some(Duration::from_millis(500));
+            assert!(in_contact(&c, FT), "{state:?}");
+            c.since_leader = Some(FT + Duration::from_millis(1));
+            assert!(!in_contact(&c, FT), "{state:?} silent leader");
+            // A quorum acknowledgement means nothing but to a leader.
+            c.quorum_ack_age = Some(Duration::ZERO);
+            assert!(!in_contact(&c, FT), "{state:?}");
+        }
+    }
+
+    #[test]
+    fn a_node_shutting_down_never_collects() {
+        let mut c = contact(ServerState::Shutdown);
+        c.sole_voter = true;
+        c.since_leader = Some(Duration::ZERO);
+        c.quorum_ack_age = Some(Duration::ZERO);
+        assert!(!in_contact(&c, FT));
     }
 }

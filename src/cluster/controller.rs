@@ -149,9 +149,7 @@ async fn tick(core: &Core, l: &mut LeaderTerm) -> Result<(), Error> {
     }
 
     // 2. Membership: one change, never while a joint configuration is pending.
-    let settled = m.membership_config.log_id() == m.committed_membership_config.log_id()
-        && m.membership_config.membership().get_joint_config().len() == 1;
-    if settled {
+    if settled(&m.membership_config, &m.committed_membership_config) {
         if let Some(c) = membership::decide(&state, &view, local.cluster.max_voters) {
             change(&core.raft, c).await?;
         }
@@ -184,6 +182,13 @@ async fn tick(core: &Core, l: &mut LeaderTerm) -> Result<(), Error> {
 /// Asks every live member (at once, [`ASK_TIMEOUT`] each) which vCenters it is configured
 /// with; this node answers from its own configuration. `None`: no answer, or a release that
 /// does not say.
+/// No membership change is in flight: the newest membership is the committed one and not a
+/// joint configuration. openraft refuses a second change while one is pending, and deciding
+/// on a configuration that is still moving would undo it.
+fn settled(effective: &super::StoredMembership, committed: &super::StoredMembership) -> bool {
+    effective.log_id() == committed.log_id() && effective.membership().get_joint_config().len() == 1
+}
+
 async fn ask_vcenters(core: &Core, state: &super::ClusterState) -> Configured {
     let (local, me) = (&core.local, core.id);
     let others = state
@@ -252,5 +257,51 @@ async fn within_change_timeout<T>(
             change,
             after: CHANGE_TIMEOUT,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use openraft::Membership;
+
+    use super::*;
+    use crate::cluster::StoredMembership;
+
+    fn stored(index: Option<u64>, configs: Vec<Vec<NodeId>>) -> StoredMembership {
+        let nodes: BTreeMap<NodeId, BasicNode> = configs
+            .iter()
+            .flatten()
+            .map(|id| (*id, BasicNode::new(format!("127.0.0.{id}:7000"))))
+            .collect();
+        let configs: Vec<BTreeSet<NodeId>> = configs
+            .into_iter()
+            .map(|c| c.into_iter().collect())
+            .collect();
+        let m = Membership::new(configs, nodes).expect("a valid membership");
+        let log_id = index.map(|i| openraft::testing::log_id::<TypeConfig>(1, 1, i));
+        StoredMembership::new(log_id, m)
+    }
+
+    #[test]
+    fn a_committed_uniform_membership_is_settled() {
+        let m = stored(Some(5), vec![vec![1, 2, 3]]);
+        assert!(settled(&m, &m.clone()));
+        let first = stored(None, vec![vec![1]]);
+        assert!(settled(&first, &first.clone()));
+    }
+
+    #[test]
+    fn a_membership_not_committed_yet_is_not_settled() {
+        let effective = stored(Some(7), vec![vec![1, 2, 3, 4]]);
+        let committed = stored(Some(5), vec![vec![1, 2, 3]]);
+        assert!(!settled(&effective, &committed));
+    }
+
+    #[test]
+    fn a_joint_configuration_is_not_settled_even_when_committed() {
+        let joint = stored(Some(7), vec![vec![1, 2, 3], vec![1, 2, 4]]);
+        assert!(!settled(&joint, &joint.clone()));
     }
 }
