@@ -1,5 +1,5 @@
-//! The `[output]` section: the InfluxDB the samples go to (1.x or 2.x API), and how the
-//! sink batches, retries and spools.
+//! The `[output]` section: where the samples go (InfluxDB's 1.x or 2.x API, or a Prometheus
+//! remote-write receiver), and how the sink batches, retries and spools.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,6 +27,9 @@ pub use crate::sink::Api as OutputApi;
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawOutput {
+    /// `influx` (the default) or `remote_write`.
+    #[serde(rename = "type")]
+    kind: Option<String>,
     url: Option<String>,
     database: Option<String>,
     retention_policy: Option<String>,
@@ -49,14 +52,31 @@ pub(super) struct RawOutput {
 impl Check<'_> {
     /// `[output]`.
     pub(super) fn output(&self, mut ro: RawOutput) -> Result<OutputConfig, ConfigError> {
-        let url = ro
-            .url
-            .take()
-            .unwrap_or_else(|| "http://127.0.0.1:8086".into());
-        if url != "-" {
+        let remote_write = match ro.kind.take().as_deref() {
+            None | Some("influx") => false,
+            Some("remote_write") => true,
+            Some(other) => {
+                return Err(self.err(
+                    "output.type",
+                    format!("unknown output type {other:?}: \"influx\" or \"remote_write\""),
+                ))
+            }
+        };
+        let url = if remote_write {
+            self.required("output.url", ro.url.take())?
+        } else {
+            ro.url
+                .take()
+                .unwrap_or_else(|| "http://127.0.0.1:8086".into())
+        };
+        if url != "-" || remote_write {
             self.url("output.url", &url)?;
         }
-        let api = self.output_api(&mut ro)?;
+        let api = if remote_write {
+            self.remote_write_api(&mut ro)?
+        } else {
+            self.output_api(&mut ro)?
+        };
         Ok(OutputConfig {
             url,
             api,
@@ -91,6 +111,51 @@ impl Check<'_> {
                 1 << 30,
                 ranges::SPOOL_BYTES,
             )?,
+        })
+    }
+
+    /// `type = "remote_write"`: InfluxDB's keys do not apply; `username` with a password,
+    /// or a token (sent as a bearer token), authenticate.
+    fn remote_write_api(&self, ro: &mut RawOutput) -> Result<OutputApi, ConfigError> {
+        for (key, set) in [
+            ("output.database", ro.database.is_some()),
+            ("output.retention_policy", ro.retention_policy.is_some()),
+            ("output.org", ro.org.is_some()),
+            ("output.bucket", ro.bucket.is_some()),
+        ] {
+            if set {
+                return Err(self.err(
+                    key,
+                    "is an InfluxDB key: not used with type = \"remote_write\"",
+                ));
+            }
+        }
+        let password = self.secret(
+            "output.password",
+            ro.password_file.as_deref(),
+            ro.password_env.as_deref(),
+        )?;
+        if password.is_some() != ro.username.is_some() {
+            return Err(self.err(
+                "output.username",
+                "username and password_file (or password_env) go together",
+            ));
+        }
+        let bearer_token = self.secret(
+            "output.token",
+            ro.token_file.as_deref(),
+            ro.token_env.as_deref(),
+        )?;
+        if bearer_token.is_some() && password.is_some() {
+            return Err(self.err(
+                "output.token_file",
+                "set either username and password_file or token_file, not both",
+            ));
+        }
+        Ok(OutputApi::RemoteWrite {
+            username: ro.username.take(),
+            password,
+            bearer_token,
         })
     }
 

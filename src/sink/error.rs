@@ -8,35 +8,51 @@ use std::time::Duration;
 pub enum SinkError {
     /// 401/403: the credentials are wrong or lack the right to write.
     #[error(
-        "InfluxDB at {url} refused the write ({status}): authentication failed: check \
+        "{endpoint} at {url} refused the write ({status}): authentication failed: check \
          token_file / username+password_file{}",
         detail(message)
     )]
     Auth {
+        /// What answered: `InfluxDB` or `the remote-write receiver`.
+        endpoint: &'static str,
         url: String,
         status: u16,
         message: String,
     },
     /// Any other 4xx: the endpoint will refuse this request again (no such database or
     /// bucket, malformed line, field type conflict, body too large ...).
-    #[error("InfluxDB at {url} refused the write ({status}): {message}")]
+    #[error("{endpoint} at {url} refused the write ({status}): {message}")]
     Refused {
+        endpoint: &'static str,
         url: String,
         status: u16,
         message: String,
     },
     /// 5xx or 429: worth retrying.
-    #[error("InfluxDB at {url} failed the write ({status}): {message}")]
+    #[error("{endpoint} at {url} failed the write ({status}): {message}")]
     Server {
+        endpoint: &'static str,
         url: String,
         status: u16,
         message: String,
     },
-    #[error("InfluxDB at {url} did not answer within {}", humantime::format_duration(*timeout))]
-    Timeout { url: String, timeout: Duration },
+    #[error("{endpoint} at {url} did not answer within {}", humantime::format_duration(*timeout))]
+    Timeout {
+        endpoint: &'static str,
+        url: String,
+        timeout: Duration,
+    },
     /// Connection refused, DNS, TLS, reset ...: worth retrying.
-    #[error("cannot reach InfluxDB at {url}: {cause}")]
-    Unreachable { url: String, cause: String },
+    #[error("cannot reach {endpoint} at {url}: {cause}")]
+    Unreachable {
+        endpoint: &'static str,
+        url: String,
+        cause: String,
+    },
+    /// A batch could not be put in the endpoint's format (a damaged spool file: line
+    /// protocol that does not parse).
+    #[error("cannot encode the batch: {0}")]
+    Encode(String),
     /// The options cannot work (bad URL ...).
     #[error("invalid sink settings: {0}")]
     Config(String),
@@ -64,7 +80,10 @@ impl SinkError {
     pub fn is_permanent(&self) -> bool {
         matches!(
             self,
-            SinkError::Auth { .. } | SinkError::Refused { .. } | SinkError::Config(_)
+            SinkError::Auth { .. }
+                | SinkError::Refused { .. }
+                | SinkError::Config(_)
+                | SinkError::Encode(_)
         )
     }
 
@@ -72,6 +91,7 @@ impl SinkError {
     /// not the endpoint's configuration: such a batch will never be accepted anywhere.
     pub fn is_bad_batch(&self) -> bool {
         matches!(self, SinkError::Refused { status, .. } if matches!(status, 400 | 413 | 422))
+            || matches!(self, SinkError::Encode(_))
     }
 
     /// The HTTP status, when the endpoint answered.

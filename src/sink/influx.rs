@@ -1,5 +1,6 @@
 //! The HTTP writer: InfluxDB 1.x `/write` (also Telegraf's `influxdb_listener` and
-//! `http_listener_v2`) and InfluxDB 2.x `/api/v2/write`, gzip, retries with backoff.
+//! `http_listener_v2`) and InfluxDB 2.x `/api/v2/write` with gzip, or Prometheus
+//! remote-write ([`super::remote_write`]); retries with backoff.
 
 use std::time::Duration;
 
@@ -28,6 +29,24 @@ pub enum Api {
         bucket: String,
         token: Secret,
     },
+    /// Prometheus remote-write 1.0: `POST {url}` (the receiver's whole write URL, e.g.
+    /// `http://prometheus:9090/api/v1/write`), a snappy-compressed protobuf body; HTTP Basic
+    /// authentication when a username is given, else a bearer token when one is.
+    RemoteWrite {
+        username: Option<String>,
+        password: Option<Secret>,
+        bearer_token: Option<Secret>,
+    },
+}
+
+impl Api {
+    /// What answers, for messages.
+    pub fn endpoint(&self) -> &'static str {
+        match self {
+            Api::V1 { .. } | Api::V2 { .. } => "InfluxDB",
+            Api::RemoteWrite { .. } => "the remote-write receiver",
+        }
+    }
 }
 
 /// Where and how to write.
@@ -107,9 +126,10 @@ impl Writer {
         let mut write_url = match &opts.api {
             Api::V1 { .. } => Url::parse(&format!("{base}/write")),
             Api::V2 { .. } => Url::parse(&format!("{base}/api/v2/write")),
+            Api::RemoteWrite { .. } => Ok(parsed.clone()),
         }
         .map_err(|e| SinkError::Config(format!("output url {:?}: {e}", opts.url)))?;
-        {
+        if !matches!(opts.api, Api::RemoteWrite { .. }) {
             let mut q = write_url.query_pairs_mut();
             match &opts.api {
                 Api::V1 {
@@ -129,6 +149,7 @@ impl Writer {
                     q.append_pair("org", org);
                     q.append_pair("bucket", bucket);
                 }
+                Api::RemoteWrite { .. } => {}
             }
             q.append_pair("precision", "s");
         }
@@ -152,14 +173,19 @@ impl Writer {
         &self.url
     }
 
+    /// Bodies are gzip-compressed here (remote-write's snappy is applied at send time).
     pub fn gzip(&self) -> bool {
-        self.opts.gzip
+        self.opts.gzip && !self.remote_write()
+    }
+
+    fn remote_write(&self) -> bool {
+        matches!(self.opts.api, Api::RemoteWrite { .. })
     }
 
     /// Turns a body into what this writer sends (compressing once if it gzips).
     pub fn payload(&self, body: Vec<u8>, lines: usize) -> Payload {
         let raw_len = body.len();
-        if self.opts.gzip {
+        if self.gzip() {
             Payload {
                 data: Bytes::from(gzip(&body)),
                 gzipped: true,
@@ -217,26 +243,86 @@ impl Writer {
 
     /// One attempt.
     pub async fn send(&self, p: &Payload) -> Result<(), SinkError> {
-        let mut req = self
+        if self.remote_write() {
+            return self.send_remote_write(&p.data).await;
+        }
+        let req = self
             .client
             .post(self.write_url.clone())
             .header(CONTENT_TYPE, "text/plain; charset=utf-8")
             .body(p.data.clone());
-        if p.gzipped {
-            req = req.header(CONTENT_ENCODING, "gzip");
+        let req = if p.gzipped {
+            req.header(CONTENT_ENCODING, "gzip")
+        } else {
+            req
+        };
+        self.post(req).await
+    }
+
+    /// Remote-write: the line protocol converted and sent. A receiver that refuses samples
+    /// for their order or age (400) stores nothing of the request (Prometheus rolls it
+    /// back), so the halves are sent again, down to single lines; a line refused alone is
+    /// left out, counted and logged. The rest arrives; the same batch would otherwise be
+    /// refused for ever.
+    async fn send_remote_write(&self, lp: &[u8]) -> Result<(), SinkError> {
+        let mut todo = vec![lp];
+        while let Some(part) = todo.pop() {
+            let e = super::remote_write::encode(part)?;
+            let req = self
+                .client
+                .post(self.write_url.clone())
+                .header(CONTENT_TYPE, "application/x-protobuf")
+                .header(CONTENT_ENCODING, "snappy")
+                .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+                .body(e.body);
+            match self.post(req).await {
+                Ok(()) => {}
+                Err(SinkError::Refused {
+                    status: 400,
+                    message,
+                    ..
+                }) if super::remote_write::refused_for_order(&message) => {
+                    if let Some((a, b)) = super::remote_write::halves(part) {
+                        todo.push(b);
+                        todo.push(a);
+                        continue;
+                    }
+                    crate::telemetry::metrics().sink_refused_for_order();
+                    tracing::warn!(sink = %self.url, %message, line = %String::from_utf8_lossy(part).trim_end(),
+                        "the receiver refused a line's samples as out of order, too old or duplicate: \
+                         left out (see the out-of-order settings in docs/configuration.md)");
+                }
+                Err(e) => return Err(e),
+            }
         }
+        Ok(())
+    }
+
+    /// Authenticates and sends one request.
+    async fn post(&self, mut req: reqwest::RequestBuilder) -> Result<(), SinkError> {
         match &self.opts.api {
             Api::V1 {
+                username: Some(u),
+                password,
+                ..
+            }
+            | Api::RemoteWrite {
                 username: Some(u),
                 password,
                 ..
             } => {
                 req = req.basic_auth(u, password.as_ref().map(|p| p.expose()));
             }
-            Api::V1 { .. } => {}
             Api::V2 { token, .. } => {
                 req = req.header(AUTHORIZATION, format!("Token {}", token.expose()));
             }
+            Api::RemoteWrite {
+                bearer_token: Some(t),
+                ..
+            } => {
+                req = req.bearer_auth(t.expose());
+            }
+            Api::V1 { .. } | Api::RemoteWrite { .. } => {}
         }
         let resp = req.send().await.map_err(|e| self.transport_error(e))?;
         let status = resp.status();
@@ -265,6 +351,7 @@ impl Writer {
     fn transport_error(&self, e: reqwest::Error) -> SinkError {
         if e.is_timeout() {
             return SinkError::Timeout {
+                endpoint: self.opts.api.endpoint(),
                 url: self.url.clone(),
                 timeout: self.opts.timeout,
             };
@@ -283,6 +370,7 @@ impl Writer {
             cause = e.to_string();
         }
         SinkError::Unreachable {
+            endpoint: self.opts.api.endpoint(),
             url: self.url.clone(),
             cause,
         }
@@ -292,23 +380,28 @@ impl Writer {
         let message = error_message(status, body);
         let url = self.url.clone();
         let code = status.as_u16();
+        let endpoint = self.opts.api.endpoint();
         match code {
             401 | 403 => SinkError::Auth {
+                endpoint,
                 url,
                 status: code,
                 message,
             },
             429 => SinkError::Server {
+                endpoint,
                 url,
                 status: code,
                 message,
             },
             400..=499 => SinkError::Refused {
+                endpoint,
                 url,
                 status: code,
                 message,
             },
             _ => SinkError::Server {
+                endpoint,
                 url,
                 status: code,
                 message,

@@ -30,6 +30,7 @@
 pub mod error;
 pub mod influx;
 pub mod line;
+pub mod remote_write;
 pub mod spool;
 
 use std::io::Write;

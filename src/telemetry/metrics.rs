@@ -45,6 +45,7 @@ pub struct Metrics {
     sink_write: Hist,
     sink_retries: Counter,
     sink_dropped: Counter,
+    sink_refused_for_order: Counter,
     spool_batches: Gauge,
     spool_bytes: Gauge,
     /// term, leader_id, last_log_index, commit_index, applied_index (see [`RAFT`]).
@@ -120,6 +121,7 @@ impl Metrics {
             sink_write: hist(),
             sink_retries: Counter::default(),
             sink_dropped: Counter::default(),
+            sink_refused_for_order: Counter::default(),
             spool_batches: Gauge::default(),
             spool_bytes: Gauge::default(),
             raft: Default::default(),
@@ -235,6 +237,12 @@ impl Metrics {
             "sink_dropped_batches",
             "Batches lost to the sink (spool full, spool error, refused)",
             self.sink_dropped.clone(),
+        );
+        r.register(
+            "sink_refused_for_order_lines",
+            "Lines whose samples a remote-write receiver refused as out of order, too old or \
+             duplicate, left out (the rest of their batch was sent)",
+            self.sink_refused_for_order.clone(),
         );
         r.register(
             "sink_spool_batches",
@@ -383,6 +391,10 @@ impl Metrics {
 
     pub fn sink_dropped(&self) {
         self.sink_dropped.inc();
+    }
+
+    pub fn sink_refused_for_order(&self) {
+        self.sink_refused_for_order.inc();
     }
 
     /// The spool holds `batches` batches of `bytes` bytes now.

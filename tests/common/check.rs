@@ -67,12 +67,17 @@ pub fn gaps_every(
     }
 }
 
-/// Unix seconds now, rounded down to 20 s.
-pub fn aligned_now() -> i64 {
-    let now = std::time::SystemTime::now()
+/// Now, in unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
-        .as_secs() as i64;
+        .as_secs() as i64
+}
+
+/// Unix seconds now, rounded down to 20 s.
+pub fn aligned_now() -> i64 {
+    let now = unix_now();
     now - now % 20
 }
 

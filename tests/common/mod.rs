@@ -8,6 +8,7 @@ pub mod check;
 pub mod cluster;
 pub mod config;
 pub mod influx;
+pub mod prometheus;
 pub mod vcsim;
 
 use std::path::PathBuf;
