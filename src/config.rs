@@ -59,7 +59,8 @@ pub struct Config {
     pub cluster: Option<ClusterConfig>,
     pub vcenters: Vec<VcenterConfig>,
     pub collect: CollectConfig,
-    pub output: OutputConfig,
+    /// `[output]`, or every `[[output]]` in order (never empty).
+    pub outputs: Vec<OutputConfig>,
     pub metrics: MetricsConfig,
 }
 
@@ -91,8 +92,9 @@ struct RawConfig {
     vcenter: Vec<vcenter::RawVcenter>,
     #[serde(default)]
     collect: collect::RawCollect,
-    #[serde(default)]
-    output: output::RawOutput,
+    /// A table (`[output]`) or an array of tables (`[[output]]`), told apart in
+    /// [`Check::outputs`].
+    output: Option<toml::Value>,
     #[serde(default)]
     metrics: RawMetrics,
 }
@@ -204,6 +206,25 @@ impl Check<'_> {
 }
 
 impl Config {
+    /// Lines per batch: the smallest `batch_lines` of the outputs (the collector cuts one
+    /// series of batches, which every output receives).
+    pub fn batch_lines(&self) -> usize {
+        self.outputs
+            .iter()
+            .map(|o| o.batch_lines)
+            .min()
+            .unwrap_or(5_000)
+    }
+
+    /// Uncompressed bytes per batch: the smallest `batch_bytes` of the outputs.
+    pub fn batch_bytes(&self) -> usize {
+        self.outputs
+            .iter()
+            .map(|o| o.batch_bytes)
+            .min()
+            .unwrap_or(1 << 20)
+    }
+
     /// Reads, parses and validates `path`, loading the secrets it points to.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = read_bounded(path).map_err(|cause| ConfigError::Read {
@@ -225,7 +246,7 @@ impl Config {
         let cluster = c.cluster(raw.cluster)?;
         let vcenters = c.vcenters(raw.vcenter)?;
         let collect = c.collect(raw.collect)?;
-        let output = c.output(raw.output)?;
+        let outputs = c.outputs(raw.output)?;
         let metrics = c.metrics(raw.metrics)?;
         Ok(Config {
             file: path.to_path_buf(),
@@ -233,7 +254,7 @@ impl Config {
             cluster,
             vcenters,
             collect,
-            output,
+            outputs,
             metrics,
         })
     }

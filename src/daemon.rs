@@ -192,7 +192,7 @@ async fn serve_metrics(
 
 /// Whether the run writes to stdout (`--output -`, or `[output] url = "-"`).
 pub fn sink_is_stdout(cfg: &Config, output: Option<&str>) -> bool {
-    output == Some("-") || cfg.output.url == "-"
+    output == Some("-") || cfg.outputs.iter().any(|o| o.url == "-")
 }
 
 /// Only what reached the configured sink may move a watermark: a run to stdout (a peek an
@@ -209,32 +209,43 @@ pub fn progress_only_to_the_sink(
     }
 }
 
-/// The sink from `[output]`, or stdout for `--output -`.
+/// The sink from `[output]` (or every `[[output]]`), or stdout for `--output -`.
 pub fn open_sink(cfg: &Config, output: Option<&str>) -> Result<Sink, Error> {
-    let out = &cfg.output;
     if sink_is_stdout(cfg, output) {
         return Ok(Sink::stdout());
     }
     if let Some(other) = output {
         return Err(Error::Output(other.to_string()));
     }
-    let opts = sink::HttpOptions {
-        url: out.url.clone(),
-        api: out.api.clone(),
-        timeout: out.timeout,
-        gzip: out.gzip,
-        max_retries: out.max_retries,
-        retry_backoff: Duration::from_millis(500),
-    };
-    let spool = spool_dir(&cfg.node.data_dir);
-    Sink::http(opts, spool.clone(), out.spool_max_bytes).map_err(|source| Error::Sink {
-        url: out.url.clone(),
-        spool,
-        source,
-    })
+    let mut outputs = Vec::with_capacity(cfg.outputs.len());
+    for (i, out) in cfg.outputs.iter().enumerate() {
+        let opts = sink::HttpOptions {
+            url: out.url.clone(),
+            api: out.api.clone(),
+            timeout: out.timeout,
+            gzip: out.gzip,
+            max_retries: out.max_retries,
+            retry_backoff: Duration::from_millis(500),
+        };
+        let spool = spool_dir(&cfg.node.data_dir, i, &out.name);
+        let o = sink::Output::named_http(&out.name, opts, spool.clone(), out.spool_max_bytes)
+            .map_err(|source| Error::Sink {
+                url: out.url.clone(),
+                spool,
+                source,
+            })?;
+        outputs.push((out.name.clone(), o));
+    }
+    Ok(Sink::of(outputs))
 }
 
-/// Where the sink spools the batches InfluxDB did not take yet.
-fn spool_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("spool")
+/// Where an output spools the batches its endpoint did not take yet: the first output in
+/// `<data_dir>/spool` (where the one output always kept it), another in
+/// `<data_dir>/spool-<name>`.
+fn spool_dir(data_dir: &Path, index: usize, name: &str) -> PathBuf {
+    if index == 0 {
+        data_dir.join("spool")
+    } else {
+        data_dir.join(format!("spool-{name}"))
+    }
 }

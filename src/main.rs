@@ -162,7 +162,11 @@ fn validate(config: &Path) -> anyhow::Result<ExitCode> {
         cfg.vcenters.len(),
         cfg.collect.kind(EntityKind::Vm).counters.len(),
         cfg.collect.kind(EntityKind::Host).counters.len(),
-        cfg.output.url
+        cfg.outputs
+            .iter()
+            .map(|o| o.url.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok(ExitCode::SUCCESS)
 }

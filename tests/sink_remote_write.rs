@@ -115,12 +115,16 @@ async fn prometheus_gets_the_samples_influxdb_gets_under_telegrafs_names() {
     }
 }
 
-/// An agent writing every 2 s while Prometheus is killed and started again: the batches of
-/// the outage go to the spool and are replayed in order; every VM has every 20-s sample.
+/// An agent writing to InfluxDB and Prometheus at once (`[[output]]`) every 2 s while
+/// Prometheus is killed and started again: InfluxDB gets each new sample while Prometheus
+/// is down (a dead output delays no other), Prometheus' batches of the outage go to its
+/// spool and are replayed in order; every VM has every 20-s sample in both.
 #[tokio::test(flavor = "multi_thread")]
-async fn every_sample_arrives_through_a_receiver_restart() {
+async fn influxdb_and_prometheus_at_once_through_a_prometheus_restart() {
     let sim = Simulator::start(SimOptions::default());
     let mut prom = Prometheus::start().await;
+    let influx = Influx::start().await;
+    influx.create_db("vsphere").await;
     let dir = tempfile::tempdir().unwrap();
     let metrics = common::free_addr();
     let collect = format!(
@@ -128,8 +132,12 @@ async fn every_sample_arrives_through_a_receiver_restart() {
          vm_counters = [\"cpu.usage.average\"]\nhost_counters = [\"cpu.usage.average\"]\n\
          cluster_counters = []\ndatastore_counters = []\n[metrics]\nlisten = \"{metrics}\"\n"
     );
-    let cfg = remote_write_config(dir.path(), &sim, &prom.write_url(), &collect);
-    let text = std::fs::read_to_string(&cfg).unwrap() + "max_retries = 0\ntimeout = \"2s\"\n";
+    let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), &collect);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("[output]", "[[output]]")
+        + &format!(
+            "\n[[output]]\ntype = \"remote_write\"\nurl = \"{}\"\nmax_retries = 0\ntimeout = \"2s\"\n",
+            prom.write_url()
+        );
     std::fs::write(&cfg, text).unwrap();
     let mut agent = common::spawn_agent(&cfg, None);
     let vms = sim.expected_vms() as usize;
@@ -173,11 +181,29 @@ async fn every_sample_arrives_through_a_receiver_restart() {
         },
     )
     .await;
-    // Let the agent collect the new sample (2-s cycles) before the receiver is back.
-    poll("two more cycles", Duration::from_secs(10), || async {
-        (check::unix_now() >= during + 5).then_some(())
-    })
+    // InfluxDB has the new sample while Prometheus is still down.
+    poll(
+        "the new sample in InfluxDB while Prometheus is down",
+        Duration::from_secs(20),
+        || async {
+            let m = check::series(
+                &influx,
+                "vsphere",
+                "vsphere_vm_cpu",
+                "usage_average",
+                "moid",
+                0,
+                i64::MAX,
+            )
+            .await;
+            (m.len() == vms && m.values().all(|t| t.contains(&during))).then_some(())
+        },
+    )
     .await;
+    assert!(
+        spooled(metrics.clone()).await.unwrap_or(0.0) > 0.0,
+        "Prometheus came back by itself?"
+    );
     prom.start_again().await;
     let after = during;
     let got = poll(
@@ -196,6 +222,19 @@ async fn every_sample_arrives_through_a_receiver_restart() {
     let _ = agent.wait().await;
     if let Some(p) = check::gaps(&got, vms, first, after) {
         panic!("samples missing in Prometheus: {p}");
+    }
+    let in_influx = check::series(
+        &influx,
+        "vsphere",
+        "vsphere_vm_cpu",
+        "usage_average",
+        "moid",
+        first,
+        after,
+    )
+    .await;
+    if let Some(p) = check::gaps(&in_influx, vms, first, after) {
+        panic!("samples missing in InfluxDB: {p}");
     }
 }
 

@@ -44,8 +44,8 @@ impl Collector {
                 VcenterCollector::new(
                     vc.clone(),
                     collect.clone(),
-                    self.config.output.batch_lines,
-                    self.config.output.batch_bytes,
+                    self.config.batch_lines(),
+                    self.config.batch_bytes(),
                     learned.clone(),
                 )
             })

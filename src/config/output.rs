@@ -10,6 +10,9 @@ use super::{ranges, Check, ConfigError};
 
 #[derive(Debug, Clone)]
 pub struct OutputConfig {
+    /// Names the output in logs, on `/metrics` and in its spool directory: `name`, or its
+    /// type (`influx`, `remote_write`).
+    pub name: String,
     /// `-` writes line protocol to stdout instead of a sink.
     pub url: String,
     pub api: OutputApi,
@@ -30,6 +33,7 @@ pub(super) struct RawOutput {
     /// `influx` (the default) or `remote_write`.
     #[serde(rename = "type")]
     kind: Option<String>,
+    name: Option<String>,
     url: Option<String>,
     database: Option<String>,
     retention_policy: Option<String>,
@@ -50,63 +54,132 @@ pub(super) struct RawOutput {
 }
 
 impl Check<'_> {
-    /// `[output]`.
-    pub(super) fn output(&self, mut ro: RawOutput) -> Result<OutputConfig, ConfigError> {
+    /// `[output]`, or the `[[output]]` tables: each validated, names unique, `"-"` (stdout)
+    /// only alone.
+    pub(super) fn outputs(&self, v: Option<toml::Value>) -> Result<Vec<OutputConfig>, ConfigError> {
+        let raws = match v {
+            None => vec![("output".to_string(), RawOutput::default())],
+            Some(toml::Value::Table(t)) => {
+                vec![("output".to_string(), self.raw_output("output", t)?)]
+            }
+            Some(toml::Value::Array(a)) if !a.is_empty() => {
+                let mut raws = Vec::with_capacity(a.len());
+                for (i, v) in a.into_iter().enumerate() {
+                    let key = format!("output[{i}]");
+                    let toml::Value::Table(t) = v else {
+                        return Err(self.err(key, "must be a table ([[output]])"));
+                    };
+                    raws.push((key.clone(), self.raw_output(&key, t)?));
+                }
+                raws
+            }
+            Some(_) => {
+                return Err(self.err(
+                    "output",
+                    "must be a table ([output]) or tables ([[output]], one per output)",
+                ))
+            }
+        };
+        let several = raws.len() > 1;
+        let mut outputs: Vec<OutputConfig> = Vec::with_capacity(raws.len());
+        for (key, ro) in raws {
+            let o = self.output(&key, ro)?;
+            if several && o.url == "-" {
+                return Err(self.err(
+                    format!("{key}.url"),
+                    "\"-\" (stdout) only as the one output",
+                ));
+            }
+            if outputs.iter().any(|p| p.name == o.name) {
+                return Err(self.err(
+                    format!("{key}.name"),
+                    format!("two outputs are named {:?}: give each a name", o.name),
+                ));
+            }
+            outputs.push(o);
+        }
+        Ok(outputs)
+    }
+
+    fn raw_output(&self, key: &str, t: toml::Table) -> Result<RawOutput, ConfigError> {
+        toml::Value::Table(t)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                file: self.file.to_path_buf(),
+                message: format!("{key}: {}", e.message()),
+            })
+    }
+
+    /// One output table, its keys named `key.<name>` in errors.
+    fn output(&self, key: &str, mut ro: RawOutput) -> Result<OutputConfig, ConfigError> {
+        let k = |name: &str| format!("{key}.{name}");
         let remote_write = match ro.kind.take().as_deref() {
             None | Some("influx") => false,
             Some("remote_write") => true,
             Some(other) => {
                 return Err(self.err(
-                    "output.type",
+                    k("type"),
                     format!("unknown output type {other:?}: \"influx\" or \"remote_write\""),
                 ))
             }
         };
+        let name = match ro.name.take() {
+            Some(n) if valid_name(&n) => n,
+            Some(n) => {
+                return Err(self.err(
+                    k("name"),
+                    format!("{n:?}: letters, digits, '-' and '_' only (it names a directory)"),
+                ))
+            }
+            None if remote_write => "remote_write".to_string(),
+            None => "influx".to_string(),
+        };
         let url = if remote_write {
-            self.required("output.url", ro.url.take())?
+            self.required(&k("url"), ro.url.take())?
         } else {
             ro.url
                 .take()
                 .unwrap_or_else(|| "http://127.0.0.1:8086".into())
         };
         if url != "-" || remote_write {
-            self.url("output.url", &url)?;
+            self.url(&k("url"), &url)?;
         }
         let api = if remote_write {
-            self.remote_write_api(&mut ro)?
+            self.remote_write_api(key, &mut ro)?
         } else {
-            self.output_api(&mut ro)?
+            self.output_api(key, &mut ro)?
         };
         Ok(OutputConfig {
+            name,
             url,
             api,
             timeout: self.duration_in(
-                "output.timeout",
+                &k("timeout"),
                 ro.timeout,
                 Duration::from_secs(10),
                 ranges::CALL_TIMEOUT,
             )?,
             gzip: ro.gzip.unwrap_or(true),
             max_retries: self.number_in(
-                "output.max_retries",
+                &k("max_retries"),
                 ro.max_retries,
                 3,
                 ranges::MAX_RETRIES,
             )?,
             batch_lines: self.number_in(
-                "output.batch_lines",
+                &k("batch_lines"),
                 ro.batch_lines,
                 5_000,
                 ranges::BATCH_LINES,
             )?,
             batch_bytes: self.number_in(
-                "output.batch_bytes",
+                &k("batch_bytes"),
                 ro.batch_bytes,
                 1 << 20,
                 ranges::BATCH_BYTES,
             )?,
             spool_max_bytes: self.number_in(
-                "output.spool_max_bytes",
+                &k("spool_max_bytes"),
                 ro.spool_max_bytes,
                 1 << 30,
                 ranges::SPOOL_BYTES,
@@ -116,12 +189,13 @@ impl Check<'_> {
 
     /// `type = "remote_write"`: InfluxDB's keys do not apply; `username` with a password,
     /// or a token (sent as a bearer token), authenticate.
-    fn remote_write_api(&self, ro: &mut RawOutput) -> Result<OutputApi, ConfigError> {
+    fn remote_write_api(&self, key: &str, ro: &mut RawOutput) -> Result<OutputApi, ConfigError> {
+        let k = |name: &str| format!("{key}.{name}");
         for (key, set) in [
-            ("output.database", ro.database.is_some()),
-            ("output.retention_policy", ro.retention_policy.is_some()),
-            ("output.org", ro.org.is_some()),
-            ("output.bucket", ro.bucket.is_some()),
+            (&k("database"), ro.database.is_some()),
+            (&k("retention_policy"), ro.retention_policy.is_some()),
+            (&k("org"), ro.org.is_some()),
+            (&k("bucket"), ro.bucket.is_some()),
         ] {
             if set {
                 return Err(self.err(
@@ -131,24 +205,24 @@ impl Check<'_> {
             }
         }
         let password = self.secret(
-            "output.password",
+            &k("password"),
             ro.password_file.as_deref(),
             ro.password_env.as_deref(),
         )?;
         if password.is_some() != ro.username.is_some() {
             return Err(self.err(
-                "output.username",
+                k("username"),
                 "username and password_file (or password_env) go together",
             ));
         }
         let bearer_token = self.secret(
-            "output.token",
+            &k("token"),
             ro.token_file.as_deref(),
             ro.token_env.as_deref(),
         )?;
         if bearer_token.is_some() && password.is_some() {
             return Err(self.err(
-                "output.token_file",
+                k("token_file"),
                 "set either username and password_file or token_file, not both",
             ));
         }
@@ -161,7 +235,8 @@ impl Check<'_> {
 
     /// The API the keys select: 2.x when any of org, bucket or token is set, else 1.x. Takes
     /// the keys it uses out of `ro`.
-    fn output_api(&self, ro: &mut RawOutput) -> Result<OutputApi, ConfigError> {
+    fn output_api(&self, key: &str, ro: &mut RawOutput) -> Result<OutputApi, ConfigError> {
+        let k = |name: &str| format!("{key}.{name}");
         let v2 = ro.org.is_some()
             || ro.bucket.is_some()
             || ro.token_file.is_some()
@@ -169,31 +244,31 @@ impl Check<'_> {
         if v2 {
             if ro.database.is_some() {
                 return Err(self.err(
-                    "output.database",
+                    k("database"),
                     "set either database (InfluxDB 1.x) or org/bucket/token_file (2.x), not both",
                 ));
             }
             let token = self
                 .secret(
-                    "output.token",
+                    &k("token"),
                     ro.token_file.as_deref(),
                     ro.token_env.as_deref(),
                 )?
-                .ok_or_else(|| self.err("output.token_file", "is required with org and bucket"))?;
+                .ok_or_else(|| self.err(k("token_file"), "is required with org and bucket"))?;
             Ok(OutputApi::V2 {
-                org: self.required("output.org", ro.org.take())?,
-                bucket: self.required("output.bucket", ro.bucket.take())?,
+                org: self.required(&k("org"), ro.org.take())?,
+                bucket: self.required(&k("bucket"), ro.bucket.take())?,
                 token,
             })
         } else {
             let password = self.secret(
-                "output.password",
+                &k("password"),
                 ro.password_file.as_deref(),
                 ro.password_env.as_deref(),
             )?;
             if password.is_some() != ro.username.is_some() {
                 return Err(self.err(
-                    "output.username",
+                    k("username"),
                     "username and password_file (or password_env) go together",
                 ));
             }
@@ -205,4 +280,12 @@ impl Check<'_> {
             })
         }
     }
+}
+
+/// An output's name: it becomes a directory name and a label value.
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }

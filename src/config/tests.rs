@@ -68,7 +68,7 @@ database = "vsphere"
     assert_eq!(c.collect.kind(EntityKind::Vm).counters.len(), 2);
     assert!(c.collect.kind(EntityKind::Vm).instances);
     assert_eq!(c.collect.discovery_interval, Duration::from_secs(300));
-    assert!(matches!(&c.output.api, OutputApi::V1 { database, .. } if database == "vsphere"));
+    assert!(matches!(&c.outputs[0].api, OutputApi::V1 { database, .. } if database == "vsphere"));
     assert!(c.cluster.is_none());
     assert!(
         !format!("{c:?}").contains("s3cret"),
@@ -231,7 +231,7 @@ fn influx2_needs_a_token_and_excludes_database() {
         "[output]\norg = \"o\"\nbucket = \"b\"\ntoken_env = \"VCOLLECT_TEST_TOKEN\"",
     ))
     .unwrap();
-    assert!(matches!(c.output.api, OutputApi::V2 { .. }));
+    assert!(matches!(c.outputs[0].api, OutputApi::V2 { .. }));
     let (key, _) = invalid_key(load(&with_password(
         "[output]\ndatabase = \"d\"\norg = \"o\"\nbucket = \"b\"\ntoken_env = \"VCOLLECT_TEST_TOKEN\"",
     )));
@@ -241,7 +241,7 @@ fn influx2_needs_a_token_and_excludes_database() {
 #[test]
 fn stdout_output_is_allowed() {
     let c = load(&with_password("[output]\nurl = \"-\"")).unwrap();
-    assert_eq!(c.output.url, "-");
+    assert_eq!(c.outputs[0].url, "-");
 }
 
 #[test]
@@ -522,4 +522,66 @@ fn metrics_listen_must_be_an_address() {
     let (key, problem) = invalid_key(load(&with_password("[metrics]\nlisten = \"9273\"")));
     assert_eq!(key, "metrics.listen");
     assert!(problem.contains("not an address:port"), "{problem}");
+}
+
+#[test]
+fn several_outputs_each_with_a_name_and_its_own_keys() {
+    let c = load(&with_password(
+        r#"
+[[output]]
+url = "http://influx:8086"
+batch_lines = 2000
+[[output]]
+type = "remote_write"
+url = "http://prometheus:9090/api/v1/write"
+[[output]]
+type = "remote_write"
+name = "vm-long-term"
+url = "http://victoria:8428/api/v1/write"
+"#,
+    ))
+    .unwrap();
+    let names: Vec<_> = c.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, vec!["influx", "remote_write", "vm-long-term"]);
+    assert!(matches!(c.outputs[1].api, OutputApi::RemoteWrite { .. }));
+    assert_eq!((c.batch_lines(), c.batch_bytes()), (2000, 1 << 20));
+    // The single table still works, as the one output.
+    let one = load(&with_password("[output]\nurl = \"http://influx:8086\"")).unwrap();
+    assert_eq!(one.outputs.len(), 1);
+    assert_eq!(one.outputs[0].name, "influx");
+}
+
+#[test]
+fn bad_outputs_are_named_by_their_index_and_key() {
+    let two_influx = "[[output]]\nurl = \"http://a:8086\"\n[[output]]\nurl = \"http://b:8086\"";
+    let (key, problem) = invalid_key(load(&with_password(two_influx)));
+    assert_eq!(key, "output[1].name");
+    assert!(problem.contains("\"influx\""), "{problem}");
+    let stdout_too = "[[output]]\nurl = \"-\"\n[[output]]\ntype = \"remote_write\"\nurl = \"http://p:9090/api/v1/write\"";
+    let (key, _) = invalid_key(load(&with_password(stdout_too)));
+    assert_eq!(key, "output[0].url");
+    let no_url = "[[output]]\nurl = \"http://a:8086\"\n[[output]]\ntype = \"remote_write\"";
+    assert_eq!(invalid_key(load(&with_password(no_url))).0, "output[1].url");
+    let influx_key = "[output]\ntype = \"remote_write\"\nurl = \"http://p/w\"\ndatabase = \"x\"";
+    assert_eq!(
+        invalid_key(load(&with_password(influx_key))).0,
+        "output.database"
+    );
+    let bad_type = "[output]\ntype = \"kafka\"";
+    let (key, problem) = invalid_key(load(&with_password(bad_type)));
+    assert_eq!(key, "output.type");
+    assert!(problem.contains("remote_write"), "{problem}");
+    let bad_name = "[output]\nname = \"../x\"";
+    assert_eq!(invalid_key(load(&with_password(bad_name))).0, "output.name");
+    match load(&with_password(
+        "[[output]]\nurl = \"http://a\"\ndatabse = \"x\"",
+    )) {
+        Err(ConfigError::Parse { message, .. }) => {
+            assert!(
+                message.contains("output[0]") && message.contains("databse"),
+                "{message}"
+            )
+        }
+        other => panic!("expected a parse error naming output[0], got {other:?}"),
+    }
 }

@@ -40,6 +40,14 @@ pub enum Api {
 }
 
 impl Api {
+    /// The output type, as `[output] type` names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Api::V1 { .. } | Api::V2 { .. } => "influx",
+            Api::RemoteWrite { .. } => "remote_write",
+        }
+    }
+
     /// What answers, for messages.
     pub fn endpoint(&self) -> &'static str {
         match self {

@@ -30,23 +30,16 @@
 pub mod error;
 pub mod influx;
 pub mod line;
+mod output;
 pub mod remote_write;
 pub mod spool;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use tokio::sync::Notify;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use std::sync::Arc;
 
 pub use error::SinkError;
 pub use influx::{Api, HttpOptions};
-use influx::{Payload, Writer};
-use spool::{Push, Spool};
+pub use output::Output;
 
 /// Complete lines, each terminated by `\n`.
 #[derive(Debug, Clone, Default)]
@@ -90,417 +83,113 @@ pub struct SinkStats {
     pub spool_depth_bytes: u64,
 }
 
-#[derive(Default)]
-struct Counters {
-    written_batches: AtomicU64,
-    written_lines: AtomicU64,
-    written_bytes: AtomicU64,
-    spooled_batches: AtomicU64,
-    dropped_batches: AtomicU64,
-    dropped_lines: AtomicU64,
-    rejected_batches: AtomicU64,
-    spool_depth_batches: AtomicU64,
-    spool_depth_bytes: AtomicU64,
+impl SinkStats {
+    /// The sum of several outputs' counters and depths.
+    fn add(mut self, o: SinkStats) -> SinkStats {
+        self.written_batches += o.written_batches;
+        self.written_lines += o.written_lines;
+        self.written_bytes += o.written_bytes;
+        self.spooled_batches += o.spooled_batches;
+        self.dropped_batches += o.dropped_batches;
+        self.dropped_lines += o.dropped_lines;
+        self.rejected_batches += o.rejected_batches;
+        self.spool_depth_batches += o.spool_depth_batches;
+        self.spool_depth_bytes += o.spool_depth_bytes;
+        self
+    }
 }
 
-impl Counters {
-    fn written(&self, lines: usize, bytes: usize) {
-        self.written_batches.fetch_add(1, Relaxed);
-        self.written_lines.fetch_add(lines as u64, Relaxed);
-        self.written_bytes.fetch_add(bytes as u64, Relaxed);
-    }
+/// Where batches go: every configured output (`[[output]]`), each with its own retries,
+/// spool and replay. A batch is written to all of them at once, so a dead output delays the
+/// others only by its own retries of that one batch (then its batches go straight to its
+/// spool). Its [`Outcome`] is the worst of theirs: a watermark moves only when every output
+/// holds the samples (written, or spooled where the caller counts a spool as durable).
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Sink {
+    outputs: Arc<Vec<(String, Output)>>,
+}
 
-    fn dropped(&self, lines: usize, rejected: bool) {
-        crate::telemetry::metrics().sink_dropped();
-        self.dropped_batches.fetch_add(1, Relaxed);
-        self.dropped_lines.fetch_add(lines as u64, Relaxed);
-        if rejected {
-            self.rejected_batches.fetch_add(1, Relaxed);
+impl Sink {
+    /// Several named outputs (at least one).
+    pub fn of(outputs: Vec<(String, Output)>) -> Sink {
+        Sink {
+            outputs: Arc::new(outputs),
         }
     }
 
-    fn depth(&self, s: &Spool) {
-        self.set_depth(s.len(), s.bytes());
-    }
-
-    fn set_depth(&self, batches: u64, bytes: u64) {
-        self.spool_depth_batches.store(batches, Relaxed);
-        self.spool_depth_bytes.store(bytes, Relaxed);
-        crate::telemetry::metrics().spool(batches, bytes);
-    }
-}
-
-/// Where batches go. Cheap to clone; clones share the endpoint, spool and counters.
-#[derive(Clone)]
-pub struct Sink {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    shared: Arc<Shared>,
-    cancel: CancellationToken,
-    replay: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
-
-struct Shared {
-    counters: Counters,
-    http: Option<Http>,
-    /// stdout was closed by its reader (a broken pipe).
-    closed: std::sync::atomic::AtomicBool,
-}
-
-struct Http {
-    writer: Writer,
-    spool: Arc<Mutex<Spool>>,
-    spool_dir: PathBuf,
-    /// Held while a batch is in flight (and while deciding where a batch goes): one write
-    /// at a time keeps the order.
-    gate: tokio::sync::Mutex<()>,
-    /// Wakes the replay task when a batch was spooled.
-    wake: Notify,
-    replay_backoff: Duration,
-}
-
-/// The longest pause between two replay attempts while the endpoint is down.
-const MAX_REPLAY_BACKOFF: Duration = Duration::from_secs(10);
-
-impl Sink {
-    /// An HTTP sink with its spool in `spool_dir` (created if needed; batches a previous
-    /// process left there are replayed first). Spawns the replay task: call it inside a
-    /// tokio runtime.
+    /// One HTTP output, named after its API (`influx` or `remote_write`). See
+    /// [`Output::http`].
     pub fn http(
         opts: HttpOptions,
         spool_dir: PathBuf,
         spool_max_bytes: u64,
     ) -> Result<Sink, SinkError> {
-        let rt = tokio::runtime::Handle::try_current()
-            .map_err(|_| SinkError::Config("Sink::http needs a tokio runtime".into()))?;
-        let replay_backoff = opts.retry_backoff.max(Duration::from_millis(50));
-        let writer = Writer::new(opts)?;
-        let spool =
-            Spool::open(&spool_dir, spool_max_bytes).map_err(|source| SinkError::Spool {
-                path: spool_dir.clone(),
-                source,
-            })?;
-        let counters = Counters::default();
-        counters.depth(&spool);
-        let shared = Arc::new(Shared {
-            counters,
-            http: Some(Http {
-                writer,
-                spool: Arc::new(Mutex::new(spool)),
-                spool_dir,
-                gate: tokio::sync::Mutex::new(()),
-                wake: Notify::new(),
-                replay_backoff,
-            }),
-            closed: Default::default(),
-        });
-        let cancel = CancellationToken::new();
-        let task = rt.spawn(replay(shared.clone(), cancel.clone()));
-        Ok(Sink {
-            inner: Arc::new(Inner {
-                shared,
-                cancel,
-                replay: Mutex::new(Some(task)),
-            }),
-        })
+        let name = opts.api.kind();
+        let o = Output::http(opts, spool_dir, spool_max_bytes)?;
+        Ok(Sink::of(vec![(name.to_string(), o)]))
     }
 
     /// Lines to stdout (`--output -`); no spool.
     pub fn stdout() -> Sink {
-        Sink {
-            inner: Arc::new(Inner {
-                shared: Arc::new(Shared {
-                    counters: Counters::default(),
-                    http: None,
-                    closed: Default::default(),
-                }),
-                cancel: CancellationToken::new(),
-                replay: Mutex::new(None),
-            }),
+        Sink::of(vec![("stdout".to_string(), Output::stdout())])
+    }
+
+    /// The outputs and their names.
+    pub fn outputs(&self) -> impl Iterator<Item = (&str, &Output)> {
+        self.outputs.iter().map(|(n, o)| (n.as_str(), o))
+    }
+
+    /// Delivers a batch to every output; the worst outcome of theirs.
+    pub async fn write(&self, batch: Batch) -> Outcome {
+        if let [(_, only)] = self.outputs.as_slice() {
+            return only.write(batch).await;
         }
+        let writes = self.outputs.iter().map(|(_, o)| o.write(batch.clone()));
+        futures::future::join_all(writes)
+            .await
+            .into_iter()
+            .max_by_key(|o| match o {
+                Outcome::Written => 0,
+                Outcome::Spooled => 1,
+                Outcome::Dropped => 2,
+                Outcome::Closed => 3,
+            })
+            .unwrap_or(Outcome::Written)
     }
 
     /// stdout's reader went away: later batches cannot be written either.
     pub fn output_closed(&self) -> bool {
-        self.inner.shared.closed.load(Relaxed)
+        self.outputs.iter().any(|(_, o)| o.output_closed())
     }
 
-    /// The endpoint's URL (`-` for stdout).
+    /// The first output's URL (`-` for stdout).
     pub fn url(&self) -> &str {
-        self.inner
-            .shared
-            .http
-            .as_ref()
-            .map_or("-", |h| h.writer.url())
+        self.outputs.first().map_or("-", |(_, o)| o.url())
     }
 
-    /// The spool directory (none for stdout).
+    /// The first output's spool directory (none for stdout).
     pub fn spool_dir(&self) -> Option<&Path> {
-        self.inner
-            .shared
-            .http
-            .as_ref()
-            .map(|h| h.spool_dir.as_path())
+        self.outputs.first().and_then(|(_, o)| o.spool_dir())
     }
 
-    /// Delivers a batch: written, spooled, or dropped (see the module's documentation).
-    pub async fn write(&self, batch: Batch) -> Outcome {
-        let shared = &self.inner.shared;
-        let c = &shared.counters;
-        if batch.body.is_empty() {
-            return Outcome::Written;
-        }
-        let Some(h) = &shared.http else {
-            let mut out = std::io::stdout().lock();
-            return match out.write_all(&batch.body).and_then(|_| out.flush()) {
-                Ok(()) => {
-                    c.written(batch.lines, batch.body.len());
-                    Outcome::Written
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                    shared.closed.store(true, Relaxed);
-                    tracing::debug!("stdout closed by its reader");
-                    Outcome::Closed
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, lines = batch.lines, "writing to stdout failed");
-                    c.dropped(batch.lines, false);
-                    Outcome::Dropped
-                }
-            };
-        };
-        let raw_len = batch.body.len();
-        let payload = h.writer.payload(batch.body, batch.lines);
-        let _gate = h.gate.lock().await;
-        if c.spool_depth_batches.load(Relaxed) > 0 {
-            // Older batches are waiting: this one queues behind them.
-            return self.spool(h, payload).await;
-        }
-        match h.writer.write(&payload).await {
-            Ok(()) => {
-                c.written(payload.lines, raw_len);
-                Outcome::Written
-            }
-            Err(e) if e.is_permanent() => {
-                tracing::error!(
-                    sink = %h.writer.url(),
-                    lines = payload.lines,
-                    bytes = raw_len,
-                    error = %e,
-                    "batch dropped: the endpoint refused it (the window will be collected again)"
-                );
-                c.dropped(payload.lines, true);
-                Outcome::Dropped
-            }
-            Err(e) => {
-                tracing::warn!(
-                    sink = %h.writer.url(),
-                    lines = payload.lines,
-                    bytes = raw_len,
-                    error = %e,
-                    "endpoint unavailable after retries: spooling the batch"
-                );
-                self.spool(h, payload).await
-            }
-        }
-    }
-
-    async fn spool(&self, h: &Http, p: Payload) -> Outcome {
-        let c = &self.inner.shared.counters;
-        let lines = p.lines;
-        let spool = h.spool.clone();
-        let res = tokio::task::spawn_blocking(move || {
-            let gz;
-            let data: &[u8] = if p.gzipped {
-                &p.data
-            } else {
-                gz = influx::gzip(&p.data);
-                &gz
-            };
-            let mut s = spool.lock().unwrap_or_else(|e| e.into_inner());
-            let r = s.push(data);
-            (r, s.len(), s.bytes(), data.len())
-        })
-        .await;
-        match res {
-            Ok((Ok(Push::Stored), len, bytes, _)) => {
-                c.spooled_batches.fetch_add(1, Relaxed);
-                c.set_depth(len, bytes);
-                h.wake.notify_one();
-                tracing::debug!(sink = %h.writer.url(), lines, spool_batches = len, spool_bytes = bytes, "batch spooled");
-                Outcome::Spooled
-            }
-            Ok((Ok(Push::Full), len, bytes, size)) => {
-                c.dropped(lines, false);
-                tracing::error!(
-                    sink = %h.writer.url(),
-                    spool = %h.spool_dir.display(),
-                    lines,
-                    bytes = size,
-                    spool_batches = len,
-                    spool_bytes = bytes,
-                    dropped_batches = c.dropped_batches.load(Relaxed),
-                    "spool full: batch dropped (its window will be collected again while vCenter still has it)"
-                );
-                Outcome::Dropped
-            }
-            Ok((Err(e), ..)) => {
-                c.dropped(lines, false);
-                tracing::error!(sink = %h.writer.url(), spool = %h.spool_dir.display(), lines, error = %e, "cannot write to the spool: batch dropped");
-                Outcome::Dropped
-            }
-            Err(e) => {
-                c.dropped(lines, false);
-                tracing::error!(error = %e, "spool task failed: batch dropped");
-                Outcome::Dropped
-            }
-        }
-    }
-
-    /// Counters and spool depth.
+    /// Counters and spool depths, summed over the outputs.
     pub fn stats(&self) -> SinkStats {
-        let c = &self.inner.shared.counters;
-        SinkStats {
-            written_batches: c.written_batches.load(Relaxed),
-            written_lines: c.written_lines.load(Relaxed),
-            written_bytes: c.written_bytes.load(Relaxed),
-            spooled_batches: c.spooled_batches.load(Relaxed),
-            dropped_batches: c.dropped_batches.load(Relaxed),
-            dropped_lines: c.dropped_lines.load(Relaxed),
-            rejected_batches: c.rejected_batches.load(Relaxed),
-            spool_depth_batches: c.spool_depth_batches.load(Relaxed),
-            spool_depth_bytes: c.spool_depth_bytes.load(Relaxed),
-        }
+        self.outputs
+            .iter()
+            .fold(SinkStats::default(), |s, (_, o)| s.add(o.stats()))
     }
 
-    /// Checks the endpoint once, without writing anything (a zero-line write): it answers,
-    /// the credentials are accepted and (1.x) the database exists. For `validate` and
-    /// startup. Stdout always passes.
+    /// Checks every output once, without writing anything (see [`Output::check`]).
     pub async fn check(&self) -> Result<(), SinkError> {
-        match &self.inner.shared.http {
-            Some(h) => h.writer.check().await,
-            None => Ok(()),
+        for (_, o) in self.outputs.iter() {
+            o.check().await?;
         }
+        Ok(())
     }
 
-    /// Stops the replay task (what is spooled stays on disk for the next start).
+    /// Stops every output's replay task (what is spooled stays on disk).
     pub async fn shutdown(&self) {
-        self.inner.cancel.cancel();
-        let task = self
-            .inner
-            .replay
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(t) = task {
-            let _ = t.await;
-        }
-    }
-}
-
-/// Replays the spool, oldest first, whenever the endpoint answers.
-async fn replay(shared: Arc<Shared>, cancel: CancellationToken) {
-    let Some(h) = &shared.http else { return };
-    let c = &shared.counters;
-    let mut backoff = h.replay_backoff;
-    loop {
-        if c.spool_depth_batches.load(Relaxed) == 0 {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = h.wake.notified() => continue,
-            }
-        }
-        let gate = tokio::select! {
-            _ = cancel.cancelled() => return,
-            g = h.gate.lock() => g,
-        };
-        let spool = h.spool.clone();
-        let front = tokio::task::spawn_blocking(move || {
-            let mut s = spool.lock().unwrap_or_else(|e| e.into_inner());
-            (s.front(), s.len(), s.bytes())
-        })
-        .await;
-        let Ok((front, len, bytes)) = front else {
-            return;
-        };
-        c.set_depth(len, bytes);
-        let Some(b) = front else { continue };
-        let payload = if h.writer.gzip() {
-            Payload {
-                data: b.gz.into(),
-                gzipped: true,
-                lines: b.lines,
-                raw_len: b.body.len(),
-            }
-        } else {
-            Payload {
-                raw_len: b.body.len(),
-                data: b.body.into(),
-                gzipped: false,
-                lines: b.lines,
-            }
-        };
-        let res = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = h.writer.send(&payload) => r,
-        };
-        let seq = b.seq;
-        let spool = h.spool.clone();
-        match res {
-            Ok(()) => {
-                c.written(payload.lines, payload.raw_len);
-                let r = tokio::task::spawn_blocking(move || {
-                    let mut s = spool.lock().unwrap_or_else(|e| e.into_inner());
-                    let r = s.pop(seq);
-                    (r, s.len(), s.bytes())
-                })
-                .await;
-                if let Ok((r, len, bytes)) = r {
-                    c.set_depth(len, bytes);
-                    if let Err(e) = r {
-                        tracing::error!(spool = %h.spool_dir.display(), error = %e, "cannot remove a replayed batch from the spool");
-                    }
-                    if len == 0 {
-                        tracing::info!(sink = %h.writer.url(), "spool drained");
-                    }
-                }
-                tracing::debug!(sink = %h.writer.url(), lines = payload.lines, spool_batches = len, "spooled batch replayed");
-                backoff = h.replay_backoff;
-            }
-            Err(e) if e.is_bad_batch() => {
-                c.dropped(payload.lines, true);
-                let why = e.to_string();
-                let r = tokio::task::spawn_blocking(move || {
-                    let mut s = spool.lock().unwrap_or_else(|e| e.into_inner());
-                    s.set_aside(seq, "rejected", &why);
-                    (s.len(), s.bytes())
-                })
-                .await;
-                if let Ok((len, bytes)) = r {
-                    c.set_depth(len, bytes);
-                }
-            }
-            Err(e) => {
-                drop(gate);
-                if e.is_permanent() {
-                    tracing::error!(sink = %h.writer.url(), spool_batches = len, error = %e, retry_in = %humantime::format_duration(backoff), "spool replay refused; keeping the batches");
-                } else {
-                    tracing::warn!(sink = %h.writer.url(), spool_batches = len, error = %e, retry_in = %humantime::format_duration(backoff), "spool replay: endpoint still unavailable");
-                }
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_REPLAY_BACKOFF.max(h.replay_backoff));
-            }
-        }
+        futures::future::join_all(self.outputs.iter().map(|(_, o)| o.shutdown())).await;
     }
 }

@@ -15,6 +15,11 @@ use prometheus_client::registry::{Registry, Unit};
 
 /// A label set: a few `(name, value)` pairs.
 type Labels = Vec<(&'static str, String)>;
+
+/// The labels of one output's series.
+fn out(output: &str) -> Labels {
+    vec![("output", output.to_string())]
+}
 type Hist = Family<Labels, Histogram, fn() -> Histogram>;
 type FGauge = Gauge<f64, AtomicU64>;
 
@@ -46,6 +51,12 @@ pub struct Metrics {
     sink_retries: Counter,
     sink_dropped: Counter,
     sink_refused_for_order: Counter,
+    output_written: Family<Labels, Counter>,
+    output_dropped: Family<Labels, Counter>,
+    output_spool_batches: Family<Labels, Gauge>,
+    output_spool_bytes: Family<Labels, Gauge>,
+    /// Each output's spool depth (batches, bytes): the unlabelled gauges are their sums.
+    spool_by_output: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>>,
     spool_batches: Gauge,
     spool_bytes: Gauge,
     /// term, leader_id, last_log_index, commit_index, applied_index (see [`RAFT`]).
@@ -122,6 +133,11 @@ impl Metrics {
             sink_retries: Counter::default(),
             sink_dropped: Counter::default(),
             sink_refused_for_order: Counter::default(),
+            output_written: Family::default(),
+            output_dropped: Family::default(),
+            output_spool_batches: Family::default(),
+            output_spool_bytes: Family::default(),
+            spool_by_output: Default::default(),
             spool_batches: Gauge::default(),
             spool_bytes: Gauge::default(),
             raft: Default::default(),
@@ -245,13 +261,34 @@ impl Metrics {
             self.sink_refused_for_order.clone(),
         );
         r.register(
+            "output_written_batches",
+            "Batches one output's endpoint acknowledged (directly or replayed from its spool)",
+            self.output_written.clone(),
+        );
+        r.register(
+            "output_dropped_batches",
+            "Batches lost to one output (its spool full, a spool error, refused)",
+            self.output_dropped.clone(),
+        );
+        r.register(
+            "output_spool_batches",
+            "Batches waiting in one output's on-disk spool",
+            self.output_spool_batches.clone(),
+        );
+        r.register_with_unit(
+            "output_spool",
+            "Compressed size of one output's on-disk spool",
+            Unit::Bytes,
+            self.output_spool_bytes.clone(),
+        );
+        r.register(
             "sink_spool_batches",
-            "Batches waiting in the on-disk spool",
+            "Batches waiting in the on-disk spools of every output",
             self.spool_batches.clone(),
         );
         r.register_with_unit(
             "sink_spool",
-            "Bytes waiting in the on-disk spool",
+            "Bytes waiting in the on-disk spools of every output",
             b,
             self.spool_bytes.clone(),
         );
@@ -389,18 +426,34 @@ impl Metrics {
         self.sink_retries.inc();
     }
 
-    pub fn sink_dropped(&self) {
+    pub fn sink_dropped(&self, output: &str) {
         self.sink_dropped.inc();
+        self.output_dropped.get_or_create(&out(output)).inc();
+    }
+
+    pub fn output_written(&self, output: &str) {
+        self.output_written.get_or_create(&out(output)).inc();
     }
 
     pub fn sink_refused_for_order(&self) {
         self.sink_refused_for_order.inc();
     }
 
-    /// The spool holds `batches` batches of `bytes` bytes now.
-    pub fn spool(&self, batches: u64, bytes: u64) {
-        self.spool_batches.set(batches as i64);
-        self.spool_bytes.set(bytes as i64);
+    /// `output`'s spool holds `batches` batches of `bytes` bytes now.
+    pub fn spool(&self, output: &str, batches: u64, bytes: u64) {
+        let l = out(output);
+        self.output_spool_batches
+            .get_or_create(&l)
+            .set(batches as i64);
+        self.output_spool_bytes.get_or_create(&l).set(bytes as i64);
+        let mut by = self
+            .spool_by_output
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        by.insert(output.to_string(), (batches, bytes));
+        let (b, n) = by.values().fold((0, 0), |(b, n), (x, y)| (b + x, n + y));
+        self.spool_batches.set(b as i64);
+        self.spool_bytes.set(n as i64);
     }
 
     /// The control plane's figures now (sampled by the cluster node).

@@ -576,7 +576,10 @@ fn what_it_prints_loads_as_a_vcollect_configuration() {
     assert!(c.collect.kind(EntityKind::Datacenter).enabled());
     assert_eq!(c.collect.custom_attribute_include, ["*"]);
     assert_eq!(c.vcenters[0].timeout, std::time::Duration::from_secs(20));
-    assert!(matches!(c.output.api, crate::config::OutputApi::V2 { .. }));
+    assert!(matches!(
+        c.outputs[0].api,
+        crate::config::OutputApi::V2 { .. }
+    ));
 }
 
 #[test]
