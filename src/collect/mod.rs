@@ -15,7 +15,7 @@
 //! * [`pipeline`]: the bounded stages of one cycle;
 //! * [`encode`]: Telegraf-compatible line protocol;
 //! * [`tags`]: the extra tags and fields configuration selects (custom attributes, properties,
-//!   NIC addresses);
+//!   NIC addresses, vSphere tags); `vsphere_tags`: reading vSphere tags at discovery;
 //! * [`vcenter`]: one vCenter's session, counters, inventory and cycle;
 //! * [`agent`]: once, or every interval until shutdown;
 //! * [`last_cycle`]: a standalone node's last cycles, which its health is judged from.
@@ -36,6 +36,7 @@ pub mod summary;
 pub mod tags;
 pub mod targets;
 pub mod vcenter;
+mod vsphere_tags;
 pub mod wildcard;
 
 pub use agent::Collector;

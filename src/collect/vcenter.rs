@@ -18,6 +18,7 @@ use super::reported_metrics;
 use super::summary::CycleSummary;
 use super::tags::ExtraTags;
 use super::targets::{Target, TargetSet};
+use super::vsphere_tags::VsphereTags;
 use crate::config::{default_counters, CollectConfig, VcenterConfig};
 use crate::sink::Sink;
 use crate::vsphere::{
@@ -72,8 +73,10 @@ pub struct VcenterCollector {
     /// Batch bounds for the sink (`output.batch_lines`, `output.batch_bytes`).
     batch_lines: usize,
     batch_bytes: usize,
-    /// The configured custom attributes, properties and NIC addresses.
+    /// The configured custom attributes, properties, NIC addresses and tag categories.
     extras: ExtraTags,
+    /// The vSphere tags of the last read (kept when a read fails).
+    vsphere_tags: VsphereTags,
     /// The bound on a historical call's metrics (`maxQueryMetrics`), read at login.
     limits: QueryLimits,
     /// Performance calls this node may have in flight at this vCenter: `concurrency`, within
@@ -104,6 +107,7 @@ impl VcenterCollector {
             session: 0,
             last: HashMap::new(),
             extras,
+            vsphere_tags: VsphereTags::default(),
             queried_end: [None; EntityKind::COUNT],
             notes: CounterNotes::default(),
         }
@@ -120,19 +124,23 @@ impl VcenterCollector {
         }
     }
 
+    /// How to reach and log in to this vCenter (SOAP, and REST for vSphere tags).
+    fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            name: self.cfg.name.clone(),
+            url: self.cfg.url.clone(),
+            username: self.cfg.username.clone(),
+            password: self.cfg.password.clone(),
+            ca_file: self.cfg.ca_file.clone(),
+            tls_thumbprint: self.cfg.tls_thumbprint.clone(),
+            insecure: self.cfg.insecure,
+            timeout: self.cfg.timeout,
+        }
+    }
+
     async fn client(&mut self) -> Result<&Client, CycleError> {
         if self.client.is_none() {
-            let opts = ClientOptions {
-                name: self.cfg.name.clone(),
-                url: self.cfg.url.clone(),
-                username: self.cfg.username.clone(),
-                password: self.cfg.password.clone(),
-                ca_file: self.cfg.ca_file.clone(),
-                tls_thumbprint: self.cfg.tls_thumbprint.clone(),
-                insecure: self.cfg.insecure,
-                timeout: self.cfg.timeout,
-            };
-            let client = Client::connect(opts).await?;
+            let client = Client::connect(self.client_options()).await?;
             self.counters = None;
             self.discovered = None;
             self.client = Some(client);
@@ -249,8 +257,12 @@ impl VcenterCollector {
             // Only the enabled kinds are listed, and only their included paths kept: a kind
             // switched off or filtered out is never asked anything.
             let kinds: Vec<EntityKind> = self.collect.kinds.enabled().collect();
-            let found = client.discover_kinds(&kinds, &self.extras.spec()).await?;
+            let mut found = client.discover_kinds(&kinds, &self.extras.spec()).await?;
             let filters = path_filters(&self.collect);
+            let opts = self.client_options();
+            (self.vsphere_tags)
+                .attach(&opts, &mut found, &filters, &self.extras)
+                .await;
             let mut inv = TargetSet::new(&self.cfg.name, found, &filters, &self.extras);
             let counters = self.resolve(&client, catalog, session, &inv).await?;
             // A kind left without a counter (none exists here, or none matched) costs nothing.

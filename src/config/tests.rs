@@ -523,3 +523,36 @@ fn metrics_listen_must_be_an_address() {
     assert_eq!(key, "metrics.listen");
     assert!(problem.contains("not an address:port"), "{problem}");
 }
+
+#[test]
+fn tag_category_patterns_are_checked() {
+    let c = load(&with_password(
+        "[collect]\ntag_categories_include = [\"*\"]\ntag_categories_exclude = [\"secret[0-9]\"]\n",
+    ))
+    .unwrap();
+    assert_eq!(c.collect.tag_categories_include, ["*"]);
+    assert_eq!(c.collect.tag_categories_exclude, ["secret[0-9]"]);
+    assert!(load(&with_password(""))
+        .unwrap()
+        .collect
+        .tag_categories_include
+        .is_empty());
+    let (key, problem) = invalid_key(load(&with_password(
+        "[collect]\ntag_categories_include = [\"env\", \"app[0-9\"]\n",
+    )));
+    assert_eq!(key, "collect.tag_categories_include[1]");
+    assert!(
+        problem.contains("\"app[0-9\" has a [ class without its closing ]"),
+        "{problem}"
+    );
+    let (key, problem) = invalid_key(load(&with_password(
+        "[collect]\ntag_categories_exclude = [\"x\\\\\"]\n",
+    )));
+    assert_eq!(key, "collect.tag_categories_exclude[0]");
+    assert!(problem.contains("ends with a lone \\"), "{problem}");
+    let (key, problem) = invalid_key(load(&with_password(
+        "[collect]\ntag_categories_include = [\" \"]\n",
+    )));
+    assert_eq!(key, "collect.tag_categories_include[0]");
+    assert!(problem.contains("is empty"), "{problem}");
+}

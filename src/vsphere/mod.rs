@@ -8,6 +8,7 @@
 //! * `extras.rs`: custom attributes, extra properties and guest NIC addresses of an entity;
 //! * `paths.rs`: inventory paths (`/DC0/vm/web`) from the parent chains discovery reads;
 //! * `options.rs`: vCenter's advanced settings (`QueryOptions`), for its query limits;
+//! * `tagging.rs`: vSphere tags (category and tag names) from the REST tagging service;
 //! * `available.rs`: `QueryAvailablePerfMetric`, what an entity reports;
 //! * `perf.rs`: QueryPerf request and the streaming parser ([`PerfReader`], [`parse_perf_slice`]).
 
@@ -25,6 +26,7 @@ mod perf;
 mod property;
 mod selection;
 mod soap;
+mod tagging;
 mod tls;
 mod types;
 mod xml;
@@ -36,5 +38,6 @@ pub use perf::{
     count_samples, drop_at_or_before, parse_perf_slice, request_body, PerfParseError, PerfParser,
     PerfReader, QueryStats, MAX_DEPTH, MAX_ENTITY_VALUES, MAX_TOKEN,
 };
+pub use tagging::{attached_tags, AttachedTags, OBJECTS_PER_CALL};
 pub use tls::Thumbprint;
 pub use types::*;

@@ -262,6 +262,11 @@ impl Transport {
         })
     }
 
+    /// The HTTP client with this vCenter's TLS policy, for its REST API (vSphere tags).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Maps a reqwest error to the cause an operator can act on.
     pub fn classify(&self, method: &'static str, e: &reqwest::Error) -> Error {
         let chain = error_chain(e);
@@ -441,7 +446,7 @@ pub(crate) const MAX_ERROR_BODY: usize = 64 << 10;
 pub(crate) const MAX_ANSWER: usize = 64 << 20;
 
 /// Reads a body up to `limit` bytes; the flag says there was more (left unread).
-async fn read_capped(
+pub(crate) async fn read_capped(
     mut resp: reqwest::Response,
     limit: usize,
 ) -> Result<(Vec<u8>, bool), reqwest::Error> {

@@ -112,6 +112,10 @@ pub struct Extras {
     pub properties: Vec<(String, PropertyValue)>,
     /// A VM's guest NICs that are backed by a device, with their addresses.
     pub nics: Vec<NicAddresses>,
+    /// (category, value) of the vSphere tags of the selected categories attached to the
+    /// entity, several tags of one category joined in one value; filled in at discovery
+    /// from the tagging service (`tag_categories_include`).
+    pub vsphere_tags: Vec<(String, String)>,
 }
 
 /// A property's value, typed by the `xsi:type` vCenter sent.
