@@ -16,11 +16,13 @@
 //! * [`encode`]: Telegraf-compatible line protocol;
 //! * [`tags`]: the extra tags and fields configuration selects (custom attributes, properties,
 //!   NIC addresses, vSphere tags); `vsphere_tags`: reading vSphere tags at discovery;
+//! * [`alarms`]: triggered alarms as `vsphere_alarm` points;
 //! * [`vcenter`]: one vCenter's session, counters, inventory and cycle;
 //! * [`agent`]: once, or every interval until shutdown;
 //! * [`last_cycle`]: a standalone node's last cycles, which its health is judged from.
 
 pub mod agent;
+pub mod alarms;
 pub mod assignment;
 pub mod calls;
 pub mod configured_counters;

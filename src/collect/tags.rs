@@ -33,6 +33,8 @@ pub struct ExtraTags {
     pub category_include: Vec<String>,
     /// Category names not to write, even if included.
     pub category_exclude: Vec<String>,
+    /// Read the triggered alarms (`vsphere_alarm` points, see [`super::alarms`]).
+    pub alarms: bool,
 }
 
 impl ExtraTags {
@@ -52,6 +54,7 @@ impl ExtraTags {
                 .collect(),
             category_include: c.tag_categories_include.clone(),
             category_exclude: c.tag_categories_exclude.clone(),
+            alarms: c.alarms,
         }
     }
 
@@ -77,6 +80,7 @@ impl ExtraTags {
                 .filter(|(_, paths)| !paths.is_empty())
                 .map(|(k, paths)| (*k, paths.clone()))
                 .collect(),
+            alarms: self.alarms,
         }
     }
 
@@ -312,6 +316,7 @@ mod tests {
             ],
             nics: vec![],
             vsphere_tags: vec![],
+            alarms: vec![],
         });
         let tags: Vec<(&str, String)> = extra_tags(&e, &x)
             .into_iter()

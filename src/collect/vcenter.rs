@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::alarms::AlarmPoints;
 use super::assignment::{Assignment, WatermarkUpdate};
 use super::calls::{self, CallLimits};
 use super::configured_counters::{self, CounterNotes, Reported};
@@ -20,7 +21,7 @@ use super::tags::ExtraTags;
 use super::targets::{Target, TargetSet};
 use super::vsphere_tags::VsphereTags;
 use crate::config::{default_counters, CollectConfig, VcenterConfig};
-use crate::sink::Sink;
+use crate::sink::{Outcome, Sink};
 use crate::vsphere::{
     Client, ClientOptions, CounterCatalog, EntityKind, MetricId, PerfQuerySpec,
     MAX_QUERY_METRICS_OPTION,
@@ -77,6 +78,9 @@ pub struct VcenterCollector {
     extras: ExtraTags,
     /// The vSphere tags of the last read (kept when a read fails).
     vsphere_tags: VsphereTags,
+    /// The alarms written at the last discovery; `alarms_due`: a discovery since.
+    alarms: AlarmPoints,
+    alarms_due: bool,
     /// The bound on a historical call's metrics (`maxQueryMetrics`), read at login.
     limits: QueryLimits,
     /// Performance calls this node may have in flight at this vCenter: `concurrency`, within
@@ -108,6 +112,8 @@ impl VcenterCollector {
             last: HashMap::new(),
             extras,
             vsphere_tags: VsphereTags::default(),
+            alarms: AlarmPoints::default(),
+            alarms_due: false,
             queried_end: [None; EntityKind::COUNT],
             notes: CounterNotes::default(),
         }
@@ -282,6 +288,7 @@ impl VcenterCollector {
             );
             self.counters = Some(counters);
             self.discovered = Some(inv);
+            self.alarms_due = self.extras.alarms;
             self.stale = false;
             self.session = session;
         }
@@ -380,6 +387,7 @@ impl VcenterCollector {
                 summary.lines = res.lines;
                 summary.bytes = res.bytes;
                 summary.errors.extend(res.errors);
+                self.write_alarms(assignment, now, sink, &mut summary).await;
             }
         }
         summary.duration = started.elapsed();
@@ -387,6 +395,38 @@ impl VcenterCollector {
             self.note_overrun(summary.duration, vcenter, sink);
         }
         summary
+    }
+
+    /// After a discovery, the triggered alarms of the owned targets as `vsphere_alarm`
+    /// points (see [`super::alarms`]); nothing when `alarms` is off.
+    async fn write_alarms(
+        &mut self,
+        assignment: &dyn Assignment,
+        now: i64,
+        sink: &Sink,
+        summary: &mut CycleSummary,
+    ) {
+        let Some(inv) = self.discovered.as_ref().filter(|_| self.alarms_due) else {
+            return;
+        };
+        self.alarms_due = false;
+        let vc = self.cfg.name.as_str();
+        let owned = inv.targets.iter().filter(|t| assignment.owns(vc, t.bucket));
+        let batch = self.alarms.lines(owned, now);
+        let (lines, bytes) = (batch.lines, batch.body.len());
+        if lines == 0 {
+            return;
+        }
+        match sink.write(batch).await {
+            Outcome::Written | Outcome::Spooled => {
+                summary.lines += lines as u64;
+                summary.bytes += bytes as u64;
+            }
+            Outcome::Closed => {}
+            Outcome::Dropped => summary.errors.push(format!(
+                "vCenter {vc}: {lines} vsphere_alarm points dropped by the sink"
+            )),
+        }
     }
 
     /// A cycle longer than `collect.interval` delays the next one: logged with its likely

@@ -43,6 +43,9 @@ pub struct CollectConfig {
     /// names; empty include: the tagging service is not read.
     pub tag_categories_include: Vec<String>,
     pub tag_categories_exclude: Vec<String>,
+    /// `alarms`: write the triggered alarms of the collected entities as `vsphere_alarm`
+    /// points (read with the inventory).
+    pub alarms: bool,
 }
 
 impl CollectConfig {
@@ -168,6 +171,8 @@ pub(super) struct RawCollect {
     tag_categories_include: Vec<String>,
     #[serde(default)]
     tag_categories_exclude: Vec<String>,
+    #[serde(default)]
+    alarms: bool,
     #[serde(flatten)]
     kinds: BTreeMap<String, toml::Value>,
 }
@@ -288,6 +293,7 @@ impl Check<'_> {
                 .strict_patterns("collect.tag_categories_include", rc.tag_categories_include)?,
             tag_categories_exclude: self
                 .strict_patterns("collect.tag_categories_exclude", rc.tag_categories_exclude)?,
+            alarms: rc.alarms,
         })
     }
 

@@ -8,10 +8,12 @@
 //! * `extras.rs`: custom attributes, extra properties and guest NIC addresses of an entity;
 //! * `paths.rs`: inventory paths (`/DC0/vm/web`) from the parent chains discovery reads;
 //! * `options.rs`: vCenter's advanced settings (`QueryOptions`), for its query limits;
+//! * `alarms.rs`: the names of the alarms an entity's `triggeredAlarmState` holds;
 //! * `tagging.rs`: vSphere tags (category and tag names) from the REST tagging service;
 //! * `available.rs`: `QueryAvailablePerfMetric`, what an entity reports;
 //! * `perf.rs`: QueryPerf request and the streaming parser ([`PerfReader`], [`parse_perf_slice`]).
 
+mod alarms;
 mod available;
 mod client;
 mod counters;

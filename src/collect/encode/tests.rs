@@ -361,6 +361,7 @@ fn extra_tags_fields_and_nic_addresses() {
                 ipv6: vec!["2001:db8::1".into(), "fe80::1".into()],
             }],
             vsphere_tags: vec![],
+            alarms: vec![],
         },
         ..vm()
     };
