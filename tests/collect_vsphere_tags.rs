@@ -22,7 +22,11 @@ struct Tagging {
 impl Tagging {
     async fn login(sim: &Simulator) -> Tagging {
         let base = format!("{}/rest/com/vmware/cis", sim.url.trim_end_matches("/sdk"));
-        let http = reqwest::Client::new();
+        // The administrator's own client; what is tested is vcollect's TLS, not this one's.
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .expect("an HTTP client");
         let v = send(
             http.post(format!("{base}/session"))
                 .basic_auth("admin", Some("pass"))
@@ -300,5 +304,39 @@ async fn tags_are_read_only_when_asked_and_through_api_where_it_is_served() {
     assert!(
         served().await >= 5,
         "login, categories, tags, attachments, names via /api"
+    );
+}
+
+/// Over https, the REST session trusts what the SOAP one trusts: the `[[vcenter]]`'s
+/// `ca_file` (a CA no system trusts), the same way.
+#[tokio::test(flavor = "multi_thread")]
+async fn tags_are_read_over_https_with_the_vcenters_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = common::vcsim::test_certs(dir.path());
+    let sim = Simulator::start(SimOptions {
+        tls: Some((certs.cert.clone(), certs.key.clone())),
+        clusters: 1,
+        hosts_per_cluster: 1,
+        vms: 1,
+        ..SimOptions::default()
+    });
+    let mut vc = Vc::new("vc1", &sim);
+    vc.extra = format!("ca_file = \"{}\"", certs.ca.display());
+    let collect = "[collect]\nlookback = \"1m\"\ntag_categories_include = [\"env\"]\n";
+    let cfg = config::write(dir.path(), &[vc], "-", collect);
+    let found = moids(&cfg).await;
+    let t = Tagging::login(&sim).await;
+    let env = t.category("env", "SINGLE").await;
+    let prod = t.tag(&env, "prod").await;
+    for host in &found["vsphere_host_"] {
+        t.attach(&prod, &("HostSystem", host.clone())).await;
+    }
+    let (stdout, stderr) = common::once_ok(&cfg, &["--output", "-"]).await;
+    assert!(sim.url.starts_with("https://"), "{}", sim.url);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("vsphere_host_cpu,") && l.contains(",env=prod,")),
+        "{stdout}\n{stderr}"
     );
 }

@@ -71,6 +71,9 @@ pub async fn attached_tags(
     objects: &[(EntityKind, String)],
     selected: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<AttachedTags, Error> {
+    if objects.is_empty() {
+        return Ok(AttachedTags::default());
+    }
     let s = RestSession::login(opts).await?;
     let r = read(&s, objects, selected).await;
     s.logout().await;
@@ -103,7 +106,7 @@ async fn read(
     out.categories = categories.iter().map(|c| c.name.clone()).collect();
     out.categories.sort();
     let chosen: Vec<&Category> = categories.iter().filter(|c| selected(&c.name)).collect();
-    if chosen.is_empty() || objects.is_empty() {
+    if chosen.is_empty() {
         return Ok(out);
     }
     // The category of every tag of the selected categories.
