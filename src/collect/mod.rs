@@ -16,7 +16,8 @@
 //! * [`encode`]: Telegraf-compatible line protocol;
 //! * [`tags`]: the extra tags and fields configuration selects (custom attributes, properties,
 //!   NIC addresses, vSphere tags); `vsphere_tags`: reading vSphere tags at discovery;
-//! * [`alarms`]: triggered alarms as `vsphere_alarm` points;
+//! * [`alarms`]: triggered alarms as `vsphere_alarm` points; [`events`]: vCenter's events
+//!   as `vsphere_event` points;
 //! * [`vcenter`]: one vCenter's session, counters, inventory and cycle;
 //! * [`agent`]: once, or every interval until shutdown;
 //! * [`last_cycle`]: a standalone node's last cycles, which its health is judged from.
@@ -27,6 +28,7 @@ pub mod assignment;
 pub mod calls;
 pub mod configured_counters;
 pub mod encode;
+pub mod events;
 pub mod last_cycle;
 pub mod limits;
 pub mod metric_select;

@@ -46,6 +46,12 @@ pub struct CollectConfig {
     /// `alarms`: write the triggered alarms of the collected entities as `vsphere_alarm`
     /// points (read with the inventory).
     pub alarms: bool,
+    /// `events`: write vCenter's events as `vsphere_event` points.
+    pub events: bool,
+    /// `event_include` / `event_exclude`: event type patterns (default include:
+    /// [`super::DEFAULT_EVENT_TYPES`]).
+    pub event_include: Vec<String>,
+    pub event_exclude: Vec<String>,
 }
 
 impl CollectConfig {
@@ -173,6 +179,11 @@ pub(super) struct RawCollect {
     tag_categories_exclude: Vec<String>,
     #[serde(default)]
     alarms: bool,
+    #[serde(default)]
+    events: bool,
+    event_include: Option<Vec<String>>,
+    #[serde(default)]
+    event_exclude: Vec<String>,
     #[serde(flatten)]
     kinds: BTreeMap<String, toml::Value>,
 }
@@ -294,6 +305,15 @@ impl Check<'_> {
             tag_categories_exclude: self
                 .strict_patterns("collect.tag_categories_exclude", rc.tag_categories_exclude)?,
             alarms: rc.alarms,
+            events: rc.events,
+            event_include: match rc.event_include {
+                Some(list) => self.strict_patterns("collect.event_include", list)?,
+                None => super::DEFAULT_EVENT_TYPES
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect(),
+            },
+            event_exclude: self.strict_patterns("collect.event_exclude", rc.event_exclude)?,
         })
     }
 

@@ -556,3 +556,29 @@ fn tag_category_patterns_are_checked() {
     assert_eq!(key, "collect.tag_categories_include[0]");
     assert!(problem.contains("is empty"), "{problem}");
 }
+
+#[test]
+fn event_keys_default_to_the_documented_set_and_are_checked() {
+    let c = load(&with_password("")).unwrap();
+    assert!(!c.collect.events);
+    assert_eq!(
+        c.collect.event_include.len(),
+        crate::config::DEFAULT_EVENT_TYPES.len()
+    );
+    assert!(c
+        .collect
+        .event_include
+        .iter()
+        .any(|t| t == "VmPoweredOffEvent"));
+    let c = load(&with_password(
+        "[collect]\nevents = true\nevent_include = [\"Vm*\"]\nevent_exclude = [\"VmBeing*\"]\n",
+    ))
+    .unwrap();
+    assert!(c.collect.events);
+    assert_eq!(c.collect.event_include, ["Vm*"]);
+    let (key, problem) = invalid_key(load(&with_password(
+        "[collect]\nevent_exclude = [\"[Vm\"]\n",
+    )));
+    assert_eq!(key, "collect.event_exclude[0]");
+    assert!(problem.contains("closing ]"), "{problem}");
+}

@@ -63,6 +63,8 @@ pub(crate) struct ServiceContent {
     /// `setting`: the OptionManager holding vCenter's advanced settings
     /// (`config.vpxd.stats.maxQueryMetrics`); a standalone ESXi has one too.
     pub setting: Option<MoRef>,
+    /// The EventManager (vCenter's events, `[collect] events`).
+    pub event_manager: Option<MoRef>,
     /// `about.apiVersion`, for the SOAPAction header.
     pub api_version: String,
     /// `about.fullName`, for the log.
@@ -84,6 +86,7 @@ impl ServiceContent {
             perf_manager: moref("perfManager")?,
             custom_fields_manager: rv.child("customFieldsManager").and_then(MoRef::from_node),
             setting: rv.child("setting").and_then(MoRef::from_node),
+            event_manager: rv.child("eventManager").and_then(MoRef::from_node),
             api_version: rv
                 .text_at(&["about", "apiVersion"])
                 .filter(|v| !v.is_empty())
