@@ -1,5 +1,6 @@
-//! Triggered alarms as `vsphere_alarm` points, end to end: an alarm triggered on a simulated
-//! host (tests/vcsim/alarms.go), the real binary, a real InfluxDB.
+//! Triggered alarms as `vsphere_alarm` points (and their transitions as `vsphere_event`
+//! points), end to end: an alarm triggered on a simulated host (tests/vcsim/alarms.go), the
+//! real binary, a real InfluxDB.
 
 mod common;
 
@@ -74,7 +75,7 @@ async fn a_red_alarm_on_a_host_is_a_red_point_and_turns_green_when_cleared() {
         "{stdout}"
     );
 
-    let collect = "[collect]\ninterval = \"2s\"\nlookback = \"1m\"\ndiscovery_interval = \"1s\"\nalarms = true\n";
+    let collect = "[collect]\ninterval = \"2s\"\nlookback = \"1m\"\ndiscovery_interval = \"1s\"\nalarms = true\nevents = true\n";
     let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), collect);
     let log = dir.path().join("agent.log");
     let mut agent = common::spawn_agent(&cfg, Some(&log));
@@ -103,6 +104,21 @@ async fn a_red_alarm_on_a_host_is_a_red_point_and_turns_green_when_cleared() {
     let vm = points(&influx, "DC0_C0_RP0_VM0", "VM CPU usage").await;
     assert_eq!(vm.first(), Some(&(1, true)), "{vm:?}");
     assert!(points(&influx, "DC0_C0_H1", ALARM).await.is_empty());
+
+    // The transition is an event too.
+    let q = format!(
+        "SELECT \"message\" FROM \"vsphere_event\" WHERE \"type\" = 'AlarmStatusChangedEvent' AND \"esxhostname\" = '{HOST}'"
+    );
+    let messages = common::poll("the alarm's event", Duration::from_secs(30), || async {
+        let rows = influx.rows("vsphere", &q).await;
+        (!rows.is_empty()).then_some(rows)
+    })
+    .await;
+    assert_eq!(
+        messages[0][1],
+        format!("Alarm '{ALARM}' on {HOST} changed from Green to Red"),
+        "{messages:?}"
+    );
 
     // Cleared in vCenter: gone from triggeredAlarmState; one green point follows.
     alarm(

@@ -12,12 +12,15 @@ package main
 // that turned green from triggeredAlarmState. An alarm named for the first time is created,
 // defined on the root folder as vCenter's predefined alarms are.
 //
+// Each transition is also an AlarmStatusChangedEvent in the EventManager (events.go).
+//
 // Shapes taken from the vSphere API reference (AlarmState, AlarmInfo), not from a vCenter's
 // answers: the state's key is "<alarm>.<entity>", its time the time of the call.
 
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,12 +97,15 @@ func triggerAlarm(w http.ResponseWriter, r *http.Request) {
 	}
 	alarm := alarmNamed(q.Get("name"))
 	ack := q.Get("ack") == "1"
+	from := types.ManagedEntityStatusGreen
 	simulator.Map.WithLock(obj, func() {
 		e := obj.Entity()
 		var kept []types.AlarmState
 		for _, s := range e.TriggeredAlarmState {
 			if s.Alarm != alarm.Self {
 				kept = append(kept, s)
+			} else {
+				from = s.OverallStatus
 			}
 		}
 		if status != types.ManagedEntityStatusGreen {
@@ -121,5 +127,28 @@ func triggerAlarm(w http.ResponseWriter, r *http.Request) {
 		}
 		e.OverallStatus = worst
 	})
-	fmt.Fprintf(w, `{"alarm": %q}`, alarm.Self.Value)
+	key := int32(0)
+	if from != status {
+		key = postAlarmEvent(obj, alarm, from, status)
+	}
+	fmt.Fprintf(w, `{"alarm": %q, "event": %d}`, alarm.Self.Value, key)
+}
+
+// postAlarmEvent records the transition as vCenter does, with an AlarmStatusChangedEvent
+// (its message worded like vCenter's; the simulator has no template for it).
+func postAlarmEvent(obj mo.Entity, alarm *mo.Alarm, from, to types.ManagedEntityStatus) int32 {
+	title := func(s types.ManagedEntityStatus) string { return strings.Title(string(s)) }
+	e := obj.Entity()
+	ev := &types.AlarmStatusChangedEvent{From: string(from), To: string(to)}
+	nameEntities(ev.GetEvent(), obj)
+	ev.Alarm = types.AlarmEventArgument{EntityEventArgument: types.EntityEventArgument{Name: alarm.Info.Name}, Alarm: alarm.Self}
+	ev.Entity = types.ManagedEntityEventArgument{EntityEventArgument: types.EntityEventArgument{Name: e.Name}, Entity: e.Self}
+	ev.Source = ev.Entity
+	ev.FullFormattedMessage = fmt.Sprintf("Alarm '%s' on %s changed from %s to %s", alarm.Info.Name, e.Name, title(from), title(to))
+	m := simulator.Map.EventManager()
+	ctx := &simulator.Context{Session: &simulator.Session{UserSession: types.UserSession{UserName: "vcsim-test"}}}
+	simulator.Map.WithLock(m, func() {
+		m.PostEvent(ctx, &types.PostEvent{EventToPost: ev})
+	})
+	return ev.Key
 }
