@@ -19,8 +19,10 @@ use serde::Deserialize;
 use crate::secret::Secret;
 
 pub use cluster::{ClusterConfig, ClusterTls};
-pub use collect::{key_prefix, CollectConfig, IpFamily, KindConfig, KindsConfig};
-pub use defaults::{default_counters, DEFAULT_HOST_COUNTERS, DEFAULT_VM_COUNTERS};
+pub use collect::{key_prefix, pattern_problem, CollectConfig, IpFamily, KindConfig, KindsConfig};
+pub use defaults::{
+    default_counters, DEFAULT_EVENT_TYPES, DEFAULT_HOST_COUNTERS, DEFAULT_VM_COUNTERS,
+};
 pub use output::{OutputApi, OutputConfig};
 pub use vcenter::{url_host, VcenterConfig};
 

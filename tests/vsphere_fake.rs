@@ -757,6 +757,7 @@ async fn extras_are_read_in_the_same_retrieval_and_only_when_asked() {
         custom_attributes: true,
         guest_net: true,
         properties: [(EntityKind::Host, vec!["summary.overallStatus".to_string()])].into(),
+        alarms: false,
     };
     let found = c.discover_with(&spec).await.unwrap();
     let calls = m.calls("RetrievePropertiesEx");

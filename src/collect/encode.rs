@@ -392,34 +392,7 @@ impl EntityLine {
     }
 }
 
-/// Tag keys the encoder writes itself: an extra tag (a custom attribute or a property)
-/// of the same name is not written, so that no series loses its identity (`moid`,
-/// `vcenter` …) or gets an instance tag twice.
-pub const RESERVED_TAGS: &[&str] = &[
-    "adapter",
-    "clustername",
-    "cpu",
-    "dcname",
-    "disk",
-    "dsname",
-    "esxhostname",
-    "guest",
-    "guesthostname",
-    "instance",
-    "interface",
-    "ipv4",
-    "ipv6",
-    "lun",
-    "module",
-    "moid",
-    "path",
-    "resource",
-    "rpname",
-    "source",
-    "uuid",
-    "vcenter",
-    "vmname",
-];
+pub use super::tags::RESERVED_TAGS;
 
 /// Telegraf's VM "global fields" (≥ 1.33), added to every line of a VM: `memorySizeMB` and
 /// `memoryReservation`, **string**-typed as Telegraf writes them (`strconv.Itoa`), each only

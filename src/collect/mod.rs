@@ -15,16 +15,20 @@
 //! * [`pipeline`]: the bounded stages of one cycle;
 //! * [`encode`]: Telegraf-compatible line protocol;
 //! * [`tags`]: the extra tags and fields configuration selects (custom attributes, properties,
-//!   NIC addresses);
+//!   NIC addresses, vSphere tags); `vsphere_tags`: reading vSphere tags at discovery;
+//! * [`alarms`]: triggered alarms as `vsphere_alarm` points; [`events`]: vCenter's events
+//!   as `vsphere_event` points;
 //! * [`vcenter`]: one vCenter's session, counters, inventory and cycle;
 //! * [`agent`]: once, or every interval until shutdown;
 //! * [`last_cycle`]: a standalone node's last cycles, which its health is judged from.
 
 pub mod agent;
+pub mod alarms;
 pub mod assignment;
 pub mod calls;
 pub mod configured_counters;
 pub mod encode;
+pub mod events;
 pub mod last_cycle;
 pub mod limits;
 pub mod metric_select;
@@ -36,6 +40,7 @@ pub mod summary;
 pub mod tags;
 pub mod targets;
 pub mod vcenter;
+mod vsphere_tags;
 pub mod wildcard;
 
 pub use agent::Collector;

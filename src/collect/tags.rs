@@ -1,13 +1,15 @@
 //! The tags and fields an entity gets beyond Telegraf's fixed set, chosen by configuration:
 //! custom attributes (`custom_attribute_include` / `_exclude`), extra properties
-//! (`<kind>_property_include`: text and booleans become tags, numbers fields) and a VM's NIC
-//! addresses (`ip_addresses`: `ipv4` / `ipv6` tags on its `net` series).
+//! (`<kind>_property_include`: text and booleans become tags, numbers fields), a VM's NIC
+//! addresses (`ip_addresses`: `ipv4` / `ipv6` tags on its `net` series) and vSphere tags
+//! (`tag_categories_include` / `_exclude`: `<category>=<tag>`, read by
+//! [`super::vsphere_tags`]).
 //!
 //! Discovery reads only what is asked for ([`ExtraTags::spec`]): with nothing configured,
 //! not one extra property is retrieved and the lines are exactly Telegraf's default ones.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::wildcard::Wildcard;
 use crate::config::{CollectConfig, IpFamily};
@@ -26,6 +28,13 @@ pub struct ExtraTags {
     pub ipv6: bool,
     /// Extra property paths per kind.
     pub properties: HashMap<EntityKind, Vec<String>>,
+    /// vSphere tag category names to write (wildcards); empty: none, and the tagging
+    /// service is not asked anything.
+    pub category_include: Vec<String>,
+    /// Category names not to write, even if included.
+    pub category_exclude: Vec<String>,
+    /// Read the triggered alarms (`vsphere_alarm` points, see [`super::alarms`]).
+    pub alarms: bool,
 }
 
 impl ExtraTags {
@@ -43,7 +52,21 @@ impl ExtraTags {
                 .map(|k| (k, c.kind(k).property_include.clone()))
                 .filter(|(_, paths)| !paths.is_empty())
                 .collect(),
+            category_include: c.tag_categories_include.clone(),
+            category_exclude: c.tag_categories_exclude.clone(),
+            alarms: c.alarms,
         }
+    }
+
+    /// Whether vSphere tags are read at all (some category is included).
+    pub fn vsphere_tags(&self) -> bool {
+        !self.category_include.is_empty()
+    }
+
+    /// Whether the vSphere tag category `name` is written: included and not excluded.
+    pub fn category_selected(&self, name: &str) -> bool {
+        let any = |patterns: &[String]| patterns.iter().any(|p| Wildcard::name(p).matches(name));
+        any(&self.category_include) && !any(&self.category_exclude)
     }
 
     /// What discovery must read for these tags.
@@ -57,6 +80,7 @@ impl ExtraTags {
                 .filter(|(_, paths)| !paths.is_empty())
                 .map(|(k, paths)| (*k, paths.clone()))
                 .collect(),
+            alarms: self.alarms,
         }
     }
 
@@ -67,9 +91,39 @@ impl ExtraTags {
     }
 }
 
+/// Tag keys the encoder writes itself: an extra tag (a custom attribute, a property or a vSphere tag category)
+/// of the same name is not written, so that no series loses its identity (`moid`,
+/// `vcenter` …) or gets an instance tag twice.
+pub const RESERVED_TAGS: &[&str] = &[
+    "adapter",
+    "clustername",
+    "cpu",
+    "dcname",
+    "disk",
+    "dsname",
+    "esxhostname",
+    "guest",
+    "guesthostname",
+    "instance",
+    "interface",
+    "ipv4",
+    "ipv6",
+    "lun",
+    "module",
+    "moid",
+    "path",
+    "resource",
+    "rpname",
+    "source",
+    "uuid",
+    "vcenter",
+    "vmname",
+];
+
 /// The extra (key, value) tags of `e`: its text and boolean properties (booleans as
 /// `true` / `false`: a state to filter and group by, like `runtime.powerState`), then its
-/// selected custom attributes, each under its own name. Unsorted; a key may repeat (the
+/// selected custom attributes, each under its own name, then its vSphere tags under their
+/// category's name, except the [`shadowed_categories`]. Unsorted; a key may repeat (the
 /// writer keeps the first).
 pub fn extra_tags<'a>(e: &'a Entity, x: &ExtraTags) -> Vec<(&'a str, Cow<'a, str>)> {
     let mut out = Vec::new();
@@ -85,8 +139,62 @@ pub fn extra_tags<'a>(e: &'a Entity, x: &ExtraTags) -> Vec<(&'a str, Cow<'a, str
             out.push((name.as_str(), Cow::Borrowed(value.as_str())));
         }
     }
+    let taken: HashSet<&str> = out.iter().map(|(k, _)| *k).collect();
+    for (category, value) in &e.extras.vsphere_tags {
+        if !RESERVED_TAGS.contains(&category.as_str()) && !taken.contains(category.as_str()) {
+            out.push((category.as_str(), Cow::Borrowed(value.as_str())));
+        }
+    }
     out
 }
+
+/// The vSphere tag categories of `e` that are not written because a tag of that name is
+/// written already: one vcollect writes itself ([`RESERVED_TAGS`]: `vcenter`, `moid` …), or
+/// a custom attribute or property of the entity. Skipping the category keeps every series'
+/// identity; the collector logs the names.
+pub fn shadowed_categories<'a>(e: &'a Entity, x: &ExtraTags) -> Vec<&'a str> {
+    if e.extras.vsphere_tags.is_empty() {
+        return Vec::new();
+    }
+    let mut taken: HashSet<&str> = RESERVED_TAGS.iter().copied().collect();
+    for (path, v) in &e.extras.properties {
+        if matches!(v, PropertyValue::Text(_) | PropertyValue::Bool(_)) {
+            taken.insert(path);
+        }
+    }
+    for (name, _) in &e.extras.attributes {
+        if x.attribute_selected(name) {
+            taken.insert(name);
+        }
+    }
+    e.extras
+        .vsphere_tags
+        .iter()
+        .map(|(c, _)| c.as_str())
+        .filter(|c| taken.contains(c))
+        .collect()
+}
+
+/// `(category, value)` tags of one object from its `(category, tag)` pairs: several tags of
+/// one category joined, sorted, with [`CATEGORY_JOIN`], under the category's name.
+pub fn join_categories(pairs: &[(String, String)]) -> Vec<(String, String)> {
+    let mut by_category: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (c, t) in pairs {
+        by_category.entry(c).or_default().push(t);
+    }
+    by_category
+        .into_iter()
+        .map(|(c, mut tags)| {
+            tags.sort_unstable();
+            tags.dedup();
+            (c.to_string(), tags.join(CATEGORY_JOIN))
+        })
+        .collect()
+}
+
+/// The separator of several tags of one category on one object (a comma, as Telegraf joins
+/// a NIC's addresses; escaped as `\,` in line protocol, read back as `,`).
+pub const CATEGORY_JOIN: &str = ",";
 
 /// Appends the numeric properties of `e` as fields (`,<path>=<value>`): integers with the
 /// `i` suffix, floats as floats, so that each keeps one type in InfluxDB.
@@ -207,6 +315,8 @@ mod tests {
                 ),
             ],
             nics: vec![],
+            vsphere_tags: vec![],
+            alarms: vec![],
         });
         let tags: Vec<(&str, String)> = extra_tags(&e, &x)
             .into_iter()
@@ -284,5 +394,45 @@ mod tests {
         let mut host = e.clone();
         host.kind = EntityKind::Host;
         assert!(nic_tags(&host, &both).is_empty());
+    }
+
+    #[test]
+    fn vsphere_tags_are_selected_by_category_joined_and_never_shadow_a_tag() {
+        let x = ExtraTags {
+            category_include: vec!["*".into()],
+            category_exclude: vec!["secret*".into()],
+            attribute_include: vec!["owner".into()],
+            ..ExtraTags::default()
+        };
+        assert!(x.vsphere_tags() && !ExtraTags::default().vsphere_tags());
+        assert!(x.category_selected("env") && !x.category_selected("secret-x"));
+        let p = |c: &str, t: &str| (c.to_string(), t.to_string());
+        let joined = join_categories(&[p("env", "prod"), p("app", "web"), p("app", "db")]);
+        assert_eq!(joined, vec![p("app", "db,web"), p("env", "prod")]);
+        let e = vm(Extras {
+            attributes: vec![p("owner", "team-a")],
+            vsphere_tags: vec![
+                p("app", "db,web"),
+                p("moid", "forged"),
+                p("owner", "tagged"),
+                p("vcenter", "x"),
+            ],
+            ..Extras::default()
+        });
+        let tags: Vec<(&str, String)> = extra_tags(&e, &x)
+            .into_iter()
+            .map(|(k, v)| (k, v.into_owned()))
+            .collect();
+        assert_eq!(
+            tags,
+            vec![
+                ("owner", "team-a".to_string()),
+                ("app", "db,web".to_string())
+            ]
+        );
+        assert_eq!(shadowed_categories(&e, &x), ["moid", "owner", "vcenter"]);
+        let line = crate::collect::encode::EntityLine::with_extras("vc1", &e, &x);
+        let text = String::from_utf8(line.tags).unwrap();
+        assert!(text.starts_with(",app=db\\,web,moid=vm-1,"), "{text}");
     }
 }

@@ -51,20 +51,24 @@ impl TargetSet {
         let mut filtered = 0;
         let mut targets = Vec::with_capacity(found.entities.len());
         let mut reserved = std::collections::BTreeSet::new();
-        let none = Vec::new();
+        let mut shadowed = std::collections::BTreeSet::new();
         for e in found.entities {
             *seen.entry(e.kind).or_insert(0) += 1;
             if !e.active {
                 continue;
             }
-            let paths = found.paths.get(&e.moid).unwrap_or(&none);
-            if !filters.get(&e.kind).is_some_and(|f| f.admits(paths)) {
+            if !collected(&e, &found.paths, filters) {
                 filtered += 1;
                 continue;
             }
             for (k, _) in tags::extra_tags(&e, x) {
                 if RESERVED_TAGS.contains(&k) && !reserved.contains(k) {
                     reserved.insert(k.to_string());
+                }
+            }
+            for c in tags::shadowed_categories(&e, x) {
+                if !shadowed.contains(c) {
+                    shadowed.insert(c.to_string());
                 }
             }
             targets.push(Target {
@@ -76,6 +80,9 @@ impl TargetSet {
         for key in reserved {
             tracing::warn!(vcenter, tag = %key, "a custom attribute or property has the name of a tag vcollect writes itself: not written");
         }
+        for category in shadowed {
+            tracing::warn!(vcenter, %category, "a vSphere tag category has the name of a tag vcollect writes already (its own, a custom attribute or a property): its tags are not written");
+        }
         TargetSet {
             targets,
             seen,
@@ -84,6 +91,18 @@ impl TargetSet {
             discovered_at: Instant::now(),
         }
     }
+}
+
+/// Whether `e` is collected: active, and admitted by its kind's paths (a kind without a
+/// filter is not collected).
+pub fn collected(
+    e: &Entity,
+    paths: &HashMap<String, Vec<String>>,
+    filters: &HashMap<EntityKind, PathFilter>,
+) -> bool {
+    let none: &[String] = &[];
+    let p = paths.get(&e.moid).map_or(none, Vec::as_slice);
+    e.active && filters.get(&e.kind).is_some_and(|f| f.admits(p))
 }
 
 #[cfg(test)]

@@ -5,10 +5,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::assignment::{Assignment, WatermarkUpdate};
+use super::alarms::AlarmPoints;
+use super::assignment::{bucket_of, Assignment, WatermarkUpdate};
 use super::calls::{self, CallLimits};
 use super::configured_counters::{self, CounterNotes, Reported};
 use super::encode::Encoder;
+use super::events::{self, EventReader, EventSelect};
 use super::limits::{LearnedFile, QueryLimits};
 use super::metric_select;
 use super::path_filter::PathFilter;
@@ -18,8 +20,9 @@ use super::reported_metrics;
 use super::summary::CycleSummary;
 use super::tags::ExtraTags;
 use super::targets::{Target, TargetSet};
+use super::vsphere_tags::VsphereTags;
 use crate::config::{default_counters, CollectConfig, VcenterConfig};
-use crate::sink::Sink;
+use crate::sink::{Outcome, Sink};
 use crate::vsphere::{
     Client, ClientOptions, CounterCatalog, EntityKind, MetricId, PerfQuerySpec,
     MAX_QUERY_METRICS_OPTION,
@@ -72,8 +75,15 @@ pub struct VcenterCollector {
     /// Batch bounds for the sink (`output.batch_lines`, `output.batch_bytes`).
     batch_lines: usize,
     batch_bytes: usize,
-    /// The configured custom attributes, properties and NIC addresses.
+    /// The configured custom attributes, properties, NIC addresses and tag categories.
     extras: ExtraTags,
+    /// The vSphere tags of the last read (kept when a read fails).
+    vsphere_tags: VsphereTags,
+    /// The alarms written at the last discovery; `alarms_due`: a discovery since.
+    alarms: AlarmPoints,
+    alarms_due: bool,
+    /// How far this node read the vCenter's events (while it owns the stream).
+    events: EventReader,
     /// The bound on a historical call's metrics (`maxQueryMetrics`), read at login.
     limits: QueryLimits,
     /// Where a bound a refusal taught is kept across restarts.
@@ -108,6 +118,10 @@ impl VcenterCollector {
             session: 0,
             last: HashMap::new(),
             extras,
+            vsphere_tags: VsphereTags::default(),
+            alarms: AlarmPoints::default(),
+            alarms_due: false,
+            events: EventReader::default(),
             queried_end: [None; EntityKind::COUNT],
             notes: CounterNotes::default(),
         }
@@ -124,19 +138,23 @@ impl VcenterCollector {
         }
     }
 
+    /// How to reach and log in to this vCenter (SOAP, and REST for vSphere tags).
+    fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            name: self.cfg.name.clone(),
+            url: self.cfg.url.clone(),
+            username: self.cfg.username.clone(),
+            password: self.cfg.password.clone(),
+            ca_file: self.cfg.ca_file.clone(),
+            tls_thumbprint: self.cfg.tls_thumbprint.clone(),
+            insecure: self.cfg.insecure,
+            timeout: self.cfg.timeout,
+        }
+    }
+
     async fn client(&mut self) -> Result<&Client, CycleError> {
         if self.client.is_none() {
-            let opts = ClientOptions {
-                name: self.cfg.name.clone(),
-                url: self.cfg.url.clone(),
-                username: self.cfg.username.clone(),
-                password: self.cfg.password.clone(),
-                ca_file: self.cfg.ca_file.clone(),
-                tls_thumbprint: self.cfg.tls_thumbprint.clone(),
-                insecure: self.cfg.insecure,
-                timeout: self.cfg.timeout,
-            };
-            let client = Client::connect(opts).await?;
+            let client = Client::connect(self.client_options()).await?;
             self.counters = None;
             self.discovered = None;
             self.client = Some(client);
@@ -255,8 +273,12 @@ impl VcenterCollector {
             // Only the enabled kinds are listed, and only their included paths kept: a kind
             // switched off or filtered out is never asked anything.
             let kinds: Vec<EntityKind> = self.collect.kinds.enabled().collect();
-            let found = client.discover_kinds(&kinds, &self.extras.spec()).await?;
+            let mut found = client.discover_kinds(&kinds, &self.extras.spec()).await?;
             let filters = path_filters(&self.collect);
+            let opts = self.client_options();
+            (self.vsphere_tags)
+                .attach(&opts, &mut found, &filters, &self.extras)
+                .await;
             let mut inv = TargetSet::new(&self.cfg.name, found, &filters, &self.extras);
             let counters = self.resolve(&client, catalog, session, &inv).await?;
             // A kind left without a counter (none exists here, or none matched) costs nothing.
@@ -276,6 +298,7 @@ impl VcenterCollector {
             );
             self.counters = Some(counters);
             self.discovered = Some(inv);
+            self.alarms_due = self.extras.alarms;
             self.stale = false;
             self.session = session;
         }
@@ -374,6 +397,8 @@ impl VcenterCollector {
                 summary.lines = res.lines;
                 summary.bytes = res.bytes;
                 summary.errors.extend(res.errors);
+                self.write_alarms(assignment, now, sink, &mut summary).await;
+                self.write_events(assignment, now, sink, &mut summary).await;
             }
         }
         summary.duration = started.elapsed();
@@ -381,6 +406,86 @@ impl VcenterCollector {
             self.note_overrun(summary.duration, vcenter, sink);
         }
         summary
+    }
+
+    /// After a discovery, the triggered alarms of the owned targets as `vsphere_alarm`
+    /// points (see [`super::alarms`]); nothing when `alarms` is off.
+    async fn write_alarms(
+        &mut self,
+        assignment: &dyn Assignment,
+        now: i64,
+        sink: &Sink,
+        summary: &mut CycleSummary,
+    ) {
+        let Some(inv) = self.discovered.as_ref().filter(|_| self.alarms_due) else {
+            return;
+        };
+        self.alarms_due = false;
+        let vc = self.cfg.name.as_str();
+        let owned = inv.targets.iter().filter(|t| assignment.owns(vc, t.bucket));
+        let batch = self.alarms.lines(owned, now);
+        let (lines, bytes) = (batch.lines, batch.body.len());
+        if lines == 0 {
+            return;
+        }
+        match sink.write(batch).await {
+            Outcome::Written | Outcome::Spooled => {
+                summary.lines += lines as u64;
+                summary.bytes += bytes as u64;
+            }
+            Outcome::Closed => {}
+            Outcome::Dropped => summary.errors.push(format!(
+                "vCenter {vc}: {lines} vsphere_alarm points dropped by the sink"
+            )),
+        }
+    }
+
+    /// vCenter's events since the last one written, as `vsphere_event` points, when `events`
+    /// is on and this node owns the vCenter's event stream (see [`super::events`]).
+    async fn write_events(
+        &mut self,
+        assignment: &dyn Assignment,
+        now: i64,
+        sink: &Sink,
+        summary: &mut CycleSummary,
+    ) {
+        let vc = self.cfg.name.clone();
+        if !self.collect.events || !assignment.owns(&vc, bucket_of(&vc, events::EVENTS_ID)) {
+            self.events.stop();
+            return;
+        }
+        let Some(client) = self.client.clone() else {
+            return;
+        };
+        let select = EventSelect {
+            include: self.collect.event_include.clone(),
+            exclude: self.collect.event_exclude.clone(),
+        };
+        let since = self
+            .events
+            .since(now, self.collect.lookback.as_secs() as i64);
+        let read = match client.events_since(since, &select.server_types()).await {
+            Ok(read) => read,
+            Err(e) => {
+                crate::telemetry::metrics().error(&vc, e.cause());
+                summary.errors.push(format!("events: {e}"));
+                return;
+            }
+        };
+        let fresh = self.events.fresh(read, &select);
+        let batch = events::encode(&vc, &fresh);
+        let (lines, bytes) = (batch.lines, batch.body.len());
+        match sink.write(batch).await {
+            Outcome::Written | Outcome::Spooled => {
+                self.events.written(&fresh);
+                summary.lines += lines as u64;
+                summary.bytes += bytes as u64;
+            }
+            Outcome::Closed => {}
+            Outcome::Dropped => summary.errors.push(format!(
+                "vCenter {vc}: {lines} vsphere_event points dropped by the sink"
+            )),
+        }
     }
 
     /// A cycle longer than `collect.interval` delays the next one: logged with its likely

@@ -226,4 +226,18 @@ mod tests {
         assert!(Wildcard::has_meta("cpu.*"));
         assert!(!Wildcard::has_meta("cpu.usage.average"));
     }
+
+    /// The configuration's check of strict pattern keys (`tag_categories_include`) refuses
+    /// exactly the patterns this module cannot compile.
+    #[test]
+    fn the_configuration_refuses_exactly_the_malformed_patterns() {
+        for p in [
+            "", "*", "env", "a[bc]d", "[]]", "[^]", "[!a-z]x", "[a-]", "\\*", "{a,b}*", "[", "[a",
+            "[^", "a\\", "[a-\\", "[\\", "{[,b}", "[]", "x[]y", "[!]]",
+        ] {
+            let compiles = !Wildcard::name(p).alternatives.is_empty();
+            let accepted = crate::config::pattern_problem(p).is_none();
+            assert_eq!(compiles, accepted, "{p:?}");
+        }
+    }
 }

@@ -39,6 +39,19 @@ pub struct CollectConfig {
     pub custom_attribute_exclude: Vec<String>,
     /// `ip_addresses`: the VM NIC address families written as tags on `net` series.
     pub ip_addresses: Vec<IpFamily>,
+    /// `tag_categories_include` / `_exclude`: wildcard patterns on vSphere tag category
+    /// names; empty include: the tagging service is not read.
+    pub tag_categories_include: Vec<String>,
+    pub tag_categories_exclude: Vec<String>,
+    /// `alarms`: write the triggered alarms of the collected entities as `vsphere_alarm`
+    /// points (read with the inventory).
+    pub alarms: bool,
+    /// `events`: write vCenter's events as `vsphere_event` points.
+    pub events: bool,
+    /// `event_include` / `event_exclude`: event type patterns (default include:
+    /// [`super::DEFAULT_EVENT_TYPES`]).
+    pub event_include: Vec<String>,
+    pub event_exclude: Vec<String>,
 }
 
 impl CollectConfig {
@@ -160,6 +173,17 @@ pub(super) struct RawCollect {
     custom_attribute_exclude: Vec<String>,
     #[serde(default)]
     ip_addresses: Vec<IpFamily>,
+    #[serde(default)]
+    tag_categories_include: Vec<String>,
+    #[serde(default)]
+    tag_categories_exclude: Vec<String>,
+    #[serde(default)]
+    alarms: bool,
+    #[serde(default)]
+    events: bool,
+    event_include: Option<Vec<String>>,
+    #[serde(default)]
+    event_exclude: Vec<String>,
     #[serde(flatten)]
     kinds: BTreeMap<String, toml::Value>,
 }
@@ -276,6 +300,20 @@ impl Check<'_> {
                 rc.custom_attribute_exclude,
             )?,
             ip_addresses: rc.ip_addresses,
+            tag_categories_include: self
+                .strict_patterns("collect.tag_categories_include", rc.tag_categories_include)?,
+            tag_categories_exclude: self
+                .strict_patterns("collect.tag_categories_exclude", rc.tag_categories_exclude)?,
+            alarms: rc.alarms,
+            events: rc.events,
+            event_include: match rc.event_include {
+                Some(list) => self.strict_patterns("collect.event_include", list)?,
+                None => super::DEFAULT_EVENT_TYPES
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect(),
+            },
+            event_exclude: self.strict_patterns("collect.event_exclude", rc.event_exclude)?,
         })
     }
 
@@ -358,6 +396,24 @@ impl Check<'_> {
         Ok(list)
     }
 
+    /// [`Self::patterns`] that must also be well-formed: an unclosed `[` or a trailing `\`
+    /// is an error here (Telegraf's keys take such a pattern silently as matching nothing).
+    fn strict_patterns(&self, key: &str, list: Vec<String>) -> Result<Vec<String>, ConfigError> {
+        let list = self.patterns(key, list)?;
+        for (j, p) in list.iter().enumerate() {
+            if let Some(problem) = pattern_problem(p) {
+                return Err(self.err(
+                    format!("{key}[{j}]"),
+                    format!(
+                        "pattern {p:?} {problem} (wildcards: * any text, ? one character, \
+                         [a-z] a class, {{a,b}} alternatives, \\ before a literal *?[{{)"
+                    ),
+                ));
+            }
+        }
+        Ok(list)
+    }
+
     fn counter_names(&self, key: &str, list: Vec<String>) -> Result<Vec<String>, ConfigError> {
         for (j, name) in list.iter().enumerate() {
             let parts: Vec<&str> = name.split('.').collect();
@@ -377,6 +433,33 @@ impl Check<'_> {
         }
         Ok(list)
     }
+}
+
+/// What makes a name pattern (`collect::wildcard`'s syntax) malformed, if anything: an
+/// unclosed `[...]` class or a `\` with nothing after it. Such a pattern matches nothing.
+pub fn pattern_problem(pattern: &str) -> Option<&'static str> {
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.next().is_none() => return Some("ends with a lone \\"),
+            '[' => {
+                // The first character may be `]` itself (a negation counts as the first).
+                let mut first = true;
+                loop {
+                    match chars.next() {
+                        None => return Some("has a [ class without its closing ]"),
+                        Some(']') if !first => break,
+                        Some('\\') if chars.next().is_none() => {
+                            return Some("has a [ class without its closing ]")
+                        }
+                        _ => first = false,
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The prefix of a kind's keys as Telegraf writes them (`resource_pool_`).

@@ -170,3 +170,35 @@ pub const DEFAULT_HOST_COUNTERS: &[&str] = &[
     "storageAdapter.write.average",
     "sys.uptime.latest",
 ];
+
+/// Default `collect.event_include`: the events worth a dashboard annotation next to the
+/// metrics: migrations, power changes, HA, maintenance, alarms, host connection and
+/// datastore changes. Exact type names, so vCenter filters them itself.
+pub const DEFAULT_EVENT_TYPES: &[&str] = &[
+    "AlarmStatusChangedEvent",
+    "DasHostFailedEvent",
+    "DasHostIsolatedEvent",
+    "DatastoreCapacityIncreasedEvent",
+    "DatastoreDestroyedEvent",
+    "DatastoreDiscoveredEvent",
+    "DatastoreRemovedOnHostEvent",
+    "DrsVmMigratedEvent",
+    "DrsVmPoweredOnEvent",
+    "EnteredMaintenanceModeEvent",
+    "EnteringMaintenanceModeEvent",
+    "ExitMaintenanceModeEvent",
+    "HostConnectedEvent",
+    "HostConnectionLostEvent",
+    "HostDisconnectedEvent",
+    "HostShutdownEvent",
+    "VmFailedToPowerOnEvent",
+    "VmGuestRebootEvent",
+    "VmGuestShutdownEvent",
+    "VmMigratedEvent",
+    "VmPoweredOffEvent",
+    "VmPoweredOnEvent",
+    "VmRelocatedEvent",
+    "VmResettingEvent",
+    "VmRestartedOnAlternateHostEvent",
+    "VmSuspendedEvent",
+];

@@ -585,3 +585,62 @@ fn bad_outputs_are_named_by_their_index_and_key() {
         other => panic!("expected a parse error naming output[0], got {other:?}"),
     }
 }
+
+#[test]
+fn tag_category_patterns_are_checked() {
+    let c = load(&with_password(
+        "[collect]\ntag_categories_include = [\"*\"]\ntag_categories_exclude = [\"secret[0-9]\"]\n",
+    ))
+    .unwrap();
+    assert_eq!(c.collect.tag_categories_include, ["*"]);
+    assert_eq!(c.collect.tag_categories_exclude, ["secret[0-9]"]);
+    assert!(load(&with_password(""))
+        .unwrap()
+        .collect
+        .tag_categories_include
+        .is_empty());
+    let (key, problem) = invalid_key(load(&with_password(
+        "[collect]\ntag_categories_include = [\"env\", \"app[0-9\"]\n",
+    )));
+    assert_eq!(key, "collect.tag_categories_include[1]");
+    assert!(
+        problem.contains("\"app[0-9\" has a [ class without its closing ]"),
+        "{problem}"
+    );
+    let (key, problem) = invalid_key(load(&with_password(
+        "[collect]\ntag_categories_exclude = [\"x\\\\\"]\n",
+    )));
+    assert_eq!(key, "collect.tag_categories_exclude[0]");
+    assert!(problem.contains("ends with a lone \\"), "{problem}");
+    let (key, problem) = invalid_key(load(&with_password(
+        "[collect]\ntag_categories_include = [\" \"]\n",
+    )));
+    assert_eq!(key, "collect.tag_categories_include[0]");
+    assert!(problem.contains("is empty"), "{problem}");
+}
+
+#[test]
+fn event_keys_default_to_the_documented_set_and_are_checked() {
+    let c = load(&with_password("")).unwrap();
+    assert!(!c.collect.events);
+    assert_eq!(
+        c.collect.event_include.len(),
+        crate::config::DEFAULT_EVENT_TYPES.len()
+    );
+    assert!(c
+        .collect
+        .event_include
+        .iter()
+        .any(|t| t == "VmPoweredOffEvent"));
+    let c = load(&with_password(
+        "[collect]\nevents = true\nevent_include = [\"Vm*\"]\nevent_exclude = [\"VmBeing*\"]\n",
+    ))
+    .unwrap();
+    assert!(c.collect.events);
+    assert_eq!(c.collect.event_include, ["Vm*"]);
+    let (key, problem) = invalid_key(load(&with_password(
+        "[collect]\nevent_exclude = [\"[Vm\"]\n",
+    )));
+    assert_eq!(key, "collect.event_exclude[0]");
+    assert!(problem.contains("closing ]"), "{problem}");
+}

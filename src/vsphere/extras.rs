@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::property::ObjectContent;
-use super::types::{EntityKind, ExtraSpec, Extras, NicAddresses, PropertyValue};
+use super::types::{EntityKind, ExtraSpec, Extras, NicAddresses, PropertyValue, TriggeredAlarm};
 use super::xml::Node;
 
 /// The object type holding the custom attribute definitions.
@@ -33,6 +33,9 @@ pub(crate) fn extra_paths<'a>(
     }
     if spec.guest_net && kind == EntityKind::Vm {
         out.push("guest.net");
+    }
+    if spec.alarms {
+        out.push("triggeredAlarmState");
     }
     out.extend(spec.properties_of(kind).iter().map(String::as_str));
     let mut seen: BTreeSet<&str> = base.iter().copied().collect();
@@ -73,6 +76,11 @@ pub(crate) fn extras_of(
             out.nics = guest_nics(net);
         }
     }
+    if spec.alarms {
+        if let Some(states) = o.prop("triggeredAlarmState") {
+            out.alarms = alarm_states(states);
+        }
+    }
     out.properties = spec
         .properties_of(kind)
         .iter()
@@ -99,6 +107,28 @@ pub(crate) fn complex_properties<'a>(
         }
     }
     out
+}
+
+/// The `AlarmState`s of a `triggeredAlarmState` (an `ArrayOfAlarmState`), named by their
+/// alarm's moid until the names are read. A state without an alarm or a status is skipped.
+pub(crate) fn alarm_states(states: &Node) -> Vec<TriggeredAlarm> {
+    states
+        .children
+        .iter()
+        .filter_map(|s| {
+            let alarm = s.text_at(&["alarm"])?.trim();
+            let status = s.text_at(&["overallStatus"])?.trim();
+            if alarm.is_empty() || status.is_empty() {
+                return None;
+            }
+            Some(TriggeredAlarm {
+                alarm: alarm.to_string(),
+                name: alarm.to_string(),
+                status: status.to_string(),
+                acknowledged: s.text_at(&["acknowledged"]).map(str::trim) == Some("true"),
+            })
+        })
+        .collect()
 }
 
 /// (name, value) of each `CustomFieldStringValue` whose key has a definition; empty values

@@ -77,6 +77,9 @@ impl Client {
             r => r,
         };
         let mut found = found.map_err(|e| self.explain_property_fault(e, spec))?;
+        if spec.alarms {
+            self.name_alarms(&mut found.entities).await;
+        }
         // Objects read only for tags or paths (a VM's host, the datastores `dsname` maps
         // through) are not entities of a kind that was not asked for.
         found.entities.retain(|e| kinds.contains(&e.kind));

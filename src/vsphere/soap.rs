@@ -63,6 +63,8 @@ pub(crate) struct ServiceContent {
     /// `setting`: the OptionManager holding vCenter's advanced settings
     /// (`config.vpxd.stats.maxQueryMetrics`); a standalone ESXi has one too.
     pub setting: Option<MoRef>,
+    /// The EventManager (vCenter's events, `[collect] events`).
+    pub event_manager: Option<MoRef>,
     /// `about.apiVersion`, for the SOAPAction header.
     pub api_version: String,
     /// `about.fullName`, for the log.
@@ -84,6 +86,7 @@ impl ServiceContent {
             perf_manager: moref("perfManager")?,
             custom_fields_manager: rv.child("customFieldsManager").and_then(MoRef::from_node),
             setting: rv.child("setting").and_then(MoRef::from_node),
+            event_manager: rv.child("eventManager").and_then(MoRef::from_node),
             api_version: rv
                 .text_at(&["about", "apiVersion"])
                 .filter(|v| !v.is_empty())
@@ -260,6 +263,11 @@ impl Transport {
             url: opts.url.clone(),
             timeout: opts.timeout,
         })
+    }
+
+    /// The HTTP client with this vCenter's TLS policy, for its REST API (vSphere tags).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// Maps a reqwest error to the cause an operator can act on.
@@ -441,7 +449,7 @@ pub(crate) const MAX_ERROR_BODY: usize = 64 << 10;
 pub(crate) const MAX_ANSWER: usize = 64 << 20;
 
 /// Reads a body up to `limit` bytes; the flag says there was more (left unread).
-async fn read_capped(
+pub(crate) async fn read_capped(
     mut resp: reqwest::Response,
     limit: usize,
 ) -> Result<(Vec<u8>, bool), reqwest::Error> {

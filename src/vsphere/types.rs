@@ -91,6 +91,8 @@ pub struct ExtraSpec {
     pub guest_net: bool,
     /// Extra managed-object property paths per kind (`runtime.powerState`, …).
     pub properties: HashMap<EntityKind, Vec<String>>,
+    /// Read every entity's `triggeredAlarmState`, and the names of the alarms in it.
+    pub alarms: bool,
 }
 
 impl ExtraSpec {
@@ -112,6 +114,24 @@ pub struct Extras {
     pub properties: Vec<(String, PropertyValue)>,
     /// A VM's guest NICs that are backed by a device, with their addresses.
     pub nics: Vec<NicAddresses>,
+    /// (category, value) of the vSphere tags of the selected categories attached to the
+    /// entity, several tags of one category joined in one value; filled in at discovery
+    /// from the tagging service (`tag_categories_include`).
+    pub vsphere_tags: Vec<(String, String)>,
+    /// The alarms triggered on the entity (`triggeredAlarmState`), when asked for.
+    pub alarms: Vec<TriggeredAlarm>,
+}
+
+/// One `AlarmState` of an entity's `triggeredAlarmState`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TriggeredAlarm {
+    /// The alarm's moid (`alarm-12`).
+    pub alarm: String,
+    /// Its `info.name`; the moid when the alarm could not be read.
+    pub name: String,
+    /// `overallStatus`: `gray`, `green`, `yellow` or `red`.
+    pub status: String,
+    pub acknowledged: bool,
 }
 
 /// A property's value, typed by the `xsi:type` vCenter sent.

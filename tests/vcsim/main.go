@@ -115,6 +115,7 @@ func main() {
 		model.Service.TLS = nil
 	}
 
+	model.Service.RegisterEndpoints = true // the REST API of vapi.go
 	server := model.Service.NewServer()
 	defer server.Close()
 

@@ -360,6 +360,8 @@ fn extra_tags_fields_and_nic_addresses() {
                 ipv4: vec!["10.0.0.1".into()],
                 ipv6: vec!["2001:db8::1".into(), "fe80::1".into()],
             }],
+            vsphere_tags: vec![],
+            alarms: vec![],
         },
         ..vm()
     };

@@ -37,6 +37,7 @@ fn spec(kind: EntityKind, props: &[&str]) -> ExtraSpec {
         custom_attributes: true,
         guest_net: true,
         properties: [(kind, props.iter().map(|p| p.to_string()).collect())].into(),
+        alarms: false,
     }
 }
 
@@ -203,4 +204,37 @@ fn extra_paths_skip_what_is_read_anyway() {
         vec!["customValue"]
     );
     assert!(extra_paths(&ExtraSpec::default(), EntityKind::Vm, &[]).is_empty());
+}
+
+#[test]
+fn triggered_alarm_states_are_read_with_their_status() {
+    let states = val(
+        r#"X:type="ArrayOfAlarmState"><AlarmState><key>alarm-101.host-21</key><entity type="HostSystem">host-21</entity><alarm type="Alarm">alarm-101</alarm><overallStatus>red</overallStatus><time>2026-12-06T11:00:00Z</time><acknowledged>false</acknowledged></AlarmState><AlarmState><key>k</key><entity type="HostSystem">host-21</entity><alarm type="Alarm">alarm-7</alarm><overallStatus>yellow</overallStatus><acknowledged>true</acknowledged></AlarmState><AlarmState><key>no-status</key><alarm type="Alarm">alarm-8</alarm></AlarmState>"#,
+    );
+    let got = alarm_states(&states);
+    let a = |alarm: &str, status: &str, acknowledged| TriggeredAlarm {
+        alarm: alarm.into(),
+        name: alarm.into(),
+        status: status.into(),
+        acknowledged,
+    };
+    assert_eq!(
+        got,
+        vec![a("alarm-101", "red", false), a("alarm-7", "yellow", true)]
+    );
+    let spec = ExtraSpec {
+        alarms: true,
+        ..ExtraSpec::default()
+    };
+    assert_eq!(
+        extra_paths(&spec, EntityKind::Datastore, &[]),
+        ["triggeredAlarmState"]
+    );
+    let o = object(
+        "HostSystem",
+        "host-21",
+        vec![("triggeredAlarmState", states)],
+    );
+    let e = extras_of(&o, EntityKind::Host, &spec, &HashMap::new());
+    assert_eq!(e.alarms.len(), 2);
 }

@@ -1,0 +1,181 @@
+//! vCenter's events as `vsphere_event` points (`[collect] events = true`).
+//!
+//! One node reads a vCenter's events: the owner of the bucket of [`EVENTS_ID`], as for
+//! any entity, so a cluster reads each event stream once. The reader remembers the last
+//! event key it wrote (vCenter increases keys) and asks vCenter for the events since the
+//! time of that event; a node that starts reading (at start, or when the bucket comes to it)
+//! begins `lookback` back. This watermark is the node's own, **not replicated yet**: after a
+//! handover the new owner rewrites up to `lookback` of events (the same points: harmless)
+//! and misses those older than that if the stream had no reader for longer. The replicated,
+//! gap-free handover is still to come (docs/compatibility.md).
+//!
+//! A point: `vsphere_event,clustername=…,dcname=…,dsname=…,esxhostname=…,severity=…,
+//! type=VmPoweredOffEvent,vcenter=…,vmname=… key=42i,chain_id=41i,user="…",message="…"
+//! <createdTime>`, each name tag only when the event names it. Points are at second
+//! precision: two events of one type on the same objects in the same second are one point.
+
+use super::wildcard::Wildcard;
+use crate::sink::line::LineBuilder;
+use crate::sink::Batch;
+use crate::vsphere::Event;
+
+/// The name hashed with the vCenter's to place its event stream in a bucket.
+pub const EVENTS_ID: &str = "EventManager";
+
+/// The measurement of event points.
+pub const MEASUREMENT: &str = "vsphere_event";
+
+/// Which event types are written (`event_include` / `event_exclude`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventSelect {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl EventSelect {
+    /// The types to name in vCenter's filter: the include list when it is only exact names
+    /// (vCenter then sends only those), else none (every type, chosen here).
+    pub fn server_types(&self) -> Vec<String> {
+        if self.include.iter().any(|p| Wildcard::has_meta(p)) {
+            Vec::new()
+        } else {
+            self.include.clone()
+        }
+    }
+
+    pub fn selected(&self, kind: &str) -> bool {
+        let any = |ps: &[String]| ps.iter().any(|p| Wildcard::name(p).matches(kind));
+        any(&self.include) && !any(&self.exclude)
+    }
+}
+
+/// One vCenter's event reader: how far it got.
+#[derive(Debug, Default)]
+pub struct EventReader {
+    /// The key and time of the newest event written; `None`: not reading yet.
+    last: Option<(i64, i64)>,
+}
+
+impl EventReader {
+    /// Forgets how far it got (the stream is another node's now).
+    pub fn stop(&mut self) {
+        self.last = None;
+    }
+
+    /// The time to ask vCenter for events from: the newest written event's (its second is
+    /// read again, its keys dropped by [`Self::fresh`]), else `now - lookback`.
+    pub fn since(&self, now: i64, lookback: i64) -> i64 {
+        self.last.map_or(now - lookback, |(_, t)| t)
+    }
+
+    /// The events of `read` not written yet and selected, oldest first.
+    pub fn fresh(&self, mut read: Vec<Event>, select: &EventSelect) -> Vec<Event> {
+        let after = self.last.map_or(i64::MIN, |(k, _)| k);
+        read.retain(|e| e.key > after && select.selected(&e.kind));
+        read.sort_by_key(|e| e.key);
+        read.dedup_by_key(|e| e.key);
+        read
+    }
+
+    /// `events` (from [`Self::fresh`]) are in the sink.
+    pub fn written(&mut self, events: &[Event]) {
+        if let Some(e) = events.last() {
+            self.last = Some((e.key, e.time));
+        }
+    }
+}
+
+/// An optional name as a tag value (empty: no tag).
+fn name(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
+/// The points of `events`.
+pub fn encode(vcenter: &str, events: &[Event]) -> Batch {
+    let mut batch = Batch::default();
+    for e in events {
+        let written = LineBuilder::new(&mut batch.body, MEASUREMENT)
+            .tag("clustername", name(&e.cluster))
+            .tag("dcname", name(&e.datacenter))
+            .tag("dsname", name(&e.datastore))
+            .tag("esxhostname", name(&e.host))
+            .tag("severity", name(&e.severity))
+            .tag("type", &e.kind)
+            .tag("vcenter", vcenter)
+            .tag("vmname", name(&e.vm))
+            .field_i64("key", e.key)
+            .field_i64("chain_id", e.chain_id)
+            .field_str("user", &e.user)
+            .field_str("message", &e.message)
+            .finish(e.time);
+        if written {
+            batch.lines += 1;
+        }
+    }
+    batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(key: i64, time: i64, kind: &str) -> Event {
+        Event {
+            key,
+            chain_id: key,
+            time,
+            kind: kind.into(),
+            vm: Some("web 1".into()),
+            message: "web 1 is \"off\"".into(),
+            ..Event::default()
+        }
+    }
+
+    #[test]
+    fn exact_types_go_to_vcenter_patterns_are_applied_here() {
+        let exact = EventSelect {
+            include: vec!["VmPoweredOffEvent".into()],
+            exclude: vec![],
+        };
+        assert_eq!(exact.server_types(), ["VmPoweredOffEvent"]);
+        let patterns = EventSelect {
+            include: vec!["Vm*".into()],
+            exclude: vec!["VmBeingCreatedEvent".into()],
+        };
+        assert!(patterns.server_types().is_empty());
+        assert!(patterns.selected("VmPoweredOnEvent"));
+        assert!(!patterns.selected("VmBeingCreatedEvent") && !patterns.selected("HostEvent"));
+    }
+
+    #[test]
+    fn only_new_selected_events_are_written_oldest_first_and_the_reader_moves_on() {
+        let select = EventSelect {
+            include: vec!["*".into()],
+            exclude: vec!["TaskEvent".into()],
+        };
+        let mut r = EventReader::default();
+        assert_eq!(r.since(1000, 300), 700);
+        let got = r.fresh(
+            vec![ev(3, 20, "A"), ev(1, 10, "A"), ev(2, 10, "TaskEvent")],
+            &select,
+        );
+        assert_eq!(got.iter().map(|e| e.key).collect::<Vec<_>>(), [1, 3]);
+        r.written(&got);
+        assert_eq!(r.since(1000, 300), 20);
+        // The same second read again: its written keys are dropped.
+        let got = r.fresh(vec![ev(3, 20, "A"), ev(4, 20, "A")], &select);
+        assert_eq!(got.iter().map(|e| e.key).collect::<Vec<_>>(), [4]);
+        r.stop();
+        assert_eq!(r.since(1000, 300), 700);
+    }
+
+    #[test]
+    fn an_event_is_one_point_with_the_names_it_carries() {
+        let b = encode("vc1", &[ev(42, 1_700_000_000, "VmPoweredOffEvent")]);
+        assert_eq!(b.lines, 1);
+        assert_eq!(
+            String::from_utf8(b.body).unwrap(),
+            "vsphere_event,type=VmPoweredOffEvent,vcenter=vc1,vmname=web\\ 1 key=42i,chain_id=42i,user=\"\",message=\"web 1 is \\\"off\\\"\" 1700000000\n"
+        );
+    }
+}
