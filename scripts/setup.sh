@@ -10,10 +10,12 @@
 #                    binutils (objdump: the release's glibc check), rpmlint and rpm (the
 #                    package checks), prometheus (promtool: `promtool check metrics` on a
 #                    scrape of /metrics; its service is kept from starting like influxdb's),
-#                    procps (pgrep: test.sh stops a background stage's processes on failure).
+#                    procps (pgrep: test.sh stops a background stage's processes on failure),
+#                    victoria-metrics (a second remote-write receiver for the output tests;
+#                    its service is kept from starting too).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-packages=(golang-go golang-github-vmware-govmomi-dev influxdb curl iptables python3 python3-venv ca-certificates binutils rpmlint rpm prometheus procps)
+packages=(golang-go golang-github-vmware-govmomi-dev influxdb curl iptables python3 python3-venv ca-certificates binutils rpmlint rpm prometheus procps victoria-metrics)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,8 @@
 //! The Prometheus remote-write output (issue 21) against a real Prometheus (Debian's
-//! `prometheus`, remote-write receiver on): the same samples as InfluxDB gets, named as
-//! Telegraf's prometheus serializer names them; every 20-s sample through a receiver that
-//! is killed and started again; order refusals counted and not retried.
+//! `prometheus`, remote-write receiver on) and a real VictoriaMetrics (Debian's
+//! `victoria-metrics`): the same samples as InfluxDB gets, named as Telegraf's prometheus
+//! serializer names them; several outputs at once, every 20-s sample in each through a
+//! receiver that is killed and started again; order refusals counted and not retried.
 
 mod common;
 
@@ -13,6 +14,7 @@ use common::config::{self, Vc};
 use common::influx::Influx;
 use common::prometheus::Prometheus;
 use common::vcsim::{SimOptions, Simulator};
+use common::victoria::Victoria;
 use common::{check, once_ok, poll};
 use vcollect::sink::{Api, Batch, HttpOptions, Outcome, Sink};
 
@@ -115,14 +117,16 @@ async fn prometheus_gets_the_samples_influxdb_gets_under_telegrafs_names() {
     }
 }
 
-/// An agent writing to InfluxDB and Prometheus at once (`[[output]]`) every 2 s while
-/// Prometheus is killed and started again: InfluxDB gets each new sample while Prometheus
-/// is down (a dead output delays no other), Prometheus' batches of the outage go to its
-/// spool and are replayed in order; every VM has every 20-s sample in both.
+/// An agent writing to InfluxDB, Prometheus and VictoriaMetrics at once (`[[output]]`)
+/// every 2 s while Prometheus is killed and started again: InfluxDB gets each new sample
+/// while Prometheus is down (a dead output delays no other), Prometheus' batches of the
+/// outage go to its spool and are replayed in order; every VM has every 20-s sample in all
+/// three.
 #[tokio::test(flavor = "multi_thread")]
-async fn influxdb_and_prometheus_at_once_through_a_prometheus_restart() {
+async fn influxdb_prometheus_and_victoriametrics_at_once_through_a_prometheus_restart() {
     let sim = Simulator::start(SimOptions::default());
     let mut prom = Prometheus::start().await;
+    let victoria = Victoria::start().await;
     let influx = Influx::start().await;
     influx.create_db("vsphere").await;
     let dir = tempfile::tempdir().unwrap();
@@ -135,8 +139,10 @@ async fn influxdb_and_prometheus_at_once_through_a_prometheus_restart() {
     let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), &collect);
     let text = std::fs::read_to_string(&cfg).unwrap().replace("[output]", "[[output]]")
         + &format!(
-            "\n[[output]]\ntype = \"remote_write\"\nurl = \"{}\"\nmax_retries = 0\ntimeout = \"2s\"\n",
-            prom.write_url()
+            "\n[[output]]\ntype = \"remote_write\"\nurl = \"{}\"\nmax_retries = 0\ntimeout = \"2s\"\n\
+             \n[[output]]\ntype = \"remote_write\"\nname = \"victoria\"\nurl = \"{}\"\n",
+            prom.write_url(),
+            victoria.write_url()
         );
     std::fs::write(&cfg, text).unwrap();
     let mut agent = common::spawn_agent(&cfg, None);
@@ -236,6 +242,19 @@ async fn influxdb_and_prometheus_at_once_through_a_prometheus_restart() {
     if let Some(p) = check::gaps(&in_influx, vms, first, after) {
         panic!("samples missing in InfluxDB: {p}");
     }
+    // VictoriaMetrics makes new rows searchable about a second after it took them.
+    let in_victoria = poll(
+        "every sample in VictoriaMetrics",
+        Duration::from_secs(20),
+        || async {
+            let m = victoria
+                .timestamps_by_label("vsphere_vm_cpu_usage_average", "moid")
+                .await;
+            check::gaps(&m, vms, first, after).is_none().then_some(m)
+        },
+    )
+    .await;
+    assert_eq!(in_victoria.len(), vms);
 }
 
 /// A sample older than the newest one of its series, to a Prometheus that accepts no late

@@ -10,6 +10,7 @@ pub mod config;
 pub mod influx;
 pub mod prometheus;
 pub mod vcsim;
+pub mod victoria;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
