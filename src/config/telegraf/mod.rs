@@ -111,7 +111,7 @@ pub fn convert_files(
     let mut sections = vec![header(&names)];
     sections.extend(inputs::vcenters(&mut src.vsphere, secrets_dir).map_err(invalid)?);
     sections.push(settings::collect(&mut src.vsphere, agent_interval).map_err(invalid)?);
-    sections.push(outputs::output(&mut src.outputs, secrets_dir).map_err(invalid)?);
+    sections.extend(outputs::outputs(&mut src.outputs, secrets_dir).map_err(invalid)?);
     sections.push(leftovers(src));
     Ok(render::render(&sections))
 }

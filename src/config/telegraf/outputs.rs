@@ -1,7 +1,9 @@
-//! `[[outputs.influxdb]]` (1.x) or `[[outputs.influxdb_v2]]` → `[output]`.
+//! `[[outputs.influxdb]]` (1.x) or `[[outputs.influxdb_v2]]` → `[output]`, and every
+//! `[[outputs.http]]` with `data_format = "prometheusremotewrite"` → a remote-write
+//! `[[output]]` beside it.
 //!
-//! vcollect writes to one output: the first InfluxDB output in the file is carried over, every
-//! other output is named in a comment.
+//! The first InfluxDB output in the file is carried over, every other InfluxDB output and
+//! every output vcollect has no equivalent for is named in a comment with the reason.
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,9 +21,140 @@ const TELEGRAF_DATABASE: &str = "telegraf";
 /// Telegraf's InfluxDB URL when none is set.
 const TELEGRAF_URL: &str = "http://localhost:8086";
 
-/// The `[output]` section.
-pub(super) fn output(outputs: &mut [Plugin], dir: &Path) -> Result<Section, Bad> {
-    let mut s = Section::table("[output]");
+/// Whether a plugin is Telegraf's HTTP output with the remote-write serializer.
+fn is_remote_write(p: &Plugin) -> bool {
+    p.name == "http"
+        && p.table
+            .get("data_format")
+            .and_then(|v| v.as_str())
+            .is_some_and(|f| f == "prometheusremotewrite")
+}
+
+/// The output sections: `[output]` for the one InfluxDB output, or `[[output]]` tables when
+/// remote-write outputs come along.
+pub(super) fn outputs(outputs: &mut [Plugin], dir: &Path) -> Result<Vec<Section>, Bad> {
+    let rw: Vec<usize> = (0..outputs.len())
+        .filter(|&i| is_remote_write(&outputs[i]))
+        .collect();
+    let header = if rw.is_empty() {
+        "[output]"
+    } else {
+        "[[output]]"
+    };
+    let has_influx = outputs
+        .iter()
+        .any(|p| p.name == "influxdb" || p.name == "influxdb_v2");
+    let mut sections = Vec::new();
+    if has_influx || rw.is_empty() {
+        sections.push(output(header, outputs, dir)?);
+    } else {
+        let mut s = Section::comments();
+        others(&mut s, outputs, None);
+        sections.push(s);
+    }
+    for (k, &i) in rw.iter().enumerate() {
+        let name = (rw.len() > 1).then(|| format!("remote_write-{}", k + 1));
+        sections.push(remote_write(&mut outputs[i], name, dir)?);
+    }
+    Ok(sections)
+}
+
+/// One `[[outputs.http]]` with the remote-write serializer.
+fn remote_write(p: &mut Plugin, name: Option<String>, dir: &Path) -> Result<Section, Bad> {
+    let mut s = Section::table("[[output]]");
+    s.comment(format!("From {} (Prometheus remote-write).", p.label()));
+    s.key("type", "remote_write");
+    if let Some(n) = name {
+        s.key("name", n);
+    }
+    p.take("data_format");
+    match take_string(p, "url")? {
+        Some(u) => {
+            let (u, had_userinfo) = strip_userinfo(&u);
+            if had_userinfo {
+                s.comment("The URL's user info was left out: use username and password_file.");
+            }
+            s.key("url", u);
+        }
+        None => s.comment("Telegraf's http output has no url: set url (required)."),
+    }
+    let user = take_string(p, "username")?.filter(|u| !u.is_empty());
+    let password = take_string(p, "password")?;
+    if let Some(u) = &user {
+        s.key("username", u.as_str());
+        let spec = SecretSpec {
+            key: "password",
+            from: "The remote-write password",
+            stem: "remote_write",
+            required: true,
+        };
+        secret(&mut s, &spec, password.as_deref(), dir);
+    }
+    if let Some(h) = p.take("headers") {
+        let bearer = h
+            .get("Authorization")
+            .and_then(|v| v.as_str())
+            .and_then(|a| a.strip_prefix("Bearer "));
+        match bearer {
+            Some(token) if user.is_none() => {
+                let spec = SecretSpec {
+                    key: "token",
+                    from: "The remote-write bearer token",
+                    stem: "remote_write",
+                    required: true,
+                };
+                secret(&mut s, &spec, Some(token), dir);
+            }
+            _ => {}
+        }
+        s.comment(
+            "headers not carried over: vcollect sends the protocol's own headers \
+             (Content-Encoding: snappy, X-Prometheus-Remote-Write-Version) and the \
+             authentication above.",
+        );
+    }
+    if let Some(t) = take_duration(p, "timeout")? {
+        let (t, note) = in_range("timeout", t, &ranges::CALL_TIMEOUT, fmt_duration);
+        if let Some(note) = note {
+            s.comment(note);
+        }
+        s.key("timeout", fmt_duration(t));
+    }
+    let label = p.label();
+    for (key, v) in std::mem::take(&mut p.table) {
+        s.comment(format!(
+            "{label} `{}` not carried over: {}.",
+            shown(&key, &v),
+            reasons::output(&key)
+        ));
+    }
+    Ok(s)
+}
+
+/// Comments naming the outputs not carried over (all but `chosen` and the remote-write
+/// ones), each with its reason.
+fn others(s: &mut Section, outputs: &[Plugin], chosen: Option<usize>) {
+    for (j, p) in outputs.iter().enumerate() {
+        if Some(j) == chosen || is_remote_write(p) {
+            continue;
+        }
+        let why = match p.name.as_str() {
+            "influxdb" | "influxdb_v2" => "vcollect writes to one InfluxDB output",
+            "prometheus_client" => {
+                "vcollect pushes, it serves no scrape endpoint: add an [[output]] with \
+                 type = \"remote_write\" and the url of your Prometheus' remote-write \
+                 receiver (or VictoriaMetrics' /api/v1/write); every sample then arrives, not \
+                 only the newest at each scrape"
+            }
+            _ => "vcollect writes to InfluxDB and Prometheus remote-write receivers",
+        };
+        s.comment(format!("{} not carried over: {why}.", p.label()));
+    }
+}
+
+/// The InfluxDB output section (`header`: `[output]` or `[[output]]`).
+fn output(header: &str, outputs: &mut [Plugin], dir: &Path) -> Result<Section, Bad> {
+    let mut s = Section::table(header);
     let chosen = outputs
         .iter()
         .position(|p| p.name == "influxdb" || p.name == "influxdb_v2");
@@ -48,14 +181,7 @@ pub(super) fn output(outputs: &mut [Plugin], dir: &Path) -> Result<Section, Bad>
             }
         }
     }
-    for (j, p) in outputs.iter().enumerate() {
-        if Some(j) != chosen {
-            s.comment(format!(
-                "{} not carried over: vcollect writes to one InfluxDB output.",
-                p.label()
-            ));
-        }
-    }
+    others(&mut s, outputs, chosen);
     Ok(s)
 }
 

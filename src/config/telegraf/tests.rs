@@ -659,3 +659,73 @@ fn awkward_strings_stay_valid_toml() {
         ["/a\nb", "/c", "/d", "/e"]
     );
 }
+
+#[test]
+fn a_remote_write_http_output_becomes_a_remote_write_output_beside_influxdb() {
+    let text = r#"
+[[inputs.vsphere]]
+  vcenters = ["https://vc1/sdk"]
+  username = "u"
+  password = "$P"
+[[outputs.influxdb]]
+  urls = ["http://influx1:8086"]
+[[outputs.http]]
+  url = "https://mimir:9009/api/v1/push"
+  data_format = "prometheusremotewrite"
+  timeout = "7s"
+  headers = {Content-Type = "application/x-protobuf", Content-Encoding = "snappy", Authorization = "Bearer s3cr3t"}
+[[outputs.http]]
+  url = "http://victoria:8428/api/v1/write"
+  data_format = "prometheusremotewrite"
+  username = "w"
+  password = "pw"
+[[outputs.prometheus_client]]
+  listen = ":9273"
+[[outputs.http]]
+  url = "http://other/ingest"
+  data_format = "json"
+"#;
+    let (out, t) = parsed(text);
+    assert!(!out.contains("s3cr3t") && !out.contains("\"pw\""), "{out}");
+    let tables: Vec<_> = t["output"]
+        .as_array()
+        .unwrap_or_else(|| panic!("[[output]] tables:\n{out}"))
+        .iter()
+        .map(|v| v.as_table().unwrap().clone())
+        .collect();
+    assert_eq!(tables.len(), 3, "{out}");
+    assert_eq!(tables[0]["url"].as_str(), Some("http://influx1:8086"));
+    assert_eq!(tables[1]["type"].as_str(), Some("remote_write"));
+    assert_eq!(tables[1]["name"].as_str(), Some("remote_write-1"));
+    assert_eq!(
+        tables[1]["url"].as_str(),
+        Some("https://mimir:9009/api/v1/push")
+    );
+    assert_eq!(tables[1]["timeout"].as_str(), Some("7s"));
+    assert_eq!(
+        tables[1]["token_file"].as_str(),
+        Some("/etc/vcollect/remote_write.token")
+    );
+    assert_eq!(tables[2]["username"].as_str(), Some("w"));
+    assert!(tables[2].contains_key("password_file"), "{out}");
+    assert!(
+        out.contains(
+            "[[outputs.prometheus_client]] #1 (line 18) not carried over: vcollect pushes"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("[[outputs.http]] #3 (line 20) not carried over"),
+        "{out}"
+    );
+    // What it prints loads, once the secret files exist.
+    let dir = tempfile::tempdir().unwrap();
+    let out = convert(Path::new("telegraf.conf"), text, dir.path()).unwrap();
+    for f in ["remote_write.token", "remote_write.password"] {
+        std::fs::write(dir.path().join(f), "x\n").unwrap();
+    }
+    std::env::set_var("P", "secret");
+    let c = crate::config::Config::from_toml(&dir.path().join("vcollect.toml"), &out)
+        .unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert_eq!(c.outputs.len(), 3);
+}
