@@ -2,7 +2,8 @@
 # The scale-out benchmark (docs/benchmarks.md, issue 18): a simulated vCenter of 10,000 VMs
 # and 500 hosts (50 clusters x 10 hosts x 200 VMs) that costs time as a vCenter does
 # (tests/vcsim/load.go: PERF_DELAY per call + PER_SERIES per series answered), collected by
-# a real cluster of `vcollect agent` processes on loopback, into a real InfluxDB.
+# a real cluster of `vcollect agent` processes on loopback (the lines to /dev/null: see
+# vcenter_conf).
 #
 #   scripts/scale-out.sh nodes [N...]   one cycle's duration with N nodes (default 1 2 3 5):
 #                                       each node's median cycle over MEASURE cycles after
@@ -49,7 +50,6 @@ start_vcsim "$work" scale -user scale -cluster "$clusters" -cluster-host "$hosts
   -perf-delay "$perf_delay" -perf-cost-per-series "$per_series" ${VCSIM_FLAGS:-}
 vcsim_pid=${pids[-1]}
 echo "simulator: $(tail -1 "$work/vcsim.log"); model: $perf_delay per call + $per_series per series"
-start_influx "$work"
 calls_url="${vc_url%/sdk}/vcsim/calls"
 
 kinds_conf() {
@@ -58,7 +58,10 @@ kinds_conf() {
   fi
 }
 
-# vcenter_conf DB [EXTRA]: the [[vcenter]] and [output] tables.
+# vcenter_conf: the [[vcenter]] and [output] tables. The sink is stdout, thrown away: an
+# InfluxDB on the same two cores took 40 s of writes per cycle of 1.4 M samples, which
+# would measure InfluxDB, not vCenter or the collector (and a run to stdout never moves a
+# watermark, so every cycle asks the same length of window: a steady state).
 vcenter_conf() {
   cat <<CONF
 [[vcenter]]
@@ -68,8 +71,7 @@ username = "scale"
 password_file = "$work/pw"
 max_concurrent_queries = $budget
 [output]
-url = "$influx_url"
-database = "$1"
+url = "-"
 CONF
 }
 
@@ -90,85 +92,111 @@ PY
 }
 
 run_nodes() {
-  local n=$1 db="n$1" token="$work/token" i
+  local n=$1 token="$work/token" i
   echo "benchmark-token-0123456789" > "$token"
-  curl -sf -XPOST "$influx_url/query" --data-urlencode "q=CREATE DATABASE $db" >/dev/null
-  local ports=() peers=""
-  for i in $(seq "$n"); do ports+=("$(free_port)"); done
+  local ports=() mports=() peers=""
+  for i in $(seq "$n"); do ports+=("$(free_port)"); mports+=("$(free_port)"); done
   for p in "${ports[@]}"; do peers+="\"127.0.0.1:$p\", "; done
   local agent_pids=()
   for i in $(seq "$n"); do
-    local cfg="$work/$db-node$i.toml"
+    local cfg="$work/n$n-node$i.toml"
     cat > "$cfg" <<CONF
 [node]
 name = "node$i"
 listen = "127.0.0.1:${ports[$((i - 1))]}"
-data_dir = "$work/$db-node$i"
-$(vcenter_conf "$db")
+data_dir = "$work/n$n-node$i"
+$(vcenter_conf)
 [collect]
 interval = "$interval"
-lookback = "1m"
+lookback = "$interval"
 $(kinds_conf)
+[metrics]
+listen = "127.0.0.1:${mports[$((i - 1))]}"
 [cluster]
 peers = [${peers%, }]
 bootstrap_expect = $n
 token_file = "$token"
 CONF
-    RUST_LOG=warn "$vcollect" agent --config "$cfg" 2>"$work/$db-node$i.log" &
+    RUST_LOG=warn "$vcollect" agent --config "$cfg" >/dev/null 2>"$work/n$n-node$i.log" &
     pids+=($!); agent_pids+=($!)
   done
-  # Settled: every node ran a cycle with entities after the last bucket move; then two
-  # more cycles each (the first window of a moved bucket is a catch-up, not a steady cycle).
-  python3 - "$influx_url" "$db" "$n" "$interval" <<'PY'
-import json, sys, time, urllib.parse, urllib.request
-url, db, n, interval = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-def rows():
-    q = "SELECT entities, duration_seconds FROM vcollect WHERE entities > 0 GROUP BY node"
-    u = f"{url}/query?db={db}&epoch=s&q=" + urllib.parse.quote(q)
-    r = json.load(urllib.request.urlopen(u))["results"][0].get("series", [])
-    return {s["tags"]["node"]: s["values"] for s in r}
+  # /metrics needs the cluster token.
+  # Settled: every node owns entities, together all of them, unchanged over two scrapes an
+  # interval apart, and each ran two cycles since (a moved bucket's first window is a
+  # catch-up, not a steady cycle).
+  local metrics_urls=()
+  for p in "${mports[@]}"; do metrics_urls+=("http://127.0.0.1:$p/metrics"); done
+  python3 - "$interval" "$token" "${metrics_urls[@]}" <<'PY'
+import re, sys, time, urllib.request
+secs = int(sys.argv[1].rstrip("s"))
+token = open(sys.argv[2]).read().strip()
+urls = sys.argv[3:]
+def scrape(u):
+    try:
+        req = urllib.request.Request(u, headers={"Authorization": f"Bearer {token}"})
+        t = urllib.request.urlopen(req, timeout=5).read().decode()
+    except OSError:
+        return None
+    get = lambda name: sum(float(m) for m in re.findall(r"^" + name + r"\{[^}]*\} (\S+)$", t, re.M))
+    return get("vcollect_entities_owned"), get("vcollect_cycle_duration_seconds_count")
 deadline = time.time() + 900
+prev = None
 while time.time() < deadline:
-    r = rows()
-    if len(r) == n:
-        # the newest entity count of each node; settled once they stopped changing
-        stable = all(len(v) >= 3 and v[-1][1] == v[-2][1] == v[-3][1] for v in r.values())
-        if stable:
-            sys.exit(0)
-    time.sleep(2)
+    now = [scrape(u) for u in urls]
+    if all(now) and prev and all(prev):
+        owned = [e for e, _ in now]
+        if owned == [e for e, _ in prev] and all(o > 0 for o in owned):
+            # two more cycles each from here
+            base = [c for _, c in now]
+            while time.time() < deadline:
+                cur = [scrape(u) for u in urls]
+                if all(cur) and all(c[1] >= b + 2 for c, b in zip(cur, base)):
+                    sys.exit(0)
+                time.sleep(1)
+    prev = now
+    time.sleep(secs)
 sys.exit("the cluster did not settle in 15 minutes")
 PY
-  local t0 c0 cpu0 vcpu0
-  t0=$(date +%s); c0=$(curl -sf "$calls_url")
+  local c0 cpu0 vcpu0 m0 secs=${interval%s}
+  m0=$(for u in "${metrics_urls[@]}"; do curl -sf -H "Authorization: Bearer $(cat "$token")" "$u" | grep -E '^vcollect_(cycle_duration_seconds_(sum|count)|samples_total)\{' | sed "s|^|$u |"; done)
+  c0=$(curl -sf "$calls_url")
   cpu0=$(cpu_seconds "${agent_pids[@]}"); vcpu0=$(cpu_seconds "$vcsim_pid")
-  local secs=${interval%s}
   sleep $((secs * measure))
-  local t1 c1 cpu1 vcpu1
-  t1=$(date +%s); c1=$(curl -sf "$calls_url")
+  local c1 cpu1 vcpu1 m1
+  m1=$(for u in "${metrics_urls[@]}"; do curl -sf -H "Authorization: Bearer $(cat "$token")" "$u" | grep -E '^vcollect_(cycle_duration_seconds_(sum|count)|samples_total)\{' | sed "s|^|$u |"; done)
+  c1=$(curl -sf "$calls_url")
   cpu1=$(cpu_seconds "${agent_pids[@]}"); vcpu1=$(cpu_seconds "$vcsim_pid")
-  python3 - "$influx_url" "$db" "$n" "$t0" "$t1" "$c0" "$c1" "$secs" \
-    "$cpu0" "$cpu1" "$vcpu0" "$vcpu1" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
-import json, statistics, sys, urllib.parse, urllib.request
-url, db, n, t0, t1, c0, c1, secs, a0, a1, v0, v1, load = sys.argv[1:]
-n, t0, t1, secs = int(n), int(t0), int(t1), int(secs)
-q = (f"SELECT entities, samples, duration_seconds FROM vcollect WHERE time >= {t0}s "
-     f"AND time <= {t1}s AND entities > 0 GROUP BY node")
-u = f"{url}/query?db={db}&epoch=s&q=" + urllib.parse.quote(q)
-series = json.load(urllib.request.urlopen(u))["results"][0].get("series", [])
-per_node = {s["tags"]["node"]: s["values"] for s in series}
-med = {k: statistics.median(r[3] for r in v) for k, v in per_node.items()}
-samples = sum(r[2] for v in per_node.values() for r in v)
-cycles = (t1 - t0) / secs
+  python3 - "$n" "$c0" "$c1" "$secs" "$measure" "$cpu0" "$cpu1" "$vcpu0" "$vcpu1" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)" "$m0" "$m1" <<'PY'
+import json, sys
+n, c0, c1, secs, measure, a0, a1, v0, v1, load, m0, m1 = sys.argv[1:]
+n, secs, measure = int(n), int(secs), int(measure)
+def parse(text):
+    out = {}
+    for line in text.splitlines():
+        url, series, value = line.split(" ")
+        out[(url, series.split("{")[0])] = float(value)
+    return out
+m0, m1 = parse(m0), parse(m1)
+nodes = sorted({u for u, _ in m1})
+per_node, cycles, samples = {}, [], 0.0
+for u in nodes:
+    d = lambda k: m1.get((u, k), 0) - m0.get((u, k), 0)
+    count = d("vcollect_cycle_duration_seconds_count")
+    per_node[u] = d("vcollect_cycle_duration_seconds_sum") / max(count, 1)
+    cycles.append(count)
+    samples += d("vcollect_samples_total")
+k = max(sum(cycles) / n, 1)  # cycles per node in the window
 c0, c1 = json.loads(c0), json.loads(c1)
-d = lambda sec, k: (c1.get(sec, {}).get(k, 0) - c0.get(sec, {}).get(k, 0)) / cycles
-print(f"nodes {n}: cycle {max(med.values()):.1f} s (median per node: "
-      + ", ".join(f"{k} {v:.1f}" for k, v in sorted(med.items())) + ")"
+d = lambda sec, key: (c1.get(sec, {}).get(key, 0) - c0.get(sec, {}).get(key, 0)) / k
+print(f"nodes {n}: cycle {max(per_node.values()):.1f} s (mean per node: "
+      + ", ".join(f"{v:.1f}" for v in per_node.values()) + f"; {k:.1f} cycles each)"
       f"; per cycle: {d('Cost', 'calls'):.0f} calls, {d('Cost', 'busy_ms') / 1000:.1f} s simulated vCenter time, "
-      f"{d('Cost', 'series'):.0f} series, {samples / cycles:.0f} samples, "
+      f"{d('Cost', 'series'):.0f} series, {samples / k:.0f} samples, "
       f"request {d('Front', 'request_bytes') / 1e6:.2f} MB, response {d('Front', 'response_bytes') / 1e6:.2f} MB"
-      f" ({d('Front', 'response_bytes') / max(samples / cycles, 1):.0f} B/sample); "
-      f"CPU per cycle: agents {(float(a1) - float(a0)) / cycles:.2f} s, simulator {(float(v1) - float(v0)) / cycles:.2f} s; "
-      f"503s {d('Front', 'refused_503') * cycles:.0f}; load average {load}")
+      f" ({d('Front', 'response_bytes') / max(samples / k, 1):.0f} B/sample); "
+      f"CPU per cycle: agents {(float(a1) - float(a0)) / k:.2f} s, simulator {(float(v1) - float(v0)) / k:.2f} s; "
+      f"503s {d('Front', 'refused_503') * k:.0f}; load average {load}")
 PY
   for p in "${agent_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${agent_pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -176,12 +204,11 @@ PY
 
 run_plan() {
   local entities=$1 format=$2 db="plan_${1}_$2"
-  curl -sf -XPOST "$influx_url/query" --data-urlencode "q=CREATE DATABASE $db" >/dev/null
   local cfg="$work/$db.toml"
   cat > "$cfg" <<CONF
 [node]
 data_dir = "$work/$db"
-$(vcenter_conf "$db")
+$(vcenter_conf)
 [collect]
 lookback = "${LOOKBACK:-1m}"
 max_query_entities = $entities
@@ -190,15 +217,17 @@ $(kinds_conf)
 CONF
   local c0 c1 start end
   c0=$(curl -sf "$calls_url"); start=$(date +%s.%N)
-  "$vcollect" once --config "$cfg" --json >"$work/$db.json" 2>"$work/$db.log" ||
-    { tail -5 "$work/$db.log"; exit 1; }
+  # The lines go to /dev/null, the summary (JSON) to stderr.
+  RUST_LOG=error "$vcollect" once --config "$cfg" --json >/dev/null 2>"$work/$db.json" ||
+    { tail -5 "$work/$db.json"; exit 1; }
   end=$(date +%s.%N); c1=$(curl -sf "$calls_url")
   python3 - "$entities" "$format" "$c0" "$c1" "$start" "$end" "$work/$db.json" <<'PY'
 import json, sys
 entities, fmt, c0, c1, start, end, summary = sys.argv[1:]
 c0, c1 = json.loads(c0), json.loads(c1)
 d = lambda sec, k: c1.get(sec, {}).get(k, 0) - c0.get(sec, {}).get(k, 0)
-s = json.load(open(summary))[0]
+text = open(summary).read()
+s = json.loads(text[text.index("["):])[0]
 samples = max(s["samples"], 1)
 print(f"max_query_entities {entities:>5} {fmt:6}: {d('Cost', 'calls'):4} calls, "
       f"{d('Cost', 'busy_ms') / 1000:6.1f} s simulated vCenter time, "
