@@ -244,10 +244,11 @@ all_nodes() {
   for n in ${*:-1 2 3 5}; do run_nodes "$n"; done
 }
 
+# PLANS: "ENTITIES:FORMAT ..." (default: 16, 64, 256 and 10000 entities, each format).
 all_plans() {
-  local f e
-  for f in normal csv; do
-    for e in 16 64 256 10000; do run_plan "$e" "$f"; done
+  local p
+  for p in ${PLANS:-16:normal 64:normal 256:normal 10000:normal 16:csv 64:csv 256:csv 10000:csv}; do
+    run_plan "${p%%:*}" "${p##*:}"
   done
 }
 
