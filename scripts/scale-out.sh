@@ -6,9 +6,9 @@
 # vcenter_conf).
 #
 #   scripts/scale-out.sh nodes [N...]   one cycle's duration with N nodes (default 1 2 3 5):
-#                                       each node's median cycle over MEASURE cycles after
-#                                       the cluster settled, the cluster's cycle the slowest
-#                                       node's; QueryPerf calls, simulated vCenter seconds,
+#                                       each node's mean cycle (its /metrics) over MEASURE
+#                                       intervals after the cluster settled, the cluster's
+#                                       cycle the slowest node's; QueryPerf calls, simulated vCenter seconds,
 #                                       request and response bytes per cycle; CPU seconds of
 #                                       the agents and the simulator
 #   scripts/scale-out.sh all [N...]    both, on one simulator
