@@ -410,3 +410,117 @@ async fn a_lost_host_costs_only_itself_and_its_vms() {
         .await;
     assert!(errors.is_empty(), "cycles with errors: {errors:?}");
 }
+
+/// Runs an agent against `sim` with every VM and host in calls of `entities_per_call` and
+/// `counters` counters each, until every VM and host has every 20-s sample from its first
+/// window through the next one: returns the agent's `/metrics` text at that point. Asserts that
+/// no sample is missing and that no cycle reported an error.
+async fn every_sample_through(sim: &Simulator, entities_per_call: usize, counters: &str) -> String {
+    let influx = Influx::start().await;
+    influx.create_db("vsphere").await;
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = common::free_addr();
+    let collect = format!(
+        "[collect]\ninterval = \"2s\"\nlookback = \"1m\"\nmax_query_entities = {entities_per_call}\n\
+         vm_counters = {counters}\nhost_counters = {counters}\ncluster_metric_exclude = [\"*\"]\n\
+         datastore_metric_exclude = [\"*\"]\nresource_pool_metric_exclude = [\"*\"]\n\
+         [metrics]\nlisten = \"{metrics}\"\n"
+    );
+    let cfg = config::write(dir.path(), &[Vc::new("vc1", sim)], &influx.url(), &collect);
+    let mut agent = common::spawn_agent(&cfg, None);
+    // Inside the first window (lookback 1m) whatever the second.
+    let first = check::aligned_now() - 40;
+    let last = check::aligned_now() + 20;
+    poll(
+        "every VM and host through the next sample",
+        Duration::from_secs(60),
+        || async {
+            check::all_entities_reached(&influx, sim, last)
+                .await
+                .then_some(())
+        },
+    )
+    .await;
+    let scrape = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .expect("scraping /metrics")
+        .text()
+        .await
+        .expect("/metrics text");
+    common::sigterm(agent.id().expect("agent pid"));
+    let _ = agent.wait().await;
+    for (m, tag, n) in [
+        ("vsphere_vm_cpu", "vmname", sim.expected_vms()),
+        ("vsphere_host_cpu", "esxhostname", sim.expected_hosts()),
+    ] {
+        let got = check::series(&influx, "vsphere", m, "usage_average", tag, 0, i64::MAX).await;
+        if let Some(p) = check::gaps(&got, n as usize, first, last) {
+            panic!("{m}: {p}");
+        }
+    }
+    let errors = influx
+        .rows(
+            "vsphere",
+            "SELECT \"errors\" FROM \"vcollect\" WHERE \"errors\" > 0",
+        )
+        .await;
+    assert!(errors.is_empty(), "cycles with errors: {errors:?}");
+    scrape
+}
+
+/// A vCenter whose reverse proxy serves one QueryPerf call at a time and answers HTTP 503
+/// to any other (tests/vcsim/front.go), each call taking 200 ms: the agent, asking four at
+/// once, is turned away, sends those calls again after a backoff with fewer at once, and
+/// every sample arrives with no cycle error; the 503s are counted on `/metrics`.
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_turned_away_with_503_are_sent_again_and_nothing_is_lost() {
+    let sim = Simulator::start(SimOptions {
+        hosts_per_cluster: 2,
+        vms: 6,
+        perf_delay: Duration::from_millis(200),
+        max_concurrent_calls: 1,
+        ..SimOptions::default()
+    });
+    let scrape = every_sample_through(&sim, 2, "[\"cpu.usage.average\"]").await;
+    let series = "vcollect_queryperf_faults_total{vcenter=\"vc1\",fault=\"http_503\"}";
+    assert!(
+        scrape.contains(series),
+        "{series} not in /metrics:\n{scrape}"
+    );
+    let calls = sim.calls().await;
+    let refused = calls["Front"]["refused_503"].as_u64().unwrap_or(0);
+    assert!(refused > 0, "the simulator turned nothing away: {calls}");
+    assert!(calls["InFlight"]["max"].as_u64() <= Some(1), "{calls}");
+}
+
+/// A vCenter whose request limit is lower than the calls planned (a real one refuses more
+/// than 500,000 XML elements, which planned calls never reach; here 150, which four VMs of
+/// four counters exceed): it answers the fault vpxd's parser does, the agent asks the call
+/// again in halves in the same cycle, and every sample arrives; the refusals are counted on
+/// `/metrics` as `request_too_large`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_over_vcenters_element_limit_is_asked_again_in_halves() {
+    let sim = Simulator::start(SimOptions {
+        hosts_per_cluster: 1,
+        vms: 8,
+        max_request_elements: Some(150),
+        ..SimOptions::default()
+    });
+    let counters = "[\"cpu.usage.average\", \"mem.usage.average\", \"net.usage.average\", \
+                    \"disk.usage.average\"]";
+    let scrape = every_sample_through(&sim, 64, counters).await;
+    let series = "vcollect_queryperf_faults_total{vcenter=\"vc1\",fault=\"request_too_large\"}";
+    assert!(
+        scrape.contains(series),
+        "{series} not in /metrics:\n{scrape}"
+    );
+    let calls = sim.calls().await;
+    assert!(
+        calls["Front"]["refused_elements"].as_u64().unwrap_or(0) > 0,
+        "the simulator refused nothing: {calls}"
+    );
+    assert!(
+        calls["Front"]["max_elements"].as_u64().unwrap_or(0) > 150,
+        "{calls}"
+    );
+}

@@ -11,6 +11,7 @@
 //! * [`reported_metrics`]: what a sample of a kind's entities report, for counter patterns;
 //! * [`plan`]: each entity's window;
 //! * [`calls`]: QueryPerf calls within vCenter's limits, and cutting a refused one;
+//! * [`busy`]: a call vCenter's proxy turned away (HTTP 503) sent again after a backoff;
 //! * [`limits`]: one vCenter's query limit (`maxQueryMetrics`), as read and as learned;
 //! * [`pipeline`]: the bounded stages of one cycle;
 //! * [`encode`]: Telegraf-compatible line protocol;
@@ -25,6 +26,7 @@
 pub mod agent;
 pub mod alarms;
 pub mod assignment;
+mod busy;
 pub mod calls;
 pub mod configured_counters;
 pub mod encode;

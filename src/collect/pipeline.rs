@@ -4,7 +4,9 @@
 //! * **query**: at most `concurrency` QueryPerf calls in flight; each streams its answer
 //!   through the parser, which sends one [`EntityMetrics`] per entity. A call vCenter
 //!   refuses for its size is cut in two and asked again; a call failing on one entity (gone
-//!   from vCenter) is asked again without it: both in the same cycle (see [`recover`]);
+//!   from vCenter) is asked again without it: both in the same cycle (see [`recover`]); a
+//!   call vCenter's proxy turns away as busy (HTTP 503) is sent again after a backoff, with
+//!   fewer calls at once for the rest of the cycle ([`busy`]);
 //! * **encode**: turns them into line protocol, cut into batches of bounded lines and bytes;
 //! * **write**: hands batches to the sink, in order, and reports which entities are durable.
 //!
@@ -17,9 +19,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::calls;
 use super::encode::Encoder;
 use super::targets::Target;
+use super::{busy, calls};
 use crate::sink::{Batch, Outcome, Sink};
 use crate::vsphere::{Client, EntityMetrics, Error, PerfQuerySpec};
 
@@ -140,18 +142,20 @@ async fn query(
     let started = std::time::Instant::now();
     // The smallest refused call's size so far (usize::MAX: none).
     let refused = AtomicUsize::new(usize::MAX);
+    // Fewer calls at once after vCenter turned some away as busy (busy.rs).
+    let gate = busy::Gate::new(concurrency);
     let mut round = jobs;
     while !round.is_empty() {
         let mut again = Vec::new();
         let mut calls = futures::stream::iter(round)
             .map(|specs| {
-                let (tx, refused) = (tx.clone(), &refused);
+                let (tx, refused, gate) = (tx.clone(), &refused, &gate);
                 async move {
                     if too_large(&specs, refused.load(Ordering::Relaxed)) {
                         return (specs, None);
                     }
                     let started = std::time::Instant::now();
-                    let r = client.query_perf(&specs, &tx).await;
+                    let r = busy::query_perf(client, &specs, &tx, gate).await;
                     metrics.query_perf(client.name(), started.elapsed());
                     (specs, Some(r))
                 }
@@ -170,7 +174,7 @@ async fn query(
                 }
                 Err(e) => e,
             };
-            metrics.query_fault(client.name(), e.fault_name().unwrap_or(e.cause()));
+            metrics.query_fault(client.name(), &e.fault_kind());
             let outcome = recover(client.name(), specs, &e, &mut q);
             refused.store(q.refused.unwrap_or(usize::MAX), Ordering::Relaxed);
             match outcome {
@@ -198,7 +202,8 @@ fn too_large(specs: &[PerfQuerySpec], refused: usize) -> bool {
 }
 
 /// What can still be asked of a call that failed with `e`, in this cycle: its halves when
-/// vCenter refused it as too large (`RestrictedByAdministrator`, noting its size); the rest
+/// vCenter refused it as too large (`RestrictedByAdministrator`, noting its size, or its
+/// request-size limit); the rest
 /// of it when the fault names one of its entities (gone from vCenter: dropped, rediscovery
 /// follows); its halves when the fault is about an entity it does not name, to find it
 /// (the one found is dropped). `Err`: nothing, the call failed.
@@ -208,6 +213,16 @@ fn recover(
     e: &Error,
     q: &mut Queried,
 ) -> Result<Vec<Vec<PerfQuerySpec>>, Vec<PerfQuerySpec>> {
+    if e.is_request_too_large() {
+        // vCenter's request-size limit (500,000 XML elements): planned calls stay below it
+        // (calls::MAX_REQUEST_ELEMENTS), so this is a vCenter configured lower.
+        tracing::debug!(
+            vcenter,
+            entities = specs.len(),
+            "request over vCenter's size limit: halving it"
+        );
+        return calls::halve(specs.clone()).map(Vec::from).ok_or(specs);
+    }
     if e.is_restricted() {
         let cost = calls::historical_cost(&specs);
         if cost > 0 {

@@ -141,6 +141,40 @@ impl Error {
         matches!(self.fault_name(), Some("RestrictedByAdministrator"))
     }
 
+    /// vpxd refused the request for its size before reading it as a call: more than
+    /// 500,000 XML elements ("XML document element count exceeds configured maximum
+    /// 500000") or a body over 20,000,000 bytes ("Length of HTTP request body exceeds
+    /// configured maximum"). A plain SOAP fault with no typed detail; the same request in
+    /// smaller parts passes.
+    pub fn is_request_too_large(&self) -> bool {
+        matches!(self, Error::Fault { message, .. } if message.contains("exceeds configured maximum"))
+    }
+
+    /// vCenter (its reverse proxy) turned the call away before processing it: HTTP 503 (the
+    /// proxy's upstream saturated), 429, or a refused connection. The same call may be
+    /// sent again after a backoff.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            Error::Http { status, .. } => *status == 503 || *status == 429,
+            Error::Unreachable { cause, .. } => cause.to_ascii_lowercase().contains("refused"),
+            _ => false,
+        }
+    }
+
+    /// The `fault` label of `vcollect_queryperf_faults_total`: the vim25 fault type, or
+    /// `request_too_large`, `http_<status>`, `connection_refused`, else the cause word.
+    pub fn fault_kind(&self) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
+        match self {
+            _ if self.is_request_too_large() => Cow::Borrowed("request_too_large"),
+            Error::Http { status, .. } => Cow::Owned(format!("http_{status}")),
+            Error::Unreachable { .. } if self.is_busy() => Cow::Borrowed("connection_refused"),
+            _ => self
+                .fault_name()
+                .map_or(Cow::Borrowed(self.cause()), Cow::Borrowed),
+        }
+    }
+
     /// The one managed object (moid) a fault blames, e.g. the VM a `ManagedObjectNotFound`
     /// names: the rest of the call can be asked again without it.
     pub fn blamed_object(&self) -> Option<&str> {
@@ -190,5 +224,61 @@ impl Error {
             ),
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(fault: &str, message: &str) -> Error {
+        Error::Fault {
+            vcenter: "vc".into(),
+            method: "QueryPerf",
+            fault: fault.into(),
+            message: message.into(),
+            object: None,
+        }
+    }
+
+    #[test]
+    fn busy_and_too_large_answers_are_told_apart_and_labelled() {
+        let http = |status| Error::Http {
+            vcenter: "vc".into(),
+            method: "QueryPerf",
+            status,
+            excerpt: String::new(),
+        };
+        let unreachable = |cause: &str| Error::Unreachable {
+            vcenter: "vc".into(),
+            url: "https://vc/sdk".into(),
+            cause: cause.into(),
+        };
+        assert!(http(503).is_busy() && http(429).is_busy() && !http(500).is_busy());
+        assert_eq!(http(503).fault_kind(), "http_503");
+        let refused = unreachable("tcp connect error: Connection refused (os error 111)");
+        assert!(refused.is_busy());
+        assert_eq!(refused.fault_kind(), "connection_refused");
+        let dns = unreachable("dns error: failed to lookup address information");
+        assert!(!dns.is_busy());
+        assert_eq!(dns.fault_kind(), "unreachable");
+        // vpxd's parser limits: a fault without a typed detail (faultcode only).
+        let elements = fault(
+            "ServerFaultCode",
+            "XML document element count exceeds configured maximum 500000\n\nwhile parsing ...",
+        );
+        assert!(elements.is_request_too_large() && !elements.is_busy());
+        assert_eq!(elements.fault_kind(), "request_too_large");
+        let body = fault(
+            "ServerFaultCode",
+            "Length of HTTP request body exceeds configured maximum; 20000462 > 20000000",
+        );
+        assert!(body.is_request_too_large());
+        let gone = fault(
+            "ManagedObjectNotFound",
+            "The object 'vim.VirtualMachine:vm-1' ...",
+        );
+        assert!(!gone.is_request_too_large());
+        assert_eq!(gone.fault_kind(), "ManagedObjectNotFound");
     }
 }

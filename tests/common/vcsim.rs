@@ -49,6 +49,11 @@ pub struct SimOptions {
     /// Each performance call takes at least this long (calls are served concurrently; see
     /// [`Simulator::in_flight`]).
     pub perf_delay: std::time::Duration,
+    /// QueryPerf calls served at once; beyond, HTTP 503 as from vCenter's reverse proxy
+    /// (0: no cap; tests/vcsim/front.go).
+    pub max_concurrent_calls: u32,
+    /// The XML elements vCenter accepts in one request (`None`: vCenter's 500,000).
+    pub max_request_elements: Option<u32>,
     /// Custom attributes on VMs and hosts and guest NIC addresses on VMs (tests/vcsim/tags.go).
     pub seed_tags: bool,
 }
@@ -77,6 +82,8 @@ impl Default for SimOptions {
             max_query_metrics: 0,
             cluster_metric_weight: 20,
             perf_delay: std::time::Duration::ZERO,
+            max_concurrent_calls: 0,
+            max_request_elements: None,
             seed_tags: false,
         }
     }
@@ -126,6 +133,10 @@ impl Simulator {
             .arg(format!("-max-query-metrics={}", opts.max_query_metrics))
             .arg(format!("-perf-delay={}ms", opts.perf_delay.as_millis()))
             .arg(format!(
+                "-max-concurrent-calls={}",
+                opts.max_concurrent_calls
+            ))
+            .arg(format!(
                 "-cluster-metric-weight={}",
                 opts.cluster_metric_weight
             ))
@@ -133,6 +144,9 @@ impl Simulator {
             .stderr(Stdio::null());
         if let Some((user, pass)) = &opts.login {
             cmd.arg(format!("-user={user}")).env("VCSIM_PASSWORD", pass);
+        }
+        if let Some(n) = opts.max_request_elements {
+            cmd.arg(format!("-max-request-elements={n}"));
         }
         if let Some((cert, key)) = &opts.tls {
             cmd.arg(format!("-tls-cert={}", cert.display()))

@@ -39,7 +39,10 @@ func (p *realPerf) count(method, ty string) {
 // number of query specs (QueryPerf) and calls (QueryAvailablePerfMetric) per entity type.
 func (p *realPerf) serveCalls(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
-	all := map[string]map[string]int{"InFlight": p.inflightCalls()}
+	all := map[string]map[string]int{"InFlight": p.inflightCalls(), "Cost": p.costEntry()}
+	if p.front != nil {
+		all["Front"] = p.front.snapshot()
+	}
 	for k, v := range p.calls {
 		all[k] = v
 	}
@@ -57,7 +60,7 @@ func (p *realPerf) QueryAvailablePerfMetric(ctx *simulator.Context, req *types.Q
 	body := new(methods.QueryAvailablePerfMetricBody)
 	body.Req = req
 	body.Res = new(types.QueryAvailablePerfMetricResponse)
-	defer p.begin()()
+	defer p.begin()(0)
 	p.count("QueryAvailablePerfMetric", req.Entity.Type)
 	if simulator.Map.Get(req.Entity) == nil {
 		body.Fault_ = simulator.Fault("", &types.ManagedObjectNotFound{Obj: req.Entity})

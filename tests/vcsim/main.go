@@ -2,9 +2,9 @@
 // vcollect's tests, demo and benchmarks. It is built from Debian's golang-go and
 // golang-github-vmware-govmomi-dev in GOPATH mode by scripts/build-vcsim.sh.
 //
-// QueryPerf answers like a real vCenter (perf.go), with its limits (limits.go), unless
-// -govmomi-perf is given; a test changes the lag, takes hosts out and deletes VMs at run
-// time through GET /vcsim/control.
+// QueryPerf answers like a real vCenter (perf.go), with its limits (limits.go, front.go)
+// and a latency model (load.go), unless -govmomi-perf is given; a test changes the lag,
+// takes hosts out and deletes VMs at run time through GET /vcsim/control.
 //
 // When the server is listening it prints one line, `VCSIM_URL=<url>`, on stdout, then
 // serves until SIGTERM or SIGINT.
@@ -51,6 +51,10 @@ func main() {
 	historicalLag := flag.Duration("historical-lag", -1, "hold back the newest historical samples this long, as vCenter posts its rollups late (changeable at run time on /vcsim/control?hlag=); negative: one and a half historical intervals (a 5-min sample posted 7.5 min after its interval closed)")
 	maxQueryMetrics := flag.Int("max-query-metrics", 0, "config.vpxd.stats.maxQueryMetrics: set the option to this value and enforce it on historical QueryPerf calls (0: option absent, 256 enforced as by vCenter 6.5+; -1: no limit)")
 	perfDelay := flag.Duration("perf-delay", 0, "each QueryPerf and QueryAvailablePerfMetric call takes at least this long (calls are served concurrently; /vcsim/calls reports the most in flight)")
+	perSeries := flag.Duration("perf-cost-per-series", 0, "a QueryPerf call takes this much longer per series it answers (entity x counter x instance), on top of -perf-delay (load.go; e.g. 100us with -perf-delay 100ms)")
+	maxCalls := flag.Int("max-concurrent-calls", 0, "QueryPerf calls served at once; beyond, HTTP 503 as from vCenter's reverse proxy (front.go; 0: no cap)")
+	maxElements := flag.Int("max-request-elements", defaultMaxRequestElements, "refuse a SOAP request of more XML elements, as vpxd does (0: no limit)")
+	maxBytes := flag.Int64("max-request-bytes", defaultMaxRequestBytes, "refuse a SOAP request body of more bytes, as vpxd does (0: no limit)")
 	clusterWeight := flag.Int("cluster-metric-weight", 20, "how many times a cluster's metric ids count toward maxQueryMetrics (vCenter over-counts cluster queries)")
 	lag := flag.Duration("lag", 0, "hold back the newest samples this long, as vCenter posts them late (changeable at run time on /vcsim/control)")
 	govmomiPerf := flag.Bool("govmomi-perf", false, "answer QueryPerf as govmomi's simulator does (instance \"*\" echoed, zeros for counters without data, samples off the grid) instead of like a real vCenter")
@@ -86,13 +90,14 @@ func main() {
 		listCounters()
 		return
 	}
+	var rp *realPerf
 	if !*govmomiPerf {
 		hlag := *historicalLag
 		if hlag < 0 {
 			hlag = *historical * 3 / 2
 		}
 		l := installLimits(*maxQueryMetrics, *clusterWeight)
-		rp := installRealPerf(*lag, int64(historical.Seconds()), hlag, l, *perfDelay)
+		rp = installRealPerf(*lag, int64(historical.Seconds()), hlag, l, *perfDelay, *perSeries)
 		model.Service.HandleFunc("/vcsim/control", rp.control)
 		model.Service.HandleFunc("/vcsim/calls", rp.serveCalls)
 	}
@@ -118,6 +123,15 @@ func main() {
 	model.Service.RegisterEndpoints = true // the REST API of vapi.go
 	server := model.Service.NewServer()
 	defer server.Close()
+	// vCenter's proxy and request limits before the SDK handler (front.go). Set before the
+	// URL is printed: no client can have connected yet.
+	fr := newFront(server.Config.Handler, *maxCalls, *maxElements, *maxBytes)
+	server.Config.Handler = fr
+	if rp != nil {
+		rp.mu.Lock()
+		rp.front = fr
+		rp.mu.Unlock()
+	}
 
 	out := *server.URL
 	out.User = nil

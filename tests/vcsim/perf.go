@@ -16,6 +16,8 @@ package main
 //     -historical-lag; asked at another interval, they answer nothing;
 //   - the newest samples are held back by a lag (global or per host), like vCenter posting
 //     samples late;
+//   - a spec asking format "csv" is answered as PerfEntityMetricCSV ("interval,timestamp,..."
+//     once per entity, "v1,v2,..." per series);
 //   - a host can be "out" (disconnected): nothing newer than the moment it went out is
 //     answered for it and its VMs until it is back, then its whole last hour is there again.
 //
@@ -64,8 +66,14 @@ type realPerf struct {
 	limits limits // maxQueryMetrics (limits.go)
 
 	delay       time.Duration // each performance call takes at least this long (load.go)
+	perSeries   time.Duration // and a QueryPerf call this much more per series answered
 	inflight    int
 	maxInflight int
+	costCalls   int
+	costSeries  int
+	busy        time.Duration // the simulated vCenter time of all calls
+
+	front *front // what stands before vpxd (front.go), for /vcsim/calls
 }
 
 // shape is what an entity has: its host and its devices.
@@ -77,7 +85,7 @@ type shape struct {
 }
 
 // installRealPerf replaces the registry's PerformanceManager with realPerf.
-func installRealPerf(lag time.Duration, historical int64, hlag time.Duration, l limits, delay time.Duration) *realPerf {
+func installRealPerf(lag time.Duration, historical int64, hlag time.Duration, l limits, delay, perSeries time.Duration) *realPerf {
 	ref := types.ManagedObjectReference{Type: "PerformanceManager", Value: "PerfMgr"}
 	pm, ok := simulator.Map.Get(ref).(*simulator.PerformanceManager)
 	if !ok {
@@ -98,6 +106,7 @@ func installRealPerf(lag time.Duration, historical int64, hlag time.Duration, l 
 		shapes:             map[string]*shape{},
 		limits:             l,
 		delay:              delay,
+		perSeries:          perSeries,
 	}
 	// vCenter's four default levels; only the first one's period matters to a collector.
 	rp.HistoricalInterval = []types.PerfInterval{
@@ -213,7 +222,9 @@ func (p *realPerf) QueryPerf(ctx *simulator.Context, req *types.QueryPerf) soap.
 	body := new(methods.QueryPerfBody)
 	body.Req = req
 	body.Res = new(types.QueryPerfResponse)
-	defer p.begin()()
+	done := p.begin()
+	series := 0
+	defer func() { done(series) }()
 	now := time.Now()
 	for _, qs := range req.QuerySpec {
 		if simulator.Map.Get(qs.Entity) == nil {
@@ -239,7 +250,14 @@ func (p *realPerf) QueryPerf(ctx *simulator.Context, req *types.QueryPerf) soap.
 			body.Fault_ = simulator.Fault("", &types.InvalidArgument{InvalidProperty: "Entity"})
 			return body
 		}
-		if m := p.entity(qs, data, now); m != nil {
+		m := p.entity(qs, data, now)
+		switch {
+		case m == nil:
+		case qs.Format == string(types.PerfFormatCsv):
+			series += len(m.Value)
+			body.Res.Returnval = append(body.Res.Returnval, toCSV(m))
+		default:
+			series += len(m.Value)
 			body.Res.Returnval = append(body.Res.Returnval, m)
 		}
 	}
@@ -318,6 +336,28 @@ func (p *realPerf) entity(qs types.PerfQuerySpec, data map[int32][]int64, now ti
 		return nil
 	}
 	return m
+}
+
+// toCSV is m in the csv format a spec asked for: "interval,timestamp,..." once per entity
+// and "v1,v2,..." per series, as vCenter answers format "csv".
+func toCSV(m *types.PerfEntityMetric) *types.PerfEntityMetricCSV {
+	info := make([]string, 0, 2*len(m.SampleInfo))
+	for _, si := range m.SampleInfo {
+		info = append(info, strconv.Itoa(int(si.Interval)), si.Timestamp.Format(time.RFC3339))
+	}
+	out := &types.PerfEntityMetricCSV{SampleInfoCSV: strings.Join(info, ",")}
+	out.Entity = m.Entity
+	for _, v := range m.Value {
+		series := v.(*types.PerfMetricIntSeries)
+		vals := make([]string, len(series.Value))
+		for i, x := range series.Value {
+			vals[i] = strconv.FormatInt(x, 10)
+		}
+		csv := types.PerfMetricSeriesCSV{Value: strings.Join(vals, ",")}
+		csv.Id = series.Id
+		out.Value = append(out.Value, csv)
+	}
+	return out
 }
 
 func hash(parts ...string) uint32 {

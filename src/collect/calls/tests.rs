@@ -150,3 +150,41 @@ fn metric_ids_are_shared_not_copied() {
     };
     assert!(Arc::ptr_eq(&a.metric_ids, &ids));
 }
+
+/// vCenter refuses a request of more than 500,000 XML elements (start tags, nested ones
+/// included). Whatever the inventory and configuration, every planned call, serialized as it
+/// is sent (with the envelope), stays below it: 300 VMs of 400 metric ids each (120,000
+/// ids, more than two full calls) with the entity cap lifted, and historical specs with the
+/// maxQueryMetrics limit lifted.
+#[test]
+fn every_planned_request_stays_below_vcenters_element_limit() {
+    let start_tags = |doc: &str| {
+        doc.matches('<').count()
+            - doc.matches("</").count()
+            - doc.matches("<?").count()
+            - doc.matches("<!").count()
+    };
+    let mut specs: Vec<_> = (0..300).map(|i| spec(i, 400)).collect();
+    specs.extend((0..200).map(|i| spec_of(EntityKind::Datastore, i, 400)));
+    let limits = CallLimits {
+        max_entities: usize::MAX,
+        historical_metrics: None,
+    };
+    let planned = plan(specs, limits);
+    assert!(planned.len() > 2, "{} calls", planned.len());
+    for call in &planned {
+        let doc = crate::vsphere::request_body("PerformanceManager", "PerfMgr", call);
+        // With the SOAP envelope's Envelope and Body.
+        let n = start_tags(&doc) + 2;
+        assert!(
+            n <= MAX_REQUEST_ELEMENTS,
+            "{n} elements in a call of {}",
+            call.len()
+        );
+        assert!(
+            n < 500_000 && doc.len() < 20_000_000,
+            "{n} elements, {} bytes",
+            doc.len()
+        );
+    }
+}
