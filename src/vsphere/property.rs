@@ -58,23 +58,25 @@ fn token(rv: &Node) -> Option<String> {
 /// One `objects` element as its object and properties (the values moved, not copied).
 fn object_content(o: Node) -> Option<ObjectContent> {
     let obj = o.child("obj").and_then(MoRef::from_node)?;
-    let props = o
-        .children
-        .into_iter()
-        .filter(|p| p.name == "propSet")
-        .filter_map(|p| {
-            let mut name = None;
-            let mut val = None;
-            for c in p.children {
-                match c.name.as_str() {
-                    "name" if name.is_none() => name = Some(c.text.trim().to_string()),
-                    "val" if val.is_none() => val = Some(c),
-                    _ => {}
+    // Sized exactly: a grown list is up to twice its length, and there is one per object.
+    let mut props = Vec::with_capacity(o.children_named("propSet").count());
+    props.extend(
+        o.children
+            .into_iter()
+            .filter(|p| p.name == "propSet")
+            .filter_map(|p| {
+                let mut name = None;
+                let mut val = None;
+                for c in p.children {
+                    match c.name.as_str() {
+                        "name" if name.is_none() => name = Some(c.text.trim().to_string()),
+                        "val" if val.is_none() => val = Some(c),
+                        _ => {}
+                    }
                 }
-            }
-            Some((name?, val?))
-        })
-        .collect();
+                Some((name?, val?))
+            }),
+    );
     Some(ObjectContent { obj, props })
 }
 

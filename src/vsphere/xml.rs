@@ -79,6 +79,8 @@ fn element(e: &BytesStart<'_>) -> Result<Node, String> {
         let value = a.unescape_value().map_err(|e| e.to_string())?.into_owned();
         attrs.push((key, value));
     }
+    // Most elements with attributes have one (`xsi:type`); a pushed list holds four.
+    attrs.shrink_to_fit();
     Ok(Node {
         name: local(e.name().as_ref()),
         attrs,
