@@ -14,7 +14,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 clusters=${1:-50}; hosts=${2:-10}; vms=${3:-200}; lookback=${4:-5m}
 scripts/setup.sh >/dev/null
-command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
+# /usr/bin/time -v gives the peak RSS (the memory guard): Debian's time, installed on demand.
+command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 bin=${BIN:-target/release/vcollect}
 [ -n "${BIN:-}" ] || cargo build --release --quiet
 work="$root/.work/scale"; rm -rf "$work"; mkdir -p "$work"
