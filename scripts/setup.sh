@@ -10,11 +10,10 @@
 #                    binutils (objdump: the release's glibc check), rpmlint and rpm (the
 #                    package checks), prometheus (promtool: `promtool check metrics` on a
 #                    scrape of /metrics; its service is kept from starting like influxdb's),
-#                    procps (pgrep: test.sh stops a background stage's processes on failure),
-#                    time (/usr/bin/time -v: the peak RSS of scripts/scale.sh, the memory guard).
+#                    procps (pgrep: test.sh stops a background stage's processes on failure).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-packages=(golang-go golang-github-vmware-govmomi-dev influxdb curl iptables python3 python3-venv ca-certificates binutils rpmlint rpm prometheus procps time)
+packages=(golang-go golang-github-vmware-govmomi-dev influxdb curl iptables python3 python3-venv ca-certificates binutils rpmlint rpm prometheus procps)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
