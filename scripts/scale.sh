@@ -6,13 +6,18 @@
 #   scripts/scale.sh [CLUSTERS HOSTS_PER_CLUSTER VMS_PER_CLUSTER LOOKBACK]
 #   KINDS=realtime scripts/scale.sh   VMs and hosts only (clusters, datastores, pools off), to
 #                                     measure what the historical kinds cost on top
+#   BIN=path/to/vcollect              that binary instead of `cargo build --release`'s
+#   MAX_RSS_MB=N                      fails (exit 3) when the peak RSS passes N MB: the memory
+#                                     guard of scripts/test.sh's release stage
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 clusters=${1:-50}; hosts=${2:-10}; vms=${3:-200}; lookback=${4:-5m}
 scripts/setup.sh >/dev/null
-command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
-cargo build --release --quiet
+# /usr/bin/time -v gives the peak RSS (the memory guard): Debian's time, installed on demand.
+command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
+bin=${BIN:-target/release/vcollect}
+[ -n "${BIN:-}" ] || cargo build --release --quiet
 work="$root/.work/scale"; rm -rf "$work"; mkdir -p "$work"
 source scripts/lib.sh
 
@@ -46,19 +51,30 @@ fi)
 url = "$output_url"
 database = "vsphere"
 CONF
-/usr/bin/time -v -o "$work/time.txt" target/release/vcollect once --config "$work/vcollect.toml" --json \
-  >"$work/summary.json" 2>"$work/vcollect.log" || { cat "$work/vcollect.log" | tail -5; cat "$work/summary.json"; exit 1; }
-python3 - "$work" <<'PY'
+# With SINK=stdout the line protocol goes to /dev/null and vcollect prints its summary on
+# stderr, after its log lines (stdout carries the lines): the summary is the JSON array that
+# starts at the last line reading `[`.
+summary="$work/summary.json" lines_out="$work/summary.json"
+[ "$output_url" = - ] && { summary="$work/vcollect.log"; lines_out=/dev/null; }
+/usr/bin/time -v -o "$work/time.txt" "$bin" once --config "$work/vcollect.toml" --json \
+  >"$lines_out" 2>"$work/vcollect.log" || { tail -5 "$work/vcollect.log"; tail -5 "$summary"; exit 1; }
+python3 - "$work" "$summary" "${MAX_RSS_MB:-}" <<'PY'
 import json, re, sys
-work = sys.argv[1]
+work, summary, max_rss = sys.argv[1], sys.argv[2], sys.argv[3]
 t = open(f"{work}/time.txt").read()
 get = lambda k: re.search(re.escape(k) + r":\s*(.+)", t).group(1)
 user, sys_ = float(get("User time (seconds)")), float(get("System time (seconds)"))
 rss_mb = int(get("Maximum resident set size (kbytes)")) / 1024
 wall = get("Elapsed (wall clock) time (h:mm:ss or m:ss)")
-s = json.load(open(f"{work}/summary.json"))[0]
+text = open(summary).read().split("\n")
+s = json.loads("\n".join(text[max(i for i, l in enumerate(text) if l == "["):]))[0]
 cpu = user + sys_
 print(f"entities {s['entities']}, samples {s['samples']}, lines {s['lines']}, bytes {s['bytes']}, errors {len(s['errors'])}")
 print(f"wall {wall}, cpu {cpu:.2f} s (user {user:.2f}, sys {sys_:.2f}), peak RSS {rss_mb:.0f} MB")
 print(f"{s['samples'] / cpu / 1e6:.2f} M samples per CPU-second")
+if s["errors"] or not s["samples"]:
+    sys.exit(f"the run failed: {s['errors'][:3]}")
+if max_rss and rss_mb > float(max_rss):
+    print(f"peak RSS {rss_mb:.0f} MB is over the bound of {max_rss} MB", file=sys.stderr)
+    sys.exit(3)
 PY

@@ -40,23 +40,48 @@ impl ObjectContent {
 
 /// Splits a `RetrieveResult` (the `returnval`) into its objects and its paging token.
 pub(crate) fn parse_result(rv: &Node, out: &mut Vec<ObjectContent>) -> Option<String> {
-    for o in rv.children_named("objects") {
-        let Some(obj) = o.child("obj").and_then(MoRef::from_node) else {
-            continue;
-        };
-        let props = o
-            .children_named("propSet")
-            .filter_map(|p| {
-                let name = p.child("name")?.text.trim().to_string();
-                Some((name, p.child("val")?.clone()))
-            })
-            .collect();
-        out.push(ObjectContent { obj, props });
-    }
+    out.extend(
+        rv.children_named("objects")
+            .cloned()
+            .filter_map(object_content),
+    );
+    token(rv)
+}
+
+/// A page's paging token, if there are more pages.
+fn token(rv: &Node) -> Option<String> {
     rv.child("token")
         .map(|t| t.text.trim().to_string())
         .filter(|t| !t.is_empty())
 }
+
+/// One `objects` element as its object and properties (the values moved, not copied).
+fn object_content(o: Node) -> Option<ObjectContent> {
+    let obj = o.child("obj").and_then(MoRef::from_node)?;
+    // Sized exactly: a grown list is up to twice its length, and there is one per object.
+    let mut props = Vec::with_capacity(o.children_named("propSet").count());
+    props.extend(
+        o.children
+            .into_iter()
+            .filter(|p| p.name == "propSet")
+            .filter_map(|p| {
+                let mut name = None;
+                let mut val = None;
+                for c in p.children {
+                    match c.name.as_str() {
+                        "name" if name.is_none() => name = Some(c.text.trim().to_string()),
+                        "val" if val.is_none() => val = Some(c),
+                        _ => {}
+                    }
+                }
+                Some((name?, val?))
+            }),
+    );
+    Some(ObjectContent { obj, props })
+}
+
+/// Where a page's objects are in its answer: `Envelope/Body/<Method>Response/returnval/objects`.
+const OBJECTS: (usize, &str) = (4, "objects");
 
 /// A `PropertySpec`: the properties of one type.
 pub(crate) fn prop_spec(out: &mut String, ty: &str, paths: &[&str]) {
@@ -90,8 +115,10 @@ impl Client {
     where
         F: Fn(&ServiceContent) -> String,
     {
-        let first = self
-            .invoke("RetrievePropertiesEx", |sc| {
+        let mut out = Vec::new();
+        // No returnval at all means "nothing matched".
+        let mut token = self
+            .page(&mut out, "RetrievePropertiesEx", |sc| {
                 let mut b = String::from(r#"<RetrievePropertiesEx xmlns="urn:vim25">"#);
                 sc.property_collector.write(&mut b, "_this");
                 b.push_str("<specSet>");
@@ -103,15 +130,10 @@ impl Client {
                 b
             })
             .await?;
-        let mut out = Vec::new();
-        // No returnval at all means "nothing matched".
-        let mut token = first
-            .child("returnval")
-            .and_then(|rv| parse_result(rv, &mut out));
         let mut pages = 1;
         while let Some(t) = token.take() {
-            let page = self
-                .invoke("ContinueRetrievePropertiesEx", |sc| {
+            token = self
+                .page(&mut out, "ContinueRetrievePropertiesEx", |sc| {
                     let mut b = String::from(r#"<ContinueRetrievePropertiesEx xmlns="urn:vim25">"#);
                     sc.property_collector.write(&mut b, "_this");
                     let _ = write!(
@@ -123,11 +145,27 @@ impl Client {
                 })
                 .await?;
             pages += 1;
-            token = page
-                .child("returnval")
-                .and_then(|rv| parse_result(rv, &mut out));
         }
         tracing::debug!(vcenter = %self.name(), objects = out.len(), pages, "retrieved properties");
         Ok(out)
+    }
+
+    /// One page: its objects appended to `out` as they are parsed (the page is never held
+    /// whole, see [`xml::parse_stream`]); returns the token of the next page.
+    async fn page<F>(
+        &self,
+        out: &mut Vec<ObjectContent>,
+        method: &'static str,
+        build: F,
+    ) -> Result<Option<String>, Error>
+    where
+        F: Fn(&ServiceContent) -> String,
+    {
+        let resp = self.send(method, build).await?;
+        let t = &self.inner.transport;
+        let rest = t
+            .read_answer_split(method, resp, OBJECTS, |o| out.extend(object_content(o)))
+            .await?;
+        Ok(rest.child("returnval").and_then(token))
     }
 }

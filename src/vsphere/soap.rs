@@ -174,16 +174,25 @@ pub(crate) enum Answer {
 
 /// Parses a complete SOAP envelope.
 pub(crate) fn parse_answer(doc: &[u8]) -> Result<Answer, String> {
-    let env = xml::parse(doc)?;
+    answer_of(xml::parse(doc)?)
+}
+
+/// The answer a parsed envelope holds. The response element is moved out, not copied (a
+/// copy of a large property page was, for a moment, a second tree as large as the first).
+fn answer_of(env: Node) -> Result<Answer, String> {
     if env.name != "Envelope" {
         return Err(format!("expected a SOAP Envelope, found <{}>", env.name));
     }
-    let body = env.child("Body").ok_or("SOAP envelope without Body")?;
-    let first = body.children.first().ok_or("empty SOAP Body")?;
+    let body = env
+        .children
+        .into_iter()
+        .find(|c| c.name == "Body")
+        .ok_or("SOAP envelope without Body")?;
+    let first = body.children.into_iter().next().ok_or("empty SOAP Body")?;
     if first.name == "Fault" {
-        Ok(Answer::Fault(FaultInfo::from_node(first)))
+        Ok(Answer::Fault(FaultInfo::from_node(&first)))
     } else {
-        Ok(Answer::Response(first.clone()))
+        Ok(Answer::Response(first))
     }
 }
 
@@ -427,7 +436,61 @@ impl Transport {
                 })
             }
         };
-        match parse_answer(&bytes) {
+        self.answer(method, parse_answer(&bytes))
+    }
+
+    /// Like [`Self::read_answer`] for an answer that may be large (a property collector
+    /// page): parsed as it arrives, each element named `split.1` at depth `split.0` handed
+    /// to `out` (see [`xml::parse_stream`]); the same bounds (time, [`MAX_ANSWER`] bytes) and
+    /// the same errors. Returns the response element without the elements handed out.
+    pub async fn read_answer_split(
+        &self,
+        method: &'static str,
+        resp: reqwest::Response,
+        split: (usize, &str),
+        out: impl FnMut(Node),
+    ) -> Result<Node, Error> {
+        use futures::StreamExt;
+        let mut read = 0usize;
+        let body = resp.bytes_stream().map(move |chunk| {
+            let chunk = chunk.map_err(|e| std::io::Error::other(error_chain(&e)))?;
+            read += chunk.len();
+            if read > MAX_ANSWER {
+                return Err(std::io::Error::other(TooLarge));
+            }
+            Ok(chunk)
+        });
+        let input =
+            tokio::io::BufReader::with_capacity(64 << 10, tokio_util::io::StreamReader::new(body));
+        let parsed = match tokio::time::timeout(self.timeout, xml::parse_stream(input, split, out))
+            .await
+        {
+            Err(_) => {
+                return Err(Error::Timeout {
+                    vcenter: self.name.clone(),
+                    method,
+                    timeout: self.timeout,
+                })
+            }
+            Ok(Err(e)) if e.get_ref().is_some_and(|e| e.is::<TooLarge>()) => {
+                return Err(self.malformed(method, format!("answer larger than {MAX_ANSWER} bytes")))
+            }
+            Ok(Err(e)) => {
+                return Err(Error::Truncated {
+                    vcenter: self.name.clone(),
+                    method,
+                    entities: 0,
+                    detail: e.to_string(),
+                })
+            }
+            Ok(Ok(parsed)) => parsed,
+        };
+        self.answer(method, parsed.and_then(answer_of))
+    }
+
+    /// The response element of a parsed answer, or its fault or parse error.
+    fn answer(&self, method: &'static str, parsed: Result<Answer, String>) -> Result<Node, Error> {
+        match parsed {
             Ok(Answer::Response(n)) => Ok(n),
             Ok(Answer::Fault(f)) => Err(self.fault(method, f)),
             Err(detail) if detail.contains("ended inside") => Err(Error::Truncated {
@@ -440,6 +503,11 @@ impl Transport {
         }
     }
 }
+
+/// The read error of an answer past [`MAX_ANSWER`] bytes.
+#[derive(Debug, thiserror::Error)]
+#[error("answer larger than {MAX_ANSWER} bytes")]
+struct TooLarge;
 
 /// The most of a non-2xx body read: enough for any SOAP fault and an error page's excerpt.
 pub(crate) const MAX_ERROR_BODY: usize = 64 << 10;
