@@ -219,9 +219,13 @@ pub fn open_sink(cfg: &Config, output: Option<&str>) -> Result<Sink, Error> {
     }
     let mut outputs = Vec::with_capacity(cfg.outputs.len());
     for (i, out) in cfg.outputs.iter().enumerate() {
+        let mut api = out.api.clone();
+        if let sink::Api::Otlp { host_name, .. } = &mut api {
+            *host_name = Some(cfg.node.name.clone());
+        }
         let opts = sink::HttpOptions {
             url: out.url.clone(),
-            api: out.api.clone(),
+            api,
             timeout: out.timeout,
             gzip: out.gzip,
             max_retries: out.max_retries,

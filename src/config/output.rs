@@ -1,5 +1,5 @@
-//! The `[output]` section: where the samples go (InfluxDB's 1.x or 2.x API, or a Prometheus
-//! remote-write receiver), and how the sink batches, retries and spools.
+//! The `[output]` section: where the samples go (InfluxDB's 1.x or 2.x API, a Prometheus
+//! remote-write receiver or an OTLP/HTTP receiver), and how the sink batches, retries and spools.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use super::{ranges, Check, ConfigError};
 #[derive(Debug, Clone)]
 pub struct OutputConfig {
     /// Names the output in logs, on `/metrics` and in its spool directory: `name`, or its
-    /// type (`influx`, `remote_write`).
+    /// type (`influx`, `remote_write`, `otlp`).
     pub name: String,
     /// `-` writes line protocol to stdout instead of a sink.
     pub url: String,
@@ -30,7 +30,7 @@ pub use crate::sink::Api as OutputApi;
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawOutput {
-    /// `influx` (the default) or `remote_write`.
+    /// `influx` (the default), `remote_write` or `otlp`.
     #[serde(rename = "type")]
     kind: Option<String>,
     name: Option<String>,
@@ -113,16 +113,21 @@ impl Check<'_> {
     /// One output table, its keys named `key.<name>` in errors.
     fn output(&self, key: &str, mut ro: RawOutput) -> Result<OutputConfig, ConfigError> {
         let k = |name: &str| format!("{key}.{name}");
-        let remote_write = match ro.kind.take().as_deref() {
-            None | Some("influx") => false,
-            Some("remote_write") => true,
+        let kind = match ro.kind.take().as_deref() {
+            None | Some("influx") => "influx",
+            Some("remote_write") => "remote_write",
+            Some("otlp") => "otlp",
             Some(other) => {
                 return Err(self.err(
                     k("type"),
-                    format!("unknown output type {other:?}: \"influx\" or \"remote_write\""),
+                    format!(
+                        "unknown output type {other:?}: \"influx\", \"remote_write\" or \"otlp\""
+                    ),
                 ))
             }
         };
+        // Remote-write and OTLP: a receiver's whole URL, no default, no InfluxDB keys.
+        let remote_write = kind != "influx";
         let name = match ro.name.take() {
             Some(n) if valid_name(&n) => n,
             Some(n) => {
@@ -131,8 +136,7 @@ impl Check<'_> {
                     format!("{n:?}: letters, digits, '-' and '_' only (it names a directory)"),
                 ))
             }
-            None if remote_write => "remote_write".to_string(),
-            None => "influx".to_string(),
+            None => kind.to_string(),
         };
         let url = if remote_write {
             self.required(&k("url"), ro.url.take())?
@@ -145,7 +149,7 @@ impl Check<'_> {
             self.url(&k("url"), &url)?;
         }
         let api = if remote_write {
-            self.remote_write_api(key, &mut ro)?
+            self.remote_write_api(key, kind, &mut ro)?
         } else {
             self.output_api(key, &mut ro)?
         };
@@ -187,9 +191,15 @@ impl Check<'_> {
         })
     }
 
-    /// `type = "remote_write"`: InfluxDB's keys do not apply; `username` with a password,
-    /// or a token (sent as a bearer token), authenticate.
-    fn remote_write_api(&self, key: &str, ro: &mut RawOutput) -> Result<OutputApi, ConfigError> {
+    /// `type = "remote_write"` or `"otlp"`: InfluxDB's keys do not apply; `username` with a
+    /// password, or a token (sent as a bearer token), authenticate. OTLP's `host.name` is
+    /// filled in where the sink is opened, from `[node] name`.
+    fn remote_write_api(
+        &self,
+        key: &str,
+        kind: &str,
+        ro: &mut RawOutput,
+    ) -> Result<OutputApi, ConfigError> {
         let k = |name: &str| format!("{key}.{name}");
         for (key, set) in [
             (&k("database"), ro.database.is_some()),
@@ -200,7 +210,7 @@ impl Check<'_> {
             if set {
                 return Err(self.err(
                     key,
-                    "is an InfluxDB key: not used with type = \"remote_write\"",
+                    format!("is an InfluxDB key: not used with type = {kind:?}"),
                 ));
             }
         }
@@ -226,10 +236,20 @@ impl Check<'_> {
                 "set either username and password_file or token_file, not both",
             ));
         }
-        Ok(OutputApi::RemoteWrite {
-            username: ro.username.take(),
-            password,
-            bearer_token,
+        let username = ro.username.take();
+        Ok(if kind == "otlp" {
+            OutputApi::Otlp {
+                username,
+                password,
+                bearer_token,
+                host_name: None,
+            }
+        } else {
+            OutputApi::RemoteWrite {
+                username,
+                password,
+                bearer_token,
+            }
         })
     }
 

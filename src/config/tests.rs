@@ -538,12 +538,20 @@ url = "http://prometheus:9090/api/v1/write"
 type = "remote_write"
 name = "vm-long-term"
 url = "http://victoria:8428/api/v1/write"
+[[output]]
+type = "otlp"
+url = "http://collector:4318/v1/metrics"
 "#,
     ))
     .unwrap();
     let names: Vec<_> = c.outputs.iter().map(|o| o.name.as_str()).collect();
-    assert_eq!(names, vec!["influx", "remote_write", "vm-long-term"]);
+    assert_eq!(
+        names,
+        vec!["influx", "remote_write", "vm-long-term", "otlp"]
+    );
     assert!(matches!(c.outputs[1].api, OutputApi::RemoteWrite { .. }));
+    assert!(matches!(c.outputs[3].api, OutputApi::Otlp { .. }));
+    assert!(c.outputs[3].gzip, "OTLP bodies are gzipped by default");
     assert_eq!((c.batch_lines(), c.batch_bytes()), (2000, 1 << 20));
     // The single table still works, as the one output.
     let one = load(&with_password("[output]\nurl = \"http://influx:8086\"")).unwrap();
@@ -567,10 +575,23 @@ fn bad_outputs_are_named_by_their_index_and_key() {
         invalid_key(load(&with_password(influx_key))).0,
         "output.database"
     );
+    let otlp_bucket =
+        "[output]\ntype = \"otlp\"\nurl = \"http://c:4318/v1/metrics\"\nbucket = \"x\"";
+    let (key, problem) = invalid_key(load(&with_password(otlp_bucket)));
+    assert_eq!(key, "output.bucket");
+    assert!(problem.contains("\"otlp\""), "{problem}");
+    let otlp_no_url = "[output]\ntype = \"otlp\"";
+    assert_eq!(
+        invalid_key(load(&with_password(otlp_no_url))).0,
+        "output.url"
+    );
     let bad_type = "[output]\ntype = \"kafka\"";
     let (key, problem) = invalid_key(load(&with_password(bad_type)));
     assert_eq!(key, "output.type");
-    assert!(problem.contains("remote_write"), "{problem}");
+    assert!(
+        problem.contains("remote_write") && problem.contains("otlp"),
+        "{problem}"
+    );
     let bad_name = "[output]\nname = \"../x\"";
     assert_eq!(invalid_key(load(&with_password(bad_name))).0, "output.name");
     match load(&with_password(

@@ -1,6 +1,6 @@
 //! The HTTP writer: InfluxDB 1.x `/write` (also Telegraf's `influxdb_listener` and
-//! `http_listener_v2`) and InfluxDB 2.x `/api/v2/write` with gzip, or Prometheus
-//! remote-write ([`super::remote_write`]); retries with backoff.
+//! `http_listener_v2`) and InfluxDB 2.x `/api/v2/write` with gzip, Prometheus remote-write
+//! ([`super::remote_write`]) or OTLP/HTTP ([`super::otlp`]); retries with backoff.
 
 use std::time::Duration;
 
@@ -37,6 +37,16 @@ pub enum Api {
         password: Option<Secret>,
         bearer_token: Option<Secret>,
     },
+    /// OTLP metrics over HTTP/protobuf: `POST {url}` (the receiver's whole metrics URL, e.g.
+    /// `http://collector:4318/v1/metrics`), gzip-compressed when `gzip` is set; the same
+    /// authentication as remote-write.
+    Otlp {
+        username: Option<String>,
+        password: Option<Secret>,
+        bearer_token: Option<Secret>,
+        /// The collecting node's name, sent as the resource attribute `host.name`.
+        host_name: Option<String>,
+    },
 }
 
 impl Api {
@@ -45,6 +55,7 @@ impl Api {
         match self {
             Api::V1 { .. } | Api::V2 { .. } => "influx",
             Api::RemoteWrite { .. } => "remote_write",
+            Api::Otlp { .. } => "otlp",
         }
     }
 
@@ -53,6 +64,7 @@ impl Api {
         match self {
             Api::V1 { .. } | Api::V2 { .. } => "InfluxDB",
             Api::RemoteWrite { .. } => "the remote-write receiver",
+            Api::Otlp { .. } => "the OTLP receiver",
         }
     }
 }
@@ -134,10 +146,10 @@ impl Writer {
         let mut write_url = match &opts.api {
             Api::V1 { .. } => Url::parse(&format!("{base}/write")),
             Api::V2 { .. } => Url::parse(&format!("{base}/api/v2/write")),
-            Api::RemoteWrite { .. } => Ok(parsed.clone()),
+            Api::RemoteWrite { .. } | Api::Otlp { .. } => Ok(parsed.clone()),
         }
         .map_err(|e| SinkError::Config(format!("output url {:?}: {e}", opts.url)))?;
-        if !matches!(opts.api, Api::RemoteWrite { .. }) {
+        if matches!(opts.api, Api::V1 { .. } | Api::V2 { .. }) {
             let mut q = write_url.query_pairs_mut();
             match &opts.api {
                 Api::V1 {
@@ -157,7 +169,7 @@ impl Writer {
                     q.append_pair("org", org);
                     q.append_pair("bucket", bucket);
                 }
-                Api::RemoteWrite { .. } => {}
+                Api::RemoteWrite { .. } | Api::Otlp { .. } => {}
             }
             q.append_pair("precision", "s");
         }
@@ -181,13 +193,10 @@ impl Writer {
         &self.url
     }
 
-    /// Bodies are gzip-compressed here (remote-write's snappy is applied at send time).
+    /// Bodies are gzip-compressed here: line protocol for InfluxDB. Remote-write and OTLP
+    /// convert the line protocol at send time and compress what they send then.
     pub fn gzip(&self) -> bool {
-        self.opts.gzip && !self.remote_write()
-    }
-
-    fn remote_write(&self) -> bool {
-        matches!(self.opts.api, Api::RemoteWrite { .. })
+        self.opts.gzip && matches!(self.opts.api, Api::V1 { .. } | Api::V2 { .. })
     }
 
     /// Turns a body into what this writer sends (compressing once if it gzips).
@@ -251,8 +260,12 @@ impl Writer {
 
     /// One attempt.
     pub async fn send(&self, p: &Payload) -> Result<(), SinkError> {
-        if self.remote_write() {
-            return self.send_remote_write(&p.data).await;
+        match &self.opts.api {
+            Api::RemoteWrite { .. } => return self.send_remote_write(&p.data).await,
+            Api::Otlp { host_name, .. } => {
+                return self.send_otlp(&p.data, host_name.as_deref()).await
+            }
+            Api::V1 { .. } | Api::V2 { .. } => {}
         }
         let req = self
             .client
@@ -264,7 +277,7 @@ impl Writer {
         } else {
             req
         };
-        self.post(req).await
+        self.post(req).await.map(drop)
     }
 
     /// Remote-write: the line protocol converted and sent. A receiver that refuses samples
@@ -284,7 +297,7 @@ impl Writer {
                 .header("X-Prometheus-Remote-Write-Version", "0.1.0")
                 .body(e.body);
             match self.post(req).await {
-                Ok(()) => {}
+                Ok(_) => {}
                 Err(SinkError::Refused {
                     status: 400,
                     message,
@@ -306,8 +319,33 @@ impl Writer {
         Ok(())
     }
 
-    /// Authenticates and sends one request.
-    async fn post(&self, mut req: reqwest::RequestBuilder) -> Result<(), SinkError> {
+    /// OTLP/HTTP: the line protocol converted to an `ExportMetricsServiceRequest`. A partial
+    /// success (the receiver took the request but refused some points) is logged with the
+    /// receiver's reason: resending would be refused the same way.
+    async fn send_otlp(&self, lp: &[u8], host: Option<&str>) -> Result<(), SinkError> {
+        let e = super::otlp::encode(lp, host)?;
+        let req = self
+            .client
+            .post(self.write_url.clone())
+            .header(CONTENT_TYPE, "application/x-protobuf");
+        let req = if self.opts.gzip {
+            req.header(CONTENT_ENCODING, "gzip").body(gzip(&e.body))
+        } else {
+            req.body(e.body)
+        };
+        let resp = self.post(req).await?;
+        let body = read_prefix(resp, ERROR_BODY_LIMIT)
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        if let Some((rejected, message)) = super::otlp::partial_success(&body) {
+            tracing::warn!(sink = %self.url, points = e.points, rejected, %message,
+                "the OTLP receiver took the batch but refused some of its points (partial success)");
+        }
+        Ok(())
+    }
+
+    /// Authenticates and sends one request; the answer when it is a success.
+    async fn post(&self, mut req: reqwest::RequestBuilder) -> Result<reqwest::Response, SinkError> {
         match &self.opts.api {
             Api::V1 {
                 username: Some(u),
@@ -315,6 +353,11 @@ impl Writer {
                 ..
             }
             | Api::RemoteWrite {
+                username: Some(u),
+                password,
+                ..
+            }
+            | Api::Otlp {
                 username: Some(u),
                 password,
                 ..
@@ -327,15 +370,19 @@ impl Writer {
             Api::RemoteWrite {
                 bearer_token: Some(t),
                 ..
+            }
+            | Api::Otlp {
+                bearer_token: Some(t),
+                ..
             } => {
                 req = req.bearer_auth(t.expose());
             }
-            Api::V1 { .. } | Api::RemoteWrite { .. } => {}
+            Api::V1 { .. } | Api::RemoteWrite { .. } | Api::Otlp { .. } => {}
         }
         let resp = req.send().await.map_err(|e| self.transport_error(e))?;
         let status = resp.status();
         if status.is_success() {
-            return Ok(());
+            return Ok(resp);
         }
         let text = match read_prefix(resp, ERROR_BODY_LIMIT).await {
             Ok(b) => String::from_utf8_lossy(&b).into_owned(),

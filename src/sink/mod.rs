@@ -30,6 +30,7 @@
 pub mod error;
 pub mod influx;
 pub mod line;
+pub mod otlp;
 mod output;
 pub mod remote_write;
 pub mod spool;
@@ -118,7 +119,7 @@ impl Sink {
         }
     }
 
-    /// One HTTP output, named after its API (`influx` or `remote_write`). See
+    /// One HTTP output, named after its API (`influx`, `remote_write` or `otlp`). See
     /// [`Output::http`].
     pub fn http(
         opts: HttpOptions,

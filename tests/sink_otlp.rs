@@ -1,0 +1,169 @@
+//! The OTLP/HTTP output (issue 21): one `vcollect once` from the simulator into InfluxDB and
+//! an OTLP receiver at once (two `[[output]]`s); every sample InfluxDB got is in the
+//! receiver, as a gauge point named as Telegraf's opentelemetry output names it, with the
+//! tags as point attributes and the vCenter and node as resource attributes.
+//!
+//! The receiver is a small HTTP server in this test that decodes each request with the
+//! official OpenTelemetry protobuf types (`opentelemetry-proto`, the crate the output
+//! encodes with, generated from opentelemetry-proto's `.proto` files) after gunzipping it.
+//! No real OTLP store is used: none is packaged in Debian (no OpenTelemetry Collector, no
+//! Mimir or Tempo; Debian's Prometheus is too old for its OTLP receiver), and the tests use
+//! only Debian's packages. It is a mock only of the store, and small: it checks the headers,
+//! records what it decoded and answers as OTLP/HTTP does (200 and an empty protobuf
+//! `ExportMetricsServiceResponse`).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use common::config::{self, Vc};
+use common::influx::Influx;
+use common::vcsim::{SimOptions, Simulator};
+use common::{check, once_ok};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::metric;
+
+/// What the receiver decoded, one request each; or why a request was bad.
+type Received = Arc<Mutex<Vec<Result<ExportMetricsServiceRequest, String>>>>;
+
+/// An OTLP/HTTP metrics receiver on a loopback port: `POST /v1/metrics`, protobuf, gzip.
+async fn start_receiver() -> (String, Received) {
+    let got: Received = Arc::default();
+    let state = got.clone();
+    let app = axum::Router::new().route(
+        "/v1/metrics",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let state = state.clone();
+            async move {
+                let decoded = decode(&headers, &body);
+                let ok = decoded.is_ok();
+                state.lock().unwrap().push(decoded);
+                if ok {
+                    let resp = ExportMetricsServiceResponse::default();
+                    (StatusCode::OK, prost::Message::encode_to_vec(&resp))
+                } else {
+                    (StatusCode::BAD_REQUEST, b"bad request".to_vec())
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/v1/metrics"), got)
+}
+
+fn decode(headers: &HeaderMap, body: &[u8]) -> Result<ExportMetricsServiceRequest, String> {
+    let header = |h: &str| headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if header("content-type") != "application/x-protobuf" {
+        return Err(format!("content-type {:?}", header("content-type")));
+    }
+    if header("content-encoding") != "gzip" {
+        return Err(format!("content-encoding {:?}", header("content-encoding")));
+    }
+    let raw = vcollect::sink::influx::gunzip(body).map_err(|e| format!("gzip: {e}"))?;
+    prost::Message::decode(raw.as_slice()).map_err(|e| format!("protobuf: {e}"))
+}
+
+fn attr<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    kvs.iter()
+        .find(|k| k.key == key)
+        .and_then(|k| match k.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some(s.as_str()),
+            _ => None,
+        })
+}
+
+/// The timestamps (seconds) of `name`'s points by `moid`, checking every point's
+/// attributes and its resource's on the way.
+fn points_by_moid(
+    reqs: &[ExportMetricsServiceRequest],
+    name: &str,
+    keys: &[&str],
+) -> BTreeMap<String, BTreeSet<i64>> {
+    let mut out: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    for rm in reqs.iter().flat_map(|r| &r.resource_metrics) {
+        let ra = &rm.resource.as_ref().expect("a resource").attributes;
+        for m in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
+            if m.name != name {
+                continue;
+            }
+            assert_eq!(attr(ra, "service.name"), Some("vcollect"), "{ra:?}");
+            assert_eq!(attr(ra, "host.name"), Some("test-node"), "{ra:?}");
+            assert_eq!(attr(ra, "vcenter"), Some("vc1"), "{ra:?}");
+            let Some(metric::Data::Gauge(g)) = &m.data else {
+                panic!("{name} is not a gauge: {m:?}");
+            };
+            for p in &g.data_points {
+                for key in keys {
+                    assert!(attr(&p.attributes, key).is_some(), "no {key} on {p:?}");
+                }
+                assert_eq!(attr(&p.attributes, "vcenter"), None, "a resource attribute");
+                assert!(p.value.is_some(), "{p:?}");
+                let moid = attr(&p.attributes, "moid").unwrap_or_default();
+                let ts = i64::try_from(p.time_unix_nano / 1_000_000_000).unwrap_or(i64::MAX);
+                assert_eq!(p.time_unix_nano % 1_000_000_000, 0, "{p:?}");
+                out.entry(moid.to_string()).or_default().insert(ts);
+            }
+        }
+    }
+    out
+}
+
+/// One run into InfluxDB and the OTLP receiver at once: per VM and per timestamp, the same
+/// `vsphere_vm_cpu usage_average` samples in both.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_otlp_receiver_gets_every_sample_influxdb_gets_with_its_attributes() {
+    let sim = Simulator::start(SimOptions::default());
+    let influx = Influx::start().await;
+    influx.create_db("vsphere").await;
+    let (url, received) = start_receiver().await;
+    let collect = "[collect]\nlookback = \"3m\"\nvm_counters = [\"cpu.usage.average\"]\n\
+                   host_counters = [\"cpu.usage.average\"]\ncluster_counters = []\ndatastore_counters = []";
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), collect);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[output]", "[[output]]")
+        + &format!("\n[[output]]\ntype = \"otlp\"\nurl = \"{url}\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    once_ok(&cfg, &[]).await;
+
+    let reqs: Vec<_> = received
+        .lock()
+        .unwrap()
+        .drain(..)
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("a request the receiver could not take: {e}"));
+    assert!(!reqs.is_empty(), "nothing reached the OTLP receiver");
+    let want = check::series(
+        &influx,
+        "vsphere",
+        "vsphere_vm_cpu",
+        "usage_average",
+        "moid",
+        0,
+        i64::MAX,
+    )
+    .await;
+    assert_eq!(want.len() as u32, sim.expected_vms(), "{want:?}");
+    assert!(want.values().all(|t| t.len() >= 5), "{want:?}");
+    let got = points_by_moid(
+        &reqs,
+        "vsphere_vm_cpu_usage_average",
+        &["moid", "vmname", "esxhostname", "clustername", "dcname"],
+    );
+    assert_eq!(got, want, "OTLP points against InfluxDB's samples");
+    let hosts = points_by_moid(
+        &reqs,
+        "vsphere_host_cpu_usage_average",
+        &["moid", "esxhostname"],
+    );
+    assert!(!hosts.is_empty(), "no host points");
+}
