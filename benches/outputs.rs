@@ -5,6 +5,9 @@
 //! - `remote_write`: the remote-write output's, the batch parsed back and turned into a
 //!   snappy-compressed protobuf `WriteRequest` (src/sink/remote_write.rs).
 //!
+//! - `line_protocol_parse_only`: the parse alone (influxdb-line-protocol), the first step of
+//!   the remote-write and OTLP conversions.
+//!
 //! Throughput is samples (fields) per CPU-second of the benchmark thread.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -41,6 +44,14 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
     g.throughput(Throughput::Elements(samples));
     g.bench_function("influx_gzip", |b| {
         b.iter(|| vcollect::sink::influx::gzip(&lp))
+    });
+    let text = std::str::from_utf8(&lp).expect("utf-8");
+    g.bench_function("line_protocol_parse_only", |b| {
+        b.iter(|| {
+            influxdb_line_protocol::parse_lines(text)
+                .filter(|l| l.is_ok())
+                .count()
+        })
     });
     g.bench_function("remote_write", |b| {
         b.iter(|| vcollect::sink::remote_write::encode(&lp).expect("line protocol"))

@@ -35,7 +35,7 @@ mod prompb {
         pub samples: Vec<Sample>,
     }
 
-    #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+    #[derive(Clone, PartialEq, prost::Message)]
     pub struct Label {
         #[prost(string, tag = "1")]
         pub name: String,
@@ -89,7 +89,10 @@ pub fn encode(lp: &[u8]) -> Result<Encoded, SinkError> {
 /// The `WriteRequest` of `text`, each series once with its samples in the order of the
 /// lines, and the number of string fields left out.
 pub fn to_write_request(text: &str) -> Result<(WriteRequest, usize), SinkError> {
-    let mut index: HashMap<Vec<prompb::Label>, usize> = HashMap::new();
+    // Series by their line-protocol identity (measurement, tags, field): labels are built
+    // once per series, and a sample of a known series costs one lookup in a reused buffer.
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut key = String::new();
     let mut out = WriteRequest::default();
     let mut strings = 0;
     for (n, line) in influxdb_line_protocol::parse_lines(text).enumerate() {
@@ -99,17 +102,16 @@ pub fn to_write_request(text: &str) -> Result<(WriteRequest, usize), SinkError> 
             .ok_or_else(|| SinkError::Encode(format!("line {}: no timestamp", n + 1)))?
             .saturating_mul(1000);
         let measurement = line.series.measurement.as_str();
-        let mut tags: Vec<prompb::Label> = line
-            .series
-            .tag_set
-            .iter()
-            .flatten()
-            .map(|(k, v)| prompb::Label {
-                name: label_name(k.as_str()),
-                value: v.as_str().to_string(),
-            })
-            .collect();
-        tags.push(prompb::Label::default());
+        key.clear();
+        key.push_str(measurement);
+        for (k, v) in line.series.tag_set.iter().flatten() {
+            key.push('\0');
+            key.push_str(k.as_str());
+            key.push('\0');
+            key.push_str(v.as_str());
+        }
+        key.push('\u{1}');
+        let series_len = key.len();
         for (field, value) in &line.field_set {
             let v = match value {
                 FieldValue::F64(f) => *f,
@@ -121,28 +123,36 @@ pub fn to_write_request(text: &str) -> Result<(WriteRequest, usize), SinkError> 
                     continue;
                 }
             };
-            let mut labels = tags.clone();
-            if let Some(name) = labels.last_mut() {
-                *name = prompb::Label {
-                    name: "__name__".into(),
-                    value: metric_name(measurement, field.as_str()),
-                };
-            }
-            labels.sort_by(|a, b| a.name.cmp(&b.name));
             let sample = prompb::Sample {
                 value: v,
                 timestamp: ts_ms,
             };
-            match index.get(&labels) {
-                Some(&i) => out.timeseries[i].samples.push(sample),
-                None => {
-                    index.insert(labels.clone(), out.timeseries.len());
-                    out.timeseries.push(prompb::TimeSeries {
-                        labels,
-                        samples: vec![sample],
-                    });
-                }
+            key.truncate(series_len);
+            key.push_str(field.as_str());
+            if let Some(&i) = index.get(key.as_str()) {
+                out.timeseries[i].samples.push(sample);
+                continue;
             }
+            let mut labels: Vec<prompb::Label> = line
+                .series
+                .tag_set
+                .iter()
+                .flatten()
+                .map(|(k, v)| prompb::Label {
+                    name: label_name(k.as_str()),
+                    value: v.as_str().to_string(),
+                })
+                .collect();
+            labels.push(prompb::Label {
+                name: "__name__".into(),
+                value: metric_name(measurement, field.as_str()),
+            });
+            labels.sort_by(|a, b| a.name.cmp(&b.name));
+            index.insert(key.clone(), out.timeseries.len());
+            out.timeseries.push(prompb::TimeSeries {
+                labels,
+                samples: vec![sample],
+            });
         }
     }
     Ok((out, strings))
