@@ -229,12 +229,7 @@ async fn a_deleted_vm_costs_only_itself() {
     )
     .await;
     // The recovered faults are counted (not as cycle errors).
-    let scrape = reqwest::get(format!("http://{metrics}/metrics"))
-        .await
-        .expect("scraping /metrics")
-        .text()
-        .await
-        .expect("/metrics text");
+    let scrape = common::scrape(&metrics).await;
     let series = "vcollect_queryperf_faults_total{vcenter=\"vc1\",fault=\"ManagedObjectNotFound\"}";
     assert!(
         scrape.contains(series),
@@ -376,12 +371,7 @@ async fn a_lost_host_costs_only_itself_and_its_vms() {
         },
     )
     .await;
-    let scrape = reqwest::get(format!("http://{metrics}/metrics"))
-        .await
-        .expect("scraping /metrics")
-        .text()
-        .await
-        .expect("/metrics text");
+    let scrape = common::scrape(&metrics).await;
     let series = "vcollect_queryperf_faults_total{vcenter=\"vc1\",fault=\"HostNotConnected\"}";
     assert!(
         scrape.contains(series),
@@ -441,12 +431,7 @@ async fn every_sample_through(sim: &Simulator, entities_per_call: usize, counter
         },
     )
     .await;
-    let scrape = reqwest::get(format!("http://{metrics}/metrics"))
-        .await
-        .expect("scraping /metrics")
-        .text()
-        .await
-        .expect("/metrics text");
+    let scrape = common::scrape(&metrics).await;
     common::sigterm(agent.id().expect("agent pid"));
     let _ = agent.wait().await;
     for (m, tag, n) in [

@@ -214,17 +214,7 @@ impl Check<'_> {
                 ));
             }
         }
-        let password = self.secret(
-            &k("password"),
-            ro.password_file.as_deref(),
-            ro.password_env.as_deref(),
-        )?;
-        if password.is_some() != ro.username.is_some() {
-            return Err(self.err(
-                k("username"),
-                "username and password_file (or password_env) go together",
-            ));
-        }
+        let (username, password) = self.basic_auth(key, ro)?;
         let bearer_token = self.secret(
             &k("token"),
             ro.token_file.as_deref(),
@@ -236,7 +226,6 @@ impl Check<'_> {
                 "set either username and password_file or token_file, not both",
             ));
         }
-        let username = ro.username.take();
         Ok(if kind == "otlp" {
             OutputApi::Otlp {
                 username,
@@ -251,6 +240,26 @@ impl Check<'_> {
                 bearer_token,
             }
         })
+    }
+
+    /// `username` with `password_file` (or `password_env`): both or neither.
+    fn basic_auth(
+        &self,
+        key: &str,
+        ro: &mut RawOutput,
+    ) -> Result<(Option<String>, Option<crate::secret::Secret>), ConfigError> {
+        let password = self.secret(
+            &format!("{key}.password"),
+            ro.password_file.as_deref(),
+            ro.password_env.as_deref(),
+        )?;
+        if password.is_some() != ro.username.is_some() {
+            return Err(self.err(
+                format!("{key}.username"),
+                "username and password_file (or password_env) go together",
+            ));
+        }
+        Ok((ro.username.take(), password))
     }
 
     /// The API the keys select: 2.x when any of org, bucket or token is set, else 1.x. Takes
@@ -281,21 +290,11 @@ impl Check<'_> {
                 token,
             })
         } else {
-            let password = self.secret(
-                &k("password"),
-                ro.password_file.as_deref(),
-                ro.password_env.as_deref(),
-            )?;
-            if password.is_some() != ro.username.is_some() {
-                return Err(self.err(
-                    k("username"),
-                    "username and password_file (or password_env) go together",
-                ));
-            }
+            let (username, password) = self.basic_auth(key, ro)?;
             Ok(OutputApi::V1 {
                 database: ro.database.take().unwrap_or_else(|| "vsphere".into()),
                 retention_policy: ro.retention_policy.take(),
-                username: ro.username.take(),
+                username,
                 password,
             })
         }

@@ -89,16 +89,8 @@ bind-address = "{host}:{rpc}"
             .expect("starting influxd (is Debian's influxdb installed? scripts/setup.sh)");
         self.child = Some(child);
         let url = format!("{}/ping", self.url());
-        super::poll("influxd to answer /ping", Duration::from_secs(30), || {
-            let url = url.clone();
-            async move {
-                match reqwest::get(&url).await {
-                    Ok(r) if r.status().is_success() => Some(()),
-                    _ => None,
-                }
-            }
-        })
-        .await;
+        super::wait_until_it_answers("influxd to answer /ping", &url, Duration::from_secs(30))
+            .await;
         if let Some((user, password)) = &self.auth {
             // The first admin user may be created without credentials (an error once it
             // exists, after a restart: ignored).

@@ -142,3 +142,24 @@ pub fn sigterm(pid: u32) {
         std::io::Error::last_os_error()
     );
 }
+
+/// The agent's `/metrics` text at `addr` (`host:port`).
+pub async fn scrape(addr: &str) -> String {
+    reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("scraping /metrics")
+        .text()
+        .await
+        .expect("/metrics text")
+}
+
+/// Polls `url` until it answers with a success status: a server the test started is up.
+pub async fn wait_until_it_answers(what: &str, url: &str, timeout: Duration) {
+    poll(what, timeout, || async move {
+        match reqwest::get(url).await {
+            Ok(r) if r.status().is_success() => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+}

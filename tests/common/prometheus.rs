@@ -62,16 +62,7 @@ impl Prometheus {
             .expect("starting prometheus (is Debian's prometheus installed? scripts/setup.sh)");
         self.child = Some(child);
         let url = format!("{}/-/ready", self.url());
-        super::poll("prometheus to be ready", Duration::from_secs(60), || {
-            let url = url.clone();
-            async move {
-                match reqwest::get(&url).await {
-                    Ok(r) if r.status().is_success() => Some(()),
-                    _ => None,
-                }
-            }
-        })
-        .await;
+        super::wait_until_it_answers("prometheus to be ready", &url, Duration::from_secs(60)).await;
     }
 
     /// Stops the server (SIGKILL); the TSDB directory stays.

@@ -31,18 +31,10 @@ impl Victoria {
             port,
         };
         let url = format!("{}/health", v.url());
-        super::poll(
+        super::wait_until_it_answers(
             "victoria-metrics to answer /health",
+            &url,
             Duration::from_secs(30),
-            || {
-                let url = url.clone();
-                async move {
-                    match reqwest::get(&url).await {
-                        Ok(r) if r.status().is_success() => Some(()),
-                        _ => None,
-                    }
-                }
-            },
         )
         .await;
         v
