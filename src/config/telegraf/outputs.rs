@@ -1,6 +1,6 @@
 //! `[[outputs.influxdb]]` (1.x) or `[[outputs.influxdb_v2]]` → `[output]`, and every
 //! `[[outputs.http]]` with `data_format = "prometheusremotewrite"` → a remote-write
-//! `[[output]]` beside it.
+//! `[[output]]` beside it, every `[[outputs.opentelemetry]]` → an OTLP one.
 //!
 //! The first InfluxDB output in the file is carried over, every other InfluxDB output and
 //! every output vcollect has no equivalent for is named in a comment with the reason.
@@ -30,22 +30,27 @@ fn is_remote_write(p: &Plugin) -> bool {
             .is_some_and(|f| f == "prometheusremotewrite")
 }
 
+/// Whether a plugin is Telegraf's OpenTelemetry output.
+fn is_otlp(p: &Plugin) -> bool {
+    p.name == "opentelemetry"
+}
+
 /// The output sections: `[output]` for the one InfluxDB output, or `[[output]]` tables when
-/// remote-write outputs come along.
+/// remote-write or OpenTelemetry outputs come along.
 pub(super) fn outputs(outputs: &mut [Plugin], dir: &Path) -> Result<Vec<Section>, Bad> {
     let rw: Vec<usize> = (0..outputs.len())
         .filter(|&i| is_remote_write(&outputs[i]))
         .collect();
-    let header = if rw.is_empty() {
-        "[output]"
-    } else {
-        "[[output]]"
-    };
+    let otel: Vec<usize> = (0..outputs.len())
+        .filter(|&i| is_otlp(&outputs[i]))
+        .collect();
+    let pushed = rw.is_empty() && otel.is_empty();
+    let header = if pushed { "[output]" } else { "[[output]]" };
     let has_influx = outputs
         .iter()
         .any(|p| p.name == "influxdb" || p.name == "influxdb_v2");
     let mut sections = Vec::new();
-    if has_influx || rw.is_empty() {
+    if has_influx || pushed {
         sections.push(output(header, outputs, dir)?);
     } else {
         let mut s = Section::comments();
@@ -55,6 +60,10 @@ pub(super) fn outputs(outputs: &mut [Plugin], dir: &Path) -> Result<Vec<Section>
     for (k, &i) in rw.iter().enumerate() {
         let name = (rw.len() > 1).then(|| format!("remote_write-{}", k + 1));
         sections.push(remote_write(&mut outputs[i], name, dir)?);
+    }
+    for (k, &i) in otel.iter().enumerate() {
+        let name = (otel.len() > 1).then(|| format!("otlp-{}", k + 1));
+        sections.push(otlp(&mut outputs[i], name, dir)?);
     }
     Ok(sections)
 }
@@ -90,28 +99,69 @@ fn remote_write(p: &mut Plugin, name: Option<String>, dir: &Path) -> Result<Sect
         };
         secret(&mut s, &spec, password.as_deref(), dir);
     }
+    let headers = "headers not carried over: vcollect sends the protocol's own headers \
+                   (Content-Encoding: snappy, X-Prometheus-Remote-Write-Version) and the \
+                   authentication above.";
+    pushed_rest(&mut s, p, user.is_none(), "remote_write", headers, dir)?;
+    Ok(s)
+}
+
+/// One `[[outputs.opentelemetry]]`: vcollect speaks OTLP over HTTP, Telegraf over gRPC.
+fn otlp(p: &mut Plugin, name: Option<String>, dir: &Path) -> Result<Section, Bad> {
+    let mut s = Section::table("[[output]]");
+    s.comment(format!("From {} (OpenTelemetry).", p.label()));
+    s.key("type", "otlp");
+    if let Some(n) = name {
+        s.key("name", n);
+    }
+    let address = take_string(p, "service_address")?.unwrap_or_else(|| "localhost:4317".into());
+    let host = address
+        .rsplit_once(':')
+        .map_or(address.as_str(), |(h, _)| h);
+    s.comment(format!(
+        "Telegraf sent OTLP over gRPC to {address}; vcollect sends OTLP over HTTP: the \
+         OpenTelemetry Collector's HTTP receiver listens on 4318 by default (check yours)."
+    ));
+    s.key("url", format!("http://{host}:4318/v1/metrics"));
+    match take_string(p, "compression")?.as_deref() {
+        None | Some("gzip") => {}
+        Some("none") | Some("") => s.key("gzip", false),
+        Some(other) => s.comment(format!(
+            "compression = {other:?} not carried over: vcollect offers gzip or none (gzip)."
+        )),
+    }
+    let headers = "headers not carried over: vcollect sends the protocol's own headers and \
+                   the authentication above.";
+    pushed_rest(&mut s, p, true, "otlp", headers, dir)?;
+    Ok(s)
+}
+
+/// What remote-write and OpenTelemetry outputs share: an `Authorization: Bearer` header as
+/// `token_file` (when `bearer` and no username was set), `timeout`, and every key left
+/// named in a comment with its reason.
+fn pushed_rest(
+    s: &mut Section,
+    p: &mut Plugin,
+    bearer: bool,
+    stem: &'static str,
+    headers_note: &str,
+    dir: &Path,
+) -> Result<(), Bad> {
     if let Some(h) = p.take("headers") {
-        let bearer = h
+        let token = h
             .get("Authorization")
             .and_then(|v| v.as_str())
             .and_then(|a| a.strip_prefix("Bearer "));
-        match bearer {
-            Some(token) if user.is_none() => {
-                let spec = SecretSpec {
-                    key: "token",
-                    from: "The remote-write bearer token",
-                    stem: "remote_write",
-                    required: true,
-                };
-                secret(&mut s, &spec, Some(token), dir);
-            }
-            _ => {}
+        if let (Some(token), true) = (token, bearer) {
+            let spec = SecretSpec {
+                key: "token",
+                from: "The bearer token",
+                stem,
+                required: true,
+            };
+            secret(s, &spec, Some(token), dir);
         }
-        s.comment(
-            "headers not carried over: vcollect sends the protocol's own headers \
-             (Content-Encoding: snappy, X-Prometheus-Remote-Write-Version) and the \
-             authentication above.",
-        );
+        s.comment(headers_note);
     }
     if let Some(t) = take_duration(p, "timeout")? {
         let (t, note) = in_range("timeout", t, &ranges::CALL_TIMEOUT, fmt_duration);
@@ -128,14 +178,14 @@ fn remote_write(p: &mut Plugin, name: Option<String>, dir: &Path) -> Result<Sect
             reasons::output(&key)
         ));
     }
-    Ok(s)
+    Ok(())
 }
 
 /// Comments naming the outputs not carried over (all but `chosen` and the remote-write
 /// ones), each with its reason.
 fn others(s: &mut Section, outputs: &[Plugin], chosen: Option<usize>) {
     for (j, p) in outputs.iter().enumerate() {
-        if Some(j) == chosen || is_remote_write(p) {
+        if Some(j) == chosen || is_remote_write(p) || is_otlp(p) {
             continue;
         }
         let why = match p.name.as_str() {
@@ -146,7 +196,7 @@ fn others(s: &mut Section, outputs: &[Plugin], chosen: Option<usize>) {
                  receiver (or VictoriaMetrics' /api/v1/write); every sample then arrives, not \
                  only the newest at each scrape"
             }
-            _ => "vcollect writes to InfluxDB and Prometheus remote-write receivers",
+            _ => "vcollect writes to InfluxDB, Prometheus remote-write and OTLP receivers",
         };
         s.comment(format!("{} not carried over: {why}.", p.label()));
     }

@@ -729,3 +729,34 @@ fn a_remote_write_http_output_becomes_a_remote_write_output_beside_influxdb() {
         .unwrap_or_else(|e| panic!("{e}\n{out}"));
     assert_eq!(c.outputs.len(), 3);
 }
+
+#[test]
+fn an_opentelemetry_output_becomes_an_otlp_output_over_http() {
+    let text = r#"
+[[inputs.vsphere]]
+  vcenters = ["https://vc1/sdk"]
+  username = "u"
+  password = "$P"
+[[outputs.opentelemetry]]
+  service_address = "otel.example.com:4317"
+  compression = "none"
+  timeout = "5s"
+  headers = {Authorization = "Bearer t0k"}
+  attributes = {"service.name" = "x"}
+"#;
+    let (out, t) = parsed(text);
+    assert!(!out.contains("t0k"), "{out}");
+    let tables = t["output"].as_array().unwrap_or_else(|| panic!("{out}"));
+    // The only output: Telegraf's file has no InfluxDB one.
+    let o = tables.last().and_then(|v| v.as_table()).unwrap();
+    assert_eq!(o["type"].as_str(), Some("otlp"));
+    assert_eq!(
+        o["url"].as_str(),
+        Some("http://otel.example.com:4318/v1/metrics")
+    );
+    assert_eq!(o["gzip"].as_bool(), Some(false));
+    assert_eq!(o["timeout"].as_str(), Some("5s"));
+    assert_eq!(o["token_file"].as_str(), Some("/etc/vcollect/otlp.token"));
+    assert!(out.contains("over gRPC to otel.example.com:4317"), "{out}");
+    assert!(out.contains("`attributes` not carried over"), "{out}");
+}
