@@ -70,12 +70,7 @@ pub(super) fn outputs(outputs: &mut [Plugin], dir: &Path) -> Result<Vec<Section>
 
 /// One `[[outputs.http]]` with the remote-write serializer.
 fn remote_write(p: &mut Plugin, name: Option<String>, dir: &Path) -> Result<Section, Bad> {
-    let mut s = Section::table("[[output]]");
-    s.comment(format!("From {} (Prometheus remote-write).", p.label()));
-    s.key("type", "remote_write");
-    if let Some(n) = name {
-        s.key("name", n);
-    }
+    let mut s = pushed_table(p, "Prometheus remote-write", "remote_write", name);
     p.take("data_format");
     match take_string(p, "url")? {
         Some(u) => {
@@ -108,12 +103,7 @@ fn remote_write(p: &mut Plugin, name: Option<String>, dir: &Path) -> Result<Sect
 
 /// One `[[outputs.opentelemetry]]`: vcollect speaks OTLP over HTTP, Telegraf over gRPC.
 fn otlp(p: &mut Plugin, name: Option<String>, dir: &Path) -> Result<Section, Bad> {
-    let mut s = Section::table("[[output]]");
-    s.comment(format!("From {} (OpenTelemetry).", p.label()));
-    s.key("type", "otlp");
-    if let Some(n) = name {
-        s.key("name", n);
-    }
+    let mut s = pushed_table(p, "OpenTelemetry", "otlp", name);
     let address = take_string(p, "service_address")?.unwrap_or_else(|| "localhost:4317".into());
     let host = address
         .rsplit_once(':')
@@ -134,6 +124,29 @@ fn otlp(p: &mut Plugin, name: Option<String>, dir: &Path) -> Result<Section, Bad
                    the authentication above.";
     pushed_rest(&mut s, p, true, "otlp", headers, dir)?;
     Ok(s)
+}
+
+/// The `[[output]]` table of a pushed output: where it came from, its type and name.
+fn pushed_table(p: &Plugin, what: &str, kind: &str, name: Option<String>) -> Section {
+    let mut s = Section::table("[[output]]");
+    s.comment(format!("From {} ({what}).", p.label()));
+    s.key("type", kind);
+    if let Some(n) = name {
+        s.key("name", n);
+    }
+    s
+}
+
+/// Telegraf's `timeout`, within vcollect's range (every output kind has it).
+fn timeout(s: &mut Section, p: &mut Plugin) -> Result<(), Bad> {
+    if let Some(t) = take_duration(p, "timeout")? {
+        let (t, note) = in_range("timeout", t, &ranges::CALL_TIMEOUT, fmt_duration);
+        if let Some(note) = note {
+            s.comment(note);
+        }
+        s.key("timeout", fmt_duration(t));
+    }
+    Ok(())
 }
 
 /// What remote-write and OpenTelemetry outputs share: an `Authorization: Bearer` header as
@@ -163,13 +176,7 @@ fn pushed_rest(
         }
         s.comment(headers_note);
     }
-    if let Some(t) = take_duration(p, "timeout")? {
-        let (t, note) = in_range("timeout", t, &ranges::CALL_TIMEOUT, fmt_duration);
-        if let Some(note) = note {
-            s.comment(note);
-        }
-        s.key("timeout", fmt_duration(t));
-    }
+    timeout(s, p)?;
     let label = p.label();
     for (key, v) in std::mem::take(&mut p.table) {
         s.comment(format!(
@@ -306,13 +313,7 @@ fn strip_userinfo(url: &str) -> (String, bool) {
 
 /// `timeout` and `content_encoding`, common to both.
 fn common(s: &mut Section, p: &mut Plugin) -> Result<(), Bad> {
-    if let Some(t) = take_duration(p, "timeout")? {
-        let (t, note) = in_range("timeout", t, &ranges::CALL_TIMEOUT, fmt_duration);
-        if let Some(note) = note {
-            s.comment(note);
-        }
-        s.key("timeout", fmt_duration(t));
-    }
+    timeout(s, p)?;
     match take_string(p, "content_encoding")?.as_deref() {
         None => {}
         Some("gzip") => s.key("gzip", true),
