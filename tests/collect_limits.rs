@@ -65,15 +65,6 @@ async fn historical_samples(influx: &Influx, db: &str) -> BTreeMap<String, BTree
     all
 }
 
-/// Unix seconds now, not rounded: the simulator posts a 5-min sample 450 s after it, to
-/// the second.
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
-}
-
 /// `vcollect once` with the default configuration (default counters, lookback and limits)
 /// on a fresh data dir, into database `db`; returns its summary.
 async fn once_into(sim: &Simulator, influx: &Influx, db: &str) -> String {
@@ -110,14 +101,14 @@ async fn every_default_kind_is_written_completely_whatever_max_query_metrics() {
     // vCenter posts a historical sample every 5 minutes: the runs compare equal only if none
     // straddles a new one, so a set of runs that did is done again.
     for _ in 0..2 {
-        before = unix_now() - 450;
+        before = check::unix_now() - 450; // not rounded: a 5-min sample is posted 450 s after it
         let dbs = runs.iter().enumerate().map(|(i, r)| format!("{}{i}", r.0));
         summaries = futures::future::join_all(sims.iter().zip(dbs).map(|(sim, db)| {
             let influx = &influx;
             async move { once_into(sim, influx, &db).await }
         }))
         .await;
-        after = unix_now() - 450;
+        after = check::unix_now() - 450;
         if before / 300 == after / 300 {
             break;
         }
