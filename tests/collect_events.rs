@@ -1,7 +1,6 @@
 //! vCenter's events as `vsphere_event` points, end to end: events posted in the simulator's
 //! EventManager while the agent runs (tests/vcsim/events.go), the real binary, a real
-//! InfluxDB. The handover of the event stream between nodes is not tested here: its
-//! watermark is not replicated yet (src/collect/events.rs).
+//! InfluxDB. The handover of the event stream between nodes: tests/cluster_events.rs.
 
 mod common;
 

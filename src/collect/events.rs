@@ -1,13 +1,6 @@
-//! vCenter's events as `vsphere_event` points (`[collect] events = true`).
-//!
-//! One node reads a vCenter's events: the owner of the bucket of [`EVENTS_ID`], as for
-//! any entity, so a cluster reads each event stream once. The reader remembers the last
-//! event key it wrote (vCenter increases keys) and asks vCenter for the events since the
-//! time of that event; a node that starts reading (at start, or when the bucket comes to it)
-//! begins `lookback` back. This watermark is the node's own, **not replicated yet**: after a
-//! handover the new owner rewrites up to `lookback` of events (the same points: harmless)
-//! and misses those older than that if the stream had no reader for longer. The replicated,
-//! gap-free handover is still to come (docs/compatibility.md).
+//! vCenter's events as `vsphere_event` points (`[collect] events = true`): which types are
+//! written, and how an event becomes a point. Reading the stream, and how far it got, is
+//! [`super::event_stream`].
 //!
 //! A point: `vsphere_event,clustername=…,dcname=…,dsname=…,esxhostname=…,severity=…,
 //! type=VmPoweredOffEvent,vcenter=…,vmname=… key=42i,chain_id=41i,user="…",message="…"
@@ -46,42 +39,6 @@ impl EventSelect {
     pub fn selected(&self, kind: &str) -> bool {
         let any = |ps: &[String]| ps.iter().any(|p| Wildcard::name(p).matches(kind));
         any(&self.include) && !any(&self.exclude)
-    }
-}
-
-/// One vCenter's event reader: how far it got.
-#[derive(Debug, Default)]
-pub struct EventReader {
-    /// The key and time of the newest event written; `None`: not reading yet.
-    last: Option<(i64, i64)>,
-}
-
-impl EventReader {
-    /// Forgets how far it got (the stream is another node's now).
-    pub fn stop(&mut self) {
-        self.last = None;
-    }
-
-    /// The time to ask vCenter for events from: the newest written event's (its second is
-    /// read again, its keys dropped by [`Self::fresh`]), else `now - lookback`.
-    pub fn since(&self, now: i64, lookback: i64) -> i64 {
-        self.last.map_or(now - lookback, |(_, t)| t)
-    }
-
-    /// The events of `read` not written yet and selected, oldest first.
-    pub fn fresh(&self, mut read: Vec<Event>, select: &EventSelect) -> Vec<Event> {
-        let after = self.last.map_or(i64::MIN, |(k, _)| k);
-        read.retain(|e| e.key > after && select.selected(&e.kind));
-        read.sort_by_key(|e| e.key);
-        read.dedup_by_key(|e| e.key);
-        read
-    }
-
-    /// `events` (from [`Self::fresh`]) are in the sink.
-    pub fn written(&mut self, events: &[Event]) {
-        if let Some(e) = events.last() {
-            self.last = Some((e.key, e.time));
-        }
     }
 }
 
@@ -145,28 +102,6 @@ mod tests {
         assert!(patterns.server_types().is_empty());
         assert!(patterns.selected("VmPoweredOnEvent"));
         assert!(!patterns.selected("VmBeingCreatedEvent") && !patterns.selected("HostEvent"));
-    }
-
-    #[test]
-    fn only_new_selected_events_are_written_oldest_first_and_the_reader_moves_on() {
-        let select = EventSelect {
-            include: vec!["*".into()],
-            exclude: vec!["TaskEvent".into()],
-        };
-        let mut r = EventReader::default();
-        assert_eq!(r.since(1000, 300), 700);
-        let got = r.fresh(
-            vec![ev(3, 20, "A"), ev(1, 10, "A"), ev(2, 10, "TaskEvent")],
-            &select,
-        );
-        assert_eq!(got.iter().map(|e| e.key).collect::<Vec<_>>(), [1, 3]);
-        r.written(&got);
-        assert_eq!(r.since(1000, 300), 20);
-        // The same second read again: its written keys are dropped.
-        let got = r.fresh(vec![ev(3, 20, "A"), ev(4, 20, "A")], &select);
-        assert_eq!(got.iter().map(|e| e.key).collect::<Vec<_>>(), [4]);
-        r.stop();
-        assert_eq!(r.since(1000, 300), 700);
     }
 
     #[test]

@@ -37,7 +37,7 @@ mod xml;
 
 pub use client::{Client, ClientOptions};
 pub use error::Error;
-pub use events::{Event, MAX_EVENTS, PAGE as EVENT_PAGE};
+pub use events::{Event, EventsRead, MAX_EVENTS, PAGE as EVENT_PAGE};
 pub use options::MAX_QUERY_METRICS_OPTION;
 pub use perf::{
     count_samples, drop_at_or_before, parse_perf_slice, request_body, PerfParseError, PerfParser,
