@@ -93,3 +93,63 @@ async fn events_posted_while_the_agent_runs_arrive_once_each() {
     common::sigterm(agent.id().expect("agent pid"));
     let _ = agent.wait().await;
 }
+
+/// Two events of one type on one object in one second are two points (their keys in the
+/// milliseconds of the timestamp, docs/compatibility.md), and every key is one point.
+#[tokio::test(flavor = "multi_thread")]
+async fn events_of_one_type_on_one_object_in_one_second_are_one_point_each() {
+    let sim = Simulator::start(SimOptions {
+        clusters: 1,
+        hosts_per_cluster: 1,
+        vms: 1,
+        ..SimOptions::default()
+    });
+    let influx = Influx::start().await;
+    influx.create_db("vsphere").await;
+    let dir = tempfile::tempdir().unwrap();
+    let collect = "[collect]\ninterval = \"2s\"\nlookback = \"1m\"\nevents = true\n";
+    let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), collect);
+    let mut agent = common::spawn_agent(&cfg, None);
+    let vm = "DC0_C0_RP0_VM0";
+    let q = "SELECT \"key\" FROM \"vsphere_event\" WHERE \"type\" = 'VmPoweredOnEvent'";
+    // Bursts of four until one lands in a single second (the first, nearly always).
+    for burst in 0..5 {
+        let mut keys = Vec::new();
+        for _ in 0..4 {
+            keys.push(post(&sim, "VmPoweredOnEvent", vm).await);
+        }
+        let rows = common::poll("the burst's points", Duration::from_secs(30), || async {
+            let rows = influx.rows("vsphere", q).await;
+            let last = keys[keys.len() - 1];
+            rows.iter()
+                .any(|r| r[1].as_i64() == Some(last))
+                .then_some(rows)
+        })
+        .await;
+        // Per key of the burst: the seconds of its points.
+        let mut seconds: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for r in &rows {
+            if let (Some(t), Some(k)) = (r[0].as_i64(), r[1].as_i64()) {
+                if keys.contains(&k) {
+                    seconds.entry(k).or_default().push(t);
+                }
+            }
+        }
+        for k in &keys {
+            assert_eq!(seconds.get(k).map(Vec::len), Some(1), "key {k}: {rows:?}");
+        }
+        let distinct: std::collections::BTreeSet<i64> =
+            seconds.values().flatten().copied().collect();
+        if distinct.len() < keys.len() {
+            println!(
+                "burst {burst}: {} events in {} seconds",
+                keys.len(),
+                distinct.len()
+            );
+            common::sigterm(agent.id().expect("agent pid"));
+            let _ = agent.wait().await;
+            return;
+        }
+    }
+    panic!("no burst of four events landed within one second");
+}

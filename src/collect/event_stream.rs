@@ -170,7 +170,7 @@ impl EventStream {
     async fn write(&mut self, c: &StreamCycle<'_>, fresh: &[Event], summary: &mut CycleSummary) {
         let batch = events::encode(c.vcenter, fresh);
         let (lines, bytes) = (batch.lines, batch.body.len());
-        match c.sink.write(batch).await {
+        match c.sink.write_at(batch, events::PRECISION).await {
             Outcome::Written | Outcome::Spooled => {
                 if let Some(e) = fresh.last() {
                     self.written = Some(EventPosition {

@@ -4,12 +4,21 @@
 //!
 //! A point: `vsphere_event,clustername=…,dcname=…,dsname=…,esxhostname=…,severity=…,
 //! type=VmPoweredOffEvent,vcenter=…,vmname=… key=42i,chain_id=41i,user="…",message="…"
-//! <createdTime>`, each name tag only when the event names it. Points are at second
-//! precision: two events of one type on the same objects in the same second are one point.
+//! <createdTime>`, each name tag only when the event names it.
+//!
+//! **One point per event.** InfluxDB keeps one point per measurement, tag set and
+//! timestamp, and vCenter often records several events of one type on one object in the
+//! same second (an alarm evaluation turning several alarms of a host red). So the timestamp
+//! is in milliseconds ([`Precision::Millis`]): the second the event was created, and as its
+//! milliseconds the event key modulo 1000. vCenter numbers events one after the other, so
+//! two events share a point only with 1000 events between them in the same second, of the
+//! same type on the same objects. The time is the event's own, not when it was read: a node
+//! that writes an event again (a handover, see [`super::event_stream`]) writes the same
+//! point. The sub-second part is not vCenter's: its creation time is kept to the second.
 
 use super::wildcard::Wildcard;
 use crate::sink::line::LineBuilder;
-use crate::sink::Batch;
+use crate::sink::{Batch, Precision};
 use crate::vsphere::Event;
 
 /// The name hashed with the vCenter's to place its event stream in a bucket.
@@ -47,7 +56,15 @@ fn name(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("")
 }
 
-/// The points of `events`.
+/// The unit of [`encode`]'s timestamps.
+pub const PRECISION: Precision = Precision::Millis;
+
+/// An event's timestamp: its second, and its key modulo 1000 as the milliseconds.
+pub fn timestamp_ms(e: &Event) -> i64 {
+    e.time.saturating_mul(1000) + e.key.rem_euclid(1000)
+}
+
+/// The points of `events` (timestamps in [`PRECISION`]).
 pub fn encode(vcenter: &str, events: &[Event]) -> Batch {
     let mut batch = Batch::default();
     for e in events {
@@ -64,7 +81,7 @@ pub fn encode(vcenter: &str, events: &[Event]) -> Batch {
             .field_i64("chain_id", e.chain_id)
             .field_str("user", &e.user)
             .field_str("message", &e.message)
-            .finish(e.time);
+            .finish(timestamp_ms(e));
         if written {
             batch.lines += 1;
         }
@@ -110,7 +127,27 @@ mod tests {
         assert_eq!(b.lines, 1);
         assert_eq!(
             String::from_utf8(b.body).unwrap(),
-            "vsphere_event,type=VmPoweredOffEvent,vcenter=vc1,vmname=web\\ 1 key=42i,chain_id=42i,user=\"\",message=\"web 1 is \\\"off\\\"\" 1700000000\n"
+            "vsphere_event,type=VmPoweredOffEvent,vcenter=vc1,vmname=web\\ 1 key=42i,chain_id=42i,user=\"\",message=\"web 1 is \\\"off\\\"\" 1700000000042\n"
         );
+    }
+
+    #[test]
+    fn events_of_one_type_on_one_object_in_one_second_are_distinct_points() {
+        let same = [
+            ev(1999, 1_700_000_000, "AlarmStatusChangedEvent"),
+            ev(2000, 1_700_000_000, "AlarmStatusChangedEvent"),
+            ev(2001, 1_700_000_000, "AlarmStatusChangedEvent"),
+        ];
+        let ts: Vec<i64> = same.iter().map(timestamp_ms).collect();
+        assert_eq!(
+            ts,
+            [1_700_000_000_999, 1_700_000_000_000, 1_700_000_000_001]
+        );
+        // Written again, an event is the same point.
+        assert_eq!(timestamp_ms(&same[1]), timestamp_ms(&same[1].clone()));
+        let body = String::from_utf8(encode("vc1", &same).body).unwrap();
+        let stamps: std::collections::BTreeSet<&str> =
+            body.lines().filter_map(|l| l.rsplit(' ').next()).collect();
+        assert_eq!(stamps.len(), 3, "{body}");
     }
 }

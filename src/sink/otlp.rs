@@ -33,6 +33,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 pub use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 
 use super::error::SinkError;
+use super::Precision;
 
 /// The tag that names the vCenter: a resource attribute rather than a point attribute.
 const VCENTER_TAG: &str = "vcenter";
@@ -51,9 +52,18 @@ pub struct Encoded {
 /// collecting node's name (`host.name`). A line that does not parse is an error naming it:
 /// the batch came from this process or its spool, so it is a bug or a damaged spool file.
 pub fn encode(lp: &[u8], host: Option<&str>) -> Result<Encoded, SinkError> {
+    encode_at(lp, host, Precision::Seconds)
+}
+
+/// [`encode`] for line protocol with timestamps in `precision`.
+pub fn encode_at(
+    lp: &[u8],
+    host: Option<&str>,
+    precision: Precision,
+) -> Result<Encoded, SinkError> {
     let text = std::str::from_utf8(lp)
         .map_err(|e| SinkError::Encode(format!("line protocol is not UTF-8: {e}")))?;
-    let (req, strings_skipped) = to_request(text, host)?;
+    let (req, strings_skipped) = to_request_at(text, host, precision)?;
     let points = req
         .resource_metrics
         .iter()
@@ -91,6 +101,16 @@ pub fn to_request(
     text: &str,
     host: Option<&str>,
 ) -> Result<(ExportMetricsServiceRequest, usize), SinkError> {
+    to_request_at(text, host, Precision::Seconds)
+}
+
+/// [`to_request`] for timestamps in `precision`.
+pub fn to_request_at(
+    text: &str,
+    host: Option<&str>,
+    precision: Precision,
+) -> Result<(ExportMetricsServiceRequest, usize), SinkError> {
+    let per_unit = precision.millis() as u64 * 1_000_000;
     let mut resources: Vec<(Option<String>, Res)> = Vec::new();
     let mut strings = 0;
     for (n, line) in influxdb_line_protocol::parse_lines(text).enumerate() {
@@ -100,7 +120,7 @@ pub fn to_request(
             .ok_or_else(|| SinkError::Encode(format!("line {}: no timestamp", n + 1)))?;
         let nanos = u64::try_from(ts)
             .ok()
-            .and_then(|s| s.checked_mul(1_000_000_000))
+            .and_then(|s| s.checked_mul(per_unit))
             .ok_or_else(|| {
                 SinkError::Encode(format!("line {}: timestamp {ts} out of range", n + 1))
             })?;
@@ -359,5 +379,16 @@ mod tests {
         assert!(e.to_string().contains("no timestamp"), "{e}");
         let e = encode(b"m f=1 -5\n", None).unwrap_err();
         assert!(e.to_string().contains("out of range"), "{e}");
+    }
+
+    #[test]
+    fn millisecond_batches_keep_their_milliseconds() {
+        let lp = "vsphere_event,type=A,vcenter=vc1 key=1999i 1700000000999\n";
+        let (req, _) = to_request_at(lp, None, Precision::Millis).unwrap();
+        let m = &req.resource_metrics[0].scope_metrics[0].metrics[0];
+        let Some(metric::Data::Gauge(g)) = &m.data else {
+            panic!("not a gauge: {m:?}");
+        };
+        assert_eq!(g.data_points[0].time_unix_nano, 1_700_000_000_999_000_000);
     }
 }

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use influxdb_line_protocol::FieldValue;
 
 use super::error::SinkError;
+use super::Precision;
 
 /// The protocol's messages (prometheus/prompb `types.proto` and `remote.proto`, version 1.0:
 /// only the fields a writer of samples sets).
@@ -69,9 +70,14 @@ pub struct Encoded {
 /// `WriteRequest`. A line that does not parse is an error naming it: the batch came from
 /// this process or its spool, so it is a bug or a damaged spool file, never input to skip.
 pub fn encode(lp: &[u8]) -> Result<Encoded, SinkError> {
+    encode_at(lp, Precision::Seconds)
+}
+
+/// [`encode`] for line protocol with timestamps in `precision`.
+pub fn encode_at(lp: &[u8], precision: Precision) -> Result<Encoded, SinkError> {
     let text = std::str::from_utf8(lp)
         .map_err(|e| SinkError::Encode(format!("line protocol is not UTF-8: {e}")))?;
-    let (req, strings_skipped) = to_write_request(text)?;
+    let (req, strings_skipped) = to_write_request_at(text, precision)?;
     let samples = req.timeseries.iter().map(|t| t.samples.len()).sum();
     let series = req.timeseries.len();
     let raw = prost::Message::encode_to_vec(&req);
@@ -89,6 +95,14 @@ pub fn encode(lp: &[u8]) -> Result<Encoded, SinkError> {
 /// The `WriteRequest` of `text`, each series once with its samples in the order of the
 /// lines, and the number of string fields left out.
 pub fn to_write_request(text: &str) -> Result<(WriteRequest, usize), SinkError> {
+    to_write_request_at(text, Precision::Seconds)
+}
+
+/// [`to_write_request`] for timestamps in `precision`.
+pub fn to_write_request_at(
+    text: &str,
+    precision: Precision,
+) -> Result<(WriteRequest, usize), SinkError> {
     // Series by their line-protocol identity (measurement, tags, field): labels are built
     // once per series, and a sample of a known series costs one lookup in a reused buffer.
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -100,7 +114,7 @@ pub fn to_write_request(text: &str) -> Result<(WriteRequest, usize), SinkError> 
         let ts_ms = line
             .timestamp
             .ok_or_else(|| SinkError::Encode(format!("line {}: no timestamp", n + 1)))?
-            .saturating_mul(1000);
+            .saturating_mul(precision.millis());
         let measurement = line.series.measurement.as_str();
         key.clear();
         key.push_str(measurement);
@@ -324,5 +338,18 @@ mod tests {
         ));
         assert!(refused_for_order("out of bounds"));
         assert!(!refused_for_order("snappy: corrupt input"));
+    }
+
+    #[test]
+    fn millisecond_batches_keep_their_milliseconds() {
+        let lp = "vsphere_event,type=A,vcenter=vc1 key=1999i 1700000000999\n\
+                  vsphere_event,type=A,vcenter=vc1 key=2000i 1700000000000\n";
+        let (req, _) = to_write_request_at(lp, Precision::Millis).unwrap();
+        let stamps: Vec<i64> = req.timeseries[0]
+            .samples
+            .iter()
+            .map(|s| s.timestamp)
+            .collect();
+        assert_eq!(stamps, [1_700_000_000_999, 1_700_000_000_000]);
     }
 }
