@@ -153,3 +153,75 @@ async fn events_of_one_type_on_one_object_in_one_second_are_one_point_each() {
     }
     panic!("no burst of four events landed within one second");
 }
+
+/// A standalone node resumes the stream from `<data_dir>/events.json`: events posted while
+/// it was stopped for longer than `lookback` arrive once each after its restart, though a
+/// reader starting from `lookback` (a `once` with an empty data dir) no longer sees them
+/// (the simulator answers a collector's time window, tests/vcsim/event_window.go).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_node_resumes_the_stream_from_its_position_not_from_lookback() {
+    let sim = Simulator::start(SimOptions {
+        clusters: 1,
+        hosts_per_cluster: 1,
+        vms: 1,
+        ..SimOptions::default()
+    });
+    let influx = Influx::start().await;
+    influx.create_db("vsphere").await;
+    let dir = tempfile::tempdir().unwrap();
+    let collect = "[collect]\ninterval = \"1s\"\nlookback = \"3s\"\nevents = true\n";
+    let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), collect);
+    let (vm, host) = ("DC0_C0_RP0_VM0", "DC0_C0_H0");
+    let mut agent = common::spawn_agent(&cfg, None);
+    let first = post(&sim, "VmPoweredOffEvent", vm).await;
+    common::poll("the first event", Duration::from_secs(30), || async {
+        points(&influx).await.contains_key(&first).then_some(())
+    })
+    .await;
+    common::sigterm(agent.id().expect("agent pid"));
+    let _ = agent.wait().await;
+    assert!(dir.path().join("data/events.json").exists());
+    // While it is stopped, and for longer than lookback after.
+    let missed = [
+        post(&sim, "EnteredMaintenanceModeEvent", host).await,
+        post(&sim, "VmPoweredOnEvent", vm).await,
+    ];
+    let posted = common::check::unix_now();
+    while common::check::unix_now() < posted + 3 + 2 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The control: from lookback, they are gone.
+    let fresh = tempfile::tempdir().unwrap();
+    let cfg2 = config::write(
+        fresh.path(),
+        &[Vc::new("vc1", &sim)],
+        &influx.url(),
+        collect,
+    );
+    let out = tokio::process::Command::new(common::vcollect_bin())
+        .args(["once", "--output", "-", "--config"])
+        .arg(&cfg2)
+        .output()
+        .await
+        .expect("running vcollect once");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed}");
+    for key in missed {
+        assert!(!printed.contains(&format!("key={key}i")), "{printed}");
+    }
+    let mut agent = common::spawn_agent(&cfg, None);
+    let got = common::poll(
+        "the events of the outage",
+        Duration::from_secs(30),
+        || async {
+            let p = points(&influx).await;
+            missed.iter().all(|k| p.contains_key(k)).then_some(p)
+        },
+    )
+    .await;
+    for key in missed.iter().chain([&first]) {
+        assert_eq!(got.get(key).map(Vec::len), Some(1), "key {key}: {got:?}");
+    }
+    common::sigterm(agent.id().expect("agent pid"));
+    let _ = agent.wait().await;
+}
