@@ -138,7 +138,8 @@ pub struct WatermarkUpdate {
 }
 
 /// How far one vCenter's event stream is in the sink: the key and creation time (unix
-/// seconds) of the newest event written (the greatest key). vCenter gives every event a key
+/// seconds) of the newest event read (the greatest key), every event of a written type up to
+/// it being in the sink. vCenter gives every event a key
 /// one above the last, so a reader resumes after it (`collect::events`); the time bounds
 /// where it asks vCenter from. Replicated per vCenter like the watermarks (in
 /// `CommitWatermarks.events` and `VcenterShards.events` in the Raft state; a standalone node

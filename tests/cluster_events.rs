@@ -104,8 +104,9 @@ async fn wait_event(influx: &Influx, cluster: &Cluster, key: i64, what: &str) {
     let start = Instant::now();
     while !points(influx).await.contains_key(&key) {
         if start.elapsed() > HANDOVER {
+            let have: Vec<i64> = points(influx).await.into_keys().collect();
             panic!(
-                "timed out waiting for {what} (event {key})\n{}",
+                "timed out waiting for {what} (event {key}; InfluxDB has {have:?})\n{}",
                 cluster.logs()
             );
         }
@@ -221,6 +222,15 @@ async fn every_event_arrives_once_through_a_drain_and_a_kill_of_the_reading_node
         .await;
     let first = stream_owner(&st[0]).expect("an owner");
     println!("cluster formed after {took:?}; {first} reads the event stream");
+    // The stream starts `lookback` before its first read: events posted earlier are not
+    // its. A probe event a second until one arrives: from then on every event counts.
+    let base = sim.url.trim_end_matches("/sdk").to_string();
+    common::poll("the stream to be read", HANDOVER, || async {
+        let k = post(&base, "VmPoweredOffEvent", "DC0_C0_RP0_VM0").await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        points(&influx).await.contains_key(&k).then_some(())
+    })
+    .await;
     let gen = Generator::start(&sim);
     common::poll("a first posted event", Duration::from_secs(10), || async {
         gen.last()

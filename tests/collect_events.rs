@@ -173,9 +173,12 @@ async fn a_restarted_node_resumes_the_stream_from_its_position_not_from_lookback
     let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), collect);
     let (vm, host) = ("DC0_C0_RP0_VM0", "DC0_C0_H0");
     let mut agent = common::spawn_agent(&cfg, None);
-    let first = post(&sim, "VmPoweredOffEvent", vm).await;
-    common::poll("the first event", Duration::from_secs(30), || async {
-        points(&influx).await.contains_key(&first).then_some(())
+    // The stream starts `lookback` before the agent's first read: an event a second until
+    // one arrives.
+    let first = common::poll("a first event", Duration::from_secs(60), || async {
+        let k = post(&sim, "VmPoweredOffEvent", vm).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        points(&influx).await.contains_key(&k).then_some(k)
     })
     .await;
     common::sigterm(agent.id().expect("agent pid"));

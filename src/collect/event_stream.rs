@@ -3,11 +3,12 @@
 //! The stream is an entity of the shard map: the owner of the bucket of
 //! [`EVENTS_ID`](super::events::EVENTS_ID) reads it, so a cluster reads each vCenter's
 //! events once. How far it is in the sink is an [`EventPosition`] (the key and time of the
-//! newest event written), committed through the [`Assignment`] like the watermarks: after
-//! the sink acknowledged the events, and in a cluster only once no batch waits in the local
-//! spool (`spool_is_durable`). A node that starts reading (at start, or when the bucket
+//! newest event read, every selected one up to it written), committed through the
+//! [`Assignment`] like the watermarks: after the sink acknowledged the events, and in a
+//! cluster only once no batch waits in the local spool (`spool_is_durable`). A node that starts reading (at start, or when the bucket
 //! comes to it after a drain or a failure) resumes from the committed position; with none
-//! yet, from `lookback`.
+//! yet, from `lookback`, which it commits as a start marker (key 0) so that the events after
+//! it are read even if the first one comes after a handover.
 //!
 //! Each cycle asks vCenter for the events created since [`OVERLAP`] before the position's
 //! time and writes those with a greater key. vCenter numbers events in the order it creates
@@ -50,8 +51,8 @@ pub struct EventStream {
     lookback: i64,
     /// Whether this node read the stream last cycle (to log when it starts and stops).
     reading: bool,
-    /// The newest event this node wrote while reading: ahead of the committed position while
-    /// the spool holds events it has not delivered.
+    /// How far this node got while reading (see [`Fresh::upto`]): ahead of the committed
+    /// position while the spool holds events it has not delivered.
     written: Option<EventPosition>,
 }
 
@@ -100,7 +101,12 @@ impl EventStream {
             (Some(w), Some(k)) if k.advances(&w) => Some(k),
             (w, k) => w.or(k),
         };
-        let since = from.map_or(c.now - self.lookback, |p| p.time - OVERLAP);
+        let since = match from {
+            // A start marker: nothing can be numbered after it yet created before it.
+            Some(p) if p.key == 0 => p.time,
+            Some(p) => p.time - OVERLAP,
+            None => c.now - self.lookback,
+        };
         let read = match c
             .client
             .events_since(since, &self.select.server_types())
@@ -114,7 +120,10 @@ impl EventStream {
             }
         };
         let fresh = fresh(read, from, &self.select, c.vcenter);
-        if !fresh.is_empty() {
+        if fresh.events.is_empty() {
+            // Only events of types not written: the stream is past them all the same.
+            self.written = fresh.upto.or(self.written);
+        } else {
             self.write(&c, &fresh, summary).await;
         }
         self.commit(&c, committed, summary).await;
@@ -126,6 +135,13 @@ impl EventStream {
         self.reading = true;
         self.written = None;
         let Some(p) = committed else {
+            // A start marker, committed like a position: until an event arrives every cycle
+            // reads from here (not from a `lookback` that moves on with the clock), and a
+            // node taking the stream over before then starts here too. No event has key 0.
+            self.written = Some(EventPosition {
+                key: 0,
+                time: c.now - self.lookback,
+            });
             tracing::info!(
                 vcenter = c.vcenter,
                 lookback_s = self.lookback,
@@ -166,18 +182,13 @@ impl EventStream {
         self.written = None;
     }
 
-    /// Writes `fresh` (oldest first); on success the newest is this node's position.
-    async fn write(&mut self, c: &StreamCycle<'_>, fresh: &[Event], summary: &mut CycleSummary) {
-        let batch = events::encode(c.vcenter, fresh);
+    /// Writes `fresh`'s events; on success its end is this node's position.
+    async fn write(&mut self, c: &StreamCycle<'_>, fresh: &Fresh, summary: &mut CycleSummary) {
+        let batch = events::encode(c.vcenter, &fresh.events);
         let (lines, bytes) = (batch.lines, batch.body.len());
         match c.sink.write_at(batch, events::PRECISION).await {
             Outcome::Written | Outcome::Spooled => {
-                if let Some(e) = fresh.last() {
-                    self.written = Some(EventPosition {
-                        key: e.key,
-                        time: e.time,
-                    });
-                }
+                self.written = fresh.upto.or(self.written);
                 summary.lines += lines as u64;
                 summary.bytes += bytes as u64;
             }
@@ -214,14 +225,25 @@ impl EventStream {
     }
 }
 
-/// The events of `read` to write after position `from`, selected, oldest (lowest key) first
-/// (see the module doc: the key order, the restart of keys, a cut read).
+/// What a read brings after the position.
+#[derive(Debug, Default)]
+pub struct Fresh {
+    /// The selected events to write, oldest (lowest key) first.
+    pub events: Vec<Event>,
+    /// The position once they are written: the newest event read after the old one, of any
+    /// type. Counting the types not written too keeps the position moving while only those
+    /// arrive (with a type pattern vCenter sends every type), so that reads stay short.
+    pub upto: Option<EventPosition>,
+}
+
+/// The events of `read` after position `from` (see the module doc: the key order, the
+/// restart of keys, a cut read), and the position past them.
 pub fn fresh(
     read: EventsRead,
     from: Option<EventPosition>,
     select: &EventSelect,
     vcenter: &str,
-) -> Vec<Event> {
+) -> Fresh {
     let mut events = read.events;
     if let Some(p) = from {
         let restarted = events
@@ -242,7 +264,6 @@ pub fn fresh(
             events.retain(|e| e.key > p.key);
         }
     }
-    events.retain(|e| select.selected(&e.kind));
     events.sort_by_key(|e| e.key);
     events.dedup_by_key(|e| e.key);
     if read.truncated {
@@ -252,7 +273,12 @@ pub fn fresh(
             events.retain(|e| e.time < newest);
         }
     }
-    events
+    let upto = events.last().map(|e| EventPosition {
+        key: e.key,
+        time: e.time,
+    });
+    events.retain(|e| select.selected(&e.kind));
+    Fresh { events, upto }
 }
 
 #[cfg(test)]
@@ -269,8 +295,8 @@ mod tests {
         }
     }
 
-    fn keys(events: &[Event]) -> Vec<i64> {
-        events.iter().map(|e| e.key).collect()
+    fn keys(f: &Fresh) -> Vec<i64> {
+        f.events.iter().map(|e| e.key).collect()
     }
 
     fn all_but(exclude: &str) -> EventSelect {
@@ -297,6 +323,7 @@ mod tests {
             "vc",
         );
         assert_eq!(keys(&got), [1, 3]);
+        assert_eq!(got.upto, Some(EventPosition { key: 3, time: 20 }));
         let at = Some(EventPosition { key: 3, time: 20 });
         // The same second read again: its written keys are dropped; an event numbered after
         // the position but created just before it is kept.
@@ -347,5 +374,24 @@ mod tests {
             truncated: true,
         };
         assert_eq!(keys(&fresh(one_second, None, &select, "vc")), [1, 2]);
+    }
+
+    #[test]
+    fn the_position_moves_past_types_not_written() {
+        let select = all_but("TaskEvent");
+        let at = Some(EventPosition { key: 3, time: 20 });
+        let got = fresh(
+            read(vec![ev(4, 21, "A"), ev(5, 22, "TaskEvent")]),
+            at,
+            &select,
+            "vc",
+        );
+        assert_eq!(keys(&got), [4]);
+        assert_eq!(got.upto, Some(EventPosition { key: 5, time: 22 }));
+        let only_skipped = fresh(read(vec![ev(6, 23, "TaskEvent")]), at, &select, "vc");
+        assert!(only_skipped.events.is_empty());
+        assert_eq!(only_skipped.upto, Some(EventPosition { key: 6, time: 23 }));
+        let nothing = fresh(read(vec![ev(3, 20, "A")]), at, &select, "vc");
+        assert_eq!(nothing.upto, None);
     }
 }
