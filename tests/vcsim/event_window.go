@@ -97,6 +97,12 @@ func (h *eventWindow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			delete(h.win, string(m[1]))
 			h.mu.Unlock()
 		}
+		eventMu.Lock() // see events.go
+		defer eventMu.Unlock()
+		h.next.ServeHTTP(w, r)
+	case "Login", "LoginByToken", "Logout":
+		eventMu.Lock() // they post an event: see events.go
+		defer eventMu.Unlock()
 		h.next.ServeHTTP(w, r)
 	default:
 		h.next.ServeHTTP(w, r)

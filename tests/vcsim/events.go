@@ -69,8 +69,18 @@ func postEvent(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, `{"key": %d}`, post(ev, obj))
 }
 
+// eventMu orders what takes the EventManager's and a collector's locks in both orders:
+// govmomi 0.24.2's PostEvent holds the manager's lock and takes each collector's, while
+// DestroyCollector runs under the collector's lock and takes the manager's. Posted at the
+// same time, the two deadlock (seen with /vcsim/event-rate and a collector a second). Posts
+// from here, DestroyCollector and the SOAP calls that post an event (Login, Logout) take
+// eventMu first (event_window.go).
+var eventMu sync.Mutex
+
 // post records ev on obj in the EventManager; returns its key.
 func post(ev types.BaseEvent, obj mo.Entity) int32 {
+	eventMu.Lock()
+	defer eventMu.Unlock()
 	nameEntities(ev.GetEvent(), obj)
 	if h := ev.GetEvent().Host; h != nil {
 		// A migration's source: the same host (the event is what is tested, not DRS).
