@@ -1,6 +1,7 @@
 //! Cluster nodes in one process over real gRPC on loopback, with real sled directories:
 //! bootstrap from identical configs, leader loss, restart, join, the token check, and
-//! watermark commits through a follower. Outcomes are polled with deadlines, never slept for.
+//! watermark commits through a follower, the state (event stream positions included) in a
+//! snapshot. Outcomes are polled with deadlines, never slept for.
 //!
 //! Figures (election time, reassignment time, commit latency) are printed; run with
 //! `--nocapture` to see them.
@@ -622,6 +623,17 @@ async fn a_new_follower_installs_a_snapshot_larger_than_one_chunk() {
         .await
         .unwrap();
     }
+    // And vc1's event stream position, which the snapshot carries too.
+    let position = vcollect::contract::EventPosition {
+        key: 4242,
+        time: ts,
+    };
+    n1.write(
+        cluster::Command::commit_events(1, "vc1", position),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     let size = serde_json::to_vec(&*state(&n1)).unwrap().len();
     assert!(size > CHUNK, "state of {size} bytes fits one chunk");
 
@@ -654,6 +666,7 @@ async fn a_new_follower_installs_a_snapshot_larger_than_one_chunk() {
         || {
             let s = state(&n2);
             s.vcenters.len() == 20
+                && s.vcenters["vc1"].events == Some(position)
                 && s.vcenters.values().all(|v| {
                     EntityKind::ALL
                         .iter()
