@@ -155,8 +155,10 @@ impl EventPosition {
     /// case), or a later time with a smaller key (vCenter's keys started again, e.g. after
     /// a restore of its database: the new events must not look written). A late commit of
     /// an older position (a node that lost the stream) is ahead in neither and is ignored.
+    /// A start marker (key 0: where a reader began, no event read yet) replaces nothing: it
+    /// stands only where no position was committed.
     pub fn advances(&self, old: &EventPosition) -> bool {
-        self.key > old.key || self.time > old.time
+        self.key != 0 && (self.key > old.key || self.time > old.time)
     }
 }
 
@@ -202,6 +204,9 @@ mod tests {
         assert!(at(5, 1000).advances(&p), "vCenter's keys started again");
         assert!(!at(100, 50).advances(&p), "a stale commit");
         assert!(!p.advances(&p));
+        let marker = at(0, 2000);
+        assert!(!marker.advances(&p), "a start marker is no event");
+        assert!(at(1, 10).advances(&marker));
         let json = serde_json::to_string(&p).unwrap();
         assert_eq!(json, r#"{"key":120,"time":55}"#);
     }
