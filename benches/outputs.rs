@@ -3,7 +3,9 @@
 //!
 //! - `influx_gzip`: the InfluxDB output's work, gzip level 1 of the batch;
 //! - `remote_write`: the remote-write output's, the batch parsed back and turned into a
-//!   snappy-compressed protobuf `WriteRequest` (src/sink/remote_write.rs).
+//!   snappy-compressed protobuf `WriteRequest` (src/sink/remote_write.rs);
+//! - `otlp`: the OTLP output's, the batch turned into a protobuf
+//!   `ExportMetricsServiceRequest` (src/sink/otlp.rs; gzip, when configured, comes on top).
 //!
 //! - `line_protocol_parse_only`: the parse alone (influxdb-line-protocol), the first step of
 //!   the remote-write and OTLP conversions.
@@ -55,6 +57,9 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
     });
     g.bench_function("remote_write", |b| {
         b.iter(|| vcollect::sink::remote_write::encode(&lp).expect("line protocol"))
+    });
+    g.bench_function("otlp", |b| {
+        b.iter(|| vcollect::sink::otlp::encode(&lp, Some("node-a")).expect("line protocol"))
     });
     g.finish();
 }
