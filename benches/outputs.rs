@@ -7,8 +7,8 @@
 //! - `otlp`: the OTLP output's, the batch turned into a protobuf
 //!   `ExportMetricsServiceRequest` (src/sink/otlp.rs; gzip, when configured, comes on top).
 //!
-//! - `line_protocol_parse_only`: the parse alone (influxdb-line-protocol), the first step of
-//!   the remote-write and OTLP conversions.
+//! - `line_protocol_parse_only`: a general parser's parse alone (influxdb-line-protocol), for
+//!   scale: the conversions used it before they got their own reader (src/sink/line_read.rs).
 //!
 //! Throughput is samples (fields) per CPU-second of the benchmark thread.
 

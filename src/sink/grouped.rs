@@ -5,7 +5,9 @@
 //! their raw bytes, so a series' names are unescaped once per batch, not once per line, and
 //! a sample costs a lookup (usually a comparison with the previous line) and a push.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use super::error::SinkError;
 use super::line_read::{self, Element, Reader, Value};
@@ -34,20 +36,21 @@ impl Num {
     }
 }
 
-/// One series: its measurement and tags, unescaped, the tags in the order written.
+/// One series: its measurement and tags, unescaped (borrowed from the batch unless they had
+/// an escape), the tags in the order written.
 #[derive(Debug)]
-pub struct Series {
-    pub measurement: String,
-    pub tags: Vec<(String, String)>,
+pub struct Series<'a> {
+    pub measurement: Cow<'a, str>,
+    pub tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     /// Its slots, by raw field key.
-    fields: Vec<(Box<[u8]>, u32)>,
+    fields: Vec<(&'a [u8], u32)>,
 }
 
 /// One (series, field): a time series of remote-write, a point stream of OTLP.
 #[derive(Debug)]
-pub struct Slot {
+pub struct Slot<'a> {
     pub series: u32,
-    pub field: String,
+    pub field: Cow<'a, str>,
 }
 
 /// One sample, in line order.
@@ -61,30 +64,34 @@ pub struct Point {
 
 /// A batch's samples; series and slots in the order they first appear.
 #[derive(Debug, Default)]
-pub struct Grouped {
-    pub series: Vec<Series>,
-    pub slots: Vec<Slot>,
+pub struct Grouped<'a> {
+    pub series: Vec<Series<'a>>,
+    pub slots: Vec<Slot<'a>>,
     pub points: Vec<Point>,
     /// String fields, which neither output sends.
     pub strings: usize,
 }
 
-impl Grouped {
+impl<'a> Grouped<'a> {
     /// Reads `lp`. Every line must have a timestamp; a line that does not read is an error
     /// naming it (the batch came from this process or its spool: a bug or a damaged spool
     /// file, never input to skip).
-    pub fn read(lp: &[u8]) -> Result<Grouped, SinkError> {
+    pub fn read(lp: &'a [u8]) -> Result<Grouped<'a>, SinkError> {
         let mut g = Grouped::default();
         let mut index: FastMap<&[u8], u32> = FastMap::default();
-        // Series by their names, for the rare raw forms that unescape alike (`\\` and `\`).
-        let mut by_name: FastMap<(String, Vec<(String, String)>), u32> = FastMap::default();
+        // Series by a hash of their names, for the rare raw forms that unescape alike
+        // (`\\` and `\`): every series with that hash.
+        let mut by_name: FastMap<u64, Vec<u32>> = FastMap::default();
         let mut reader = Reader::new(lp);
         let mut fields = Vec::with_capacity(16);
-        let mut last: Option<(&[u8], u32)> = None;
+        let mut last: Option<(&'a [u8], u32)> = None;
         while let Some(line) = reader.next_line(&mut fields) {
             let line = line.map_err(|e| SinkError::Encode(e.to_string()))?;
             let Some(timestamp) = line.timestamp else {
-                return Err(SinkError::Encode(format!("line {}: no timestamp", line.number)));
+                return Err(SinkError::Encode(format!(
+                    "line {}: no timestamp",
+                    line.number
+                )));
             };
             let series = match last {
                 Some((raw, s)) if raw == line.series => s,
@@ -122,39 +129,48 @@ impl Grouped {
 
     fn add_series(
         &mut self,
-        raw: &[u8],
+        raw: &'a [u8],
         line: usize,
-        by_name: &mut FastMap<(String, Vec<(String, String)>), u32>,
+        by_name: &mut FastMap<u64, Vec<u32>>,
     ) -> Result<u32, SinkError> {
         let bad = |what: String| SinkError::Encode(format!("line {line}: {what}"));
         let (m, tags) = line_read::split_series(raw).map_err(bad)?;
-        let text = |raw: &[u8], el: Element| {
-            line_read::unescape(raw, el)
-                .map(|s| s.into_owned())
-                .map_err(|e| bad(format!("a name is not UTF-8: {e}")))
+        let text = |raw: &'a [u8], el: Element| {
+            line_read::unescape(raw, el).map_err(|e| bad(format!("a name is not UTF-8: {e}")))
         };
         let measurement = text(m, Element::Measurement)?;
-        let tags: Vec<(String, String)> = tags
+        let tags: Vec<(Cow<'a, str>, Cow<'a, str>)> = tags
             .into_iter()
             .map(|(k, v)| Ok((text(k, Element::Key)?, text(v, Element::Key)?)))
             .collect::<Result<_, SinkError>>()?;
-        let next = self.series.len() as u32;
-        let id = *by_name.entry((measurement.clone(), tags.clone())).or_insert(next);
-        if id != next {
+        let hash = foldhash::fast::FixedState::default().hash_one((&measurement, &tags));
+        let same = by_name.entry(hash).or_default();
+        if let Some(&id) = same.iter().find(|&&id| {
+            let s = &self.series[id as usize];
+            s.measurement == measurement && s.tags == tags
+        }) {
             return Ok(id);
         }
+        let id = self.series.len() as u32;
+        same.push(id);
         self.series.push(Series {
             measurement,
             tags,
-            fields: Vec::new(),
+            fields: Vec::with_capacity(8),
         });
-        Ok((self.series.len() - 1) as u32)
+        Ok(id)
     }
 
     /// The slot of `series`' field `key`, the `k`-th of its line (lines of a series usually
     /// have the same fields in the same order, so that position is tried first).
     #[inline]
-    fn slot(&mut self, series: u32, k: usize, key: &[u8], line: usize) -> Result<u32, SinkError> {
+    fn slot(
+        &mut self,
+        series: u32,
+        k: usize,
+        key: &'a [u8],
+        line: usize,
+    ) -> Result<u32, SinkError> {
         let fields = &self.series[series as usize].fields;
         if let Some((f, s)) = fields.get(k) {
             if **f == *key {
@@ -164,9 +180,9 @@ impl Grouped {
         if let Some((_, s)) = fields.iter().find(|(f, _)| **f == *key) {
             return Ok(*s);
         }
-        let field = line_read::unescape(key, Element::Key)
-            .map_err(|e| SinkError::Encode(format!("line {line}: a field key is not UTF-8: {e}")))?
-            .into_owned();
+        let field = line_read::unescape(key, Element::Key).map_err(|e| {
+            SinkError::Encode(format!("line {line}: a field key is not UTF-8: {e}"))
+        })?;
         // A raw form not seen before may still name a known field (`\\` and `\`).
         let known = fields
             .iter()
@@ -176,7 +192,7 @@ impl Grouped {
         if known.is_none() {
             self.slots.push(Slot { series, field });
         }
-        self.series[series as usize].fields.push((key.into(), slot));
+        self.series[series as usize].fields.push((key, slot));
         Ok(slot)
     }
 

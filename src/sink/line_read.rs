@@ -87,8 +87,8 @@ impl<'a> Reader<'a> {
             match b[self.pos] {
                 b'\n' | b'\r' | b' ' | b'\t' => self.pos += 1,
                 b'#' => {
-                    self.pos = memchr::memchr(b'\n', &b[self.pos..])
-                        .map_or(b.len(), |i| self.pos + i + 1);
+                    self.pos =
+                        memchr::memchr(b'\n', &b[self.pos..]).map_or(b.len(), |i| self.pos + i + 1);
                 }
                 _ => return,
             }
@@ -102,10 +102,13 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn read_line(&mut self, fields: &mut Vec<(&'a [u8], Value<'a>)>) -> Result<Line<'a>, ReadError> {
+    fn read_line(
+        &mut self,
+        fields: &mut Vec<(&'a [u8], Value<'a>)>,
+    ) -> Result<Line<'a>, ReadError> {
         let b = self.input;
         let start = self.pos;
-        let Some(end) = scan_name(b, start, |c| c == b' ' || c == b'\n') else {
+        let Some(end) = scan_series(b, start) else {
             return self.err("a name ends with a backslash or the line with its series");
         };
         if b[end] != b' ' {
@@ -157,7 +160,7 @@ impl<'a> Reader<'a> {
                 timestamp: None,
             });
         }
-        match integer(text).and_then(|t| std::str::from_utf8(t).ok()?.parse().ok()) {
+        match signed(text) {
             Some(ts) => Ok(Line {
                 number: self.line,
                 series,
@@ -188,10 +191,7 @@ impl<'a> Reader<'a> {
             }
             return self.err("a string value has no closing quote");
         }
-        let end = b[start..]
-            .iter()
-            .position(|&c| matches!(c, b',' | b' ' | b'\n'))
-            .map_or(b.len(), |i| start + i);
+        let end = memchr::memchr3(b',', b' ', b'\n', &b[start..]).map_or(b.len(), |i| start + i);
         self.pos = end;
         let text = &b[start..end];
         match number(text) {
@@ -201,6 +201,20 @@ impl<'a> Reader<'a> {
                 String::from_utf8_lossy(text)
             )),
         }
+    }
+}
+
+/// The end of the series starting at `start`: the first space or newline not escaped. The
+/// same as [`scan_name`], a few hundred bytes at a time with memchr.
+#[inline]
+fn scan_series(b: &[u8], start: usize) -> Option<usize> {
+    let mut i = start;
+    loop {
+        let at = i + memchr::memchr3(b'\\', b' ', b'\n', b.get(i..)?)?;
+        if b[at] != b'\\' {
+            return Some(at);
+        }
+        i = at + 2;
     }
 }
 
@@ -230,31 +244,41 @@ fn trim_ascii_end(b: &[u8]) -> &[u8] {
     &b[..n]
 }
 
-/// `-?[0-9]+`, or `None`.
-#[inline]
-fn integer(t: &[u8]) -> Option<&[u8]> {
-    let digits = t.strip_prefix(b"-").unwrap_or(t);
-    (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit)).then_some(t)
-}
-
 /// A number or boolean as line protocol writes it: `12i`, `12u`, `1.5`, `-2e-3`, `3`, `t`...
 fn number(t: &[u8]) -> Option<Value<'static>> {
     fn as_str(t: &[u8]) -> Option<&str> {
         std::str::from_utf8(t).ok()
     }
     match t.last()? {
-        b'i' => as_str(integer(&t[..t.len() - 1])?)?.parse().ok().map(Value::I64),
-        b'u' => {
-            let d = &t[..t.len() - 1];
-            (!d.is_empty() && d.iter().all(u8::is_ascii_digit)).then_some(())?;
-            as_str(d)?.parse().ok().map(Value::U64)
-        }
+        b'i' => signed(&t[..t.len() - 1]).map(Value::I64),
+        b'u' => unsigned(&t[..t.len() - 1]).map(Value::U64),
         b'0'..=b'9' if float_syntax(t) => as_str(t)?.parse().ok().map(Value::F64),
         _ => match t {
             b"t" | b"T" | b"true" | b"True" | b"TRUE" => Some(Value::Bool(true)),
             b"f" | b"F" | b"false" | b"False" | b"FALSE" => Some(Value::Bool(false)),
             _ => None,
         },
+    }
+}
+
+/// `[0-9]+` as a `u64`; `None` when it is not, or overflows.
+#[inline]
+fn unsigned(d: &[u8]) -> Option<u64> {
+    if d.is_empty() {
+        return None;
+    }
+    d.iter().try_fold(0u64, |n, &c| {
+        let digit = c.checked_sub(b'0').filter(|&x| x < 10)?;
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
+}
+
+/// `-?[0-9]+` as an `i64`; `None` when it is not, or overflows.
+#[inline]
+fn signed(t: &[u8]) -> Option<i64> {
+    match t.strip_prefix(b"-") {
+        Some(d) => 0i64.checked_sub_unsigned(unsigned(d)?),
+        None => i64::try_from(unsigned(t)?).ok(),
     }
 }
 
@@ -330,9 +354,12 @@ pub fn unescape(raw: &[u8], element: Element) -> Result<Cow<'_, str>, std::str::
         .map_err(|e| e.utf8_error())
 }
 
+/// A tag's key and value as written (escaped).
+pub type RawTag<'a> = (&'a [u8], &'a [u8]);
+
 /// A raw series split into its measurement and `(key, value)` tags, all still escaped. An
 /// error message for an empty measurement, tag key or value, or a tag without `=`.
-pub fn split_series(series: &[u8]) -> Result<(&[u8], Vec<(&[u8], &[u8])>), String> {
+pub fn split_series(series: &[u8]) -> Result<(&[u8], Vec<RawTag<'_>>), String> {
     let end = scan_name(series, 0, |c| c == b',').unwrap_or(series.len());
     let measurement = &series[..end];
     if measurement.is_empty() {

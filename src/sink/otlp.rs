@@ -109,7 +109,7 @@ struct Layout<'g> {
     slot_stream: Vec<u32>,
 }
 
-fn layout(g: &Grouped) -> Layout<'_> {
+fn layout<'g>(g: &'g Grouped<'_>) -> Layout<'g> {
     let mut l = Layout {
         resources: Vec::new(),
         metrics: Vec::new(),
@@ -125,7 +125,7 @@ fn layout(g: &Grouped) -> Layout<'_> {
         let mut tags: Vec<(&str, &str)> = Vec::with_capacity(s.tags.len());
         for (k, v) in &s.tags {
             if k == VCENTER_TAG {
-                vcenter = Some(v.as_str());
+                vcenter = Some(v.as_ref());
             } else {
                 tags.push((k, v));
             }
@@ -150,17 +150,31 @@ fn layout(g: &Grouped) -> Layout<'_> {
     for (a, id) in attr_ids {
         l.attributes[id as usize] = a;
     }
-    let mut metric_ids: FastMap<(usize, String), u32> = FastMap::default();
+    // Metrics by resource, measurement and field, then (on a miss: once per batch) by name:
+    // measurements and fields may join to the same name (`a_b` + `c`, `a` + `b_c`).
+    let mut metric_ids: FastMap<(usize, &str, &str), u32> = FastMap::default();
+    let mut metric_names: FastMap<(usize, String), u32> = FastMap::default();
     let mut stream_ids: FastMap<(u32, u32), u32> = FastMap::default();
     for slot in &g.slots {
         let (r, attr) = series[slot.series as usize];
-        let name = format!("{}_{}", g.series[slot.series as usize].measurement, slot.field);
-        let metric = *metric_ids.entry((r, name)).or_insert_with_key(|(_, name)| {
-            l.metrics.push((name.clone(), Vec::new()));
-            let m = (l.metrics.len() - 1) as u32;
-            l.resources[r].1.push(m);
-            m
-        });
+        let measurement = g.series[slot.series as usize].measurement.as_ref();
+        let key = (r, measurement, slot.field.as_ref());
+        let metric = match metric_ids.get(&key) {
+            Some(&m) => m,
+            None => {
+                let name = format!("{measurement}_{}", slot.field);
+                let m = *metric_names
+                    .entry((r, name))
+                    .or_insert_with_key(|(_, name)| {
+                        l.metrics.push((name.clone(), Vec::new()));
+                        let m = (l.metrics.len() - 1) as u32;
+                        l.resources[r].1.push(m);
+                        m
+                    });
+                metric_ids.insert(key, m);
+                m
+            }
+        };
         let stream = *stream_ids.entry((metric, attr)).or_insert_with(|| {
             l.streams.push(attr);
             let s = (l.streams.len() - 1) as u32;
@@ -175,13 +189,22 @@ fn layout(g: &Grouped) -> Layout<'_> {
 /// The encoded `ExportMetricsServiceRequest` of `g`.
 fn request(g: &Grouped, host: Option<&str>) -> Result<Vec<u8>, SinkError> {
     let l = layout(g);
-    let keys: Vec<u32> = g.points.iter().map(|p| l.slot_stream[p.slot as usize]).collect();
+    let keys: Vec<u32> = g
+        .points
+        .iter()
+        .map(|p| l.slot_stream[p.slot as usize])
+        .collect();
     let (order, starts) = grouped::runs(&keys, l.streams.len());
     let point_size = |stream: usize| l.attributes[l.streams[stream] as usize].len() + POINT_FIXED;
-    let stream_size = |s: usize| {
-        (starts[s + 1] - starts[s]) as usize * proto::len_field_size(point_size(s))
+    let stream_size =
+        |s: usize| (starts[s + 1] - starts[s]) as usize * proto::len_field_size(point_size(s));
+    let gauge_size = |m: usize| {
+        l.metrics[m]
+            .1
+            .iter()
+            .map(|&s| stream_size(s as usize))
+            .sum::<usize>()
     };
-    let gauge_size = |m: usize| l.metrics[m].1.iter().map(|&s| stream_size(s as usize)).sum::<usize>();
     let metric_size = |m: usize| {
         proto::len_field_size(l.metrics[m].0.len()) + proto::len_field_size(gauge_size(m))
     };
@@ -191,7 +214,12 @@ fn request(g: &Grouped, host: Option<&str>) -> Result<Vec<u8>, SinkError> {
     let mut out = Vec::with_capacity(g.points.len() * 64);
     for (vcenter, metrics) in &l.resources {
         let mut res_attrs = Vec::new();
-        kv_field(RESOURCE_ATTRIBUTES, "service.name", SERVICE_NAME, &mut res_attrs);
+        kv_field(
+            RESOURCE_ATTRIBUTES,
+            "service.name",
+            SERVICE_NAME,
+            &mut res_attrs,
+        );
         if let Some(h) = host {
             kv_field(RESOURCE_ATTRIBUTES, "host.name", h, &mut res_attrs);
         }
@@ -261,10 +289,10 @@ pub fn partial_success(body: &[u8]) -> Option<(i64, String)> {
 mod tests {
     use super::general::to_request;
     use super::*;
+    use number_data_point::Value;
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
     use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
-    use number_data_point::Value;
 
     fn attr<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a str> {
         kvs.iter()

@@ -63,7 +63,17 @@ mod tests {
 
     #[test]
     fn varint_lengths_match_what_is_written() {
-        for v in [0, 1, 127, 128, 16383, 16384, u32::MAX as u64, u64::MAX, (-1i64) as u64] {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            16383,
+            16384,
+            u32::MAX as u64,
+            u64::MAX,
+            (-1i64) as u64,
+        ] {
             let mut out = Vec::new();
             varint(v, &mut out);
             assert_eq!(out.len(), varint_len(v), "{v}");

@@ -12,6 +12,8 @@
 //! Converting at send time keeps one durable form (line protocol in the spool) for every
 //! output kind; a retry converts again, which costs less than keeping two forms.
 
+use std::borrow::Cow;
+
 use super::error::SinkError;
 use super::grouped::{FastMap, Grouped};
 use super::proto;
@@ -76,10 +78,27 @@ pub struct Encoded {
 /// general parser and prost's types, which the tests compare it with).
 pub fn encode(lp: &[u8]) -> Result<Encoded, SinkError> {
     let g = Grouped::read(lp)?;
-    let raw = write_request(&g);
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&raw)
-        .map_err(|e| SinkError::Encode(format!("snappy: {e}")))?;
+    // The uncompressed request and snappy's output are a few MB per batch: kept per thread
+    // and reused, as fresh buffers that size cost more in page faults than in copying.
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = Default::default();
+    }
+    let body = SCRATCH.with(|s| {
+        let (raw, packed) = &mut *s.borrow_mut();
+        raw.clear();
+        write_request(&g, raw);
+        packed.resize(snap::raw::max_compress_len(raw.len()), 0);
+        let n = snap::raw::Encoder::new()
+            .compress(raw, packed)
+            .map_err(|e| SinkError::Encode(format!("snappy: {e}")))?;
+        let body = packed[..n].to_vec();
+        // A batch far larger than usual does not pin its buffers for ever.
+        if raw.capacity() > SCRATCH_KEEP {
+            *raw = Vec::new();
+            *packed = Vec::new();
+        }
+        Ok::<_, SinkError>(body)
+    })?;
     Ok(Encoded {
         body,
         series: g.slots.len(),
@@ -88,33 +107,41 @@ pub fn encode(lp: &[u8]) -> Result<Encoded, SinkError> {
     })
 }
 
-/// A series' tag labels, encoded and sorted by name: `labels[..split]` sort before
-/// `__name__`, `labels[split..]` after.
+/// A series' tag labels, encoded and sorted by name, in a buffer shared by the batch's
+/// series: `start..split` sort before `__name__`, `split..end` after.
 struct SeriesLabels {
-    labels: Vec<u8>,
+    start: usize,
     split: usize,
+    end: usize,
 }
 
 const NAME_LABEL: &str = "__name__";
 
-fn series_labels(tags: &[(String, String)]) -> SeriesLabels {
-    let mut named: Vec<(String, &str)> = tags.iter().map(|(k, v)| (label_name(k), v.as_str())).collect();
+fn series_labels(tags: &[(Cow<'_, str>, Cow<'_, str>)], buf: &mut Vec<u8>) -> SeriesLabels {
+    let mut named: Vec<(Cow<'_, str>, &str)> = tags
+        .iter()
+        .map(|(k, v)| (label_name(k), v.as_ref()))
+        .collect();
     // Stable, as the general conversion's sort (a tag sanitised to a name another has keeps
     // its line order), and `__name__` after any tag of the same name (it is pushed last there).
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    let before = named.partition_point(|(k, _)| k.as_str() <= NAME_LABEL);
-    let mut labels = Vec::new();
-    let mut split = 0;
+    let before = named.partition_point(|(k, _)| k.as_ref() <= NAME_LABEL);
+    let start = buf.len();
+    let mut split = start;
     for (i, (k, v)) in named.iter().enumerate() {
         if i == before {
-            split = labels.len();
+            split = buf.len();
         }
-        label(k, v, &mut labels);
+        label(k, v, buf);
     }
     if before == named.len() {
-        split = labels.len();
+        split = buf.len();
     }
-    SeriesLabels { labels, split }
+    SeriesLabels {
+        start,
+        split,
+        end: buf.len(),
+    }
 }
 
 /// An encoded `Label` field of a `TimeSeries`.
@@ -131,19 +158,27 @@ fn sample_size(ts_ms: i64) -> usize {
     9 + 1 + proto::varint_len(ts_ms as u64)
 }
 
-/// The uncompressed `WriteRequest` of `g`.
-fn write_request(g: &Grouped) -> Vec<u8> {
-    let series: Vec<SeriesLabels> = g.series.iter().map(|s| series_labels(&s.tags)).collect();
+/// The largest scratch buffer kept between batches.
+const SCRATCH_KEEP: usize = 64 << 20;
+
+/// The uncompressed `WriteRequest` of `g`, appended to `out`.
+fn write_request(g: &Grouped, out: &mut Vec<u8>) {
+    let mut labels = Vec::with_capacity(g.series.len() * 256);
+    let series: Vec<SeriesLabels> = g
+        .series
+        .iter()
+        .map(|s| series_labels(&s.tags, &mut labels))
+        .collect();
     // `__name__` labels, once per measurement and field.
     let mut names: FastMap<(&str, &str), Vec<u8>> = FastMap::default();
     let (order, starts) = g.by_slot();
-    let mut out = Vec::with_capacity(g.points.len() * 24 + g.slots.len() * 64);
+    out.reserve(g.points.len() * 24 + g.slots.len() * 64);
     for (slot, s) in g.slots.iter().enumerate() {
         let run = &order[starts[slot] as usize..starts[slot + 1] as usize];
         let sl = &series[s.series as usize];
-        let measurement = g.series[s.series as usize].measurement.as_str();
+        let measurement = g.series[s.series as usize].measurement.as_ref();
         let name = names
-            .entry((measurement, s.field.as_str()))
+            .entry((measurement, s.field.as_ref()))
             .or_insert_with(|| {
                 let mut b = Vec::new();
                 label(NAME_LABEL, &metric_name(measurement, &s.field), &mut b);
@@ -153,20 +188,19 @@ fn write_request(g: &Grouped) -> Vec<u8> {
             .iter()
             .map(|&i| proto::len_field_size(sample_size(ts_ms(g.points[i as usize].timestamp))))
             .sum();
-        proto::len_header(1, sl.labels.len() + name.len() + samples, &mut out);
-        out.extend_from_slice(&sl.labels[..sl.split]);
+        proto::len_header(1, sl.end - sl.start + name.len() + samples, out);
+        out.extend_from_slice(&labels[sl.start..sl.split]);
         out.extend_from_slice(name);
-        out.extend_from_slice(&sl.labels[sl.split..]);
+        out.extend_from_slice(&labels[sl.split..sl.end]);
         for &i in run {
             let p = &g.points[i as usize];
             let ts = ts_ms(p.timestamp);
-            proto::len_header(2, sample_size(ts), &mut out);
-            proto::fixed64_field(1, p.value.as_f64().to_bits(), &mut out);
+            proto::len_header(2, sample_size(ts), out);
+            proto::fixed64_field(1, p.value.as_f64().to_bits(), out);
             out.push(proto::key(2, proto::VARINT));
-            proto::varint(ts as u64, &mut out);
+            proto::varint(ts as u64, out);
         }
     }
-    out
 }
 
 #[inline]
@@ -182,18 +216,27 @@ pub fn metric_name(measurement: &str, field: &str) -> String {
     } else {
         format!("{measurement}_{field}")
     };
-    sanitise(&raw, true)
+    sanitise(&raw, true).into_owned()
 }
 
 /// A label name from a tag key, sanitised.
-pub(crate) fn label_name(key: &str) -> String {
+pub(crate) fn label_name(key: &str) -> Cow<'_, str> {
     sanitise(key, false)
 }
 
 /// Prometheus' character sets: metric names `[a-zA-Z_:][a-zA-Z0-9_:]*`, label names
 /// `[a-zA-Z_][a-zA-Z0-9_]*`; every other character becomes `_`, and a leading digit gets a
 /// `_` in front (as Telegraf's serializer does).
-fn sanitise(s: &str, metric: bool) -> String {
+fn sanitise(s: &str, metric: bool) -> Cow<'_, str> {
+    let valid = |i: usize, c: u8| {
+        c.is_ascii_alphabetic()
+            || c == b'_'
+            || (metric && c == b':')
+            || (i > 0 && c.is_ascii_digit())
+    };
+    if !s.is_empty() && s.bytes().enumerate().all(|(i, c)| valid(i, c)) {
+        return Cow::Borrowed(s);
+    }
     let mut out = String::with_capacity(s.len() + 1);
     for (i, c) in s.chars().enumerate() {
         let ok = c.is_ascii_alphabetic() || c == '_' || (metric && c == ':');
@@ -209,7 +252,7 @@ fn sanitise(s: &str, metric: bool) -> String {
     if out.is_empty() {
         out.push('_');
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Whether a 400 from a Prometheus-compatible receiver refused samples for their age or

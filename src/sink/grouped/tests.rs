@@ -49,7 +49,13 @@ fn batch() -> impl Strategy<Value = Vec<u8>> {
     let lines = prop::collection::vec(
         (
             0usize..5,
-            prop::collection::vec((prop_oneof![Just("usage_average".to_string()), name()], value()), 1..5),
+            prop::collection::vec(
+                (
+                    prop_oneof![Just("usage_average".to_string()), name()],
+                    value(),
+                ),
+                1..5,
+            ),
             prop_oneof![0i64..4_000_000_000, any::<i64>()],
         ),
         1..12,

@@ -25,7 +25,13 @@ fn reads_series_fields_and_timestamps() {
     assert_eq!(got[0].0, b"m,a=1,b=x\\ y");
     assert_eq!(
         got[0].1.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>(),
-        vec!["F64(1.5)", "I64(-2)", "U64(3)", "Str([113, 92, 34, 10, 122])", "Bool(true)"]
+        vec![
+            "F64(1.5)",
+            "I64(-2)",
+            "U64(3)",
+            "Str([113, 92, 34, 10, 122])",
+            "Bool(true)"
+        ]
     );
     assert_eq!(got[0].2, Some(17));
     assert_eq!(got[1].2, None);
@@ -35,11 +41,17 @@ fn reads_series_fields_and_timestamps() {
 #[test]
 fn names_unescape_as_the_general_parser_does() {
     assert_eq!(unescape(b"a\\ b\\,c\\=d", Element::Key).unwrap(), "a b,c=d");
-    assert_eq!(unescape(b"a\\=d\\\\e", Element::Measurement).unwrap(), "a\\=d\\e");
+    assert_eq!(
+        unescape(b"a\\=d\\\\e", Element::Measurement).unwrap(),
+        "a\\=d\\e"
+    );
     assert_eq!(unescape(b"C:/x\\y", Element::Key).unwrap(), "C:/x\\y");
     let (m, tags) = split_series(b"m\\,x,k\\=1=v\\,2,b=c").unwrap();
     assert_eq!(m, b"m\\,x");
-    assert_eq!(tags, vec![(&b"k\\=1"[..], &b"v\\,2"[..]), (&b"b"[..], &b"c"[..])]);
+    assert_eq!(
+        tags,
+        vec![(&b"k\\=1"[..], &b"v\\,2"[..]), (&b"b"[..], &b"c"[..])]
+    );
 }
 
 #[test]

@@ -176,4 +176,3 @@ fn resource_metrics(vcenter: Option<String>, host: Option<&str>, r: Res) -> Reso
         ..Default::default()
     }
 }
-

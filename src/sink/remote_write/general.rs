@@ -63,7 +63,7 @@ pub fn to_write_request(text: &str) -> Result<(WriteRequest, usize), SinkError> 
                 .iter()
                 .flatten()
                 .map(|(k, v)| prompb::Label {
-                    name: label_name(k.as_str()),
+                    name: label_name(k.as_str()).into_owned(),
                     value: v.as_str().to_string(),
                 })
                 .collect();
@@ -81,4 +81,3 @@ pub fn to_write_request(text: &str) -> Result<(WriteRequest, usize), SinkError> 
     }
     Ok((out, strings))
 }
-
