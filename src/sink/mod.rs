@@ -28,10 +28,13 @@
 //! as durable and the cause is one an operator fixes.
 
 pub mod error;
+pub mod grouped;
 pub mod influx;
 pub mod line;
+pub mod line_read;
 pub mod otlp;
 mod output;
+mod proto;
 pub mod remote_write;
 pub mod spool;
 
