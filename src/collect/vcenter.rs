@@ -484,15 +484,8 @@ impl VcenterCollector {
     /// to the last), else this node's CPU (parsing and encoding) or the inventory.
     fn note_overrun(&self, took: Duration, vcenter: Duration, sink: Duration) {
         let interval = self.collect.interval;
-        if took <= interval {
+        let Some(cause) = overrun_cause(took, interval, vcenter, sink) else {
             return;
-        }
-        let cause = if sink * 2 >= took {
-            "sink"
-        } else if vcenter * 2 >= took {
-            "vcenter_latency"
-        } else {
-            "cpu_or_discovery"
         };
         crate::telemetry::metrics().overrun(&self.cfg.name, cause);
         tracing::warn!(vcenter = %self.cfg.name, took_ms = took.as_millis() as u64,
@@ -506,7 +499,7 @@ impl VcenterCollector {
     fn share(&self, assignment: &dyn Assignment) -> usize {
         let total = self.cfg.max_concurrent_queries;
         let share = assignment.query_share(&self.cfg.name, total);
-        let n = self.collect.concurrency.min(share).max(1);
+        let n = in_flight(self.collect.concurrency, share);
         if n != self.in_flight {
             tracing::info!(vcenter = %self.cfg.name, in_flight = n, share, total,
                 concurrency = self.collect.concurrency, "calls in flight at this vCenter");
@@ -606,6 +599,34 @@ impl VcenterCollector {
     }
 }
 
+/// Why a cycle that took `took` overran `interval` (`None`: it did not), from where the
+/// time went: the sink first (a slow sink also holds the calls back through the bounded
+/// channels), then vCenter (its answers, from the first call to the last), else this node's
+/// CPU (parsing and encoding) or the inventory. The label of `vcollect_cycle_overruns_total`.
+fn overrun_cause(
+    took: Duration,
+    interval: Duration,
+    vcenter: Duration,
+    sink: Duration,
+) -> Option<&'static str> {
+    if took <= interval {
+        None
+    } else if sink * 2 >= took {
+        Some("sink")
+    } else if vcenter * 2 >= took {
+        Some("vcenter_latency")
+    } else {
+        Some("cpu_or_discovery")
+    }
+}
+
+/// Calls in flight at a vCenter: `concurrency`, within this node's `share` of the cluster's
+/// `max_concurrent_queries`, and at least one (a node with a share of 0 still collects its
+/// buckets, one call at a time).
+fn in_flight(concurrency: usize, share: usize) -> usize {
+    concurrency.min(share).max(1)
+}
+
 /// The include/exclude paths of every enabled kind (a kind without one is not collected).
 fn path_filters(collect: &CollectConfig) -> HashMap<EntityKind, PathFilter> {
     collect
@@ -647,7 +668,49 @@ pub fn until_next_tick(interval: Duration) -> Duration {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
+    tick_after(now, interval)
+}
+
+/// From `now` (since the epoch) to the next multiple of `interval`; a whole interval when
+/// `now` is on one (a cycle that ended exactly on a tick waits for the next).
+fn tick_after(now: Duration, interval: Duration) -> Duration {
     let i = interval.as_millis().max(1);
     let rem = now.as_millis() % i;
     Duration::from_millis((i - rem) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn an_overrun_is_blamed_on_what_took_half_the_cycle() {
+        assert_eq!(overrun_cause(S(20), S(20), S(0), S(0)), None);
+        assert_eq!(overrun_cause(S(30), S(20), S(25), S(15)), Some("sink"));
+        assert_eq!(
+            overrun_cause(S(30), S(20), S(25), S(5)),
+            Some("vcenter_latency")
+        );
+        assert_eq!(
+            overrun_cause(S(30), S(20), S(10), S(5)),
+            Some("cpu_or_discovery")
+        );
+    }
+
+    #[test]
+    fn calls_in_flight_stay_within_the_share_and_above_zero() {
+        assert_eq!(in_flight(4, 10), 4);
+        assert_eq!(in_flight(4, 2), 2);
+        assert_eq!(in_flight(4, 0), 1);
+    }
+
+    #[test]
+    fn cycles_start_on_wall_clock_multiples_of_the_interval() {
+        let ms = Duration::from_millis;
+        assert_eq!(tick_after(ms(1_000_005_000), S(20)), ms(15_000));
+        assert_eq!(tick_after(ms(1_000_000_000), S(20)), S(20));
+        assert_eq!(tick_after(ms(7), Duration::ZERO), ms(1));
+    }
 }
