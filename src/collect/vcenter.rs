@@ -91,6 +91,8 @@ pub struct VcenterCollector {
     /// Performance calls this node may have in flight at this vCenter: `concurrency`, within
     /// its share of `max_concurrent_queries` (read from the assignment every cycle).
     in_flight: usize,
+    /// vSAN's clusters and progress (`vsan_*` keys; idle when off).
+    vsan: super::vsan::VsanCollector,
 }
 
 impl VcenterCollector {
@@ -124,6 +126,7 @@ impl VcenterCollector {
             events: EventReader::default(),
             queried_end: [None; EntityKind::COUNT],
             notes: CounterNotes::default(),
+            vsan: Default::default(),
         }
     }
 
@@ -399,6 +402,17 @@ impl VcenterCollector {
                 summary.errors.extend(res.errors);
                 self.write_alarms(assignment, now, sink, &mut summary).await;
                 self.write_events(assignment, now, sink, &mut summary).await;
+                if let Some(client) = self.client.clone() {
+                    let c = super::vsan::VsanCycle {
+                        client: &client,
+                        vcenter: &self.cfg.name,
+                        assignment,
+                        sink,
+                        collect: &self.collect,
+                        now,
+                    };
+                    self.vsan.cycle(c, &mut summary).await;
+                }
             }
         }
         summary.duration = started.elapsed();
