@@ -291,3 +291,61 @@ async fn vsan_off_asks_vsan_nothing() {
         "{shown:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_imported_telegraf_config_collects_the_same_vsan_types() {
+    let sim = sim();
+    sim.control("vsanlag=0s").await;
+    let influx = Influx::start().await;
+    influx.create_db("vsphere").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (user, pass) = sim.opts.login.clone().expect("a login");
+    std::env::set_var("VSAN_TEST_PW", &pass);
+    let telegraf = format!(
+        "[[inputs.vsphere]]\n  vcenters = [\"{}\"]\n  username = \"{user}\"\n  password = \"$VSAN_TEST_PW\"\n  \
+         vsan_metric_include = [\"summary.*\", \"performance.host-domclient\", \"performance.cache-disk\", \"performance.vsan-vnic-net\"]\n  \
+         vsan_metric_exclude = []\n  vsan_interval = \"30s\"\n[[outputs.influxdb]]\n  urls = [\"{}\"]\n  database = \"vsphere\"\n",
+        sim.url,
+        influx.url()
+    );
+    let conf = dir.path().join("telegraf.conf");
+    std::fs::write(&conf, telegraf).unwrap();
+    let out = std::process::Command::new(common::vcollect_bin())
+        .arg("import-telegraf")
+        .arg(&conf)
+        .arg("--secrets-dir")
+        .arg(dir.path())
+        .output()
+        .expect("running import-telegraf");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    printed.push_str(&format!(
+        "\n[node]\ndata_dir = \"{}\"\n",
+        dir.path().join("data").display()
+    ));
+    let cfg = dir.path().join("vcollect.toml");
+    std::fs::write(&cfg, &printed).unwrap();
+    common::once_ok(&cfg, &[]).await;
+    let vsan: BTreeSet<String> = influx
+        .rows("vsphere", "SHOW MEASUREMENTS")
+        .await
+        .into_iter()
+        .filter_map(|r| r.first().and_then(|v| v.as_str()).map(str::to_string))
+        .filter(|m| m.starts_with("vsphere_vsan"))
+        .collect();
+    let want = [
+        "vsphere_vsan_performance_cachedisk",
+        "vsphere_vsan_performance_hostdomclient",
+        "vsphere_vsan_performance_vsanvnicnet",
+        "vsphere_vsan_summary",
+    ];
+    assert_eq!(
+        vsan.iter().map(String::as_str).collect::<Vec<_>>(),
+        want,
+        "{printed}"
+    );
+}
