@@ -349,3 +349,33 @@ async fn an_imported_telegraf_config_collects_the_same_vsan_types() {
         "{printed}"
     );
 }
+
+/// vSAN refuses a call that names a type it cannot answer: the types are then asked one
+/// by one, and the others still arrive (the unknown one is an error of the cycle).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_type_vsan_refuses_does_not_hold_back_the_others() {
+    let sim = sim();
+    sim.control("vsanlag=0s").await;
+    let influx = Influx::start().await;
+    influx.create_db("vsphere").await;
+    let dir = tempfile::tempdir().unwrap();
+    let collect = "[collect]\nvsan_metric_exclude = []\nvsan_metric_skip_verify = true\n\
+        vsan_metric_include = [\"performance.host-domclient\", \"performance.no-such-type\"]\n\
+        vsan_interval = \"30s\"\n";
+    let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), collect);
+    let out = tokio::process::Command::new(common::vcollect_bin())
+        .args(["once", "--config"])
+        .arg(&cfg)
+        .output()
+        .await
+        .expect("running vcollect once");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("no-such-type"), "{stdout}");
+    let rows = influx
+        .rows(
+            "vsphere",
+            "SELECT count(iops_read) FROM vsphere_vsan_performance_hostdomclient",
+        )
+        .await;
+    assert!(!rows.is_empty(), "{stdout}");
+}

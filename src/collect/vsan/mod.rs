@@ -245,9 +245,10 @@ impl VsanCollector {
         Ok((enabled, hosts))
     }
 
-    /// Every selected entity type of cluster `i` over (`start`, now]: written type by type.
-    /// Returns the newest sample every type with samples reached (`None` inside: no type had
-    /// one), or `None` when a call or a write failed.
+    /// Every selected entity type of cluster `i` over (`start`, now]: all in one call (the
+    /// API takes a list of specs), or one call per type when vSAN refuses the list (a type
+    /// it cannot answer). Returns the newest sample every type with samples reached (`None`
+    /// inside: no type had one), or `None` when a call or a write failed.
     async fn query_types(
         &self,
         c: &VsanCycle<'_>,
@@ -256,39 +257,60 @@ impl VsanCollector {
         start: i64,
         summary: &mut CycleSummary,
     ) -> Option<Option<i64>> {
+        let name = &self.clusters[i].tags.clustername;
+        let mut newest: HashMap<String, i64> = HashMap::new();
+        let mut ok = true;
+        let mut pending = vec![selection.entity_types.clone()];
+        while let Some(types) = pending.pop() {
+            match self
+                .query_group(c, i, &types, start, &mut newest, summary)
+                .await
+            {
+                Ok(written) => ok &= written,
+                Err(e) if types.len() > 1 && e.fault_name().is_some() => {
+                    tracing::debug!(vcenter = %c.vcenter, cluster = %name, error = %e,
+                        "vSAN refused the entity types in one call: one call per type");
+                    pending.extend(types.into_iter().map(|t| vec![t]));
+                }
+                Err(e) => {
+                    crate::telemetry::metrics().error(c.vcenter, e.cause());
+                    summary
+                        .errors
+                        .push(format!("vsan {name}: {}: {e}", types.join(",")));
+                    ok = false;
+                }
+            }
+        }
+        ok.then(|| newest.values().min().copied())
+    }
+
+    /// One `VsanPerfQueryPerf` call for `types`, its points written; the newest sample of
+    /// each type into `newest`. `Ok(false)`: the sink did not take them.
+    async fn query_group(
+        &self,
+        c: &VsanCycle<'_>,
+        i: usize,
+        types: &[String],
+        start: i64,
+        newest: &mut HashMap<String, i64>,
+        summary: &mut CycleSummary,
+    ) -> Result<bool, crate::vsphere::Error> {
         let cluster = &self.clusters[i];
         let empty = Cmmds::new();
         let cmmds = cluster.cmmds.as_ref().unwrap_or(&empty);
-        let mut reached: Option<i64> = None;
-        let mut ok = true;
-        for t in &selection.entity_types {
-            let mut batch = Batch::default();
-            let mut newest = None;
-            let r = c
-                .client
-                .vsan_query_perf(&cluster.tags.moid, t, start, c.now, |e| {
-                    let (n, ts) = encode::perf_lines(&mut batch.body, &cluster.tags, &e, cmmds);
-                    batch.lines += n;
-                    newest = newest.max(ts);
-                })
-                .await;
-            if let Err(e) = r {
-                crate::telemetry::metrics().error(c.vcenter, e.cause());
-                summary
-                    .errors
-                    .push(format!("vsan {}: {t}: {e}", cluster.tags.clustername));
-                ok = false;
-                continue;
-            }
-            summary.samples += batch.lines as u64;
-            if batch.lines > 0 && !write(c, batch, summary).await {
-                ok = false;
-            }
-            if let Some(n) = newest {
-                reached = Some(reached.map_or(n, |r: i64| r.min(n)));
-            }
-        }
-        ok.then_some(reached)
+        let mut batch = Batch::default();
+        c.client
+            .vsan_query_perf(&cluster.tags.moid, types, start, c.now, |e| {
+                let (n, ts) = encode::perf_lines(&mut batch.body, &cluster.tags, &e, cmmds);
+                batch.lines += n;
+                if let Some(ts) = ts {
+                    let slot = newest.entry(e.type_and_uuid().0.to_string()).or_insert(ts);
+                    *slot = (*slot).max(ts);
+                }
+            })
+            .await?;
+        summary.samples += batch.lines as u64;
+        Ok(batch.lines == 0 || write(c, batch, summary).await)
     }
 }
 

@@ -68,12 +68,13 @@ impl Client {
             .collect())
     }
 
-    /// `VsanPerfQueryPerf` of every entity of `entity_type` in the cluster (`<type>:*`) over
-    /// (`start`, `end`], each entity handed to `out` as it is parsed. Returns how many.
+    /// `VsanPerfQueryPerf` of every entity of `entity_types` in the cluster (one spec
+    /// `<type>:*` per type, in one call) over (`start`, `end`], each entity handed to `out`
+    /// as it is parsed. Returns how many.
     pub async fn vsan_query_perf(
         &self,
         cluster: &str,
-        entity_type: &str,
+        entity_types: &[String],
         start: i64,
         end: i64,
         mut out: impl FnMut(VsanEntityMetrics),
@@ -83,14 +84,16 @@ impl Client {
             .send_to(Service::Vsan, METHOD, |_| {
                 let mut b = String::from(r#"<VsanPerfQueryPerf xmlns="urn:vsan">"#);
                 MoRef::new("VsanPerformanceManager", PERF_MANAGER).write(&mut b, "_this");
-                let _ = write!(
-                    b,
-                    "<querySpecs><entityRefId>{}:*</entityRefId>",
-                    xml::escape(entity_type)
-                );
-                write_time(&mut b, "startTime", start);
-                write_time(&mut b, "endTime", end);
-                b.push_str("</querySpecs>");
+                for t in entity_types {
+                    let _ = write!(
+                        b,
+                        "<querySpecs><entityRefId>{}:*</entityRefId>",
+                        xml::escape(t)
+                    );
+                    write_time(&mut b, "startTime", start);
+                    write_time(&mut b, "endTime", end);
+                    b.push_str("</querySpecs>");
+                }
                 cluster_ref(cluster).write(&mut b, "cluster");
                 b.push_str("</VsanPerfQueryPerf>");
                 b
