@@ -17,7 +17,7 @@ use openraft::{Instant as _, ServerState};
 use super::local::Local;
 use super::running::{Core, CoreSlot};
 use super::state::{self, Command, Response};
-use crate::collect::assignment::{Assignment, AssignmentError, BoxFuture};
+use crate::collect::assignment::{Assignment, AssignmentError, BoxFuture, Snapshot};
 use crate::contract::EntityKind;
 use crate::contract::WatermarkUpdate;
 
@@ -101,16 +101,29 @@ impl Assignment for ClusterAssignment {
         false
     }
 
-    fn owns(&self, vcenter: &str, bucket: u32) -> bool {
+    /// Ownership and watermarks from the local replica, read under one borrow.
+    fn snapshot(&self, vcenter: &str) -> Snapshot {
+        let mut snap = Snapshot::default();
         let Some(me) = self.core().map(|c| c.id) else {
-            return false;
+            return snap;
         };
         let state = self.local.state.borrow();
-        state
-            .vcenters
-            .get(vcenter)
-            .and_then(|v| v.owners.get(bucket as usize).copied().flatten())
-            == Some(me)
+        let Some(v) = state.vcenters.get(vcenter) else {
+            return snap;
+        };
+        for (bucket, owner) in v.owners.iter().enumerate() {
+            if *owner == Some(me) {
+                snap.own(bucket as u32);
+            }
+        }
+        for (kind, marks) in &v.watermarks {
+            for (bucket, ts) in marks.iter().enumerate() {
+                if let Some(ts) = ts {
+                    snap.set_watermark(*kind, bucket as u32, *ts);
+                }
+            }
+        }
+        snap
     }
 
     fn query_share(&self, _vcenter: &str, total: usize) -> usize {
@@ -118,15 +131,6 @@ impl Assignment for ClusterAssignment {
             return 1;
         };
         self.local.state.borrow().query_share(me, total)
-    }
-
-    fn watermark(&self, vcenter: &str, kind: EntityKind, bucket: u32) -> Option<i64> {
-        self.local
-            .state
-            .borrow()
-            .vcenters
-            .get(vcenter)?
-            .watermark(kind, bucket)
     }
 
     fn report(&self, s: &crate::collect::CycleSummary) {

@@ -9,7 +9,8 @@
 //! * [`path_filter`], [`metric_select`], [`wildcard`]: `<kind>_include` / `_exclude` and
 //!   `<kind>_metric_include` / `_exclude`, with Telegraf's syntax and meaning;
 //! * [`reported_metrics`]: what a sample of a kind's entities report, for counter patterns;
-//! * [`plan`]: each entity's window;
+//! * [`cycle`]: the cycle's pure core: each entity's window, the calls to ask, and what
+//!   their outcome moves (positions, watermarks);
 //! * [`calls`]: QueryPerf calls within vCenter's limits, and cutting a refused one;
 //! * [`busy`]: a call vCenter's proxy turned away (HTTP 503) sent again after a backoff;
 //! * [`limits`]: one vCenter's query limit (`maxQueryMetrics`), as read and as learned;
@@ -30,6 +31,7 @@ pub mod assignment;
 mod busy;
 pub mod calls;
 pub mod configured_counters;
+pub mod cycle;
 pub mod encode;
 pub mod events;
 pub mod last_cycle;
@@ -37,7 +39,6 @@ pub mod limits;
 pub mod metric_select;
 pub mod path_filter;
 pub mod pipeline;
-pub mod plan;
 pub mod reported_metrics;
 pub mod summary;
 pub mod tags;
@@ -48,5 +49,5 @@ mod vsphere_tags;
 pub mod wildcard;
 
 pub use agent::Collector;
-pub use assignment::{bucket_of, Assignment, Peek, Standalone, WatermarkUpdate, BUCKETS};
+pub use assignment::{bucket_of, Assignment, Peek, Snapshot, Standalone, WatermarkUpdate, BUCKETS};
 pub use summary::CycleSummary;

@@ -42,8 +42,8 @@ pub use error::Error;
 pub use events::{Event, MAX_EVENTS, PAGE as EVENT_PAGE};
 pub use options::MAX_QUERY_METRICS_OPTION;
 pub use perf::{
-    count_samples, drop_at_or_before, parse_perf_slice, request_body, PerfParseError, PerfParser,
-    PerfReader, QueryStats, MAX_DEPTH, MAX_ENTITY_VALUES, MAX_TOKEN,
+    parse_perf_slice, request_body, PerfParseError, PerfParser, PerfReader, QueryStats, MAX_DEPTH,
+    MAX_ENTITY_VALUES, MAX_TOKEN,
 };
 pub use tagging::{attached_tags, AttachedTags, OBJECTS_PER_CALL};
 pub use tls::Thumbprint;

@@ -11,7 +11,6 @@
 //! `sampleInfoCSV` = "interval,date,interval,date,...", values "v1,v2,..."). Numbers are parsed
 //! from the raw bytes: no allocation per value.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Instant;
 
@@ -32,8 +31,6 @@ pub use stream::{parse_perf_slice, PerfReader, MAX_TOKEN};
 pub struct QueryStats {
     /// Entities (returnvals) sent on the channel.
     pub entities: usize,
-    /// Values >= 0 (the `-1` "no data" markers are sent but not counted).
-    pub samples: u64,
     /// Bytes of the response body.
     pub bytes: u64,
 }
@@ -708,40 +705,12 @@ fn simple_leaf(b: &[u8]) -> Option<(&[u8], &[u8], usize)> {
     Some((name, &b[text_start..lt], lt + name.len() + 3))
 }
 
-/// Counts the values that are data (>= 0).
-pub fn count_samples(em: &EntityMetrics) -> u64 {
-    em.series
-        .iter()
-        .map(|s| s.values.iter().filter(|v| **v >= 0).count() as u64)
-        .sum()
-}
-
-/// Drops the samples at or before `start`: vCenter excludes the sample at `startTime`, the
-/// simulator does not, and a window is `(start, end]`.
-pub fn drop_at_or_before(em: &mut EntityMetrics, start: i64) {
-    if em.timestamps.iter().all(|&t| t > start) {
-        return;
-    }
-    let keep: Vec<bool> = em.timestamps.iter().map(|&t| t > start).collect();
-    let mut i = 0;
-    em.timestamps.retain(|_| {
-        i += 1;
-        keep[i - 1]
-    });
-    for s in &mut em.series {
-        let mut i = 0;
-        s.values.retain(|_| {
-            i += 1;
-            keep.get(i - 1).copied().unwrap_or(false)
-        });
-    }
-}
-
 impl Client {
     /// Runs one QueryPerf call and sends every entity on `tx` as soon as it is parsed (the
     /// bounded channel is the backpressure: the body is read only as fast as it is consumed).
-    /// Samples at or before a spec's `start` are dropped. A response cut off midway is an
-    /// error that says how many entities were already sent.
+    /// Every sample vCenter sent is passed on (the collector's encoder alone drops those at
+    /// or before a window's start: the simulator sends them, vCenter does not). A response
+    /// cut off midway is an error that says how many entities were already sent.
     pub async fn query_perf(
         &self,
         specs: &[PerfQuerySpec],
@@ -753,10 +722,6 @@ impl Client {
             return Ok(QueryStats::default());
         }
         let started = Instant::now();
-        let starts: HashMap<&str, i64> = specs
-            .iter()
-            .filter_map(|s| Some((s.moid.as_str(), s.start?)))
-            .collect();
         let resp = self
             .send(METHOD, |sc| {
                 request_body(&sc.perf_manager.ty, &sc.perf_manager.value, specs)
@@ -770,12 +735,8 @@ impl Client {
         let t = &self.inner.transport;
         loop {
             match reader.next().await {
-                Ok(Some(mut em)) => {
-                    if let Some(&s) = starts.get(em.moid.as_str()) {
-                        drop_at_or_before(&mut em, s);
-                    }
+                Ok(Some(em)) => {
                     stats.entities += 1;
-                    stats.samples += count_samples(&em);
                     if tx.send(em).await.is_err() {
                         return Err(Error::ReceiverClosed {
                             vcenter: t.name.clone(),
@@ -815,7 +776,6 @@ impl Client {
             method = METHOD,
             specs = specs.len(),
             entities = stats.entities,
-            samples = stats.samples,
             bytes = stats.bytes,
             duration_ms = started.elapsed().as_millis() as u64,
             "QueryPerf done"

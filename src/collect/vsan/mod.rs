@@ -19,7 +19,7 @@ mod select;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use super::assignment::{bucket_of, Assignment, WatermarkUpdate};
+use super::assignment::{bucket_of, Assignment, Snapshot, WatermarkUpdate};
 use super::path_filter::PathFilter;
 use super::summary::CycleSummary;
 use crate::config::{CollectConfig, VsanConfig};
@@ -67,6 +67,8 @@ pub struct VsanCycle<'a> {
     pub client: &'a Client,
     pub vcenter: &'a str,
     pub assignment: &'a dyn Assignment,
+    /// The shard map as this cycle read it: owned buckets and committed watermarks.
+    pub snapshot: &'a Snapshot,
     pub sink: &'a Sink,
     pub collect: &'a CollectConfig,
     /// vCenter's time.
@@ -100,7 +102,7 @@ impl VsanCollector {
         }
         self.queried = Some(c.now);
         let owned: Vec<usize> = (0..self.clusters.len())
-            .filter(|&i| c.assignment.owns(c.vcenter, self.clusters[i].bucket))
+            .filter(|&i| c.snapshot.owns(self.clusters[i].bucket))
             .collect();
         let moids: Vec<&str> = owned
             .iter()
@@ -209,10 +211,11 @@ impl VsanCollector {
                 write(c, batch, summary).await;
             }
         }
-        let reached = self.last.get(&moid).copied().or_else(|| {
-            c.assignment
-                .watermark(c.vcenter, EntityKind::Vsan, cluster.bucket)
-        });
+        let reached = self
+            .last
+            .get(&moid)
+            .copied()
+            .or_else(|| c.snapshot.watermark(EntityKind::Vsan, cluster.bucket));
         let start = window_start(c.now, reached, interval);
         let newest = self.query_types(c, i, &selection, start, summary).await?;
         let reached = newest.unwrap_or(start).max(start);
@@ -374,8 +377,8 @@ async fn commit(c: &VsanCycle<'_>, buckets: BTreeMap<u32, i64>, summary: &mut Cy
     let updates: Vec<WatermarkUpdate> = buckets
         .into_iter()
         .filter(|(b, ts)| {
-            c.assignment
-                .watermark(c.vcenter, EntityKind::Vsan, *b)
+            c.snapshot
+                .watermark(EntityKind::Vsan, *b)
                 .is_none_or(|old| *ts > old)
         })
         .map(|(bucket, ts)| WatermarkUpdate {
