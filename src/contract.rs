@@ -48,10 +48,17 @@ pub enum EntityKind {
     Datastore,
     Datacenter,
     ResourcePool,
+    /// A vSAN cluster (its `ClusterComputeResource` moid): the performance samples of
+    /// vSAN's own service (`vsphere_vsan_*`, issue 22). Not in [`EntityKind::ALL`]: it has
+    /// no PerformanceManager statistics, inventory kind or per-kind `[collect]` keys; it
+    /// shares only the shard map and the watermarks with the others.
+    Vsan,
 }
 
 impl EntityKind {
-    /// Every kind, in [`EntityKind::index`] order.
+    /// Every kind with PerformanceManager statistics, in [`EntityKind::index`] order (the
+    /// per-kind arrays of the collector and the configuration). [`EntityKind::Vsan`] comes
+    /// after them and is in [`EntityKind::STORED`] only.
     pub const ALL: [EntityKind; 6] = [
         EntityKind::Vm,
         EntityKind::Host,
@@ -64,6 +71,17 @@ impl EntityKind {
     /// How many kinds there are (the length of per-kind arrays).
     pub const COUNT: usize = 6;
 
+    /// Every kind a watermark may be stored under: [`EntityKind::ALL`] and vSAN.
+    pub const STORED: [EntityKind; 7] = [
+        EntityKind::Vm,
+        EntityKind::Host,
+        EntityKind::Cluster,
+        EntityKind::Datastore,
+        EntityKind::Datacenter,
+        EntityKind::ResourcePool,
+        EntityKind::Vsan,
+    ];
+
     /// The short name used in measurements (`vsphere_vm_cpu`, `vsphere_resourcepool_cpu`, as
     /// Telegraf names them) and in state keys.
     pub fn as_str(self) -> &'static str {
@@ -74,6 +92,7 @@ impl EntityKind {
             EntityKind::Datastore => "datastore",
             EntityKind::Datacenter => "datacenter",
             EntityKind::ResourcePool => "resourcepool",
+            EntityKind::Vsan => "vsan",
         }
     }
 
@@ -85,7 +104,7 @@ impl EntityKind {
 
     /// The kind named by [`EntityKind::as_str`].
     pub fn from_name(name: &str) -> Option<Self> {
-        EntityKind::ALL.into_iter().find(|k| k.as_str() == name)
+        EntityKind::STORED.into_iter().find(|k| k.as_str() == name)
     }
 
     /// Whether the first release (0.1) knows this kind. Its nodes refuse an unknown kind name
@@ -96,7 +115,8 @@ impl EntityKind {
         matches!(self, EntityKind::Vm | EntityKind::Host)
     }
 
-    /// A dense index (VM 0, host 1, … in [`EntityKind::ALL`] order) for per-kind arrays.
+    /// A dense index (VM 0, host 1, … in [`EntityKind::ALL`] order) for per-kind arrays;
+    /// [`EntityKind::Vsan`]'s (6) is past them: it has no per-kind array slot.
     pub fn index(self) -> usize {
         self as usize
     }
@@ -163,9 +183,11 @@ mod tests {
         let k: EntityKind = serde_json::from_str("\"vm\"").unwrap();
         assert_eq!((k, k.index()), (EntityKind::Vm, 0));
         assert!(serde_json::from_str::<EntityKind>("\"storagepod\"").is_err());
-        for (i, k) in EntityKind::ALL.into_iter().enumerate() {
+        for (i, k) in EntityKind::STORED.into_iter().enumerate() {
             assert_eq!(k.index(), i);
             assert_eq!(EntityKind::from_name(k.as_str()), Some(k));
         }
+        assert!(!EntityKind::ALL.contains(&EntityKind::Vsan));
+        assert!(!EntityKind::Vsan.known_to_v1());
     }
 }

@@ -93,7 +93,8 @@ impl Default for Snapshot {
     fn default() -> Self {
         Snapshot {
             owned: vec![false; BUCKETS as usize],
-            marks: vec![None; EntityKind::COUNT * BUCKETS as usize],
+            // Every stored kind, vSAN's included (its index is past the perf kinds').
+            marks: vec![None; EntityKind::STORED.len() * BUCKETS as usize],
         }
     }
 }
@@ -117,7 +118,10 @@ impl Snapshot {
     /// Records a committed watermark (ignored beyond [`BUCKETS`]).
     pub fn set_watermark(&mut self, kind: EntityKind, bucket: u32, ts: i64) {
         if bucket < BUCKETS {
-            self.marks[kind.index() * BUCKETS as usize + bucket as usize] = Some(ts);
+            let i = kind.index() * BUCKETS as usize + bucket as usize;
+            if let Some(m) = self.marks.get_mut(i) {
+                *m = Some(ts);
+            }
         }
     }
 
@@ -131,7 +135,8 @@ impl Snapshot {
         if bucket >= BUCKETS {
             return None;
         }
-        self.marks[kind.index() * BUCKETS as usize + bucket as usize]
+        let i = kind.index() * BUCKETS as usize + bucket as usize;
+        self.marks.get(i).copied().flatten()
     }
 }
 
@@ -309,5 +314,13 @@ mod tests {
         let s = Standalone::open(dir.path()).unwrap();
         assert_eq!(s.watermark("vc1", EntityKind::Vm, 0), None);
         assert!(dir.path().join("watermarks.json.bad").exists());
+    }
+
+    #[test]
+    fn a_snapshot_holds_vsan_watermarks_too() {
+        let mut s = Snapshot::owning_all();
+        s.set_watermark(EntityKind::Vsan, 7, 600);
+        assert_eq!(s.watermark(EntityKind::Vsan, 7), Some(600));
+        assert_eq!(s.watermark(EntityKind::Vm, 7), None);
     }
 }

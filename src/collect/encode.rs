@@ -455,6 +455,7 @@ pub fn name_tag(kind: EntityKind) -> &'static str {
         EntityKind::Datastore => "dsname",
         EntityKind::Datacenter => "dcname",
         EntityKind::ResourcePool => "rpname",
+        EntityKind::Vsan => "clustername",
     }
 }
 

@@ -20,6 +20,7 @@
 //!   NIC addresses, vSphere tags); `vsphere_tags`: reading vSphere tags at discovery;
 //! * [`alarms`]: triggered alarms as `vsphere_alarm` points; [`events`]: vCenter's events
 //!   as `vsphere_event` points;
+//! * [`vsan`]: vSAN clusters as entities of the shard map: `vsphere_vsan_*` points;
 //! * [`vcenter`]: one vCenter's session, counters, inventory and cycle;
 //! * [`agent`]: once, or every interval until shutdown;
 //! * [`last_cycle`]: a standalone node's last cycles, which its health is judged from.
@@ -43,6 +44,7 @@ pub mod summary;
 pub mod tags;
 pub mod targets;
 pub mod vcenter;
+pub mod vsan;
 mod vsphere_tags;
 pub mod wildcard;
 

@@ -94,6 +94,8 @@ pub struct VcenterCollector {
     /// Performance calls this node may have in flight at this vCenter: `concurrency`, within
     /// its share of `max_concurrent_queries` (read from the assignment every cycle).
     in_flight: usize,
+    /// vSAN's clusters and progress (`vsan_*` keys; idle when off).
+    vsan: super::vsan::VsanCollector,
 }
 
 impl VcenterCollector {
@@ -124,6 +126,7 @@ impl VcenterCollector {
             alarms_due: false,
             events: EventReader::default(),
             notes: CounterNotes::default(),
+            vsan: Default::default(),
         }
     }
 
@@ -386,6 +389,16 @@ impl VcenterCollector {
                     .await;
                 self.write_events(&client, &snapshot, now, sink, &mut summary)
                     .await;
+                let c = super::vsan::VsanCycle {
+                    client: &client,
+                    vcenter: &self.cfg.name,
+                    assignment,
+                    snapshot: &snapshot,
+                    sink,
+                    collect: &self.collect,
+                    now,
+                };
+                self.vsan.cycle(c, &mut summary).await;
             }
         }
         summary.duration = started.elapsed();

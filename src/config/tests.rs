@@ -665,3 +665,44 @@ fn event_keys_default_to_the_documented_set_and_are_checked() {
     assert_eq!(key, "collect.event_exclude[0]");
     assert!(problem.contains("closing ]"), "{problem}");
 }
+
+#[test]
+fn vsan_keys_are_telegrafs_and_off_by_default() {
+    let c = load(&with_password("")).unwrap();
+    assert!(!c.collect.vsan.enabled());
+    assert_eq!(c.collect.vsan.interval, Duration::from_secs(300));
+    assert_eq!(c.collect.vsan.cluster_include, ["/*/host/**"]);
+    let on = load(&with_password(
+        "[collect]\nvsan_metric_exclude = []\nvsan_metric_include = [\"summary.*\"]\nvsan_interval = \"30s\"\nvsan_cluster_include = [\"/DC0/host/vsan*\"]\n",
+    ))
+    .unwrap();
+    assert!(on.collect.vsan.enabled());
+    assert_eq!(on.collect.vsan.interval, Duration::from_secs(30));
+    assert_eq!(on.collect.vsan.metric_include, ["summary.*"]);
+    // vSAN alone is something to collect.
+    let only = "[collect]\nvsan_metric_exclude = []\nvm_metric_exclude = [\"*\"]\nhost_metric_exclude = [\"*\"]\ncluster_metric_exclude = [\"*\"]\ndatastore_metric_exclude = [\"*\"]\nresource_pool_metric_exclude = [\"*\"]\n";
+    assert!(
+        load(&with_password(only)).is_ok(),
+        "{:?}",
+        load(&with_password(only)).err()
+    );
+    for (extra, key) in [
+        ("vsan_interval = \"10s\"", "collect.vsan_interval"),
+        ("vsan_interval = \"45s\"", "collect.vsan_interval"),
+        (
+            "vsan_metric_skip_verify = true",
+            "collect.vsan_metric_skip_verify",
+        ),
+        (
+            "vsan_cluster_include = [\"DC0/host\"]",
+            "collect.vsan_cluster_include[0]",
+        ),
+        (
+            "vsan_metric_include = [\"summary.[\"]",
+            "collect.vsan_metric_include[0]",
+        ),
+    ] {
+        let (k, problem) = invalid_key(load(&with_password(&format!("[collect]\n{extra}\n"))));
+        assert_eq!(k, key, "{extra}: {problem}");
+    }
+}

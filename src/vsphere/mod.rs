@@ -12,6 +12,7 @@
 //! * `events.rs`: vCenter's events through an event history collector;
 //! * `tagging.rs`: vSphere tags (category and tag names) from the REST tagging service;
 //! * `available.rs`: `QueryAvailablePerfMetric`, what an entity reports;
+//! * `vsan/`: vSAN's performance, capacity, health and resync (`/vsanHealth`), and CMMDS;
 //! * `perf.rs`: QueryPerf request and the streaming parser ([`PerfReader`], [`parse_perf_slice`]).
 
 mod alarms;
@@ -33,6 +34,7 @@ mod soap;
 mod tagging;
 mod tls;
 mod types;
+pub mod vsan;
 mod xml;
 
 pub use client::{Client, ClientOptions};

@@ -16,6 +16,7 @@ impl EntityKind {
             EntityKind::Datastore => "Datastore",
             EntityKind::Datacenter => "Datacenter",
             EntityKind::ResourcePool => "ResourcePool",
+            EntityKind::Vsan => "ClusterComputeResource",
         }
     }
 

@@ -388,6 +388,7 @@ func hostRef(id string) (string, bool) {
 //	?out=1&host=H        host H goes out: nothing newer than now is answered for it
 //	?out=0&host=H        host H is back: its whole last hour is answered again
 //	?hlag=40m            historical samples are posted this late
+//	?vsanlag=5m          vSAN samples are posted this late (vsan.go)
 //	?destroy=3           delete 3 powered-on VMs (limits.go)
 //	?disconnect=1&host=H host H and its VMs disconnected: their calls fail (hoststate.go)
 //	?inflight=reset      start a new maximum of calls in flight (load.go)
@@ -425,6 +426,14 @@ func (p *realPerf) control(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.hlag = hlag
 		p.mu.Unlock()
+	}
+	if v := q.Get("vsanlag"); v != "" && vsanState != nil {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			http.Error(w, "vsanlag: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		vsanState.setLag(d)
 	}
 	if v := q.Get("inflight"); v != "" {
 		if !p.controlInflight(w, v) {
