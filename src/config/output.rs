@@ -270,12 +270,14 @@ impl Check<'_> {
                     k,
                     "\"http/json\" is not supported: \"http/protobuf\" (the default) or \"grpc\"",
                 )),
-                Some(other) => return Err(self.err(
-                    k,
-                    format!(
+                Some(other) => {
+                    return Err(self.err(
+                        k,
+                        format!(
                         "unknown protocol {other:?}: \"http/protobuf\" (the default) or \"grpc\""
                     ),
-                )),
+                    ))
+                }
             };
         if grpc {
             let path = url

@@ -1,4 +1,4 @@
-//! One output: an HTTP endpoint (InfluxDB, a remote-write or an OTLP receiver) with its retries,
+//! One output: an HTTP (or OTLP/gRPC) endpoint (InfluxDB, a remote-write or an OTLP receiver) with its retries,
 //! its on-disk spool and the task that replays it, or stdout. [`super::Sink`] fans a batch
 //! out to every configured output.
 

@@ -152,7 +152,17 @@ pub fn error(s: &Status, endpoint: &'static str, url: &str, timeout: Duration) -
         };
     }
     let status = http_status(code);
-    let message = format!("gRPC status {code:?}: {}", s.message());
+    let mut message = format!("gRPC status {code:?}: {}", s.message());
+    // A transport failure's cause (connection refused, TLS ...) is only in the source chain.
+    let mut src = std::error::Error::source(s);
+    while let Some(e) = src {
+        let cause = e.to_string();
+        if !message.contains(&cause) {
+            message.push_str(": ");
+            message.push_str(&cause);
+        }
+        src = e.source();
+    }
     match code {
         Code::Unauthenticated | Code::PermissionDenied => SinkError::Auth {
             endpoint,
@@ -302,5 +312,6 @@ mod tests {
         let s = x.export(Vec::new()).await.unwrap_err();
         let e = error(&s, "the OTLP receiver", &url, Duration::from_secs(2));
         assert!(!e.is_permanent(), "{s:?} -> {e}");
+        assert!(e.to_string().contains("refused"), "the cause is named: {e}");
     }
 }
