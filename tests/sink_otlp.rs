@@ -12,7 +12,8 @@
 //! records what it decoded and answers as OTLP/HTTP does (200 and an empty protobuf
 //! `ExportMetricsServiceResponse`). The gRPC receiver is opentelemetry-proto's generated
 //! `MetricsServiceServer` (tonic) on 127.0.0.1, accepting gzip, with a service that checks
-//! the request came gzip-compressed (`grpc-encoding: gzip`) and records it.
+//! the request came gzip-compressed (`grpc-encoding: gzip`) and records it. A second test
+//! scripts the gRPC statuses it answers, to check which the output retries.
 
 mod common;
 
@@ -224,4 +225,92 @@ async fn the_otlp_receivers_get_every_sample_influxdb_gets_with_its_attributes()
         );
         assert!(!hosts.is_empty(), "no host points over {what}");
     }
+}
+
+/// A gRPC receiver that answers each call with the next scripted status (then OK), counting
+/// the calls: the statuses a real store sends under load or to a bad request, which a real
+/// receiver cannot be made to send on cue.
+struct Scripted {
+    answers: Mutex<std::collections::VecDeque<tonic::Code>>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[tonic::async_trait]
+impl MetricsService for Scripted {
+    async fn export(
+        &self,
+        _req: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match self.answers.lock().unwrap().pop_front() {
+            Some(code) => Err(tonic::Status::new(code, "scripted")),
+            None => Ok(tonic::Response::new(ExportMetricsServiceResponse::default())),
+        }
+    }
+}
+
+/// A writer to a scripted receiver; the script's calls and the write's result.
+async fn write_to_scripted(
+    answers: &[tonic::Code],
+) -> (usize, Result<(), vcollect::sink::SinkError>) {
+    let script = Arc::new(Scripted {
+        answers: Mutex::new(answers.iter().copied().collect()),
+        calls: Default::default(),
+    });
+    let service = MetricsServiceServer::from_arc(script.clone())
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming),
+    );
+    let writer = vcollect::sink::influx::Writer::new(vcollect::sink::HttpOptions {
+        url,
+        api: vcollect::sink::Api::Otlp {
+            grpc: true,
+            username: None,
+            password: None,
+            bearer_token: None,
+            host_name: None,
+        },
+        timeout: std::time::Duration::from_secs(5),
+        gzip: true,
+        max_retries: 3,
+        retry_backoff: std::time::Duration::from_millis(20),
+    })
+    .unwrap();
+    let payload = writer.payload(b"m,t=a f=1 1700000000\n".to_vec(), 1);
+    let res = writer.write(&payload).await;
+    server.abort();
+    (script.calls.load(std::sync::atomic::Ordering::SeqCst), res)
+}
+
+/// The OTLP specification's retryable gRPC statuses are retried; the others refuse the
+/// batch at once.
+#[tokio::test]
+async fn grpc_statuses_are_retried_as_the_otlp_specification_says() {
+    use tonic::Code;
+    let (calls, res) = write_to_scripted(&[Code::Unavailable, Code::DeadlineExceeded]).await;
+    assert!(res.is_ok(), "{res:?}");
+    assert_eq!(calls, 3, "two retryable failures, then the write");
+    let (calls, res) = write_to_scripted(&[Code::InvalidArgument]).await;
+    let e = res.expect_err("refused");
+    assert!(e.is_permanent() && e.is_bad_batch(), "{e}");
+    assert!(e.to_string().contains("InvalidArgument"), "{e}");
+    assert_eq!(calls, 1, "not retried");
+    let (calls, res) = write_to_scripted(&[Code::ResourceExhausted]).await;
+    assert!(res.is_err_and(|e| e.is_permanent()));
+    assert_eq!(
+        calls, 1,
+        "RESOURCE_EXHAUSTED without RetryInfo is not retried"
+    );
+    let (calls, res) = write_to_scripted(&[Code::Unavailable; 4]).await;
+    assert!(
+        res.is_err_and(|e| !e.is_permanent()),
+        "spooled, not dropped"
+    );
+    assert_eq!(calls, 4, "1 + max_retries attempts");
 }
