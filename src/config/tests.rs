@@ -541,16 +541,34 @@ url = "http://victoria:8428/api/v1/write"
 [[output]]
 type = "otlp"
 url = "http://collector:4318/v1/metrics"
+[[output]]
+type = "otlp"
+name = "otlp-grpc"
+protocol = "grpc"
+url = "http://collector:4317"
 "#,
     ))
     .unwrap();
     let names: Vec<_> = c.outputs.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(
         names,
-        vec!["influx", "remote_write", "vm-long-term", "otlp"]
+        vec![
+            "influx",
+            "remote_write",
+            "vm-long-term",
+            "otlp",
+            "otlp-grpc"
+        ]
     );
     assert!(matches!(c.outputs[1].api, OutputApi::RemoteWrite { .. }));
-    assert!(matches!(c.outputs[3].api, OutputApi::Otlp { .. }));
+    assert!(matches!(
+        c.outputs[3].api,
+        OutputApi::Otlp { grpc: false, .. }
+    ));
+    assert!(matches!(
+        c.outputs[4].api,
+        OutputApi::Otlp { grpc: true, .. }
+    ));
     assert!(c.outputs[3].gzip, "OTLP bodies are gzipped by default");
     assert_eq!((c.batch_lines(), c.batch_bytes()), (2000, 1 << 20));
     // The single table still works, as the one output.
@@ -585,6 +603,25 @@ fn bad_outputs_are_named_by_their_index_and_key() {
         invalid_key(load(&with_password(otlp_no_url))).0,
         "output.url"
     );
+    let otlp = "[output]\ntype = \"otlp\"\nurl = \"http://c:4317\"\nprotocol = ";
+    let (key, problem) = invalid_key(load(&with_password(&format!("{otlp}\"grpcs\""))));
+    assert_eq!(key, "output.protocol");
+    assert!(
+        problem.contains("\"grpcs\"") && problem.contains("\"grpc\""),
+        "{problem}"
+    );
+    let (_, problem) = invalid_key(load(&with_password(&format!("{otlp}\"http/json\""))));
+    assert!(problem.contains("not supported"), "{problem}");
+    let grpc_path =
+        "[output]\ntype = \"otlp\"\nprotocol = \"grpc\"\nurl = \"http://c:4317/v1/metrics\"";
+    let (key, problem) = invalid_key(load(&with_password(grpc_path)));
+    assert_eq!(key, "output.url");
+    assert!(problem.contains("without a path"), "{problem}");
+    let rw_protocol =
+        "[output]\ntype = \"remote_write\"\nurl = \"http://p/w\"\nprotocol = \"grpc\"";
+    let (key, problem) = invalid_key(load(&with_password(rw_protocol)));
+    assert_eq!(key, "output.protocol");
+    assert!(problem.contains("only with type = \"otlp\""), "{problem}");
     let bad_type = "[output]\ntype = \"kafka\"";
     let (key, problem) = invalid_key(load(&with_password(bad_type)));
     assert_eq!(key, "output.type");

@@ -1,4 +1,4 @@
-//! OTLP metrics over HTTP/protobuf: a batch of line protocol (what the collector encodes and
+//! OTLP metrics over HTTP/protobuf or gRPC ([`grpc`]): a batch of line protocol (what the collector encodes and
 //! the spool keeps) turned into an `ExportMetricsServiceRequest` when it is sent, with the
 //! official OpenTelemetry protobuf types (`opentelemetry-proto`).
 //!
@@ -27,6 +27,7 @@ use super::grouped::{self, FastMap, Grouped, Num};
 use super::proto;
 
 pub mod general;
+pub mod grpc;
 
 /// The tag that names the vCenter: a resource attribute rather than a point attribute.
 const VCENTER_TAG: &str = "vcenter";
@@ -279,7 +280,11 @@ fn nanos(seconds: i64) -> Result<u64, SinkError> {
 /// What a successful answer says about points the receiver did not take (OTLP's partial
 /// success): `None` when it took them all, or the body is not a response it can read.
 pub fn partial_success(body: &[u8]) -> Option<(i64, String)> {
-    let resp: ExportMetricsServiceResponse = prost::Message::decode(body).ok()?;
+    partial(prost::Message::decode(body).ok()?)
+}
+
+/// What a decoded response says about points the receiver did not take.
+pub fn partial(resp: ExportMetricsServiceResponse) -> Option<(i64, String)> {
     let p = resp.partial_success?;
     (p.rejected_data_points != 0 || !p.error_message.is_empty())
         .then_some((p.rejected_data_points, p.error_message))

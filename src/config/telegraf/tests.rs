@@ -731,7 +731,7 @@ fn a_remote_write_http_output_becomes_a_remote_write_output_beside_influxdb() {
 }
 
 #[test]
-fn an_opentelemetry_output_becomes_an_otlp_output_over_http() {
+fn an_opentelemetry_output_becomes_an_otlp_output_over_grpc_to_the_same_address() {
     let text = r#"
 [[inputs.vsphere]]
   vcenters = ["https://vc1/sdk"]
@@ -750,14 +750,11 @@ fn an_opentelemetry_output_becomes_an_otlp_output_over_http() {
     // The only output: Telegraf's file has no InfluxDB one.
     let o = tables.last().and_then(|v| v.as_table()).unwrap();
     assert_eq!(o["type"].as_str(), Some("otlp"));
-    assert_eq!(
-        o["url"].as_str(),
-        Some("http://otel.example.com:4318/v1/metrics")
-    );
+    assert_eq!(o["protocol"].as_str(), Some("grpc"));
+    assert_eq!(o["url"].as_str(), Some("http://otel.example.com:4317"));
     assert_eq!(o["gzip"].as_bool(), Some(false));
     assert_eq!(o["timeout"].as_str(), Some("5s"));
     assert_eq!(o["token_file"].as_str(), Some("/etc/vcollect/otlp.token"));
-    assert!(out.contains("over gRPC to otel.example.com:4317"), "{out}");
     assert!(out.contains("`attributes` not carried over"), "{out}");
 }
 
