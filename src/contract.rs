@@ -155,6 +155,25 @@ pub struct WatermarkUpdate {
     pub ts: i64,
 }
 
+/// What one collector cycle did for one vCenter, as the control plane keeps it: `vcollect
+/// status` shows it and `drain --wait` reads from it whether a drained node's cycle in
+/// flight is over. Produced by the collector (`CycleSummary::report`); the cluster stores it
+/// as it is and turns it into protobuf only on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CycleReport {
+    pub vcenter: String,
+    /// Entities the cycle covered (0: this node collects nothing of the vCenter now).
+    pub entities: u64,
+    pub samples: u64,
+    /// Wall clock when the cycle ended (unix milliseconds).
+    pub ended_unix_ms: i64,
+    pub duration_ms: u64,
+    pub errors: u32,
+    pub first_error: Option<String>,
+    /// The end of the window collected (vCenter time, unix seconds).
+    pub window_end: Option<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -138,17 +138,7 @@ impl Assignment for ClusterAssignment {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis() as i64;
-        let r = super::rpc::pb::CycleReport {
-            vcenter: s.vcenter.clone(),
-            entities: s.entities as u64,
-            samples: s.samples,
-            ended_unix_ms: ended,
-            duration_ms: s.duration.as_millis() as u64,
-            errors: s.errors.len() as u32,
-            first_error: s.errors.first().cloned().unwrap_or_default(),
-            window_end: s.window_end,
-        };
-        self.local.cycles.record(r);
+        self.local.cycles.record(s.report(ended));
     }
 
     fn commit<'a>(
