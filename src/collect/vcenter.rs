@@ -24,8 +24,7 @@ use super::vsphere_tags::VsphereTags;
 use crate::config::{default_counters, CollectConfig, VcenterConfig};
 use crate::sink::{Outcome, Sink};
 use crate::vsphere::{
-    Client, ClientOptions, CounterCatalog, EntityKind, MetricId, PerfQuerySpec,
-    MAX_QUERY_METRICS_OPTION,
+    Client, CounterCatalog, EntityKind, MetricId, PerfQuerySpec, MAX_QUERY_METRICS_OPTION,
 };
 
 /// Why a cycle could not run at all (as opposed to partial errors inside it).
@@ -141,27 +140,13 @@ impl VcenterCollector {
         }
     }
 
-    /// How to reach and log in to this vCenter (SOAP, and REST for vSphere tags).
-    fn client_options(&self) -> ClientOptions {
-        ClientOptions {
-            name: self.cfg.name.clone(),
-            url: self.cfg.url.clone(),
-            username: self.cfg.username.clone(),
-            password: self.cfg.password.clone(),
-            ca_file: self.cfg.ca_file.clone(),
-            tls_thumbprint: self.cfg.tls_thumbprint.clone(),
-            insecure: self.cfg.insecure,
-            timeout: self.cfg.timeout,
-        }
-    }
-
     /// The logged-in client, connecting first if there is none (a new client comes with a
     /// new discovery).
     async fn client(&mut self) -> Result<Client, CycleError> {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
-        let client = Client::connect(self.client_options()).await?;
+        let client = Client::connect(self.cfg.client_options()).await?;
         self.discovered = None;
         self.client = Some(client.clone());
         Ok(client)
@@ -299,7 +284,7 @@ impl VcenterCollector {
         let kinds: Vec<EntityKind> = self.collect.kinds.enabled().collect();
         let mut found = client.discover_kinds(&kinds, &self.extras.spec()).await?;
         let filters = path_filters(&self.collect);
-        let opts = self.client_options();
+        let opts = self.cfg.client_options();
         (self.vsphere_tags)
             .attach(&opts, &mut found, &filters, &self.extras)
             .await;
