@@ -1,5 +1,6 @@
 //! What the data plane and the control plane must agree on, and nothing else: the bucket an
-//! entity falls in, how many buckets there are, the kinds of entity, and a watermark update.
+//! entity falls in, how many buckets there are, the kinds of entity, a watermark update, and
+//! how far a vCenter's event stream is written.
 //!
 //! Both planes import this module; it imports neither. Everything here is part of the wire
 //! and on-disk formats (the Raft log, snapshots, the standalone watermark file), so a change
@@ -9,6 +10,7 @@
 //!   (gaps or doubles). It is FNV-1a 64, written out here so no dependency update can change
 //!   it, and pinned by unit tests.
 //! * [`EntityKind`] is stored by its short name (`vm`, `host`, `cluster` …).
+//! * [`EventPosition`] is stored as `{"key": …, "time": …}`.
 
 use std::fmt;
 
@@ -174,6 +176,29 @@ pub struct CycleReport {
     pub window_end: Option<i64>,
 }
 
+/// How far one vCenter's event stream is in the sink: the key and creation time (unix
+/// seconds) of the newest event read (the greatest key), every event of a written type up to
+/// it being in the sink. vCenter gives every event a key
+/// one above the last, so a reader resumes after it (`collect::events`); the time bounds
+/// where it asks vCenter from. Replicated per vCenter like the watermarks (in
+/// `CommitWatermarks.events` and `VcenterShards.events` in the Raft state; a standalone node
+/// keeps it in `events.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventPosition {
+    pub key: i64,
+    pub time: i64,
+}
+
+impl EventPosition {
+    /// Whether `self` replaces `old` as the committed position: a greater key (the normal
+    /// case), or a later time with a smaller key (vCenter's keys started again, e.g. after
+    /// a restore of its database: the new events must not look written). A late commit of
+    /// an older position (a node that lost the stream) is ahead in neither and is ignored.
+    pub fn advances(&self, old: &EventPosition) -> bool {
+        self.key > old.key || self.time > old.time
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +233,17 @@ mod tests {
         }
         assert!(!EntityKind::ALL.contains(&EntityKind::Vsan));
         assert!(!EntityKind::Vsan.known_to_v1());
+    }
+
+    #[test]
+    fn an_event_position_moves_on_with_a_key_or_a_time() {
+        let p = EventPosition { key: 120, time: 55 };
+        let at = |key, time| EventPosition { key, time };
+        assert!(at(121, 54).advances(&p), "a greater key");
+        assert!(at(5, 1000).advances(&p), "vCenter's keys started again");
+        assert!(!at(100, 50).advances(&p), "a stale commit");
+        assert!(!p.advances(&p));
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(json, r#"{"key":120,"time":55}"#);
     }
 }

@@ -19,6 +19,7 @@ use super::running::{Core, CoreSlot};
 use super::state::{self, Command, Response};
 use crate::collect::assignment::{Assignment, AssignmentError, BoxFuture, Snapshot};
 use crate::contract::EntityKind;
+use crate::contract::EventPosition;
 use crate::contract::WatermarkUpdate;
 
 /// How long a commit keeps retrying (leader election, forwarding) before it reports failure.
@@ -160,6 +161,48 @@ impl Assignment for ClusterAssignment {
                 Err(e) => Err(AssignmentError::Commit(e.to_string())),
             }
         })
+    }
+
+    fn event_position(&self, vcenter: &str) -> Option<EventPosition> {
+        self.event_position_of(vcenter)
+    }
+
+    fn commit_events<'a>(
+        &'a self,
+        vcenter: &'a str,
+        position: EventPosition,
+    ) -> BoxFuture<'a, Result<(), AssignmentError>> {
+        Box::pin(self.commit_event_position(vcenter, position))
+    }
+}
+
+/// The event stream's position ([`Assignment::event_position`], [`Assignment::commit_events`]):
+/// read from the local replica, committed like the watermarks, through the leader.
+impl ClusterAssignment {
+    fn event_position_of(&self, vcenter: &str) -> Option<EventPosition> {
+        self.local.state.borrow().vcenters.get(vcenter)?.events
+    }
+
+    async fn commit_event_position(
+        &self,
+        vcenter: &str,
+        position: EventPosition,
+    ) -> Result<(), AssignmentError> {
+        if self
+            .event_position_of(vcenter)
+            .is_some_and(|old| !position.advances(&old))
+        {
+            return Ok(());
+        }
+        let core = self
+            .core()
+            .ok_or_else(|| AssignmentError::Commit("this node has no id yet".into()))?;
+        let cmd = Command::commit_events(core.id, vcenter, position);
+        match core.write(cmd, COMMIT_TIMEOUT).await {
+            Ok(Response::Rejected(r)) => Err(AssignmentError::Commit(r.to_string())),
+            Ok(_) => Ok(()),
+            Err(e) => Err(AssignmentError::Commit(e.to_string())),
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod precondition;
 
 use self::precondition::{check_all, Precondition, Unmet};
 use crate::contract::EntityKind;
+use crate::contract::EventPosition;
 use crate::contract::BUCKETS;
 
 /// A node id. Assigned by the state machine ([`Command::RegisterNode`]) and never reused.
@@ -95,6 +96,8 @@ pub struct VcenterShards {
     /// Per entity kind, `watermarks[kind][bucket]`: unix seconds up to which samples are known
     /// to be in the sink. `None`: nothing committed yet (collect from what vCenter still has).
     pub watermarks: BTreeMap<EntityKind, Vec<Option<i64>>>,
+    /// How far the vCenter's event stream is in the sink (`None`: nothing committed yet).
+    pub events: Option<EventPosition>,
 }
 
 /// How [`VcenterShards`] is stored (state machine records and snapshots): the kinds release
@@ -107,6 +110,9 @@ struct ShardsOnDisk {
     watermarks: BTreeMap<EntityKind, Vec<Option<i64>>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     watermarks_v2: BTreeMap<EntityKind, Vec<Option<i64>>>,
+    /// Added after 0.1, which ignores it (and drops it when it rewrites the record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    events: Option<EventPosition>,
 }
 
 impl From<ShardsOnDisk> for VcenterShards {
@@ -116,6 +122,7 @@ impl From<ShardsOnDisk> for VcenterShards {
         VcenterShards {
             owners: d.owners,
             watermarks,
+            events: d.events,
         }
     }
 }
@@ -128,6 +135,7 @@ impl From<VcenterShards> for ShardsOnDisk {
             owners: v.owners,
             watermarks,
             watermarks_v2,
+            events: v.events,
         }
     }
 }
@@ -137,6 +145,7 @@ impl Default for VcenterShards {
         VcenterShards {
             owners: vec![None; BUCKETS as usize],
             watermarks: BTreeMap::new(),
+            events: None,
         }
     }
 }
@@ -288,7 +297,20 @@ pub enum Command {
         /// [`Command::commit_watermarks`], which sorts windows into the two.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         updates_v2: Vec<WatermarkWindow>,
+        /// Event stream positions (see [`EventMark`]): a field 0.1 ignores, like
+        /// `updates_v2`. Build the command with [`Command::commit_events`].
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        events: Vec<EventMark>,
     },
+}
+
+/// How far a vCenter's event stream is in the sink, as committed by the node that read it.
+/// Applied when it [advances](EventPosition::advances) the stored one, whoever owns the
+/// stream's bucket (as watermarks: "in the sink" is true whoever wrote it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMark {
+    pub vcenter: String,
+    pub position: EventPosition,
 }
 
 impl Command {
@@ -299,6 +321,20 @@ impl Command {
             node,
             updates,
             updates_v2,
+            events: Vec::new(),
+        }
+    }
+
+    /// [`Command::CommitWatermarks`] with one event stream position and no watermark.
+    pub fn commit_events(node: NodeId, vcenter: &str, position: EventPosition) -> Command {
+        Command::CommitWatermarks {
+            node,
+            updates: Vec::new(),
+            updates_v2: Vec::new(),
+            events: vec![EventMark {
+                vcenter: vcenter.to_string(),
+                position,
+            }],
         }
     }
 }
@@ -318,13 +354,18 @@ impl fmt::Display for Command {
                 node,
                 updates,
                 updates_v2,
+                events,
             } => {
                 let n: usize = updates
                     .iter()
                     .chain(updates_v2)
                     .map(|u| u.buckets.len())
                     .sum();
-                write!(f, "commit_watermarks(node {node}, {n} buckets)")
+                write!(f, "commit_watermarks(node {node}, {n} buckets")?;
+                if !events.is_empty() {
+                    write!(f, ", {} event streams", events.len())?;
+                }
+                f.write_str(")")
             }
         }
     }
@@ -520,7 +561,11 @@ impl ClusterState {
                 node,
                 updates,
                 updates_v2,
-            } => self.commit_watermarks(*node, updates.iter().chain(updates_v2), touched),
+                events,
+            } => {
+                let r = self.commit_watermarks(*node, updates.iter().chain(updates_v2), touched)?;
+                Ok(self.commit_events(events, r, touched))
+            }
         }
     }
 
@@ -700,6 +745,41 @@ impl ClusterState {
             not_owned,
             ignored,
         })
+    }
+
+    /// The event stream positions of a [`Command::CommitWatermarks`] (its node checked by
+    /// [`Self::commit_watermarks`]); each one that moved counts in `advanced`, one for an
+    /// unknown vCenter in `ignored`.
+    fn commit_events(
+        &mut self,
+        marks: &[EventMark],
+        response: Response,
+        touched: &mut Touched,
+    ) -> Response {
+        let Response::Watermarks {
+            mut advanced,
+            not_owned,
+            mut ignored,
+        } = response
+        else {
+            return response;
+        };
+        for m in marks {
+            let Some(v) = self.vcenters.get_mut(&m.vcenter) else {
+                ignored += 1;
+                continue;
+            };
+            if v.events.is_none_or(|old| m.position.advances(&old)) {
+                v.events = Some(m.position);
+                advanced += 1;
+                touched.vcenters.insert(m.vcenter.clone());
+            }
+        }
+        Response::Watermarks {
+            advanced,
+            not_owned,
+            ignored,
+        }
     }
 
     fn live_member_mut(&mut self, id: NodeId) -> Result<&mut Member, Rejection> {
@@ -922,6 +1002,7 @@ mod tests {
                 },
             ],
             updates_v2: vec![],
+            events: vec![],
         };
         let r = apply(&mut s, commit(100, vec![b1, b2, BUCKETS]));
         assert_eq!(
@@ -950,6 +1031,7 @@ mod tests {
                 node: 42,
                 updates: vec![],
                 updates_v2: vec![],
+                events: vec![],
             },
         );
         assert_eq!(r, Response::Rejected(Rejection::UnknownNode(42)));
@@ -984,6 +1066,7 @@ mod tests {
                     buckets: vec![3],
                 }],
                 updates_v2: vec![],
+                events: vec![],
             },
         );
         let json = serde_json::to_string(&s).unwrap();
@@ -1052,5 +1135,48 @@ mod tests {
         assert_eq!(old.watermarks.keys().collect::<Vec<_>>(), [&v1::Kind::Vm]);
         let back: VcenterShards = serde_json::from_str(&json).unwrap();
         assert_eq!(&back, shards);
+    }
+
+    #[test]
+    fn event_positions_move_on_and_release_0_1_reads_past_them() {
+        let mut s = one_node_owning_vc();
+        let at = |key, time| EventPosition { key, time };
+        let cmd = Command::commit_events(1, "vc", at(42, 1000));
+        assert_eq!(
+            apply(&mut s, cmd.clone()),
+            Response::Watermarks {
+                advanced: 1,
+                not_owned: 0,
+                ignored: 0
+            }
+        );
+        // A late commit of an older position (the node that lost the stream) changes nothing.
+        let r = apply(&mut s, Command::commit_events(1, "vc", at(40, 990)));
+        assert!(matches!(r, Response::Watermarks { advanced: 0, .. }));
+        assert_eq!(s.vcenters["vc"].events, Some(at(42, 1000)));
+        let r = apply(&mut s, Command::commit_events(1, "nowhere", at(1, 1)));
+        assert!(matches!(r, Response::Watermarks { ignored: 1, .. }));
+        let r = apply(&mut s, Command::commit_events(9, "vc", at(50, 1010)));
+        assert_eq!(r, Response::Rejected(Rejection::UnknownNode(9)));
+
+        // Release 0.1 decodes the command (an empty commit) and the stored record.
+        let old: v1::Command = serde_json::from_str(&serde_json::to_string(&cmd).unwrap()).unwrap();
+        let v1::Command::CommitWatermarks { updates } = old;
+        assert!(updates.is_empty());
+        let json = serde_json::to_string(&s.vcenters["vc"]).unwrap();
+        assert!(
+            json.contains(r#""events":{"key":42,"time":1000}"#),
+            "{json}"
+        );
+        serde_json::from_str::<v1::Shards>(&json).unwrap();
+        let back: VcenterShards = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s.vcenters["vc"]);
+        // What 0.1 wrote (no position) reads as none.
+        let plain = json.replace(r#","events":{"key":42,"time":1000}"#, "");
+        let old: VcenterShards = serde_json::from_str(&plain).unwrap();
+        assert_eq!(old.events, None);
+        // A command without positions is spelled as 0.1 spells it.
+        let wm = Command::commit_watermarks(1, vec![]);
+        assert!(!serde_json::to_string(&wm).unwrap().contains("events"));
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Mutex;
 
 use crate::contract::EntityKind;
 
-pub use crate::contract::{bucket_of, WatermarkUpdate, BUCKETS};
+pub use crate::contract::{bucket_of, EventPosition, WatermarkUpdate, BUCKETS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssignmentError {
@@ -76,6 +76,21 @@ pub trait Assignment: Send + Sync {
 
     /// Hears what each cycle did (the cluster shows it in `vcollect status`).
     fn report(&self, _summary: &super::summary::CycleSummary) {}
+
+    /// The committed position of `vcenter`'s event stream, if any was ever committed.
+    fn event_position(&self, _vcenter: &str) -> Option<EventPosition> {
+        None
+    }
+
+    /// Commits how far `vcenter`'s event stream is in the sink (see [`EventPosition`]); a
+    /// position behind the committed one is ignored.
+    fn commit_events<'a>(
+        &'a self,
+        _vcenter: &'a str,
+        _position: EventPosition,
+    ) -> BoxFuture<'a, Result<(), AssignmentError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// One vCenter's buckets as the assignment saw them at one moment: which this node owns and
@@ -176,59 +191,62 @@ impl Assignment for Peek {
     fn report(&self, summary: &super::summary::CycleSummary) {
         self.0.report(summary)
     }
+
+    fn event_position(&self, vcenter: &str) -> Option<EventPosition> {
+        self.0.event_position(vcenter)
+    }
 }
 
 type Marks = BTreeMap<String, BTreeMap<EntityKind, BTreeMap<u32, i64>>>;
 
-/// A single node that owns everything; watermarks in `<data_dir>/watermarks.json`.
+/// A single node that owns everything; watermarks in `<data_dir>/watermarks.json`, event
+/// stream positions in `<data_dir>/events.json` (a file of its own, so a release that does
+/// not know event positions still reads the watermark file).
 pub struct Standalone {
     path: PathBuf,
     marks: Mutex<Marks>,
+    events_path: PathBuf,
+    events: Mutex<BTreeMap<String, EventPosition>>,
     last: super::last_cycle::LastCycles,
 }
 
 impl Standalone {
-    /// Opens (or starts) the watermark file under `data_dir`. A file that cannot be parsed
-    /// is moved aside with a warning: the collector then starts from `lookback`, which
-    /// rewrites some samples but loses none that vCenter still has.
+    /// Opens (or starts) the watermark and event position files under `data_dir`. A file
+    /// that cannot be parsed is moved aside with a warning: the collector then starts from
+    /// `lookback`, which rewrites some samples and events but loses none that vCenter still
+    /// has.
     pub fn open(data_dir: &Path) -> Result<Standalone, AssignmentError> {
         let path = data_dir.join("watermarks.json");
-        let marks = match std::fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice::<Marks>(&bytes) {
-                Ok(m) => m,
-                Err(e) => {
-                    let aside = path.with_extension("json.bad");
-                    tracing::warn!(file = %path.display(), error = %e, aside = %aside.display(),
-                        "watermark file is unreadable; moving it aside and starting from lookback");
-                    let _ = std::fs::rename(&path, &aside);
-                    Marks::new()
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Marks::new(),
-            Err(source) => return Err(AssignmentError::Save { path, source }),
-        };
+        let events_path = data_dir.join("events.json");
         Ok(Standalone {
+            marks: Mutex::new(read_json(&path)?),
+            events: Mutex::new(read_json(&events_path)?),
             path,
-            marks: Mutex::new(marks),
+            events_path,
             last: super::last_cycle::LastCycles::new(data_dir),
         })
     }
+}
 
-    fn save(&self, marks: &Marks) -> Result<(), AssignmentError> {
-        let err = |source| AssignmentError::Save {
-            path: self.path.clone(),
+/// The content of a JSON file under the data directory; empty when there is none, or when
+/// it cannot be parsed (then it is moved aside as `*.json.bad`).
+fn read_json<T: serde::de::DeserializeOwned + Default>(path: &Path) -> Result<T, AssignmentError> {
+    match std::fs::read(path) {
+        Ok(bytes) => match serde_json::from_slice::<T>(&bytes) {
+            Ok(m) => Ok(m),
+            Err(e) => {
+                let aside = path.with_extension("json.bad");
+                tracing::warn!(file = %path.display(), error = %e, aside = %aside.display(),
+                    "progress file is unreadable; moving it aside and starting from lookback");
+                let _ = std::fs::rename(path, &aside);
+                Ok(T::default())
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(source) => Err(AssignmentError::Save {
+            path: path.to_path_buf(),
             source,
-        };
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        let tmp = self.path.with_extension("json.tmp");
-        let body = serde_json::to_vec(marks).map_err(|e| err(std::io::Error::other(e)))?;
-        let mut f = std::fs::File::create(&tmp).map_err(err)?;
-        f.write_all(&body).map_err(err)?;
-        f.sync_all().map_err(err)?;
-        std::fs::rename(&tmp, &self.path).map_err(err)?;
-        Ok(())
+        }),
     }
 }
 
@@ -238,6 +256,24 @@ impl Standalone {
         let marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
         marks.get(vcenter)?.get(&kind)?.get(&bucket).copied()
     }
+}
+
+/// Replaces `path` with `value` as JSON, durably (a temporary file, fsync, rename).
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), AssignmentError> {
+    let err = |source| AssignmentError::Save {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let body = serde_json::to_vec(value).map_err(|e| err(std::io::Error::other(e)))?;
+    let mut f = std::fs::File::create(&tmp).map_err(err)?;
+    f.write_all(&body).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)?;
+    Ok(())
 }
 
 impl Assignment for Standalone {
@@ -279,7 +315,31 @@ impl Assignment for Standalone {
                 }
                 marks.clone()
             };
-            tokio::task::block_in_place(|| self.save(&snapshot))
+            tokio::task::block_in_place(|| write_json(&self.path, &snapshot))
+        })
+    }
+
+    fn event_position(&self, vcenter: &str) -> Option<EventPosition> {
+        let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        events.get(vcenter).copied()
+    }
+
+    fn commit_events<'a>(
+        &'a self,
+        vcenter: &'a str,
+        position: EventPosition,
+    ) -> BoxFuture<'a, Result<(), AssignmentError>> {
+        Box::pin(async move {
+            let snapshot = {
+                let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+                match events.get(vcenter) {
+                    Some(old) if !position.advances(old) => return Ok(()),
+                    _ => {}
+                }
+                events.insert(vcenter.to_string(), position);
+                events.clone()
+            };
+            tokio::task::block_in_place(|| write_json(&self.events_path, &snapshot))
         })
     }
 }
@@ -305,6 +365,23 @@ mod tests {
         let again = Standalone::open(dir.path()).unwrap();
         assert_eq!(again.watermark("vc1", EntityKind::Vm, 3), Some(100));
         assert_eq!(again.watermark("vc1", EntityKind::Host, 3), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn standalone_event_positions_move_on_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Standalone::open(dir.path()).unwrap();
+        assert_eq!(s.event_position("vc1"), None);
+        let at = |key, time| EventPosition { key, time };
+        s.commit_events("vc1", at(42, 1000)).await.unwrap();
+        s.commit_events("vc1", at(40, 990)).await.unwrap();
+        assert_eq!(s.event_position("vc1"), Some(at(42, 1000)));
+        drop(s);
+        let again = Standalone::open(dir.path()).unwrap();
+        assert_eq!(again.event_position("vc1"), Some(at(42, 1000)));
+        assert_eq!(again.event_position("vc2"), None);
+        // The watermark file is untouched by event positions: an older release reads it.
+        assert!(!dir.path().join("watermarks.json").exists());
     }
 
     #[test]

@@ -1,22 +1,24 @@
-//! vCenter's events as `vsphere_event` points (`[collect] events = true`).
-//!
-//! One node reads a vCenter's events: the owner of the bucket of [`EVENTS_ID`], as for
-//! any entity, so a cluster reads each event stream once. The reader remembers the last
-//! event key it wrote (vCenter increases keys) and asks vCenter for the events since the
-//! time of that event; a node that starts reading (at start, or when the bucket comes to it)
-//! begins `lookback` back. This watermark is the node's own, **not replicated yet**: after a
-//! handover the new owner rewrites up to `lookback` of events (the same points: harmless)
-//! and misses those older than that if the stream had no reader for longer. The replicated,
-//! gap-free handover is still to come (docs/compatibility.md).
+//! vCenter's events as `vsphere_event` points (`[collect] events = true`): which types are
+//! written, and how an event becomes a point. Reading the stream, and how far it got, is
+//! [`super::event_stream`].
 //!
 //! A point: `vsphere_event,clustername=…,dcname=…,dsname=…,esxhostname=…,severity=…,
 //! type=VmPoweredOffEvent,vcenter=…,vmname=… key=42i,chain_id=41i,user="…",message="…"
-//! <createdTime>`, each name tag only when the event names it. Points are at second
-//! precision: two events of one type on the same objects in the same second are one point.
+//! <createdTime>`, each name tag only when the event names it.
+//!
+//! **One point per event.** InfluxDB keeps one point per measurement, tag set and
+//! timestamp, and vCenter often records several events of one type on one object in the
+//! same second (an alarm evaluation turning several alarms of a host red). So the timestamp
+//! is in milliseconds ([`Precision::Millis`]): the second the event was created, and as its
+//! milliseconds the event key modulo 1000. vCenter numbers events one after the other, so
+//! two events share a point only with 1000 events between them in the same second, of the
+//! same type on the same objects. The time is the event's own, not when it was read: a node
+//! that writes an event again (a handover, see [`super::event_stream`]) writes the same
+//! point. The sub-second part is not vCenter's: its creation time is kept to the second.
 
 use super::wildcard::Wildcard;
 use crate::sink::line::LineBuilder;
-use crate::sink::Batch;
+use crate::sink::{Batch, Precision};
 use crate::vsphere::Event;
 
 /// The name hashed with the vCenter's to place its event stream in a bucket.
@@ -49,48 +51,20 @@ impl EventSelect {
     }
 }
 
-/// One vCenter's event reader: how far it got.
-#[derive(Debug, Default)]
-pub struct EventReader {
-    /// The key and time of the newest event written; `None`: not reading yet.
-    last: Option<(i64, i64)>,
-}
-
-impl EventReader {
-    /// Forgets how far it got (the stream is another node's now).
-    pub fn stop(&mut self) {
-        self.last = None;
-    }
-
-    /// The time to ask vCenter for events from: the newest written event's (its second is
-    /// read again, its keys dropped by [`Self::fresh`]), else `now - lookback`.
-    pub fn since(&self, now: i64, lookback: i64) -> i64 {
-        self.last.map_or(now - lookback, |(_, t)| t)
-    }
-
-    /// The events of `read` not written yet and selected, oldest first.
-    pub fn fresh(&self, mut read: Vec<Event>, select: &EventSelect) -> Vec<Event> {
-        let after = self.last.map_or(i64::MIN, |(k, _)| k);
-        read.retain(|e| e.key > after && select.selected(&e.kind));
-        read.sort_by_key(|e| e.key);
-        read.dedup_by_key(|e| e.key);
-        read
-    }
-
-    /// `events` (from [`Self::fresh`]) are in the sink.
-    pub fn written(&mut self, events: &[Event]) {
-        if let Some(e) = events.last() {
-            self.last = Some((e.key, e.time));
-        }
-    }
-}
-
 /// An optional name as a tag value (empty: no tag).
 fn name(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("")
 }
 
-/// The points of `events`.
+/// The unit of [`encode`]'s timestamps.
+pub const PRECISION: Precision = Precision::Millis;
+
+/// An event's timestamp: its second, and its key modulo 1000 as the milliseconds.
+pub fn timestamp_ms(e: &Event) -> i64 {
+    e.time.saturating_mul(1000) + e.key.rem_euclid(1000)
+}
+
+/// The points of `events` (timestamps in [`PRECISION`]).
 pub fn encode(vcenter: &str, events: &[Event]) -> Batch {
     let mut batch = Batch::default();
     for e in events {
@@ -107,7 +81,7 @@ pub fn encode(vcenter: &str, events: &[Event]) -> Batch {
             .field_i64("chain_id", e.chain_id)
             .field_str("user", &e.user)
             .field_str("message", &e.message)
-            .finish(e.time);
+            .finish(timestamp_ms(e));
         if written {
             batch.lines += 1;
         }
@@ -148,34 +122,32 @@ mod tests {
     }
 
     #[test]
-    fn only_new_selected_events_are_written_oldest_first_and_the_reader_moves_on() {
-        let select = EventSelect {
-            include: vec!["*".into()],
-            exclude: vec!["TaskEvent".into()],
-        };
-        let mut r = EventReader::default();
-        assert_eq!(r.since(1000, 300), 700);
-        let got = r.fresh(
-            vec![ev(3, 20, "A"), ev(1, 10, "A"), ev(2, 10, "TaskEvent")],
-            &select,
-        );
-        assert_eq!(got.iter().map(|e| e.key).collect::<Vec<_>>(), [1, 3]);
-        r.written(&got);
-        assert_eq!(r.since(1000, 300), 20);
-        // The same second read again: its written keys are dropped.
-        let got = r.fresh(vec![ev(3, 20, "A"), ev(4, 20, "A")], &select);
-        assert_eq!(got.iter().map(|e| e.key).collect::<Vec<_>>(), [4]);
-        r.stop();
-        assert_eq!(r.since(1000, 300), 700);
-    }
-
-    #[test]
     fn an_event_is_one_point_with_the_names_it_carries() {
         let b = encode("vc1", &[ev(42, 1_700_000_000, "VmPoweredOffEvent")]);
         assert_eq!(b.lines, 1);
         assert_eq!(
             String::from_utf8(b.body).unwrap(),
-            "vsphere_event,type=VmPoweredOffEvent,vcenter=vc1,vmname=web\\ 1 key=42i,chain_id=42i,user=\"\",message=\"web 1 is \\\"off\\\"\" 1700000000\n"
+            "vsphere_event,type=VmPoweredOffEvent,vcenter=vc1,vmname=web\\ 1 key=42i,chain_id=42i,user=\"\",message=\"web 1 is \\\"off\\\"\" 1700000000042\n"
         );
+    }
+
+    #[test]
+    fn events_of_one_type_on_one_object_in_one_second_are_distinct_points() {
+        let same = [
+            ev(1999, 1_700_000_000, "AlarmStatusChangedEvent"),
+            ev(2000, 1_700_000_000, "AlarmStatusChangedEvent"),
+            ev(2001, 1_700_000_000, "AlarmStatusChangedEvent"),
+        ];
+        let ts: Vec<i64> = same.iter().map(timestamp_ms).collect();
+        assert_eq!(
+            ts,
+            [1_700_000_000_999, 1_700_000_000_000, 1_700_000_000_001]
+        );
+        // Written again, an event is the same point.
+        assert_eq!(timestamp_ms(&same[1]), timestamp_ms(&same[1].clone()));
+        let body = String::from_utf8(encode("vc1", &same).body).unwrap();
+        let stamps: std::collections::BTreeSet<&str> =
+            body.lines().filter_map(|l| l.rsplit(' ').next()).collect();
+        assert_eq!(stamps.len(), 3, "{body}");
     }
 }

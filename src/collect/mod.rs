@@ -19,7 +19,7 @@
 //! * [`tags`]: the extra tags and fields configuration selects (custom attributes, properties,
 //!   NIC addresses, vSphere tags); `vsphere_tags`: reading vSphere tags at discovery;
 //! * [`alarms`]: triggered alarms as `vsphere_alarm` points; [`events`]: vCenter's events
-//!   as `vsphere_event` points;
+//!   as `vsphere_event` points; [`event_stream`]: reading them gap-free across nodes;
 //! * [`vsan`]: vSAN clusters as entities of the shard map: `vsphere_vsan_*` points;
 //! * [`vcenter`]: one vCenter's session, counters, inventory and cycle;
 //! * [`agent`]: once, or every interval until shutdown;
@@ -33,6 +33,7 @@ pub mod calls;
 pub mod configured_counters;
 pub mod cycle;
 pub mod encode;
+pub mod event_stream;
 pub mod events;
 pub mod last_cycle;
 pub mod limits;

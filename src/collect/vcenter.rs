@@ -11,7 +11,8 @@ use super::calls::{self, CallLimits};
 use super::configured_counters::{self, CounterNotes, Reported};
 use super::cycle::{self, cadence, Cadence, Commit, Positions, Window};
 use super::encode::Encoder;
-use super::events::{self, EventReader, EventSelect};
+use super::event_stream::{EventStream, StreamCycle};
+use super::events::EVENTS_ID;
 use super::limits::{LearnedFile, QueryLimits};
 use super::metric_select;
 use super::path_filter::PathFilter;
@@ -84,8 +85,8 @@ pub struct VcenterCollector {
     /// The alarms written at the last discovery; `alarms_due`: a discovery since.
     alarms: AlarmPoints,
     alarms_due: bool,
-    /// How far this node read the vCenter's events (while it owns the stream).
-    events: EventReader,
+    /// The vCenter's event stream (read while this node owns it).
+    events: EventStream,
     /// The bound on a historical call's metrics (`maxQueryMetrics`), read at login.
     limits: QueryLimits,
     /// Where a bound a refusal taught is kept across restarts.
@@ -107,6 +108,7 @@ impl VcenterCollector {
     ) -> VcenterCollector {
         let extras = ExtraTags::from_config(&collect);
         let limits = QueryLimits::new(collect.max_query_metrics, learned.get(&cfg.name));
+        let events = EventStream::new(&collect);
         VcenterCollector {
             limits,
             learned,
@@ -123,7 +125,7 @@ impl VcenterCollector {
             vsphere_tags: VsphereTags::default(),
             alarms: AlarmPoints::default(),
             alarms_due: false,
-            events: EventReader::default(),
+            events,
             notes: CounterNotes::default(),
             vsan: Default::default(),
         }
@@ -372,7 +374,7 @@ impl VcenterCollector {
                 summary.errors.extend(res.errors);
                 self.write_alarms(&d, &snapshot, now, sink, &mut summary)
                     .await;
-                self.write_events(&client, &snapshot, now, sink, &mut summary)
+                self.write_events(&client, assignment, &snapshot, now, sink, &mut summary)
                     .await;
                 let c = super::vsan::VsanCycle {
                     client: &client,
@@ -430,50 +432,26 @@ impl VcenterCollector {
         }
     }
 
-    /// vCenter's events since the last one written, as `vsphere_event` points, when `events`
-    /// is on and this node owns the vCenter's event stream (see [`super::events`]).
+    /// vCenter's events as `vsphere_event` points, when `events` is on and this node owns
+    /// the vCenter's event stream (see [`super::event_stream`]).
     async fn write_events(
         &mut self,
         client: &Client,
+        assignment: &dyn Assignment,
         snapshot: &Snapshot,
         now: i64,
         sink: &Sink,
         summary: &mut CycleSummary,
     ) {
-        let vc = self.cfg.name.clone();
-        if !self.collect.events || !snapshot.owns(bucket_of(&vc, events::EVENTS_ID)) {
-            self.events.stop();
-            return;
-        }
-        let select = EventSelect {
-            include: self.collect.event_include.clone(),
-            exclude: self.collect.event_exclude.clone(),
+        let c = StreamCycle {
+            client,
+            assignment,
+            vcenter: &self.cfg.name,
+            now,
+            sink,
+            owns: snapshot.owns(bucket_of(&self.cfg.name, EVENTS_ID)),
         };
-        let since = self
-            .events
-            .since(now, self.collect.lookback.as_secs() as i64);
-        let read = match client.events_since(since, &select.server_types()).await {
-            Ok(read) => read,
-            Err(e) => {
-                crate::telemetry::metrics().error(&vc, e.cause());
-                summary.errors.push(format!("events: {e}"));
-                return;
-            }
-        };
-        let fresh = self.events.fresh(read, &select);
-        let batch = events::encode(&vc, &fresh);
-        let (lines, bytes) = (batch.lines, batch.body.len());
-        match sink.write(batch).await {
-            Outcome::Written | Outcome::Spooled => {
-                self.events.written(&fresh);
-                summary.lines += lines as u64;
-                summary.bytes += bytes as u64;
-            }
-            Outcome::Closed => {}
-            Outcome::Dropped => summary.errors.push(format!(
-                "vCenter {vc}: {lines} vsphere_event points dropped by the sink"
-            )),
-        }
+        self.events.cycle(c, summary).await;
     }
 
     /// A cycle longer than `collect.interval` delays the next one: logged with its likely

@@ -9,6 +9,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 
 use super::error::SinkError;
+use super::Precision;
 use crate::secret::Secret;
 
 /// Which write API the endpoint speaks.
@@ -103,6 +104,15 @@ pub struct Payload {
     pub lines: usize,
     /// Uncompressed size.
     pub raw_len: usize,
+    /// The unit of the timestamps.
+    pub precision: Precision,
+}
+
+impl Payload {
+    /// The same payload with timestamps in `precision`.
+    pub fn at(self, precision: Precision) -> Payload {
+        Payload { precision, ..self }
+    }
 }
 
 /// gzip at the sink's level.
@@ -129,6 +139,8 @@ pub fn gunzip(gz: &[u8]) -> std::io::Result<Vec<u8>> {
 pub struct Writer {
     client: reqwest::Client,
     write_url: Url,
+    /// `write_url` with `precision=ms` (InfluxDB).
+    write_url_ms: Url,
     /// The base URL, for messages and logs.
     url: String,
     opts: HttpOptions,
@@ -175,7 +187,15 @@ impl Writer {
                 }
                 Api::RemoteWrite { .. } | Api::Otlp { .. } => {}
             }
-            q.append_pair("precision", "s");
+        }
+        let mut write_url_ms = write_url.clone();
+        if matches!(opts.api, Api::V1 { .. } | Api::V2 { .. }) {
+            for (url, p) in [
+                (&mut write_url, Precision::Seconds),
+                (&mut write_url_ms, Precision::Millis),
+            ] {
+                url.query_pairs_mut().append_pair("precision", p.param());
+            }
         }
         let client = reqwest::Client::builder()
             .timeout(opts.timeout)
@@ -196,6 +216,7 @@ impl Writer {
         Ok(Writer {
             client,
             write_url,
+            write_url_ms,
             url: base.to_string(),
             opts,
             grpc,
@@ -222,6 +243,7 @@ impl Writer {
                 gzipped: true,
                 lines,
                 raw_len,
+                precision: Precision::Seconds,
             }
         } else {
             Payload {
@@ -229,6 +251,7 @@ impl Writer {
                 gzipped: false,
                 lines,
                 raw_len,
+                precision: Precision::Seconds,
             }
         }
     }
@@ -275,15 +298,21 @@ impl Writer {
     /// One attempt.
     pub async fn send(&self, p: &Payload) -> Result<(), SinkError> {
         match &self.opts.api {
-            Api::RemoteWrite { .. } => return self.send_remote_write(&p.data).await,
+            Api::RemoteWrite { .. } => return self.send_remote_write(&p.data, p.precision).await,
             Api::Otlp { host_name, .. } => {
-                return self.send_otlp(&p.data, host_name.as_deref()).await
+                return self
+                    .send_otlp(&p.data, host_name.as_deref(), p.precision)
+                    .await
             }
             Api::V1 { .. } | Api::V2 { .. } => {}
         }
+        let url = match p.precision {
+            Precision::Seconds => &self.write_url,
+            Precision::Millis => &self.write_url_ms,
+        };
         let req = self
             .client
-            .post(self.write_url.clone())
+            .post(url.clone())
             .header(CONTENT_TYPE, "text/plain; charset=utf-8")
             .body(p.data.clone());
         let req = if p.gzipped {
@@ -299,10 +328,10 @@ impl Writer {
     /// back), so the halves are sent again, down to single lines; a line refused alone is
     /// left out, counted and logged. The rest arrives; the same batch would otherwise be
     /// refused for ever.
-    async fn send_remote_write(&self, lp: &[u8]) -> Result<(), SinkError> {
+    async fn send_remote_write(&self, lp: &[u8], precision: Precision) -> Result<(), SinkError> {
         let mut todo = vec![lp];
         while let Some(part) = todo.pop() {
-            let e = super::remote_write::encode(part)?;
+            let e = super::remote_write::encode_at(part, precision)?;
             let req = self
                 .client
                 .post(self.write_url.clone())
@@ -336,8 +365,13 @@ impl Writer {
     /// OTLP/HTTP: the line protocol converted to an `ExportMetricsServiceRequest`. A partial
     /// success (the receiver took the request but refused some points) is logged with the
     /// receiver's reason: resending would be refused the same way.
-    async fn send_otlp(&self, lp: &[u8], host: Option<&str>) -> Result<(), SinkError> {
-        let e = super::otlp::encode(lp, host)?;
+    async fn send_otlp(
+        &self,
+        lp: &[u8],
+        host: Option<&str>,
+        precision: Precision,
+    ) -> Result<(), SinkError> {
+        let e = super::otlp::encode_at(lp, host, precision)?;
         if let Some(grpc) = &self.grpc {
             let resp = grpc.export(e.body).await.map_err(|s| {
                 super::otlp::grpc::error(&s, self.opts.api.endpoint(), &self.url, self.opts.timeout)
@@ -423,6 +457,7 @@ impl Writer {
             gzipped: false,
             lines: 0,
             raw_len: 0,
+            precision: Precision::Seconds,
         })
         .await
     }

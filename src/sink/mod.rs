@@ -45,6 +45,35 @@ pub use error::SinkError;
 pub use influx::{Api, HttpOptions};
 pub use output::Output;
 
+/// The unit of a batch's timestamps. Samples are at whole seconds; vCenter's events carry
+/// their key in the milliseconds, so that two events never share a point
+/// (`collect::events`). InfluxDB is told with `precision=`, remote-write and OTLP convert
+/// from it, and the spool keeps it in the file name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Precision {
+    #[default]
+    Seconds,
+    Millis,
+}
+
+impl Precision {
+    /// InfluxDB's `precision` parameter.
+    pub fn param(self) -> &'static str {
+        match self {
+            Precision::Seconds => "s",
+            Precision::Millis => "ms",
+        }
+    }
+
+    /// Milliseconds per unit.
+    pub fn millis(self) -> i64 {
+        match self {
+            Precision::Seconds => 1000,
+            Precision::Millis => 1,
+        }
+    }
+}
+
 /// Complete lines, each terminated by `\n`.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
@@ -162,12 +191,20 @@ impl Sink {
         self.outputs.iter().map(|(n, o)| (n.as_str(), o))
     }
 
-    /// Delivers a batch to every output; the worst outcome of theirs.
+    /// Delivers a batch (timestamps in seconds) to every output; the worst outcome of theirs.
     pub async fn write(&self, batch: Batch) -> Outcome {
+        self.write_at(batch, Precision::Seconds).await
+    }
+
+    /// [`Sink::write`] for a batch whose timestamps are in `precision`.
+    pub async fn write_at(&self, batch: Batch, precision: Precision) -> Outcome {
         if let [(_, only)] = self.outputs.as_slice() {
-            return only.write(batch).await;
+            return only.write_at(batch, precision).await;
         }
-        let writes = self.outputs.iter().map(|(_, o)| o.write(batch.clone()));
+        let writes = self
+            .outputs
+            .iter()
+            .map(|(_, o)| o.write_at(batch.clone(), precision));
         futures::future::join_all(writes)
             .await
             .into_iter()

@@ -28,6 +28,7 @@ use super::proto;
 
 pub mod general;
 pub mod grpc;
+use super::Precision;
 
 /// The tag that names the vCenter: a resource attribute rather than a point attribute.
 const VCENTER_TAG: &str = "vcenter";
@@ -53,9 +54,19 @@ pub struct Encoded {
 /// and copied into each of its points ([`general::to_request`] is the same conversion with
 /// the general parser and prost's types, which the tests compare it with).
 pub fn encode(lp: &[u8], host: Option<&str>) -> Result<Encoded, SinkError> {
+    encode_at(lp, host, Precision::Seconds)
+}
+
+/// [`encode`] for line protocol with timestamps in `precision` (events are written in
+/// milliseconds).
+pub fn encode_at(
+    lp: &[u8],
+    host: Option<&str>,
+    precision: Precision,
+) -> Result<Encoded, SinkError> {
     let g = Grouped::read(lp)?;
     Ok(Encoded {
-        body: request(&g, host)?,
+        body: request(&g, host, precision)?,
         points: g.points.len(),
         strings_skipped: g.strings,
     })
@@ -188,7 +199,7 @@ fn layout<'g>(g: &'g Grouped<'_>) -> Layout<'g> {
 }
 
 /// The encoded `ExportMetricsServiceRequest` of `g`.
-fn request(g: &Grouped, host: Option<&str>) -> Result<Vec<u8>, SinkError> {
+fn request(g: &Grouped, host: Option<&str>, precision: Precision) -> Result<Vec<u8>, SinkError> {
     let l = layout(g);
     let keys: Vec<u32> = g
         .points
@@ -251,7 +262,7 @@ fn request(g: &Grouped, host: Option<&str>) -> Result<Vec<u8>, SinkError> {
                     let p = &g.points[i as usize];
                     proto::len_header(GAUGE_DATA_POINTS, attrs.len() + POINT_FIXED, &mut out);
                     out.extend_from_slice(attrs);
-                    proto::fixed64_field(POINT_TIME, nanos(p.timestamp)?, &mut out);
+                    proto::fixed64_field(POINT_TIME, nanos(p.timestamp, precision)?, &mut out);
                     let (field, bits) = match p.value {
                         Num::F64(f) => (POINT_AS_DOUBLE, f.to_bits()),
                         Num::I64(i) => (POINT_AS_INT, i as u64),
@@ -269,12 +280,14 @@ fn request(g: &Grouped, host: Option<&str>) -> Result<Vec<u8>, SinkError> {
     Ok(out)
 }
 
-/// Epoch seconds as OTLP's nanoseconds; an error before 1970 or past 2554.
-fn nanos(seconds: i64) -> Result<u64, SinkError> {
-    u64::try_from(seconds)
+/// A line's timestamp in `precision` as OTLP's nanoseconds; an error before 1970 or past
+/// 2554.
+fn nanos(ts: i64, precision: Precision) -> Result<u64, SinkError> {
+    let per_unit = precision.millis() as u64 * 1_000_000;
+    u64::try_from(ts)
         .ok()
-        .and_then(|s| s.checked_mul(1_000_000_000))
-        .ok_or_else(|| SinkError::Encode(format!("timestamp {seconds} out of range")))
+        .and_then(|s| s.checked_mul(per_unit))
+        .ok_or_else(|| SinkError::Encode(format!("timestamp {ts} out of range")))
 }
 
 /// What a successful answer says about points the receiver did not take (OTLP's partial
@@ -411,5 +424,17 @@ mod tests {
         assert!(e.to_string().contains("no timestamp"), "{e}");
         let e = encode(b"m f=1 -5\n", None).unwrap_err();
         assert!(e.to_string().contains("out of range"), "{e}");
+    }
+
+    #[test]
+    fn millisecond_batches_keep_their_milliseconds() {
+        let lp = "vsphere_event,type=A,vcenter=vc1 key=1999i 1700000000999\n";
+        let e = encode_at(lp.as_bytes(), None, Precision::Millis).unwrap();
+        let req = <ExportMetricsServiceRequest as prost::Message>::decode(&e.body[..]).unwrap();
+        let m = &req.resource_metrics[0].scope_metrics[0].metrics[0];
+        let Some(metric::Data::Gauge(g)) = &m.data else {
+            panic!("not a gauge: {m:?}");
+        };
+        assert_eq!(g.data_points[0].time_unix_nano, 1_700_000_000_999_000_000);
     }
 }

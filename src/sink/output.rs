@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::influx::{self, HttpOptions, Payload, Writer};
 use super::spool::{Push, Spool};
-use super::{Batch, Outcome, SinkError, SinkStats};
+use super::{Batch, Outcome, Precision, SinkError, SinkStats};
 
 #[derive(Default)]
 struct Counters {
@@ -201,6 +201,11 @@ impl Output {
 
     /// Delivers a batch: written, spooled, or dropped (see the module's documentation).
     pub async fn write(&self, batch: Batch) -> Outcome {
+        self.write_at(batch, Precision::Seconds).await
+    }
+
+    /// [`Output::write`] for a batch whose timestamps are in `precision`.
+    pub async fn write_at(&self, batch: Batch, precision: Precision) -> Outcome {
         let shared = &self.inner.shared;
         let c = &shared.counters;
         if batch.body.is_empty() {
@@ -226,7 +231,7 @@ impl Output {
             };
         };
         let raw_len = batch.body.len();
-        let payload = h.writer.payload(batch.body, batch.lines);
+        let payload = h.writer.payload(batch.body, batch.lines).at(precision);
         let _gate = h.gate.lock().await;
         if c.spool_depth_batches.load(Relaxed) > 0 {
             // Older batches are waiting: this one queues behind them.
@@ -274,7 +279,7 @@ impl Output {
                 &gz
             };
             let mut s = spool.lock().unwrap_or_else(|e| e.into_inner());
-            let r = s.push(data);
+            let r = s.push(data, p.precision);
             (r, s.len(), s.bytes(), data.len())
         })
         .await;
@@ -387,6 +392,7 @@ async fn replay(shared: Arc<Shared>, cancel: CancellationToken) {
                 gzipped: true,
                 lines: b.lines,
                 raw_len: b.body.len(),
+                precision: b.precision,
             }
         } else {
             Payload {
@@ -394,6 +400,7 @@ async fn replay(shared: Arc<Shared>, cancel: CancellationToken) {
                 data: b.body.into(),
                 gzipped: false,
                 lines: b.lines,
+                precision: b.precision,
             }
         };
         let res = tokio::select! {

@@ -19,6 +19,7 @@ use super::grouped::{FastMap, Grouped};
 use super::proto;
 
 pub mod general;
+use super::Precision;
 
 /// The protocol's messages (prometheus/prompb `types.proto` and `remote.proto`, version 1.0:
 /// only the fields a writer of samples sets).
@@ -77,6 +78,12 @@ pub struct Encoded {
 /// costs its 20-odd bytes ([`general::to_write_request`] is the same conversion with the
 /// general parser and prost's types, which the tests compare it with).
 pub fn encode(lp: &[u8]) -> Result<Encoded, SinkError> {
+    encode_at(lp, Precision::Seconds)
+}
+
+/// [`encode`] for line protocol with timestamps in `precision` (events are written in
+/// milliseconds).
+pub fn encode_at(lp: &[u8], precision: Precision) -> Result<Encoded, SinkError> {
     let g = Grouped::read(lp)?;
     // The uncompressed request and snappy's output are a few MB per batch: kept per thread
     // and reused, as fresh buffers that size cost more in page faults than in copying.
@@ -86,7 +93,7 @@ pub fn encode(lp: &[u8]) -> Result<Encoded, SinkError> {
     let body = SCRATCH.with(|s| {
         let (raw, packed) = &mut *s.borrow_mut();
         raw.clear();
-        write_request(&g, raw);
+        write_request(&g, precision, raw);
         packed.resize(snap::raw::max_compress_len(raw.len()), 0);
         let n = snap::raw::Encoder::new()
             .compress(raw, packed)
@@ -162,7 +169,7 @@ fn sample_size(ts_ms: i64) -> usize {
 const SCRATCH_KEEP: usize = 64 << 20;
 
 /// The uncompressed `WriteRequest` of `g`, appended to `out`.
-fn write_request(g: &Grouped, out: &mut Vec<u8>) {
+fn write_request(g: &Grouped, precision: Precision, out: &mut Vec<u8>) {
     let mut labels = Vec::with_capacity(g.series.len() * 256);
     let series: Vec<SeriesLabels> = g
         .series
@@ -186,7 +193,12 @@ fn write_request(g: &Grouped, out: &mut Vec<u8>) {
             });
         let samples: usize = run
             .iter()
-            .map(|&i| proto::len_field_size(sample_size(ts_ms(g.points[i as usize].timestamp))))
+            .map(|&i| {
+                proto::len_field_size(sample_size(ts_ms(
+                    g.points[i as usize].timestamp,
+                    precision,
+                )))
+            })
             .sum();
         proto::len_header(1, sl.end - sl.start + name.len() + samples, out);
         out.extend_from_slice(&labels[sl.start..sl.split]);
@@ -194,7 +206,7 @@ fn write_request(g: &Grouped, out: &mut Vec<u8>) {
         out.extend_from_slice(&labels[sl.split..sl.end]);
         for &i in run {
             let p = &g.points[i as usize];
-            let ts = ts_ms(p.timestamp);
+            let ts = ts_ms(p.timestamp, precision);
             proto::len_header(2, sample_size(ts), out);
             proto::fixed64_field(1, p.value.as_f64().to_bits(), out);
             out.push(proto::key(2, proto::VARINT));
@@ -203,9 +215,10 @@ fn write_request(g: &Grouped, out: &mut Vec<u8>) {
     }
 }
 
+/// A line's timestamp, in `precision`, as remote-write's milliseconds.
 #[inline]
-fn ts_ms(seconds: i64) -> i64 {
-    seconds.saturating_mul(1000)
+fn ts_ms(ts: i64, precision: Precision) -> i64 {
+    ts.saturating_mul(precision.millis())
 }
 
 /// Telegraf's prometheus metric name of a field: `<measurement>_<field>`, or the
@@ -383,5 +396,20 @@ mod tests {
         ));
         assert!(refused_for_order("out of bounds"));
         assert!(!refused_for_order("snappy: corrupt input"));
+    }
+
+    #[test]
+    fn millisecond_batches_keep_their_milliseconds() {
+        let lp = "vsphere_event,type=A,vcenter=vc1 key=1999i 1700000000999\n\
+                  vsphere_event,type=A,vcenter=vc1 key=2000i 1700000000000\n";
+        let e = encode_at(lp.as_bytes(), Precision::Millis).unwrap();
+        let raw = snap::raw::Decoder::new().decompress_vec(&e.body).unwrap();
+        let req = <WriteRequest as prost::Message>::decode(&raw[..]).unwrap();
+        let stamps: Vec<i64> = req.timeseries[0]
+            .samples
+            .iter()
+            .map(|s| s.timestamp)
+            .collect();
+        assert_eq!(stamps, [1_700_000_000_999, 1_700_000_000_000]);
     }
 }

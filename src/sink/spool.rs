@@ -1,7 +1,9 @@
 //! A bounded on-disk FIFO of batches, for while the endpoint is unreachable.
 //!
 //! Layout: one file per batch in the spool directory, `<sequence:020>.lp.gz` (gzip of the
-//! batch's line protocol, newline terminated). A batch is written to `<name>.tmp`, fsync'd,
+//! batch's line protocol, newline terminated), `<sequence:020>.ms.lp.gz` for a batch whose
+//! timestamps are in milliseconds (vCenter's events, [`Precision::Millis`]; a release that
+//! knows no such batch leaves those files alone). A batch is written to `<name>.tmp`, fsync'd,
 //! renamed into place, and the directory is fsync'd: a crash leaves either the whole batch
 //! or a `.tmp` file, which the next [`Spool::open`] deletes. Sequence numbers only grow, so
 //! the lowest is the oldest; a restarted process replays what a previous one left.
@@ -21,13 +23,19 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use super::Precision;
+
 const SUFFIX: &str = ".lp.gz";
+
+/// Before [`SUFFIX`]: the batch's timestamps are in milliseconds.
+const MILLIS: &str = ".ms";
 
 /// One spooled batch.
 #[derive(Debug)]
 struct Entry {
     seq: u64,
     bytes: u64,
+    precision: Precision,
 }
 
 /// The result of [`Spool::push`].
@@ -47,6 +55,7 @@ pub struct Spooled {
     /// The line protocol.
     pub body: Vec<u8>,
     pub lines: usize,
+    pub precision: Precision,
 }
 
 /// The spool directory's queue. Blocking I/O: call it from a blocking context.
@@ -74,15 +83,13 @@ impl Spool {
                 let _ = fs::remove_file(e.path());
                 continue;
             }
-            let Some(seq) = name
-                .strip_suffix(SUFFIX)
-                .and_then(|s| s.parse::<u64>().ok())
-            else {
+            let Some((seq, precision)) = parse_name(name) else {
                 continue; // *.bad, *.rejected and foreign files stay as they are.
             };
             entries.push(Entry {
                 seq,
                 bytes: e.metadata()?.len(),
+                precision,
             });
         }
         entries.sort_by_key(|e| e.seq);
@@ -123,18 +130,19 @@ impl Spool {
         self.bytes
     }
 
-    fn path(&self, seq: u64) -> PathBuf {
-        self.dir.join(format!("{seq:020}{SUFFIX}"))
+    fn path(&self, seq: u64, precision: Precision) -> PathBuf {
+        self.dir.join(file_name(seq, precision))
     }
 
-    /// Appends a gzip'd batch at the end of the queue, durably, unless it does not fit.
-    pub fn push(&mut self, gz: &[u8]) -> io::Result<Push> {
+    /// Appends a gzip'd batch (timestamps in `precision`) at the end of the queue, durably,
+    /// unless it does not fit.
+    pub fn push(&mut self, gz: &[u8], precision: Precision) -> io::Result<Push> {
         let size = gz.len() as u64;
         if self.bytes.saturating_add(size) > self.max_bytes {
             return Ok(Push::Full);
         }
         let seq = self.next_seq;
-        let path = self.path(seq);
+        let path = self.path(seq, precision);
         let tmp = path.with_extension("gz.tmp");
         let res = (|| {
             let mut f = fs::File::create(&tmp)?;
@@ -149,7 +157,11 @@ impl Spool {
             return Err(e);
         }
         self.next_seq += 1;
-        self.entries.push_back(Entry { seq, bytes: size });
+        self.entries.push_back(Entry {
+            seq,
+            bytes: size,
+            precision,
+        });
         self.bytes += size;
         Ok(Push::Stored)
     }
@@ -158,8 +170,8 @@ impl Spool {
     /// (`*.bad`) and skipped; files that vanished are forgotten.
     pub fn front(&mut self) -> Option<Spooled> {
         loop {
-            let seq = self.entries.front()?.seq;
-            let path = self.path(seq);
+            let (seq, precision) = self.entries.front().map(|e| (e.seq, e.precision))?;
+            let path = self.path(seq, precision);
             let res = fs::read(&path).and_then(|gz| {
                 let body = super::influx::gunzip(&gz)?;
                 if !body.is_empty() && body.last() != Some(&b'\n') {
@@ -178,6 +190,7 @@ impl Spool {
                         gz,
                         body,
                         lines,
+                        precision,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -193,10 +206,10 @@ impl Spool {
 
     /// Removes the oldest batch (after it was written).
     pub fn pop(&mut self, seq: u64) -> io::Result<()> {
-        if self.entries.front().map(|e| e.seq) != Some(seq) {
+        let Some(precision) = self.front_precision(seq) else {
             return Ok(());
-        }
-        let path = self.path(seq);
+        };
+        let path = self.path(seq, precision);
         self.forget_front();
         match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -207,11 +220,13 @@ impl Spool {
     /// Moves the oldest batch aside as `<name>.<suffix>` (kept for inspection, no longer
     /// counted) and logs why.
     pub fn set_aside(&mut self, seq: u64, suffix: &str, why: &str) {
-        if self.entries.front().map(|e| e.seq) != Some(seq) {
+        let Some(precision) = self.front_precision(seq) else {
             return;
-        }
-        let path = self.path(seq);
-        let aside = self.dir.join(format!("{seq:020}{SUFFIX}.{suffix}"));
+        };
+        let path = self.path(seq, precision);
+        let aside = self
+            .dir
+            .join(format!("{}.{suffix}", file_name(seq, precision)));
         tracing::error!(
             file = %path.display(),
             moved_to = %aside.display(),
@@ -225,11 +240,37 @@ impl Spool {
         self.forget_front();
     }
 
+    /// The precision of the oldest batch, if it is `seq`.
+    fn front_precision(&self, seq: u64) -> Option<Precision> {
+        self.entries
+            .front()
+            .filter(|e| e.seq == seq)
+            .map(|e| e.precision)
+    }
+
     fn forget_front(&mut self) {
         if let Some(e) = self.entries.pop_front() {
             self.bytes -= e.bytes;
         }
     }
+}
+
+/// A batch's file name.
+fn file_name(seq: u64, precision: Precision) -> String {
+    match precision {
+        Precision::Seconds => format!("{seq:020}{SUFFIX}"),
+        Precision::Millis => format!("{seq:020}{MILLIS}{SUFFIX}"),
+    }
+}
+
+/// The sequence number and precision a batch's file name says; `None` for other files.
+fn parse_name(name: &str) -> Option<(u64, Precision)> {
+    let stem = name.strip_suffix(SUFFIX)?;
+    let (seq, precision) = match stem.strip_suffix(MILLIS) {
+        Some(seq) => (seq, Precision::Millis),
+        None => (stem, Precision::Seconds),
+    };
+    Some((seq.parse().ok()?, precision))
 }
 
 fn bytecount(b: &[u8]) -> usize {
@@ -248,9 +289,9 @@ mod tests {
         let a = gzip(b"a f=1i 1\n");
         let b = gzip(b"b f=2i 2\n");
         let mut s = Spool::open(&d, (a.len() + b.len()) as u64).unwrap();
-        assert_eq!(s.push(&a).unwrap(), Push::Stored);
-        assert_eq!(s.push(&b).unwrap(), Push::Stored);
-        assert_eq!(s.push(&a).unwrap(), Push::Full);
+        assert_eq!(s.push(&a, Precision::Seconds).unwrap(), Push::Stored);
+        assert_eq!(s.push(&b, Precision::Seconds).unwrap(), Push::Stored);
+        assert_eq!(s.push(&a, Precision::Seconds).unwrap(), Push::Full);
         assert_eq!((s.len(), s.bytes()), (2, (a.len() + b.len()) as u64));
         drop(s);
 
@@ -259,7 +300,7 @@ mod tests {
         let f = s.front().unwrap();
         assert_eq!((f.body.as_slice(), f.lines), (&b"a f=1i 1\n"[..], 1));
         s.pop(f.seq).unwrap();
-        s.push(&a).unwrap();
+        s.push(&a, Precision::Seconds).unwrap();
         let f = s.front().unwrap();
         assert_eq!(f.body, b"b f=2i 2\n");
         s.pop(f.seq).unwrap();
@@ -269,13 +310,35 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_keeps_its_precision_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), 1 << 20).unwrap();
+        s.push(&gzip(b"e k=1i 1700000000123\n"), Precision::Millis)
+            .unwrap();
+        s.push(&gzip(b"m f=1i 1700000000\n"), Precision::Seconds)
+            .unwrap();
+        drop(s);
+        assert!(dir.path().join("00000000000000000000.ms.lp.gz").exists());
+        let mut s = Spool::open(dir.path(), 1 << 20).unwrap();
+        let f = s.front().unwrap();
+        assert_eq!(f.precision, Precision::Millis);
+        s.pop(f.seq).unwrap();
+        assert_eq!(s.front().unwrap().precision, Precision::Seconds);
+        assert_eq!(
+            parse_name("00000000000000000007.ms.lp.gz"),
+            Some((7, Precision::Millis))
+        );
+        assert_eq!(parse_name("00000000000000000007.lp.gz.bad"), None);
+    }
+
+    #[test]
     fn corrupt_files_are_set_aside() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Spool::open(dir.path(), 1 << 20).unwrap();
-        s.push(b"not gzip at all").unwrap();
+        s.push(b"not gzip at all", Precision::Seconds).unwrap();
         let good = gzip(b"m f=1i 1\n");
-        s.push(&good[..good.len() - 4]).unwrap(); // truncated
-        s.push(&good).unwrap();
+        s.push(&good[..good.len() - 4], Precision::Seconds).unwrap(); // truncated
+        s.push(&good, Precision::Seconds).unwrap();
         fs::write(dir.path().join("00000000000000000099.lp.gz.tmp"), b"x").unwrap();
         drop(s);
         let mut s = Spool::open(dir.path(), 1 << 20).unwrap();

@@ -38,12 +38,21 @@ pub struct Event {
     pub datastore: Option<String>,
 }
 
+/// What one read of the events returned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventsRead {
+    /// In the order vCenter returned them (oldest first, after the collector is rewound).
+    pub events: Vec<Event>,
+    /// The read stopped at [`MAX_EVENTS`]: vCenter may hold more in the window.
+    pub truncated: bool,
+}
+
 impl Client {
     /// The events created at or after `since` (unix seconds) of `types` (exact type names;
     /// empty: every type), in the order vCenter returns them, at most [`MAX_EVENTS`].
-    pub async fn events_since(&self, since: i64, types: &[String]) -> Result<Vec<Event>, Error> {
+    pub async fn events_since(&self, since: i64, types: &[String]) -> Result<EventsRead, Error> {
         let Some(manager) = self.session().sc.event_manager.clone() else {
-            return Ok(Vec::new());
+            return Ok(EventsRead::default());
         };
         let begin = chrono::DateTime::from_timestamp(since, 0)
             .unwrap_or_default()
@@ -76,10 +85,16 @@ impl Client {
         read
     }
 
-    async fn read_collector(&self, collector: &MoRef) -> Result<Vec<Event>, Error> {
+    async fn read_collector(&self, collector: &MoRef) -> Result<EventsRead, Error> {
         self.call_on("RewindCollector", collector, "").await?;
         let mut out = Vec::new();
-        while out.len() < MAX_EVENTS {
+        loop {
+            if out.len() >= MAX_EVENTS {
+                return Ok(EventsRead {
+                    events: out,
+                    truncated: true,
+                });
+            }
             let page = self
                 .call_on(
                     "ReadNextEvents",
@@ -90,10 +105,12 @@ impl Client {
             let before = out.len();
             out.extend(page.children_named("returnval").filter_map(event));
             if out.len() == before {
-                break;
+                return Ok(EventsRead {
+                    events: out,
+                    truncated: false,
+                });
             }
         }
-        Ok(out)
     }
 
     /// A method of the collector with `args` (inner XML) after its `_this`.

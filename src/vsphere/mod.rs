@@ -39,7 +39,7 @@ mod xml;
 
 pub use client::{Client, ClientOptions};
 pub use error::Error;
-pub use events::{Event, MAX_EVENTS, PAGE as EVENT_PAGE};
+pub use events::{Event, EventsRead, MAX_EVENTS, PAGE as EVENT_PAGE};
 pub use options::MAX_QUERY_METRICS_OPTION;
 pub use perf::{
     parse_perf_slice, request_body, PerfParseError, PerfParser, PerfReader, QueryStats, MAX_DEPTH,

@@ -135,7 +135,8 @@ func main() {
 	defer server.Close()
 	// vCenter's proxy and request limits before the SDK handler (front.go). Set before the
 	// URL is printed: no client can have connected yet.
-	fr := newFront(server.Config.Handler, *maxCalls, *maxElements, *maxBytes)
+	// Behind it, event collectors that answer only their filter's time window (event_window.go).
+	fr := newFront(newEventWindow(server.Config.Handler), *maxCalls, *maxElements, *maxBytes)
 	server.Config.Handler = fr
 	if rp != nil {
 		rp.mu.Lock()
