@@ -3,10 +3,13 @@
 //!
 //! - `influx_gzip`: the InfluxDB output's work, gzip level 1 of the batch;
 //! - `remote_write`: the remote-write output's, the batch parsed back and turned into a
-//!   snappy-compressed protobuf `WriteRequest` (src/sink/remote_write.rs).
+//!   snappy-compressed protobuf `WriteRequest` (src/sink/remote_write.rs);
+//! - `otlp`: the OTLP output's, the batch turned into a protobuf
+//!   `ExportMetricsServiceRequest` (src/sink/otlp.rs), and `otlp_gzip` with the gzip the
+//!   OTLP output applies by default (`gzip = true`).
 //!
-//! - `line_protocol_parse_only`: the parse alone (influxdb-line-protocol), the first step of
-//!   the remote-write and OTLP conversions.
+//! - `line_protocol_parse_only`: a general parser's parse alone (influxdb-line-protocol), for
+//!   scale: the conversions used it before they got their own reader (src/sink/line_read.rs).
 //!
 //! Throughput is samples (fields) per CPU-second of the benchmark thread.
 
@@ -55,6 +58,15 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
     });
     g.bench_function("remote_write", |b| {
         b.iter(|| vcollect::sink::remote_write::encode(&lp).expect("line protocol"))
+    });
+    g.bench_function("otlp", |b| {
+        b.iter(|| vcollect::sink::otlp::encode(&lp, Some("node-a")).expect("line protocol"))
+    });
+    g.bench_function("otlp_gzip", |b| {
+        b.iter(|| {
+            let e = vcollect::sink::otlp::encode(&lp, Some("node-a")).expect("line protocol");
+            vcollect::sink::influx::gzip(&e.body)
+        })
     });
     g.finish();
 }

@@ -72,7 +72,16 @@ fn tags(doc: &[u8]) -> HashMap<String, EntityLine> {
 }
 
 fn samples(doc: &[u8]) -> u64 {
-    parse_perf_slice(doc, |_| {}).expect("parses").samples
+    let mut n = 0;
+    parse_perf_slice(doc, |m| {
+        n += m
+            .series
+            .iter()
+            .map(|s| s.values.iter().filter(|v| **v >= 0).count() as u64)
+            .sum::<u64>()
+    })
+    .expect("parses");
+    n
 }
 
 fn bench(c: &mut Criterion<ThreadCpuTime>) {

@@ -81,6 +81,27 @@ soap = {
 for name, doc in soap.items():
     put("soap_dom", name, doc)
 
+vsan = {
+    "perf": ENV + b'<VsanPerfQueryPerfResponse xmlns="urn:vsan"><returnval><entityRefId>'
+    b'host-domclient:5e0f343a-87d7-24ad-4ada-43a87d724ada</entityRefId><sampleInfo>'
+    b'2026-12-06 14:50:00,2026-12-06 14:55:00</sampleInfo><value><metricId><label>iopsRead'
+    b'</label><group>host-domclient</group></metricId><values>12,0.5</values></value>'
+    b'</returnval></VsanPerfQueryPerfResponse>' + END,
+    "space": ENV + b'<VsanQuerySpaceUsageResponse xmlns="urn:vsan"><returnval><totalCapacityB>'
+    b'6597069766656</totalCapacityB><freeCapacityB>4398046511104</freeCapacityB></returnval>'
+    b'</VsanQuerySpaceUsageResponse>' + END,
+    "resync": ENV + b'<VsanQuerySyncingVsanObjectsResponse xmlns="urn:vsan"><returnval>'
+    b'<totalObjectsToSync>3</totalObjectsToSync><totalBytesToSync>12884901888</totalBytesToSync>'
+    b'<totalRecoveryETA>600</totalRecoveryETA></returnval></VsanQuerySyncingVsanObjectsResponse>'
+    + END,
+    "cmmds": ENV + b'<QueryCmmdsResponse xmlns="urn:vim25"><returnval>{&#34;result&#34;:[{'
+    b'&#34;uuid&#34;:&#34;h1&#34;,&#34;owner&#34;:&#34;h1&#34;,&#34;content&#34;:{&#34;hostname'
+    b'&#34;:&#34;esx1&#34;,&#34;isSsd&#34;:0}}]}</returnval></QueryCmmdsResponse>' + END,
+    "fault": FAULT,
+}
+for name, doc in vsan.items():
+    put("vsan", name, doc)
+
 with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
     readme = f.read()
 for i, block in enumerate(re.findall(r"```toml\n(.*?)```", readme, re.S)):

@@ -2,7 +2,7 @@
 # Fuzzes vcollect's parsers of untrusted input with libFuzzer (libfuzzer-sys) on the stable
 # toolchain: the streaming QueryPerf reader with read sizes taken from the input, streaming
 # against slice parsing, the SOAP DOM (faults, ServiceContent, property pages, inventory,
-# counters) and the configuration. See fuzz/ and docs/architecture.md.
+# counters), vSAN answers and the configuration. See fuzz/ and docs/architecture.md.
 #   scripts/fuzz.sh [SECONDS]             every target for SECONDS (default 60) each
 #   scripts/fuzz.sh --build               only build the targets (scripts/test.sh does this
 #                                         early, in the background)
@@ -30,7 +30,7 @@ secs=${1:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 triple=x86_64-unknown-linux-gnu
-targets=${VCOLLECT_FUZZ_TARGETS:-perf_stream perf_differential soap_dom config}
+targets=${VCOLLECT_FUZZ_TARGETS:-perf_stream perf_differential soap_dom config vsan}
 jobs=${VCOLLECT_FUZZ_JOBS:-$(nproc)}
 python3 scripts/fuzz-corpus.py fuzz/corpus
 # No sanitizer: the crate is safe Rust; libFuzzer's own checks (panics, -timeout,

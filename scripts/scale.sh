@@ -7,6 +7,8 @@
 #   KINDS=realtime scripts/scale.sh   VMs and hosts only (clusters, datastores, pools off), to
 #                                     measure what the historical kinds cost on top
 #   BIN=path/to/vcollect              that binary instead of `cargo build --release`'s
+#   VSAN=on                           vSAN on at its defaults (with VCSIM_FLAGS=-vsan: the
+#                                     simulator's vSAN, every cluster vSAN-enabled)
 #   MAX_RSS_MB=N                      fails (exit 3) when the peak RSS passes N MB: the memory
 #                                     guard of scripts/test.sh's release stage
 set -euo pipefail
@@ -47,6 +49,7 @@ lookback = "$lookback"
 $(if [ "${KINDS:-all}" = realtime ]; then
   printf 'cluster_metric_exclude = ["*"]\ndatastore_metric_exclude = ["*"]\nresource_pool_metric_exclude = ["*"]\n'
 fi)
+$(if [ "${VSAN:-off}" = on ]; then printf 'vsan_metric_exclude = []\n'; fi)
 [output]
 url = "$output_url"
 database = "vsphere"

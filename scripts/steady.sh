@@ -8,6 +8,7 @@
 # second (a scrape costs the agent CPU too: at 20 a second it was 8 % of the profile).
 #   scripts/steady.sh [CLUSTERS HOSTS_PER_CLUSTER VMS_PER_CLUSTER]
 #   CYCLES=5 WARM=2 BIN=target/release/vcollect KINDS=realtime scripts/steady.sh
+#   FORMAT=csv scripts/steady.sh      (the QueryPerf format; also prints answer bytes per sample)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -35,6 +36,7 @@ username = "steady"
 password_file = "$work/pw"
 [collect]
 interval = "20s"
+format = "${FORMAT:-normal}"
 $(if [ "${KINDS:-all}" = realtime ]; then
   printf 'cluster_metric_exclude = ["*"]\ndatastore_metric_exclude = ["*"]\nresource_pool_metric_exclude = ["*"]\n'
 fi)
@@ -81,10 +83,13 @@ n0 = total(t0, "vcollect_cycles_total")
 t1, c1 = wait_cycles(n0 + cycles, 30 * cycles + 60)
 n1 = total(t1, "vcollect_cycles_total")
 samples = total(t1, "vcollect_samples_total") - total(t0, "vcollect_samples_total")
+received = total(t1, "vcollect_queryperf_received_bytes_total") - total(t0, "vcollect_queryperf_received_bytes_total")
 errors = total(t1, "vcollect_errors_total")
 hwm = re.search(r"VmHWM:\s*(\d+)", open(f"/proc/{pid}/status").read()).group(1)
 used = c1 - c0
 print(f"cycles {n1 - n0:.0f}, samples {samples:.0f} ({samples / (n1 - n0):.0f} per cycle), errors {errors:.0f}")
 print(f"cpu {used:.2f} s ({used / (n1 - n0):.3f} s per cycle), peak RSS {int(hwm) / 1024:.0f} MB")
 print(f"{samples / used / 1e6:.2f} M samples per CPU-second")
+if samples:
+    print(f"QueryPerf answers: {received / samples:.1f} bytes per sample")
 PY

@@ -11,6 +11,7 @@ mod output;
 mod ranges;
 pub mod telegraf;
 mod vcenter;
+mod vsan;
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,7 @@ pub use defaults::{
 };
 pub use output::{OutputApi, OutputConfig};
 pub use vcenter::{url_host, VcenterConfig};
+pub use vsan::{VsanConfig, MIN_VSAN_INTERVAL};
 
 /// A complete, commented configuration: every key with its default and what it does
 /// (`vcollect config example`; the packages install it as /etc/vcollect/vcollect.toml).

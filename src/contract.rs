@@ -50,10 +50,17 @@ pub enum EntityKind {
     Datastore,
     Datacenter,
     ResourcePool,
+    /// A vSAN cluster (its `ClusterComputeResource` moid): the performance samples of
+    /// vSAN's own service (`vsphere_vsan_*`, issue 22). Not in [`EntityKind::ALL`]: it has
+    /// no PerformanceManager statistics, inventory kind or per-kind `[collect]` keys; it
+    /// shares only the shard map and the watermarks with the others.
+    Vsan,
 }
 
 impl EntityKind {
-    /// Every kind, in [`EntityKind::index`] order.
+    /// Every kind with PerformanceManager statistics, in [`EntityKind::index`] order (the
+    /// per-kind arrays of the collector and the configuration). [`EntityKind::Vsan`] comes
+    /// after them and is in [`EntityKind::STORED`] only.
     pub const ALL: [EntityKind; 6] = [
         EntityKind::Vm,
         EntityKind::Host,
@@ -66,6 +73,17 @@ impl EntityKind {
     /// How many kinds there are (the length of per-kind arrays).
     pub const COUNT: usize = 6;
 
+    /// Every kind a watermark may be stored under: [`EntityKind::ALL`] and vSAN.
+    pub const STORED: [EntityKind; 7] = [
+        EntityKind::Vm,
+        EntityKind::Host,
+        EntityKind::Cluster,
+        EntityKind::Datastore,
+        EntityKind::Datacenter,
+        EntityKind::ResourcePool,
+        EntityKind::Vsan,
+    ];
+
     /// The short name used in measurements (`vsphere_vm_cpu`, `vsphere_resourcepool_cpu`, as
     /// Telegraf names them) and in state keys.
     pub fn as_str(self) -> &'static str {
@@ -76,6 +94,7 @@ impl EntityKind {
             EntityKind::Datastore => "datastore",
             EntityKind::Datacenter => "datacenter",
             EntityKind::ResourcePool => "resourcepool",
+            EntityKind::Vsan => "vsan",
         }
     }
 
@@ -87,7 +106,7 @@ impl EntityKind {
 
     /// The kind named by [`EntityKind::as_str`].
     pub fn from_name(name: &str) -> Option<Self> {
-        EntityKind::ALL.into_iter().find(|k| k.as_str() == name)
+        EntityKind::STORED.into_iter().find(|k| k.as_str() == name)
     }
 
     /// Whether the first release (0.1) knows this kind. Its nodes refuse an unknown kind name
@@ -98,7 +117,8 @@ impl EntityKind {
         matches!(self, EntityKind::Vm | EntityKind::Host)
     }
 
-    /// A dense index (VM 0, host 1, … in [`EntityKind::ALL`] order) for per-kind arrays.
+    /// A dense index (VM 0, host 1, … in [`EntityKind::ALL`] order) for per-kind arrays;
+    /// [`EntityKind::Vsan`]'s (6) is past them: it has no per-kind array slot.
     pub fn index(self) -> usize {
         self as usize
     }
@@ -135,6 +155,25 @@ pub struct WatermarkUpdate {
     pub kind: EntityKind,
     pub bucket: u32,
     pub ts: i64,
+}
+
+/// What one collector cycle did for one vCenter, as the control plane keeps it: `vcollect
+/// status` shows it and `drain --wait` reads from it whether a drained node's cycle in
+/// flight is over. Produced by the collector (`CycleSummary::report`); the cluster stores it
+/// as it is and turns it into protobuf only on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CycleReport {
+    pub vcenter: String,
+    /// Entities the cycle covered (0: this node collects nothing of the vCenter now).
+    pub entities: u64,
+    pub samples: u64,
+    /// Wall clock when the cycle ended (unix milliseconds).
+    pub ended_unix_ms: i64,
+    pub duration_ms: u64,
+    pub errors: u32,
+    pub first_error: Option<String>,
+    /// The end of the window collected (vCenter time, unix seconds).
+    pub window_end: Option<i64>,
 }
 
 /// How far one vCenter's event stream is in the sink: the key and creation time (unix
@@ -190,10 +229,12 @@ mod tests {
         let k: EntityKind = serde_json::from_str("\"vm\"").unwrap();
         assert_eq!((k, k.index()), (EntityKind::Vm, 0));
         assert!(serde_json::from_str::<EntityKind>("\"storagepod\"").is_err());
-        for (i, k) in EntityKind::ALL.into_iter().enumerate() {
+        for (i, k) in EntityKind::STORED.into_iter().enumerate() {
             assert_eq!(k.index(), i);
             assert_eq!(EntityKind::from_name(k.as_str()), Some(k));
         }
+        assert!(!EntityKind::ALL.contains(&EntityKind::Vsan));
+        assert!(!EntityKind::Vsan.known_to_v1());
     }
 
     #[test]

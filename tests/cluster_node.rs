@@ -220,8 +220,9 @@ async fn three_nodes_form_fail_over_rejoin_and_grow() {
         asg.collecting()
     })
     .await;
+    let snapshot = asg.snapshot("vc1");
     let owned: Vec<u32> = (0..cluster::BUCKETS)
-        .filter(|&b| asg.owns("vc1", b))
+        .filter(|&b| snapshot.owns(b))
         .collect();
     assert!(owned.len() >= 341);
     let mut lat = Vec::new();
@@ -261,7 +262,7 @@ async fn three_nodes_form_fail_over_rejoin_and_grow() {
     })
     .await;
     assert_eq!(
-        asg.watermark("vc1", EntityKind::Vm, owned[0]),
+        asg.snapshot("vc1").watermark(EntityKind::Vm, owned[0]),
         Some(last_ts)
     );
     drop(asg);

@@ -107,7 +107,7 @@ fn several_vcenters_a_v1_output_and_every_kind_of_secret_validate() {
         "[[outputs.file]] #1",
         "[[inputs.cpu]] #1",
         "[global_tags] `site = \"paris\"`",
-        "`vsan_metric_exclude = [\"*\"]`",
+        "`vsan_metric_exclude` (and any other vsan_* key) not carried over",
     ] {
         assert!(printed.contains(needle), "{needle} missing:\n{printed}");
     }

@@ -1,6 +1,6 @@
-//! The OTLP/HTTP output (issue 21): one `vcollect once` from the simulator into InfluxDB and
-//! an OTLP receiver at once (two `[[output]]`s); every sample InfluxDB got is in the
-//! receiver, as a gauge point named as Telegraf's opentelemetry output names it, with the
+//! The OTLP output (issue 21): one `vcollect once` from the simulator into InfluxDB, an
+//! OTLP/HTTP receiver and an OTLP/gRPC receiver at once (three `[[output]]`s); every sample
+//! InfluxDB got is in each receiver, as a gauge point named as Telegraf's opentelemetry output names it, with the
 //! tags as point attributes and the vCenter and node as resource attributes.
 //!
 //! The receiver is a small HTTP server in this test that decodes each request with the
@@ -10,7 +10,10 @@
 //! Mimir or Tempo; Debian's Prometheus is too old for its OTLP receiver), and the tests use
 //! only Debian's packages. It is a mock only of the store, and small: it checks the headers,
 //! records what it decoded and answers as OTLP/HTTP does (200 and an empty protobuf
-//! `ExportMetricsServiceResponse`).
+//! `ExportMetricsServiceResponse`). The gRPC receiver is opentelemetry-proto's generated
+//! `MetricsServiceServer` (tonic) on 127.0.0.1, accepting gzip, with a service that checks
+//! the request came gzip-compressed (`grpc-encoding: gzip`) and records it. A second test
+//! scripts the gRPC statuses it answers, to check which the output retries.
 
 mod common;
 
@@ -23,6 +26,9 @@ use common::config::{self, Vc};
 use common::influx::Influx;
 use common::vcsim::{SimOptions, Simulator};
 use common::{check, once_ok};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
@@ -57,6 +63,59 @@ async fn start_receiver() -> (String, Received) {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     (format!("http://{addr}/v1/metrics"), got)
+}
+
+/// The gRPC service: records each request, refusing one that did not come gzipped.
+struct GrpcReceiver(Received);
+
+#[tonic::async_trait]
+impl MetricsService for GrpcReceiver {
+    async fn export(
+        &self,
+        req: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let encoding = req
+            .metadata()
+            .get("grpc-encoding")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        if encoding != "gzip" {
+            let e = format!("grpc-encoding {encoding:?}");
+            self.0.lock().unwrap().push(Err(e.clone()));
+            return Err(tonic::Status::invalid_argument(e));
+        }
+        self.0.lock().unwrap().push(Ok(req.into_inner()));
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+/// An OTLP/gRPC metrics receiver on a loopback port: its address as the output's url.
+async fn start_grpc_receiver() -> (String, Received) {
+    let got: Received = Arc::default();
+    let service = MetricsServiceServer::new(GrpcReceiver(got.clone()))
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming),
+    );
+    (format!("http://{addr}"), got)
+}
+
+/// Everything a receiver decoded, or the first request it could not take.
+fn requests(received: &Received, what: &str) -> Vec<ExportMetricsServiceRequest> {
+    let reqs: Vec<_> = received
+        .lock()
+        .unwrap()
+        .drain(..)
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("a request the {what} receiver could not take: {e}"));
+    assert!(!reqs.is_empty(), "nothing reached the {what} receiver");
+    reqs
 }
 
 fn decode(headers: &HeaderMap, body: &[u8]) -> Result<ExportMetricsServiceRequest, String> {
@@ -116,14 +175,15 @@ fn points_by_moid(
     out
 }
 
-/// One run into InfluxDB and the OTLP receiver at once: per VM and per timestamp, the same
-/// `vsphere_vm_cpu usage_average` samples in both.
+/// One run into InfluxDB and both OTLP receivers at once: per VM and per timestamp, the same
+/// `vsphere_vm_cpu usage_average` samples in all three.
 #[tokio::test(flavor = "multi_thread")]
-async fn the_otlp_receiver_gets_every_sample_influxdb_gets_with_its_attributes() {
+async fn the_otlp_receivers_get_every_sample_influxdb_gets_with_its_attributes() {
     let sim = Simulator::start(SimOptions::default());
     let influx = Influx::start().await;
     influx.create_db("vsphere").await;
     let (url, received) = start_receiver().await;
+    let (grpc_url, grpc_received) = start_grpc_receiver().await;
     let collect = "[collect]\nlookback = \"3m\"\nvm_counters = [\"cpu.usage.average\"]\n\
                    host_counters = [\"cpu.usage.average\"]\ncluster_counters = []\ndatastore_counters = []";
     let dir = tempfile::tempdir().unwrap();
@@ -131,17 +191,13 @@ async fn the_otlp_receiver_gets_every_sample_influxdb_gets_with_its_attributes()
     let text = std::fs::read_to_string(&cfg)
         .unwrap()
         .replace("[output]", "[[output]]")
-        + &format!("\n[[output]]\ntype = \"otlp\"\nurl = \"{url}\"\n");
+        + &format!("\n[[output]]\ntype = \"otlp\"\nurl = \"{url}\"\n")
+        + &format!(
+            "\n[[output]]\ntype = \"otlp\"\nname = \"otlp_grpc\"\nprotocol = \"grpc\"\nurl = \"{grpc_url}\"\n"
+        );
     std::fs::write(&cfg, text).unwrap();
     once_ok(&cfg, &[]).await;
 
-    let reqs: Vec<_> = received
-        .lock()
-        .unwrap()
-        .drain(..)
-        .collect::<Result<_, _>>()
-        .unwrap_or_else(|e| panic!("a request the receiver could not take: {e}"));
-    assert!(!reqs.is_empty(), "nothing reached the OTLP receiver");
     let want = check::series(
         &influx,
         "vsphere",
@@ -154,16 +210,107 @@ async fn the_otlp_receiver_gets_every_sample_influxdb_gets_with_its_attributes()
     .await;
     assert_eq!(want.len() as u32, sim.expected_vms(), "{want:?}");
     assert!(want.values().all(|t| t.len() >= 5), "{want:?}");
-    let got = points_by_moid(
-        &reqs,
-        "vsphere_vm_cpu_usage_average",
-        &["moid", "vmname", "esxhostname", "clustername", "dcname"],
+    for (what, received) in [("HTTP", &received), ("gRPC", &grpc_received)] {
+        let reqs = requests(received, what);
+        let got = points_by_moid(
+            &reqs,
+            "vsphere_vm_cpu_usage_average",
+            &["moid", "vmname", "esxhostname", "clustername", "dcname"],
+        );
+        assert_eq!(got, want, "OTLP/{what} points against InfluxDB's samples");
+        let hosts = points_by_moid(
+            &reqs,
+            "vsphere_host_cpu_usage_average",
+            &["moid", "esxhostname"],
+        );
+        assert!(!hosts.is_empty(), "no host points over {what}");
+    }
+}
+
+/// A gRPC receiver that answers each call with the next scripted status (then OK), counting
+/// the calls: the statuses a real store sends under load or to a bad request, which a real
+/// receiver cannot be made to send on cue.
+struct Scripted {
+    answers: Mutex<std::collections::VecDeque<tonic::Code>>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[tonic::async_trait]
+impl MetricsService for Scripted {
+    async fn export(
+        &self,
+        _req: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match self.answers.lock().unwrap().pop_front() {
+            Some(code) => Err(tonic::Status::new(code, "scripted")),
+            None => Ok(tonic::Response::new(ExportMetricsServiceResponse::default())),
+        }
+    }
+}
+
+/// A writer to a scripted receiver; the script's calls and the write's result.
+async fn write_to_scripted(
+    answers: &[tonic::Code],
+) -> (usize, Result<(), vcollect::sink::SinkError>) {
+    let script = Arc::new(Scripted {
+        answers: Mutex::new(answers.iter().copied().collect()),
+        calls: Default::default(),
+    });
+    let service = MetricsServiceServer::from_arc(script.clone())
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming),
     );
-    assert_eq!(got, want, "OTLP points against InfluxDB's samples");
-    let hosts = points_by_moid(
-        &reqs,
-        "vsphere_host_cpu_usage_average",
-        &["moid", "esxhostname"],
+    let writer = vcollect::sink::influx::Writer::new(vcollect::sink::HttpOptions {
+        url,
+        api: vcollect::sink::Api::Otlp {
+            grpc: true,
+            username: None,
+            password: None,
+            bearer_token: None,
+            host_name: None,
+        },
+        timeout: std::time::Duration::from_secs(5),
+        gzip: true,
+        max_retries: 3,
+        retry_backoff: std::time::Duration::from_millis(20),
+    })
+    .unwrap();
+    let payload = writer.payload(b"m,t=a f=1 1700000000\n".to_vec(), 1);
+    let res = writer.write(&payload).await;
+    server.abort();
+    (script.calls.load(std::sync::atomic::Ordering::SeqCst), res)
+}
+
+/// The OTLP specification's retryable gRPC statuses are retried; the others refuse the
+/// batch at once.
+#[tokio::test]
+async fn grpc_statuses_are_retried_as_the_otlp_specification_says() {
+    use tonic::Code;
+    let (calls, res) = write_to_scripted(&[Code::Unavailable, Code::DeadlineExceeded]).await;
+    assert!(res.is_ok(), "{res:?}");
+    assert_eq!(calls, 3, "two retryable failures, then the write");
+    let (calls, res) = write_to_scripted(&[Code::InvalidArgument]).await;
+    let e = res.expect_err("refused");
+    assert!(e.is_permanent() && e.is_bad_batch(), "{e}");
+    assert!(e.to_string().contains("InvalidArgument"), "{e}");
+    assert_eq!(calls, 1, "not retried");
+    let (calls, res) = write_to_scripted(&[Code::ResourceExhausted]).await;
+    assert!(res.is_err_and(|e| e.is_permanent()));
+    assert_eq!(
+        calls, 1,
+        "RESOURCE_EXHAUSTED without RetryInfo is not retried"
     );
-    assert!(!hosts.is_empty(), "no host points");
+    let (calls, res) = write_to_scripted(&[Code::Unavailable; 4]).await;
+    assert!(
+        res.is_err_and(|e| !e.is_permanent()),
+        "spooled, not dropped"
+    );
+    assert_eq!(calls, 4, "1 + max_retries attempts");
 }

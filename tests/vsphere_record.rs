@@ -157,7 +157,11 @@ async fn record_queryperf_fixtures() {
     println!(
         "recorded {} entities, {} samples, {} bytes normal, {} bytes csv",
         stats.entities,
-        stats.samples,
+        entities
+            .iter()
+            .flat_map(|e| &e.series)
+            .map(|s| s.values.len())
+            .sum::<usize>(),
         body.len(),
         csv.len()
     );

@@ -53,7 +53,7 @@ pub(crate) fn local_report(local: &Local, core: Option<&Core>) -> pb::NodeReport
         reachable: true,
         collecting: core.is_some_and(super::assignment::collecting),
         contact_age_ms: core.and_then(Core::since_contact).map(ms),
-        cycles: local.cycles.all(),
+        cycles: local.cycles.all().into_iter().map(Into::into).collect(),
         ..Default::default()
     };
     r.set_server(None);
@@ -440,7 +440,7 @@ impl DrainWait {
             } else {
                 ask(&core.local, self.id, &self.addr).await
             };
-            if drain_wait::cycle_over(&r, &vcenters) {
+            if drain_wait::cycle_over(&(&r).into(), &vcenters) {
                 return Ok(());
             }
             if Instant::now() >= self.deadline {

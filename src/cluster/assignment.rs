@@ -17,7 +17,7 @@ use openraft::{Instant as _, ServerState};
 use super::local::Local;
 use super::running::{Core, CoreSlot};
 use super::state::{self, Command, Response};
-use crate::collect::assignment::{Assignment, AssignmentError, BoxFuture};
+use crate::collect::assignment::{Assignment, AssignmentError, BoxFuture, Snapshot};
 use crate::contract::EntityKind;
 use crate::contract::EventPosition;
 use crate::contract::WatermarkUpdate;
@@ -102,16 +102,29 @@ impl Assignment for ClusterAssignment {
         false
     }
 
-    fn owns(&self, vcenter: &str, bucket: u32) -> bool {
+    /// Ownership and watermarks from the local replica, read under one borrow.
+    fn snapshot(&self, vcenter: &str) -> Snapshot {
+        let mut snap = Snapshot::default();
         let Some(me) = self.core().map(|c| c.id) else {
-            return false;
+            return snap;
         };
         let state = self.local.state.borrow();
-        state
-            .vcenters
-            .get(vcenter)
-            .and_then(|v| v.owners.get(bucket as usize).copied().flatten())
-            == Some(me)
+        let Some(v) = state.vcenters.get(vcenter) else {
+            return snap;
+        };
+        for (bucket, owner) in v.owners.iter().enumerate() {
+            if *owner == Some(me) {
+                snap.own(bucket as u32);
+            }
+        }
+        for (kind, marks) in &v.watermarks {
+            for (bucket, ts) in marks.iter().enumerate() {
+                if let Some(ts) = ts {
+                    snap.set_watermark(*kind, bucket as u32, *ts);
+                }
+            }
+        }
+        snap
     }
 
     fn query_share(&self, _vcenter: &str, total: usize) -> usize {
@@ -121,31 +134,12 @@ impl Assignment for ClusterAssignment {
         self.local.state.borrow().query_share(me, total)
     }
 
-    fn watermark(&self, vcenter: &str, kind: EntityKind, bucket: u32) -> Option<i64> {
-        self.local
-            .state
-            .borrow()
-            .vcenters
-            .get(vcenter)?
-            .watermark(kind, bucket)
-    }
-
     fn report(&self, s: &crate::collect::CycleSummary) {
         let ended = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis() as i64;
-        let r = super::rpc::pb::CycleReport {
-            vcenter: s.vcenter.clone(),
-            entities: s.entities as u64,
-            samples: s.samples,
-            ended_unix_ms: ended,
-            duration_ms: s.duration.as_millis() as u64,
-            errors: s.errors.len() as u32,
-            first_error: s.errors.first().cloned().unwrap_or_default(),
-            window_end: s.window_end,
-        };
-        self.local.cycles.record(r);
+        self.local.cycles.record(s.report(ended));
     }
 
     fn commit<'a>(

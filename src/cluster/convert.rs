@@ -17,13 +17,14 @@ use std::collections::BTreeMap;
 use openraft::ServerState;
 use tonic::Status;
 
-use super::decide::drain_wait::Buckets;
+use super::decide::drain_wait::{Buckets, NodeCycles};
 use super::decide::Refusal;
 pub use super::error::WireError;
 use super::error::{Error, TransferError};
 use super::operation::AdminOp;
 use super::rpc::pb;
 use super::state::{Member, NodeState, Rejection, Role};
+use crate::contract::CycleReport;
 
 // ---- names and enums ----
 
@@ -171,6 +172,49 @@ pub fn member_pb(m: &Member, buckets: u32) -> pb::Member {
         buckets,
         role_kind: to_pb(m.role),
         state_kind: to_pb(m.state),
+    }
+}
+
+// ---- cycle reports ----
+
+impl From<CycleReport> for pb::CycleReport {
+    fn from(r: CycleReport) -> Self {
+        pb::CycleReport {
+            vcenter: r.vcenter,
+            entities: r.entities,
+            samples: r.samples,
+            ended_unix_ms: r.ended_unix_ms,
+            duration_ms: r.duration_ms,
+            errors: r.errors,
+            first_error: r.first_error.unwrap_or_default(),
+            window_end: r.window_end,
+        }
+    }
+}
+
+impl From<&pb::CycleReport> for CycleReport {
+    fn from(r: &pb::CycleReport) -> Self {
+        CycleReport {
+            vcenter: r.vcenter.clone(),
+            entities: r.entities,
+            samples: r.samples,
+            ended_unix_ms: r.ended_unix_ms,
+            duration_ms: r.duration_ms,
+            errors: r.errors,
+            first_error: (!r.first_error.is_empty()).then(|| r.first_error.clone()),
+            window_end: r.window_end,
+        }
+    }
+}
+
+/// What the drain wait needs of a node's report.
+impl From<&pb::NodeReport> for NodeCycles {
+    fn from(r: &pb::NodeReport) -> Self {
+        NodeCycles {
+            reachable: r.reachable,
+            collecting: r.collecting,
+            cycles: r.cycles.iter().map(CycleReport::from).collect(),
+        }
     }
 }
 

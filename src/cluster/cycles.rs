@@ -7,15 +7,15 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::rpc::pb;
+use crate::contract::CycleReport;
 
-/// The last [`pb::CycleReport`] per vCenter.
+/// The last [`CycleReport`] per vCenter.
 #[derive(Default)]
-pub(crate) struct CycleReports(Mutex<BTreeMap<String, pb::CycleReport>>);
+pub(crate) struct CycleReports(Mutex<BTreeMap<String, CycleReport>>);
 
 impl CycleReports {
     /// Keeps `r` as its vCenter's last cycle.
-    pub fn record(&self, r: pb::CycleReport) {
+    pub fn record(&self, r: CycleReport) {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -23,7 +23,7 @@ impl CycleReports {
     }
 
     /// Every vCenter's last cycle, in vCenter order.
-    pub fn all(&self) -> Vec<pb::CycleReport> {
+    pub fn all(&self) -> Vec<CycleReport> {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -40,7 +40,7 @@ mod tests {
     #[test]
     fn the_last_cycle_per_vcenter_is_kept() {
         let c = CycleReports::default();
-        let r = |vc: &str, samples| pb::CycleReport {
+        let r = |vc: &str, samples| CycleReport {
             vcenter: vc.into(),
             samples,
             ..Default::default()

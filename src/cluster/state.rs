@@ -1114,7 +1114,11 @@ mod tests {
         };
         let cmd = Command::commit_watermarks(
             1,
-            vec![window(EntityKind::Cluster), window(EntityKind::Vm)],
+            vec![
+                window(EntityKind::Cluster),
+                window(EntityKind::Vsan),
+                window(EntityKind::Vm),
+            ],
         );
         let old: v1::Command = serde_json::from_str(&serde_json::to_string(&cmd).unwrap()).unwrap();
         let v1::Command::CommitWatermarks { updates } = old;
@@ -1124,6 +1128,8 @@ mod tests {
         apply(&mut s, cmd);
         let shards = &s.vcenters["vc"];
         assert_eq!(shards.watermark(EntityKind::Cluster, 3), Some(600));
+        // vSAN clusters (issue 22) travel like the other later kinds.
+        assert_eq!(shards.watermark(EntityKind::Vsan, 3), Some(600));
         let json = serde_json::to_string(shards).unwrap();
         let old: v1::Shards = serde_json::from_str(&json).unwrap();
         assert_eq!(old.watermarks.keys().collect::<Vec<_>>(), [&v1::Kind::Vm]);

@@ -56,11 +56,10 @@ pub trait Assignment: Send + Sync {
         true
     }
 
-    /// Whether this node collects the entities of `bucket` of `vcenter`.
-    fn owns(&self, vcenter: &str, bucket: u32) -> bool;
-
-    /// The committed watermark of a bucket, if anything was ever committed.
-    fn watermark(&self, vcenter: &str, kind: EntityKind, bucket: u32) -> Option<i64>;
+    /// Which buckets of `vcenter` this node collects and their committed watermarks, read
+    /// once: a cycle plans from one snapshot and does not ask again (the replica may move
+    /// meanwhile; the next cycle sees it).
+    fn snapshot(&self, vcenter: &str) -> Snapshot;
 
     /// Commits new watermarks (one call per vCenter and cycle). Watermarks only move forward.
     fn commit<'a>(
@@ -94,6 +93,68 @@ pub trait Assignment: Send + Sync {
     }
 }
 
+/// One vCenter's buckets as the assignment saw them at one moment: which this node owns and
+/// the committed watermarks. A plain value, so the cycle's planning is a pure function of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Per bucket: owned by this node.
+    owned: Vec<bool>,
+    /// Per kind and bucket (`kind * BUCKETS + bucket`): the committed watermark.
+    marks: Vec<Option<i64>>,
+}
+
+impl Default for Snapshot {
+    /// Owns nothing, knows no watermark.
+    fn default() -> Self {
+        Snapshot {
+            owned: vec![false; BUCKETS as usize],
+            // Every stored kind, vSAN's included (its index is past the perf kinds').
+            marks: vec![None; EntityKind::STORED.len() * BUCKETS as usize],
+        }
+    }
+}
+
+impl Snapshot {
+    /// Every bucket owned (a single node), no watermark yet.
+    pub fn owning_all() -> Snapshot {
+        Snapshot {
+            owned: vec![true; BUCKETS as usize],
+            ..Snapshot::default()
+        }
+    }
+
+    /// Marks `bucket` as this node's (ignored beyond [`BUCKETS`]).
+    pub fn own(&mut self, bucket: u32) {
+        if let Some(o) = self.owned.get_mut(bucket as usize) {
+            *o = true;
+        }
+    }
+
+    /// Records a committed watermark (ignored beyond [`BUCKETS`]).
+    pub fn set_watermark(&mut self, kind: EntityKind, bucket: u32, ts: i64) {
+        if bucket < BUCKETS {
+            let i = kind.index() * BUCKETS as usize + bucket as usize;
+            if let Some(m) = self.marks.get_mut(i) {
+                *m = Some(ts);
+            }
+        }
+    }
+
+    /// Whether this node collects the entities of `bucket`.
+    pub fn owns(&self, bucket: u32) -> bool {
+        self.owned.get(bucket as usize).copied().unwrap_or(false)
+    }
+
+    /// The committed watermark of a bucket, if anything was ever committed.
+    pub fn watermark(&self, kind: EntityKind, bucket: u32) -> Option<i64> {
+        if bucket >= BUCKETS {
+            return None;
+        }
+        let i = kind.index() * BUCKETS as usize + bucket as usize;
+        self.marks.get(i).copied().flatten()
+    }
+}
+
 /// Reads the watermarks of another assignment and never moves them: for runs whose samples
 /// do not go to the configured sink.
 pub struct Peek(pub std::sync::Arc<dyn Assignment>);
@@ -111,12 +172,8 @@ impl Assignment for Peek {
         false
     }
 
-    fn owns(&self, vcenter: &str, bucket: u32) -> bool {
-        self.0.owns(vcenter, bucket)
-    }
-
-    fn watermark(&self, vcenter: &str, kind: EntityKind, bucket: u32) -> Option<i64> {
-        self.0.watermark(vcenter, kind, bucket)
+    fn snapshot(&self, vcenter: &str) -> Snapshot {
+        self.0.snapshot(vcenter)
     }
 
     fn commit<'a>(
@@ -193,6 +250,14 @@ fn read_json<T: serde::de::DeserializeOwned + Default>(path: &Path) -> Result<T,
     }
 }
 
+impl Standalone {
+    /// The committed watermark of a bucket, if anything was ever committed.
+    pub fn watermark(&self, vcenter: &str, kind: EntityKind, bucket: u32) -> Option<i64> {
+        let marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+        marks.get(vcenter)?.get(&kind)?.get(&bucket).copied()
+    }
+}
+
 /// Replaces `path` with `value` as JSON, durably (a temporary file, fsync, rename).
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), AssignmentError> {
     let err = |source| AssignmentError::Save {
@@ -212,17 +277,20 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Assignm
 }
 
 impl Assignment for Standalone {
-    fn owns(&self, _vcenter: &str, _bucket: u32) -> bool {
-        true
+    /// Every bucket, with the watermarks of the file.
+    fn snapshot(&self, vcenter: &str) -> Snapshot {
+        let mut s = Snapshot::owning_all();
+        let marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+        for (kind, buckets) in marks.get(vcenter).into_iter().flatten() {
+            for (bucket, ts) in buckets {
+                s.set_watermark(*kind, *bucket, *ts);
+            }
+        }
+        s
     }
 
     fn report(&self, summary: &super::summary::CycleSummary) {
         self.last.record(summary);
-    }
-
-    fn watermark(&self, vcenter: &str, kind: EntityKind, bucket: u32) -> Option<i64> {
-        let marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
-        marks.get(vcenter)?.get(&kind)?.get(&bucket).copied()
     }
 
     fn commit<'a>(
@@ -323,5 +391,13 @@ mod tests {
         let s = Standalone::open(dir.path()).unwrap();
         assert_eq!(s.watermark("vc1", EntityKind::Vm, 0), None);
         assert!(dir.path().join("watermarks.json.bad").exists());
+    }
+
+    #[test]
+    fn a_snapshot_holds_vsan_watermarks_too() {
+        let mut s = Snapshot::owning_all();
+        s.set_watermark(EntityKind::Vsan, 7, 600);
+        assert_eq!(s.watermark(EntityKind::Vsan, 7), Some(600));
+        assert_eq!(s.watermark(EntityKind::Vm, 7), None);
     }
 }

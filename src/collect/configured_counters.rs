@@ -25,6 +25,7 @@ pub fn list_key(kind: EntityKind) -> &'static str {
         EntityKind::Datastore => "datastore_counters",
         EntityKind::Datacenter => "datacenter_counters",
         EntityKind::ResourcePool => "resource_pool_counters",
+        EntityKind::Vsan => "vsan_metric_include",
     }
 }
 

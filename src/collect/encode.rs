@@ -88,6 +88,54 @@ struct Slot {
     group: u16,
     series: u32,
     field: u32,
+    /// The instance's first 8 bytes, big-endian (zero-padded) and its length: ordering by
+    /// them is ordering by the instance, with no string comparison for instances of at most
+    /// 8 bytes (nearly all: "", "0", "vmnic1", "scsi0:0"). The encoder sorts every entity's
+    /// series, so this is on the hot path.
+    prefix: u64,
+    len: u32,
+}
+
+impl Slot {
+    fn new(group: u16, series: u32, field: u32, instance: &str) -> Slot {
+        let b = instance.as_bytes();
+        let mut head = [0u8; 8];
+        let n = b.len().min(8);
+        head[..n].copy_from_slice(&b[..n]);
+        Slot {
+            group,
+            series,
+            field,
+            prefix: u64::from_be_bytes(head),
+            len: b.len().min(u32::MAX as usize) as u32,
+        }
+    }
+
+    /// Orders by group, then instance (lexicographically), then position in the answer.
+    fn cmp(&self, other: &Slot, series: &[crate::vsphere::Series]) -> std::cmp::Ordering {
+        self.group
+            .cmp(&other.group)
+            .then(self.prefix.cmp(&other.prefix))
+            .then_with(|| self.cmp_rest(other, series))
+            .then(self.series.cmp(&other.series))
+    }
+
+    /// The instances past their first 8 bytes (equal prefixes).
+    fn cmp_rest(&self, other: &Slot, series: &[crate::vsphere::Series]) -> std::cmp::Ordering {
+        if self.len <= 8 && other.len <= 8 {
+            return self.len.cmp(&other.len);
+        }
+        let a = &series[self.series as usize].instance;
+        let b = &series[other.series as usize].instance;
+        a.cmp(b)
+    }
+
+    /// Same group and instance.
+    fn same_line(&self, other: &Slot, series: &[crate::vsphere::Series]) -> bool {
+        self.group == other.group
+            && self.prefix == other.prefix
+            && self.cmp_rest(other, series).is_eq()
+    }
 }
 
 /// How Telegraf tags the instance of counter `group.name.*` (its `populateTags` prefixes).
@@ -228,11 +276,8 @@ impl Encoder {
                 }
             }
             if let Some(&f) = self.fields.get(&s.counter_id) {
-                self.order.push(Slot {
-                    group: self.field_list[f as usize].group,
-                    series: i as u32,
-                    field: f,
-                });
+                let group = self.field_list[f as usize].group;
+                self.order.push(Slot::new(group, i as u32, f, &s.instance));
             }
         }
     }
@@ -262,27 +307,15 @@ impl Encoder {
         let fields = &self.field_list;
         let series = &m.series;
         // Ties (the same counter twice) keep the order of the answer.
-        self.order.sort_unstable_by(|a, b| {
-            a.group
-                .cmp(&b.group)
-                .then_with(|| {
-                    series[a.series as usize]
-                        .instance
-                        .cmp(&series[b.series as usize].instance)
-                })
-                .then(a.series.cmp(&b.series))
-        });
+        self.order.sort_unstable_by(|a, b| a.cmp(b, series));
 
         let mut run_start = 0;
         while run_start < self.order.len() {
-            let first = &series[self.order[run_start].series as usize];
-            let group = self.order[run_start].group;
+            let head = self.order[run_start];
+            let first = &series[head.series as usize];
+            let group = head.group;
             let mut run_end = run_start + 1;
-            while run_end < self.order.len() {
-                let o = self.order[run_end];
-                if o.group != group || series[o.series as usize].instance != first.instance {
-                    break;
-                }
+            while run_end < self.order.len() && self.order[run_end].same_line(&head, series) {
                 run_end += 1;
             }
             let g = &self.groups[group as usize];
@@ -422,6 +455,7 @@ pub fn name_tag(kind: EntityKind) -> &'static str {
         EntityKind::Datastore => "dsname",
         EntityKind::Datacenter => "dcname",
         EntityKind::ResourcePool => "rpname",
+        EntityKind::Vsan => "clustername",
     }
 }
 

@@ -30,8 +30,8 @@
 //! every event created after the position's time is new, and the position follows them
 //! ([`EventPosition::advances`] accepts a later time with a smaller key).
 
-use super::assignment::{bucket_of, Assignment, EventPosition};
-use super::events::{self, EventSelect, EVENTS_ID};
+use super::assignment::{Assignment, EventPosition};
+use super::events::{self, EventSelect};
 use super::summary::CycleSummary;
 use crate::config::CollectConfig;
 use crate::sink::{Outcome, Sink};
@@ -64,6 +64,8 @@ pub struct StreamCycle<'a> {
     /// vCenter's time, unix seconds.
     pub now: i64,
     pub sink: &'a Sink,
+    /// This node owns the vCenter's event stream (its bucket, in the cycle's snapshot).
+    pub owns: bool,
 }
 
 impl EventStream {
@@ -86,10 +88,7 @@ impl EventStream {
         if !self.enabled {
             return;
         }
-        if !c
-            .assignment
-            .owns(c.vcenter, bucket_of(c.vcenter, EVENTS_ID))
-        {
+        if !c.owns {
             self.stop(c.vcenter);
             return;
         }

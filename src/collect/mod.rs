@@ -9,7 +9,8 @@
 //! * [`path_filter`], [`metric_select`], [`wildcard`]: `<kind>_include` / `_exclude` and
 //!   `<kind>_metric_include` / `_exclude`, with Telegraf's syntax and meaning;
 //! * [`reported_metrics`]: what a sample of a kind's entities report, for counter patterns;
-//! * [`plan`]: each entity's window;
+//! * [`cycle`]: the cycle's pure core: each entity's window, the calls to ask, and what
+//!   their outcome moves (positions, watermarks);
 //! * [`calls`]: QueryPerf calls within vCenter's limits, and cutting a refused one;
 //! * [`busy`]: a call vCenter's proxy turned away (HTTP 503) sent again after a backoff;
 //! * [`limits`]: one vCenter's query limit (`maxQueryMetrics`), as read and as learned;
@@ -19,6 +20,7 @@
 //!   NIC addresses, vSphere tags); `vsphere_tags`: reading vSphere tags at discovery;
 //! * [`alarms`]: triggered alarms as `vsphere_alarm` points; [`events`]: vCenter's events
 //!   as `vsphere_event` points; [`event_stream`]: reading them gap-free across nodes;
+//! * [`vsan`]: vSAN clusters as entities of the shard map: `vsphere_vsan_*` points;
 //! * [`vcenter`]: one vCenter's session, counters, inventory and cycle;
 //! * [`agent`]: once, or every interval until shutdown;
 //! * [`last_cycle`]: a standalone node's last cycles, which its health is judged from.
@@ -29,6 +31,7 @@ pub mod assignment;
 mod busy;
 pub mod calls;
 pub mod configured_counters;
+pub mod cycle;
 pub mod encode;
 pub mod event_stream;
 pub mod events;
@@ -37,15 +40,15 @@ pub mod limits;
 pub mod metric_select;
 pub mod path_filter;
 pub mod pipeline;
-pub mod plan;
 pub mod reported_metrics;
 pub mod summary;
 pub mod tags;
 pub mod targets;
 pub mod vcenter;
+pub mod vsan;
 mod vsphere_tags;
 pub mod wildcard;
 
 pub use agent::Collector;
-pub use assignment::{bucket_of, Assignment, Peek, Standalone, WatermarkUpdate, BUCKETS};
+pub use assignment::{bucket_of, Assignment, Peek, Snapshot, Standalone, WatermarkUpdate, BUCKETS};
 pub use summary::CycleSummary;

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use super::cycle::Window;
 use super::encode::Encoder;
-use super::targets::Target;
 use super::{busy, calls};
 use crate::sink::{Batch, Outcome, Sink};
 use crate::vsphere::{Client, EntityMetrics, Error, PerfQuerySpec};
@@ -69,12 +69,12 @@ struct Pending {
     marks: Vec<(String, i64)>,
 }
 
-/// Runs the pipeline for `jobs` (each one QueryPerf call). `targets` maps moid → entity
-/// with its window start.
+/// Runs the pipeline for `jobs` (each one QueryPerf call). `windows` has each asked
+/// entity's target and window start, by moid.
 pub async fn run(
     client: &Client,
     jobs: Vec<Vec<PerfQuerySpec>>,
-    targets: &HashMap<String, (Target, i64)>,
+    windows: &HashMap<&str, Window<'_>>,
     encoder: Encoder,
     sink: &Sink,
     opts: &PipelineOptions,
@@ -83,7 +83,7 @@ pub async fn run(
     let (batch_tx, batch_rx) = mpsc::channel::<Pending>(BATCH_CHANNEL);
     let (queried, encoded, written) = tokio::join!(
         query(client, jobs, metrics_tx, opts.concurrency),
-        encode(metrics_rx, targets, encoder, batch_tx, opts),
+        encode(metrics_rx, windows, encoder, batch_tx, opts),
         write(client.name(), batch_rx, sink),
     );
     let mut errors = queried.errors;
@@ -290,7 +290,7 @@ struct EncodeTally {
 /// whose last line it holds.
 async fn encode(
     mut rx: mpsc::Receiver<EntityMetrics>,
-    targets: &HashMap<String, (Target, i64)>,
+    windows: &HashMap<&str, Window<'_>>,
     mut encoder: Encoder,
     tx: mpsc::Sender<Pending>,
     opts: &PipelineOptions,
@@ -304,11 +304,12 @@ async fn encode(
     let mut lines = 0usize;
     let mut marks = Vec::new();
     while let Some(m) = rx.recv().await {
-        let Some((target, start)) = targets.get(&m.moid) else {
+        let Some(w) = windows.get(m.moid.as_str()) else {
             tracing::debug!(moid = %m.moid, "QueryPerf returned an entity that was not asked for");
             continue;
         };
-        let r = encoder.encode(target.entity.kind, &target.line, &m, *start, &mut buf);
+        // The encoder is the one place that drops samples outside the window and counts.
+        let r = encoder.encode(w.target.entity.kind, &w.target.line, &m, w.start, &mut buf);
         e.samples += r.samples;
         e.lines += r.lines as u64;
         lines += r.lines;

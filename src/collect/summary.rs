@@ -38,6 +38,21 @@ impl CycleSummary {
         self.errors.is_empty()
     }
 
+    /// The typed report the control plane keeps of this cycle, which ended at
+    /// `ended_unix_ms` (wall clock).
+    pub fn report(&self, ended_unix_ms: i64) -> crate::contract::CycleReport {
+        crate::contract::CycleReport {
+            vcenter: self.vcenter.clone(),
+            entities: self.entities as u64,
+            samples: self.samples,
+            ended_unix_ms,
+            duration_ms: self.duration.as_millis() as u64,
+            errors: self.errors.len() as u32,
+            first_error: self.errors.first().cloned(),
+            window_end: self.window_end,
+        }
+    }
+
     /// The `vcollect` self-monitoring line for this cycle, tagged with node and vCenter.
     pub fn to_line(&self, node: &str, sink: &SinkStats, ts: i64) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);

@@ -1,31 +1,31 @@
 //! One vCenter's collector: its session, counters, inventory and per-entity progress, and
 //! the cycle that turns them into a window of samples in the sink.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::alarms::AlarmPoints;
-use super::assignment::{Assignment, WatermarkUpdate};
+use super::assignment::{bucket_of, Assignment, Snapshot};
 use super::calls::{self, CallLimits};
 use super::configured_counters::{self, CounterNotes, Reported};
+use super::cycle::{self, cadence, Cadence, Commit, Positions, Window};
 use super::encode::Encoder;
 use super::event_stream::{EventStream, StreamCycle};
+use super::events::EVENTS_ID;
 use super::limits::{LearnedFile, QueryLimits};
 use super::metric_select;
 use super::path_filter::PathFilter;
 use super::pipeline::{self, PipelineOptions};
-use super::plan::{self, Cadence};
 use super::reported_metrics;
 use super::summary::CycleSummary;
 use super::tags::ExtraTags;
-use super::targets::{Target, TargetSet};
+use super::targets::TargetSet;
 use super::vsphere_tags::VsphereTags;
 use crate::config::{default_counters, CollectConfig, VcenterConfig};
 use crate::sink::{Outcome, Sink};
 use crate::vsphere::{
-    Client, ClientOptions, CounterCatalog, EntityKind, MetricId, PerfQuerySpec,
-    MAX_QUERY_METRICS_OPTION,
+    Client, CounterCatalog, EntityKind, MetricId, PerfQuerySpec, MAX_QUERY_METRICS_OPTION,
 };
 
 /// Why a cycle could not run at all (as opposed to partial errors inside it).
@@ -55,21 +55,24 @@ struct ResolvedCounters {
     metric_ids: [Arc<[MetricId]>; EntityKind::COUNT],
 }
 
+/// What a session has read and a cycle plans from: the counters and the collectable
+/// entities of the last discovery. Replaced whole by the next discovery.
+struct Discovered {
+    counters: ResolvedCounters,
+    inventory: TargetSet,
+    /// The client's session generation when they were read.
+    session: u64,
+}
+
 pub struct VcenterCollector {
     cfg: VcenterConfig,
     collect: Arc<CollectConfig>,
     client: Option<Client>,
-    counters: Option<ResolvedCounters>,
-    /// The collectable entities of the last discovery.
-    discovered: Option<TargetSet>,
+    discovered: Option<Arc<Discovered>>,
     /// Rediscover before the next cycle (vCenter said a view or entity is gone).
     stale: bool,
-    /// The client's session generation when counters and inventory were read.
-    session: u64,
-    /// Newest sample known to be in the sink, per entity this node has collected.
-    last: HashMap<String, i64>,
-    /// Per kind, the end of the last window queried (historical kinds: once per interval).
-    queried_end: [Option<i64>; EntityKind::COUNT],
+    /// How far this node got, per entity and kind (see [`Positions`]).
+    positions: Positions,
     /// Counter notes already logged in this session.
     notes: CounterNotes,
     /// Batch bounds for the sink (`output.batch_lines`, `output.batch_bytes`).
@@ -91,6 +94,8 @@ pub struct VcenterCollector {
     /// Performance calls this node may have in flight at this vCenter: `concurrency`, within
     /// its share of `max_concurrent_queries` (read from the assignment every cycle).
     in_flight: usize,
+    /// vSAN's clusters and progress (`vsan_*` keys; idle when off).
+    vsan: super::vsan::VsanCollector,
 }
 
 impl VcenterCollector {
@@ -113,18 +118,16 @@ impl VcenterCollector {
             cfg,
             collect,
             client: None,
-            counters: None,
             discovered: None,
             stale: false,
-            session: 0,
-            last: HashMap::new(),
+            positions: Positions::default(),
             extras,
             vsphere_tags: VsphereTags::default(),
             alarms: AlarmPoints::default(),
             alarms_due: false,
             events,
-            queried_end: [None; EntityKind::COUNT],
             notes: CounterNotes::default(),
+            vsan: Default::default(),
         }
     }
 
@@ -139,28 +142,16 @@ impl VcenterCollector {
         }
     }
 
-    /// How to reach and log in to this vCenter (SOAP, and REST for vSphere tags).
-    fn client_options(&self) -> ClientOptions {
-        ClientOptions {
-            name: self.cfg.name.clone(),
-            url: self.cfg.url.clone(),
-            username: self.cfg.username.clone(),
-            password: self.cfg.password.clone(),
-            ca_file: self.cfg.ca_file.clone(),
-            tls_thumbprint: self.cfg.tls_thumbprint.clone(),
-            insecure: self.cfg.insecure,
-            timeout: self.cfg.timeout,
+    /// The logged-in client, connecting first if there is none (a new client comes with a
+    /// new discovery).
+    async fn client(&mut self) -> Result<Client, CycleError> {
+        if let Some(c) = &self.client {
+            return Ok(c.clone());
         }
-    }
-
-    async fn client(&mut self) -> Result<&Client, CycleError> {
-        if self.client.is_none() {
-            let client = Client::connect(self.client_options()).await?;
-            self.counters = None;
-            self.discovered = None;
-            self.client = Some(client);
-        }
-        Ok(self.client.as_ref().expect("set above"))
+        let client = Client::connect(self.cfg.client_options()).await?;
+        self.discovered = None;
+        self.client = Some(client.clone());
+        Ok(client)
     }
 
     /// Resolves each enabled kind's counters: an exact list against the catalogue, patterns
@@ -241,7 +232,7 @@ impl VcenterCollector {
     /// and hosts, the historical interval for the others (as [`Self::cadences`]).
     fn interval_id(&self, kind: EntityKind, catalog: &CounterCatalog) -> i32 {
         if kind.is_realtime() {
-            return plan::REALTIME.interval as i32;
+            return cadence::REALTIME.interval as i32;
         }
         let secs = match self.collect.historical_interval {
             Some(d) => d.as_secs() as i64,
@@ -250,134 +241,103 @@ impl VcenterCollector {
         secs as i32
     }
 
-    /// Makes sure the session, counters and inventory are ready; returns vCenter's time.
-    async fn prepare(&mut self) -> Result<i64, CycleError> {
-        let discovery = self.collect.discovery_interval;
-        let client = self.client().await?.clone();
+    /// Makes sure the session, counters and inventory are ready; returns them with the
+    /// client and vCenter's time.
+    async fn prepare(&mut self) -> Result<(Client, Arc<Discovered>, i64), CycleError> {
+        let client = self.client().await?;
         let now = client.current_time().await?;
         // A new session (vCenter restarted) may come with a new counter catalogue.
         let session = client.session_generation();
-        let due = |inv: &Option<TargetSet>| match inv {
-            None => true,
-            Some(i) => i.discovered_at.elapsed() >= discovery,
-        };
-        if self.counters.is_none() || due(&self.discovered) || self.stale || session != self.session
-        {
-            let started = Instant::now();
-            if session != self.session || self.counters.is_none() {
-                let read = client.option_int(MAX_QUERY_METRICS_OPTION).await;
-                if self.limits.read(&self.cfg.name, read) {
-                    self.learned.set(&self.cfg.name, None);
-                }
+        let discovery = self.collect.discovery_interval;
+        match &self.discovered {
+            Some(d)
+                if !self.stale
+                    && d.session == session
+                    && d.inventory.discovered_at.elapsed() < discovery =>
+            {
+                Ok((client, d.clone(), now))
             }
-            let catalog = client.counters().await?;
-            // Only the enabled kinds are listed, and only their included paths kept: a kind
-            // switched off or filtered out is never asked anything.
-            let kinds: Vec<EntityKind> = self.collect.kinds.enabled().collect();
-            let mut found = client.discover_kinds(&kinds, &self.extras.spec()).await?;
-            let filters = path_filters(&self.collect);
-            let opts = self.client_options();
-            (self.vsphere_tags)
-                .attach(&opts, &mut found, &filters, &self.extras)
-                .await;
-            let mut inv = TargetSet::new(&self.cfg.name, found, &filters, &self.extras);
-            let counters = self.resolve(&client, catalog, session, &inv).await?;
-            // A kind left without a counter (none exists here, or none matched) costs nothing.
-            inv.targets
-                .retain(|t| !counters.metric_ids[t.entity.kind.index()].is_empty());
-            let objects = inv.seen.values().sum::<usize>();
-            crate::telemetry::metrics().discovery(&self.cfg.name, started.elapsed(), objects);
-            tracing::info!(
-                vcenter = %self.cfg.name,
-                vms = inv.seen.get(&EntityKind::Vm).copied().unwrap_or(0),
-                hosts = inv.seen.get(&EntityKind::Host).copied().unwrap_or(0),
-                active = inv.targets.len(),
-                filtered_out = inv.filtered,
-                counters = counters.catalog.len(),
-                took_ms = started.elapsed().as_millis() as u64,
-                "discovered inventory"
-            );
-            self.counters = Some(counters);
-            self.discovered = Some(inv);
-            self.alarms_due = self.extras.alarms;
-            self.stale = false;
-            self.session = session;
+            _ => {
+                let d = Arc::new(self.discover(&client, session).await?);
+                self.discovered = Some(d.clone());
+                self.alarms_due = self.extras.alarms;
+                self.stale = false;
+                Ok((client, d, now))
+            }
         }
-        Ok(now)
     }
 
-    /// Each kind's cadence: realtime for VMs and hosts; for the others, `historical_interval`
-    /// if set, else vCenter's first historical interval (300 s if the server did not say).
-    fn cadences(&self, counters: &ResolvedCounters) -> [Cadence; EntityKind::COUNT] {
+    /// Reads the query limit (on a new session), the counter catalogue and the inventory.
+    async fn discover(&mut self, client: &Client, session: u64) -> Result<Discovered, CycleError> {
+        let started = Instant::now();
+        if self
+            .discovered
+            .as_ref()
+            .is_none_or(|d| d.session != session)
+        {
+            let read = client.option_int(MAX_QUERY_METRICS_OPTION).await;
+            if self.limits.read(&self.cfg.name, read) {
+                self.learned.set(&self.cfg.name, None);
+            }
+        }
+        let catalog = client.counters().await?;
+        // Only the enabled kinds are listed, and only their included paths kept: a kind
+        // switched off or filtered out is never asked anything.
+        let kinds: Vec<EntityKind> = self.collect.kinds.enabled().collect();
+        let mut found = client.discover_kinds(&kinds, &self.extras.spec()).await?;
+        let filters = path_filters(&self.collect);
+        let opts = self.cfg.client_options();
+        (self.vsphere_tags)
+            .attach(&opts, &mut found, &filters, &self.extras)
+            .await;
+        let mut inv = TargetSet::new(&self.cfg.name, found, &filters, &self.extras);
+        let counters = self.resolve(client, catalog, session, &inv).await?;
+        // A kind left without a counter (none exists here, or none matched) costs nothing.
+        inv.targets
+            .retain(|t| !counters.metric_ids[t.entity.kind.index()].is_empty());
+        let objects = inv.seen.values().sum::<usize>();
+        crate::telemetry::metrics().discovery(&self.cfg.name, started.elapsed(), objects);
+        tracing::info!(
+            vcenter = %self.cfg.name,
+            vms = inv.seen.get(&EntityKind::Vm).copied().unwrap_or(0),
+            hosts = inv.seen.get(&EntityKind::Host).copied().unwrap_or(0),
+            active = inv.targets.len(),
+            filtered_out = inv.filtered,
+            counters = counters.catalog.len(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "discovered inventory"
+        );
+        Ok(Discovered {
+            counters,
+            inventory: inv,
+            session,
+        })
+    }
+
+    /// What this cycle is planned with: each kind's cadence (realtime for VMs and hosts;
+    /// for the others `historical_interval` if set, else vCenter's first historical interval,
+    /// 300 s if the server did not say), its counters, the lookback and the format.
+    fn settings(&self, counters: &ResolvedCounters) -> cycle::Settings {
         let historical = match self.collect.historical_interval {
             Some(d) => d.as_secs() as i64,
             None => counters.catalog.historical_interval().unwrap_or(300),
         };
-        EntityKind::ALL.map(|k| {
-            if k.is_realtime() {
-                plan::REALTIME
-            } else {
-                Cadence::historical(historical)
-            }
-        })
-    }
-
-    /// The window of every owned, active entity of the kinds that are collected and due this
-    /// cycle (historical kinds at most once per interval), and the QueryPerf specs of those
-    /// with something to ask. A kind that is off (or none of whose counters this vCenter has)
-    /// has no targets and costs no query.
-    fn windows(
-        &self,
-        assignment: &dyn Assignment,
-        inv: &TargetSet,
-        counters: &ResolvedCounters,
-        cadences: &[Cadence; EntityKind::COUNT],
-        now: i64,
-    ) -> Windows {
-        let vc = self.cfg.name.as_str();
-        let lookback = self.collect.lookback.as_secs() as i64;
-        let ends = cadences.map(|c| c.window_end(now));
-        let due = EntityKind::ALL.map(|k| {
-            let i = k.index();
-            !counters.metric_ids[i].is_empty() && cadences[i].due(ends[i], self.queried_end[i])
-        });
-        let mut w = Windows {
-            due,
-            ends,
-            ..Windows::default()
-        };
-        for t in inv.targets.iter().filter(|t| assignment.owns(vc, t.bucket)) {
-            let kind = t.entity.kind;
-            w.owned.insert(t.entity.moid.clone());
-            if !due[kind.index()] {
-                continue;
-            }
-            let (cadence, end) = (cadences[kind.index()], ends[kind.index()]);
-            let last = self
-                .last
-                .get(&t.entity.moid)
-                .copied()
-                .or_else(|| assignment.watermark(vc, kind, t.bucket));
-            let start = cadence.window_start(end, last, lookback);
-            if start < end {
-                w.specs.push(PerfQuerySpec {
-                    kind,
-                    moid: t.entity.moid.clone(),
-                    start: Some(start),
-                    end: Some(end),
-                    max_sample: cadence.max_samples(start, end),
-                    metric_ids: counters.metric_ids[kind.index()].clone(),
-                    interval_id: cadence.interval as i32,
-                    format: self.collect.format,
-                });
-            }
-            w.targets.insert(t.entity.moid.clone(), (t.clone(), start));
+        cycle::Settings {
+            cadences: EntityKind::ALL.map(|k| {
+                if k.is_realtime() {
+                    cadence::REALTIME
+                } else {
+                    Cadence::historical(historical)
+                }
+            }),
+            metric_ids: counters.metric_ids.clone(),
+            lookback: self.collect.lookback.as_secs() as i64,
+            format: self.collect.format,
         }
-        w.specs.sort_by_key(|s| s.kind);
-        w
     }
 
-    /// Runs one cycle: the window (watermark, now] of every owned, active entity.
+    /// Runs one cycle: the window (watermark, now] of every owned, active entity. The
+    /// assignment is read once (a [`Snapshot`]) and committed to once.
     pub async fn cycle(&mut self, assignment: &dyn Assignment, sink: &Sink) -> CycleSummary {
         let started = Instant::now();
         let mut spent = None;
@@ -388,18 +348,44 @@ impl VcenterCollector {
             Ok(_) if !assignment.collecting() => {
                 summary.note = Some("not collecting: this node has no assignment now".into());
             }
-            Ok(now) => {
-                let Windows { targets, specs, .. } = self.plan(assignment, now, &mut summary);
-                let res = self.query(&targets, specs, sink).await;
+            Ok((client, d, now)) => {
+                let snapshot = assignment.snapshot(&self.cfg.name);
+                let settings = self.settings(&d.counters);
+                let mut plan = cycle::plan(
+                    &d.inventory.targets,
+                    &snapshot,
+                    &self.positions,
+                    &settings,
+                    now,
+                );
+                self.positions.planned(&plan);
+                summary.window_end = Some(plan.ends[EntityKind::Vm.index()]);
+                summary.entities = plan.windows.len();
+                summary.queried = plan.specs.len();
+                let specs = std::mem::take(&mut plan.specs);
+                let res = self.query(&client, &d, specs, &plan.windows, sink).await;
                 spent = Some((res.query_span, res.sink_busy));
-                self.record_progress(assignment, &targets, &res.durable, sink, &mut summary)
-                    .await;
+                let updates = self.positions.advance(&plan, &res.durable, &snapshot);
+                drop(plan);
+                self.commit(assignment, updates, sink, &mut summary).await;
                 summary.samples = res.samples;
                 summary.lines = res.lines;
                 summary.bytes = res.bytes;
                 summary.errors.extend(res.errors);
-                self.write_alarms(assignment, now, sink, &mut summary).await;
-                self.write_events(assignment, now, sink, &mut summary).await;
+                self.write_alarms(&d, &snapshot, now, sink, &mut summary)
+                    .await;
+                self.write_events(&client, assignment, &snapshot, now, sink, &mut summary)
+                    .await;
+                let c = super::vsan::VsanCycle {
+                    client: &client,
+                    vcenter: &self.cfg.name,
+                    assignment,
+                    snapshot: &snapshot,
+                    sink,
+                    collect: &self.collect,
+                    now,
+                };
+                self.vsan.cycle(c, &mut summary).await;
             }
         }
         summary.duration = started.elapsed();
@@ -413,17 +399,22 @@ impl VcenterCollector {
     /// points (see [`super::alarms`]); nothing when `alarms` is off.
     async fn write_alarms(
         &mut self,
-        assignment: &dyn Assignment,
+        d: &Discovered,
+        snapshot: &Snapshot,
         now: i64,
         sink: &Sink,
         summary: &mut CycleSummary,
     ) {
-        let Some(inv) = self.discovered.as_ref().filter(|_| self.alarms_due) else {
+        if !self.alarms_due {
             return;
-        };
+        }
         self.alarms_due = false;
         let vc = self.cfg.name.as_str();
-        let owned = inv.targets.iter().filter(|t| assignment.owns(vc, t.bucket));
+        let owned = d
+            .inventory
+            .targets
+            .iter()
+            .filter(|t| snapshot.owns(t.bucket));
         let batch = self.alarms.lines(owned, now);
         let (lines, bytes) = (batch.lines, batch.body.len());
         if lines == 0 {
@@ -445,20 +436,20 @@ impl VcenterCollector {
     /// the vCenter's event stream (see [`super::event_stream`]).
     async fn write_events(
         &mut self,
+        client: &Client,
         assignment: &dyn Assignment,
+        snapshot: &Snapshot,
         now: i64,
         sink: &Sink,
         summary: &mut CycleSummary,
     ) {
-        let Some(client) = self.client.clone() else {
-            return;
-        };
         let c = StreamCycle {
-            client: &client,
+            client,
             assignment,
             vcenter: &self.cfg.name,
             now,
             sink,
+            owns: snapshot.owns(bucket_of(&self.cfg.name, EVENTS_ID)),
         };
         self.events.cycle(c, summary).await;
     }
@@ -469,15 +460,8 @@ impl VcenterCollector {
     /// to the last), else this node's CPU (parsing and encoding) or the inventory.
     fn note_overrun(&self, took: Duration, vcenter: Duration, sink: Duration) {
         let interval = self.collect.interval;
-        if took <= interval {
+        let Some(cause) = overrun_cause(took, interval, vcenter, sink) else {
             return;
-        }
-        let cause = if sink * 2 >= took {
-            "sink"
-        } else if vcenter * 2 >= took {
-            "vcenter_latency"
-        } else {
-            "cpu_or_discovery"
         };
         crate::telemetry::metrics().overrun(&self.cfg.name, cause);
         tracing::warn!(vcenter = %self.cfg.name, took_ms = took.as_millis() as u64,
@@ -491,7 +475,7 @@ impl VcenterCollector {
     fn share(&self, assignment: &dyn Assignment) -> usize {
         let total = self.cfg.max_concurrent_queries;
         let share = assignment.query_share(&self.cfg.name, total);
-        let n = self.collect.concurrency.min(share).max(1);
+        let n = in_flight(self.collect.concurrency, share);
         if n != self.in_flight {
             tracing::info!(vcenter = %self.cfg.name, in_flight = n, share, total,
                 concurrency = self.collect.concurrency, "calls in flight at this vCenter");
@@ -513,45 +497,18 @@ impl VcenterCollector {
         summary.errors.push(e.to_string());
     }
 
-    /// This cycle's windows (see [`Self::windows`]); forgets the progress of entities no
-    /// longer owned and notes each due kind's window end as queried.
-    fn plan(
-        &mut self,
-        assignment: &dyn Assignment,
-        now: i64,
-        summary: &mut CycleSummary,
-    ) -> Windows {
-        let (Some(counters), Some(inv)) = (&self.counters, &self.discovered) else {
-            unreachable!("prepare() sets counters and inventory");
-        };
-        let cadences = self.cadences(counters);
-        let plan = self.windows(assignment, inv, counters, &cadences, now);
-        summary.window_end = Some(plan.ends[EntityKind::Vm.index()]);
-        // Forget progress on entities we no longer own: if they come back, their bucket's
-        // committed watermark is the truth, not what this node remembered.
-        self.last.retain(|moid, _| plan.owned.contains(moid));
-        for kind in EntityKind::ALL.into_iter().filter(|k| plan.due[k.index()]) {
-            self.queried_end[kind.index()] = Some(plan.ends[kind.index()]);
-        }
-        summary.entities = plan.targets.len();
-        summary.queried = plan.specs.len();
-        plan
-    }
-
-    /// Asks vCenter for `specs` in batches within its limits and writes the answers to the
-    /// sink through the bounded pipeline; then logs (once per session) the counters no
-    /// answer held.
+    /// Asks vCenter for the plan's specs in calls within its limits and writes the answers
+    /// to the sink through the bounded pipeline; then logs (once per session) the counters
+    /// no answer held.
     async fn query(
         &mut self,
-        targets: &HashMap<String, (Target, i64)>,
+        client: &Client,
+        d: &Discovered,
         specs: Vec<PerfQuerySpec>,
+        windows: &HashMap<&str, Window<'_>>,
         sink: &Sink,
     ) -> pipeline::PipelineResult {
-        let (Some(counters), Some(inv), Some(client)) =
-            (&self.counters, &self.discovered, &self.client)
-        else {
-            unreachable!("prepare() connected and set counters and inventory");
-        };
+        let counters = &d.counters;
         let limits = CallLimits {
             max_entities: self.collect.max_query_entities,
             historical_metrics: self.limits.historical(),
@@ -563,14 +520,14 @@ impl VcenterCollector {
             .flat_map(|ids| ids.iter().map(|m| m.counter_id));
         let reported = Reported::new(all_ids.clone());
         let encoder = Encoder::new(&counters.catalog, all_ids)
-            .with_datastores(inv.datastores.clone())
+            .with_datastores(d.inventory.datastores.clone())
             .reporting_to(reported.clone());
         let opts = PipelineOptions {
             concurrency: self.in_flight,
             batch_lines: self.batch_lines,
             batch_bytes: self.batch_bytes,
         };
-        let res = pipeline::run(client, jobs, targets, encoder, sink, &opts).await;
+        let res = pipeline::run(client, jobs, windows, encoder, sink, &opts).await;
         self.stale |= res.stale;
         let vc = self.cfg.name.as_str();
         if let Some(cost) = res.refused {
@@ -582,47 +539,68 @@ impl VcenterCollector {
             &mut self.notes,
             vc,
             counters,
-            targets,
+            windows,
             &res.with_data,
             &reported,
         );
         res
     }
 
-    /// Progress: per entity from what the sink has (`durable`), then per bucket (see
-    /// [`plan::entity_reached`]), committed unless the output is not the configured sink or
-    /// a spooled batch is not delivered yet where the spool does not count as durable.
-    async fn record_progress(
-        &mut self,
+    /// Commits the cycle's watermarks, once, unless the output is not the configured sink or
+    /// a spooled batch is not delivered yet where the spool does not count as durable (see
+    /// [`Commit::decide`]).
+    async fn commit(
+        &self,
         assignment: &dyn Assignment,
-        targets: &HashMap<String, (Target, i64)>,
-        durable: &HashMap<String, i64>,
+        updates: Vec<super::assignment::WatermarkUpdate>,
         sink: &Sink,
         summary: &mut CycleSummary,
     ) {
         let vc = self.cfg.name.as_str();
-        for (moid, newest) in durable {
-            let slot = self.last.entry(moid.clone()).or_insert(*newest);
-            *slot = (*slot).max(*newest);
-        }
-        let updates = bucket_watermarks(assignment, vc, targets, durable, &self.last);
-        // In a cluster, a spooled batch is not delivered yet: another node would resume from
-        // the watermark if this one died. The spool is FIFO, so once it is empty everything
-        // up to `last` is in the sink and the watermarks can catch up.
         let spooled = sink.stats().spool_depth_batches > 0;
-        if !assignment.records_progress() {
-            summary.note =
-                Some("watermarks not moved: the output is not the configured sink".into());
-        } else if spooled && !assignment.spool_is_durable() {
-            summary.note = Some("watermarks held back until the spool drains".into());
-        } else {
-            summary.watermarks = updates.len();
-            if let Err(e) = assignment.commit(vc, updates).await {
-                crate::telemetry::metrics().error(vc, "watermark");
-                summary.errors.push(e.to_string());
-            }
+        let decision = Commit::decide(
+            assignment.records_progress(),
+            spooled,
+            assignment.spool_is_durable(),
+        );
+        if let Some(note) = decision.note() {
+            summary.note = Some(note.into());
+            return;
+        }
+        summary.watermarks = updates.len();
+        if let Err(e) = assignment.commit(vc, updates).await {
+            crate::telemetry::metrics().error(vc, "watermark");
+            summary.errors.push(e.to_string());
         }
     }
+}
+
+/// Why a cycle that took `took` overran `interval` (`None`: it did not), from where the
+/// time went: the sink first (a slow sink also holds the calls back through the bounded
+/// channels), then vCenter (its answers, from the first call to the last), else this node's
+/// CPU (parsing and encoding) or the inventory. The label of `vcollect_cycle_overruns_total`.
+fn overrun_cause(
+    took: Duration,
+    interval: Duration,
+    vcenter: Duration,
+    sink: Duration,
+) -> Option<&'static str> {
+    if took <= interval {
+        None
+    } else if sink * 2 >= took {
+        Some("sink")
+    } else if vcenter * 2 >= took {
+        Some("vcenter_latency")
+    } else {
+        Some("cpu_or_discovery")
+    }
+}
+
+/// Calls in flight at a vCenter: `concurrency`, within this node's `share` of the cluster's
+/// `max_concurrent_queries`, and at least one (a node with a share of 0 still collects its
+/// buckets, one call at a time).
+fn in_flight(concurrency: usize, share: usize) -> usize {
+    concurrency.min(share).max(1)
 }
 
 /// The include/exclude paths of every enabled kind (a kind without one is not collected).
@@ -637,64 +615,22 @@ fn path_filters(collect: &CollectConfig) -> HashMap<EntityKind, PathFilter> {
         .collect()
 }
 
-/// What one cycle asks for: see [`VcenterCollector::windows`].
-#[derive(Default)]
-struct Windows {
-    /// Per kind: collected and due this cycle.
-    due: [bool; EntityKind::COUNT],
-    /// Per kind: where this cycle's windows end (vCenter's clock on the kind's grid).
-    ends: [i64; EntityKind::COUNT],
-    /// Every entity this node owns (of any kind), to keep its progress.
-    owned: HashSet<String>,
-    /// The entities of due kinds, with the start of their window.
-    targets: HashMap<String, (Target, i64)>,
-    specs: Vec<PerfQuerySpec>,
-}
-
-/// The watermarks to commit: per bucket, the oldest progress of its entities
-/// ([`plan::entity_reached`]), where that is ahead of the committed one.
-fn bucket_watermarks(
-    assignment: &dyn Assignment,
-    vc: &str,
-    targets: &HashMap<String, (Target, i64)>,
-    durable: &HashMap<String, i64>,
-    last: &HashMap<String, i64>,
-) -> Vec<WatermarkUpdate> {
-    let mut buckets: BTreeMap<(EntityKind, u32), i64> = BTreeMap::new();
-    for (moid, (t, start)) in targets {
-        let written = durable
-            .contains_key(moid)
-            .then(|| last.get(moid).copied())
-            .flatten();
-        let reached = plan::entity_reached(*start, written);
-        let slot = buckets.entry((t.entity.kind, t.bucket)).or_insert(reached);
-        *slot = (*slot).min(reached);
-    }
-    buckets
-        .into_iter()
-        .filter(|((kind, bucket), ts)| {
-            assignment
-                .watermark(vc, *kind, *bucket)
-                .is_none_or(|old| *ts > old)
-        })
-        .map(|((kind, bucket), ts)| WatermarkUpdate { kind, bucket, ts })
-        .collect()
-}
-
 /// Logs, once per session, the asked counters no answer held, for the kinds some entity
 /// answered with data for (otherwise nothing was expected).
 fn note_unreported(
     notes: &mut CounterNotes,
     vcenter: &str,
     counters: &ResolvedCounters,
-    targets: &HashMap<String, (Target, i64)>,
+    windows: &HashMap<&str, Window>,
     with_data: &HashSet<String>,
     reported: &Reported,
 ) {
     for kind in EntityKind::ALL {
-        let answered = with_data
-            .iter()
-            .any(|m| targets.get(m).is_some_and(|(t, _)| t.entity.kind == kind));
+        let answered = with_data.iter().any(|m| {
+            windows
+                .get(m.as_str())
+                .is_some_and(|w| w.target.entity.kind == kind)
+        });
         if answered {
             let ids = &counters.metric_ids[kind.index()];
             notes.unreported(vcenter, &counters.catalog, ids, reported);
@@ -708,7 +644,49 @@ pub fn until_next_tick(interval: Duration) -> Duration {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
+    tick_after(now, interval)
+}
+
+/// From `now` (since the epoch) to the next multiple of `interval`; a whole interval when
+/// `now` is on one (a cycle that ended exactly on a tick waits for the next).
+fn tick_after(now: Duration, interval: Duration) -> Duration {
     let i = interval.as_millis().max(1);
     let rem = now.as_millis() % i;
     Duration::from_millis((i - rem) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn an_overrun_is_blamed_on_what_took_half_the_cycle() {
+        assert_eq!(overrun_cause(S(20), S(20), S(0), S(0)), None);
+        assert_eq!(overrun_cause(S(30), S(20), S(25), S(15)), Some("sink"));
+        assert_eq!(
+            overrun_cause(S(30), S(20), S(25), S(5)),
+            Some("vcenter_latency")
+        );
+        assert_eq!(
+            overrun_cause(S(30), S(20), S(10), S(5)),
+            Some("cpu_or_discovery")
+        );
+    }
+
+    #[test]
+    fn calls_in_flight_stay_within_the_share_and_above_zero() {
+        assert_eq!(in_flight(4, 10), 4);
+        assert_eq!(in_flight(4, 2), 2);
+        assert_eq!(in_flight(4, 0), 1);
+    }
+
+    #[test]
+    fn cycles_start_on_wall_clock_multiples_of_the_interval() {
+        let ms = Duration::from_millis;
+        assert_eq!(tick_after(ms(1_000_005_000), S(20)), ms(15_000));
+        assert_eq!(tick_after(ms(1_000_000_000), S(20)), S(20));
+        assert_eq!(tick_after(ms(7), Duration::ZERO), ms(1));
+    }
 }

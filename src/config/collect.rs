@@ -52,6 +52,8 @@ pub struct CollectConfig {
     /// [`super::DEFAULT_EVENT_TYPES`]).
     pub event_include: Vec<String>,
     pub event_exclude: Vec<String>,
+    /// The `vsan_*` keys (off unless `vsan_metric_exclude` is set without `*`).
+    pub vsan: super::VsanConfig,
 }
 
 impl CollectConfig {
@@ -97,6 +99,7 @@ impl KindConfig {
             EntityKind::Host | EntityKind::Cluster | EntityKind::ResourcePool => "/*/host/**",
             EntityKind::Datastore => "/*/datastore/**",
             EntityKind::Datacenter => "/*",
+            EntityKind::Vsan => "/*/host/**",
         };
         KindConfig {
             include: vec![path.to_string()],
@@ -185,6 +188,8 @@ pub(super) struct RawCollect {
     #[serde(default)]
     event_exclude: Vec<String>,
     #[serde(flatten)]
+    vsan: super::vsan::RawVsan,
+    #[serde(flatten)]
     kinds: BTreeMap<String, toml::Value>,
 }
 
@@ -232,7 +237,8 @@ fn split_kind_key(key: &str) -> Option<(EntityKind, &str)> {
 impl Check<'_> {
     pub(super) fn collect(&self, rc: RawCollect) -> Result<CollectConfig, ConfigError> {
         let kinds = self.kinds(rc.kinds)?;
-        if kinds.enabled().next().is_none() {
+        let vsan = self.vsan(rc.vsan)?;
+        if kinds.enabled().next().is_none() && !vsan.enabled() {
             return Err(self.err(
                 "collect.vm_counters",
                 "every kind is switched off or has no counters: nothing would be collected",
@@ -314,6 +320,7 @@ impl Check<'_> {
                     .collect(),
             },
             event_exclude: self.strict_patterns("collect.event_exclude", rc.event_exclude)?,
+            vsan,
         })
     }
 
@@ -398,7 +405,11 @@ impl Check<'_> {
 
     /// [`Self::patterns`] that must also be well-formed: an unclosed `[` or a trailing `\`
     /// is an error here (Telegraf's keys take such a pattern silently as matching nothing).
-    fn strict_patterns(&self, key: &str, list: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    pub(super) fn strict_patterns(
+        &self,
+        key: &str,
+        list: Vec<String>,
+    ) -> Result<Vec<String>, ConfigError> {
         let list = self.patterns(key, list)?;
         for (j, p) in list.iter().enumerate() {
             if let Some(problem) = pattern_problem(p) {

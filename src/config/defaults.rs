@@ -20,6 +20,7 @@ pub fn default_counters(kind: EntityKind) -> &'static [&'static str] {
         EntityKind::Datastore => DEFAULT_DATASTORE_COUNTERS,
         EntityKind::Datacenter => DEFAULT_DATACENTER_COUNTERS,
         EntityKind::ResourcePool => DEFAULT_RESOURCE_POOL_COUNTERS,
+        EntityKind::Vsan => &[],
     }
 }
 

@@ -35,6 +35,8 @@ pub(super) struct RawOutput {
     kind: Option<String>,
     name: Option<String>,
     url: Option<String>,
+    /// OTLP only: `http/protobuf` (the default) or `grpc`.
+    protocol: Option<String>,
     database: Option<String>,
     retention_policy: Option<String>,
     username: Option<String>,
@@ -148,8 +150,9 @@ impl Check<'_> {
         if url != "-" || remote_write {
             self.url(&k("url"), &url)?;
         }
+        let grpc = self.otlp_protocol(key, kind, ro.protocol.take(), &url)?;
         let api = if remote_write {
-            self.remote_write_api(key, kind, &mut ro)?
+            self.remote_write_api(key, kind, grpc, &mut ro)?
         } else {
             self.output_api(key, &mut ro)?
         };
@@ -198,6 +201,7 @@ impl Check<'_> {
         &self,
         key: &str,
         kind: &str,
+        grpc: bool,
         ro: &mut RawOutput,
     ) -> Result<OutputApi, ConfigError> {
         let k = |name: &str| format!("{key}.{name}");
@@ -228,6 +232,7 @@ impl Check<'_> {
         }
         Ok(if kind == "otlp" {
             OutputApi::Otlp {
+                grpc,
                 username,
                 password,
                 bearer_token,
@@ -240,6 +245,55 @@ impl Check<'_> {
                 bearer_token,
             }
         })
+    }
+
+    /// OTLP's `protocol`, named as the OpenTelemetry exporters' `OTEL_EXPORTER_OTLP_PROTOCOL`:
+    /// `"http/protobuf"` (the default; `url` is the whole metrics URL, `.../v1/metrics`) or
+    /// `"grpc"` (`url` is the receiver's `scheme://host:port`, no path). `true` for gRPC.
+    fn otlp_protocol(
+        &self,
+        key: &str,
+        kind: &str,
+        protocol: Option<String>,
+        url: &str,
+    ) -> Result<bool, ConfigError> {
+        let k = format!("{key}.protocol");
+        let grpc =
+            match protocol.as_deref() {
+                None => false,
+                Some(_) if kind != "otlp" => {
+                    return Err(self.err(k, format!("only with type = \"otlp\", not {kind:?}")))
+                }
+                Some("http/protobuf") => false,
+                Some("grpc") => true,
+                Some("http/json") => return Err(self.err(
+                    k,
+                    "\"http/json\" is not supported: \"http/protobuf\" (the default) or \"grpc\"",
+                )),
+                Some(other) => {
+                    return Err(self.err(
+                        k,
+                        format!(
+                        "unknown protocol {other:?}: \"http/protobuf\" (the default) or \"grpc\""
+                    ),
+                    ))
+                }
+            };
+        if grpc {
+            let path = url
+                .split_once("://")
+                .map_or("", |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
+            if !matches!(path, "" | "/") {
+                return Err(self.err(
+                    format!("{key}.url"),
+                    format!(
+                        "{url:?}: with protocol = \"grpc\" the url is the receiver's address, \
+                         scheme://host:port (e.g. http://collector:4317), without a path"
+                    ),
+                ));
+            }
+        }
+        Ok(grpc)
     }
 
     /// `username` with `password_file` (or `password_env`): both or neither.

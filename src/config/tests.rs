@@ -541,16 +541,34 @@ url = "http://victoria:8428/api/v1/write"
 [[output]]
 type = "otlp"
 url = "http://collector:4318/v1/metrics"
+[[output]]
+type = "otlp"
+name = "otlp-grpc"
+protocol = "grpc"
+url = "http://collector:4317"
 "#,
     ))
     .unwrap();
     let names: Vec<_> = c.outputs.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(
         names,
-        vec!["influx", "remote_write", "vm-long-term", "otlp"]
+        vec![
+            "influx",
+            "remote_write",
+            "vm-long-term",
+            "otlp",
+            "otlp-grpc"
+        ]
     );
     assert!(matches!(c.outputs[1].api, OutputApi::RemoteWrite { .. }));
-    assert!(matches!(c.outputs[3].api, OutputApi::Otlp { .. }));
+    assert!(matches!(
+        c.outputs[3].api,
+        OutputApi::Otlp { grpc: false, .. }
+    ));
+    assert!(matches!(
+        c.outputs[4].api,
+        OutputApi::Otlp { grpc: true, .. }
+    ));
     assert!(c.outputs[3].gzip, "OTLP bodies are gzipped by default");
     assert_eq!((c.batch_lines(), c.batch_bytes()), (2000, 1 << 20));
     // The single table still works, as the one output.
@@ -585,6 +603,25 @@ fn bad_outputs_are_named_by_their_index_and_key() {
         invalid_key(load(&with_password(otlp_no_url))).0,
         "output.url"
     );
+    let otlp = "[output]\ntype = \"otlp\"\nurl = \"http://c:4317\"\nprotocol = ";
+    let (key, problem) = invalid_key(load(&with_password(&format!("{otlp}\"grpcs\""))));
+    assert_eq!(key, "output.protocol");
+    assert!(
+        problem.contains("\"grpcs\"") && problem.contains("\"grpc\""),
+        "{problem}"
+    );
+    let (_, problem) = invalid_key(load(&with_password(&format!("{otlp}\"http/json\""))));
+    assert!(problem.contains("not supported"), "{problem}");
+    let grpc_path =
+        "[output]\ntype = \"otlp\"\nprotocol = \"grpc\"\nurl = \"http://c:4317/v1/metrics\"";
+    let (key, problem) = invalid_key(load(&with_password(grpc_path)));
+    assert_eq!(key, "output.url");
+    assert!(problem.contains("without a path"), "{problem}");
+    let rw_protocol =
+        "[output]\ntype = \"remote_write\"\nurl = \"http://p/w\"\nprotocol = \"grpc\"";
+    let (key, problem) = invalid_key(load(&with_password(rw_protocol)));
+    assert_eq!(key, "output.protocol");
+    assert!(problem.contains("only with type = \"otlp\""), "{problem}");
     let bad_type = "[output]\ntype = \"kafka\"";
     let (key, problem) = invalid_key(load(&with_password(bad_type)));
     assert_eq!(key, "output.type");
@@ -664,4 +701,45 @@ fn event_keys_default_to_the_documented_set_and_are_checked() {
     )));
     assert_eq!(key, "collect.event_exclude[0]");
     assert!(problem.contains("closing ]"), "{problem}");
+}
+
+#[test]
+fn vsan_keys_are_telegrafs_and_off_by_default() {
+    let c = load(&with_password("")).unwrap();
+    assert!(!c.collect.vsan.enabled());
+    assert_eq!(c.collect.vsan.interval, Duration::from_secs(300));
+    assert_eq!(c.collect.vsan.cluster_include, ["/*/host/**"]);
+    let on = load(&with_password(
+        "[collect]\nvsan_metric_exclude = []\nvsan_metric_include = [\"summary.*\"]\nvsan_interval = \"30s\"\nvsan_cluster_include = [\"/DC0/host/vsan*\"]\n",
+    ))
+    .unwrap();
+    assert!(on.collect.vsan.enabled());
+    assert_eq!(on.collect.vsan.interval, Duration::from_secs(30));
+    assert_eq!(on.collect.vsan.metric_include, ["summary.*"]);
+    // vSAN alone is something to collect.
+    let only = "[collect]\nvsan_metric_exclude = []\nvm_metric_exclude = [\"*\"]\nhost_metric_exclude = [\"*\"]\ncluster_metric_exclude = [\"*\"]\ndatastore_metric_exclude = [\"*\"]\nresource_pool_metric_exclude = [\"*\"]\n";
+    assert!(
+        load(&with_password(only)).is_ok(),
+        "{:?}",
+        load(&with_password(only)).err()
+    );
+    for (extra, key) in [
+        ("vsan_interval = \"10s\"", "collect.vsan_interval"),
+        ("vsan_interval = \"45s\"", "collect.vsan_interval"),
+        (
+            "vsan_metric_skip_verify = true",
+            "collect.vsan_metric_skip_verify",
+        ),
+        (
+            "vsan_cluster_include = [\"DC0/host\"]",
+            "collect.vsan_cluster_include[0]",
+        ),
+        (
+            "vsan_metric_include = [\"summary.[\"]",
+            "collect.vsan_metric_include[0]",
+        ),
+    ] {
+        let (k, problem) = invalid_key(load(&with_password(&format!("[collect]\n{extra}\n"))));
+        assert_eq!(k, key, "{extra}: {problem}");
+    }
 }

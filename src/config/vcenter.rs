@@ -28,6 +28,24 @@ pub struct VcenterConfig {
     pub max_concurrent_queries: usize,
 }
 
+impl VcenterConfig {
+    /// How the vSphere client reaches and logs in to this vCenter (SOAP, and REST for
+    /// vSphere tags): the component built from its configuration, not copied field by field
+    /// where it is used.
+    pub fn client_options(&self) -> crate::vsphere::ClientOptions {
+        crate::vsphere::ClientOptions {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            ca_file: self.ca_file.clone(),
+            tls_thumbprint: self.tls_thumbprint.clone(),
+            insecure: self.insecure,
+            timeout: self.timeout,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawVcenter {

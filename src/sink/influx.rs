@@ -40,8 +40,10 @@ pub enum Api {
     },
     /// OTLP metrics over HTTP/protobuf: `POST {url}` (the receiver's whole metrics URL, e.g.
     /// `http://collector:4318/v1/metrics`), gzip-compressed when `gzip` is set; the same
-    /// authentication as remote-write.
+    /// authentication as remote-write. With `grpc`, over gRPC to `{url}` (the receiver's
+    /// address, e.g. `http://collector:4317`; [`super::otlp::grpc`]).
     Otlp {
+        grpc: bool,
         username: Option<String>,
         password: Option<Secret>,
         bearer_token: Option<Secret>,
@@ -142,6 +144,8 @@ pub struct Writer {
     /// The base URL, for messages and logs.
     url: String,
     opts: HttpOptions,
+    /// OTLP over gRPC: its connection (the HTTP client is then unused).
+    grpc: Option<super::otlp::grpc::Exporter>,
 }
 
 impl Writer {
@@ -200,12 +204,22 @@ impl Writer {
             .user_agent(concat!("vcollect/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SinkError::Config(format!("building the HTTP client: {e}")))?;
+        let grpc = match &opts.api {
+            Api::Otlp { grpc: true, .. } => Some(super::otlp::grpc::Exporter::new(
+                base,
+                opts.timeout,
+                opts.gzip,
+                authorization(&opts.api),
+            )?),
+            _ => None,
+        };
         Ok(Writer {
             client,
             write_url,
             write_url_ms,
             url: base.to_string(),
             opts,
+            grpc,
         })
     }
 
@@ -358,6 +372,16 @@ impl Writer {
         precision: Precision,
     ) -> Result<(), SinkError> {
         let e = super::otlp::encode_at(lp, host, precision)?;
+        if let Some(grpc) = &self.grpc {
+            let resp = grpc.export(e.body).await.map_err(|s| {
+                super::otlp::grpc::error(&s, self.opts.api.endpoint(), &self.url, self.opts.timeout)
+            })?;
+            if let Some((rejected, message)) = super::otlp::partial(resp) {
+                tracing::warn!(sink = %self.url, points = e.points, rejected, %message,
+                    "the OTLP receiver took the batch but refused some of its points (partial success)");
+            }
+            return Ok(());
+        }
         let req = self
             .client
             .post(self.write_url.clone())
@@ -497,6 +521,37 @@ impl Writer {
                 message,
             },
         }
+    }
+}
+
+/// The `Authorization` value remote-write and OTLP send: HTTP Basic when a username is
+/// given, else a bearer token when one is (what [`Writer::post`] adds over HTTP).
+fn authorization(api: &Api) -> Option<String> {
+    use base64::Engine as _;
+    match api {
+        Api::RemoteWrite {
+            username: Some(u),
+            password,
+            ..
+        }
+        | Api::Otlp {
+            username: Some(u),
+            password,
+            ..
+        } => {
+            let p = password.as_ref().map_or("", |p| p.expose());
+            let b = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+            Some(format!("Basic {b}"))
+        }
+        Api::RemoteWrite {
+            bearer_token: Some(t),
+            ..
+        }
+        | Api::Otlp {
+            bearer_token: Some(t),
+            ..
+        } => Some(format!("Bearer {}", t.expose())),
+        _ => None,
     }
 }
 

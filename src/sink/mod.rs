@@ -28,10 +28,13 @@
 //! as durable and the cause is one an operator fixes.
 
 pub mod error;
+pub mod grouped;
 pub mod influx;
 pub mod line;
+pub mod line_read;
 pub mod otlp;
 mod output;
+mod proto;
 pub mod remote_write;
 pub mod spool;
 
@@ -91,6 +94,24 @@ pub enum Outcome {
     /// stdout's reader went away (`vcollect once --output - | head`): nothing more can be
     /// written there. Not an error of the sink; the caller stops quietly.
     Closed,
+}
+
+impl Outcome {
+    /// The worse of two outputs' outcomes for one batch: a watermark moves only when every
+    /// output holds it (written, or spooled), and a closed stdout ends the run.
+    pub fn worst(self, other: Outcome) -> Outcome {
+        let rank = |o: Outcome| match o {
+            Outcome::Written => 0,
+            Outcome::Spooled => 1,
+            Outcome::Dropped => 2,
+            Outcome::Closed => 3,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 /// Counters since the sink was opened, and the spool's current depth.
@@ -187,13 +208,7 @@ impl Sink {
         futures::future::join_all(writes)
             .await
             .into_iter()
-            .max_by_key(|o| match o {
-                Outcome::Written => 0,
-                Outcome::Spooled => 1,
-                Outcome::Dropped => 2,
-                Outcome::Closed => 3,
-            })
-            .unwrap_or(Outcome::Written)
+            .fold(Outcome::Written, Outcome::worst)
     }
 
     /// stdout's reader went away: later batches cannot be written either.
@@ -229,5 +244,32 @@ impl Sink {
     /// Stops every output's replay task (what is spooled stays on disk).
     pub async fn shutdown(&self) {
         futures::future::join_all(self.outputs.iter().map(|(_, o)| o.shutdown())).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_outputs_report_the_worst_outcome() {
+        use Outcome::*;
+        let all = [Written, Spooled, Dropped, Closed];
+        for (i, a) in all.into_iter().enumerate() {
+            for (j, b) in all.into_iter().enumerate() {
+                assert_eq!(a.worst(b), all[i.max(j)], "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn stats_add_up_over_outputs() {
+        let one = SinkStats {
+            written_lines: 3,
+            spool_depth_batches: 1,
+            ..SinkStats::default()
+        };
+        let sum = one.add(one);
+        assert_eq!((sum.written_lines, sum.spool_depth_batches), (6, 2));
     }
 }

@@ -1,4 +1,4 @@
-//! OTLP metrics over HTTP/protobuf: a batch of line protocol (what the collector encodes and
+//! OTLP metrics over HTTP/protobuf or gRPC ([`grpc`]): a batch of line protocol (what the collector encodes and
 //! the spool keeps) turned into an `ExportMetricsServiceRequest` when it is sent, with the
 //! official OpenTelemetry protobuf types (`opentelemetry-proto`).
 //!
@@ -20,23 +20,21 @@
 //! `Metric` per name within it, and within a metric the points of one attribute set together,
 //! in the order of the lines.
 
-use std::collections::HashMap;
-
-use influxdb_line_protocol::FieldValue;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::metrics::v1::{
-    metric, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
-};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-
 pub use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 
 use super::error::SinkError;
+use super::grouped::{self, FastMap, Grouped, Num};
+use super::proto;
+
+pub mod general;
+pub mod grpc;
 use super::Precision;
 
 /// The tag that names the vCenter: a resource attribute rather than a point attribute.
 const VCENTER_TAG: &str = "vcenter";
+
+/// `service.name` and the instrumentation scope's name.
+const SERVICE_NAME: &str = "vcollect";
 
 /// A batch ready to send.
 #[derive(Debug)]
@@ -49,214 +47,257 @@ pub struct Encoded {
 }
 
 /// Converts line protocol with second timestamps (what vcollect writes). `host` is the
-/// collecting node's name (`host.name`). A line that does not parse is an error naming it:
+/// collecting node's name (`host.name`). A line that does not read is an error naming it:
 /// the batch came from this process or its spool, so it is a bug or a damaged spool file.
+///
+/// The protobuf is assembled from pieces: a series' attributes are encoded once per batch
+/// and copied into each of its points ([`general::to_request`] is the same conversion with
+/// the general parser and prost's types, which the tests compare it with).
 pub fn encode(lp: &[u8], host: Option<&str>) -> Result<Encoded, SinkError> {
     encode_at(lp, host, Precision::Seconds)
 }
 
-/// [`encode`] for line protocol with timestamps in `precision`.
+/// [`encode`] for line protocol with timestamps in `precision` (events are written in
+/// milliseconds).
 pub fn encode_at(
     lp: &[u8],
     host: Option<&str>,
     precision: Precision,
 ) -> Result<Encoded, SinkError> {
-    let text = std::str::from_utf8(lp)
-        .map_err(|e| SinkError::Encode(format!("line protocol is not UTF-8: {e}")))?;
-    let (req, strings_skipped) = to_request_at(text, host, precision)?;
-    let points = req
-        .resource_metrics
-        .iter()
-        .flat_map(|r| &r.scope_metrics)
-        .flat_map(|s| &s.metrics)
-        .map(|m| match &m.data {
-            Some(metric::Data::Gauge(g)) => g.data_points.len(),
-            _ => 0,
-        })
-        .sum();
+    let g = Grouped::read(lp)?;
     Ok(Encoded {
-        body: prost::Message::encode_to_vec(&req),
-        points,
-        strings_skipped,
+        body: request(&g, host, precision)?,
+        points: g.points.len(),
+        strings_skipped: g.strings,
     })
 }
 
-/// One vCenter's metrics while a batch is converted.
-#[derive(Default)]
-struct Res {
-    metrics: Vec<Met>,
-    index: HashMap<String, usize>,
+// The fields of the messages written here (opentelemetry-proto's metrics, common and
+// resource definitions).
+const REQ_RESOURCE_METRICS: u8 = 1;
+const RM_RESOURCE: u8 = 1;
+const RM_SCOPE_METRICS: u8 = 2;
+const RESOURCE_ATTRIBUTES: u8 = 1;
+const SM_SCOPE: u8 = 1;
+const SM_METRICS: u8 = 2;
+const SCOPE_NAME: u8 = 1;
+const SCOPE_VERSION: u8 = 2;
+const METRIC_NAME: u8 = 1;
+const METRIC_GAUGE: u8 = 5;
+const GAUGE_DATA_POINTS: u8 = 1;
+const POINT_ATTRIBUTES: u8 = 7;
+const POINT_TIME: u8 = 3;
+const POINT_AS_DOUBLE: u8 = 4;
+const POINT_AS_INT: u8 = 6;
+const KV_KEY: u8 = 1;
+const KV_VALUE: u8 = 2;
+const ANY_STRING: u8 = 1;
+
+/// A point's size without its attributes: time and value, 9 bytes each.
+const POINT_FIXED: usize = 18;
+
+/// One `KeyValue` with a string value, as a repeated field `field` of its message.
+fn kv_field(field: u8, key: &str, value: &str, out: &mut Vec<u8>) {
+    let any = proto::len_field_size(value.len());
+    let len = proto::len_field_size(key.len()) + proto::len_field_size(any);
+    proto::len_header(field, len, out);
+    proto::bytes_field(KV_KEY, key.as_bytes(), out);
+    proto::len_header(KV_VALUE, any, out);
+    proto::bytes_field(ANY_STRING, value.as_bytes(), out);
 }
 
-/// One metric's points, by attribute set (sorted tags), each set's points in line order.
-#[derive(Default)]
-struct Met {
-    name: String,
-    series: Vec<Vec<NumberDataPoint>>,
-    index: HashMap<Vec<(String, String)>, usize>,
+/// The batch's structure: resources (vCenters), their metrics, each metric's streams
+/// (attribute sets), all in the order they first appear.
+struct Layout<'g> {
+    /// Per resource: its vCenter and metrics.
+    resources: Vec<(Option<&'g str>, Vec<u32>)>,
+    /// Per metric: its name and streams.
+    metrics: Vec<(String, Vec<u32>)>,
+    /// Per stream: its attribute set.
+    streams: Vec<u32>,
+    /// Encoded attribute sets (repeated field `attributes` of a point).
+    attributes: Vec<Vec<u8>>,
+    /// Per slot: its stream.
+    slot_stream: Vec<u32>,
 }
 
-/// The request for `text` and the number of string fields left out.
-pub fn to_request(
-    text: &str,
-    host: Option<&str>,
-) -> Result<(ExportMetricsServiceRequest, usize), SinkError> {
-    to_request_at(text, host, Precision::Seconds)
-}
-
-/// [`to_request`] for timestamps in `precision`.
-pub fn to_request_at(
-    text: &str,
-    host: Option<&str>,
-    precision: Precision,
-) -> Result<(ExportMetricsServiceRequest, usize), SinkError> {
-    let per_unit = precision.millis() as u64 * 1_000_000;
-    let mut resources: Vec<(Option<String>, Res)> = Vec::new();
-    let mut strings = 0;
-    for (n, line) in influxdb_line_protocol::parse_lines(text).enumerate() {
-        let line = line.map_err(|e| SinkError::Encode(format!("line {}: {e}", n + 1)))?;
-        let ts = line
-            .timestamp
-            .ok_or_else(|| SinkError::Encode(format!("line {}: no timestamp", n + 1)))?;
-        let nanos = u64::try_from(ts)
-            .ok()
-            .and_then(|s| s.checked_mul(per_unit))
-            .ok_or_else(|| {
-                SinkError::Encode(format!("line {}: timestamp {ts} out of range", n + 1))
-            })?;
+fn layout<'g>(g: &'g Grouped<'_>) -> Layout<'g> {
+    let mut l = Layout {
+        resources: Vec::new(),
+        metrics: Vec::new(),
+        streams: Vec::new(),
+        attributes: Vec::new(),
+        slot_stream: Vec::with_capacity(g.slots.len()),
+    };
+    let mut attr_ids: FastMap<Vec<u8>, u32> = FastMap::default();
+    // Per series: its resource and attribute set.
+    let mut series: Vec<(usize, u32)> = Vec::with_capacity(g.series.len());
+    for s in &g.series {
         let mut vcenter = None;
-        let mut tags: Vec<(String, String)> = Vec::new();
-        for (k, v) in line.series.tag_set.iter().flatten() {
-            if k.as_str() == VCENTER_TAG {
-                vcenter = Some(v.as_str().to_string());
+        let mut tags: Vec<(&str, &str)> = Vec::with_capacity(s.tags.len());
+        for (k, v) in &s.tags {
+            if k == VCENTER_TAG {
+                vcenter = Some(v.as_ref());
             } else {
-                tags.push((k.as_str().to_string(), v.as_str().to_string()));
+                tags.push((k, v));
             }
         }
-        tags.sort();
-        let attributes: Vec<KeyValue> = tags.iter().map(|(k, v)| kv(k, v)).collect();
-        let r = match resources.iter().position(|(v, _)| *v == vcenter) {
-            Some(i) => &mut resources[i].1,
+        tags.sort_unstable();
+        let mut attrs = Vec::new();
+        for (k, v) in tags {
+            kv_field(POINT_ATTRIBUTES, k, v, &mut attrs);
+        }
+        let next = attr_ids.len() as u32;
+        let attr = *attr_ids.entry(attrs).or_insert(next);
+        let r = match l.resources.iter().position(|(v, _)| *v == vcenter) {
+            Some(r) => r,
             None => {
-                resources.push((vcenter, Res::default()));
-                &mut resources.last_mut().expect("just pushed").1
+                l.resources.push((vcenter, Vec::new()));
+                l.resources.len() - 1
             }
         };
-        let measurement = line.series.measurement.as_str();
-        for (field, value) in &line.field_set {
-            let Some(value) = number(value) else {
-                strings += 1;
-                continue;
-            };
-            let point = NumberDataPoint {
-                attributes: attributes.clone(),
-                time_unix_nano: nanos,
-                value: Some(value),
-                ..Default::default()
-            };
-            r.metric(format!("{measurement}_{}", field.as_str()))
-                .push(&tags, point);
-        }
+        series.push((r, attr));
     }
-    let resource_metrics = resources
-        .into_iter()
-        .map(|(vcenter, r)| resource_metrics(vcenter, host, r))
-        .collect();
-    Ok((ExportMetricsServiceRequest { resource_metrics }, strings))
-}
-
-impl Res {
-    fn metric(&mut self, name: String) -> &mut Met {
-        let i = match self.index.get(&name) {
-            Some(&i) => i,
+    l.attributes = vec![Vec::new(); attr_ids.len()];
+    for (a, id) in attr_ids {
+        l.attributes[id as usize] = a;
+    }
+    // Metrics by resource, measurement and field, then (on a miss: once per batch) by name:
+    // measurements and fields may join to the same name (`a_b` + `c`, `a` + `b_c`).
+    let mut metric_ids: FastMap<(usize, &str, &str), u32> = FastMap::default();
+    let mut metric_names: FastMap<(usize, String), u32> = FastMap::default();
+    let mut stream_ids: FastMap<(u32, u32), u32> = FastMap::default();
+    for slot in &g.slots {
+        let (r, attr) = series[slot.series as usize];
+        let measurement = g.series[slot.series as usize].measurement.as_ref();
+        let key = (r, measurement, slot.field.as_ref());
+        let metric = match metric_ids.get(&key) {
+            Some(&m) => m,
             None => {
-                self.index.insert(name.clone(), self.metrics.len());
-                self.metrics.push(Met {
-                    name,
-                    ..Met::default()
-                });
-                self.metrics.len() - 1
+                let name = format!("{measurement}_{}", slot.field);
+                let m = *metric_names
+                    .entry((r, name))
+                    .or_insert_with_key(|(_, name)| {
+                        l.metrics.push((name.clone(), Vec::new()));
+                        let m = (l.metrics.len() - 1) as u32;
+                        l.resources[r].1.push(m);
+                        m
+                    });
+                metric_ids.insert(key, m);
+                m
             }
         };
-        &mut self.metrics[i]
+        let stream = *stream_ids.entry((metric, attr)).or_insert_with(|| {
+            l.streams.push(attr);
+            let s = (l.streams.len() - 1) as u32;
+            l.metrics[metric as usize].1.push(s);
+            s
+        });
+        l.slot_stream.push(stream);
     }
+    l
 }
 
-impl Met {
-    fn push(&mut self, tags: &[(String, String)], point: NumberDataPoint) {
-        match self.index.get(tags) {
-            Some(&i) => self.series[i].push(point),
-            None => {
-                self.index.insert(tags.to_vec(), self.series.len());
-                self.series.push(vec![point]);
+/// The encoded `ExportMetricsServiceRequest` of `g`.
+fn request(g: &Grouped, host: Option<&str>, precision: Precision) -> Result<Vec<u8>, SinkError> {
+    let l = layout(g);
+    let keys: Vec<u32> = g
+        .points
+        .iter()
+        .map(|p| l.slot_stream[p.slot as usize])
+        .collect();
+    let (order, starts) = grouped::runs(&keys, l.streams.len());
+    let point_size = |stream: usize| l.attributes[l.streams[stream] as usize].len() + POINT_FIXED;
+    let stream_size =
+        |s: usize| (starts[s + 1] - starts[s]) as usize * proto::len_field_size(point_size(s));
+    let gauge_size = |m: usize| {
+        l.metrics[m]
+            .1
+            .iter()
+            .map(|&s| stream_size(s as usize))
+            .sum::<usize>()
+    };
+    let metric_size = |m: usize| {
+        proto::len_field_size(l.metrics[m].0.len()) + proto::len_field_size(gauge_size(m))
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    let scope_size =
+        proto::len_field_size(SERVICE_NAME.len()) + proto::len_field_size(version.len());
+    let mut out = Vec::with_capacity(g.points.len() * 64);
+    for (vcenter, metrics) in &l.resources {
+        let mut res_attrs = Vec::new();
+        kv_field(
+            RESOURCE_ATTRIBUTES,
+            "service.name",
+            SERVICE_NAME,
+            &mut res_attrs,
+        );
+        if let Some(h) = host {
+            kv_field(RESOURCE_ATTRIBUTES, "host.name", h, &mut res_attrs);
+        }
+        if let Some(v) = vcenter {
+            kv_field(RESOURCE_ATTRIBUTES, VCENTER_TAG, v, &mut res_attrs);
+        }
+        let sm_size = proto::len_field_size(scope_size)
+            + metrics
+                .iter()
+                .map(|&m| proto::len_field_size(metric_size(m as usize)))
+                .sum::<usize>();
+        let rm_size = proto::len_field_size(res_attrs.len()) + proto::len_field_size(sm_size);
+        proto::len_header(REQ_RESOURCE_METRICS, rm_size, &mut out);
+        proto::bytes_field(RM_RESOURCE, &res_attrs, &mut out);
+        proto::len_header(RM_SCOPE_METRICS, sm_size, &mut out);
+        proto::len_header(SM_SCOPE, scope_size, &mut out);
+        proto::bytes_field(SCOPE_NAME, SERVICE_NAME.as_bytes(), &mut out);
+        proto::bytes_field(SCOPE_VERSION, version.as_bytes(), &mut out);
+        for &m in metrics {
+            let (name, streams) = &l.metrics[m as usize];
+            proto::len_header(SM_METRICS, metric_size(m as usize), &mut out);
+            proto::bytes_field(METRIC_NAME, name.as_bytes(), &mut out);
+            proto::len_header(METRIC_GAUGE, gauge_size(m as usize), &mut out);
+            for &s in streams {
+                let s = s as usize;
+                let attrs = &l.attributes[l.streams[s] as usize];
+                for &i in &order[starts[s] as usize..starts[s + 1] as usize] {
+                    let p = &g.points[i as usize];
+                    proto::len_header(GAUGE_DATA_POINTS, attrs.len() + POINT_FIXED, &mut out);
+                    out.extend_from_slice(attrs);
+                    proto::fixed64_field(POINT_TIME, nanos(p.timestamp, precision)?, &mut out);
+                    let (field, bits) = match p.value {
+                        Num::F64(f) => (POINT_AS_DOUBLE, f.to_bits()),
+                        Num::I64(i) => (POINT_AS_INT, i as u64),
+                        Num::U64(u) => match i64::try_from(u) {
+                            Ok(i) => (POINT_AS_INT, i as u64),
+                            Err(_) => (POINT_AS_DOUBLE, (u as f64).to_bits()),
+                        },
+                        Num::Bool(b) => (POINT_AS_INT, u64::from(b)),
+                    };
+                    proto::fixed64_field(field, bits, &mut out);
+                }
             }
         }
     }
+    Ok(out)
 }
 
-/// A field's value as OTLP carries it; `None` for a string.
-fn number(v: &FieldValue) -> Option<number_data_point::Value> {
-    use number_data_point::Value;
-    Some(match v {
-        FieldValue::F64(f) => Value::AsDouble(*f),
-        FieldValue::I64(i) => Value::AsInt(*i),
-        FieldValue::U64(u) => i64::try_from(*u).map_or(Value::AsDouble(*u as f64), Value::AsInt),
-        FieldValue::Boolean(b) => Value::AsInt(i64::from(*b)),
-        FieldValue::String(_) => return None,
-    })
-}
-
-fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.to_string())),
-        }),
-        ..Default::default()
-    }
-}
-
-fn resource_metrics(vcenter: Option<String>, host: Option<&str>, r: Res) -> ResourceMetrics {
-    let mut attributes = vec![kv("service.name", "vcollect")];
-    if let Some(h) = host {
-        attributes.push(kv("host.name", h));
-    }
-    if let Some(v) = &vcenter {
-        attributes.push(kv(VCENTER_TAG, v));
-    }
-    let metrics = r
-        .metrics
-        .into_iter()
-        .map(|m| Metric {
-            name: m.name,
-            data: Some(metric::Data::Gauge(Gauge {
-                data_points: m.series.into_iter().flatten().collect(),
-            })),
-            ..Default::default()
-        })
-        .collect();
-    ResourceMetrics {
-        resource: Some(Resource {
-            attributes,
-            ..Default::default()
-        }),
-        scope_metrics: vec![ScopeMetrics {
-            scope: Some(InstrumentationScope {
-                name: "vcollect".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                ..Default::default()
-            }),
-            metrics,
-            ..Default::default()
-        }],
-        ..Default::default()
-    }
+/// A line's timestamp in `precision` as OTLP's nanoseconds; an error before 1970 or past
+/// 2554.
+fn nanos(ts: i64, precision: Precision) -> Result<u64, SinkError> {
+    let per_unit = precision.millis() as u64 * 1_000_000;
+    u64::try_from(ts)
+        .ok()
+        .and_then(|s| s.checked_mul(per_unit))
+        .ok_or_else(|| SinkError::Encode(format!("timestamp {ts} out of range")))
 }
 
 /// What a successful answer says about points the receiver did not take (OTLP's partial
 /// success): `None` when it took them all, or the body is not a response it can read.
 pub fn partial_success(body: &[u8]) -> Option<(i64, String)> {
-    let resp: ExportMetricsServiceResponse = prost::Message::decode(body).ok()?;
+    partial(prost::Message::decode(body).ok()?)
+}
+
+/// What a decoded response says about points the receiver did not take.
+pub fn partial(resp: ExportMetricsServiceResponse) -> Option<(i64, String)> {
     let p = resp.partial_success?;
     (p.rejected_data_points != 0 || !p.error_message.is_empty())
         .then_some((p.rejected_data_points, p.error_message))
@@ -264,8 +305,12 @@ pub fn partial_success(body: &[u8]) -> Option<(i64, String)> {
 
 #[cfg(test)]
 mod tests {
+    use super::general::to_request;
     use super::*;
     use number_data_point::Value;
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+    use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 
     fn attr<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a str> {
         kvs.iter()
@@ -384,7 +429,8 @@ mod tests {
     #[test]
     fn millisecond_batches_keep_their_milliseconds() {
         let lp = "vsphere_event,type=A,vcenter=vc1 key=1999i 1700000000999\n";
-        let (req, _) = to_request_at(lp, None, Precision::Millis).unwrap();
+        let e = encode_at(lp.as_bytes(), None, Precision::Millis).unwrap();
+        let req = <ExportMetricsServiceRequest as prost::Message>::decode(&e.body[..]).unwrap();
         let m = &req.resource_metrics[0].scope_metrics[0].metrics[0];
         let Some(metric::Data::Gauge(g)) = &m.data else {
             panic!("not a gauge: {m:?}");

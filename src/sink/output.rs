@@ -1,6 +1,6 @@
-//! One output: an HTTP endpoint (InfluxDB, a remote-write or an OTLP receiver) with its retries,
-//! its on-disk spool and the task that replays it, or stdout. [`super::Sink`] fans a batch
-//! out to every configured output.
+//! One output: an HTTP or OTLP/gRPC endpoint (InfluxDB, a remote-write or an OTLP receiver)
+//! with its retries, its on-disk spool and the task that replays it, or stdout.
+//! [`super::Sink`] fans a batch out to every configured output.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

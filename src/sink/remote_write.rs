@@ -12,16 +12,18 @@
 //! Converting at send time keeps one durable form (line protocol in the spool) for every
 //! output kind; a retry converts again, which costs less than keeping two forms.
 
-use std::collections::HashMap;
-
-use influxdb_line_protocol::FieldValue;
+use std::borrow::Cow;
 
 use super::error::SinkError;
+use super::grouped::{FastMap, Grouped};
+use super::proto;
+
+pub mod general;
 use super::Precision;
 
 /// The protocol's messages (prometheus/prompb `types.proto` and `remote.proto`, version 1.0:
 /// only the fields a writer of samples sets).
-mod prompb {
+pub(crate) mod prompb {
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct WriteRequest {
         #[prost(message, repeated, tag = "1")]
@@ -67,109 +69,156 @@ pub struct Encoded {
 }
 
 /// Converts line protocol with second timestamps (what vcollect writes) into a
-/// `WriteRequest`. A line that does not parse is an error naming it: the batch came from
-/// this process or its spool, so it is a bug or a damaged spool file, never input to skip.
+/// `WriteRequest`: each series once with its samples in the order of the lines. A line that
+/// does not read is an error naming it: the batch came from this process or its spool, so it
+/// is a bug or a damaged spool file, never input to skip.
+///
+/// The protobuf is assembled from pieces: a series' tag labels are sanitised, sorted and
+/// encoded once per batch, a metric name once per measurement and field, and a sample
+/// costs its 20-odd bytes ([`general::to_write_request`] is the same conversion with the
+/// general parser and prost's types, which the tests compare it with).
 pub fn encode(lp: &[u8]) -> Result<Encoded, SinkError> {
     encode_at(lp, Precision::Seconds)
 }
 
-/// [`encode`] for line protocol with timestamps in `precision`.
+/// [`encode`] for line protocol with timestamps in `precision` (events are written in
+/// milliseconds).
 pub fn encode_at(lp: &[u8], precision: Precision) -> Result<Encoded, SinkError> {
-    let text = std::str::from_utf8(lp)
-        .map_err(|e| SinkError::Encode(format!("line protocol is not UTF-8: {e}")))?;
-    let (req, strings_skipped) = to_write_request_at(text, precision)?;
-    let samples = req.timeseries.iter().map(|t| t.samples.len()).sum();
-    let series = req.timeseries.len();
-    let raw = prost::Message::encode_to_vec(&req);
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&raw)
-        .map_err(|e| SinkError::Encode(format!("snappy: {e}")))?;
+    let g = Grouped::read(lp)?;
+    // The uncompressed request and snappy's output are a few MB per batch: kept per thread
+    // and reused, as fresh buffers that size cost more in page faults than in copying.
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = Default::default();
+    }
+    let body = SCRATCH.with(|s| {
+        let (raw, packed) = &mut *s.borrow_mut();
+        raw.clear();
+        write_request(&g, precision, raw);
+        packed.resize(snap::raw::max_compress_len(raw.len()), 0);
+        let n = snap::raw::Encoder::new()
+            .compress(raw, packed)
+            .map_err(|e| SinkError::Encode(format!("snappy: {e}")))?;
+        let body = packed[..n].to_vec();
+        // A batch far larger than usual does not pin its buffers for ever.
+        if raw.capacity() > SCRATCH_KEEP {
+            *raw = Vec::new();
+            *packed = Vec::new();
+        }
+        Ok::<_, SinkError>(body)
+    })?;
     Ok(Encoded {
         body,
-        series,
-        samples,
-        strings_skipped,
+        series: g.slots.len(),
+        samples: g.points.len(),
+        strings_skipped: g.strings,
     })
 }
 
-/// The `WriteRequest` of `text`, each series once with its samples in the order of the
-/// lines, and the number of string fields left out.
-pub fn to_write_request(text: &str) -> Result<(WriteRequest, usize), SinkError> {
-    to_write_request_at(text, Precision::Seconds)
+/// A series' tag labels, encoded and sorted by name, in a buffer shared by the batch's
+/// series: `start..split` sort before `__name__`, `split..end` after.
+struct SeriesLabels {
+    start: usize,
+    split: usize,
+    end: usize,
 }
 
-/// [`to_write_request`] for timestamps in `precision`.
-pub fn to_write_request_at(
-    text: &str,
-    precision: Precision,
-) -> Result<(WriteRequest, usize), SinkError> {
-    // Series by their line-protocol identity (measurement, tags, field): labels are built
-    // once per series, and a sample of a known series costs one lookup in a reused buffer.
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut key = String::new();
-    let mut out = WriteRequest::default();
-    let mut strings = 0;
-    for (n, line) in influxdb_line_protocol::parse_lines(text).enumerate() {
-        let line = line.map_err(|e| SinkError::Encode(format!("line {}: {e}", n + 1)))?;
-        let ts_ms = line
-            .timestamp
-            .ok_or_else(|| SinkError::Encode(format!("line {}: no timestamp", n + 1)))?
-            .saturating_mul(precision.millis());
-        let measurement = line.series.measurement.as_str();
-        key.clear();
-        key.push_str(measurement);
-        for (k, v) in line.series.tag_set.iter().flatten() {
-            key.push('\0');
-            key.push_str(k.as_str());
-            key.push('\0');
-            key.push_str(v.as_str());
+const NAME_LABEL: &str = "__name__";
+
+fn series_labels(tags: &[(Cow<'_, str>, Cow<'_, str>)], buf: &mut Vec<u8>) -> SeriesLabels {
+    let mut named: Vec<(Cow<'_, str>, &str)> = tags
+        .iter()
+        .map(|(k, v)| (label_name(k), v.as_ref()))
+        .collect();
+    // Stable, as the general conversion's sort (a tag sanitised to a name another has keeps
+    // its line order), and `__name__` after any tag of the same name (it is pushed last there).
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let before = named.partition_point(|(k, _)| k.as_ref() <= NAME_LABEL);
+    let start = buf.len();
+    let mut split = start;
+    for (i, (k, v)) in named.iter().enumerate() {
+        if i == before {
+            split = buf.len();
         }
-        key.push('\u{1}');
-        let series_len = key.len();
-        for (field, value) in &line.field_set {
-            let v = match value {
-                FieldValue::F64(f) => *f,
-                FieldValue::I64(i) => *i as f64,
-                FieldValue::U64(u) => *u as f64,
-                FieldValue::Boolean(b) => f64::from(u8::from(*b)),
-                FieldValue::String(_) => {
-                    strings += 1;
-                    continue;
-                }
-            };
-            let sample = prompb::Sample {
-                value: v,
-                timestamp: ts_ms,
-            };
-            key.truncate(series_len);
-            key.push_str(field.as_str());
-            if let Some(&i) = index.get(key.as_str()) {
-                out.timeseries[i].samples.push(sample);
-                continue;
-            }
-            let mut labels: Vec<prompb::Label> = line
-                .series
-                .tag_set
-                .iter()
-                .flatten()
-                .map(|(k, v)| prompb::Label {
-                    name: label_name(k.as_str()),
-                    value: v.as_str().to_string(),
-                })
-                .collect();
-            labels.push(prompb::Label {
-                name: "__name__".into(),
-                value: metric_name(measurement, field.as_str()),
+        label(k, v, buf);
+    }
+    if before == named.len() {
+        split = buf.len();
+    }
+    SeriesLabels {
+        start,
+        split,
+        end: buf.len(),
+    }
+}
+
+/// An encoded `Label` field of a `TimeSeries`.
+fn label(name: &str, value: &str, out: &mut Vec<u8>) {
+    let len = proto::len_field_size(name.len()) + proto::len_field_size(value.len());
+    proto::len_header(1, len, out);
+    proto::bytes_field(1, name.as_bytes(), out);
+    proto::bytes_field(2, value.as_bytes(), out);
+}
+
+/// The encoded size of a `Sample` (value, timestamp in milliseconds).
+#[inline]
+fn sample_size(ts_ms: i64) -> usize {
+    9 + 1 + proto::varint_len(ts_ms as u64)
+}
+
+/// The largest scratch buffer kept between batches.
+const SCRATCH_KEEP: usize = 64 << 20;
+
+/// The uncompressed `WriteRequest` of `g`, appended to `out`.
+fn write_request(g: &Grouped, precision: Precision, out: &mut Vec<u8>) {
+    let mut labels = Vec::with_capacity(g.series.len() * 256);
+    let series: Vec<SeriesLabels> = g
+        .series
+        .iter()
+        .map(|s| series_labels(&s.tags, &mut labels))
+        .collect();
+    // `__name__` labels, once per measurement and field.
+    let mut names: FastMap<(&str, &str), Vec<u8>> = FastMap::default();
+    let (order, starts) = g.by_slot();
+    out.reserve(g.points.len() * 24 + g.slots.len() * 64);
+    for (slot, s) in g.slots.iter().enumerate() {
+        let run = &order[starts[slot] as usize..starts[slot + 1] as usize];
+        let sl = &series[s.series as usize];
+        let measurement = g.series[s.series as usize].measurement.as_ref();
+        let name = names
+            .entry((measurement, s.field.as_ref()))
+            .or_insert_with(|| {
+                let mut b = Vec::new();
+                label(NAME_LABEL, &metric_name(measurement, &s.field), &mut b);
+                b
             });
-            labels.sort_by(|a, b| a.name.cmp(&b.name));
-            index.insert(key.clone(), out.timeseries.len());
-            out.timeseries.push(prompb::TimeSeries {
-                labels,
-                samples: vec![sample],
-            });
+        let samples: usize = run
+            .iter()
+            .map(|&i| {
+                proto::len_field_size(sample_size(ts_ms(
+                    g.points[i as usize].timestamp,
+                    precision,
+                )))
+            })
+            .sum();
+        proto::len_header(1, sl.end - sl.start + name.len() + samples, out);
+        out.extend_from_slice(&labels[sl.start..sl.split]);
+        out.extend_from_slice(name);
+        out.extend_from_slice(&labels[sl.split..sl.end]);
+        for &i in run {
+            let p = &g.points[i as usize];
+            let ts = ts_ms(p.timestamp, precision);
+            proto::len_header(2, sample_size(ts), out);
+            proto::fixed64_field(1, p.value.as_f64().to_bits(), out);
+            out.push(proto::key(2, proto::VARINT));
+            proto::varint(ts as u64, out);
         }
     }
-    Ok((out, strings))
+}
+
+/// A line's timestamp, in `precision`, as remote-write's milliseconds.
+#[inline]
+fn ts_ms(ts: i64, precision: Precision) -> i64 {
+    ts.saturating_mul(precision.millis())
 }
 
 /// Telegraf's prometheus metric name of a field: `<measurement>_<field>`, or the
@@ -180,18 +229,27 @@ pub fn metric_name(measurement: &str, field: &str) -> String {
     } else {
         format!("{measurement}_{field}")
     };
-    sanitise(&raw, true)
+    sanitise(&raw, true).into_owned()
 }
 
 /// A label name from a tag key, sanitised.
-fn label_name(key: &str) -> String {
+pub(crate) fn label_name(key: &str) -> Cow<'_, str> {
     sanitise(key, false)
 }
 
 /// Prometheus' character sets: metric names `[a-zA-Z_:][a-zA-Z0-9_:]*`, label names
 /// `[a-zA-Z_][a-zA-Z0-9_]*`; every other character becomes `_`, and a leading digit gets a
 /// `_` in front (as Telegraf's serializer does).
-fn sanitise(s: &str, metric: bool) -> String {
+fn sanitise(s: &str, metric: bool) -> Cow<'_, str> {
+    let valid = |i: usize, c: u8| {
+        c.is_ascii_alphabetic()
+            || c == b'_'
+            || (metric && c == b':')
+            || (i > 0 && c.is_ascii_digit())
+    };
+    if !s.is_empty() && s.bytes().enumerate().all(|(i, c)| valid(i, c)) {
+        return Cow::Borrowed(s);
+    }
     let mut out = String::with_capacity(s.len() + 1);
     for (i, c) in s.chars().enumerate() {
         let ok = c.is_ascii_alphabetic() || c == '_' || (metric && c == ':');
@@ -207,7 +265,7 @@ fn sanitise(s: &str, metric: bool) -> String {
     if out.is_empty() {
         out.push('_');
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Whether a 400 from a Prometheus-compatible receiver refused samples for their age or
@@ -265,7 +323,7 @@ mod tests {
         let lp = "vsphere_vm_cpu,moid=vm-1,vcenter=vc1 usage_average=12.5,ready_summation=7i 1700000000\n\
                   vsphere_vm_cpu,moid=vm-1,vcenter=vc1 usage_average=13,ready_summation=8i 1700000020\n\
                   vsphere_vm_cpu,moid=vm-2,vcenter=vc1 usage_average=1,guest=\"ubuntu\",on=true 1700000000\n";
-        let (req, strings) = to_write_request(lp).unwrap();
+        let (req, strings) = general::to_write_request(lp).unwrap();
         assert_eq!(strings, 1);
         let find = |name: &str, moid: &str| {
             req.timeseries
@@ -344,7 +402,9 @@ mod tests {
     fn millisecond_batches_keep_their_milliseconds() {
         let lp = "vsphere_event,type=A,vcenter=vc1 key=1999i 1700000000999\n\
                   vsphere_event,type=A,vcenter=vc1 key=2000i 1700000000000\n";
-        let (req, _) = to_write_request_at(lp, Precision::Millis).unwrap();
+        let e = encode_at(lp.as_bytes(), Precision::Millis).unwrap();
+        let raw = snap::raw::Decoder::new().decompress_vec(&e.body).unwrap();
+        let req = <WriteRequest as prost::Message>::decode(&raw[..]).unwrap();
         let stamps: Vec<i64> = req.timeseries[0]
             .samples
             .iter()

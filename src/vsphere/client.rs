@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::secret::Secret;
 
 use super::error::Error;
-use super::soap::{self, MoRef, ServiceContent, Transport};
+use super::soap::{self, MoRef, Service, ServiceContent, Transport};
 use super::xml::{self, Node};
 
 /// How to reach and log in to one vCenter.
@@ -222,10 +222,24 @@ impl Client {
     where
         F: Fn(&ServiceContent) -> String,
     {
+        self.send_to(Service::Vim, method, build).await
+    }
+
+    /// [`Self::send`] to one of the vCenter's SOAP services (vSAN's shares the session).
+    pub(crate) async fn send_to<F>(
+        &self,
+        service: Service,
+        method: &'static str,
+        build: F,
+    ) -> Result<reqwest::Response, Error>
+    where
+        F: Fn(&ServiceContent) -> String,
+    {
         let s = self.session();
         let t = &self.inner.transport;
         let first = t
-            .post(
+            .post_to(
+                service,
                 method,
                 &s.sc.api_version,
                 s.cookie.as_deref(),
@@ -236,7 +250,8 @@ impl Client {
             Err(e) if e.is_not_authenticated() => {
                 self.relogin(s.generation).await?;
                 let s = self.session();
-                t.post(
+                t.post_to(
+                    service,
                     method,
                     &s.sc.api_version,
                     s.cookie.as_deref(),

@@ -1,6 +1,7 @@
 //! Entry points for the fuzz targets (`fuzz/`): the small-answer path of the SOAP client
 //! (DOM, fault, ServiceContent, property pages, inventory and counters) without a server.
-//! Not an API: hidden from the docs, used only by `fuzz/fuzz_targets/soap_dom.rs`.
+//! Not an API: hidden from the docs, used only by `fuzz/fuzz_targets/soap_dom.rs` and
+//! `fuzz/fuzz_targets/vsan.rs`.
 
 use super::counters::counter_from_node;
 use super::inventory::resolve;
@@ -36,6 +37,30 @@ pub fn soap_answer(doc: &[u8]) -> usize {
                 .map(|c| c.name.len())
                 .sum::<usize>();
         }
+    }
+    n
+}
+
+/// Runs an answer through everything the client does with a vSAN answer (issue 22): the
+/// `VsanPerfQueryPerf` entities (streamed in the client, one `returnval` at a time; the
+/// same function per element here), space usage, resync, and each `returnval`'s text as a
+/// `QueryCmmds` JSON directory. Returns a number that depends on the result.
+pub fn vsan_answer(doc: &[u8]) -> usize {
+    use super::vsan::{parse_cmmds, parse_perf_entity, resync, space};
+    let rv = match parse_answer(doc) {
+        Ok(Answer::Response(rv)) => rv,
+        Ok(Answer::Fault(f)) => return f.fault.len(),
+        Err(e) => return e.len(),
+    };
+    let mut n = 0;
+    for r in rv.children_named("returnval") {
+        n += match parse_perf_entity(r) {
+            Ok(e) => e.timestamps.len() + e.series.iter().map(|s| s.values.len()).sum::<usize>(),
+            Err(e) => e.to_string().len(),
+        };
+        n += space(r).map_or(1, |s| s.total_capacity as usize & 0xff);
+        n += resync(r).map_or(1, |s| s.total_recovery_eta as usize & 0xff);
+        n += parse_cmmds(&r.text).map_or(1, |c| c.len());
     }
     n
 }

@@ -12,6 +12,7 @@
 //! * `events.rs`: vCenter's events through an event history collector;
 //! * `tagging.rs`: vSphere tags (category and tag names) from the REST tagging service;
 //! * `available.rs`: `QueryAvailablePerfMetric`, what an entity reports;
+//! * `vsan/`: vSAN's performance, capacity, health and resync (`/vsanHealth`), and CMMDS;
 //! * `perf.rs`: QueryPerf request and the streaming parser ([`PerfReader`], [`parse_perf_slice`]).
 
 mod alarms;
@@ -33,6 +34,7 @@ mod soap;
 mod tagging;
 mod tls;
 mod types;
+pub mod vsan;
 mod xml;
 
 pub use client::{Client, ClientOptions};
@@ -40,8 +42,8 @@ pub use error::Error;
 pub use events::{Event, EventsRead, MAX_EVENTS, PAGE as EVENT_PAGE};
 pub use options::MAX_QUERY_METRICS_OPTION;
 pub use perf::{
-    count_samples, drop_at_or_before, parse_perf_slice, request_body, PerfParseError, PerfParser,
-    PerfReader, QueryStats, MAX_DEPTH, MAX_ENTITY_VALUES, MAX_TOKEN,
+    parse_perf_slice, request_body, PerfParseError, PerfParser, PerfReader, QueryStats, MAX_DEPTH,
+    MAX_ENTITY_VALUES, MAX_TOKEN,
 };
 pub use tagging::{attached_tags, AttachedTags, OBJECTS_PER_CALL};
 pub use tls::Thumbprint;

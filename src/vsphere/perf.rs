@@ -11,8 +11,8 @@
 //! `sampleInfoCSV` = "interval,date,interval,date,...", values "v1,v2,..."). Numbers are parsed
 //! from the raw bytes: no allocation per value.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Instant;
 
 use quick_xml::events::{BytesStart, Event};
@@ -21,7 +21,7 @@ use tokio::sync::mpsc::Sender;
 use super::client::Client;
 use super::error::Error;
 use super::soap::MoRef;
-use super::types::{EntityKind, EntityMetrics, PerfQuerySpec, Series};
+use super::types::{EntityKind, EntityMetrics, MetricId, PerfQuerySpec, Series};
 use super::xml;
 
 mod stream;
@@ -32,8 +32,6 @@ pub use stream::{parse_perf_slice, PerfReader, MAX_TOKEN};
 pub struct QueryStats {
     /// Entities (returnvals) sent on the channel.
     pub entities: usize,
-    /// Values >= 0 (the `-1` "no data" markers are sent but not counted).
-    pub samples: u64,
     /// Bytes of the response body.
     pub bytes: u64,
 }
@@ -62,6 +60,10 @@ impl std::fmt::Display for PerfParseError {
 impl std::error::Error for PerfParseError {}
 
 /// Writes the QueryPerf request body (without the envelope).
+///
+/// Every spec of a kind shares one metric-id list (the same `Arc`), and most specs of a cycle
+/// share their window, so both are written once and copied: a cycle's request bodies are
+/// megabytes of mostly the same `<metricId>` elements.
 pub fn request_body(
     perf_manager_type: &str,
     perf_manager: &str,
@@ -70,25 +72,32 @@ pub fn request_body(
     let mut b = String::with_capacity(200 + specs.len() * 400);
     b.push_str(r#"<QueryPerf xmlns="urn:vim25">"#);
     MoRef::new(perf_manager_type, perf_manager).write(&mut b, "_this");
+    let mut ids: Vec<(*const [MetricId], String)> = Vec::new();
+    let mut times = TimeCache::default();
     for s in specs {
         b.push_str("<querySpec>");
         MoRef::new(s.kind.vim_type(), &s.moid).write(&mut b, "entity");
         if let Some(t) = s.start {
-            let _ = write!(b, "<startTime>{}</startTime>", format_time(t));
+            b.push_str("<startTime>");
+            b.push_str(times.format(t));
+            b.push_str("</startTime>");
         }
         if let Some(t) = s.end {
-            let _ = write!(b, "<endTime>{}</endTime>", format_time(t));
+            b.push_str("<endTime>");
+            b.push_str(times.format(t));
+            b.push_str("</endTime>");
         }
         if s.max_sample > 0 {
             let _ = write!(b, "<maxSample>{}</maxSample>", s.max_sample);
         }
-        for m in s.metric_ids.iter() {
-            let _ = write!(
-                b,
-                "<metricId><counterId>{}</counterId><instance>{}</instance></metricId>",
-                m.counter_id,
-                xml::escape(&m.instance)
-            );
+        let key = Arc::as_ptr(&s.metric_ids);
+        match ids.iter().find(|(k, _)| std::ptr::addr_eq(*k, key)) {
+            Some((_, xml)) => b.push_str(xml),
+            None => {
+                let xml = metric_ids_xml(&s.metric_ids);
+                b.push_str(&xml);
+                ids.push((key, xml));
+            }
         }
         let _ = write!(
             b,
@@ -99,6 +108,42 @@ pub fn request_body(
     }
     b.push_str("</QueryPerf>");
     b
+}
+
+/// The `<metricId>` elements of one list.
+fn metric_ids_xml(ids: &[MetricId]) -> String {
+    let mut b = String::with_capacity(ids.len() * 72);
+    for m in ids {
+        let _ = write!(
+            b,
+            "<metricId><counterId>{}</counterId><instance>{}</instance></metricId>",
+            m.counter_id,
+            xml::escape(&m.instance)
+        );
+    }
+    b
+}
+
+/// The last time formatted, kept: a call's windows mostly share their start and end.
+#[derive(Default)]
+struct TimeCache {
+    last: Vec<(i64, String)>,
+}
+
+impl TimeCache {
+    fn format(&mut self, t: i64) -> &str {
+        let i = match self.last.iter().position(|(k, _)| *k == t) {
+            Some(i) => i,
+            None => {
+                if self.last.len() >= 4 {
+                    self.last.remove(0);
+                }
+                self.last.push((t, format_time(t)));
+                self.last.len() - 1
+            }
+        };
+        &self.last[i].1
+    }
 }
 
 /// Unix seconds → `xsd:dateTime` in UTC.
@@ -270,6 +315,9 @@ pub struct PerfParser {
     entities: usize,
     /// Values held in the current entity's series.
     values: usize,
+    /// Series of the last entity: the next one's list is sized for as many (the entities of
+    /// one call are of one kind and report alike), not grown by doubling.
+    last_series: usize,
 }
 
 /// The deepest element nesting accepted. A QueryPerf answer is 7 deep, a fault's detail a
@@ -379,7 +427,10 @@ impl PerfParser {
             }
             (Some(Tag::Body), _) => Tag::Response,
             (Some(Tag::Response), b"returnval") => {
-                self.cur = Some(EntityMetrics::default());
+                self.cur = Some(EntityMetrics {
+                    series: Vec::with_capacity(self.last_series),
+                    ..EntityMetrics::default()
+                });
                 self.values = 0;
                 Tag::ReturnVal
             }
@@ -536,16 +587,33 @@ impl PerfParser {
             if self.stack.last() == Some(&Tag::Series) {
                 pos += self.value_run(&input[pos..]);
             }
-            let Some((name, text, len)) = simple_leaf(&input[pos..]) else {
-                break;
-            };
-            self.open(local_name(name), None)?;
-            if !text.is_empty() {
-                self.text(text)?;
+            if let Some((name, text, len)) = simple_leaf(&input[pos..]) {
+                self.open(local_name(name), None)?;
+                if !text.is_empty() {
+                    self.text(text)?;
+                }
+                // No leaf under these parents closes a returnval: nothing to hand out.
+                self.end()?;
+                pos += len;
+                continue;
             }
-            // No leaf under these parents closes a returnval: nothing to hand out.
-            self.end()?;
-            pos += len;
+            // The series' own `<value>`, `<id>` and their end tags, bare as vCenter writes
+            // them. A returnval's end (which hands the entity out), a tag with attributes
+            // or a mismatched end tag goes to quick-xml and the general path.
+            match bare_tag(&input[pos..]) {
+                Some((true, name, len))
+                    if self.stack.last() != Some(&Tag::ReturnVal)
+                        && self.names.last() == Some(&name_hash(local_name(name))) =>
+                {
+                    self.end()?;
+                    pos += len;
+                }
+                Some((false, name, len)) => {
+                    self.open(local_name(name), None)?;
+                    pos += len;
+                }
+                _ => break,
+            }
         }
         Ok(pos)
     }
@@ -625,6 +693,7 @@ impl PerfParser {
             Tag::ReturnVal => {
                 self.values = 0;
                 if let Some(c) = self.cur.take() {
+                    self.last_series = c.series.len();
                     if c.moid.is_empty() {
                         return Err(self.malformed("returnval without entity"));
                     }
@@ -681,6 +750,24 @@ fn is_name_byte(b: u8) -> bool {
 /// `<name>text</name>` at the start of `b` (text without markup, the end tag spelled exactly
 /// like the start tag): the name, the raw text and the length of the element.
 #[inline]
+/// A start tag without attributes (`<name>`) or an end tag (`</name>`) at the start of `b`:
+/// whether it is an end tag, the name, and the bytes it takes. `None` for anything else,
+/// including a tag cut off by the end of `b`.
+fn bare_tag(b: &[u8]) -> Option<(bool, &[u8], usize)> {
+    let end = b.first() == Some(&b'<') && b.get(1) == Some(&b'/');
+    let from = if end { 2 } else { 1 };
+    let len = b
+        .get(from..)?
+        .iter()
+        .take(65)
+        .position(|&c| !is_name_byte(c))?;
+    let close = from + len;
+    if len == 0 || len > 64 || b.first() != Some(&b'<') || b[close] != b'>' {
+        return None;
+    }
+    Some((end, &b[from..close], close + 1))
+}
+
 fn simple_leaf(b: &[u8]) -> Option<(&[u8], &[u8], usize)> {
     if b.first() != Some(&b'<') {
         return None;
@@ -708,40 +795,12 @@ fn simple_leaf(b: &[u8]) -> Option<(&[u8], &[u8], usize)> {
     Some((name, &b[text_start..lt], lt + name.len() + 3))
 }
 
-/// Counts the values that are data (>= 0).
-pub fn count_samples(em: &EntityMetrics) -> u64 {
-    em.series
-        .iter()
-        .map(|s| s.values.iter().filter(|v| **v >= 0).count() as u64)
-        .sum()
-}
-
-/// Drops the samples at or before `start`: vCenter excludes the sample at `startTime`, the
-/// simulator does not, and a window is `(start, end]`.
-pub fn drop_at_or_before(em: &mut EntityMetrics, start: i64) {
-    if em.timestamps.iter().all(|&t| t > start) {
-        return;
-    }
-    let keep: Vec<bool> = em.timestamps.iter().map(|&t| t > start).collect();
-    let mut i = 0;
-    em.timestamps.retain(|_| {
-        i += 1;
-        keep[i - 1]
-    });
-    for s in &mut em.series {
-        let mut i = 0;
-        s.values.retain(|_| {
-            i += 1;
-            keep.get(i - 1).copied().unwrap_or(false)
-        });
-    }
-}
-
 impl Client {
     /// Runs one QueryPerf call and sends every entity on `tx` as soon as it is parsed (the
     /// bounded channel is the backpressure: the body is read only as fast as it is consumed).
-    /// Samples at or before a spec's `start` are dropped. A response cut off midway is an
-    /// error that says how many entities were already sent.
+    /// Every sample vCenter sent is passed on (the collector's encoder alone drops those at
+    /// or before a window's start: the simulator sends them, vCenter does not). A response
+    /// cut off midway is an error that says how many entities were already sent.
     pub async fn query_perf(
         &self,
         specs: &[PerfQuerySpec],
@@ -753,10 +812,6 @@ impl Client {
             return Ok(QueryStats::default());
         }
         let started = Instant::now();
-        let starts: HashMap<&str, i64> = specs
-            .iter()
-            .filter_map(|s| Some((s.moid.as_str(), s.start?)))
-            .collect();
         let resp = self
             .send(METHOD, |sc| {
                 request_body(&sc.perf_manager.ty, &sc.perf_manager.value, specs)
@@ -770,12 +825,8 @@ impl Client {
         let t = &self.inner.transport;
         loop {
             match reader.next().await {
-                Ok(Some(mut em)) => {
-                    if let Some(&s) = starts.get(em.moid.as_str()) {
-                        drop_at_or_before(&mut em, s);
-                    }
+                Ok(Some(em)) => {
                     stats.entities += 1;
-                    stats.samples += count_samples(&em);
                     if tx.send(em).await.is_err() {
                         return Err(Error::ReceiverClosed {
                             vcenter: t.name.clone(),
@@ -815,7 +866,6 @@ impl Client {
             method = METHOD,
             specs = specs.len(),
             entities = stats.entities,
-            samples = stats.samples,
             bytes = stats.bytes,
             duration_ms = started.elapsed().as_millis() as u64,
             "QueryPerf done"

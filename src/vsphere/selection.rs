@@ -43,7 +43,7 @@ fn types_of(kind: EntityKind) -> &'static [&'static str] {
         ],
         EntityKind::Cluster => &["ClusterComputeResource"],
         EntityKind::Datastore => &["Datastore", "StoragePod"],
-        EntityKind::Datacenter => &[],
+        EntityKind::Datacenter | EntityKind::Vsan => &[],
         EntityKind::ResourcePool => &[
             "ComputeResource",
             "ClusterComputeResource",

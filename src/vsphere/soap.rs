@@ -219,11 +219,22 @@ pub(crate) fn session_cookie(resp: &reqwest::Response) -> Option<String> {
     })
 }
 
+/// The SOAP services of one vCenter: vim25 on the SDK URL, and vSAN's health and
+/// performance service on `/vsanHealth` of the same host (namespace `urn:vsan`, the same
+/// session cookie, TLS policy and connection pool).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Service {
+    Vim,
+    Vsan,
+}
+
 /// The HTTP side: one reqwest client (connection pool, TLS policy) for one vCenter.
 pub(crate) struct Transport {
     http: reqwest::Client,
     pub name: String,
     pub url: String,
+    /// The vSAN service's URL: the SDK URL with the path `/vsanHealth`.
+    pub vsan_url: String,
     pub timeout: Duration,
 }
 
@@ -266,10 +277,14 @@ impl Transport {
         let http = b
             .build()
             .map_err(|e| config_err(format!("cannot build the HTTP client: {e}")))?;
+        let mut vsan = parsed;
+        vsan.set_path("/vsanHealth");
+        vsan.set_query(None);
         Ok(Transport {
             http,
             name: opts.name.clone(),
             url: opts.url.clone(),
+            vsan_url: vsan.to_string(),
             timeout: opts.timeout,
         })
     }
@@ -318,13 +333,30 @@ impl Transport {
         cookie: Option<&str>,
         body: String,
     ) -> Result<reqwest::Response, Error> {
+        self.post_to(Service::Vim, method, api_version, cookie, body)
+            .await
+    }
+
+    /// [`Self::post`] to one of the vCenter's SOAP services.
+    pub async fn post_to(
+        &self,
+        service: Service,
+        method: &'static str,
+        api_version: &str,
+        cookie: Option<&str>,
+        body: String,
+    ) -> Result<reqwest::Response, Error> {
         let started = Instant::now();
         let len = body.len();
+        let (url, namespace) = match service {
+            Service::Vim => (&self.url, "vim25"),
+            Service::Vsan => (&self.vsan_url, "vsan"),
+        };
         let mut req = self
             .http
-            .post(&self.url)
+            .post(url)
             .header(CONTENT_TYPE, "text/xml; charset=utf-8")
-            .header("SOAPAction", format!("urn:vim25/{api_version}"))
+            .header("SOAPAction", format!("urn:{namespace}/{api_version}"))
             .body(body);
         if let Some(c) = cookie {
             if let Ok(v) = HeaderValue::from_str(&format!("{SESSION_COOKIE}={c}")) {

@@ -16,6 +16,7 @@ impl EntityKind {
             EntityKind::Datastore => "Datastore",
             EntityKind::Datacenter => "Datacenter",
             EntityKind::ResourcePool => "ResourcePool",
+            EntityKind::Vsan => "ClusterComputeResource",
         }
     }
 
@@ -296,12 +297,15 @@ pub struct MetricId {
     pub instance: String,
 }
 
-/// The two result formats QueryPerf can return.
+/// The two result formats QueryPerf can return. `csv` is the default: the same calls and
+/// series, a third fewer answer bytes for vCenter to encode and send in the agent's steady
+/// state and nearly half at three samples a series (docs/benchmarks.md); the parser reads
+/// either, whichever was asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PerfFormat {
-    #[default]
     Normal,
+    #[default]
     Csv,
 }
 

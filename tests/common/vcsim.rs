@@ -56,6 +56,9 @@ pub struct SimOptions {
     pub max_request_elements: Option<u32>,
     /// Custom attributes on VMs and hosts and guest NIC addresses on VMs (tests/vcsim/tags.go).
     pub seed_tags: bool,
+    /// Serve vSAN's `/vsanHealth` (tests/vcsim/vsan.go): its sampling interval and how late
+    /// its samples are posted (changeable with `control("vsanlag=…")`).
+    pub vsan: Option<(std::time::Duration, std::time::Duration)>,
 }
 
 impl Default for SimOptions {
@@ -85,6 +88,7 @@ impl Default for SimOptions {
             max_concurrent_calls: 0,
             max_request_elements: None,
             seed_tags: false,
+            vsan: None,
         }
     }
 }
@@ -157,6 +161,11 @@ impl Simulator {
         }
         if opts.seed_tags {
             cmd.arg("-seed-tags");
+        }
+        if let Some((interval, lag)) = opts.vsan {
+            cmd.arg("-vsan")
+                .arg(format!("-vsan-interval={}ms", interval.as_millis()))
+                .arg(format!("-vsan-lag={}ms", lag.as_millis()));
         }
         if let Some(t) = opts.session_idle_timeout {
             cmd.arg(format!("-session-idle-timeout={}ms", t.as_millis()));

@@ -43,6 +43,9 @@ func (p *realPerf) serveCalls(w http.ResponseWriter, r *http.Request) {
 	if p.front != nil {
 		all["Front"] = p.front.snapshot()
 	}
+	if vsanState != nil {
+		all["Vsan"] = vsanState.snapshot()
+	}
 	for k, v := range p.calls {
 		all[k] = v
 	}

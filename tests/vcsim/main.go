@@ -59,6 +59,9 @@ func main() {
 	lag := flag.Duration("lag", 0, "hold back the newest samples this long, as vCenter posts them late (changeable at run time on /vcsim/control)")
 	govmomiPerf := flag.Bool("govmomi-perf", false, "answer QueryPerf as govmomi's simulator does (instance \"*\" echoed, zeros for counters without data, samples off the grid) instead of like a real vCenter")
 	counters := flag.Bool("counters", false, "print each counter with the kinds that have data for it, then exit")
+	vsan := flag.Bool("vsan", false, "serve vSAN's /vsanHealth endpoint (performance, space, health, resync) and QueryCmmds, every cluster vSAN-enabled (vsan.go)")
+	vsanInterval := flag.Duration("vsan-interval", 5*time.Minute, "with -vsan: the vSAN performance samples' period (vsan_interval)")
+	vsanLag := flag.Duration("vsan-lag", -1, "with -vsan: hold back the newest vSAN samples this long (changeable on /vcsim/control?vsanlag=); negative: one and a half -vsan-interval, as vCenter's rollups")
 	tags := flag.Bool("seed-tags", false, "give VMs and hosts custom attributes and VMs guest NIC addresses (see tags.go)")
 	flag.Parse()
 
@@ -120,6 +123,13 @@ func main() {
 		model.Service.TLS = nil
 	}
 
+	if *vsan {
+		vl := *vsanLag
+		if vl < 0 {
+			vl = *vsanInterval * 3 / 2
+		}
+		installVsan(model.Service, *vsanInterval, vl)
+	}
 	model.Service.RegisterEndpoints = true // the REST API of vapi.go
 	server := model.Service.NewServer()
 	defer server.Close()

@@ -8,8 +8,9 @@ package main
 //     have no aggregate (virtualDisk.*, storageAdapter.*, datastore.*) while others have only
 //     the aggregate (mem.*, sys.*, power.*, cpu.usage.*);
 //   - counters without data for the entity are absent from the answer (not zeros);
-//   - samples sit on the 20-s grid, the one at startTime included, none older than the
-//     one-hour realtime retention;
+//   - samples sit on the 20-s grid, after startTime (the one at startTime is not returned:
+//     the API reference's PerfQuerySpec.startTime is exclusive) up to endTime included, none
+//     older than the one-hour realtime retention;
 //   - clusters, datastores, datacenters and resource pools have historical statistics only,
 //     at the first historical interval (PerformanceManager.historicalInterval, 300 s unless
 //     -historical-interval says otherwise), on that grid, kept for a day, posted late by
@@ -277,8 +278,8 @@ func (p *realPerf) entity(qs types.PerfQuerySpec, data map[int32][]int64, now ti
 	}
 	first := ceil(now.Unix()-retention, step)
 	if qs.StartTime != nil {
-		if st := ceil(qs.StartTime.Unix(), step); st > first {
-			first = st // the sample at startTime is included
+		if st := floor(qs.StartTime.Unix(), step) + step; st > first {
+			first = st // startTime is exclusive
 		}
 	}
 	last := newest
@@ -387,6 +388,7 @@ func hostRef(id string) (string, bool) {
 //	?out=1&host=H        host H goes out: nothing newer than now is answered for it
 //	?out=0&host=H        host H is back: its whole last hour is answered again
 //	?hlag=40m            historical samples are posted this late
+//	?vsanlag=5m          vSAN samples are posted this late (vsan.go)
 //	?destroy=3           delete 3 powered-on VMs (limits.go)
 //	?disconnect=1&host=H host H and its VMs disconnected: their calls fail (hoststate.go)
 //	?inflight=reset      start a new maximum of calls in flight (load.go)
@@ -424,6 +426,14 @@ func (p *realPerf) control(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.hlag = hlag
 		p.mu.Unlock()
+	}
+	if v := q.Get("vsanlag"); v != "" && vsanState != nil {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			http.Error(w, "vsanlag: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		vsanState.setLag(d)
 	}
 	if v := q.Get("inflight"); v != "" {
 		if !p.controlInflight(w, v) {

@@ -411,3 +411,36 @@ fn admin_messages_work_both_ways_with_release_0_1() {
         pb::WaitDrainedRequest::decode(read_by_old.encode_to_vec().as_slice()).expect("decodes");
     assert_eq!(watched(&read_by_new).unwrap(), Some(some_buckets()));
 }
+
+#[test]
+fn cycle_reports_cross_the_wire_unchanged() {
+    let r = CycleReport {
+        vcenter: "vc1".into(),
+        entities: 3,
+        samples: 120,
+        ended_unix_ms: 1_700_000_000_123,
+        duration_ms: 450,
+        errors: 1,
+        first_error: Some("QueryPerf of 3 entities: refused".into()),
+        window_end: Some(1_700_000_000),
+    };
+    let wire = pb::CycleReport::from(r.clone());
+    assert_eq!(CycleReport::from(&wire), r);
+    let quiet = CycleReport {
+        first_error: None,
+        window_end: None,
+        ..r
+    };
+    assert_eq!(
+        CycleReport::from(&pb::CycleReport::from(quiet.clone())),
+        quiet
+    );
+    // The drain wait reads a node's answer through its typed view.
+    let node = pb::NodeReport {
+        reachable: true,
+        cycles: vec![wire],
+        ..Default::default()
+    };
+    let seen = NodeCycles::from(&node);
+    assert!(seen.reachable && !seen.collecting && seen.cycles[0].entities == 3);
+}

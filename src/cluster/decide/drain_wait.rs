@@ -8,9 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::cluster::rpc::pb;
 use crate::cluster::state::{ClusterState, NodeId};
-use crate::contract::{EntityKind, BUCKETS};
+use crate::contract::{CycleReport, EntityKind, BUCKETS};
 
 /// Buckets per vCenter (what a drain moved away).
 pub type Buckets = BTreeMap<String, Vec<u32>>;
@@ -23,8 +22,19 @@ pub fn still_owned(state: &ClusterState, node: NodeId) -> usize {
     state.owned_by(node).values().map(Vec::len).sum()
 }
 
+/// What a node said of its collection when asked (or that it could not be asked).
+#[derive(Debug, Clone, Default)]
+pub struct NodeCycles {
+    /// It answered.
+    pub reachable: bool,
+    /// It collects (it has not lost the cluster).
+    pub collecting: bool,
+    /// Its last cycle per vCenter.
+    pub cycles: Vec<CycleReport>,
+}
+
 /// (2) The node's cycle in flight is over, judging by its own report.
-pub fn cycle_over(report: &pb::NodeReport, vcenters: &[String]) -> bool {
+pub fn cycle_over(report: &NodeCycles, vcenters: &[String]) -> bool {
     let idle = vcenters.iter().all(|vc| {
         report
             .cycles
@@ -151,15 +161,14 @@ mod tests {
     #[test]
     fn a_cycle_is_over_when_it_covered_nothing_or_the_node_is_gone() {
         let vcs = vec!["vc".to_string()];
-        let mut r = pb::NodeReport {
+        let mut r = NodeCycles {
             reachable: true,
             collecting: true,
-            cycles: vec![pb::CycleReport {
+            cycles: vec![CycleReport {
                 vcenter: "vc".into(),
                 entities: 3,
                 ..Default::default()
             }],
-            ..Default::default()
         };
         assert!(!cycle_over(&r, &vcs));
         r.cycles[0].entities = 0;

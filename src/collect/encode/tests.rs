@@ -450,3 +450,36 @@ fn historical_kinds_carry_telegrafs_tags_without_duplicates() {
     let rp = lines(&entity(EntityKind::ResourcePool, "Resources", Some("C0")));
     assert!(rp.starts_with("vsphere_resourcepool_cpu,clustername=C0,dcname=DC0,moid=resourcepool-1,rpname=Resources,source=Resources,vcenter=vc1,"), "{rp}");
 }
+
+proptest::proptest! {
+    /// The encoder's series order (by prefix key) is the order by group, then instance as a
+    /// string, then position: what a plain string sort gives, including long instances and
+    /// ones that share their first 8 bytes.
+    #[test]
+    fn slots_sort_as_group_instance_position(
+        items in proptest::collection::vec((0u16..3, "[a-c0-9:]{0,12}"), 0..40)
+    ) {
+        let series: Vec<Series> = items
+            .iter()
+            .map(|(_, inst)| Series { counter_id: 1, instance: inst.clone(), values: vec![] })
+            .collect();
+        let mut slots: Vec<Slot> = items
+            .iter()
+            .enumerate()
+            .map(|(i, (g, inst))| Slot::new(*g, i as u32, 0, inst))
+            .collect();
+        slots.sort_unstable_by(|a, b| a.cmp(b, &series));
+        let got: Vec<(u16, &str, u32)> = slots
+            .iter()
+            .map(|s| (s.group, series[s.series as usize].instance.as_str(), s.series))
+            .collect();
+        let mut want = got.clone();
+        want.sort();
+        proptest::prop_assert_eq!(&got, &want);
+        for w in slots.windows(2) {
+            let same = w[0].group == w[1].group
+                && series[w[0].series as usize].instance == series[w[1].series as usize].instance;
+            proptest::prop_assert_eq!(w[0].same_line(&w[1], &series), same);
+        }
+    }
+}

@@ -14,6 +14,7 @@ mod render;
 mod settings;
 mod source;
 mod values;
+mod vsan;
 
 use std::path::{Path, PathBuf};
 

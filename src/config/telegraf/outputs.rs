@@ -1,6 +1,6 @@
 //! `[[outputs.influxdb]]` (1.x) or `[[outputs.influxdb_v2]]` → `[output]`, and every
 //! `[[outputs.http]]` with `data_format = "prometheusremotewrite"` → a remote-write
-//! `[[output]]` beside it, every `[[outputs.opentelemetry]]` → an OTLP one.
+//! `[[output]]` beside it, every `[[outputs.opentelemetry]]` → an OTLP/gRPC one.
 //!
 //! The first InfluxDB output in the file is carried over, every other InfluxDB output and
 //! every output vcollect has no equivalent for is named in a comment with the reason.
@@ -101,18 +101,16 @@ fn remote_write(p: &mut Plugin, name: Option<String>, dir: &Path) -> Result<Sect
     Ok(s)
 }
 
-/// One `[[outputs.opentelemetry]]`: vcollect speaks OTLP over HTTP, Telegraf over gRPC.
+/// One `[[outputs.opentelemetry]]`: OTLP over gRPC to the same address, as Telegraf sends it.
 fn otlp(p: &mut Plugin, name: Option<String>, dir: &Path) -> Result<Section, Bad> {
     let mut s = pushed_table(p, "OpenTelemetry", "otlp", name);
     let address = take_string(p, "service_address")?.unwrap_or_else(|| "localhost:4317".into());
-    let host = address
-        .rsplit_once(':')
-        .map_or(address.as_str(), |(h, _)| h);
-    s.comment(format!(
-        "Telegraf sent OTLP over gRPC to {address}; vcollect sends OTLP over HTTP: the \
-         OpenTelemetry Collector's HTTP receiver listens on 4318 by default (check yours)."
-    ));
-    s.key("url", format!("http://{host}:4318/v1/metrics"));
+    s.key("protocol", "grpc");
+    if address.contains("://") {
+        s.key("url", address);
+    } else {
+        s.key("url", format!("http://{address}"));
+    }
     match take_string(p, "compression")?.as_deref() {
         None | Some("gzip") => {}
         Some("none") | Some("") => s.key("gzip", false),

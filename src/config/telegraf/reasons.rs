@@ -150,32 +150,12 @@ const VSPHERE: &[(&str, &str)] = &[
     ),
     ("tls_enable", "the URL's scheme decides"),
     (
-        "vsan_interval",
-        "vSAN metrics are not collected by vcollect",
-    ),
-    (
-        "vsan_metric_include",
-        "vSAN metrics are not collected by vcollect",
-    ),
-    (
-        "vsan_metric_exclude",
-        "vSAN metrics are not collected by vcollect",
-    ),
-    (
-        "vsan_metric_skip_verify",
-        "vSAN metrics are not collected by vcollect",
-    ),
-    (
-        "vsan_cluster_include",
-        "vSAN metrics are not collected by vcollect",
-    ),
-    (
         "vsan_propertie_include",
-        "vSAN metrics are not collected by vcollect",
+        "vcollect writes no properties on vSAN points (Telegraf's vsan.go reads none)",
     ),
     (
         "vsan_property_include",
-        "vSAN metrics are not collected by vcollect",
+        "vcollect writes no properties on vSAN points (Telegraf's vsan.go reads none)",
     ),
 ];
 
@@ -312,7 +292,7 @@ pub(super) fn vsphere(key: &str) -> &'static str {
         .or_else(|| find(PLUGIN, key))
         .or_else(|| {
             key.starts_with("vsan_")
-                .then_some("vSAN metrics are not collected by vcollect")
+                .then_some("not a vSAN key vcollect knows (a typo, or a newer Telegraf's)")
         })
         .unwrap_or("not a key vcollect's importer knows (a typo, or a newer Telegraf's)")
 }

@@ -55,6 +55,7 @@ pub(super) fn collect(
     for kind in KINDS {
         kind_keys(&mut s, blocks, kind)?;
     }
+    super::vsan::vsan(&mut s, blocks)?;
     Ok(s)
 }
 

@@ -395,7 +395,7 @@ fn everything_not_carried_over_is_named() {
 "#;
     let (out, _) = parsed(text);
     for needle in [
-        "`vsan_metric_include = [\"summary.*\"]`: vSAN",
+        "`vsan_metric_include` (and any other vsan_* key) not carried over",
         "`separator = \".\"`: vcollect always writes `_`",
         "`use_int_samples = false`",
         "`metric_lookback = 5`",
@@ -731,7 +731,7 @@ fn a_remote_write_http_output_becomes_a_remote_write_output_beside_influxdb() {
 }
 
 #[test]
-fn an_opentelemetry_output_becomes_an_otlp_output_over_http() {
+fn an_opentelemetry_output_becomes_an_otlp_output_over_grpc_to_the_same_address() {
     let text = r#"
 [[inputs.vsphere]]
   vcenters = ["https://vc1/sdk"]
@@ -750,13 +750,45 @@ fn an_opentelemetry_output_becomes_an_otlp_output_over_http() {
     // The only output: Telegraf's file has no InfluxDB one.
     let o = tables.last().and_then(|v| v.as_table()).unwrap();
     assert_eq!(o["type"].as_str(), Some("otlp"));
-    assert_eq!(
-        o["url"].as_str(),
-        Some("http://otel.example.com:4318/v1/metrics")
-    );
+    assert_eq!(o["protocol"].as_str(), Some("grpc"));
+    assert_eq!(o["url"].as_str(), Some("http://otel.example.com:4317"));
     assert_eq!(o["gzip"].as_bool(), Some(false));
     assert_eq!(o["timeout"].as_str(), Some("5s"));
     assert_eq!(o["token_file"].as_str(), Some("/etc/vcollect/otlp.token"));
-    assert!(out.contains("over gRPC to otel.example.com:4317"), "{out}");
     assert!(out.contains("`attributes` not carried over"), "{out}");
+}
+
+#[test]
+fn vsan_keys_carry_over_from_the_block_that_collects_vsan() {
+    let c = loads(
+        r#"
+[[inputs.vsphere]]
+  vcenters = ["https://vc1/sdk"]
+  username = "u"
+  password = "literal"
+  vsan_metric_include = ["summary.*", "performance.host-domclient", "performance.cache-disk"]
+  vsan_metric_exclude = []
+  vsan_metric_skip_verify = true
+  vsan_cluster_include = ["/DC0/host/vsan*"]
+  vsan_interval = "45s"
+[[outputs.influxdb]]
+  urls = ["http://influx:8086"]
+"#,
+    );
+    let v = &c.collect.vsan;
+    assert!(v.enabled());
+    assert!(v.skip_verify);
+    assert_eq!(v.metric_include.len(), 3);
+    assert_eq!(v.cluster_include, ["/DC0/host/vsan*"]);
+    assert_eq!(v.interval, std::time::Duration::from_secs(60));
+    let (out, _) = parsed(
+        "[[inputs.vsphere]]\n  vcenters = [\"https://vc1/sdk\"]\n  username = \"u\"\n  password = \"$P\"\n  vsan_metric_exclude = []\n  vsan_interval = \"45s\"\n  vsan_propertie_include = [\"x\"]\n",
+    );
+    assert!(out.contains("vsan_interval: Telegraf's 45s"), "{out}");
+    assert!(
+        out.contains("`vsan_propertie_include = [\"x\"]`: vcollect writes no properties"),
+        "{out}"
+    );
+    let off = loads("[[inputs.vsphere]]\n  vcenters = [\"https://vc1/sdk\"]\n  username = \"u\"\n  password = \"literal\"\n[[outputs.influxdb]]\n  urls = [\"http://influx:8086\"]\n");
+    assert!(!off.collect.vsan.enabled());
 }

@@ -24,7 +24,7 @@ use quick_xml::errors::{IllFormedError, SyntaxError};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use super::{count_samples, PerfParseError, PerfParser, QueryStats};
+use super::{PerfParseError, PerfParser, QueryStats};
 use crate::vsphere::types::EntityMetrics;
 
 /// The longest single XML token (a text, a tag, a comment) accepted, in bytes; it also bounds
@@ -202,7 +202,7 @@ fn next_pass_at(tail: usize, max_token: usize) -> usize {
 }
 
 /// Parses a whole QueryPerf answer held in memory, calling `f` for every entity.
-/// Returns the stats (`samples` counts values >= 0) or the first error.
+/// Returns the stats or the first error.
 pub fn parse_perf_slice(
     doc: &[u8],
     mut f: impl FnMut(EntityMetrics),
@@ -211,7 +211,6 @@ pub fn parse_perf_slice(
     let mut stats = QueryStats::default();
     let mut out = |em: EntityMetrics| {
         stats.entities += 1;
-        stats.samples += count_samples(&em);
         f(em);
     };
     let n = pass(&mut parser, &mut out, doc, 0, true, MAX_TOKEN)?;

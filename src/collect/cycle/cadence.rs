@@ -65,9 +65,10 @@ impl Cadence {
         start.max(end - self.retention)
     }
 
-    /// `maxSample` for a window: the number of samples in `(start, end]`, plus one because
-    /// vCenter also returns the sample at `start` (the client drops it); vCenter keeps the
-    /// newest `maxSample` samples, so asking one fewer would lose the oldest one wanted.
+    /// `maxSample` for a window: the number of samples in `(start, end]`, plus one for a
+    /// server that also returns the sample at `start` (the API reference says it does not;
+    /// the encoder drops it if it comes): vCenter keeps the newest `maxSample` samples, so
+    /// asking one fewer from such a server would lose the oldest one wanted.
     pub fn max_samples(self, start: i64, end: i64) -> u32 {
         let n = (end - start).max(0) / self.interval + 1;
         n.clamp(1, self.retention / self.interval + 1) as u32

@@ -1,0 +1,274 @@
+//! The vSAN calls, as Telegraf's `vsan.go` makes them: on `/vsanHealth` through
+//! [`Client::send_to`] (the vim25 session, re-login on `NotAuthenticated`), except
+//! `QueryCmmds` and the cluster facts, which are vim25 calls.
+
+use std::fmt::Write as _;
+
+use super::super::client::Client;
+use super::super::error::Error;
+use super::super::property::{object_spec, prop_spec};
+use super::super::soap::{MoRef, Service};
+use super::super::xml::{self, Node};
+use super::parse::{self, VsanParseError};
+use super::{Cmmds, VsanEntityMetrics, VsanResync, VsanSpace, PERF_MANAGER};
+
+/// Where `VsanPerfQueryPerf`'s entities are in its answer:
+/// `Envelope/Body/VsanPerfQueryPerfResponse/returnval`.
+const ENTITIES: (usize, &str) = (3, "returnval");
+
+/// What vcollect needs to know of a cluster before asking vSAN about it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VsanClusterFacts {
+    /// `configurationEx.vsanConfigInfo.enabled`.
+    pub enabled: bool,
+    /// The cluster's hosts (moids), in the order vCenter lists them.
+    pub hosts: Vec<String>,
+}
+
+fn cluster_ref(moid: &str) -> MoRef {
+    MoRef::new("ClusterComputeResource", moid)
+}
+
+/// `<tag>` with a `dateTime` in UTC.
+fn write_time(b: &mut String, tag: &str, ts: i64) {
+    let t = chrono::DateTime::from_timestamp(ts, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let _ = write!(b, "<{tag}>{t}</{tag}>");
+}
+
+impl Client {
+    fn vsan_malformed(&self, method: &'static str, e: VsanParseError) -> Error {
+        self.inner.transport.malformed(method, e.to_string())
+    }
+
+    /// A small vSAN call: its response element.
+    async fn vsan_invoke<F>(&self, method: &'static str, build: F) -> Result<Node, Error>
+    where
+        F: Fn() -> String,
+    {
+        let resp = self.send_to(Service::Vsan, method, |_| build()).await?;
+        self.inner.transport.read_answer(method, resp).await
+    }
+
+    /// `VsanPerfGetSupportedEntityTypes`: the entity type names this vSAN reports.
+    pub async fn vsan_supported_entity_types(&self) -> Result<Vec<String>, Error> {
+        let n = self
+            .vsan_invoke("VsanPerfGetSupportedEntityTypes", || {
+                let mut b = String::from(r#"<VsanPerfGetSupportedEntityTypes xmlns="urn:vsan">"#);
+                MoRef::new("VsanPerformanceManager", PERF_MANAGER).write(&mut b, "_this");
+                b.push_str("</VsanPerfGetSupportedEntityTypes>");
+                b
+            })
+            .await?;
+        Ok(n.children_named("returnval")
+            .filter_map(|rv| rv.text_at(&["name"]))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect())
+    }
+
+    /// `VsanPerfQueryPerf` of every entity of `entity_types` in the cluster (one spec
+    /// `<type>:*` per type, in one call) over (`start`, `end`], each entity handed to `out`
+    /// as it is parsed. Returns how many.
+    pub async fn vsan_query_perf(
+        &self,
+        cluster: &str,
+        entity_types: &[String],
+        start: i64,
+        end: i64,
+        mut out: impl FnMut(VsanEntityMetrics),
+    ) -> Result<usize, Error> {
+        const METHOD: &str = "VsanPerfQueryPerf";
+        let resp = self
+            .send_to(Service::Vsan, METHOD, |_| {
+                let mut b = String::from(r#"<VsanPerfQueryPerf xmlns="urn:vsan">"#);
+                MoRef::new("VsanPerformanceManager", PERF_MANAGER).write(&mut b, "_this");
+                for t in entity_types {
+                    let _ = write!(
+                        b,
+                        "<querySpecs><entityRefId>{}:*</entityRefId>",
+                        xml::escape(t)
+                    );
+                    write_time(&mut b, "startTime", start);
+                    write_time(&mut b, "endTime", end);
+                    b.push_str("</querySpecs>");
+                }
+                cluster_ref(cluster).write(&mut b, "cluster");
+                b.push_str("</VsanPerfQueryPerf>");
+                b
+            })
+            .await?;
+        let mut count = 0;
+        let mut bad = None;
+        self.inner
+            .transport
+            .read_answer_split(METHOD, resp, ENTITIES, |n| {
+                match parse::parse_perf_entity(&n) {
+                    Ok(e) => {
+                        count += 1;
+                        out(e);
+                    }
+                    Err(e) => bad = bad.take().or(Some(e)),
+                }
+            })
+            .await?;
+        match bad {
+            Some(e) => Err(self.vsan_malformed(METHOD, e)),
+            None => Ok(count),
+        }
+    }
+
+    /// `VsanQuerySpaceUsage` of a cluster.
+    pub async fn vsan_space_usage(&self, cluster: &str) -> Result<VsanSpace, Error> {
+        const METHOD: &str = "VsanQuerySpaceUsage";
+        let n = self
+            .vsan_invoke(METHOD, || {
+                let mut b = String::from(r#"<VsanQuerySpaceUsage xmlns="urn:vsan">"#);
+                MoRef::new("VsanSpaceReportSystem", "vsan-cluster-space-report-system")
+                    .write(&mut b, "_this");
+                cluster_ref(cluster).write(&mut b, "cluster");
+                b.push_str("</VsanQuerySpaceUsage>");
+                b
+            })
+            .await?;
+        let rv = n
+            .child("returnval")
+            .ok_or_else(|| self.inner.transport.malformed(METHOD, "no returnval"))?;
+        parse::space(rv).map_err(|e| self.vsan_malformed(METHOD, e))
+    }
+
+    /// `VsanQueryVcClusterHealthSummary`'s `overallHealth` (`green`, `yellow`, `red` …),
+    /// from vSAN's cache first, as Telegraf asks it; `None` when the answer has none.
+    pub async fn vsan_overall_health(&self, cluster: &str) -> Result<Option<String>, Error> {
+        let n = self
+            .vsan_invoke("VsanQueryVcClusterHealthSummary", || {
+                let mut b = String::from(r#"<VsanQueryVcClusterHealthSummary xmlns="urn:vsan">"#);
+                MoRef::new("VsanVcClusterHealthSystem", "vsan-cluster-health-system")
+                    .write(&mut b, "_this");
+                cluster_ref(cluster).write(&mut b, "cluster");
+                b.push_str(
+                    "<fields>overallHealth</fields><fields>overallHealthDescription</fields>",
+                );
+                b.push_str(
+                    "<fetchFromCache>true</fetchFromCache></VsanQueryVcClusterHealthSummary>",
+                );
+                b
+            })
+            .await?;
+        Ok(n.text_at(&["returnval", "overallHealth"])
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()))
+    }
+
+    /// `VsanQuerySyncingVsanObjects`'s summary, asked of the `VsanSystemEx` of a host
+    /// (`vsanSystemEx-<n>` for `host-<n>`, as Telegraf names it); `None` for a host moid not
+    /// of that form.
+    pub async fn vsan_resync(&self, host: &str) -> Result<Option<VsanResync>, Error> {
+        const METHOD: &str = "VsanQuerySyncingVsanObjects";
+        let Some(n) = host.strip_prefix("host-").filter(|n| !n.contains('-')) else {
+            return Ok(None);
+        };
+        let answer = self
+            .vsan_invoke(METHOD, || {
+                let mut b = String::from(r#"<VsanQuerySyncingVsanObjects xmlns="urn:vsan">"#);
+                MoRef::new("VsanSystemEx", &format!("vsanSystemEx-{n}")).write(&mut b, "_this");
+                b.push_str("<start>0</start><includeSummary>true</includeSummary>");
+                b.push_str("</VsanQuerySyncingVsanObjects>");
+                b
+            })
+            .await?;
+        let rv = answer
+            .child("returnval")
+            .ok_or_else(|| self.inner.transport.malformed(METHOD, "no returnval"))?;
+        parse::resync(rv)
+            .map(Some)
+            .map_err(|e| self.vsan_malformed(METHOD, e))
+    }
+
+    /// Whether vSAN is on for a cluster, and its hosts (vim25 property collector).
+    pub async fn vsan_cluster_facts(&self, cluster: &str) -> Result<VsanClusterFacts, Error> {
+        let objects = self
+            .retrieve_all(|_| {
+                let mut b = String::new();
+                prop_spec(
+                    &mut b,
+                    "ClusterComputeResource",
+                    &["configurationEx", "host"],
+                );
+                object_spec(&mut b, &cluster_ref(cluster));
+                b
+            })
+            .await?;
+        let Some(o) = objects.into_iter().next() else {
+            return Ok(VsanClusterFacts::default());
+        };
+        let enabled = o
+            .prop("configurationEx")
+            .and_then(|c| c.text_at(&["vsanConfigInfo", "enabled"]))
+            .is_some_and(|t| t.trim() == "true");
+        let hosts = o
+            .prop("host")
+            .map(|h| {
+                h.children
+                    .iter()
+                    .map(|r| r.text.trim().to_string())
+                    .filter(|r| !r.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(VsanClusterFacts { enabled, hosts })
+    }
+
+    /// The CMMDS directory (`HOSTNAME`, `DISK`, `DISK_CAPACITY_TIER`) through the first of
+    /// `hosts` whose `HostVsanInternalSystem` answers, as Telegraf reads it (a host down or
+    /// in maintenance may not). Empty when none answers: the points then carry `uuid`s only
+    /// where Telegraf's would too.
+    pub async fn vsan_cmmds(&self, hosts: &[String]) -> Result<Cmmds, Error> {
+        let mut last = None;
+        for host in hosts {
+            match self.cmmds_of(host).await {
+                Ok(Some(c)) => return Ok(c),
+                Ok(None) => {}
+                Err(e) => last = Some(e),
+            }
+        }
+        match last {
+            Some(e) => Err(e),
+            None => Ok(Cmmds::new()),
+        }
+    }
+
+    async fn cmmds_of(&self, host: &str) -> Result<Option<Cmmds>, Error> {
+        const METHOD: &str = "QueryCmmds";
+        let objects = self
+            .retrieve_all(|_| {
+                let mut b = String::new();
+                prop_spec(&mut b, "HostSystem", &["configManager.vsanInternalSystem"]);
+                object_spec(&mut b, &MoRef::new("HostSystem", host));
+                b
+            })
+            .await?;
+        let Some(system) = objects
+            .first()
+            .and_then(|o| o.moref("configManager.vsanInternalSystem"))
+        else {
+            return Ok(None);
+        };
+        let n = self
+            .invoke(METHOD, |_| {
+                let mut b = String::from(r#"<QueryCmmds xmlns="urn:vim25">"#);
+                system.write(&mut b, "_this");
+                for t in ["HOSTNAME", "DISK", "DISK_CAPACITY_TIER"] {
+                    let _ = write!(b, "<queries><type>{t}</type></queries>");
+                }
+                b.push_str("</QueryCmmds>");
+                b
+            })
+            .await?;
+        let json = n.text_at(&["returnval"]).unwrap_or_default();
+        parse::parse_cmmds(json)
+            .map(Some)
+            .map_err(|e| self.vsan_malformed(METHOD, e))
+    }
+}
