@@ -6,32 +6,12 @@
 mod common;
 
 use common::config::{self, Vc};
+use common::grafana::{filled, queries};
 use common::influx::Influx;
 use common::vcsim::{SimOptions, Simulator};
 
-/// Every InfluxQL query in a Grafana dashboard (targets, annotations, variables).
-fn queries(v: &serde_json::Value, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, v) in m {
-                match (k.as_str(), v.as_str()) {
-                    ("query", Some(q)) if q.contains(' ') => out.push(q.to_string()),
-                    _ => queries(v, out),
-                }
-            }
-        }
-        serde_json::Value::Array(a) => a.iter().for_each(|v| queries(v, out)),
-        _ => {}
-    }
-}
-
-/// A query as Grafana sends it for the last hour, "All" in every variable.
-fn filled(q: &str) -> String {
-    q.replace("$timeFilter", "time > now() - 1h")
-        .replace("$__interval", "1m")
-        .replace("$vmname", ".*")
-        .replace("$esxhostname", ".*")
-}
+/// The dashboard's variables, all filled with "All".
+const VARIABLES: &[&str] = &["vmname", "esxhostname"];
 
 async fn get(sim: &Simulator, path: &str) {
     let base = sim.url.trim_end_matches("/sdk");
@@ -81,8 +61,12 @@ async fn every_query_of_the_alarms_and_events_dashboard_gets_data() {
     assert!(all.len() >= 10, "{all:?}");
     let mut empty = Vec::new();
     for q in &all {
-        if influx.rows("vsphere", &filled(q)).await.is_empty() {
-            empty.push(filled(q));
+        if influx
+            .rows("vsphere", &filled(q, VARIABLES))
+            .await
+            .is_empty()
+        {
+            empty.push(filled(q, VARIABLES));
         }
     }
     assert!(empty.is_empty(), "queries without data: {empty:#?}");

@@ -8,32 +8,12 @@ mod common;
 use std::time::Duration;
 
 use common::config::{self, Vc};
+use common::grafana::{filled, queries};
 use common::influx::Influx;
 use common::vcsim::{SimOptions, Simulator};
 
-/// Every InfluxQL query in a Grafana dashboard (targets, variables).
-fn queries(v: &serde_json::Value, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, v) in m {
-                match (k.as_str(), v.as_str()) {
-                    ("query", Some(q)) if q.contains(' ') => out.push(q.to_string()),
-                    _ => queries(v, out),
-                }
-            }
-        }
-        serde_json::Value::Array(a) => a.iter().for_each(|v| queries(v, out)),
-        _ => {}
-    }
-}
-
-/// A query as Grafana sends it for the last hour, "All" in every variable.
-fn filled(q: &str) -> String {
-    q.replace("$timeFilter", "time > now() - 1h")
-        .replace("$__interval", "1m")
-        .replace("$clustername", ".*")
-        .replace("$hostname", ".*")
-}
+/// The dashboard's variables, all filled with "All".
+const VARIABLES: &[&str] = &["clustername", "hostname"];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_query_of_the_vsan_dashboard_gets_data() {
@@ -59,8 +39,12 @@ async fn every_query_of_the_vsan_dashboard_gets_data() {
     assert!(all.len() >= 16, "{all:?}");
     let mut empty = Vec::new();
     for q in &all {
-        if influx.rows("vsphere", &filled(q)).await.is_empty() {
-            empty.push(filled(q));
+        if influx
+            .rows("vsphere", &filled(q, VARIABLES))
+            .await
+            .is_empty()
+        {
+            empty.push(filled(q, VARIABLES));
         }
     }
     assert!(empty.is_empty(), "queries without data: {empty:#?}");

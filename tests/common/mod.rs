@@ -7,6 +7,7 @@
 pub mod check;
 pub mod cluster;
 pub mod config;
+pub mod grafana;
 pub mod influx;
 pub mod prometheus;
 pub mod vcsim;
