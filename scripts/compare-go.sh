@@ -11,6 +11,9 @@
 # CPU-second).
 #   scripts/compare-go.sh [CLUSTERS HOSTS_PER_CLUSTER VMS_PER_CLUSTER]
 #   RUNS=2 LOOKBACK=5m FORMAT=normal BIN=/path/to/vcollect scripts/compare-go.sh
+#   FORMAT=csv        vcollect asks for csv (its default); the Go collector always asks
+#                     `normal` (govmomi's ToMetricSeries reads nothing else)
+#   GO_FLAGS="-cpuprofile .work/go.prof -gzip=false"   extra flags for scripts/gocollect
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -56,6 +59,7 @@ echo compare > "$work/pw"
 # shellcheck disable=SC2086
 start_vcsim "$work" compare -user compare -cluster "$clusters" -cluster-host "$hosts" -vm "$vms" ${VCSIM_FLAGS:-}
 echo "simulator: $(tail -1 "$work/vcsim.log")"
+echo "window: the last $lookback; vcollect format: $format"
 start_influx "$work"
 go_url=${vc_url/:\/\//://compare:compare@}
 
@@ -88,9 +92,11 @@ CONF
 run_go() {
   local i=$1 db="go_$1"
   curl -sf -XPOST "$influx_url/query" --data-urlencode "q=CREATE DATABASE $db" >/dev/null
+  # shellcheck disable=SC2086
   /usr/bin/time -v -o "$work/time-go-$i.txt" target/gocollect/gocollect -url "$go_url" \
     -influx "$influx_url" -db "$db" -lookback "$lookback" \
     -vm-counters "$(csv_list "${vm_counters[@]}")" -host-counters "$(csv_list "${host_counters[@]}")" \
+    ${GO_FLAGS:-} \
     >"$work/out-go-$i.json" 2>"$work/log-go-$i.txt" || { tail -5 "$work/log-go-$i.txt"; exit 1; }
 }
 

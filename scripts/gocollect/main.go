@@ -43,6 +43,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -89,7 +90,18 @@ func main() {
 	hostCounters := flag.String("host-counters", "", "comma-separated host counter names")
 	batch := flag.Int("batch", 1000, "lines per write (Telegraf's metric_batch_size)")
 	gz := flag.Bool("gzip", true, "gzip the writes (outputs.influxdb's content_encoding = \"gzip\")")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile (runtime/pprof) to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatalf("cpuprofile: %v", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatalf("cpuprofile: %v", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	ctx := context.Background()
 	u, err := url.Parse(*vc)
