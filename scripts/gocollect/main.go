@@ -316,6 +316,7 @@ func points(w *writer, vcenter string, e *entity, em performance.EntityMetric, b
 		group, field := split(s.Name)
 		measurement := "vsphere_" + e.kind + "_" + group
 		percent := byName[s.Name].UnitInfo.GetElementDescription().Key == "percent"
+		t := tags(vcenter, e, group, s.Instance) // populateTags: once per series
 		for i, info := range em.SampleInfo {
 			if i >= len(s.Value) || s.Value[i] < 0 || !info.Timestamp.After(after) {
 				continue
@@ -323,7 +324,7 @@ func points(w *writer, vcenter string, e *entity, em performance.EntityMetric, b
 			key := measurement + " " + s.Instance + " " + strconv.FormatInt(info.Timestamp.UnixNano(), 10)
 			b, ok := buckets[key]
 			if !ok {
-				b = &point{measurement: measurement, tags: tags(vcenter, e, group, s.Instance), ts: info.Timestamp}
+				b = &point{measurement: measurement, tags: t, ts: info.Timestamp}
 				b.fields = append(b.fields, e.extra...)
 				buckets[key] = b
 				order = append(order, key)
