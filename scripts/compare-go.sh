@@ -127,12 +127,17 @@ def summary(who, i):
 
 rates = {"go": [], "vcollect": []}
 for i in range(1, runs + 1):
+    counts = {}
     for who in ("go", "vcollect"):
         samples, lines = summary(who, i)
+        counts[who] = samples
         cpu, rss = timing(f"{work}/time-{who}-{i}.txt")
         rates[who].append(samples / cpu)
         print(f"{who:8} run {i}: samples {samples}, lines {lines}, cpu {cpu:.2f} s, "
               f"peak RSS {rss:.0f} MB, {samples / cpu / 1e6:.3f} M samples per CPU-second")
+    # The two must have collected the same work for the ratio to mean anything.
+    if abs(counts["go"] - counts["vcollect"]) > 0.03 * max(counts.values()):
+        sys.exit(f"run {i}: the two collected different samples ({counts}): not comparable")
 go, vc = statistics.median(rates["go"]), statistics.median(rates["vcollect"])
 print(f"median samples per CPU-second: go {go / 1e6:.3f} M, vcollect {vc / 1e6:.3f} M")
 print(f"vcollect/go: {vc / go:.1f}x")
