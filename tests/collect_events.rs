@@ -132,12 +132,9 @@ fn metric(text: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.trim().split(' ').next()?.parse().ok())
 }
 
-/// A snapshot taken, reverted to and removed, with the default event set: vCenter records the
-/// first and the last only as tasks (`TaskEvent`, tagged with the task), the revert also as
-/// an `EventEx` (tests/vcsim/snapshots.go). The tasks of the default set and the revert's
-/// outcome arrive; the revert's own task, not in the set, does not.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_snapshot_taken_reverted_and_removed_arrives_as_events() {
+/// A simulator of one host and one VM, InfluxDB, and an agent writing the default event set
+/// every 2 s (its data dir: the temporary directory, kept while it runs).
+async fn one_vm_with_events() -> (Simulator, Influx, tempfile::TempDir, tokio::process::Child) {
     let sim = Simulator::start(SimOptions {
         clusters: 1,
         hosts_per_cluster: 1,
@@ -149,7 +146,17 @@ async fn a_snapshot_taken_reverted_and_removed_arrives_as_events() {
     let dir = tempfile::tempdir().unwrap();
     let collect = "[collect]\ninterval = \"2s\"\nlookback = \"1m\"\nevents = true\n";
     let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), collect);
-    let mut agent = common::spawn_agent(&cfg, None);
+    let agent = common::spawn_agent(&cfg, None);
+    (sim, influx, dir, agent)
+}
+
+/// A snapshot taken, reverted to and removed, with the default event set: vCenter records the
+/// first and the last only as tasks (`TaskEvent`, tagged with the task), the revert also as
+/// an `EventEx` (tests/vcsim/snapshots.go). The tasks of the default set and the revert's
+/// outcome arrive; the revert's own task, not in the set, does not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_taken_reverted_and_removed_arrives_as_events() {
+    let (sim, influx, _dir, mut agent) = one_vm_with_events().await;
     let vm = "DC0_C0_RP0_VM0";
     let base = sim.url.trim_end_matches("/sdk").to_string();
     let snapshot = |op: &'static str| {
@@ -218,18 +225,7 @@ async fn a_snapshot_taken_reverted_and_removed_arrives_as_events() {
 /// milliseconds of the timestamp, docs/compatibility.md), and every key is one point.
 #[tokio::test(flavor = "multi_thread")]
 async fn events_of_one_type_on_one_object_in_one_second_are_one_point_each() {
-    let sim = Simulator::start(SimOptions {
-        clusters: 1,
-        hosts_per_cluster: 1,
-        vms: 1,
-        ..SimOptions::default()
-    });
-    let influx = Influx::start().await;
-    influx.create_db("vsphere").await;
-    let dir = tempfile::tempdir().unwrap();
-    let collect = "[collect]\ninterval = \"2s\"\nlookback = \"1m\"\nevents = true\n";
-    let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), collect);
-    let mut agent = common::spawn_agent(&cfg, None);
+    let (sim, influx, _dir, mut agent) = one_vm_with_events().await;
     let vm = "DC0_C0_RP0_VM0";
     let q = "SELECT \"key\" FROM \"vsphere_event\" WHERE \"type\" = 'VmPoweredOnEvent'";
     // Bursts of four until one lands in a single second (the first, nearly always).
