@@ -5,9 +5,6 @@
 //!
 //! Run: `cargo bench --bench pipeline`
 
-use std::collections::HashMap;
-use std::io::Read;
-
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 mod collector;

@@ -265,6 +265,10 @@ fn shape(
     (gauge, unit, values)
 }
 
+/// A mapped field: Telegraf's measurement and field, the OTel name, the attributes every
+/// point has, whether it is a gauge (else a sum), its unit.
+type Mapped<'a> = (&'a str, &'a str, &'a str, &'a [&'a str], bool, &'a str);
+
 /// `names = "otel"`: the counters with an exact equivalent in the OpenTelemetry vcenter
 /// receiver arrive under its names, units, types and attributes, every sample InfluxDB got;
 /// the others keep Telegraf's names and tags.
@@ -298,7 +302,7 @@ async fn otel_names_send_the_vcenter_receivers_metrics_and_keep_telegrafs_for_th
         "direction",
     ];
     let vm = ["moid", "vcenter.vm.name", "vcenter.host.name", "object"];
-    let mapped: [(&str, &str, &str, &[&str], bool, &str); 4] = [
+    let mapped: [Mapped; 4] = [
         (
             "vsphere_host_disk",
             "read_average",
