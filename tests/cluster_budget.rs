@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::check;
-use common::cluster::{one_leader, Cluster, Options};
+use common::cluster::{one_leader, Cluster};
 use common::config::Vc;
 use common::influx::Influx;
 use common::poll;
@@ -49,16 +49,7 @@ async fn three_nodes_never_exceed_the_vcenters_budget_through_a_membership_chang
     influx.create_db("vsphere").await;
     let mut vc = Vc::new("vc1", &sim);
     vc.extra = format!("max_concurrent_queries = {BUDGET}");
-    let mut c = Cluster::new(
-        &vc,
-        &influx.url(),
-        Options {
-            slots: 3,
-            bootstrap_expect: 3,
-            failure_timeout: "2s",
-            collect: COLLECT,
-        },
-    );
+    let mut c = Cluster::three(&vc, &influx.url(), COLLECT);
     c.start_all(3);
     c.wait_statuses("one leader", &[0, 1, 2], Duration::from_secs(30), |all| {
         one_leader(all) && all.iter().all(|s| s.spread() == [341, 341, 342])

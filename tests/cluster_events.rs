@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::cluster::{one_leader, Cluster, Options, Status};
+use common::cluster::{one_leader, Cluster, Status};
 use common::config::Vc;
 use common::influx::Influx;
 use common::vcsim::{SimOptions, Simulator};
@@ -196,16 +196,7 @@ async fn every_event_arrives_once_through_a_drain_and_a_kill_of_the_reading_node
     });
     let influx = Influx::start().await;
     influx.create_db("vsphere").await;
-    let mut cluster = Cluster::new(
-        &Vc::new("vc1", &sim),
-        &influx.url(),
-        Options {
-            slots: 3,
-            bootstrap_expect: 3,
-            failure_timeout: "2s",
-            collect: COLLECT,
-        },
-    );
+    let mut cluster = Cluster::three(&Vc::new("vc1", &sim), &influx.url(), COLLECT);
     cluster.start_all(3);
     let (st, took) = cluster
         .wait_statuses(

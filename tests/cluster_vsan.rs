@@ -8,7 +8,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::cluster::{one_leader, Cluster, Options};
+use common::cluster::{one_leader, Cluster};
 use common::config::Vc;
 use common::influx::Influx;
 use common::vcsim::{SimOptions, Simulator};
@@ -73,16 +73,7 @@ async fn a_leader_kill_and_a_drain_lose_no_vsan_sample() {
     });
     let influx = Influx::start().await;
     influx.create_db("vsphere").await;
-    let mut cluster = Cluster::new(
-        &Vc::new("vc1", &sim),
-        &influx.url(),
-        Options {
-            slots: 3,
-            bootstrap_expect: 3,
-            failure_timeout: "2s",
-            collect: COLLECT,
-        },
-    );
+    let mut cluster = Cluster::three(&Vc::new("vc1", &sim), &influx.url(), COLLECT);
     cluster.start_all(3);
     let (st, _) = cluster
         .wait_statuses(

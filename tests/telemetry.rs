@@ -10,7 +10,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::cluster::{Cluster, Options, TOKEN};
+use common::cluster::{Cluster, TOKEN};
 use common::config::{self, Vc};
 use common::influx::Influx;
 use common::vcsim::{SimOptions, Simulator};
@@ -298,16 +298,7 @@ async fn healthz_answers_200_then_503_once_the_quorum_is_lost() {
     let sim = Simulator::start(SimOptions::default());
     let influx = Influx::start().await;
     influx.create_db("vsphere").await;
-    let mut cluster = Cluster::new(
-        &Vc::new("vc1", &sim),
-        &influx.url(),
-        Options {
-            slots: 3,
-            bootstrap_expect: 3,
-            failure_timeout: "2s",
-            collect: COLLECT,
-        },
-    );
+    let mut cluster = Cluster::three(&Vc::new("vc1", &sim), &influx.url(), COLLECT);
     let addrs: Vec<String> = (0..3).map(|_| common::free_addr()).collect();
     for (n, addr) in cluster.nodes.iter().zip(&addrs) {
         let mut text = std::fs::read_to_string(&n.config).unwrap();

@@ -53,6 +53,18 @@ pub struct Options<'a> {
 }
 
 impl Cluster {
+    /// The cluster most tests want: three slots that bootstrap together, a 2-s failure
+    /// timeout, `collect` as the `[collect]` table; starts nothing.
+    pub fn three(vc: &Vc, influx_url: &str, collect: &str) -> Cluster {
+        let opts = Options {
+            slots: 3,
+            bootstrap_expect: 3,
+            failure_timeout: "2s",
+            collect,
+        };
+        Cluster::new(vc, influx_url, opts)
+    }
+
     /// Writes `slots` configurations that differ only in `[node]` (every slot's address is in
     /// `peers`); starts nothing. Slot addresses sort in slot order, so the bootstrap set (the
     /// first `bootstrap_expect` peers sorted) is slots `0..bootstrap_expect`.
