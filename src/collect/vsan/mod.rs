@@ -38,14 +38,27 @@ pub const MAX_WINDOW: i64 = 86_400;
 /// `metric_lookback` default).
 pub const FIRST_LOOKBACK: i64 = 3;
 
+/// How long a cluster's CMMDS directory (host and disk names by UUID) is used before it is
+/// read again, unless the cluster's hosts change first. Reading it was two calls per
+/// cluster and discovery; a disk added in between is tagged by UUID only until then.
+pub const CMMDS_REFRESH: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// One vSAN cluster of the last discovery.
 #[derive(Debug)]
 struct VsanCluster {
     tags: ClusterTags,
     bucket: u32,
-    /// Whether vSAN is on and its hosts: read when this node first collects it.
-    facts: Option<(bool, Vec<String>)>,
-    cmmds: Option<Cmmds>,
+    /// Whether vSAN is on, and its hosts: read for every cluster at each discovery, in one
+    /// call.
+    facts: (bool, Vec<String>),
+}
+
+/// A cluster's CMMDS directory, when and for which hosts it was read.
+#[derive(Debug)]
+struct CmmdsCache {
+    read: Instant,
+    hosts: Vec<String>,
+    dir: Cmmds,
 }
 
 /// One vCenter's vSAN collector: its clusters, selection and progress.
@@ -58,6 +71,8 @@ pub struct VsanCollector {
     selection: Option<(u64, Selection)>,
     /// Newest sample written per owned cluster (moid).
     last: HashMap<String, i64>,
+    /// The CMMDS directories of this session, by cluster moid.
+    cmmds: HashMap<String, CmmdsCache>,
     /// vCenter's time of the last query.
     queried: Option<i64>,
 }
@@ -160,20 +175,32 @@ impl VsanCollector {
             .await?;
         let filter = PathFilter::new(&cfg.cluster_include, &[] as &[String]);
         let none = Vec::new();
+        let admitted: Vec<String> = found
+            .entities
+            .iter()
+            .filter(|e| filter.admits(found.paths.get(&e.moid).unwrap_or(&none)))
+            .map(|e| e.moid.clone())
+            .collect();
+        let mut facts = c.client.vsan_clusters_facts(&admitted).await?;
+        if self.discovered.is_none_or(|(_, s)| s != session) {
+            self.cmmds.clear(); // UUIDs and moids are the new session's
+        }
         self.clusters = found
             .entities
             .into_iter()
             .filter(|e| filter.admits(found.paths.get(&e.moid).unwrap_or(&none)))
             .map(|e| VsanCluster {
                 bucket: bucket_of(c.vcenter, &e.moid),
+                facts: facts
+                    .remove(&e.moid)
+                    .map(|f| (f.enabled, f.hosts))
+                    .unwrap_or_default(),
                 tags: ClusterTags {
                     vcenter: c.vcenter.to_string(),
                     dcname: e.dcname.unwrap_or_default(),
                     clustername: e.name,
                     moid: e.moid,
                 },
-                facts: None,
-                cmmds: None,
             })
             .collect();
         self.discovered = Some((Instant::now(), session));
@@ -191,16 +218,11 @@ impl VsanCollector {
         summary: &mut CycleSummary,
     ) -> Option<i64> {
         let (_, selection) = self.selection.clone()?;
-        let (enabled, hosts) = match self.facts(c, i).await {
-            Ok(f) => f,
-            Err(e) => {
-                summary.errors.push(format!("vsan: {e}"));
-                return None;
-            }
-        };
+        let (enabled, hosts) = self.clusters[i].facts.clone();
         if !enabled {
             return None; // not a vSAN cluster: nothing to collect, nothing to hold back
         }
+        self.refresh_cmmds(c, i).await;
         let cluster = &self.clusters[i];
         let moid = cluster.tags.moid.clone();
         if selection.summary() {
@@ -224,28 +246,33 @@ impl VsanCollector {
         Some(reached)
     }
 
-    /// vSAN on or off, and the hosts, of cluster `i` (read once per discovery), and its CMMDS
-    /// directory (empty when no host answers, as Telegraf goes on without it).
-    async fn facts(
-        &mut self,
-        c: &VsanCycle<'_>,
-        i: usize,
-    ) -> Result<(bool, Vec<String>), crate::vsphere::Error> {
-        let cluster = &mut self.clusters[i];
-        if cluster.facts.is_none() {
-            let f = c.client.vsan_cluster_facts(&cluster.tags.moid).await?;
-            cluster.facts = Some((f.enabled, f.hosts));
+    /// Reads cluster `i`'s CMMDS directory when this session has none, it is older than
+    /// [`CMMDS_REFRESH`] or the cluster's hosts changed. When no host answers, the points
+    /// carry UUIDs (as Telegraf goes on without it).
+    async fn refresh_cmmds(&mut self, c: &VsanCycle<'_>, i: usize) {
+        let cluster = &self.clusters[i];
+        let hosts = &cluster.facts.1;
+        let fresh = self
+            .cmmds
+            .get(&cluster.tags.moid)
+            .is_some_and(|d| d.read.elapsed() < CMMDS_REFRESH && d.hosts == *hosts);
+        if fresh {
+            return;
         }
-        let (enabled, hosts) = cluster.facts.clone().unwrap_or_default();
-        if enabled && cluster.cmmds.is_none() {
-            let cmmds = c.client.vsan_cmmds(&hosts).await.unwrap_or_else(|e| {
+        let dir = match c.client.vsan_cmmds(hosts).await {
+            Ok(dir) => dir,
+            Err(e) => {
+                // Not kept: asked again next time.
                 tracing::warn!(vcenter = %c.vcenter, cluster = %cluster.tags.clustername, error = %e,
                     "vSAN: CMMDS not read: hosts and disks are tagged by uuid only");
-                Cmmds::new()
-            });
-            cluster.cmmds = Some(cmmds);
-        }
-        Ok((enabled, hosts))
+                self.cmmds.remove(&cluster.tags.moid);
+                return;
+            }
+        };
+        let read = Instant::now();
+        let hosts = hosts.clone();
+        self.cmmds
+            .insert(cluster.tags.moid.clone(), CmmdsCache { read, hosts, dir });
     }
 
     /// Every selected entity type of cluster `i` over (`start`, now]: all in one call (the
@@ -300,7 +327,10 @@ impl VsanCollector {
     ) -> Result<bool, crate::vsphere::Error> {
         let cluster = &self.clusters[i];
         let empty = Cmmds::new();
-        let cmmds = cluster.cmmds.as_ref().unwrap_or(&empty);
+        let cmmds = self
+            .cmmds
+            .get(&cluster.tags.moid)
+            .map_or(&empty, |d| &d.dir);
         let mut batch = Batch::default();
         c.client
             .vsan_query_perf(&cluster.tags.moid, types, start, c.now, |e| {
