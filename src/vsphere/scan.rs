@@ -120,10 +120,56 @@ impl<'n> Cutter<'n> {
         }
     }
 
+    /// Where the element being cut (starting at `cut`) ends: after the first end tag of
+    /// its name from `self.pos` (`</name>` or `</p:name>`), found without tokenizing what
+    /// is inside (the caller reads it, and an element whose inside is not balanced is an
+    /// error there). `None`: not in `buf` yet.
+    fn cut_end(&mut self) -> Option<usize> {
+        let mut from = self.pos;
+        loop {
+            let Some(at) = memchr::memmem::find(&self.buf[from..], self.name) else {
+                // Next time from where a name cut by the chunk's end could start.
+                self.pos = self.buf.len().saturating_sub(self.name.len()).max(self.pos);
+                return None;
+            };
+            let at = at + from;
+            let after = at + self.name.len();
+            let before = &self.buf[..at];
+            let opens = before.ends_with(b"</")
+                || before.iter().rposition(|&b| b == b'<').is_some_and(|lt| {
+                    let tag = &before[lt..];
+                    tag.starts_with(b"</")
+                        && tag.ends_with(b":")
+                        && tag[2..tag.len() - 1]
+                            .iter()
+                            .all(|b| !b" \t\r\n>/".contains(b))
+                });
+            match self.buf.get(after) {
+                None => {
+                    self.pos = at;
+                    return None;
+                }
+                Some(b'>') if opens => return Some(after + 1),
+                _ => from = after,
+            }
+        }
+    }
+
     /// Takes the next chunk; each element completed in it goes to `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut impl FnMut(&[u8])) {
         self.buf.extend_from_slice(chunk);
-        while let Some((tok, end)) = next(&self.buf, self.pos) {
+        loop {
+            if let Some(s) = self.cut {
+                let Some(end) = self.cut_end() else { break };
+                out(&self.buf[s..end]);
+                self.cut = None;
+                self.done = end;
+                self.pos = end;
+                continue;
+            }
+            let Some((tok, end)) = next(&self.buf, self.pos) else {
+                break;
+            };
             let start = self.pos;
             self.pos = end;
             match tok {
@@ -132,22 +178,16 @@ impl<'n> Cutter<'n> {
                         self.rest.extend_from_slice(&self.buf[self.done..start]);
                         self.cut = Some(start);
                         self.done = start;
+                    } else {
+                        self.depth += 1;
                     }
-                    self.depth += 1;
                 }
                 Tok::Empty(n) if self.cut.is_none() && self.depth == self.at && n == self.name => {
                     self.rest.extend_from_slice(&self.buf[self.done..start]);
                     out(&self.buf[start..end]);
                     self.done = end;
                 }
-                Tok::End(_) => {
-                    self.depth = self.depth.saturating_sub(1);
-                    if let (Some(s), true) = (self.cut, self.depth == self.at) {
-                        out(&self.buf[s..end]);
-                        self.cut = None;
-                        self.done = end;
-                    }
-                }
+                Tok::End(_) => self.depth = self.depth.saturating_sub(1),
                 _ => {}
             }
         }
@@ -209,8 +249,8 @@ mod tests {
 
     #[test]
     fn cuts_the_named_elements_at_their_depth_from_any_chunking() {
-        let doc = b"<E><B><R><returnval><a>1</a><returnval>in</returnval></returnval>\
-            <returnval/><other>2</other><returnval><a>3</a></returnval></R></B></E>";
+        let doc = b"<E><B><R><returnval><a>1</a><b>returnval</b></returnval>\
+            <returnval/><other>2</other><v:returnval x='1'><a>3</a></v:returnval></R></B></E>";
         for size in [1, 2, 3, 7, doc.len()] {
             let mut c = Cutter::new(3, "returnval");
             let mut cut = Vec::new();
@@ -221,9 +261,9 @@ mod tests {
             assert_eq!(
                 cut,
                 [
-                    b"<returnval><a>1</a><returnval>in</returnval></returnval>".to_vec(),
+                    b"<returnval><a>1</a><b>returnval</b></returnval>".to_vec(),
                     b"<returnval/>".to_vec(),
-                    b"<returnval><a>3</a></returnval>".to_vec(),
+                    b"<v:returnval x='1'><a>3</a></v:returnval>".to_vec(),
                 ],
                 "chunks of {size}"
             );
@@ -232,6 +272,19 @@ mod tests {
                 "chunks of {size}"
             );
         }
+    }
+
+    #[test]
+    fn an_element_ends_at_the_first_end_tag_of_its_name() {
+        // What is inside is not tokenized: a nested element of the same name (no entity
+        // holds one) ends the cut early, and the reader of the cut bytes finds them broken.
+        let mut c = Cutter::new(1, "r");
+        let mut cut = Vec::new();
+        c.push(b"<E><r><r>x</r></r></E>", &mut |b: &[u8]| {
+            cut.push(b.to_vec())
+        });
+        assert_eq!(cut, [b"<r><r>x</r>".to_vec()]);
+        assert_eq!(c.finish(), b"<E></r></E>");
     }
 
     #[test]

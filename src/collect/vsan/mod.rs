@@ -14,6 +14,7 @@
 //! no call. See `select.rs` for which metrics, `encode.rs` for the points.
 
 mod encode;
+mod late;
 mod select;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,7 +25,7 @@ use super::path_filter::PathFilter;
 use super::summary::CycleSummary;
 use crate::config::{CollectConfig, VsanConfig};
 use crate::sink::{Batch, Outcome, Sink};
-use crate::vsphere::vsan::Cmmds;
+use crate::vsphere::vsan::{Cmmds, VsanSpec};
 use crate::vsphere::{Client, EntityKind, ExtraSpec};
 
 pub use encode::{entity_tags, ClusterTags};
@@ -73,6 +74,8 @@ pub struct VsanCollector {
     last: HashMap<String, i64>,
     /// The CMMDS directories of this session, by cluster moid.
     cmmds: HashMap<String, CmmdsCache>,
+    /// Per owned cluster (moid), its entities behind the others of their type (`late.rs`).
+    late: HashMap<String, Vec<late::LateEntity>>,
     /// vCenter's time of the last query.
     queried: Option<i64>,
 }
@@ -124,6 +127,7 @@ impl VsanCollector {
             .map(|&i| self.clusters[i].tags.moid.as_str())
             .collect();
         self.last.retain(|m, _| moids.contains(&m.as_str()));
+        self.late.retain(|m, _| moids.contains(&m.as_str()));
         let mut buckets: BTreeMap<u32, i64> = BTreeMap::new();
         for i in owned {
             if let Some(reached) = self.collect_cluster(&c, i, interval, summary).await {
@@ -239,11 +243,45 @@ impl VsanCollector {
             .copied()
             .or_else(|| c.snapshot.watermark(EntityKind::Vsan, cluster.bucket));
         let start = window_start(c.now, reached, interval);
-        let newest = self.query_types(c, i, &selection, start, summary).await?;
+        let mut entities = HashMap::new();
+        let newest = self
+            .query_types(c, i, &selection, start, &mut entities, summary)
+            .await?;
+        self.query_late(c, i, start, &mut entities, summary).await;
         let reached = newest.unwrap_or(start).max(start);
         let slot = self.last.entry(moid).or_insert(reached);
         *slot = (*slot).max(reached);
         Some(reached)
+    }
+
+    /// Asks cluster `i`'s late entities again (over their newest to `start`, see `late.rs`)
+    /// and keeps those still late. A failed call is an error of the cycle; they stay late.
+    async fn query_late(
+        &mut self,
+        c: &VsanCycle<'_>,
+        i: usize,
+        start: i64,
+        entities: &mut HashMap<String, i64>,
+        summary: &mut CycleSummary,
+    ) {
+        let moid = self.clusters[i].tags.moid.clone();
+        let previous = self.late.remove(&moid).unwrap_or_default();
+        let specs = late::specs(&previous, start, c.client.vsan_multi_uuid());
+        if !specs.is_empty() {
+            if let Err(e) = self.query_group(c, i, &specs, entities, summary).await {
+                crate::telemetry::metrics().error(c.vcenter, e.cause());
+                let name = &self.clusters[i].tags.clustername;
+                summary
+                    .errors
+                    .push(format!("vsan {name}: late entities: {e}"));
+            }
+        }
+        let late = late::late_entities(entities, previous, c.now - MAX_WINDOW);
+        if !late.is_empty() {
+            tracing::debug!(vcenter = %c.vcenter, cluster = %moid, late = late.len(),
+                "vSAN entities behind their type: asked again next time");
+            self.late.insert(moid, late);
+        }
     }
 
     /// Reads cluster `i`'s CMMDS directory when this session has none, it is older than
@@ -278,24 +316,30 @@ impl VsanCollector {
     /// Every selected entity type of cluster `i` over (`start`, now]: all in one call (the
     /// API takes a list of specs), or one call per type when vSAN refuses the list (a type
     /// it cannot answer). Returns the newest sample every type with samples reached (`None`
-    /// inside: no type had one), or `None` when a call or a write failed.
+    /// inside: no type had one), or `None` when a call or a write failed; each entity's
+    /// newest sample into `entities` (by `entityRefId`).
     async fn query_types(
         &self,
         c: &VsanCycle<'_>,
         i: usize,
         selection: &Selection,
         start: i64,
+        entities: &mut HashMap<String, i64>,
         summary: &mut CycleSummary,
     ) -> Option<Option<i64>> {
         let name = &self.clusters[i].tags.clustername;
-        let mut newest: HashMap<String, i64> = HashMap::new();
         let mut ok = true;
         let mut pending = vec![selection.entity_types.clone()];
         while let Some(types) = pending.pop() {
-            match self
-                .query_group(c, i, &types, start, &mut newest, summary)
-                .await
-            {
+            let specs: Vec<VsanSpec> = types
+                .iter()
+                .map(|t| VsanSpec {
+                    entity_ref_id: format!("{t}:*"),
+                    start,
+                    end: c.now,
+                })
+                .collect();
+            match self.query_group(c, i, &specs, entities, summary).await {
                 Ok(written) => ok &= written,
                 Err(e) if types.len() > 1 && e.fault_name().is_some() => {
                     tracing::debug!(vcenter = %c.vcenter, cluster = %name, error = %e,
@@ -311,17 +355,22 @@ impl VsanCollector {
                 }
             }
         }
-        ok.then(|| newest.values().min().copied())
+        let mut by_type: HashMap<&str, i64> = HashMap::new();
+        for (id, ts) in entities.iter() {
+            let t = id.split_once(':').map_or(id.as_str(), |(t, _)| t);
+            let slot = by_type.entry(t).or_insert(*ts);
+            *slot = (*slot).max(*ts);
+        }
+        ok.then(|| by_type.values().min().copied())
     }
 
-    /// One `VsanPerfQueryPerf` call for `types`, its points written; the newest sample of
-    /// each type into `newest`. `Ok(false)`: the sink did not take them.
+    /// One `VsanPerfQueryPerf` call of `specs`, its points written; the newest sample of
+    /// each entity into `newest` (by `entityRefId`). `Ok(false)`: the sink did not take them.
     async fn query_group(
         &self,
         c: &VsanCycle<'_>,
         i: usize,
-        types: &[String],
-        start: i64,
+        specs: &[VsanSpec],
         newest: &mut HashMap<String, i64>,
         summary: &mut CycleSummary,
     ) -> Result<bool, crate::vsphere::Error> {
@@ -333,11 +382,11 @@ impl VsanCollector {
             .map_or(&empty, |d| &d.dir);
         let mut batch = Batch::default();
         c.client
-            .vsan_query_perf(&cluster.tags.moid, types, start, c.now, |e| {
+            .vsan_query_specs(&cluster.tags.moid, specs, |e| {
                 let (n, ts) = encode::perf_lines(&mut batch.body, &cluster.tags, &e, cmmds);
                 batch.lines += n;
                 if let Some(ts) = ts {
-                    let slot = newest.entry(e.type_and_uuid().0.to_string()).or_insert(ts);
+                    let slot = newest.entry(e.entity_ref_id).or_insert(ts);
                     *slot = (*slot).max(ts);
                 }
             })

@@ -26,6 +26,44 @@ pub struct VsanClusterFacts {
     pub hosts: Vec<String>,
 }
 
+/// The most UUIDs one `VsanPerfQuerySpec` may name (`<type>:<uuid>,<uuid>,…`), from vSAN
+/// 8.0 U2 on (the API reference of `VsanPerfQueryPerf`).
+pub const MAX_SPEC_UUIDS: usize = 400;
+
+/// One `VsanPerfQuerySpec`: an `entityRefId` over (`start`, `end`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VsanSpec {
+    pub entity_ref_id: String,
+    pub start: i64,
+    pub end: i64,
+}
+
+/// The `entityRefId`s that name `uuids` of `entity_type`: up to [`MAX_SPEC_UUIDS`] in one
+/// where the server takes a list (`multi`), else one each (every version takes
+/// `<type>:<uuid>`).
+pub fn entity_ref_ids(entity_type: &str, uuids: &[String], multi: bool) -> Vec<String> {
+    let per = if multi { MAX_SPEC_UUIDS } else { 1 };
+    uuids
+        .chunks(per)
+        .map(|c| format!("{entity_type}:{}", c.join(",")))
+        .collect()
+}
+
+/// Whether an `about.apiVersion` (`8.0.2.0`) is `want` or later; one that does not parse is
+/// not.
+pub fn api_version_at_least(version: &str, want: [u32; 3]) -> bool {
+    let mut parts = version.trim().split('.').map(|p| p.parse::<u32>());
+    let mut got = [0u32; 3];
+    for g in &mut got {
+        match parts.next() {
+            Some(Ok(n)) => *g = n,
+            Some(Err(_)) => return false,
+            None => break,
+        }
+    }
+    got >= want
+}
+
 /// The one property of `configurationEx` vcollect needs.
 const ENABLED: &str = "configurationEx.vsanConfigInfo.enabled";
 
@@ -72,6 +110,13 @@ impl Client {
             .collect())
     }
 
+    /// Whether this vCenter's vSAN takes several UUIDs in one spec (vSAN 8.0 U2, which comes
+    /// with vCenter 8.0 U2): its `about.apiVersion` is 8.0.2 or later. Telegraf gates its
+    /// vSAN calls on the same `apiVersion` (5.5 for vSAN, 6.7 for resync).
+    pub fn vsan_multi_uuid(&self) -> bool {
+        api_version_at_least(&self.session().sc.api_version, [8, 0, 2])
+    }
+
     /// `VsanPerfQueryPerf` of every entity of `entity_types` in the cluster (one spec
     /// `<type>:*` per type, in one call) over (`start`, `end`], each entity handed to `out`
     /// as it is parsed. Returns how many.
@@ -81,6 +126,25 @@ impl Client {
         entity_types: &[String],
         start: i64,
         end: i64,
+        out: impl FnMut(VsanEntityMetrics),
+    ) -> Result<usize, Error> {
+        let specs: Vec<VsanSpec> = entity_types
+            .iter()
+            .map(|t| VsanSpec {
+                entity_ref_id: format!("{t}:*"),
+                start,
+                end,
+            })
+            .collect();
+        self.vsan_query_specs(cluster, &specs, out).await
+    }
+
+    /// `VsanPerfQueryPerf` of `specs` in one call, each entity handed to `out` as it is
+    /// parsed. Returns how many.
+    pub async fn vsan_query_specs(
+        &self,
+        cluster: &str,
+        specs: &[VsanSpec],
         mut out: impl FnMut(VsanEntityMetrics),
     ) -> Result<usize, Error> {
         const METHOD: &str = "VsanPerfQueryPerf";
@@ -88,14 +152,14 @@ impl Client {
             .send_to(Service::Vsan, METHOD, |_| {
                 let mut b = String::from(r#"<VsanPerfQueryPerf xmlns="urn:vsan">"#);
                 MoRef::new("VsanPerformanceManager", PERF_MANAGER).write(&mut b, "_this");
-                for t in entity_types {
+                for s in specs {
                     let _ = write!(
                         b,
-                        "<querySpecs><entityRefId>{}:*</entityRefId>",
-                        xml::escape(t)
+                        "<querySpecs><entityRefId>{}</entityRefId>",
+                        xml::escape(&s.entity_ref_id)
                     );
-                    write_time(&mut b, "startTime", start);
-                    write_time(&mut b, "endTime", end);
+                    write_time(&mut b, "startTime", s.start);
+                    write_time(&mut b, "endTime", s.end);
                     b.push_str("</querySpecs>");
                 }
                 cluster_ref(cluster).write(&mut b, "cluster");
@@ -302,5 +366,39 @@ impl Client {
         parse::parse_cmmds(json)
             .map(Some)
             .map_err(|e| self.vsan_malformed(METHOD, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_go_400_to_a_spec_where_the_server_takes_lists_else_one_each() {
+        let uuids: Vec<String> = (0..801).map(|i| format!("u{i}")).collect();
+        let multi = entity_ref_ids("virtual-machine", &uuids, true);
+        assert_eq!(multi.len(), 3);
+        assert!(multi[0].starts_with("virtual-machine:u0,u1,"));
+        assert_eq!(multi[0].matches(',').count(), MAX_SPEC_UUIDS - 1);
+        assert_eq!(multi[2], "virtual-machine:u800");
+        let single = entity_ref_ids("virtual-machine", &uuids[..2], false);
+        assert_eq!(single, ["virtual-machine:u0", "virtual-machine:u1"]);
+        assert!(entity_ref_ids("t", &[], true).is_empty());
+    }
+
+    #[test]
+    fn lists_from_api_version_8_0_2() {
+        for (v, want) in [
+            ("8.0.2.0", true),
+            ("8.0.3.0", true),
+            ("9.0", true),
+            ("8.0.1.0", false),
+            ("8.0", false),
+            ("6.5", false),
+            ("", false),
+            ("x.y", false),
+        ] {
+            assert_eq!(api_version_at_least(v, [8, 0, 2]), want, "{v}");
+        }
     }
 }
