@@ -449,27 +449,35 @@ impl Transport {
         resp: reqwest::Response,
     ) -> Result<Node, Error> {
         let bytes = match tokio::time::timeout(self.timeout, read_capped(resp, MAX_ANSWER)).await {
-            Ok(Ok((_, true))) => {
-                return Err(self.malformed(method, format!("answer larger than {MAX_ANSWER} bytes")))
-            }
             Ok(Ok((b, false))) => b,
-            Err(_) => {
-                return Err(Error::Timeout {
-                    vcenter: self.name.clone(),
-                    method,
-                    timeout: self.timeout,
-                })
-            }
-            Ok(Err(e)) => {
-                return Err(Error::Truncated {
-                    vcenter: self.name.clone(),
-                    method,
-                    entities: 0,
-                    detail: error_chain(&e),
-                })
-            }
+            Ok(Ok((_, true))) => return Err(self.read_error(method, None)),
+            Ok(Err(e)) => return Err(self.read_error(method, Some(Ok(e)))),
+            Err(e) => return Err(self.read_error(method, Some(Err(e)))),
         };
         self.answer(method, parse_answer(&bytes))
+    }
+
+    /// Why a whole answer was not read: `None` past [`MAX_ANSWER`], else the read's error or
+    /// its timeout.
+    fn read_error(
+        &self,
+        method: &'static str,
+        why: Option<Result<reqwest::Error, tokio::time::error::Elapsed>>,
+    ) -> Error {
+        match why {
+            None => self.malformed(method, format!("answer larger than {MAX_ANSWER} bytes")),
+            Some(Err(_)) => Error::Timeout {
+                vcenter: self.name.clone(),
+                method,
+                timeout: self.timeout,
+            },
+            Some(Ok(e)) => Error::Truncated {
+                vcenter: self.name.clone(),
+                method,
+                entities: 0,
+                detail: error_chain(&e),
+            },
+        }
     }
 
     /// Like [`Self::read_answer`] for an answer that may be large (a property collector
@@ -545,25 +553,10 @@ impl Transport {
             Ok::<_, reqwest::Error>(true)
         };
         match tokio::time::timeout(self.timeout, body).await {
-            Err(_) => {
-                return Err(Error::Timeout {
-                    vcenter: self.name.clone(),
-                    method,
-                    timeout: self.timeout,
-                })
-            }
-            Ok(Ok(false)) => {
-                return Err(self.malformed(method, format!("answer larger than {MAX_ANSWER} bytes")))
-            }
-            Ok(Err(e)) => {
-                return Err(Error::Truncated {
-                    vcenter: self.name.clone(),
-                    method,
-                    entities: 0,
-                    detail: error_chain(&e),
-                })
-            }
             Ok(Ok(true)) => {}
+            Ok(Ok(false)) => return Err(self.read_error(method, None)),
+            Ok(Err(e)) => return Err(self.read_error(method, Some(Ok(e)))),
+            Err(e) => return Err(self.read_error(method, Some(Err(e)))),
         }
         self.answer(method, parse_answer(&cutter.finish()))
     }
