@@ -16,6 +16,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// The name hashed with a vCenter's (as a moid, [`bucket_of`]) to place its event stream in
+/// a bucket: the data plane reads the stream where it owns that bucket, the control plane
+/// names its reader.
+pub const EVENTS_ID: &str = "EventManager";
+
 /// Number of buckets per vCenter. Fixed forever: changing it reshuffles every entity.
 pub const BUCKETS: u32 = 1024;
 

@@ -280,4 +280,25 @@ async fn every_event_arrives_once_through_a_drain_and_a_kill_of_the_reading_node
         "{} events posted through a drain and a kill, each once in InfluxDB",
         posted.len()
     );
+    // `vcollect status`, asked of either node left: the committed position at the last
+    // event posted, and the node that reads the stream now.
+    let reader = cluster.nodes[c].name.clone();
+    cluster
+        .wait_statuses(
+            "status to show the stream's position",
+            &alive,
+            HANDOVER,
+            |all| {
+                all.iter().all(|s| {
+                    let vc1 = s.0["vcenters"]
+                        .as_array()
+                        .and_then(|vs| vs.iter().find(|v| v["vcenter"] == "vc1"));
+                    vc1.is_some_and(|v| {
+                        v["events"]["key"].as_i64() >= Some(last)
+                            && v["events"]["reader_name"] == reader.as_str()
+                    })
+                })
+            },
+        )
+        .await;
 }

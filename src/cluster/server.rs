@@ -293,11 +293,15 @@ impl pb::cluster_server::Cluster for ClusterService {
                         .keys()
                         .map(|&id| (id, ranges(&v.owned_by(id))))
                         .collect();
+                    let stream = crate::contract::bucket_of(name, crate::contract::EVENTS_ID);
                     pb::VcenterBuckets {
                         vcenter: name.clone(),
                         unassigned: v.owners.iter().filter(|o| o.is_none()).count() as u32,
                         owned,
                         ranges,
+                        events_key: v.events.map(|p| p.key),
+                        events_time: v.events.map(|p| p.time),
+                        events_reader: v.owners.get(stream as usize).copied().flatten(),
                     }
                 })
                 .collect(),

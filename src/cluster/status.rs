@@ -97,6 +97,23 @@ pub struct VcenterStatus {
     /// Buckets with no owner.
     pub unassigned: u32,
     pub owners: Vec<OwnerStatus>,
+    /// Its event stream, once a position is committed (`[collect] events`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<EventStreamStatus>,
+}
+
+/// How far a vCenter's event stream is in the sink, as committed, and who reads it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EventStreamStatus {
+    /// The newest event's key (0: the start marker, no event written yet).
+    pub key: i64,
+    /// Its creation time (vCenter's clock; for key 0, where reading started), RFC 3339 and
+    /// unix seconds.
+    pub time: String,
+    pub time_unix: i64,
+    /// The node that owns the stream's bucket, if any.
+    pub reader_id: Option<u64>,
+    pub reader_name: Option<String>,
 }
 
 /// The leader, as named in the JSON (`leader.name`, `leader.address`, `leader.id`).
@@ -390,10 +407,21 @@ impl VcenterStatus {
             })
             .collect();
         owners.sort_by_key(|o| o.id);
+        let events = v.events_key.zip(v.events_time).map(|(key, time)| {
+            let reader = members.iter().find(|m| Some(m.id) == v.events_reader);
+            EventStreamStatus {
+                key,
+                time: rfc3339(time.saturating_mul(1000)),
+                time_unix: time,
+                reader_id: v.events_reader,
+                reader_name: reader.map(|m| m.name.clone()),
+            }
+        });
         VcenterStatus {
             vcenter: v.vcenter,
             unassigned: v.unassigned,
             owners,
+            events,
         }
     }
 }
@@ -511,6 +539,7 @@ impl fmt::Display for StatusReport {
             ],
             &self.member_rows(now_ms()),
         ))?;
+        self.fmt_events(f, now_ms())?;
         self.fmt_errors(f)
     }
 }
@@ -600,6 +629,27 @@ impl StatusReport {
             .collect()
     }
 
+    /// Below the table, per vCenter whose events are read: the committed position, its age
+    /// (`now`, unix ms) and the reader.
+    fn fmt_events(&self, f: &mut fmt::Formatter<'_>, now: i64) -> fmt::Result {
+        for v in &self.vcenters {
+            let Some(e) = &v.events else { continue };
+            let age = secs((now / 1000 - e.time_unix).max(0) as u64 * 1000);
+            let at = if e.key == 0 {
+                format!("no event yet, reading from {} ({age} ago)", e.time)
+            } else {
+                format!("key {} created {} ({age} ago)", e.key, e.time)
+            };
+            let reader = match (e.reader_id, &e.reader_name) {
+                (Some(id), Some(name)) => format!("read by node {id} ({name})"),
+                (Some(id), None) => format!("read by node {id}"),
+                (None, _) => "no reader".to_string(),
+            };
+            writeln!(f, "vcenter {} events: {at}, {reader}", v.vcenter)?;
+        }
+        Ok(())
+    }
+
     /// The lines below the table: members that did not answer, and each cycle's first error.
     fn fmt_errors(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for m in &self.members {
@@ -656,6 +706,9 @@ pub(crate) mod tests {
                 ranges: [(1, "0-511".to_string()), (2, "512-1023".to_string())]
                     .into_iter()
                     .collect(),
+                events_key: Some(1234),
+                events_time: Some(now_ms() / 1000 - 12),
+                events_reader: Some(2),
             }],
             voters: vec![1, 2, 3],
             learners: vec![],
@@ -744,6 +797,35 @@ pub(crate) mod tests {
         assert_eq!(json["members"][0]["role"], "leader");
         assert!(r.assignments_table().contains("512-1023"));
         assert!(r.health().is_ok(), "{:?}", r.health());
+    }
+
+    #[test]
+    fn the_event_stream_shows_its_position_and_reader() {
+        let r = StatusReport::from_pb("127.0.0.1:7401", reply());
+        let s = r.to_string();
+        let line = s
+            .lines()
+            .find(|l| l.starts_with("vcenter vc1 events: key 1234 created "))
+            .unwrap_or_else(|| panic!("{s}"));
+        assert!(line.ends_with("s ago), read by node 2 (c2)"), "{line}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["vcenters"][0]["events"]["key"], 1234);
+        assert_eq!(json["vcenters"][0]["events"]["reader_name"], "c2");
+        // A start marker, no reader; a vCenter whose events are not read shows no line.
+        let mut marker = reply();
+        marker.vcenters[0].events_key = Some(0);
+        marker.vcenters[0].events_reader = None;
+        let s = StatusReport::from_pb("a", marker).to_string();
+        assert!(
+            s.contains("vcenter vc1 events: no event yet, reading from "),
+            "{s}"
+        );
+        assert!(s.contains("ago), no reader"), "{s}");
+        let mut off = reply();
+        off.vcenters[0].events_key = None;
+        assert!(!StatusReport::from_pb("a", off)
+            .to_string()
+            .contains("events:"));
     }
 
     #[test]

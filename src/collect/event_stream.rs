@@ -35,6 +35,7 @@ use super::events::{self, EventSelect};
 use super::summary::CycleSummary;
 use crate::config::CollectConfig;
 use crate::sink::{Outcome, Sink};
+use crate::telemetry::EventStreamFigures;
 use crate::vsphere::{Client, Event, EventsRead};
 
 /// Seconds before the position's time that a read starts at (see the module doc).
@@ -54,6 +55,9 @@ pub struct EventStream {
     /// How far this node got while reading (see [`Fresh::upto`]): ahead of the committed
     /// position while the spool holds events it has not delivered.
     written: Option<EventPosition>,
+    /// vCenter's time up to which every event is written (for `vcollect_events_lag_seconds`):
+    /// a cycle's time once its read was complete and written, else the position's.
+    complete_to: Option<i64>,
 }
 
 /// What a cycle of the stream works with.
@@ -79,6 +83,7 @@ impl EventStream {
             lookback: collect.lookback.as_secs() as i64,
             reading: false,
             written: None,
+            complete_to: None,
         }
     }
 
@@ -115,17 +120,40 @@ impl EventStream {
             Err(e) => {
                 crate::telemetry::metrics().error(c.vcenter, e.cause());
                 summary.errors.push(format!("events: {e}"));
+                self.report(&c, 0);
                 return;
             }
         };
+        let truncated = read.truncated;
         let fresh = fresh(read, from, &self.select, c.vcenter);
-        if fresh.events.is_empty() {
+        let delivered = if fresh.events.is_empty() {
             // Only events of types not written: the stream is past them all the same.
             self.written = fresh.upto.or(self.written);
+            Some(0)
         } else {
-            self.write(&c, &fresh, summary).await;
+            self.write(&c, &fresh, summary).await
+        };
+        if delivered.is_some() {
+            self.complete_to = if truncated {
+                self.written.map(|w| w.time)
+            } else {
+                Some(c.now)
+            };
         }
         self.commit(&c, committed, summary).await;
+        self.report(&c, delivered.unwrap_or(0));
+    }
+
+    /// Where the stream is, for `/metrics` (docs/operations.md): `written` events this cycle.
+    fn report(&self, c: &StreamCycle<'_>, written: u64) {
+        crate::telemetry::metrics().events(
+            c.vcenter,
+            EventStreamFigures {
+                written,
+                last: self.written.filter(|w| w.key != 0).map(|w| (w.key, w.time)),
+                lag: lag_seconds(c.now, self.complete_to),
+            },
+        );
     }
 
     /// This node starts reading: from the committed position (warning when it is older
@@ -133,6 +161,7 @@ impl EventStream {
     async fn start(&mut self, c: &StreamCycle<'_>, committed: Option<EventPosition>) {
         self.reading = true;
         self.written = None;
+        self.complete_to = Some(committed.map_or(c.now - self.lookback, |p| p.time));
         let Some(p) = committed else {
             // A start marker, committed like a position: until an event arrives every cycle
             // reads from here (not from a `lookback` that moves on with the clock), and a
@@ -176,13 +205,21 @@ impl EventStream {
                 vcenter,
                 "stopped reading vCenter's events: the stream is another node's"
             );
+            crate::telemetry::metrics().events_stopped(vcenter);
         }
         self.reading = false;
         self.written = None;
+        self.complete_to = None;
     }
 
-    /// Writes `fresh`'s events; on success its end is this node's position.
-    async fn write(&mut self, c: &StreamCycle<'_>, fresh: &Fresh, summary: &mut CycleSummary) {
+    /// Writes `fresh`'s events; on success its end is this node's position, and the points
+    /// written are returned.
+    async fn write(
+        &mut self,
+        c: &StreamCycle<'_>,
+        fresh: &Fresh,
+        summary: &mut CycleSummary,
+    ) -> Option<u64> {
         let batch = events::encode(c.vcenter, &fresh.events);
         let (lines, bytes) = (batch.lines, batch.body.len());
         match c.sink.write_at(batch, events::PRECISION).await {
@@ -190,6 +227,7 @@ impl EventStream {
                 self.written = fresh.upto.or(self.written);
                 summary.lines += lines as u64;
                 summary.bytes += bytes as u64;
+                return Some(lines as u64);
             }
             Outcome::Closed => {}
             Outcome::Dropped => summary.errors.push(format!(
@@ -197,6 +235,7 @@ impl EventStream {
                 c.vcenter
             )),
         }
+        None
     }
 
     /// Commits this node's position when it is ahead of the committed one and in the sink:
@@ -222,6 +261,12 @@ impl EventStream {
             summary.errors.push(e.to_string());
         }
     }
+}
+
+/// Seconds of vCenter's clock (`now`) that the stream is behind: since the time up to which
+/// every event is written (`complete_to`); 0 before this node read anything.
+pub fn lag_seconds(now: i64, complete_to: Option<i64>) -> f64 {
+    complete_to.map_or(0, |t| (now - t).max(0)) as f64
 }
 
 /// What a read brings after the position.
@@ -276,7 +321,7 @@ pub fn fresh(
         key: e.key,
         time: e.time,
     });
-    events.retain(|e| select.selected(&e.kind));
+    events.retain(|e| select.selected(&e.kind, e.task.as_deref()));
     Fresh { events, upto }
 }
 
@@ -333,6 +378,15 @@ mod tests {
             "vc",
         );
         assert_eq!(keys(&got), [4, 5]);
+    }
+
+    #[test]
+    fn the_lag_is_what_vcenter_created_since_the_stream_was_complete() {
+        assert_eq!(lag_seconds(1_000, Some(1_000)), 0.0);
+        assert_eq!(lag_seconds(1_000, Some(940)), 60.0);
+        // A clock that steps back, or nothing read yet: no lag.
+        assert_eq!(lag_seconds(1_000, Some(1_010)), 0.0);
+        assert_eq!(lag_seconds(1_000, None), 0.0);
     }
 
     #[test]

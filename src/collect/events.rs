@@ -2,9 +2,16 @@
 //! written, and how an event becomes a point. Reading the stream, and how far it got, is
 //! [`super::event_stream`].
 //!
-//! A point: `vsphere_event,clustername=…,dcname=…,dsname=…,esxhostname=…,severity=…,
+//! A point: `vsphere_event,clustername=…,dcname=…,dsname=…,esxhostname=…,severity=…,task=…,
 //! type=VmPoweredOffEvent,vcenter=…,vmname=… key=42i,chain_id=41i,user="…",message="…"
-//! <createdTime>`, each name tag only when the event names it.
+//! <createdTime>`, each name tag only when the event names it; `task` only on a `TaskEvent`
+//! (its task's description id, `VirtualMachine.createSnapshot`).
+//!
+//! **Tasks.** vCenter records most operations only as tasks: a snapshot taken or removed is
+//! a `TaskEvent` and nothing else. A pattern `TaskEvent:<task pattern>` selects the events of
+//! the tasks whose description id it matches (`TaskEvent:VirtualMachine.createSnapshot`);
+//! `TaskEvent` alone selects every task's. vCenter filters by type only, so it sends every
+//! `TaskEvent` and the tasks are chosen here.
 //!
 //! **One point per event.** InfluxDB keeps one point per measurement, tag set and
 //! timestamp, and vCenter often records several events of one type on one object in the
@@ -21,11 +28,13 @@ use crate::sink::line::LineBuilder;
 use crate::sink::{Batch, Precision};
 use crate::vsphere::Event;
 
-/// The name hashed with the vCenter's to place its event stream in a bucket.
-pub const EVENTS_ID: &str = "EventManager";
+pub use crate::contract::EVENTS_ID;
 
 /// The measurement of event points.
 pub const MEASUREMENT: &str = "vsphere_event";
+
+/// The type of a task's event, which a `TaskEvent:<task>` pattern selects by task.
+pub const TASK_EVENT: &str = "TaskEvent";
 
 /// Which event types are written (`event_include` / `event_exclude`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -35,20 +44,43 @@ pub struct EventSelect {
 }
 
 impl EventSelect {
-    /// The types to name in vCenter's filter: the include list when it is only exact names
-    /// (vCenter then sends only those), else none (every type, chosen here).
+    /// The types to name in vCenter's filter: the include list's types when they are only
+    /// exact names (vCenter then sends only those; it matches an `EventEx` by its id), else
+    /// none (every type, chosen here). A `TaskEvent:<task>` pattern names `TaskEvent`.
     pub fn server_types(&self) -> Vec<String> {
-        if self.include.iter().any(|p| Wildcard::has_meta(p)) {
-            Vec::new()
-        } else {
-            self.include.clone()
+        let mut types: Vec<String> = Vec::new();
+        for p in &self.include {
+            let (kind, _) = split(p);
+            if Wildcard::has_meta(kind) {
+                return Vec::new();
+            }
+            if !types.iter().any(|t| t == kind) {
+                types.push(kind.to_string());
+            }
         }
+        types
     }
 
-    pub fn selected(&self, kind: &str) -> bool {
-        let any = |ps: &[String]| ps.iter().any(|p| Wildcard::name(p).matches(kind));
+    /// Whether an event of type `kind` (and, a task's, of `task`) is written.
+    pub fn selected(&self, kind: &str, task: Option<&str>) -> bool {
+        let any = |ps: &[String]| ps.iter().any(|p| matches(p, kind, task));
         any(&self.include) && !any(&self.exclude)
     }
+}
+
+/// A pattern's type, and its task pattern (`TaskEvent:<task>`).
+fn split(pattern: &str) -> (&str, Option<&str>) {
+    match pattern.split_once(':') {
+        Some((kind, task)) => (kind, Some(task)),
+        None => (pattern, None),
+    }
+}
+
+/// Whether `pattern` matches an event of type `kind` (and task `task`).
+fn matches(pattern: &str, kind: &str, task: Option<&str>) -> bool {
+    let (p_kind, p_task) = split(pattern);
+    Wildcard::name(p_kind).matches(kind)
+        && p_task.is_none_or(|p| task.is_some_and(|t| Wildcard::name(p).matches(t)))
 }
 
 /// An optional name as a tag value (empty: no tag).
@@ -74,6 +106,7 @@ pub fn encode(vcenter: &str, events: &[Event]) -> Batch {
             .tag("dsname", name(&e.datastore))
             .tag("esxhostname", name(&e.host))
             .tag("severity", name(&e.severity))
+            .tag("task", name(&e.task))
             .tag("type", &e.kind)
             .tag("vcenter", vcenter)
             .tag("vmname", name(&e.vm))
@@ -117,8 +150,46 @@ mod tests {
             exclude: vec!["VmBeingCreatedEvent".into()],
         };
         assert!(patterns.server_types().is_empty());
-        assert!(patterns.selected("VmPoweredOnEvent"));
-        assert!(!patterns.selected("VmBeingCreatedEvent") && !patterns.selected("HostEvent"));
+        assert!(patterns.selected("VmPoweredOnEvent", None));
+        assert!(
+            !patterns.selected("VmBeingCreatedEvent", None)
+                && !patterns.selected("HostEvent", None)
+        );
+    }
+
+    #[test]
+    fn a_task_pattern_selects_the_events_of_those_tasks() {
+        let snapshots = EventSelect {
+            include: vec![
+                "VmPoweredOffEvent".into(),
+                "TaskEvent:VirtualMachine.createSnapshot".into(),
+                "TaskEvent:vm.Snapshot.*".into(),
+                "com.vmware.vc.vm.VmStateRevertedToSnapshot".into(),
+            ],
+            exclude: vec![],
+        };
+        // vCenter is asked for every task's event (and matches an EventEx by its id).
+        assert_eq!(
+            snapshots.server_types(),
+            [
+                "VmPoweredOffEvent",
+                "TaskEvent",
+                "com.vmware.vc.vm.VmStateRevertedToSnapshot"
+            ]
+        );
+        let task = |t| snapshots.selected("TaskEvent", Some(t));
+        assert!(task("VirtualMachine.createSnapshot") && task("vm.Snapshot.remove"));
+        assert!(!task("VirtualMachine.powerOn"));
+        assert!(!snapshots.selected("TaskEvent", None));
+        assert!(snapshots.selected("com.vmware.vc.vm.VmStateRevertedToSnapshot", None));
+        // A task pattern names only tasks; `TaskEvent` alone, every task.
+        assert!(!snapshots.selected("VmPoweredOnEvent", Some("VirtualMachine.createSnapshot")));
+        let every = EventSelect {
+            include: vec!["TaskEvent".into()],
+            exclude: vec!["TaskEvent:VirtualMachine.powerOn".into()],
+        };
+        assert!(every.selected("TaskEvent", Some("VirtualMachine.createSnapshot")));
+        assert!(!every.selected("TaskEvent", Some("VirtualMachine.powerOn")));
     }
 
     #[test]

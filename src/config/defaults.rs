@@ -173,8 +173,12 @@ pub const DEFAULT_HOST_COUNTERS: &[&str] = &[
 ];
 
 /// Default `collect.event_include`: the events worth a dashboard annotation next to the
-/// metrics: migrations, power changes, HA, maintenance, alarms, host connection and
-/// datastore changes. Exact type names, so vCenter filters them itself.
+/// metrics: migrations, power changes, HA, maintenance, alarms, host connection, datastore
+/// changes and snapshots. Exact type names, so vCenter filters them itself (an `EventEx` by
+/// its id). vCenter records a snapshot taken or removed only as a task, hence the
+/// `TaskEvent:<task>` entries (docs/configuration.md); a revert also as an `EventEx`, whose
+/// outcome (reverted, or failed) is the one kept here. The ids are those of vCenter 6.7 to 8.0
+/// (lamw/vcenter-event-mapping; the tasks' description ids as vCenter's task list names them).
 pub const DEFAULT_EVENT_TYPES: &[&str] = &[
     "AlarmStatusChangedEvent",
     "DasHostFailedEvent",
@@ -202,4 +206,9 @@ pub const DEFAULT_EVENT_TYPES: &[&str] = &[
     "VmResettingEvent",
     "VmRestartedOnAlternateHostEvent",
     "VmSuspendedEvent",
+    "TaskEvent:VirtualMachine.createSnapshot",
+    "TaskEvent:VirtualMachine.removeAllSnapshots",
+    "TaskEvent:vm.Snapshot.remove",
+    "com.vmware.vc.vm.VmStateFailedToRevertToSnapshot",
+    "com.vmware.vc.vm.VmStateRevertedToSnapshot",
 ];

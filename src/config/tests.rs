@@ -690,6 +690,11 @@ fn event_keys_default_to_the_documented_set_and_are_checked() {
         .event_include
         .iter()
         .any(|t| t == "VmPoweredOffEvent"));
+    // Every default is in the documented list (docs/configuration.md, `event_include`).
+    let docs = include_str!("../../docs/configuration.md");
+    for t in crate::config::DEFAULT_EVENT_TYPES {
+        assert!(docs.contains(&format!("`{t}`")), "{t} is not documented");
+    }
     let c = load(&with_password(
         "[collect]\nevents = true\nevent_include = [\"Vm*\"]\nevent_exclude = [\"VmBeing*\"]\n",
     ))

@@ -65,6 +65,29 @@ pub struct Metrics {
     node_state: Family<Labels, Gauge>,
     buckets: Family<Labels, Gauge>,
     peer_contact: Family<Labels, FGauge>,
+    events: EventSeries,
+}
+
+/// The event stream's series (`vcollect_events_*`), exported by the node that reads a
+/// vCenter's stream.
+#[derive(Default)]
+struct EventSeries {
+    written: Family<Labels, Counter>,
+    last_key: Family<Labels, Gauge>,
+    last_time: Family<Labels, FGauge>,
+    lag: Family<Labels, FGauge>,
+}
+
+/// Where one vCenter's event stream is on this node (see [`Metrics::events`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EventStreamFigures {
+    /// Events written this cycle.
+    pub written: u64,
+    /// The key and creation time (unix seconds) of the newest event written, once one is.
+    pub last: Option<(i64, i64)>,
+    /// Seconds of vCenter's clock that the stream is behind: 0 when every event created
+    /// before this cycle's read is written.
+    pub lag: f64,
 }
 
 /// The figures of the control plane at one moment (see [`Metrics::raft`]).
@@ -145,6 +168,7 @@ impl Metrics {
             node_state: Family::default(),
             buckets: Family::default(),
             peer_contact: Family::default(),
+            events: EventSeries::default(),
         };
         m.register()
     }
@@ -230,6 +254,7 @@ impl Metrics {
             self.interval.clone(),
         );
         self.register_sink();
+        self.register_events();
         self.register_cluster();
         self.register_build();
         self
@@ -291,6 +316,32 @@ impl Metrics {
             "Bytes waiting in the on-disk spools of every output",
             b,
             self.spool_bytes.clone(),
+        );
+    }
+
+    fn register_events(&mut self) {
+        let (r, e) = (&mut self.registry, &self.events);
+        r.register(
+            "events_written",
+            "vCenter events this node wrote as vsphere_event points, per vCenter",
+            e.written.clone(),
+        );
+        r.register(
+            "events_last_key",
+            "Key of the newest event written, on the node that reads the vCenter's stream",
+            e.last_key.clone(),
+        );
+        r.register_with_unit(
+            "events_last_timestamp",
+            "Creation time of the newest event written (vCenter's clock, unix time)",
+            Unit::Seconds,
+            e.last_time.clone(),
+        );
+        r.register_with_unit(
+            "events_lag",
+            "How far the event stream written is behind vCenter's clock (0: caught up)",
+            Unit::Seconds,
+            e.lag.clone(),
         );
     }
 
@@ -364,6 +415,26 @@ impl Metrics {
                 .get_or_create(&l)
                 .set((now - end as f64).max(0.0));
         }
+    }
+
+    /// This node read `vcenter`'s event stream in a cycle: where it is now.
+    pub fn events(&self, vcenter: &str, f: EventStreamFigures) {
+        let (l, e) = (vc(vcenter), &self.events);
+        e.written.get_or_create(&l).inc_by(f.written);
+        if let Some((key, time)) = f.last {
+            e.last_key.get_or_create(&l).set(key);
+            e.last_time.get_or_create(&l).set(time as f64);
+        }
+        e.lag.get_or_create(&l).set(f.lag.max(0.0));
+    }
+
+    /// This node stopped reading `vcenter`'s event stream: its position gauges go, so that
+    /// only the reader's are scraped (the written counter stays, as counters do).
+    pub fn events_stopped(&self, vcenter: &str) {
+        let (l, e) = (vc(vcenter), &self.events);
+        e.last_key.remove(&l);
+        e.last_time.remove(&l);
+        e.lag.remove(&l);
     }
 
     /// A cycle error of `vcenter`; `cause` is a short word (`login`, `timeout`, `sink`...).

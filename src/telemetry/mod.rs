@@ -10,7 +10,7 @@ mod server;
 
 use std::sync::OnceLock;
 
-pub use metrics::{Metrics, RaftFigures};
+pub use metrics::{EventStreamFigures, Metrics, RaftFigures};
 pub use server::{serve, HealthCheck, HealthFuture, ServeError};
 
 /// This process's metrics.

@@ -24,8 +24,11 @@ pub struct Event {
     pub chain_id: i64,
     /// `createdTime`, unix seconds.
     pub time: i64,
-    /// The event's type (`VmPoweredOffEvent`), or an `EventEx`'s `eventTypeId`.
+    /// The event's type (`VmPoweredOffEvent`), or an `EventEx`'s or `ExtendedEvent`'s
+    /// `eventTypeId` (`com.vmware.vc.vm.VmStateRevertedToSnapshot`).
     pub kind: String,
+    /// A `TaskEvent`'s task: its `info.descriptionId` (`VirtualMachine.createSnapshot`).
+    pub task: Option<String>,
     /// An `EventEx`'s `severity` (`info`, `warning`, `error`, `user`), when it has one.
     pub severity: Option<String>,
     pub user: String,
@@ -153,6 +156,7 @@ pub(crate) fn event(n: &Node) -> Option<Event> {
             .unwrap_or(key),
         time,
         kind,
+        task: text(&["info", "descriptionId"]),
         severity: text(&["severity"]),
         user: text(&["userName"]).unwrap_or_default(),
         message: text(&["fullFormattedMessage"]).unwrap_or_default(),
@@ -183,6 +187,10 @@ mod tests {
         let e = event(&xml::parse(ex.as_bytes()).unwrap()).unwrap();
         assert_eq!(e.kind, "esx.problem.vmfs.heartbeat.timedout");
         assert_eq!(e.severity.as_deref(), Some("warning"));
+        let task = r#"<returnval xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="TaskEvent"><key>9</key><createdTime>2026-12-06T12:00:00Z</createdTime><info><key>task-1</key><name>CreateSnapshot_Task</name><descriptionId>VirtualMachine.createSnapshot</descriptionId><entityName>web</entityName></info><vm><name>web</name></vm></returnval>"#;
+        let e = event(&xml::parse(task.as_bytes()).unwrap()).unwrap();
+        assert_eq!(e.kind, "TaskEvent");
+        assert_eq!(e.task.as_deref(), Some("VirtualMachine.createSnapshot"));
         let no_key = r#"<returnval><createdTime>2026-12-06T12:00:00Z</createdTime></returnval>"#;
         assert!(event(&xml::parse(no_key.as_bytes()).unwrap()).is_none());
     }
