@@ -3,20 +3,36 @@
 //!
 //! - `influx_gzip`: the InfluxDB output's work, gzip level 1 of the batch;
 //! - `remote_write`: the remote-write output's, the batch parsed back and turned into a
-//!   snappy-compressed protobuf `WriteRequest` (src/sink/remote_write.rs);
+//!   snappy-compressed protobuf `WriteRequest` (src/sink/remote_write.rs) by the encoder the
+//!   output keeps between batches (its series cached, as in the agent's steady state);
 //! - `otlp`: the OTLP output's, the batch turned into a protobuf
-//!   `ExportMetricsServiceRequest` (src/sink/otlp.rs), and `otlp_gzip` with the gzip the
-//!   OTLP output applies by default (`gzip = true`).
+//!   `ExportMetricsServiceRequest` (src/sink/otlp.rs) likewise, and `otlp_gzip` with the
+//!   gzip the OTLP output applies by default (`gzip = true`).
 //!
 //! - `line_protocol_parse_only`: a general parser's parse alone (influxdb-line-protocol), for
 //!   scale: the conversions used it before they got their own reader (src/sink/line_read.rs).
 //!
 //! Throughput is samples (fields) per CPU-second of the benchmark thread.
+//!
+//! `outputs_from_samples/*`: each output's whole work per sample from the collector's
+//! samples (the recorded QueryPerf answers of benches/collector), as the agent does it: the
+//! collector's encoder writes the line protocol every output gets (src/collect/encode.rs),
+//! then each output does its own part. `influx` is encode + gzip, the denominator of the
+//! issue's bound (1.5×). Two shapes: `window` is the fixture as recorded (50 VMs, 15 samples
+//! per series: a first run's or a handover's window), `cycle` the agent's steady state (1,000
+//! VMs, the newest sample of each series: one 20-s cycle). `*_first_batch` converts with a
+//! fresh encoder every time: the first batch of a series after a start.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+mod collector;
 mod common;
 use common::ThreadCpuTime;
+use vcollect::collect::encode::{Encoder, EntityLine};
+use vcollect::sink::otlp::{Encoder as OtlpEncoder, Names};
+use vcollect::sink::remote_write::Encoder as RwEncoder;
+use vcollect::sink::Precision;
+use vcollect::vsphere::{parse_perf_slice, EntityKind, EntityMetrics};
 
 /// 1,000 VMs' lines shaped like the collector's (8 tags, 6 fields), 3 samples each: the
 /// same series recur, as in a real batch.
@@ -56,19 +72,121 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
                 .count()
         })
     });
+    // The encoders the outputs keep between batches (the same series every batch).
+    let mut rw = RwEncoder::default();
     g.bench_function("remote_write", |b| {
-        b.iter(|| vcollect::sink::remote_write::encode(&lp).expect("line protocol"))
+        b.iter(|| rw.encode(&lp, Precision::Seconds).expect("line protocol"))
     });
+    let mut otlp = OtlpEncoder::new(Names::Telegraf);
     g.bench_function("otlp", |b| {
-        b.iter(|| vcollect::sink::otlp::encode(&lp, Some("node-a")).expect("line protocol"))
+        b.iter(|| {
+            otlp.encode(&lp, Some("node-a"), Precision::Seconds)
+                .expect("line protocol")
+        })
     });
     g.bench_function("otlp_gzip", |b| {
         b.iter(|| {
-            let e = vcollect::sink::otlp::encode(&lp, Some("node-a")).expect("line protocol");
+            let e = otlp
+                .encode(&lp, Some("node-a"), Precision::Seconds)
+                .expect("line protocol");
             vcollect::sink::influx::gzip(&e.body)
         })
     });
     g.finish();
+    from_samples(c);
+}
+
+/// The fixture's VMs as parsed, with their tags: as recorded (`copies` 1, every sample) or
+/// the newest sample of each series only, the VMs repeated `copies` times under new moids.
+fn collected(copies: usize, newest_only: bool) -> Vec<(EntityMetrics, EntityLine)> {
+    let doc = collector::fixture("queryperf_normal.xml.gz");
+    let mut parsed = Vec::new();
+    parse_perf_slice(&doc, |m| parsed.push(m)).expect("fixture parses");
+    let mut out = Vec::new();
+    for copy in 0..copies {
+        for m in &parsed {
+            let mut m = m.clone();
+            if newest_only {
+                let newest = (0..m.timestamps.len())
+                    .max_by_key(|&i| m.timestamps[i])
+                    .expect("samples");
+                m.timestamps = vec![m.timestamps[newest]];
+                for s in &mut m.series {
+                    s.values = vec![s.values[newest]];
+                }
+            }
+            if copies > 1 {
+                m.moid = format!("{}-{copy}", m.moid);
+            }
+            let line = EntityLine::new("vcsim", &collector::entity(&m.moid));
+            out.push((m, line));
+        }
+    }
+    out
+}
+
+/// Each output's work per sample from the collector's samples (see the module's docs).
+fn from_samples(c: &mut Criterion<ThreadCpuTime>) {
+    let cat = collector::catalog();
+    for (shape, copies, newest_only) in [("window", 1, false), ("cycle", 20, true)] {
+        let vms = collected(copies, newest_only);
+        let mut enc = Encoder::new(&cat, 0..1000);
+        let mut lp = Vec::with_capacity(1 << 20);
+        let encode = |enc: &mut Encoder, lp: &mut Vec<u8>| {
+            lp.clear();
+            vms.iter()
+                .map(|(m, line)| enc.encode(EntityKind::Vm, line, m, 0, lp).samples)
+                .sum::<u64>()
+        };
+        let samples = encode(&mut enc, &mut lp);
+        let mut g = c.benchmark_group(format!("outputs_from_samples_{shape}"));
+        g.throughput(Throughput::Elements(samples));
+        g.bench_function("encode_only", |b| b.iter(|| encode(&mut enc, &mut lp)));
+        g.bench_function("influx", |b| {
+            b.iter(|| {
+                encode(&mut enc, &mut lp);
+                vcollect::sink::influx::gzip(&lp)
+            })
+        });
+        let mut rw = RwEncoder::default();
+        g.bench_function("remote_write", |b| {
+            b.iter(|| {
+                encode(&mut enc, &mut lp);
+                rw.encode(&lp, Precision::Seconds).expect("line protocol")
+            })
+        });
+        let mut otlp = OtlpEncoder::new(Names::Telegraf);
+        g.bench_function("otlp", |b| {
+            b.iter(|| {
+                encode(&mut enc, &mut lp);
+                otlp.encode(&lp, Some("node-a"), Precision::Seconds)
+                    .expect("line protocol")
+            })
+        });
+        g.bench_function("otlp_gzip", |b| {
+            b.iter(|| {
+                encode(&mut enc, &mut lp);
+                let e = otlp
+                    .encode(&lp, Some("node-a"), Precision::Seconds)
+                    .expect("line protocol");
+                vcollect::sink::influx::gzip(&e.body)
+            })
+        });
+        // A fresh encoder every batch: what the first cycle after a start costs.
+        g.bench_function("remote_write_first_batch", |b| {
+            b.iter(|| {
+                encode(&mut enc, &mut lp);
+                vcollect::sink::remote_write::encode(&lp).expect("line protocol")
+            })
+        });
+        g.bench_function("otlp_first_batch", |b| {
+            b.iter(|| {
+                encode(&mut enc, &mut lp);
+                vcollect::sink::otlp::encode(&lp, Some("node-a")).expect("line protocol")
+            })
+        });
+        g.finish();
+    }
 }
 
 criterion_group! {

@@ -5,71 +5,14 @@
 //!
 //! Run: `cargo bench --bench pipeline`
 
-use std::collections::HashMap;
-use std::io::Read;
-
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+mod collector;
 mod common;
+use collector::{catalog, fixture, tags};
 use common::ThreadCpuTime;
-use vcollect::collect::encode::{Encoder, EntityLine};
-use vcollect::vsphere::{
-    parse_perf_slice, Counter, CounterCatalog, Entity, EntityKind, PerfReader,
-};
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    let mut out = Vec::new();
-    let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    if name.ends_with(".gz") {
-        flate2::read::GzDecoder::new(f)
-            .read_to_end(&mut out)
-            .expect("gunzip");
-    } else {
-        std::io::BufReader::new(f)
-            .read_to_end(&mut out)
-            .expect("read");
-    }
-    out
-}
-
-fn catalog() -> CounterCatalog {
-    let raw: Vec<serde_json::Value> =
-        serde_json::from_slice(&fixture("counters_vpx.json")).expect("counters json");
-    CounterCatalog::new(raw.iter().map(|c| Counter {
-        key: c["key"].as_i64().expect("key") as i32,
-        group: c["group"].as_str().expect("group").into(),
-        name: c["name"].as_str().expect("name").into(),
-        rollup: c["rollup"].as_str().expect("rollup").into(),
-        unit: c["unit"].as_str().expect("unit").into(),
-    }))
-}
-
-/// Tags as discovery would prepare them, per moid in the fixture.
-fn tags(doc: &[u8]) -> HashMap<String, EntityLine> {
-    let mut out = HashMap::new();
-    parse_perf_slice(doc, |m| {
-        let e = Entity {
-            kind: EntityKind::Vm,
-            moid: m.moid.clone(),
-            name: format!("DC0_C0_RP0_VM{}", m.moid),
-            dcname: Some("DC0".into()),
-            clustername: Some("DC0_C0".into()),
-            esxhostname: Some("DC0_C0_H0".into()),
-            uuid: Some("265104de-1472-547c-b873-6dc7883fb6cb".into()),
-            guest: Some("other".into()),
-            guesthostname: Some("vm.example.com".into()),
-            rpname: Some("Resources".into()),
-            memory_size_mb: Some(4096),
-            memory_reservation: None,
-            active: true,
-            extras: Default::default(),
-        };
-        out.insert(m.moid.clone(), EntityLine::new("vcsim", &e));
-    })
-    .expect("fixture parses");
-    out
-}
+use vcollect::collect::encode::Encoder;
+use vcollect::vsphere::{parse_perf_slice, EntityKind, PerfReader};
 
 fn samples(doc: &[u8]) -> u64 {
     let mut n = 0;

@@ -13,7 +13,8 @@
 //! `ExportMetricsServiceResponse`). The gRPC receiver is opentelemetry-proto's generated
 //! `MetricsServiceServer` (tonic) on 127.0.0.1, accepting gzip, with a service that checks
 //! the request came gzip-compressed (`grpc-encoding: gzip`) and records it. A second test
-//! scripts the gRPC statuses it answers, to check which the output retries.
+//! scripts the gRPC statuses it answers, to check which the output retries. A third checks
+//! `names = "otel"`: the OpenTelemetry vcenter receiver's names where they are exact.
 
 mod common;
 
@@ -139,8 +140,8 @@ fn attr<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a str> {
         })
 }
 
-/// The timestamps (seconds) of `name`'s points by `moid`, checking every point's
-/// attributes and its resource's on the way.
+/// The timestamps (seconds) of `name`'s points (a gauge's or a sum's) by `moid`, checking
+/// every point's attributes and its resource's on the way.
 fn points_by_moid(
     reqs: &[ExportMetricsServiceRequest],
     name: &str,
@@ -156,10 +157,12 @@ fn points_by_moid(
             assert_eq!(attr(ra, "service.name"), Some("vcollect"), "{ra:?}");
             assert_eq!(attr(ra, "host.name"), Some("test-node"), "{ra:?}");
             assert_eq!(attr(ra, "vcenter"), Some("vc1"), "{ra:?}");
-            let Some(metric::Data::Gauge(g)) = &m.data else {
-                panic!("{name} is not a gauge: {m:?}");
+            let points = match &m.data {
+                Some(metric::Data::Gauge(g)) => &g.data_points,
+                Some(metric::Data::Sum(s)) => &s.data_points,
+                other => panic!("{name} is neither a gauge nor a sum: {other:?}"),
             };
-            for p in &g.data_points {
+            for p in points {
                 for key in keys {
                     assert!(attr(&p.attributes, key).is_some(), "no {key} on {p:?}");
                 }
@@ -227,6 +230,158 @@ async fn the_otlp_receivers_get_every_sample_influxdb_gets_with_its_attributes()
     }
 }
 
+/// Whether `name` arrived as a gauge (or a sum), its unit, and the values its points'
+/// attribute `key` took.
+fn shape(
+    reqs: &[ExportMetricsServiceRequest],
+    name: &str,
+    key: &str,
+) -> (bool, String, BTreeSet<String>) {
+    let mut found = None;
+    let mut values = BTreeSet::new();
+    for m in reqs
+        .iter()
+        .flat_map(|r| &r.resource_metrics)
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .filter(|m| m.name == name)
+    {
+        let (gauge, points) = match &m.data {
+            Some(metric::Data::Gauge(g)) => (true, &g.data_points),
+            Some(metric::Data::Sum(s)) => {
+                assert!(!s.is_monotonic && s.aggregation_temporality == 2, "{m:?}");
+                (false, &s.data_points)
+            }
+            other => panic!("{name}: {other:?}"),
+        };
+        found = Some((gauge, m.unit.clone()));
+        values.extend(
+            points
+                .iter()
+                .filter_map(|p| attr(&p.attributes, key).map(String::from)),
+        );
+    }
+    let (gauge, unit) = found.unwrap_or_else(|| panic!("no {name} arrived"));
+    (gauge, unit, values)
+}
+
+/// A mapped field: Telegraf's measurement and field, the OTel name, the attributes every
+/// point has, whether it is a gauge (else a sum), its unit.
+type Mapped<'a> = (&'a str, &'a str, &'a str, &'a [&'a str], bool, &'a str);
+
+/// `names = "otel"`: the counters with an exact equivalent in the OpenTelemetry vcenter
+/// receiver arrive under its names, units, types and attributes, every sample InfluxDB got;
+/// the others keep Telegraf's names and tags.
+#[tokio::test(flavor = "multi_thread")]
+async fn otel_names_send_the_vcenter_receivers_metrics_and_keep_telegrafs_for_the_rest() {
+    let sim = Simulator::start(SimOptions::default());
+    let influx = Influx::start().await;
+    influx.create_db("vsphere").await;
+    let (url, received) = start_receiver().await;
+    // Counters the simulator has data for: mapped ones and cpu.usage, which is not.
+    let collect = "[collect]\nlookback = \"2m\"\n\
+                   vm_counters = [\"cpu.usage.average\", \"virtualDisk.read.average\", \"net.usage.average\"]\n\
+                   host_counters = [\"cpu.usage.average\", \"disk.read.average\", \"net.bytesTx.average\"]\n\
+                   cluster_counters = []\ndatastore_counters = []";
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), collect);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[output]", "[[output]]")
+        + &format!("\n[[output]]\ntype = \"otlp\"\nurl = \"{url}\"\nnames = \"otel\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    once_ok(&cfg, &[]).await;
+    let reqs = requests(&received, "HTTP");
+
+    // (Telegraf measurement, field, OTel name, attributes every point has, gauge?, unit)
+    let host = [
+        "moid",
+        "vcenter.host.name",
+        "vcenter.datacenter.name",
+        "object",
+        "direction",
+    ];
+    let vm = ["moid", "vcenter.vm.name", "vcenter.host.name", "object"];
+    let mapped: [Mapped; 4] = [
+        (
+            "vsphere_host_disk",
+            "read_average",
+            "vcenter.host.disk.throughput",
+            &host,
+            false,
+            "{KiBy/s}",
+        ),
+        (
+            "vsphere_host_net",
+            "bytesTx_average",
+            "vcenter.host.network.throughput",
+            &host,
+            false,
+            "{KiBy/s}",
+        ),
+        (
+            "vsphere_vm_virtualDisk",
+            "read_average",
+            "vcenter.vm.disk.throughput",
+            &[&vm[..], &["direction"]].concat(),
+            true,
+            "{KiBy/s}",
+        ),
+        (
+            "vsphere_vm_net",
+            "usage_average",
+            "vcenter.vm.network.usage",
+            &vm,
+            false,
+            "{KiBy/s}",
+        ),
+    ];
+    for (measurement, field, name, keys, gauge, unit) in mapped {
+        let want = check::series(&influx, "vsphere", measurement, field, "moid", 0, i64::MAX).await;
+        assert!(!want.is_empty(), "InfluxDB has no {measurement} {field}");
+        assert_eq!(
+            points_by_moid(&reqs, name, keys),
+            want,
+            "{name} against InfluxDB's {measurement} {field}"
+        );
+        let (is_gauge, got_unit, _) = shape(&reqs, name, "object");
+        assert_eq!((is_gauge, got_unit.as_str()), (gauge, unit), "{name}");
+        let telegraf = format!("{measurement}_{field}");
+        assert!(
+            points_by_moid(&reqs, &telegraf, &[]).is_empty(),
+            "{telegraf} sent under its Telegraf name too"
+        );
+    }
+    let (_, _, directions) = shape(&reqs, "vcenter.host.network.throughput", "direction");
+    assert_eq!(directions, BTreeSet::from(["transmitted".to_string()]));
+    let (_, _, directions) = shape(&reqs, "vcenter.vm.disk.throughput", "direction");
+    assert_eq!(directions, BTreeSet::from(["read".to_string()]));
+
+    // Not mapped: Telegraf's name, unit and tags.
+    for (measurement, keys) in [
+        (
+            "vsphere_vm_cpu",
+            &["moid", "vmname", "esxhostname", "clustername", "dcname"][..],
+        ),
+        ("vsphere_host_cpu", &["moid", "esxhostname"][..]),
+    ] {
+        let want = check::series(
+            &influx,
+            "vsphere",
+            measurement,
+            "usage_average",
+            "moid",
+            0,
+            i64::MAX,
+        )
+        .await;
+        let name = format!("{measurement}_usage_average");
+        assert_eq!(points_by_moid(&reqs, &name, keys), want, "{name}");
+        let (gauge, unit, _) = shape(&reqs, &name, "moid");
+        assert_eq!((gauge, unit.as_str()), (true, ""), "{name}");
+    }
+}
+
 /// A gRPC receiver that answers each call with the next scripted status (then OK), counting
 /// the calls: the statuses a real store sends under load or to a bad request, which a real
 /// receiver cannot be made to send on cue.
@@ -275,6 +430,7 @@ async fn write_to_scripted(
             password: None,
             bearer_token: None,
             host_name: None,
+            names: vcollect::sink::otlp::Names::Telegraf,
         },
         timeout: std::time::Duration::from_secs(5),
         gzip: true,

@@ -37,6 +37,9 @@ pub(super) struct RawOutput {
     url: Option<String>,
     /// OTLP only: `http/protobuf` (the default) or `grpc`.
     protocol: Option<String>,
+    /// OTLP only: `telegraf` (the default) or `otel` (the vcenter receiver's names where a
+    /// counter has an exact equivalent).
+    names: Option<String>,
     database: Option<String>,
     retention_policy: Option<String>,
     username: Option<String>,
@@ -151,8 +154,9 @@ impl Check<'_> {
             self.url(&k("url"), &url)?;
         }
         let grpc = self.otlp_protocol(key, kind, ro.protocol.take(), &url)?;
+        let names = self.otlp_names(key, kind, ro.names.take())?;
         let api = if remote_write {
-            self.remote_write_api(key, kind, grpc, &mut ro)?
+            self.remote_write_api(key, kind, (grpc, names), &mut ro)?
         } else {
             self.output_api(key, &mut ro)?
         };
@@ -201,7 +205,7 @@ impl Check<'_> {
         &self,
         key: &str,
         kind: &str,
-        grpc: bool,
+        (grpc, names): (bool, crate::sink::otlp::Names),
         ro: &mut RawOutput,
     ) -> Result<OutputApi, ConfigError> {
         let k = |name: &str| format!("{key}.{name}");
@@ -237,6 +241,7 @@ impl Check<'_> {
                 password,
                 bearer_token,
                 host_name: None,
+                names,
             }
         } else {
             OutputApi::RemoteWrite {
@@ -294,6 +299,35 @@ impl Check<'_> {
             }
         }
         Ok(grpc)
+    }
+
+    /// OTLP's `names`: `"telegraf"` (the default: Telegraf's opentelemetry output's names) or
+    /// `"otel"` (the OpenTelemetry vcenter receiver's `vcenter.*` names where a counter has
+    /// an exact equivalent, src/sink/otlp/semantic.rs).
+    fn otlp_names(
+        &self,
+        key: &str,
+        kind: &str,
+        names: Option<String>,
+    ) -> Result<crate::sink::otlp::Names, ConfigError> {
+        use crate::sink::otlp::Names;
+        let k = format!("{key}.names");
+        match names.as_deref() {
+            None => Ok(Names::Telegraf),
+            Some(_) if kind != "otlp" => {
+                Err(self.err(k, format!("only with type = \"otlp\", not {kind:?}")))
+            }
+            Some("telegraf") => Ok(Names::Telegraf),
+            Some("otel") => Ok(Names::Otel),
+            Some(other) => Err(self.err(
+                k,
+                format!(
+                    "unknown names {other:?}: \"telegraf\" (the default: Telegraf's \
+                     opentelemetry output's) or \"otel\" (the OpenTelemetry vcenter \
+                     receiver's vcenter.* names where a counter has an exact equivalent)"
+                ),
+            )),
+        }
     }
 
     /// `username` with `password_file` (or `password_env`): both or neither.

@@ -545,6 +545,7 @@ url = "http://collector:4318/v1/metrics"
 type = "otlp"
 name = "otlp-grpc"
 protocol = "grpc"
+names = "otel"
 url = "http://collector:4317"
 "#,
     ))
@@ -567,7 +568,18 @@ url = "http://collector:4317"
     ));
     assert!(matches!(
         c.outputs[4].api,
-        OutputApi::Otlp { grpc: true, .. }
+        OutputApi::Otlp {
+            grpc: true,
+            names: crate::sink::otlp::Names::Otel,
+            ..
+        }
+    ));
+    assert!(matches!(
+        c.outputs[3].api,
+        OutputApi::Otlp {
+            names: crate::sink::otlp::Names::Telegraf,
+            ..
+        }
     ));
     assert!(c.outputs[3].gzip, "OTLP bodies are gzipped by default");
     assert_eq!((c.batch_lines(), c.batch_bytes()), (2000, 1 << 20));
@@ -621,6 +633,18 @@ fn bad_outputs_are_named_by_their_index_and_key() {
         "[output]\ntype = \"remote_write\"\nurl = \"http://p/w\"\nprotocol = \"grpc\"";
     let (key, problem) = invalid_key(load(&with_password(rw_protocol)));
     assert_eq!(key, "output.protocol");
+    assert!(problem.contains("only with type = \"otlp\""), "{problem}");
+    let otlp_names =
+        "[output]\ntype = \"otlp\"\nurl = \"http://c:4318/v1/metrics\"\nnames = \"semconv\"";
+    let (key, problem) = invalid_key(load(&with_password(otlp_names)));
+    assert_eq!(key, "output.names");
+    assert!(
+        problem.contains("\"semconv\"") && problem.contains("\"otel\""),
+        "{problem}"
+    );
+    let rw_names = "[output]\ntype = \"remote_write\"\nurl = \"http://p/w\"\nnames = \"otel\"";
+    let (key, problem) = invalid_key(load(&with_password(rw_names)));
+    assert_eq!(key, "output.names");
     assert!(problem.contains("only with type = \"otlp\""), "{problem}");
     let bad_type = "[output]\ntype = \"kafka\"";
     let (key, problem) = invalid_key(load(&with_password(bad_type)));

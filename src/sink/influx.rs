@@ -49,6 +49,8 @@ pub enum Api {
         bearer_token: Option<Secret>,
         /// The collecting node's name, sent as the resource attribute `host.name`.
         host_name: Option<String>,
+        /// Telegraf's names, or OpenTelemetry's `vcenter.*` where one is exact.
+        names: super::otlp::Names,
     },
 }
 
@@ -146,6 +148,17 @@ pub struct Writer {
     opts: HttpOptions,
     /// OTLP over gRPC: its connection (the HTTP client is then unused).
     grpc: Option<super::otlp::grpc::Exporter>,
+    /// Remote-write and OTLP: the encoder, kept between batches with what it derived from
+    /// each series (one batch is converted at a time; the lock is never held across I/O).
+    encoder: Encoder,
+}
+
+/// A remote-write or OTLP output's encoder.
+#[derive(Debug)]
+enum Encoder {
+    None,
+    RemoteWrite(std::sync::Mutex<super::remote_write::Encoder>),
+    Otlp(std::sync::Mutex<super::otlp::Encoder>),
 }
 
 impl Writer {
@@ -213,6 +226,13 @@ impl Writer {
             )?),
             _ => None,
         };
+        let encoder = match &opts.api {
+            Api::RemoteWrite { .. } => Encoder::RemoteWrite(Default::default()),
+            Api::Otlp { names, .. } => {
+                Encoder::Otlp(std::sync::Mutex::new(super::otlp::Encoder::new(*names)))
+            }
+            Api::V1 { .. } | Api::V2 { .. } => Encoder::None,
+        };
         Ok(Writer {
             client,
             write_url,
@@ -220,6 +240,7 @@ impl Writer {
             url: base.to_string(),
             opts,
             grpc,
+            encoder,
         })
     }
 
@@ -331,7 +352,13 @@ impl Writer {
     async fn send_remote_write(&self, lp: &[u8], precision: Precision) -> Result<(), SinkError> {
         let mut todo = vec![lp];
         while let Some(part) = todo.pop() {
-            let e = super::remote_write::encode_at(part, precision)?;
+            let e = match &self.encoder {
+                Encoder::RemoteWrite(enc) => enc
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .encode(part, precision)?,
+                _ => super::remote_write::encode_at(part, precision)?,
+            };
             let req = self
                 .client
                 .post(self.write_url.clone())
@@ -371,7 +398,13 @@ impl Writer {
         host: Option<&str>,
         precision: Precision,
     ) -> Result<(), SinkError> {
-        let e = super::otlp::encode_at(lp, host, precision)?;
+        let e = match &self.encoder {
+            Encoder::Otlp(enc) => enc
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .encode(lp, host, precision)?,
+            _ => super::otlp::encode_at(lp, host, precision)?,
+        };
         if let Some(grpc) = &self.grpc {
             let resp = grpc.export(e.body).await.map_err(|s| {
                 super::otlp::grpc::error(&s, self.opts.api.endpoint(), &self.url, self.opts.timeout)

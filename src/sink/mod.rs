@@ -30,6 +30,7 @@
 pub mod error;
 pub mod grouped;
 pub mod influx;
+mod interner;
 pub mod line;
 pub mod line_read;
 pub mod otlp;

@@ -1,6 +1,7 @@
-//! OTLP metrics over HTTP/protobuf or gRPC ([`grpc`]): a batch of line protocol (what the collector encodes and
-//! the spool keeps) turned into an `ExportMetricsServiceRequest` when it is sent, with the
-//! official OpenTelemetry protobuf types (`opentelemetry-proto`).
+//! OTLP metrics over HTTP/protobuf or gRPC ([`grpc`]): a batch of line protocol (what the
+//! collector encodes and the spool keeps) turned into an `ExportMetricsServiceRequest` when
+//! it is sent ([`Encoder`], which the output keeps between batches), decoded in the tests
+//! with the official OpenTelemetry protobuf types (`opentelemetry-proto`).
 //!
 //! Names follow Telegraf's `outputs.opentelemetry`, so a Telegraf user's OTLP dashboards keep
 //! working. That plugin converts with influxdata/influxdb-observability's `influx2otel`
@@ -23,12 +24,25 @@
 pub use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 
 use super::error::SinkError;
-use super::grouped::{self, FastMap, Grouped, Num};
-use super::proto;
 
+mod encoder;
 pub mod general;
 pub mod grpc;
+pub mod semantic;
 use super::Precision;
+pub use encoder::Encoder;
+
+/// How metrics are named (`[[output]] names`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Names {
+    /// `<measurement>_<field>` with the tags as attributes, as Telegraf's opentelemetry
+    /// output sends them.
+    #[default]
+    Telegraf,
+    /// The OpenTelemetry vcenter receiver's `vcenter.*` names, units and attributes where a
+    /// field has an exact equivalent ([`semantic`]); Telegraf's for the rest.
+    Otel,
+}
 
 /// The tag that names the vCenter: a resource attribute rather than a point attribute.
 const VCENTER_TAG: &str = "vcenter";
@@ -46,13 +60,10 @@ pub struct Encoded {
     pub strings_skipped: usize,
 }
 
-/// Converts line protocol with second timestamps (what vcollect writes). `host` is the
+/// Converts line protocol with second timestamps (what vcollect writes), with Telegraf's
+/// names and a fresh [`Encoder`] (the output keeps one between batches). `host` is the
 /// collecting node's name (`host.name`). A line that does not read is an error naming it:
 /// the batch came from this process or its spool, so it is a bug or a damaged spool file.
-///
-/// The protobuf is assembled from pieces: a series' attributes are encoded once per batch
-/// and copied into each of its points ([`general::to_request`] is the same conversion with
-/// the general parser and prost's types, which the tests compare it with).
 pub fn encode(lp: &[u8], host: Option<&str>) -> Result<Encoded, SinkError> {
     encode_at(lp, host, Precision::Seconds)
 }
@@ -64,230 +75,7 @@ pub fn encode_at(
     host: Option<&str>,
     precision: Precision,
 ) -> Result<Encoded, SinkError> {
-    let g = Grouped::read(lp)?;
-    Ok(Encoded {
-        body: request(&g, host, precision)?,
-        points: g.points.len(),
-        strings_skipped: g.strings,
-    })
-}
-
-// The fields of the messages written here (opentelemetry-proto's metrics, common and
-// resource definitions).
-const REQ_RESOURCE_METRICS: u8 = 1;
-const RM_RESOURCE: u8 = 1;
-const RM_SCOPE_METRICS: u8 = 2;
-const RESOURCE_ATTRIBUTES: u8 = 1;
-const SM_SCOPE: u8 = 1;
-const SM_METRICS: u8 = 2;
-const SCOPE_NAME: u8 = 1;
-const SCOPE_VERSION: u8 = 2;
-const METRIC_NAME: u8 = 1;
-const METRIC_GAUGE: u8 = 5;
-const GAUGE_DATA_POINTS: u8 = 1;
-const POINT_ATTRIBUTES: u8 = 7;
-const POINT_TIME: u8 = 3;
-const POINT_AS_DOUBLE: u8 = 4;
-const POINT_AS_INT: u8 = 6;
-const KV_KEY: u8 = 1;
-const KV_VALUE: u8 = 2;
-const ANY_STRING: u8 = 1;
-
-/// A point's size without its attributes: time and value, 9 bytes each.
-const POINT_FIXED: usize = 18;
-
-/// One `KeyValue` with a string value, as a repeated field `field` of its message.
-fn kv_field(field: u8, key: &str, value: &str, out: &mut Vec<u8>) {
-    let any = proto::len_field_size(value.len());
-    let len = proto::len_field_size(key.len()) + proto::len_field_size(any);
-    proto::len_header(field, len, out);
-    proto::bytes_field(KV_KEY, key.as_bytes(), out);
-    proto::len_header(KV_VALUE, any, out);
-    proto::bytes_field(ANY_STRING, value.as_bytes(), out);
-}
-
-/// The batch's structure: resources (vCenters), their metrics, each metric's streams
-/// (attribute sets), all in the order they first appear.
-struct Layout<'g> {
-    /// Per resource: its vCenter and metrics.
-    resources: Vec<(Option<&'g str>, Vec<u32>)>,
-    /// Per metric: its name and streams.
-    metrics: Vec<(String, Vec<u32>)>,
-    /// Per stream: its attribute set.
-    streams: Vec<u32>,
-    /// Encoded attribute sets (repeated field `attributes` of a point).
-    attributes: Vec<Vec<u8>>,
-    /// Per slot: its stream.
-    slot_stream: Vec<u32>,
-}
-
-fn layout<'g>(g: &'g Grouped<'_>) -> Layout<'g> {
-    let mut l = Layout {
-        resources: Vec::new(),
-        metrics: Vec::new(),
-        streams: Vec::new(),
-        attributes: Vec::new(),
-        slot_stream: Vec::with_capacity(g.slots.len()),
-    };
-    let mut attr_ids: FastMap<Vec<u8>, u32> = FastMap::default();
-    // Per series: its resource and attribute set.
-    let mut series: Vec<(usize, u32)> = Vec::with_capacity(g.series.len());
-    for s in &g.series {
-        let mut vcenter = None;
-        let mut tags: Vec<(&str, &str)> = Vec::with_capacity(s.tags.len());
-        for (k, v) in &s.tags {
-            if k == VCENTER_TAG {
-                vcenter = Some(v.as_ref());
-            } else {
-                tags.push((k, v));
-            }
-        }
-        tags.sort_unstable();
-        let mut attrs = Vec::new();
-        for (k, v) in tags {
-            kv_field(POINT_ATTRIBUTES, k, v, &mut attrs);
-        }
-        let next = attr_ids.len() as u32;
-        let attr = *attr_ids.entry(attrs).or_insert(next);
-        let r = match l.resources.iter().position(|(v, _)| *v == vcenter) {
-            Some(r) => r,
-            None => {
-                l.resources.push((vcenter, Vec::new()));
-                l.resources.len() - 1
-            }
-        };
-        series.push((r, attr));
-    }
-    l.attributes = vec![Vec::new(); attr_ids.len()];
-    for (a, id) in attr_ids {
-        l.attributes[id as usize] = a;
-    }
-    // Metrics by resource, measurement and field, then (on a miss: once per batch) by name:
-    // measurements and fields may join to the same name (`a_b` + `c`, `a` + `b_c`).
-    let mut metric_ids: FastMap<(usize, &str, &str), u32> = FastMap::default();
-    let mut metric_names: FastMap<(usize, String), u32> = FastMap::default();
-    let mut stream_ids: FastMap<(u32, u32), u32> = FastMap::default();
-    for slot in &g.slots {
-        let (r, attr) = series[slot.series as usize];
-        let measurement = g.series[slot.series as usize].measurement.as_ref();
-        let key = (r, measurement, slot.field.as_ref());
-        let metric = match metric_ids.get(&key) {
-            Some(&m) => m,
-            None => {
-                let name = format!("{measurement}_{}", slot.field);
-                let m = *metric_names
-                    .entry((r, name))
-                    .or_insert_with_key(|(_, name)| {
-                        l.metrics.push((name.clone(), Vec::new()));
-                        let m = (l.metrics.len() - 1) as u32;
-                        l.resources[r].1.push(m);
-                        m
-                    });
-                metric_ids.insert(key, m);
-                m
-            }
-        };
-        let stream = *stream_ids.entry((metric, attr)).or_insert_with(|| {
-            l.streams.push(attr);
-            let s = (l.streams.len() - 1) as u32;
-            l.metrics[metric as usize].1.push(s);
-            s
-        });
-        l.slot_stream.push(stream);
-    }
-    l
-}
-
-/// The encoded `ExportMetricsServiceRequest` of `g`.
-fn request(g: &Grouped, host: Option<&str>, precision: Precision) -> Result<Vec<u8>, SinkError> {
-    let l = layout(g);
-    let keys: Vec<u32> = g
-        .points
-        .iter()
-        .map(|p| l.slot_stream[p.slot as usize])
-        .collect();
-    let (order, starts) = grouped::runs(&keys, l.streams.len());
-    let point_size = |stream: usize| l.attributes[l.streams[stream] as usize].len() + POINT_FIXED;
-    let stream_size =
-        |s: usize| (starts[s + 1] - starts[s]) as usize * proto::len_field_size(point_size(s));
-    let gauge_size = |m: usize| {
-        l.metrics[m]
-            .1
-            .iter()
-            .map(|&s| stream_size(s as usize))
-            .sum::<usize>()
-    };
-    let metric_size = |m: usize| {
-        proto::len_field_size(l.metrics[m].0.len()) + proto::len_field_size(gauge_size(m))
-    };
-    let version = env!("CARGO_PKG_VERSION");
-    let scope_size =
-        proto::len_field_size(SERVICE_NAME.len()) + proto::len_field_size(version.len());
-    let mut out = Vec::with_capacity(g.points.len() * 64);
-    for (vcenter, metrics) in &l.resources {
-        let mut res_attrs = Vec::new();
-        kv_field(
-            RESOURCE_ATTRIBUTES,
-            "service.name",
-            SERVICE_NAME,
-            &mut res_attrs,
-        );
-        if let Some(h) = host {
-            kv_field(RESOURCE_ATTRIBUTES, "host.name", h, &mut res_attrs);
-        }
-        if let Some(v) = vcenter {
-            kv_field(RESOURCE_ATTRIBUTES, VCENTER_TAG, v, &mut res_attrs);
-        }
-        let sm_size = proto::len_field_size(scope_size)
-            + metrics
-                .iter()
-                .map(|&m| proto::len_field_size(metric_size(m as usize)))
-                .sum::<usize>();
-        let rm_size = proto::len_field_size(res_attrs.len()) + proto::len_field_size(sm_size);
-        proto::len_header(REQ_RESOURCE_METRICS, rm_size, &mut out);
-        proto::bytes_field(RM_RESOURCE, &res_attrs, &mut out);
-        proto::len_header(RM_SCOPE_METRICS, sm_size, &mut out);
-        proto::len_header(SM_SCOPE, scope_size, &mut out);
-        proto::bytes_field(SCOPE_NAME, SERVICE_NAME.as_bytes(), &mut out);
-        proto::bytes_field(SCOPE_VERSION, version.as_bytes(), &mut out);
-        for &m in metrics {
-            let (name, streams) = &l.metrics[m as usize];
-            proto::len_header(SM_METRICS, metric_size(m as usize), &mut out);
-            proto::bytes_field(METRIC_NAME, name.as_bytes(), &mut out);
-            proto::len_header(METRIC_GAUGE, gauge_size(m as usize), &mut out);
-            for &s in streams {
-                let s = s as usize;
-                let attrs = &l.attributes[l.streams[s] as usize];
-                for &i in &order[starts[s] as usize..starts[s + 1] as usize] {
-                    let p = &g.points[i as usize];
-                    proto::len_header(GAUGE_DATA_POINTS, attrs.len() + POINT_FIXED, &mut out);
-                    out.extend_from_slice(attrs);
-                    proto::fixed64_field(POINT_TIME, nanos(p.timestamp, precision)?, &mut out);
-                    let (field, bits) = match p.value {
-                        Num::F64(f) => (POINT_AS_DOUBLE, f.to_bits()),
-                        Num::I64(i) => (POINT_AS_INT, i as u64),
-                        Num::U64(u) => match i64::try_from(u) {
-                            Ok(i) => (POINT_AS_INT, i as u64),
-                            Err(_) => (POINT_AS_DOUBLE, (u as f64).to_bits()),
-                        },
-                        Num::Bool(b) => (POINT_AS_INT, u64::from(b)),
-                    };
-                    proto::fixed64_field(field, bits, &mut out);
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A line's timestamp in `precision` as OTLP's nanoseconds; an error before 1970 or past
-/// 2554.
-fn nanos(ts: i64, precision: Precision) -> Result<u64, SinkError> {
-    let per_unit = precision.millis() as u64 * 1_000_000;
-    u64::try_from(ts)
-        .ok()
-        .and_then(|s| s.checked_mul(per_unit))
-        .ok_or_else(|| SinkError::Encode(format!("timestamp {ts} out of range")))
+    Encoder::new(Names::Telegraf).encode(lp, host, precision)
 }
 
 /// What a successful answer says about points the receiver did not take (OTLP's partial
@@ -424,6 +212,91 @@ mod tests {
         assert!(e.to_string().contains("no timestamp"), "{e}");
         let e = encode(b"m f=1 -5\n", None).unwrap_err();
         assert!(e.to_string().contains("out of range"), "{e}");
+    }
+
+    #[test]
+    fn otel_names_rename_exact_equivalents_and_keep_the_rest() {
+        let lp = "vsphere_host_disk,clustername=C0,dcname=DC0,disk=naa.1,esxhostname=esx1,moid=host-1,vcenter=vc1 \
+                  totalReadLatency_average=3i,totalWriteLatency_average=5i,read_average=70i 1700000000\n\
+                  vsphere_host_disk,clustername=C0,dcname=DC0,disk=instance-total,esxhostname=esx1,moid=host-1,vcenter=vc1 \
+                  maxTotalLatency_latest=9i 1700000000\n\
+                  vsphere_host_cpu,cpu=instance-total,esxhostname=esx1,moid=host-1,vcenter=vc1 usage_average=12.5 1700000000\n";
+        let e = Encoder::new(Names::Otel)
+            .encode(lp.as_bytes(), Some("node-a"), Precision::Seconds)
+            .unwrap();
+        let req = <ExportMetricsServiceRequest as prost::Message>::decode(&e.body[..]).unwrap();
+        let metrics = &req.resource_metrics[0].scope_metrics[0].metrics;
+        let by_name = |n: &str| {
+            metrics
+                .iter()
+                .find(|m| m.name == n)
+                .unwrap_or_else(|| panic!("no {n} in {metrics:?}"))
+        };
+        let lat = by_name("vcenter.host.disk.latency.avg");
+        assert_eq!(lat.unit, "ms");
+        let Some(metric::Data::Gauge(g)) = &lat.data else {
+            panic!("not a gauge: {lat:?}");
+        };
+        let points: Vec<_> = g
+            .data_points
+            .iter()
+            .map(|p| (attr(&p.attributes, "direction").unwrap(), p.value))
+            .collect();
+        assert_eq!(
+            points,
+            [
+                ("read", Some(Value::AsInt(3))),
+                ("write", Some(Value::AsInt(5)))
+            ]
+        );
+        let p = &g.data_points[0].attributes;
+        assert_eq!(attr(p, "object"), Some("naa.1"));
+        assert_eq!(attr(p, "vcenter.host.name"), Some("esx1"));
+        assert_eq!(attr(p, "vcenter.cluster.name"), Some("C0"));
+        assert_eq!(attr(p, "vcenter.datacenter.name"), Some("DC0"));
+        assert_eq!(
+            attr(p, "moid"),
+            Some("host-1"),
+            "other tags keep their names"
+        );
+        assert_eq!((attr(p, "disk"), attr(p, "esxhostname")), (None, None));
+        let tp = by_name("vcenter.host.disk.throughput");
+        assert_eq!(tp.unit, "{KiBy/s}");
+        let Some(metric::Data::Sum(sum)) = &tp.data else {
+            panic!("not a sum: {tp:?}");
+        };
+        assert!(!sum.is_monotonic);
+        assert_eq!(sum.aggregation_temporality, 2, "cumulative");
+        assert_eq!(sum.data_points[0].value, Some(Value::AsInt(70)));
+        let max = by_name("vcenter.host.disk.latency.max");
+        let Some(metric::Data::Gauge(g)) = &max.data else {
+            panic!("not a gauge: {max:?}");
+        };
+        assert_eq!(
+            attr(&g.data_points[0].attributes, "object"),
+            Some(""),
+            "the aggregate"
+        );
+        let cpu = by_name("vsphere_host_cpu_usage_average");
+        assert_eq!(cpu.unit, "");
+        let Some(metric::Data::Gauge(g)) = &cpu.data else {
+            panic!("not a gauge: {cpu:?}");
+        };
+        let p = &g.data_points[0].attributes;
+        assert_eq!(
+            (attr(p, "esxhostname"), attr(p, "cpu")),
+            (Some("esx1"), Some("instance-total"))
+        );
+        assert_eq!(metrics.len(), 4);
+        // Telegraf's names unless asked.
+        let e = encode(lp.as_bytes(), None).unwrap();
+        let req = <ExportMetricsServiceRequest as prost::Message>::decode(&e.body[..]).unwrap();
+        let names: Vec<_> = req.resource_metrics[0].scope_metrics[0]
+            .metrics
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        assert!(names.iter().all(|n| n.starts_with("vsphere_")), "{names:?}");
     }
 
     #[test]

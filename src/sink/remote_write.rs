@@ -10,16 +10,18 @@
 //! (milliseconds), so every 20-s sample of a window arrives, not only the newest.
 //!
 //! Converting at send time keeps one durable form (line protocol in the spool) for every
-//! output kind; a retry converts again, which costs less than keeping two forms.
+//! output kind; a retry converts again, which costs less than keeping two forms. The
+//! output keeps its [`Encoder`] between batches, with each series' encoded labels.
 
 use std::borrow::Cow;
 
 use super::error::SinkError;
-use super::grouped::{FastMap, Grouped};
 use super::proto;
 
+mod encoder;
 pub mod general;
 use super::Precision;
+pub use encoder::Encoder;
 
 /// The protocol's messages (prometheus/prompb `types.proto` and `remote.proto`, version 1.0:
 /// only the fields a writer of samples sets).
@@ -69,14 +71,10 @@ pub struct Encoded {
 }
 
 /// Converts line protocol with second timestamps (what vcollect writes) into a
-/// `WriteRequest`: each series once with its samples in the order of the lines. A line that
-/// does not read is an error naming it: the batch came from this process or its spool, so it
-/// is a bug or a damaged spool file, never input to skip.
-///
-/// The protobuf is assembled from pieces: a series' tag labels are sanitised, sorted and
-/// encoded once per batch, a metric name once per measurement and field, and a sample
-/// costs its 20-odd bytes ([`general::to_write_request`] is the same conversion with the
-/// general parser and prost's types, which the tests compare it with).
+/// `WriteRequest`, with a fresh [`Encoder`] (the output keeps one between batches): each
+/// series once with its samples in the order of the lines. A line that does not read is an
+/// error naming it: the batch came from this process or its spool, so it is a bug or a
+/// damaged spool file, never input to skip.
 pub fn encode(lp: &[u8]) -> Result<Encoded, SinkError> {
     encode_at(lp, Precision::Seconds)
 }
@@ -84,47 +82,14 @@ pub fn encode(lp: &[u8]) -> Result<Encoded, SinkError> {
 /// [`encode`] for line protocol with timestamps in `precision` (events are written in
 /// milliseconds).
 pub fn encode_at(lp: &[u8], precision: Precision) -> Result<Encoded, SinkError> {
-    let g = Grouped::read(lp)?;
-    // The uncompressed request and snappy's output are a few MB per batch: kept per thread
-    // and reused, as fresh buffers that size cost more in page faults than in copying.
-    thread_local! {
-        static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = Default::default();
-    }
-    let body = SCRATCH.with(|s| {
-        let (raw, packed) = &mut *s.borrow_mut();
-        raw.clear();
-        write_request(&g, precision, raw);
-        packed.resize(snap::raw::max_compress_len(raw.len()), 0);
-        let n = snap::raw::Encoder::new()
-            .compress(raw, packed)
-            .map_err(|e| SinkError::Encode(format!("snappy: {e}")))?;
-        let body = packed[..n].to_vec();
-        // A batch far larger than usual does not pin its buffers for ever.
-        if raw.capacity() > SCRATCH_KEEP {
-            *raw = Vec::new();
-            *packed = Vec::new();
-        }
-        Ok::<_, SinkError>(body)
-    })?;
-    Ok(Encoded {
-        body,
-        series: g.slots.len(),
-        samples: g.points.len(),
-        strings_skipped: g.strings,
-    })
-}
-
-/// A series' tag labels, encoded and sorted by name, in a buffer shared by the batch's
-/// series: `start..split` sort before `__name__`, `split..end` after.
-struct SeriesLabels {
-    start: usize,
-    split: usize,
-    end: usize,
+    Encoder::default().encode(lp, precision)
 }
 
 const NAME_LABEL: &str = "__name__";
 
-fn series_labels(tags: &[(Cow<'_, str>, Cow<'_, str>)], buf: &mut Vec<u8>) -> SeriesLabels {
+/// A series' tag labels, encoded and sorted by name; where `__name__` goes among them (the
+/// labels before it sort before it).
+fn series_labels(tags: &[(Cow<'_, str>, Cow<'_, str>)]) -> (Vec<u8>, usize) {
     let mut named: Vec<(Cow<'_, str>, &str)> = tags
         .iter()
         .map(|(k, v)| (label_name(k), v.as_ref()))
@@ -133,22 +98,18 @@ fn series_labels(tags: &[(Cow<'_, str>, Cow<'_, str>)], buf: &mut Vec<u8>) -> Se
     // its line order), and `__name__` after any tag of the same name (it is pushed last there).
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let before = named.partition_point(|(k, _)| k.as_ref() <= NAME_LABEL);
-    let start = buf.len();
-    let mut split = start;
+    let mut buf = Vec::new();
+    let mut split = 0;
     for (i, (k, v)) in named.iter().enumerate() {
         if i == before {
             split = buf.len();
         }
-        label(k, v, buf);
+        label(k, v, &mut buf);
     }
     if before == named.len() {
         split = buf.len();
     }
-    SeriesLabels {
-        start,
-        split,
-        end: buf.len(),
-    }
+    (buf, split)
 }
 
 /// An encoded `Label` field of a `TimeSeries`.
@@ -163,56 +124,6 @@ fn label(name: &str, value: &str, out: &mut Vec<u8>) {
 #[inline]
 fn sample_size(ts_ms: i64) -> usize {
     9 + 1 + proto::varint_len(ts_ms as u64)
-}
-
-/// The largest scratch buffer kept between batches.
-const SCRATCH_KEEP: usize = 64 << 20;
-
-/// The uncompressed `WriteRequest` of `g`, appended to `out`.
-fn write_request(g: &Grouped, precision: Precision, out: &mut Vec<u8>) {
-    let mut labels = Vec::with_capacity(g.series.len() * 256);
-    let series: Vec<SeriesLabels> = g
-        .series
-        .iter()
-        .map(|s| series_labels(&s.tags, &mut labels))
-        .collect();
-    // `__name__` labels, once per measurement and field.
-    let mut names: FastMap<(&str, &str), Vec<u8>> = FastMap::default();
-    let (order, starts) = g.by_slot();
-    out.reserve(g.points.len() * 24 + g.slots.len() * 64);
-    for (slot, s) in g.slots.iter().enumerate() {
-        let run = &order[starts[slot] as usize..starts[slot + 1] as usize];
-        let sl = &series[s.series as usize];
-        let measurement = g.series[s.series as usize].measurement.as_ref();
-        let name = names
-            .entry((measurement, s.field.as_ref()))
-            .or_insert_with(|| {
-                let mut b = Vec::new();
-                label(NAME_LABEL, &metric_name(measurement, &s.field), &mut b);
-                b
-            });
-        let samples: usize = run
-            .iter()
-            .map(|&i| {
-                proto::len_field_size(sample_size(ts_ms(
-                    g.points[i as usize].timestamp,
-                    precision,
-                )))
-            })
-            .sum();
-        proto::len_header(1, sl.end - sl.start + name.len() + samples, out);
-        out.extend_from_slice(&labels[sl.start..sl.split]);
-        out.extend_from_slice(name);
-        out.extend_from_slice(&labels[sl.split..sl.end]);
-        for &i in run {
-            let p = &g.points[i as usize];
-            let ts = ts_ms(p.timestamp, precision);
-            proto::len_header(2, sample_size(ts), out);
-            proto::fixed64_field(1, p.value.as_f64().to_bits(), out);
-            out.push(proto::key(2, proto::VARINT));
-            proto::varint(ts as u64, out);
-        }
-    }
 }
 
 /// A line's timestamp, in `precision`, as remote-write's milliseconds.

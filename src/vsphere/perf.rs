@@ -612,6 +612,18 @@ impl PerfParser {
                     self.open(local_name(name), None)?;
                     pos += len;
                 }
+                // A series' start tag carries its `xsi:type`, which nothing reads: taken
+                // here too, or every series of a steady-state answer (one sample each)
+                // would cost a quick-xml event.
+                None if self.stack.last() == Some(&Tag::ReturnVal) => {
+                    match start_tag_with_attributes(&input[pos..]) {
+                        Some((name, len)) if local_name(name) == b"value" => {
+                            self.open(b"value", None)?;
+                            pos += len;
+                        }
+                        _ => break,
+                    }
+                }
                 _ => break,
             }
         }
@@ -766,6 +778,36 @@ fn bare_tag(b: &[u8]) -> Option<(bool, &[u8], usize)> {
         return None;
     }
     Some((end, &b[from..close], close + 1))
+}
+
+/// A start tag with attributes (`<name key="v" ...>`, not self-closing) at the start of `b`:
+/// its name and the bytes it takes. The end is the first `>` outside a quoted value, as an
+/// XML reader finds it; `None` for anything else, including a tag cut off by the end of `b`
+/// or longer than 256 bytes (those go to quick-xml).
+fn start_tag_with_attributes(b: &[u8]) -> Option<(&[u8], usize)> {
+    if b.first() != Some(&b'<') {
+        return None;
+    }
+    let name_len = b
+        .get(1..)?
+        .iter()
+        .take(65)
+        .position(|&c| !is_name_byte(c))?;
+    if name_len == 0 || name_len > 64 || !b[1 + name_len].is_ascii_whitespace() {
+        return None;
+    }
+    let mut quote = None;
+    for (i, &c) in b.iter().enumerate().take(256).skip(1 + name_len) {
+        match (quote, c) {
+            (None, b'"' | b'\'') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            (None, b'>') if b[i - 1] == b'/' => return None,
+            (None, b'>') => return Some((&b[1..1 + name_len], i + 1)),
+            (None, b'<') => return None,
+            _ => {}
+        }
+    }
+    None
 }
 
 fn simple_leaf(b: &[u8]) -> Option<(&[u8], &[u8], usize)> {

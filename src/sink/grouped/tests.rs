@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 
 use crate::sink::line::LineBuilder;
-use crate::sink::{otlp, remote_write};
+use crate::sink::{otlp, remote_write, Precision};
 
 #[derive(Debug, Clone)]
 enum V {
@@ -102,13 +102,17 @@ proptest! {
             let _ = remote_write::encode(&lp);
             return Ok(());
         };
-        let e = remote_write::encode(&lp).expect("the fast path reads what the general one does");
-        let raw = snap::raw::Decoder::new().decompress_vec(&e.body).expect("snappy");
-        let got: remote_write::WriteRequest = prost::Message::decode(raw.as_slice()).expect("protobuf");
-        prop_assert_eq!(&got, &want);
-        prop_assert_eq!(e.strings_skipped, strings);
-        prop_assert_eq!(e.series, want.timeseries.len());
-        prop_assert_eq!(e.samples, want.timeseries.iter().map(|t| t.samples.len()).sum::<usize>());
+        // A fresh encoder, then the same one again with every series in its cache.
+        let mut enc = remote_write::Encoder::default();
+        for _ in 0..2 {
+            let e = enc.encode(&lp, Precision::Seconds).expect("the fast path reads what the general one does");
+            let raw = snap::raw::Decoder::new().decompress_vec(&e.body).expect("snappy");
+            let got: remote_write::WriteRequest = prost::Message::decode(raw.as_slice()).expect("protobuf");
+            prop_assert_eq!(&got, &want);
+            prop_assert_eq!(e.strings_skipped, strings);
+            prop_assert_eq!(e.series, want.timeseries.len());
+            prop_assert_eq!(e.samples, want.timeseries.iter().map(|t| t.samples.len()).sum::<usize>());
+        }
     }
 
     #[test]
@@ -118,11 +122,14 @@ proptest! {
             let _ = otlp::encode(&lp, host.as_deref());
             return Ok(());
         };
-        let e = otlp::encode(&lp, host.as_deref()).expect("the fast path reads what the general one does");
-        let got: opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest =
-            prost::Message::decode(e.body.as_slice()).expect("protobuf");
-        prop_assert_eq!(&got, &want);
-        prop_assert_eq!(e.strings_skipped, strings);
+        let mut enc = otlp::Encoder::new(otlp::Names::Telegraf);
+        for _ in 0..2 {
+            let e = enc.encode(&lp, host.as_deref(), Precision::Seconds).expect("the fast path reads what the general one does");
+            let got: opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest =
+                prost::Message::decode(e.body.as_slice()).expect("protobuf");
+            prop_assert_eq!(&got, &want);
+            prop_assert_eq!(e.strings_skipped, strings);
+        }
     }
 
     #[test]
@@ -159,4 +166,55 @@ fn the_two_raw_forms_of_a_backslash_are_one_series() {
     let lp = b"m,t=a\\\\b f=1 1\nm,t=a\\b f=2 2\n";
     let e = remote_write::encode(lp).unwrap();
     assert_eq!((e.series, e.samples), (1, 2));
+}
+
+#[test]
+fn an_encoder_kept_between_batches_sends_each_batch_as_a_fresh_one_does() {
+    // Series met before, new series, a series with a new field, a batch of none of them.
+    let batches: [&[u8]; 4] = [
+        b"m,t=a f=1 1\nm,t=b f=2,g=3i 1\n",
+        b"m,t=b g=4i 2\nm,t=c f=5 2\nm,t=a f=6,h=7 2\n",
+        b"n,t=a f=8 3\n",
+        b"m,t=a f=9 4\nm,t=b f=10 4\n",
+    ];
+    let mut rw = remote_write::Encoder::default();
+    let mut ot = otlp::Encoder::new(otlp::Names::Telegraf);
+    for lp in batches {
+        let unsnap = |b: &[u8]| snap::raw::Decoder::new().decompress_vec(b).unwrap();
+        let kept = rw.encode(lp, Precision::Seconds).unwrap();
+        let fresh = remote_write::encode(lp).unwrap();
+        assert_eq!(unsnap(&kept.body), unsnap(&fresh.body), "{lp:?}");
+        assert_eq!((kept.series, kept.samples), (fresh.series, fresh.samples));
+        let kept = ot.encode(lp, Some("n"), Precision::Seconds).unwrap();
+        assert_eq!(
+            kept.body,
+            otlp::encode(lp, Some("n")).unwrap().body,
+            "{lp:?}"
+        );
+    }
+}
+
+#[test]
+fn local_ids_follow_first_appearance_in_each_batch() {
+    let mut l = super::Local::default();
+    l.start();
+    assert_eq!(l.id(7), (0, true));
+    assert_eq!(l.id(3), (1, true));
+    assert_eq!(l.id(7), (0, false));
+    assert_eq!(l.order, [7, 3]);
+    l.start();
+    assert_eq!(l.id(3), (0, true), "a new batch numbers afresh");
+    assert_eq!(l.order, [3]);
+}
+
+#[test]
+fn runs_keep_each_keys_points_in_order() {
+    let mut r = super::Runs::default();
+    r.sort(&[2, 0, 2, 1, 0], 3);
+    assert_eq!(
+        (r.run(0), r.run(1), r.run(2)),
+        (&[1, 4][..], &[3][..], &[0, 2][..])
+    );
+    r.sort(&[0], 2);
+    assert_eq!((r.run(0), r.run(1)), (&[0][..], &[][..]));
 }

@@ -704,3 +704,38 @@ fn catchup_is_linear_in_the_answer_size() {
         );
     }
 }
+
+#[test]
+fn a_start_tag_with_attributes_ends_at_its_first_unquoted_gt() {
+    let f = start_tag_with_attributes;
+    assert_eq!(f(br#"<value xsi:type="X">1"#), Some((&b"value"[..], 20)));
+    assert_eq!(f(br#"<value a='>' b="'>">"#), Some((&b"value"[..], 20)));
+    assert_eq!(f(br#"<value xsi:type="X"/>"#), None, "self-closing");
+    assert_eq!(f(br#"<value xsi:type="X""#), None, "cut off");
+    assert_eq!(f(b"<value>"), None, "no attributes: bare_tag's case");
+    assert_eq!(f(b"</value >"), None);
+    assert_eq!(f(br#"<value a="<">"#), Some((&b"value"[..], 13)));
+    assert_eq!(f(br#"<value a=b<c>"#), None, "markup inside the tag");
+}
+
+/// The series' start tags, taken without quick-xml, give what quick-xml's events give:
+/// whatever their attributes hold (quoted `>`, other keys, other quotes).
+#[test]
+fn series_attributes_do_not_change_what_is_parsed() {
+    let plain = |d: &str| d.replace(r#" xsi:type="PerfMetricIntSeries""#, "");
+    let tricky = NORMAL.replace(
+        r#"<value xsi:type="PerfMetricIntSeries">"#,
+        r#"<value xsi:type='PerfMetricIntSeries' note="a > b" x='"'>"#,
+    );
+    let want = slice(doc(&plain(NORMAL)).as_bytes());
+    assert!(want.1.is_none() && want.0.len() == 2, "{want:?}");
+    assert_eq!(slice(doc(NORMAL).as_bytes()), want);
+    assert_eq!(slice(doc(&tricky).as_bytes()), want);
+    for size in [1, 7, 64, usize::MAX] {
+        assert_eq!(
+            stream(doc(&tricky).as_bytes(), size),
+            want,
+            "reads of {size}"
+        );
+    }
+}
