@@ -9,6 +9,10 @@
 #   scripts/steady.sh [CLUSTERS HOSTS_PER_CLUSTER VMS_PER_CLUSTER]
 #   CYCLES=5 WARM=2 BIN=target/release/vcollect KINDS=realtime scripts/steady.sh
 #   FORMAT=csv scripts/steady.sh      (the QueryPerf format; also prints answer bytes per sample)
+#   VSAN=on VCSIM_FLAGS=-vsan scripts/steady.sh
+#                                     vSAN on at its defaults (the simulator's vSAN: every
+#                                     cluster vSAN-enabled); with CYCLES=15 the cycles span one
+#                                     vsan_interval (5 min) of 20-s cycles
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -40,6 +44,7 @@ format = "${FORMAT:-normal}"
 $(if [ "${KINDS:-all}" = realtime ]; then
   printf 'cluster_metric_exclude = ["*"]\ndatastore_metric_exclude = ["*"]\nresource_pool_metric_exclude = ["*"]\n'
 fi)
+$(if [ "${VSAN:-off}" = on ]; then printf 'vsan_metric_exclude = []\n'; fi)
 [metrics]
 listen = "127.0.0.1:$metrics_port"
 [output]

@@ -379,3 +379,87 @@ async fn a_type_vsan_refuses_does_not_hold_back_the_others() {
         .await;
     assert!(!rows.is_empty(), "{stdout}");
 }
+
+/// A host whose vSAN samples come later than the others' (its entities behind the rest of
+/// their types): its missing samples are asked again by UUID, in lists of up to 400 where
+/// the server is vSAN 8.0 U2 or later, one UUID a spec before, and none is lost.
+async fn a_late_host_loses_no_sample(api_version: Option<&str>) -> serde_json::Value {
+    let sim = Simulator::start(SimOptions {
+        clusters: 1,
+        hosts_per_cluster: 2,
+        vms: 2,
+        vsan: Some((Duration::from_secs(INTERVAL as u64), Duration::ZERO)),
+        api_version: api_version.map(str::to_string),
+        ..SimOptions::default()
+    });
+    sim.control("vsanlag=70s&host=DC0_C0_H1").await;
+    let influx = Influx::start().await;
+    influx.create_db("vsphere").await;
+    let dir = tempfile::tempdir().unwrap();
+    let collect = "[collect]\ninterval = \"2s\"\nvsan_metric_exclude = []\nvsan_interval = \"30s\"\n\
+        vsan_metric_include = [\"performance.host-domclient\", \"performance.capacity-disk\"]\nvsan_metric_skip_verify = true\n";
+    let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), collect);
+    let mut agent = common::spawn_agent(&cfg, Some(&dir.path().join("agent.log")));
+    let m = "vsphere_vsan_performance_hostdomclient";
+    // Two queries with the host behind: its samples then come, and must all arrive.
+    common::poll(
+        "the late host asked again",
+        Duration::from_secs(120),
+        || async {
+            let calls = sim.calls().await;
+            let specs = calls["Vsan"]["spec:uuids"].as_i64().unwrap_or(0)
+                + calls["Vsan"]["spec:uuid"].as_i64().unwrap_or(0);
+            (specs >= 2).then_some(())
+        },
+    )
+    .await;
+    sim.control("vsanlag=0s&host=DC0_C0_H1").await;
+    let by_host = common::poll(
+        "the late host caught up",
+        Duration::from_secs(120),
+        || async {
+            let t = influx
+                .timestamps_by_tag("vsphere", m, "iops_read", "hostname")
+                .await;
+            let last = |h: &str| t.get(h).and_then(|s| s.last().copied());
+            let done = t.len() == 2
+                && last("DC0_C0_H1").is_some()
+                && last("DC0_C0_H1") >= last("DC0_C0_H0");
+            done.then_some(t)
+        },
+    )
+    .await;
+    common::sigterm(agent.id().expect("agent pid"));
+    let _ = agent.wait().await;
+    let h0: Vec<i64> = by_host["DC0_C0_H0"].iter().copied().collect();
+    let h1: Vec<i64> = by_host["DC0_C0_H1"].iter().copied().collect();
+    assert!(
+        h1.windows(2).all(|w| w[1] - w[0] == INTERVAL),
+        "a gap in the late host's samples: {h1:?}"
+    );
+    assert!(
+        h1.len() >= 4 && h1.first() <= h0.first(),
+        "{h1:?} vs {h0:?}"
+    );
+    sim.calls().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn late_entities_are_asked_again_400_uuids_to_a_spec_from_vsan_8_0_u2() {
+    let calls = a_late_host_loses_no_sample(Some("8.0.2.0")).await;
+    // The late host's two capacity disks share a spec.
+    assert!(
+        calls["Vsan"]["spec:uuids"].as_i64().unwrap_or(0) > 0,
+        "{calls}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn late_entities_are_asked_again_one_uuid_a_spec_before_vsan_8_0_u2() {
+    let calls = a_late_host_loses_no_sample(None).await;
+    assert!(
+        calls["Vsan"]["spec:uuid"].as_i64().unwrap_or(0) > 0,
+        "{calls}"
+    );
+    assert!(calls["Vsan"].get("spec:uuids").is_none(), "{calls}");
+}

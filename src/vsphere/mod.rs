@@ -29,6 +29,7 @@ mod options;
 mod paths;
 mod perf;
 mod property;
+mod scan;
 mod selection;
 mod soap;
 mod tagging;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderValue, CONTENT_TYPE, COOKIE, SET_COOKIE};
 
 use super::error::Error;
+use super::scan;
 use super::xml::{self, Node};
 use super::ClientOptions;
 
@@ -448,27 +449,35 @@ impl Transport {
         resp: reqwest::Response,
     ) -> Result<Node, Error> {
         let bytes = match tokio::time::timeout(self.timeout, read_capped(resp, MAX_ANSWER)).await {
-            Ok(Ok((_, true))) => {
-                return Err(self.malformed(method, format!("answer larger than {MAX_ANSWER} bytes")))
-            }
             Ok(Ok((b, false))) => b,
-            Err(_) => {
-                return Err(Error::Timeout {
-                    vcenter: self.name.clone(),
-                    method,
-                    timeout: self.timeout,
-                })
-            }
-            Ok(Err(e)) => {
-                return Err(Error::Truncated {
-                    vcenter: self.name.clone(),
-                    method,
-                    entities: 0,
-                    detail: error_chain(&e),
-                })
-            }
+            Ok(Ok((_, true))) => return Err(self.read_error(method, None)),
+            Ok(Err(e)) => return Err(self.read_error(method, Some(Ok(e)))),
+            Err(e) => return Err(self.read_error(method, Some(Err(e)))),
         };
         self.answer(method, parse_answer(&bytes))
+    }
+
+    /// Why a whole answer was not read: `None` past [`MAX_ANSWER`], else the read's error or
+    /// its timeout.
+    fn read_error(
+        &self,
+        method: &'static str,
+        why: Option<Result<reqwest::Error, tokio::time::error::Elapsed>>,
+    ) -> Error {
+        match why {
+            None => self.malformed(method, format!("answer larger than {MAX_ANSWER} bytes")),
+            Some(Err(_)) => Error::Timeout {
+                vcenter: self.name.clone(),
+                method,
+                timeout: self.timeout,
+            },
+            Some(Ok(e)) => Error::Truncated {
+                vcenter: self.name.clone(),
+                method,
+                entities: 0,
+                detail: error_chain(&e),
+            },
+        }
     }
 
     /// Like [`Self::read_answer`] for an answer that may be large (a property collector
@@ -518,6 +527,38 @@ impl Transport {
             Ok(Ok(parsed)) => parsed,
         };
         self.answer(method, parsed.and_then(answer_of))
+    }
+
+    /// Like [`Self::read_answer_split`], with the elements named `split.1` at depth `split.0`
+    /// handed to `out` as bytes, never parsed into a tree here (see [`scan::Cutter`]): for an
+    /// answer whose elements the caller reads faster itself. The rest of the document (the
+    /// envelope, or a fault) is parsed as [`Self::read_answer`] parses it.
+    pub async fn read_answer_cut(
+        &self,
+        method: &'static str,
+        mut resp: reqwest::Response,
+        split: (usize, &str),
+        mut out: impl FnMut(&[u8]),
+    ) -> Result<Node, Error> {
+        let mut cutter = scan::Cutter::new(split.0, split.1);
+        let mut read = 0usize;
+        let body = async {
+            while let Some(chunk) = resp.chunk().await? {
+                read += chunk.len();
+                if read > MAX_ANSWER {
+                    return Ok(false);
+                }
+                cutter.push(&chunk, &mut out);
+            }
+            Ok::<_, reqwest::Error>(true)
+        };
+        match tokio::time::timeout(self.timeout, body).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => return Err(self.read_error(method, None)),
+            Ok(Err(e)) => return Err(self.read_error(method, Some(Ok(e)))),
+            Err(e) => return Err(self.read_error(method, Some(Err(e)))),
+        }
+        self.answer(method, parse_answer(&cutter.finish()))
     }
 
     /// The response element of a parsed answer, or its fault or parse error.

@@ -59,6 +59,9 @@ pub struct SimOptions {
     /// Serve vSAN's `/vsanHealth` (tests/vcsim/vsan.go): its sampling interval and how late
     /// its samples are posted (changeable with `control("vsanlag=…")`).
     pub vsan: Option<(std::time::Duration, std::time::Duration)>,
+    /// `about.apiVersion` to report instead of govmomi's 6.5 (`-api-version`): from 8.0.2 a
+    /// vSAN spec may name several UUIDs.
+    pub api_version: Option<String>,
 }
 
 impl Default for SimOptions {
@@ -89,6 +92,7 @@ impl Default for SimOptions {
             max_request_elements: None,
             seed_tags: false,
             vsan: None,
+            api_version: None,
         }
     }
 }
@@ -166,6 +170,9 @@ impl Simulator {
             cmd.arg("-vsan")
                 .arg(format!("-vsan-interval={}ms", interval.as_millis()))
                 .arg(format!("-vsan-lag={}ms", lag.as_millis()));
+        }
+        if let Some(v) = &opts.api_version {
+            cmd.arg(format!("-api-version={v}"));
         }
         if let Some(t) = opts.session_idle_timeout {
             cmd.arg(format!("-session-idle-timeout={}ms", t.as_millis()));

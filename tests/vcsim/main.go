@@ -62,6 +62,7 @@ func main() {
 	vsan := flag.Bool("vsan", false, "serve vSAN's /vsanHealth endpoint (performance, space, health, resync) and QueryCmmds, every cluster vSAN-enabled (vsan.go)")
 	vsanInterval := flag.Duration("vsan-interval", 5*time.Minute, "with -vsan: the vSAN performance samples' period (vsan_interval)")
 	vsanLag := flag.Duration("vsan-lag", -1, "with -vsan: hold back the newest vSAN samples this long (changeable on /vcsim/control?vsanlag=); negative: one and a half -vsan-interval, as vCenter's rollups")
+	apiVersion := flag.String("api-version", "", "about.apiVersion (and about.version) to report instead of govmomi's 6.5, e.g. 8.0.2.0: with -vsan, from 8.0.2 a vSAN spec may name several UUIDs (vsan.go)")
 	tags := flag.Bool("seed-tags", false, "give VMs and hosts custom attributes and VMs guest NIC addresses (see tags.go)")
 	flag.Parse()
 
@@ -76,6 +77,10 @@ func main() {
 	model.Datastore = *datastores
 	model.Folder = *folders
 	model.Autostart = true
+	if *apiVersion != "" {
+		model.ServiceContent.About.ApiVersion = *apiVersion
+		model.ServiceContent.About.Version = *apiVersion
+	}
 
 	start := time.Now()
 	if err := model.Create(); err != nil {
@@ -128,7 +133,7 @@ func main() {
 		if vl < 0 {
 			vl = *vsanInterval * 3 / 2
 		}
-		installVsan(model.Service, *vsanInterval, vl)
+		installVsan(model.Service, *vsanInterval, vl, apiAtLeast(model.ServiceContent.About.ApiVersion, 8, 0, 2))
 	}
 	model.Service.RegisterEndpoints = true // the REST API of vapi.go
 	server := model.Service.NewServer()

@@ -389,6 +389,7 @@ func hostRef(id string) (string, bool) {
 //	?out=0&host=H        host H is back: its whole last hour is answered again
 //	?hlag=40m            historical samples are posted this late
 //	?vsanlag=5m          vSAN samples are posted this late (vsan.go)
+//	?vsanlag=10m&host=H  the vSAN samples of host H's entities (its disks, NICs, VMs …)
 //	?destroy=3           delete 3 powered-on VMs (limits.go)
 //	?disconnect=1&host=H host H and its VMs disconnected: their calls fail (hoststate.go)
 //	?inflight=reset      start a new maximum of calls in flight (load.go)
@@ -433,7 +434,7 @@ func (p *realPerf) control(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "vsanlag: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		vsanState.setLag(d)
+		vsanState.setLag(host, d)
 	}
 	if v := q.Get("inflight"); v != "" {
 		if !p.controlInflight(w, v) {

@@ -25,12 +25,16 @@ package main
 //     <vmk>" for VMkernel NICs, "<host uuid>|<vmnic>" for physical NICs;
 //   - startTime is exclusive and endTime inclusive (the API reference says so); samples sit
 //     on the -vsan-interval grid and the newest are posted -vsan-lag late (like vCenter's
-//     rollups); a spec naming "<type>:u1,u2,..." (vSAN 8.0 U2) is answered for those UUIDs;
+//     rollups), a host's own entities later still when a test says so (?vsanlag=…&host=H);
+//     a spec naming "<type>:u1,u2,..." is answered for those UUIDs when the simulator
+//     reports vSAN 8.0 U2 or later (-api-version 8.0.2.0: the API reference says lists of
+//     up to 400 UUIDs came with 8.0 U2); before, the list is one UUID no entity has;
 //   - a cluster without vSAN, or an unknown entity type, answers the fault NotFound (Telegraf
 //     reads "ServerFaultCode: NotFound" as "performance service off").
 //
 // A value depends only on (entity, label, timestamp), so a re-query returns the same sample.
-// /vcsim/calls counts the calls per method under "Vsan".
+// /vcsim/calls counts the calls per method under "Vsan", and the specs of VsanPerfQueryPerf
+// by what they name: "spec:*", "spec:uuid" (one), "spec:uuids" (a list).
 
 import (
 	"encoding/json"
@@ -75,15 +79,18 @@ type vsanSim struct {
 	interval int64 // seconds between samples
 	mu       sync.Mutex
 	lag      time.Duration
+	hostLag  map[string]time.Duration // by host moid
 	calls    map[string]int
+	multi    bool // a spec may name several UUIDs (vSAN 8.0 U2)
 }
 
 var vsanState *vsanSim
 
 // installVsan marks every cluster vSAN-enabled, gives each host a HostVsanInternalSystem
 // (QueryCmmds), and registers the /vsanHealth endpoint's managed objects.
-func installVsan(s *simulator.Service, interval, lag time.Duration) {
-	v := &vsanSim{interval: int64(interval.Seconds()), lag: lag, calls: map[string]int{}}
+func installVsan(s *simulator.Service, interval, lag time.Duration, multi bool) {
+	v := &vsanSim{interval: int64(interval.Seconds()), lag: lag, calls: map[string]int{},
+		hostLag: map[string]time.Duration{}, multi: multi}
 	vsanState = v
 	enabled := true
 	for _, obj := range simulator.Map.All("ClusterComputeResource") {
@@ -130,10 +137,32 @@ func (v *vsanSim) snapshot() map[string]int {
 	return out
 }
 
-func (v *vsanSim) setLag(d time.Duration) {
+// setLag sets the lag of every entity (host ""), or of one host's entities.
+func (v *vsanSim) setLag(host string, d time.Duration) {
 	v.mu.Lock()
-	v.lag = d
+	if host == "" {
+		v.lag = d
+	} else {
+		v.hostLag[host] = d
+	}
 	v.mu.Unlock()
+}
+
+// apiAtLeast: whether an apiVersion ("8.0.2.0") is major.minor.update or later.
+func apiAtLeast(version string, want ...int) bool {
+	parts := strings.Split(version, ".")
+	for i, w := range want {
+		n := 0
+		if i < len(parts) {
+			if _, err := fmt.Sscanf(parts[i], "%d", &n); err != nil {
+				return false
+			}
+		}
+		if n != w {
+			return n > w
+		}
+	}
+	return true
 }
 
 // vsanUUID is a stable UUID-shaped id for a name (a vSAN node, disk or VM UUID).
@@ -144,8 +173,9 @@ func vsanUUID(kind, name string) string {
 	return fmt.Sprintf("5%07x-%04x-%04x-%04x-%012x", uint32(x>>36), uint16(x>>20), uint16(x>>4), uint16(x), x&0xffffffffffff)
 }
 
-// vsanEntity is one entity of a type: its UUID part and what stands behind it.
-type vsanEntity struct{ uuid string }
+// vsanEntity is one entity of a type: its UUID part and the host it is on ("" for the
+// cluster's own).
+type vsanEntity struct{ uuid, host string }
 
 // clusterHosts is the cluster's hosts, by name order.
 func clusterHosts(cluster types.ManagedObjectReference) ([]*simulator.HostSystem, bool) {
@@ -172,18 +202,21 @@ func hostDisks(h *simulator.HostSystem) (cache string, capacity []string) {
 func vsanEntities(kind string, cluster types.ManagedObjectReference) []vsanEntity {
 	hosts, _ := clusterHosts(cluster)
 	var out []vsanEntity
-	add := func(s string) { out = append(out, vsanEntity{uuid: s}) }
+	on := ""
+	add := func(s string) { out = append(out, vsanEntity{uuid: s, host: on}) }
 	switch kind {
 	case "cluster-domclient", "cluster-domcompmgr":
 		add(vsanUUID("cluster", cluster.Value))
 	case "virtual-machine":
 		for _, h := range hosts {
+			on = h.Self.Value
 			for _, vm := range h.Vm {
 				add(vsanUUID("vm", vm.Value))
 			}
 		}
 	}
 	for _, h := range hosts {
+		on = h.Self.Value
 		node := vsanUUID("host", h.Self.Value)
 		cache, capacity := hostDisks(h)
 		switch kind {
@@ -261,10 +294,14 @@ func (m *vsanPerfManager) VsanPerfGetSupportedEntityTypes(req *vsantypes.VsanPer
 	return &vsanmethods.VsanPerfGetSupportedEntityTypesBody{Res: &vsantypes.VsanPerfGetSupportedEntityTypesResponse{Returnval: out}}
 }
 
-// grid is the sample timestamps in (start, end], capped at the newest posted one.
-func (v *vsanSim) grid(start, end time.Time) []int64 {
+// grid is the sample timestamps in (start, end], capped at the newest posted one of the
+// entities of host ("" for the cluster's own).
+func (v *vsanSim) grid(start, end time.Time, host string) []int64 {
 	v.mu.Lock()
 	lag := v.lag
+	if l, ok := v.hostLag[host]; ok && host != "" {
+		lag = l
+	}
 	v.mu.Unlock()
 	newest := time.Now().Add(-lag).Unix()
 	newest -= newest % v.interval
@@ -297,19 +334,33 @@ func (m *vsanPerfManager) VsanPerfQueryPerf(req *vsantypes.VsanPerfQueryPerf) so
 			return notFound("bad entityRefId or times: " + spec.EntityRefId)
 		}
 		want := map[string]bool{}
-		if parts[1] != "*" {
+		switch {
+		case parts[1] == "*":
+			m.v.note("spec:*")
+		case strings.Contains(parts[1], ","):
+			m.v.note("spec:uuids")
+			if len(strings.Split(parts[1], ",")) > 400 {
+				return notFound("more than 400 UUIDs: " + spec.EntityRefId)
+			}
+			if !m.v.multi {
+				want[parts[1]] = true // before 8.0 U2: one UUID, which no entity has
+				break
+			}
 			for _, u := range strings.Split(parts[1], ",") {
 				want[u] = true
 			}
-		}
-		grid := m.v.grid(*spec.StartTime, *spec.EndTime)
-		var stamps []string
-		for _, t := range grid {
-			stamps = append(stamps, time.Unix(t, 0).UTC().Format("2006-01-02 15:04:05"))
+		default:
+			m.v.note("spec:uuid")
+			want[parts[1]] = true
 		}
 		for _, e := range vsanEntities(parts[0], *req.Cluster) {
 			if len(want) > 0 && !want[e.uuid] {
 				continue
+			}
+			grid := m.v.grid(*spec.StartTime, *spec.EndTime, e.host)
+			var stamps []string
+			for _, t := range grid {
+				stamps = append(stamps, time.Unix(t, 0).UTC().Format("2006-01-02 15:04:05"))
 			}
 			ref := parts[0] + ":" + e.uuid
 			em := vsantypes.VsanPerfEntityMetricCSV{EntityRefId: ref, SampleInfo: strings.Join(stamps, ",")}

@@ -14,6 +14,7 @@
 //! no call. See `select.rs` for which metrics, `encode.rs` for the points.
 
 mod encode;
+mod late;
 mod select;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,7 +25,7 @@ use super::path_filter::PathFilter;
 use super::summary::CycleSummary;
 use crate::config::{CollectConfig, VsanConfig};
 use crate::sink::{Batch, Outcome, Sink};
-use crate::vsphere::vsan::Cmmds;
+use crate::vsphere::vsan::{Cmmds, VsanSpec};
 use crate::vsphere::{Client, EntityKind, ExtraSpec};
 
 pub use encode::{entity_tags, ClusterTags};
@@ -38,14 +39,27 @@ pub const MAX_WINDOW: i64 = 86_400;
 /// `metric_lookback` default).
 pub const FIRST_LOOKBACK: i64 = 3;
 
+/// How long a cluster's CMMDS directory (host and disk names by UUID) is used before it is
+/// read again, unless the cluster's hosts change first. Reading it was two calls per
+/// cluster and discovery; a disk added in between is tagged by UUID only until then.
+pub const CMMDS_REFRESH: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// One vSAN cluster of the last discovery.
 #[derive(Debug)]
 struct VsanCluster {
     tags: ClusterTags,
     bucket: u32,
-    /// Whether vSAN is on and its hosts: read when this node first collects it.
-    facts: Option<(bool, Vec<String>)>,
-    cmmds: Option<Cmmds>,
+    /// Whether vSAN is on, and its hosts: read for every cluster at each discovery, in one
+    /// call.
+    facts: (bool, Vec<String>),
+}
+
+/// A cluster's CMMDS directory, when and for which hosts it was read.
+#[derive(Debug)]
+struct CmmdsCache {
+    read: Instant,
+    hosts: Vec<String>,
+    dir: Cmmds,
 }
 
 /// One vCenter's vSAN collector: its clusters, selection and progress.
@@ -58,6 +72,10 @@ pub struct VsanCollector {
     selection: Option<(u64, Selection)>,
     /// Newest sample written per owned cluster (moid).
     last: HashMap<String, i64>,
+    /// The CMMDS directories of this session, by cluster moid.
+    cmmds: HashMap<String, CmmdsCache>,
+    /// Per owned cluster (moid), its entities behind the others of their type (`late.rs`).
+    late: HashMap<String, Vec<late::LateEntity>>,
     /// vCenter's time of the last query.
     queried: Option<i64>,
 }
@@ -109,6 +127,7 @@ impl VsanCollector {
             .map(|&i| self.clusters[i].tags.moid.as_str())
             .collect();
         self.last.retain(|m, _| moids.contains(&m.as_str()));
+        self.late.retain(|m, _| moids.contains(&m.as_str()));
         let mut buckets: BTreeMap<u32, i64> = BTreeMap::new();
         for i in owned {
             if let Some(reached) = self.collect_cluster(&c, i, interval, summary).await {
@@ -160,20 +179,32 @@ impl VsanCollector {
             .await?;
         let filter = PathFilter::new(&cfg.cluster_include, &[] as &[String]);
         let none = Vec::new();
+        let admitted: Vec<String> = found
+            .entities
+            .iter()
+            .filter(|e| filter.admits(found.paths.get(&e.moid).unwrap_or(&none)))
+            .map(|e| e.moid.clone())
+            .collect();
+        let mut facts = c.client.vsan_clusters_facts(&admitted).await?;
+        if self.discovered.is_none_or(|(_, s)| s != session) {
+            self.cmmds.clear(); // UUIDs and moids are the new session's
+        }
         self.clusters = found
             .entities
             .into_iter()
             .filter(|e| filter.admits(found.paths.get(&e.moid).unwrap_or(&none)))
             .map(|e| VsanCluster {
                 bucket: bucket_of(c.vcenter, &e.moid),
+                facts: facts
+                    .remove(&e.moid)
+                    .map(|f| (f.enabled, f.hosts))
+                    .unwrap_or_default(),
                 tags: ClusterTags {
                     vcenter: c.vcenter.to_string(),
                     dcname: e.dcname.unwrap_or_default(),
                     clustername: e.name,
                     moid: e.moid,
                 },
-                facts: None,
-                cmmds: None,
             })
             .collect();
         self.discovered = Some((Instant::now(), session));
@@ -191,16 +222,11 @@ impl VsanCollector {
         summary: &mut CycleSummary,
     ) -> Option<i64> {
         let (_, selection) = self.selection.clone()?;
-        let (enabled, hosts) = match self.facts(c, i).await {
-            Ok(f) => f,
-            Err(e) => {
-                summary.errors.push(format!("vsan: {e}"));
-                return None;
-            }
-        };
+        let (enabled, hosts) = self.clusters[i].facts.clone();
         if !enabled {
             return None; // not a vSAN cluster: nothing to collect, nothing to hold back
         }
+        self.refresh_cmmds(c, i).await;
         let cluster = &self.clusters[i];
         let moid = cluster.tags.moid.clone();
         if selection.summary() {
@@ -217,58 +243,103 @@ impl VsanCollector {
             .copied()
             .or_else(|| c.snapshot.watermark(EntityKind::Vsan, cluster.bucket));
         let start = window_start(c.now, reached, interval);
-        let newest = self.query_types(c, i, &selection, start, summary).await?;
+        let mut entities = HashMap::new();
+        let newest = self
+            .query_types(c, i, &selection, start, &mut entities, summary)
+            .await?;
+        self.query_late(c, i, start, &mut entities, summary).await;
         let reached = newest.unwrap_or(start).max(start);
         let slot = self.last.entry(moid).or_insert(reached);
         *slot = (*slot).max(reached);
         Some(reached)
     }
 
-    /// vSAN on or off, and the hosts, of cluster `i` (read once per discovery), and its CMMDS
-    /// directory (empty when no host answers, as Telegraf goes on without it).
-    async fn facts(
+    /// Asks cluster `i`'s late entities again (over their newest to `start`, see `late.rs`)
+    /// and keeps those still late. A failed call is an error of the cycle; they stay late.
+    async fn query_late(
         &mut self,
         c: &VsanCycle<'_>,
         i: usize,
-    ) -> Result<(bool, Vec<String>), crate::vsphere::Error> {
-        let cluster = &mut self.clusters[i];
-        if cluster.facts.is_none() {
-            let f = c.client.vsan_cluster_facts(&cluster.tags.moid).await?;
-            cluster.facts = Some((f.enabled, f.hosts));
+        start: i64,
+        entities: &mut HashMap<String, i64>,
+        summary: &mut CycleSummary,
+    ) {
+        let moid = self.clusters[i].tags.moid.clone();
+        let previous = self.late.remove(&moid).unwrap_or_default();
+        let specs = late::specs(&previous, start, c.client.vsan_multi_uuid());
+        if !specs.is_empty() {
+            if let Err(e) = self.query_group(c, i, &specs, entities, summary).await {
+                crate::telemetry::metrics().error(c.vcenter, e.cause());
+                let name = &self.clusters[i].tags.clustername;
+                summary
+                    .errors
+                    .push(format!("vsan {name}: late entities: {e}"));
+            }
         }
-        let (enabled, hosts) = cluster.facts.clone().unwrap_or_default();
-        if enabled && cluster.cmmds.is_none() {
-            let cmmds = c.client.vsan_cmmds(&hosts).await.unwrap_or_else(|e| {
+        let late = late::late_entities(entities, previous, c.now - MAX_WINDOW);
+        if !late.is_empty() {
+            tracing::debug!(vcenter = %c.vcenter, cluster = %moid, late = late.len(),
+                "vSAN entities behind their type: asked again next time");
+            self.late.insert(moid, late);
+        }
+    }
+
+    /// Reads cluster `i`'s CMMDS directory when this session has none, it is older than
+    /// [`CMMDS_REFRESH`] or the cluster's hosts changed. When no host answers, the points
+    /// carry UUIDs (as Telegraf goes on without it).
+    async fn refresh_cmmds(&mut self, c: &VsanCycle<'_>, i: usize) {
+        let cluster = &self.clusters[i];
+        let hosts = &cluster.facts.1;
+        let fresh = self
+            .cmmds
+            .get(&cluster.tags.moid)
+            .is_some_and(|d| d.read.elapsed() < CMMDS_REFRESH && d.hosts == *hosts);
+        if fresh {
+            return;
+        }
+        let dir = match c.client.vsan_cmmds(hosts).await {
+            Ok(dir) => dir,
+            Err(e) => {
+                // Not kept: asked again next time.
                 tracing::warn!(vcenter = %c.vcenter, cluster = %cluster.tags.clustername, error = %e,
                     "vSAN: CMMDS not read: hosts and disks are tagged by uuid only");
-                Cmmds::new()
-            });
-            cluster.cmmds = Some(cmmds);
-        }
-        Ok((enabled, hosts))
+                self.cmmds.remove(&cluster.tags.moid);
+                return;
+            }
+        };
+        let read = Instant::now();
+        let hosts = hosts.clone();
+        self.cmmds
+            .insert(cluster.tags.moid.clone(), CmmdsCache { read, hosts, dir });
     }
 
     /// Every selected entity type of cluster `i` over (`start`, now]: all in one call (the
     /// API takes a list of specs), or one call per type when vSAN refuses the list (a type
     /// it cannot answer). Returns the newest sample every type with samples reached (`None`
-    /// inside: no type had one), or `None` when a call or a write failed.
+    /// inside: no type had one), or `None` when a call or a write failed; each entity's
+    /// newest sample into `entities` (by `entityRefId`).
     async fn query_types(
         &self,
         c: &VsanCycle<'_>,
         i: usize,
         selection: &Selection,
         start: i64,
+        entities: &mut HashMap<String, i64>,
         summary: &mut CycleSummary,
     ) -> Option<Option<i64>> {
         let name = &self.clusters[i].tags.clustername;
-        let mut newest: HashMap<String, i64> = HashMap::new();
         let mut ok = true;
         let mut pending = vec![selection.entity_types.clone()];
         while let Some(types) = pending.pop() {
-            match self
-                .query_group(c, i, &types, start, &mut newest, summary)
-                .await
-            {
+            let specs: Vec<VsanSpec> = types
+                .iter()
+                .map(|t| VsanSpec {
+                    entity_ref_id: format!("{t}:*"),
+                    start,
+                    end: c.now,
+                })
+                .collect();
+            match self.query_group(c, i, &specs, entities, summary).await {
                 Ok(written) => ok &= written,
                 Err(e) if types.len() > 1 && e.fault_name().is_some() => {
                     tracing::debug!(vcenter = %c.vcenter, cluster = %name, error = %e,
@@ -284,30 +355,38 @@ impl VsanCollector {
                 }
             }
         }
-        ok.then(|| newest.values().min().copied())
+        let mut by_type: HashMap<&str, i64> = HashMap::new();
+        for (id, ts) in entities.iter() {
+            let t = id.split_once(':').map_or(id.as_str(), |(t, _)| t);
+            let slot = by_type.entry(t).or_insert(*ts);
+            *slot = (*slot).max(*ts);
+        }
+        ok.then(|| by_type.values().min().copied())
     }
 
-    /// One `VsanPerfQueryPerf` call for `types`, its points written; the newest sample of
-    /// each type into `newest`. `Ok(false)`: the sink did not take them.
+    /// One `VsanPerfQueryPerf` call of `specs`, its points written; the newest sample of
+    /// each entity into `newest` (by `entityRefId`). `Ok(false)`: the sink did not take them.
     async fn query_group(
         &self,
         c: &VsanCycle<'_>,
         i: usize,
-        types: &[String],
-        start: i64,
+        specs: &[VsanSpec],
         newest: &mut HashMap<String, i64>,
         summary: &mut CycleSummary,
     ) -> Result<bool, crate::vsphere::Error> {
         let cluster = &self.clusters[i];
         let empty = Cmmds::new();
-        let cmmds = cluster.cmmds.as_ref().unwrap_or(&empty);
+        let cmmds = self
+            .cmmds
+            .get(&cluster.tags.moid)
+            .map_or(&empty, |d| &d.dir);
         let mut batch = Batch::default();
         c.client
-            .vsan_query_perf(&cluster.tags.moid, types, start, c.now, |e| {
+            .vsan_query_specs(&cluster.tags.moid, specs, |e| {
                 let (n, ts) = encode::perf_lines(&mut batch.body, &cluster.tags, &e, cmmds);
                 batch.lines += n;
                 if let Some(ts) = ts {
-                    let slot = newest.entry(e.type_and_uuid().0.to_string()).or_insert(ts);
+                    let slot = newest.entry(e.entity_ref_id).or_insert(ts);
                     *slot = (*slot).max(ts);
                 }
             })

@@ -92,6 +92,23 @@ pub fn measurement(entity_type: &str) -> String {
 /// everything lower-cased (`latencyAvgRead` → `latency_avg_read`, `HTTPStatus` →
 /// `http_status`).
 pub fn snake_case(label: &str) -> String {
+    if label.is_ascii() {
+        // The labels vSAN reports: the same rule on bytes (char's case tables were a tenth
+        // of a vSAN answer's cost).
+        let b = label.as_bytes();
+        let mut out = String::with_capacity(b.len() + 4);
+        for (i, &c) in b.iter().enumerate() {
+            if i > 0 && c.is_ascii_uppercase() {
+                let prev_lower = b[i - 1].is_ascii_lowercase();
+                let next_lower = b.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+                if prev_lower || next_lower {
+                    out.push('_');
+                }
+            }
+            out.push(char::from(c.to_ascii_lowercase()));
+        }
+        return out;
+    }
     let chars: Vec<char> = label.chars().collect();
     let mut out = String::with_capacity(label.len() + 4);
     for (i, &c) in chars.iter().enumerate() {

@@ -2,6 +2,7 @@
 //! [`Client::send_to`] (the vim25 session, re-login on `NotAuthenticated`), except
 //! `QueryCmmds` and the cluster facts, which are vim25 calls.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::super::client::Client;
@@ -24,6 +25,47 @@ pub struct VsanClusterFacts {
     /// The cluster's hosts (moids), in the order vCenter lists them.
     pub hosts: Vec<String>,
 }
+
+/// The most UUIDs one `VsanPerfQuerySpec` may name (`<type>:<uuid>,<uuid>,…`), from vSAN
+/// 8.0 U2 on (the API reference of `VsanPerfQueryPerf`).
+pub const MAX_SPEC_UUIDS: usize = 400;
+
+/// One `VsanPerfQuerySpec`: an `entityRefId` over (`start`, `end`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VsanSpec {
+    pub entity_ref_id: String,
+    pub start: i64,
+    pub end: i64,
+}
+
+/// The `entityRefId`s that name `uuids` of `entity_type`: up to [`MAX_SPEC_UUIDS`] in one
+/// where the server takes a list (`multi`), else one each (every version takes
+/// `<type>:<uuid>`).
+pub fn entity_ref_ids(entity_type: &str, uuids: &[String], multi: bool) -> Vec<String> {
+    let per = if multi { MAX_SPEC_UUIDS } else { 1 };
+    uuids
+        .chunks(per)
+        .map(|c| format!("{entity_type}:{}", c.join(",")))
+        .collect()
+}
+
+/// Whether an `about.apiVersion` (`8.0.2.0`) is `want` or later; one that does not parse is
+/// not.
+pub fn api_version_at_least(version: &str, want: [u32; 3]) -> bool {
+    let mut parts = version.trim().split('.').map(|p| p.parse::<u32>());
+    let mut got = [0u32; 3];
+    for g in &mut got {
+        match parts.next() {
+            Some(Ok(n)) => *g = n,
+            Some(Err(_)) => return false,
+            None => break,
+        }
+    }
+    got >= want
+}
+
+/// The one property of `configurationEx` vcollect needs.
+const ENABLED: &str = "configurationEx.vsanConfigInfo.enabled";
 
 fn cluster_ref(moid: &str) -> MoRef {
     MoRef::new("ClusterComputeResource", moid)
@@ -68,6 +110,13 @@ impl Client {
             .collect())
     }
 
+    /// Whether this vCenter's vSAN takes several UUIDs in one spec (vSAN 8.0 U2, which comes
+    /// with vCenter 8.0 U2): its `about.apiVersion` is 8.0.2 or later. Telegraf gates its
+    /// vSAN calls on the same `apiVersion` (5.5 for vSAN, 6.7 for resync).
+    pub fn vsan_multi_uuid(&self) -> bool {
+        api_version_at_least(&self.session().sc.api_version, [8, 0, 2])
+    }
+
     /// `VsanPerfQueryPerf` of every entity of `entity_types` in the cluster (one spec
     /// `<type>:*` per type, in one call) over (`start`, `end`], each entity handed to `out`
     /// as it is parsed. Returns how many.
@@ -77,6 +126,25 @@ impl Client {
         entity_types: &[String],
         start: i64,
         end: i64,
+        out: impl FnMut(VsanEntityMetrics),
+    ) -> Result<usize, Error> {
+        let specs: Vec<VsanSpec> = entity_types
+            .iter()
+            .map(|t| VsanSpec {
+                entity_ref_id: format!("{t}:*"),
+                start,
+                end,
+            })
+            .collect();
+        self.vsan_query_specs(cluster, &specs, out).await
+    }
+
+    /// `VsanPerfQueryPerf` of `specs` in one call, each entity handed to `out` as it is
+    /// parsed. Returns how many.
+    pub async fn vsan_query_specs(
+        &self,
+        cluster: &str,
+        specs: &[VsanSpec],
         mut out: impl FnMut(VsanEntityMetrics),
     ) -> Result<usize, Error> {
         const METHOD: &str = "VsanPerfQueryPerf";
@@ -84,14 +152,14 @@ impl Client {
             .send_to(Service::Vsan, METHOD, |_| {
                 let mut b = String::from(r#"<VsanPerfQueryPerf xmlns="urn:vsan">"#);
                 MoRef::new("VsanPerformanceManager", PERF_MANAGER).write(&mut b, "_this");
-                for t in entity_types {
+                for s in specs {
                     let _ = write!(
                         b,
-                        "<querySpecs><entityRefId>{}:*</entityRefId>",
-                        xml::escape(t)
+                        "<querySpecs><entityRefId>{}</entityRefId>",
+                        xml::escape(&s.entity_ref_id)
                     );
-                    write_time(&mut b, "startTime", start);
-                    write_time(&mut b, "endTime", end);
+                    write_time(&mut b, "startTime", s.start);
+                    write_time(&mut b, "endTime", s.end);
                     b.push_str("</querySpecs>");
                 }
                 cluster_ref(cluster).write(&mut b, "cluster");
@@ -103,15 +171,18 @@ impl Client {
         let mut bad = None;
         self.inner
             .transport
-            .read_answer_split(METHOD, resp, ENTITIES, |n| {
-                match parse::parse_perf_entity(&n) {
+            .read_answer_cut(
+                METHOD,
+                resp,
+                ENTITIES,
+                |bytes| match parse::parse_perf_entity_bytes(bytes) {
                     Ok(e) => {
                         count += 1;
                         out(e);
                     }
                     Err(e) => bad = bad.take().or(Some(e)),
-                }
-            })
+                },
+            )
             .await?;
         match bad {
             Some(e) => Err(self.vsan_malformed(METHOD, e)),
@@ -186,38 +257,63 @@ impl Client {
             .map_err(|e| self.vsan_malformed(METHOD, e))
     }
 
-    /// Whether vSAN is on for a cluster, and its hosts (vim25 property collector).
-    pub async fn vsan_cluster_facts(&self, cluster: &str) -> Result<VsanClusterFacts, Error> {
-        let objects = self
-            .retrieve_all(|_| {
-                let mut b = String::new();
-                prop_spec(
-                    &mut b,
-                    "ClusterComputeResource",
-                    &["configurationEx", "host"],
-                );
-                object_spec(&mut b, &cluster_ref(cluster));
-                b
-            })
-            .await?;
-        let Some(o) = objects.into_iter().next() else {
-            return Ok(VsanClusterFacts::default());
+    /// Whether vSAN is on, and the hosts, of each of `clusters` (moids), in one property
+    /// collector call that reads only the flag of `configurationEx` (the whole of it holds a
+    /// DRS and an HA entry per VM: it was most of what this call cost). A vCenter that
+    /// refuses the path (`InvalidProperty`) is asked for the whole `configurationEx`. A
+    /// cluster vCenter does not answer for is not in the map.
+    pub async fn vsan_clusters_facts(
+        &self,
+        clusters: &[String],
+    ) -> Result<HashMap<String, VsanClusterFacts>, Error> {
+        if clusters.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let objects = match self.facts_of(clusters, ENABLED).await {
+            Err(e) if e.fault_name() == Some("InvalidProperty") => {
+                self.facts_of(clusters, "configurationEx").await?
+            }
+            r => r?,
         };
-        let enabled = o
-            .prop("configurationEx")
-            .and_then(|c| c.text_at(&["vsanConfigInfo", "enabled"]))
-            .is_some_and(|t| t.trim() == "true");
-        let hosts = o
-            .prop("host")
-            .map(|h| {
-                h.children
-                    .iter()
-                    .map(|r| r.text.trim().to_string())
-                    .filter(|r| !r.is_empty())
-                    .collect()
+        Ok(objects
+            .into_iter()
+            .map(|o| {
+                let enabled = o
+                    .text(ENABLED)
+                    .or_else(|| {
+                        o.prop("configurationEx")
+                            .and_then(|c| c.text_at(&["vsanConfigInfo", "enabled"]))
+                    })
+                    .is_some_and(|t| t.trim() == "true");
+                let hosts = o
+                    .prop("host")
+                    .map(|h| {
+                        h.children
+                            .iter()
+                            .map(|r| r.text.trim().to_string())
+                            .filter(|r| !r.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (o.obj.value, VsanClusterFacts { enabled, hosts })
             })
-            .unwrap_or_default();
-        Ok(VsanClusterFacts { enabled, hosts })
+            .collect())
+    }
+
+    async fn facts_of(
+        &self,
+        clusters: &[String],
+        enabled: &str,
+    ) -> Result<Vec<super::super::property::ObjectContent>, Error> {
+        self.retrieve_all(|_| {
+            let mut b = String::new();
+            prop_spec(&mut b, "ClusterComputeResource", &[enabled, "host"]);
+            for c in clusters {
+                object_spec(&mut b, &cluster_ref(c));
+            }
+            b
+        })
+        .await
     }
 
     /// The CMMDS directory (`HOSTNAME`, `DISK`, `DISK_CAPACITY_TIER`) through the first of
@@ -270,5 +366,39 @@ impl Client {
         parse::parse_cmmds(json)
             .map(Some)
             .map_err(|e| self.vsan_malformed(METHOD, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_go_400_to_a_spec_where_the_server_takes_lists_else_one_each() {
+        let uuids: Vec<String> = (0..801).map(|i| format!("u{i}")).collect();
+        let multi = entity_ref_ids("virtual-machine", &uuids, true);
+        assert_eq!(multi.len(), 3);
+        assert!(multi[0].starts_with("virtual-machine:u0,u1,"));
+        assert_eq!(multi[0].matches(',').count(), MAX_SPEC_UUIDS - 1);
+        assert_eq!(multi[2], "virtual-machine:u800");
+        let single = entity_ref_ids("virtual-machine", &uuids[..2], false);
+        assert_eq!(single, ["virtual-machine:u0", "virtual-machine:u1"]);
+        assert!(entity_ref_ids("t", &[], true).is_empty());
+    }
+
+    #[test]
+    fn lists_from_api_version_8_0_2() {
+        for (v, want) in [
+            ("8.0.2.0", true),
+            ("8.0.3.0", true),
+            ("9.0", true),
+            ("8.0.1.0", false),
+            ("8.0", false),
+            ("6.5", false),
+            ("", false),
+            ("x.y", false),
+        ] {
+            assert_eq!(api_version_at_least(v, [8, 0, 2]), want, "{v}");
+        }
     }
 }

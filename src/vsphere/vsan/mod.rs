@@ -12,9 +12,9 @@
 mod calls;
 mod parse;
 
-pub use calls::VsanClusterFacts;
+pub use calls::{api_version_at_least, entity_ref_ids, VsanClusterFacts, VsanSpec, MAX_SPEC_UUIDS};
 pub use parse::{parse_cmmds, parse_timestamp, VsanParseError, MAX_LABELS, MAX_SAMPLES};
-pub(crate) use parse::{parse_perf_entity, resync, space};
+pub(crate) use parse::{parse_perf_entity, parse_perf_entity_bytes, resync, scan_agrees, space};
 
 use std::collections::HashMap;
 

@@ -31,6 +31,8 @@ pub enum VsanParseError {
     Cmmds(String),
     #[error("more than {max} CMMDS entries", max = MAX_CMMDS)]
     TooManyCmmds,
+    #[error("an entity that is not XML: {0}")]
+    Xml(String),
 }
 
 /// A `sampleInfo` timestamp, `2006-01-02 15:04:05` in UTC, as unix seconds.
@@ -52,13 +54,208 @@ fn parse_value(s: &str) -> Option<f64> {
 
 /// One `VsanPerfEntityMetricCSV` (a `returnval` of `VsanPerfQueryPerf`).
 pub(crate) fn parse_perf_entity(n: &Node) -> Result<VsanEntityMetrics, VsanParseError> {
-    let entity = n
-        .text_at(&["entityRefId"])
+    let values = n
+        .children_named("value")
+        .map(|v| (v.text_at(&["metricId", "label"]), v.text_at(&["values"])))
+        .collect::<Vec<_>>();
+    entity(
+        n.text_at(&["entityRefId"]),
+        n.text_at(&["sampleInfo"]),
+        values.into_iter(),
+    )
+}
+
+/// The same from the entity's bytes (as [`crate::vsphere::scan::Cutter`] cuts them), read by
+/// the tokenizer without a tree: what it does not read (a comment, CDATA, an unknown entity
+/// reference) goes to the tree parser and [`parse_perf_entity`], which reads every answer
+/// the same way (tests and the `vsan` fuzz target compare the two).
+pub(crate) fn parse_perf_entity_bytes(doc: &[u8]) -> Result<VsanEntityMetrics, VsanParseError> {
+    match scan_entity(doc) {
+        Some(r) => r,
+        None => {
+            let n = crate::vsphere::xml::parse(doc).map_err(VsanParseError::Xml)?;
+            parse_perf_entity(&n)
+        }
+    }
+}
+
+/// Whether the tokenizer reads `doc` as the tree parser does, where both read it (for the
+/// `vsan` fuzz target and the tests).
+pub(crate) fn scan_agrees(doc: &[u8]) -> bool {
+    let Some(Ok(scanned)) = scan_entity(doc) else {
+        return true;
+    };
+    match crate::vsphere::xml::parse(doc).map(|n| parse_perf_entity(&n)) {
+        Ok(Ok(tree)) => tree == scanned,
+        _ => true,
+    }
+}
+
+/// The texts of one entity's elements, each the first of its name (as [`Node::child`] picks).
+#[derive(Default)]
+struct Texts {
+    entity: Option<String>,
+    info: Option<String>,
+    values: Vec<ValueTexts>,
+}
+
+/// One `value`: its first `metricId`'s first `label`, its first `values`.
+#[derive(Default)]
+struct ValueTexts {
+    label: Option<String>,
+    csv: Option<String>,
+    metric_ids: usize,
+}
+
+/// The deepest element the tokenizer reads: deeper ones go to the tree parser.
+const SCAN_DEPTH: usize = 16;
+
+/// The tokenizer's reading of an entity; `None` for what it leaves to the tree parser.
+fn scan_entity(doc: &[u8]) -> Option<Result<VsanEntityMetrics, VsanParseError>> {
+    use crate::vsphere::scan::{next, Tok};
+    let mut t = Texts::default();
+    // The open elements, the entity's own first; `open` whether each is the one whose text
+    // is read (the first of its name).
+    let mut path: Vec<&[u8]> = Vec::new();
+    let mut open: Vec<bool> = Vec::new();
+    let mut pos = 0;
+    let mut closed = false;
+    while let Some((tok, end)) = next(doc, pos) {
+        pos = end;
+        if closed {
+            return None; // bytes after the entity: the tree parser says what they are
+        }
+        match tok {
+            Tok::Start(name) | Tok::Empty(name) => {
+                let empty = matches!(tok, Tok::Empty(_));
+                path.push(name);
+                if path.len() > SCAN_DEPTH {
+                    return None;
+                }
+                let read = t.start(&path[1..]);
+                if empty {
+                    path.pop();
+                    closed = path.is_empty();
+                } else {
+                    open.push(read);
+                }
+            }
+            Tok::End(name) => {
+                if path.pop()? != name {
+                    return None;
+                }
+                open.pop();
+                closed = path.is_empty();
+            }
+            Tok::Text(raw) => {
+                if path.is_empty() {
+                    return None;
+                }
+                if open.last() == Some(&true) {
+                    let s = t.slot(&path[1..])?;
+                    s.push_str(&unescape(raw)?);
+                }
+            }
+            Tok::Other => return None,
+        }
+    }
+    if !closed || pos != doc.len() {
+        return None; // cut short: the tree parser says where
+    }
+    let values = t
+        .values
+        .iter()
+        .map(|v| (v.label.as_deref(), v.csv.as_deref()));
+    Some(entity(t.entity.as_deref(), t.info.as_deref(), values))
+}
+
+impl Texts {
+    /// An element opens at `path` (below the entity): whether its text is read, its slot
+    /// then made present (an empty element's text is the empty string).
+    fn start(&mut self, path: &[&[u8]]) -> bool {
+        let first = |s: &mut Option<String>| {
+            let first = s.is_none();
+            if first {
+                *s = Some(String::new());
+            }
+            first
+        };
+        match path {
+            [b"entityRefId"] => first(&mut self.entity),
+            [b"sampleInfo"] => first(&mut self.info),
+            [b"value"] => {
+                self.values.push(ValueTexts::default());
+                false
+            }
+            [b"value", b"metricId"] => {
+                if let Some(v) = self.values.last_mut() {
+                    v.metric_ids += 1;
+                }
+                false
+            }
+            [b"value", b"metricId", b"label"] => match self.values.last_mut() {
+                Some(v) if v.metric_ids == 1 => first(&mut v.label),
+                _ => false,
+            },
+            [b"value", b"values"] => self.values.last_mut().is_some_and(|v| first(&mut v.csv)),
+            _ => false,
+        }
+    }
+
+    /// Where the text of the element at `path` goes (only asked for a read one).
+    fn slot(&mut self, path: &[&[u8]]) -> Option<&mut String> {
+        match path {
+            [b"entityRefId"] => self.entity.as_mut(),
+            [b"sampleInfo"] => self.info.as_mut(),
+            [b"value", b"metricId", b"label"] => self.values.last_mut()?.label.as_mut(),
+            [b"value", b"values"] => self.values.last_mut()?.csv.as_mut(),
+            _ => None,
+        }
+    }
+}
+
+/// Character data with the five predefined and the numeric references resolved; `None` for
+/// anything else (left to the tree parser).
+fn unescape(raw: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    let s = std::str::from_utf8(raw).ok()?;
+    if !s.contains('&') {
+        return Some(std::borrow::Cow::Borrowed(s));
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find(';')? + i;
+        let c = match &rest[i + 1..end] {
+            "lt" => '<',
+            "gt" => '>',
+            "amp" => '&',
+            "quot" => '"',
+            "apos" => '\'',
+            r if r.starts_with("#x") => char::from_u32(u32::from_str_radix(&r[2..], 16).ok()?)?,
+            r if r.starts_with('#') => char::from_u32(r[1..].parse().ok()?)?,
+            _ => return None,
+        };
+        out.push(c);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Some(std::borrow::Cow::Owned(out))
+}
+
+/// An entity from its texts: `entityRefId`, `sampleInfo`, and per `value` its label and
+/// CSV values.
+fn entity<'a>(
+    entity: Option<&str>,
+    info: Option<&str>,
+    values: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> Result<VsanEntityMetrics, VsanParseError> {
+    let entity = entity
         .map(str::trim)
         .filter(|e| !e.is_empty())
         .ok_or(VsanParseError::NoEntityRef)?
         .to_string();
-    let info = n.text_at(&["sampleInfo"]).unwrap_or_default().trim();
+    let info = info.unwrap_or_default().trim();
     let timestamps: Vec<Option<i64>> = if info.is_empty() {
         Vec::new()
     } else {
@@ -72,12 +269,11 @@ pub(crate) fn parse_perf_entity(n: &Node) -> Result<VsanEntityMetrics, VsanParse
         out
     };
     let mut series = Vec::new();
-    for v in n.children_named("value") {
+    for (label, csv) in values {
         if series.len() == MAX_LABELS {
             return Err(VsanParseError::TooManyLabels { entity });
         }
-        let label = v
-            .text_at(&["metricId", "label"])
+        let label = label
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .ok_or_else(|| VsanParseError::NoLabel {
@@ -85,8 +281,7 @@ pub(crate) fn parse_perf_entity(n: &Node) -> Result<VsanEntityMetrics, VsanParse
             })?
             .to_string();
         // More values than timestamps: the extra ones have no time and are left out.
-        let values = v
-            .text_at(&["values"])
+        let values = csv
             .unwrap_or_default()
             .split(',')
             .take(timestamps.len())
@@ -202,6 +397,46 @@ mod tests {
             vec![Some(1.0), Some(2.0), Some(0.1f32 as f64)]
         );
         assert_eq!(e.series[1].values, vec![None, None, Some(3.0)]);
+    }
+
+    #[test]
+    fn the_tokenizer_reads_entities_as_the_tree_does() {
+        let docs: [&[u8]; 8] = [
+            // As the simulator and vSAN answer: prefixes, attributes, the metricId's leaves.
+            br#"<vsan:returnval xsi:type="VsanPerfEntityMetricCSV"><entityRefId>virtual-machine:5e-1</entityRefId><sampleInfo>2026-12-06 14:50:00,2026-12-06 14:55:00</sampleInfo><value><metricId><label>iopsRead</label><group>virtual-machine</group><rollupType>average</rollupType></metricId><values>1,2.5</values></value><value><metricId><label>latencyRead</label><metricsCollectInterval>300</metricsCollectInterval></metricId><values>x,7</values></value></vsan:returnval>"#,
+            // Escapes, a second element of a name (the first counts), whitespace.
+            b"<returnval>\n <entityRefId>a:b&amp;c&#x41;</entityRefId><entityRefId>z:z</entityRefId><sampleInfo>2026-12-06 14:50:00</sampleInfo><value><metricId><label>l</label><label>m</label></metricId><metricId><label>n</label></metricId><values>1</values><values>2</values></value></returnval>",
+            // Empty elements and a value without a label.
+            b"<returnval><entityRefId>a:b</entityRefId><sampleInfo/><value><metricId><label/></metricId><values/></value></returnval>",
+            b"<returnval><entityRefId>a:b</entityRefId><value><values>1</values></value></returnval>",
+            b"<returnval/>",
+            // What the tokenizer leaves to the tree: a comment, CDATA, an unknown reference.
+            b"<returnval><entityRefId>a:b<!-- c --></entityRefId></returnval>",
+            b"<returnval><entityRefId><![CDATA[a:b]]></entityRefId></returnval>",
+            b"<returnval><entityRefId>a:&nbsp;</entityRefId></returnval>",
+        ];
+        for doc in docs {
+            let text = String::from_utf8_lossy(doc);
+            assert!(scan_agrees(doc), "{text}");
+            let tree = xml::parse(doc).map(|n| parse_perf_entity(&n));
+            match tree {
+                Ok(tree) => assert_eq!(parse_perf_entity_bytes(doc), tree, "{text}"),
+                Err(_) => assert!(parse_perf_entity_bytes(doc).is_err(), "{text}"),
+            }
+        }
+        assert!(scan_entity(docs[0]).is_some());
+        assert!(scan_entity(docs[5]).is_none());
+        // Cut short or mismatched: the tree parser's error.
+        for doc in [
+            &b"<returnval><entityRefId>a"[..],
+            b"<returnval><a></b></returnval>",
+        ] {
+            assert!(scan_entity(doc).is_none());
+            assert!(matches!(
+                parse_perf_entity_bytes(doc),
+                Err(VsanParseError::Xml(_))
+            ));
+        }
     }
 
     #[test]
