@@ -392,7 +392,13 @@ async fn a_late_host_loses_no_sample(api_version: Option<&str>) -> serde_json::V
         api_version: api_version.map(str::to_string),
         ..SimOptions::default()
     });
-    sim.control("vsanlag=70s&host=DC0_C0_H1").await;
+    // 45 s: behind the other host by at least one 30-s sample at every query, and inside
+    // the first window (3 intervals back) whatever the second of the minute the first query
+    // runs at. At 70 s the late host's newest sample fell before that window one time in
+    // three (the query in the first 10 s of a 30-s step): it was never seen, so never late,
+    // and both tests timed out together (see late.rs: an entity with no sample in a window
+    // is not known to be late).
+    sim.control("vsanlag=45s&host=DC0_C0_H1").await;
     let influx = Influx::start().await;
     influx.create_db("vsphere").await;
     let dir = tempfile::tempdir().unwrap();

@@ -5,6 +5,12 @@
 //! a day old ([`super::MAX_WINDOW`]). From vSAN 8.0 U2 one spec names up to 400 of them
 //! (`<type>:<uuid>,<uuid>,…`); before, one spec each.
 //!
+//! Only an entity with some sample in a window is known: one whose every sample of the
+//! window is late (a host that fell behind by more than the window since the last query, or
+//! by more than the first window at the first) is not seen, so not asked again, and its
+//! late samples are lost. Keeping every entity seen (not only the late ones) would close
+//! that; not done yet.
+//!
 //! This progress is the node's own: a handover resumes from the cluster's watermark, which
 //! a late entity does not hold back (as a late type does).
 
