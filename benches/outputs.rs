@@ -110,10 +110,7 @@ fn collected(copies: usize, newest_only: bool) -> Vec<(EntityMetrics, EntityLine
                 let newest = (0..m.timestamps.len())
                     .max_by_key(|&i| m.timestamps[i])
                     .expect("samples");
-                m.timestamps = vec![m.timestamps[newest]];
-                for s in &mut m.series {
-                    s.values = vec![s.values[newest]];
-                }
+                m.retain_samples(&[newest]);
             }
             if copies > 1 {
                 m.moid = format!("{}-{copy}", m.moid);

@@ -33,7 +33,7 @@ fn fixture(name: &str) -> Vec<u8> {
 fn values(doc: &[u8]) -> u64 {
     let mut n = 0u64;
     parse_perf_slice(doc, |e| {
-        n += e.series.iter().map(|s| s.values.len() as u64).sum::<u64>()
+        n += e.all_values().len() as u64
     })
     .expect("fixture parses");
     n
@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
         g.bench_function("slice", |b| {
             b.iter(|| {
                 let mut series = 0usize;
-                parse_perf_slice(&doc, |e| series += e.series.len()).expect("parses");
+                parse_perf_slice(&doc, |e| series += e.series_len()).expect("parses");
                 series
             })
         });
@@ -60,7 +60,7 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
                     let mut r = PerfReader::new(&doc[..]);
                     let mut series = 0usize;
                     while let Some(e) = r.next().await.expect("parses") {
-                        series += e.series.len();
+                        series += e.series_len();
                     }
                     series
                 })
@@ -132,7 +132,7 @@ fn catchup(c: &mut Criterion<ThreadCpuTime>) {
     g.bench_function("slice", |b| {
         b.iter(|| {
             let mut series = 0usize;
-            parse_perf_slice(&doc, |e| series += e.series.len()).expect("parses");
+            parse_perf_slice(&doc, |e| series += e.series_len()).expect("parses");
             series
         })
     });
@@ -147,7 +147,7 @@ fn catchup(c: &mut Criterion<ThreadCpuTime>) {
                     let mut r = PerfReader::new(Chunked(&doc, size));
                     let mut series = 0usize;
                     while let Some(e) = r.next().await.expect("parses") {
-                        series += e.series.len();
+                        series += e.series_len();
                     }
                     series
                 })

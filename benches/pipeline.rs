@@ -18,8 +18,7 @@ fn samples(doc: &[u8]) -> u64 {
     let mut n = 0;
     parse_perf_slice(doc, |m| {
         n += m
-            .series
-            .iter()
+            .series()
             .map(|s| s.values.iter().filter(|v| **v >= 0).count() as u64)
             .sum::<u64>()
     })

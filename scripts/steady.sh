@@ -8,7 +8,8 @@
 # second (a scrape costs the agent CPU too: at 20 a second it was 8 % of the profile).
 #   scripts/steady.sh [CLUSTERS HOSTS_PER_CLUSTER VMS_PER_CLUSTER]
 #   CYCLES=5 WARM=2 BIN=target/release/vcollect KINDS=realtime scripts/steady.sh
-#   FORMAT=csv scripts/steady.sh      (the QueryPerf format; also prints answer bytes per sample)
+#   FORMAT=normal scripts/steady.sh   (the QueryPerf format, csv by default as the agent's own
+#                                     default; also prints answer bytes per sample)
 #   VSAN=on VCSIM_FLAGS=-vsan scripts/steady.sh
 #                                     vSAN on at its defaults (the simulator's vSAN: every
 #                                     cluster vSAN-enabled); with CYCLES=15 the cycles span one
@@ -40,7 +41,7 @@ username = "steady"
 password_file = "$work/pw"
 [collect]
 interval = "20s"
-format = "${FORMAT:-normal}"
+format = "${FORMAT:-csv}"
 $(if [ "${KINDS:-all}" = realtime ]; then
   printf 'cluster_metric_exclude = ["*"]\ndatastore_metric_exclude = ["*"]\nresource_pool_metric_exclude = ["*"]\n'
 fi)

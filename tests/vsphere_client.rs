@@ -328,7 +328,7 @@ async fn run_query(c: &Client, specs: &[PerfQuerySpec]) -> (Vec<EntityMetrics>, 
     assert!(stats.bytes > 0);
     let samples = got
         .iter()
-        .flat_map(|e| &e.series)
+        .flat_map(|e| e.series())
         .map(|s| s.values.iter().filter(|v| **v >= 0).count() as u64)
         .sum();
     (got, samples)
@@ -358,8 +358,8 @@ async fn query_perf_returns_every_sample_of_the_window() {
                 .timestamps
                 .iter()
                 .all(|&t| t > end - 300 && t <= end && t % 20 == 0));
-            assert_eq!(e.series.len(), 3);
-            for s in &e.series {
+            assert_eq!(e.series_len(), 3);
+            for s in e.series() {
                 assert_eq!(s.values.len(), 15);
                 total += s.values.iter().filter(|v| **v >= 0).count() as u64;
             }

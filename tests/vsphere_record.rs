@@ -36,7 +36,7 @@ fn to_csv(entities: &[EntityMetrics]) -> String {
             .collect();
         s.push_str(&ts.join(","));
         s.push_str("</sampleInfoCSV>");
-        for series in &e.series {
+        for series in e.series() {
             let v: Vec<String> = series.values.iter().map(|v| v.to_string()).collect();
             s.push_str(&format!(
                 r#"<value xsi:type="PerfMetricSeriesCSV"><id><counterId>{}</counterId><instance>{}</instance></id><value>{}</value></value>"#,
@@ -159,7 +159,7 @@ async fn record_queryperf_fixtures() {
         stats.entities,
         entities
             .iter()
-            .flat_map(|e| &e.series)
+            .flat_map(|e| e.series())
             .map(|s| s.values.len())
             .sum::<usize>(),
         body.len(),

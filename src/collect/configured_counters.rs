@@ -94,13 +94,14 @@ pub fn close_candidates(catalog: &CounterCatalog, name: &str) -> Vec<String> {
 /// marks them as it goes) and the collector (which reads them after the cycle).
 #[derive(Debug, Clone, Default)]
 pub struct Reported {
-    index: Arc<HashMap<i32, usize>>,
+    /// Counter id → index into `seen`; looked up once per series with data, so foldhash.
+    index: Arc<HashMap<i32, usize, foldhash::fast::RandomState>>,
     seen: Arc<[AtomicBool]>,
 }
 
 impl Reported {
     pub fn new(ids: impl IntoIterator<Item = i32>) -> Reported {
-        let mut index = HashMap::new();
+        let mut index = HashMap::default();
         for id in ids {
             let next = index.len();
             index.entry(id).or_insert(next);

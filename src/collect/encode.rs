@@ -67,8 +67,9 @@ pub struct Encoded {
 /// Encodes the samples of one vCenter with its counter catalogue.
 #[derive(Debug, Clone)]
 pub struct Encoder {
-    /// Counter id → index into `field_list`.
-    fields: HashMap<i32, u32>,
+    /// Counter id → index into `field_list`; looked up once per series, so foldhash, not
+    /// SipHash (the keys are the catalogue's counter ids).
+    fields: HashMap<i32, u32, foldhash::fast::RandomState>,
     field_list: Vec<FieldInfo>,
     groups: Vec<GroupInfo>,
     /// Datastore name by LUN id (Telegraf's `lun2ds`), for the `dsname` tag.
@@ -112,29 +113,29 @@ impl Slot {
     }
 
     /// Orders by group, then instance (lexicographically), then position in the answer.
-    fn cmp(&self, other: &Slot, series: &[crate::vsphere::Series]) -> std::cmp::Ordering {
+    fn cmp(&self, other: &Slot, m: &EntityMetrics) -> std::cmp::Ordering {
         self.group
             .cmp(&other.group)
             .then(self.prefix.cmp(&other.prefix))
-            .then_with(|| self.cmp_rest(other, series))
+            .then_with(|| self.cmp_rest(other, m))
             .then(self.series.cmp(&other.series))
     }
 
     /// The instances past their first 8 bytes (equal prefixes).
-    fn cmp_rest(&self, other: &Slot, series: &[crate::vsphere::Series]) -> std::cmp::Ordering {
+    fn cmp_rest(&self, other: &Slot, m: &EntityMetrics) -> std::cmp::Ordering {
         if self.len <= 8 && other.len <= 8 {
             return self.len.cmp(&other.len);
         }
-        let a = &series[self.series as usize].instance;
-        let b = &series[other.series as usize].instance;
+        let a = m.series_at(self.series as usize).instance;
+        let b = m.series_at(other.series as usize).instance;
         a.cmp(b)
     }
 
     /// Same group and instance.
-    fn same_line(&self, other: &Slot, series: &[crate::vsphere::Series]) -> bool {
+    fn same_line(&self, other: &Slot, m: &EntityMetrics) -> bool {
         self.group == other.group
             && self.prefix == other.prefix
-            && self.cmp_rest(other, series).is_eq()
+            && self.cmp_rest(other, m).is_eq()
     }
 }
 
@@ -203,7 +204,7 @@ impl Encoder {
     /// Prepares the field and measurement names of every counter in the catalogue.
     pub fn new(catalog: &CounterCatalog, counter_ids: impl IntoIterator<Item = i32>) -> Encoder {
         let mut enc = Encoder {
-            fields: HashMap::new(),
+            fields: HashMap::default(),
             field_list: Vec::new(),
             groups: Vec::new(),
             datastores: Arc::default(),
@@ -267,7 +268,7 @@ impl Encoder {
     /// the counters that hold a value as reported.
     fn slots(&mut self, m: &EntityMetrics) {
         self.order.clear();
-        for (i, s) in m.series.iter().enumerate() {
+        for (i, s) in m.series().enumerate() {
             // An empty series (only -1: no data) is what a counter above vCenter's
             // statistics level gives: not reported.
             if let Some(r) = self.reported.as_ref() {
@@ -277,7 +278,7 @@ impl Encoder {
             }
             if let Some(&f) = self.fields.get(&s.counter_id) {
                 let group = self.field_list[f as usize].group;
-                self.order.push(Slot::new(group, i as u32, f, &s.instance));
+                self.order.push(Slot::new(group, i as u32, f, s.instance));
             }
         }
     }
@@ -305,23 +306,22 @@ impl Encoder {
         let kind_idx = kind.index();
         self.slots(m);
         let fields = &self.field_list;
-        let series = &m.series;
         // Ties (the same counter twice) keep the order of the answer.
-        self.order.sort_unstable_by(|a, b| a.cmp(b, series));
+        self.order.sort_unstable_by(|a, b| a.cmp(b, m));
 
         let mut run_start = 0;
         while run_start < self.order.len() {
             let head = self.order[run_start];
-            let first = &series[head.series as usize];
+            let first = m.series_at(head.series as usize);
             let group = head.group;
             let mut run_end = run_start + 1;
-            while run_end < self.order.len() && self.order[run_end].same_line(&head, series) {
+            while run_end < self.order.len() && self.order[run_end].same_line(&head, m) {
                 run_end += 1;
             }
             let g = &self.groups[group as usize];
             let tags = entity.tags_for(g.tag);
             self.instance.clear();
-            write_instance(g.tag, &first.instance, &self.datastores, &mut self.instance);
+            write_instance(g.tag, first.instance, &self.datastores, &mut self.instance);
             if g.tag == InstanceTag::Key("interface") {
                 if let Some((_, t)) = entity.nics.iter().find(|(i, _)| *i == first.instance) {
                     self.instance.extend_from_slice(t);
@@ -339,7 +339,7 @@ impl Encoder {
                 let mut sep = b' ';
                 let mut written = 0u64;
                 for o in &self.order[run_start..run_end] {
-                    let Some(&v) = series[o.series as usize].values.get(t) else {
+                    let Some(&v) = m.series_at(o.series as usize).values.get(t) else {
                         continue;
                     };
                     if v < 0 {

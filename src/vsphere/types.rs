@@ -336,19 +336,218 @@ pub struct PerfQuerySpec {
 }
 
 /// The samples of one entity from one QueryPerf answer, whatever the wire format was.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// Flat: the values of every series sit in one buffer and the instances in one string, each
+/// series a range of them, so an entity costs a handful of allocations however many series
+/// it has (a steady-state answer holds one sample per series, and one `Vec` plus one
+/// `String` per series was most of the parser's allocations). Series are read with
+/// [`EntityMetrics::series`] and added with [`EntityMetrics::push_series`]; the parser builds
+/// them in place.
+#[derive(Clone, Debug, Default)]
 pub struct EntityMetrics {
     pub kind: Option<EntityKind>,
     pub moid: String,
     /// Unix seconds of each sample, in the order vCenter sent them (any order).
     pub timestamps: Vec<i64>,
-    pub series: Vec<Series>,
+    /// The values of every series, series after series.
+    values: Vec<i64>,
+    /// The instances of every series, one after the other.
+    instances: String,
+    /// Per series: its counter and where its instance and values end (each starts where the
+    /// previous series' ends).
+    heads: Vec<SeriesHead>,
 }
 
-/// One counter/instance series; `values[i]` belongs to `timestamps[i]`; `-1` means no data.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Series {
+/// Where one series of an [`EntityMetrics`] lies in its buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SeriesHead {
+    counter_id: i32,
+    instance_end: u32,
+    values_end: u32,
+}
+
+/// One counter/instance series of an [`EntityMetrics`]; `values[i]` belongs to
+/// `timestamps[i]`; `-1` means no data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Series<'a> {
     pub counter_id: i32,
-    pub instance: String,
-    pub values: Vec<i64>,
+    pub instance: &'a str,
+    pub values: &'a [i64],
+}
+
+/// A series being built in place by the parser: its counter and where its instance and values
+/// start in the entity's buffers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct OpenSeries {
+    pub counter_id: i32,
+    instance_start: usize,
+    values_start: usize,
+}
+
+impl EntityMetrics {
+    /// An entity with room for `series` series, `values` values and `instance_bytes` bytes of
+    /// instances.
+    pub fn with_capacity(series: usize, values: usize, instance_bytes: usize) -> Self {
+        EntityMetrics {
+            values: Vec::with_capacity(values),
+            instances: String::with_capacity(instance_bytes),
+            heads: Vec::with_capacity(series),
+            ..EntityMetrics::default()
+        }
+    }
+
+    /// An entity with these series (tests, benchmarks, and whoever builds answers by hand).
+    pub fn new<'a>(
+        kind: Option<EntityKind>,
+        moid: impl Into<String>,
+        timestamps: Vec<i64>,
+        series: impl IntoIterator<Item = Series<'a>>,
+    ) -> Self {
+        let mut m = EntityMetrics {
+            kind,
+            moid: moid.into(),
+            timestamps,
+            ..EntityMetrics::default()
+        };
+        for s in series {
+            m.push_series(s.counter_id, s.instance, s.values);
+        }
+        m
+    }
+
+    /// The number of series.
+    pub fn series_len(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// Series `i` (panics when out of range, like an index).
+    #[inline]
+    pub fn series_at(&self, i: usize) -> Series<'_> {
+        let h = self.heads[i];
+        let (instance_start, values_start) = match i.checked_sub(1) {
+            Some(p) => (
+                self.heads[p].instance_end as usize,
+                self.heads[p].values_end as usize,
+            ),
+            None => (0, 0),
+        };
+        Series {
+            counter_id: h.counter_id,
+            instance: &self.instances[instance_start..h.instance_end as usize],
+            values: &self.values[values_start..h.values_end as usize],
+        }
+    }
+
+    /// Every series, in the order vCenter sent them.
+    pub fn series(&self) -> impl ExactSizeIterator<Item = Series<'_>> + '_ {
+        (0..self.heads.len()).map(|i| self.series_at(i))
+    }
+
+    /// Every value of every series (series after series).
+    pub fn all_values(&self) -> &[i64] {
+        &self.values
+    }
+
+    /// Appends a series (tests, benchmarks, and whoever builds answers by hand).
+    pub fn push_series(&mut self, counter_id: i32, instance: &str, values: &[i64]) {
+        let open = self.open_series();
+        self.instances.push_str(instance);
+        self.values.extend_from_slice(values);
+        self.close_series(OpenSeries { counter_id, ..open });
+    }
+
+    /// Keeps only the samples at the positions `keep` (ascending) of the timestamps and of
+    /// every series (a series too short for a position loses it).
+    pub fn retain_samples(&mut self, keep: &[usize]) {
+        let mut old = std::mem::take(self);
+        self.kind = old.kind;
+        self.moid = std::mem::take(&mut old.moid);
+        self.timestamps = keep
+            .iter()
+            .filter_map(|&i| old.timestamps.get(i).copied())
+            .collect();
+        for s in old.series() {
+            let v: Vec<i64> = keep.iter().filter_map(|&i| s.values.get(i).copied()).collect();
+            self.push_series(s.counter_id, s.instance, &v);
+        }
+    }
+
+    /// Bytes held by the value buffer (tests: an answer's series are not padded).
+    pub fn values_capacity(&self) -> usize {
+        self.values.capacity()
+    }
+
+    /// Starts a series: the instance bytes and values pushed until [`Self::close_series`]
+    /// or [`Self::drop_series`] are its own.
+    pub(crate) fn open_series(&self) -> OpenSeries {
+        OpenSeries {
+            counter_id: 0,
+            instance_start: self.instances.len(),
+            values_start: self.values.len(),
+        }
+    }
+
+    /// The values pushed since `s` opened.
+    pub(crate) fn open_values(&self, s: &OpenSeries) -> &[i64] {
+        &self.values[s.values_start..]
+    }
+
+    /// The instance pushed since `s` opened.
+    pub(crate) fn open_instance(&self, s: &OpenSeries) -> &str {
+        &self.instances[s.instance_start..]
+    }
+
+    #[inline]
+    pub(crate) fn push_value(&mut self, v: i64) {
+        self.values.push(v);
+    }
+
+    pub(crate) fn push_instance(&mut self, s: &str) {
+        self.instances.push_str(s);
+    }
+
+    /// Ends the open series `s` as it stands.
+    pub(crate) fn close_series(&mut self, s: OpenSeries) {
+        debug_assert!(s.instance_start <= self.instances.len());
+        self.heads.push(SeriesHead {
+            counter_id: s.counter_id,
+            instance_end: u32::try_from(self.instances.len()).unwrap_or(u32::MAX),
+            values_end: u32::try_from(self.values.len()).unwrap_or(u32::MAX),
+        });
+    }
+
+    /// Forgets the open series `s`: what was pushed since it opened is dropped.
+    pub(crate) fn drop_series(&mut self, s: OpenSeries) {
+        self.instances.truncate(s.instance_start);
+        self.values.truncate(s.values_start);
+    }
+
+    /// Gives back spare capacity beyond twice what is held (an entity sized for a larger one).
+    pub(crate) fn shrink_spare(&mut self) {
+        if self.values.capacity() > 2 * self.values.len() + 64 {
+            self.values.shrink_to_fit();
+        }
+        if self.instances.capacity() > 2 * self.instances.len() + 256 {
+            self.instances.shrink_to_fit();
+        }
+        if self.heads.capacity() > 2 * self.heads.len() + 16 {
+            self.heads.shrink_to_fit();
+        }
+    }
+
+    /// Instance bytes held (for sizing the next entity of an answer).
+    pub(crate) fn instance_bytes(&self) -> usize {
+        self.instances.len()
+    }
+}
+
+/// Equal when the kind, moid, timestamps and every series (counter, instance, values) are.
+impl PartialEq for EntityMetrics {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.moid == other.moid
+            && self.timestamps == other.timestamps
+            && self.series_len() == other.series_len()
+            && self.series().eq(other.series())
+    }
 }

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::vsphere::{MetricId, PerfFormat};
+use crate::vsphere::{MetricId, PerfFormat, Series};
 
 const ENV_START: &str = r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><QueryPerfResponse xmlns="urn:vim25">"#;
 const ENV_END: &str = "</QueryPerfResponse></soapenv:Body></soapenv:Envelope>";
@@ -19,41 +19,31 @@ const CSV: &str = r#"<returnval xsi:type="PerfEntityMetricCSV"><entity type="Vir
 const T0: i64 = 1_787_306_400; // 2026-08-21T10:00:00Z
 
 fn expected() -> Vec<EntityMetrics> {
+    let series = |counter_id, instance, values| Series {
+        counter_id,
+        instance,
+        values,
+    };
     vec![
-        EntityMetrics {
-            kind: Some(EntityKind::Vm),
-            moid: "vm-1".into(),
-            timestamps: vec![T0 + 40, T0 + 20, T0 + 60],
-            series: vec![
-                Series {
-                    counter_id: 2,
-                    instance: "".into(),
-                    values: vec![100, -1, 300],
-                },
-                Series {
-                    counter_id: 2,
-                    instance: "0".into(),
-                    values: vec![7, 8, 9],
-                },
-            ],
-        },
-        EntityMetrics {
-            kind: Some(EntityKind::Host),
-            moid: "host-&1".into(),
-            timestamps: vec![T0 + 20],
-            series: vec![Series {
-                counter_id: 5,
-                instance: "".into(),
-                values: vec![42],
-            }],
-        },
+        EntityMetrics::new(
+            Some(EntityKind::Vm),
+            "vm-1",
+            vec![T0 + 40, T0 + 20, T0 + 60],
+            [series(2, "", &[100, -1, 300]), series(2, "0", &[7, 8, 9])],
+        ),
+        EntityMetrics::new(
+            Some(EntityKind::Host),
+            "host-&1",
+            vec![T0 + 20],
+            [series(5, "", &[42])],
+        ),
     ]
 }
 
 /// The values that are data (>= 0): the `-1` "no data" markers are kept but not counted.
 fn count_samples(got: &[EntityMetrics]) -> usize {
     got.iter()
-        .flat_map(|e| &e.series)
+        .flat_map(|e| e.series())
         .map(|s| s.values.iter().filter(|v| **v >= 0).count())
         .sum()
 }
@@ -156,9 +146,9 @@ fn fault_in_body() {
 #[test]
 fn empty_series_dropped_short_series_kept_as_sent() {
     let (got, stats) = parse_all(&doc(r#"<returnval><entity type="VirtualMachine">vm-1</entity><sampleInfoCSV>20,2026-08-21T10:00:20Z,20,2026-08-21T10:00:40Z</sampleInfoCSV><value><id><counterId>1</counterId><instance>*</instance></id></value><value><id><counterId>2</counterId><instance></instance></id><value>5</value></value></returnval>"#)).unwrap();
-    assert_eq!(got[0].series.len(), 1);
+    assert_eq!(got[0].series_len(), 1);
     assert_eq!(
-        got[0].series[0].values,
+        got[0].series_at(0).values,
         vec![5],
         "the missing tail is no data"
     );
@@ -254,7 +244,7 @@ fn leaf_fast_path_agrees_with_the_events() {
     );
     let (got, _) = parse_all(&big).unwrap();
     assert_eq!(
-        got[0].series[0].values,
+        got[0].series_at(0).values,
         vec![999_999_999_999_999_999, i64::MIN, 0, 5]
     );
 }
@@ -515,8 +505,8 @@ fn short_series_are_not_padded_to_the_timestamps() {
     let d = doc(&body);
     let (got, err) = slice(d.as_bytes());
     assert_eq!(err, None);
-    let values: usize = got[0].series.iter().map(|s| s.values.len()).sum();
-    let held: usize = got[0].series.iter().map(|s| s.values.capacity()).sum();
+    let values: usize = got[0].series().map(|s| s.values.len()).sum();
+    let held: usize = got[0].values_capacity();
     assert_eq!(values, series);
     assert!(
         held * 8 < 4 * d.len(),
