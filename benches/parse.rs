@@ -32,10 +32,7 @@ fn fixture(name: &str) -> Vec<u8> {
 /// All values (including -1) the parser produced: what the encoder has to look at.
 fn values(doc: &[u8]) -> u64 {
     let mut n = 0u64;
-    parse_perf_slice(doc, |e| {
-        n += e.all_values().len() as u64
-    })
-    .expect("fixture parses");
+    parse_perf_slice(doc, |e| n += e.all_values().len() as u64).expect("fixture parses");
     n
 }
 

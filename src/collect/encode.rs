@@ -133,9 +133,7 @@ impl Slot {
 
     /// Same group and instance.
     fn same_line(&self, other: &Slot, m: &EntityMetrics) -> bool {
-        self.group == other.group
-            && self.prefix == other.prefix
-            && self.cmp_rest(other, m).is_eq()
+        self.group == other.group && self.prefix == other.prefix && self.cmp_rest(other, m).is_eq()
     }
 }
 

@@ -467,7 +467,10 @@ impl EntityMetrics {
             .filter_map(|&i| old.timestamps.get(i).copied())
             .collect();
         for s in old.series() {
-            let v: Vec<i64> = keep.iter().filter_map(|&i| s.values.get(i).copied()).collect();
+            let v: Vec<i64> = keep
+                .iter()
+                .filter_map(|&i| s.values.get(i).copied())
+                .collect();
             self.push_series(s.counter_id, s.instance, &v);
         }
     }

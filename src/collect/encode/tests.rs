@@ -102,12 +102,17 @@ fn host() -> Entity {
 
 #[test]
 fn one_line_per_group_instance_and_timestamp_with_telegraf_names() {
-    let m = EntityMetrics::new(Some(EntityKind::Vm), "vm-42".into(), vec![1000, 980], vec![
+    let m = EntityMetrics::new(
+        Some(EntityKind::Vm),
+        "vm-42",
+        vec![1000, 980],
+        vec![
             series(2, "", &[501, 250]),
             series(6, "", &[100, 200]),
             series(2, "0", &[1000, 0]),
             series(24, "", &[3300, 3400]),
-        ]);
+        ],
+    );
     let (text, r) = encode(&m, 0);
     let mut lines: Vec<&str> = text.lines().collect();
     lines.sort();
@@ -132,7 +137,12 @@ fn one_line_per_group_instance_and_timestamp_with_telegraf_names() {
 
 #[test]
 fn no_data_values_and_old_samples_are_skipped() {
-    let m = EntityMetrics::new(Some(EntityKind::Vm), "vm-42".into(), vec![960, 1000, 980], vec![series(6, "", &[5, -1, 7]), series(24, "", &[1, -1, 2])]);
+    let m = EntityMetrics::new(
+        Some(EntityKind::Vm),
+        "vm-42",
+        vec![960, 1000, 980],
+        vec![series(6, "", &[5, -1, 7]), series(24, "", &[1, -1, 2])],
+    );
     let (text, r) = encode(&m, 960);
     // 1000 has only -1 values: no line at all; 960 is at/before `after`.
     assert_eq!(r.lines, 2, "{text}");
@@ -156,7 +166,11 @@ fn instance_tag_keys_follow_telegraf() {
 /// Every instance rule of Telegraf's populateTags, line by line, on a host.
 #[test]
 fn host_instance_tags_follow_telegraf_line_by_line() {
-    let m = EntityMetrics::new(Some(EntityKind::Host), "host-9".into(), vec![1000], vec![
+    let m = EntityMetrics::new(
+        Some(EntityKind::Host),
+        "host-9",
+        vec![1000],
+        vec![
             series(29, "", &[7]),      // mem: aggregate only
             series(155, "", &[86400]), // sys.uptime: aggregate
             series(156, "", &[12]),    // sys.resource*: has its key
@@ -167,7 +181,8 @@ fn host_instance_tags_follow_telegraf_line_by_line() {
             series(180, "", &[9]),           // disk.* aggregate
             series(181, "5f1b-aa", &[4]),    // datastore.*: dsname from info.url
             series(181, "6a00-bb", &[2]),    // unknown LUN: dsname = the LUN
-        ]);
+        ],
+    );
     let t = "dcname=DC0,esxhostname=esx9,moid=host-9,source=esx9,vcenter=vc1";
     assert_eq!(
         encode_host(&m),
@@ -273,7 +288,12 @@ fn vm_fields_are_strings_and_absent_when_zero_or_on_hosts() {
 
 #[test]
 fn dotted_counter_names_become_underscored_fields() {
-    let m = EntityMetrics::new(Some(EntityKind::Vm), "vm-42".into(), vec![1000], vec![series(90, "scsi0:0", &[12]), series(143, "4000", &[3])]);
+    let m = EntityMetrics::new(
+        Some(EntityKind::Vm),
+        "vm-42",
+        vec![1000],
+        vec![series(90, "scsi0:0", &[12]), series(143, "4000", &[3])],
+    );
     let (text, _) = encode(&m, 0);
     assert!(text.contains("vsphere_vm_virtualDisk,"), "{text}");
     assert!(
@@ -288,7 +308,12 @@ fn dotted_counter_names_become_underscored_fields() {
 
 #[test]
 fn unknown_counters_are_ignored() {
-    let m = EntityMetrics::new(Some(EntityKind::Vm), "vm-42".into(), vec![1000], vec![series(9999, "", &[1])]);
+    let m = EntityMetrics::new(
+        Some(EntityKind::Vm),
+        "vm-42",
+        vec![1000],
+        vec![series(9999, "", &[1])],
+    );
     let (text, r) = encode(&m, 0);
     assert_eq!((text.as_str(), r.lines), ("", 0));
 }
@@ -348,11 +373,16 @@ fn extra_tags_fields_and_nic_addresses() {
         ..ExtraTags::default()
     };
     let line = EntityLine::with_extras("vc1", &e, &x);
-    let m = EntityMetrics::new(Some(EntityKind::Vm), "vm-42".into(), vec![1000], vec![
+    let m = EntityMetrics::new(
+        Some(EntityKind::Vm),
+        "vm-42",
+        vec![1000],
+        vec![
             series(143, "4000", &[3]),
             series(143, "", &[5]),
             series(143, "4001", &[1]),
-        ]);
+        ],
+    );
     let mut enc = Encoder::new(&catalog(), IDS);
     let mut out = Vec::new();
     enc.encode(EntityKind::Vm, &line, &m, 0, &mut out);
@@ -397,7 +427,12 @@ fn historical_kinds_carry_telegrafs_tags_without_duplicates() {
         ..Entity::new(kind, format!("{}-1", kind.as_str()), name)
     };
     let cat = catalog();
-    let m = EntityMetrics::new(None, String::new(), vec![300], vec![series(181, "", &[7]), series(2, "", &[1500])]);
+    let m = EntityMetrics::new(
+        None,
+        String::new(),
+        vec![300],
+        vec![series(181, "", &[7]), series(2, "", &[1500])],
+    );
     let lines = |e: &Entity| {
         let mut enc = Encoder::new(&cat, IDS);
         let mut out = Vec::new();
