@@ -3,47 +3,73 @@
 //! `maxObjects` objects plus a token; every page must be fetched or the inventory is partial.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use super::client::Client;
 use super::error::Error;
 use super::soap::{MoRef, ServiceContent};
+use super::values::{Interner, ObjectReader, Value};
 use super::xml::{self, Node};
 
 /// Objects per page we ask for: large enough for few round trips, small enough that one page
 /// stays a few megabytes.
 pub(crate) const PAGE_SIZE: u32 = 1000;
 
-/// One object of a retrieval and its properties (`name` → the `<val>` element).
-#[derive(Clone, Debug)]
+/// One object of a retrieval and its properties (`name` → its value, compact: see
+/// [`Value`]).
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ObjectContent {
     pub obj: MoRef,
-    pub props: Vec<(String, Node)>,
+    pub props: Vec<(Arc<str>, Value)>,
 }
 
 impl ObjectContent {
+    /// An object from its properties' `<val>` elements (the tests' way to make one).
+    #[cfg(test)]
+    pub fn from_nodes<S: AsRef<str>>(
+        obj: MoRef,
+        props: impl IntoIterator<Item = (S, Node)>,
+    ) -> Self {
+        let mut names = Interner::default();
+        let props = props
+            .into_iter()
+            .map(|(n, v)| (names.get(n.as_ref()), Value::from_node(v, &mut names)))
+            .collect();
+        ObjectContent { obj, props }
+    }
+
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        self.props
+            .iter()
+            .find(|(n, _)| **n == *name)
+            .map(|(_, v)| v)
+    }
+
+    /// A property whose value has child elements (a data object, a non-empty array) as its
+    /// `<val>` element; `None` for a single value, an empty array included.
     pub fn prop(&self, name: &str) -> Option<&Node> {
-        self.props.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.value(name).and_then(Value::tree)
     }
 
     /// A property's text, if set and non-empty.
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.prop(name)
-            .map(|v| v.text.trim())
-            .filter(|t| !t.is_empty())
+        self.value(name).map(Value::text).filter(|t| !t.is_empty())
     }
 
     /// A MoRef-valued property.
     pub fn moref(&self, name: &str) -> Option<MoRef> {
-        self.prop(name).and_then(MoRef::from_node)
+        self.value(name).and_then(Value::moref)
     }
 }
 
-/// Splits a `RetrieveResult` (the `returnval`) into its objects and its paging token.
+/// Splits a `RetrieveResult` (the `returnval`) read by the tree parser into its objects and
+/// its paging token (the fuzz target's reference for the page reader).
 pub(crate) fn parse_result(rv: &Node, out: &mut Vec<ObjectContent>) -> Option<String> {
+    let mut names = Interner::default();
     out.extend(
         rv.children_named("objects")
             .cloned()
-            .filter_map(object_content),
+            .filter_map(|o| object_content(o, &mut names)),
     );
     token(rv)
 }
@@ -55,10 +81,10 @@ fn token(rv: &Node) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-/// One `objects` element as its object and properties (the values moved, not copied).
-fn object_content(o: Node) -> Option<ObjectContent> {
+/// One `objects` element as its object and properties: the first `obj`, and of each
+/// `propSet` its first `name` and first `val` (what [`ObjectReader`] reads from the events).
+pub(crate) fn object_content(o: Node, names: &mut Interner) -> Option<ObjectContent> {
     let obj = o.child("obj").and_then(MoRef::from_node)?;
-    // Sized exactly: a grown list is up to twice its length, and there is one per object.
     let mut props = Vec::with_capacity(o.children_named("propSet").count());
     props.extend(
         o.children
@@ -69,15 +95,31 @@ fn object_content(o: Node) -> Option<ObjectContent> {
                 let mut val = None;
                 for c in p.children {
                     match c.name.as_str() {
-                        "name" if name.is_none() => name = Some(c.text.trim().to_string()),
+                        "name" if name.is_none() => name = Some(names.get(c.text.trim())),
                         "val" if val.is_none() => val = Some(c),
                         _ => {}
                     }
                 }
-                Some((name?, val?))
+                Some((name?, Value::from_node(val?, names)))
             }),
     );
     Some(ObjectContent { obj, props })
+}
+
+/// A document's objects at `split` read by [`ObjectReader`] (the page reader without the
+/// network): the rest of the document, or its error, and the objects.
+pub(crate) fn read_objects(
+    doc: &[u8],
+    split: (usize, &str),
+) -> (Result<Node, String>, Vec<ObjectContent>) {
+    let mut names = Interner::default();
+    let mut out = Vec::new();
+    let rest = xml::parse_with(
+        doc,
+        Some(split),
+        ObjectReader::new(&mut names, |o| out.push(o)),
+    );
+    (rest, out)
 }
 
 /// Where a page's objects are in its answer: `Envelope/Body/<Method>Response/returnval/objects`.
@@ -116,9 +158,10 @@ impl Client {
         F: Fn(&ServiceContent) -> String,
     {
         let mut out = Vec::new();
+        let mut names = Interner::default();
         // No returnval at all means "nothing matched".
         let mut token = self
-            .page(&mut out, "RetrievePropertiesEx", |sc| {
+            .page(&mut out, &mut names, "RetrievePropertiesEx", |sc| {
                 let mut b = String::from(r#"<RetrievePropertiesEx xmlns="urn:vim25">"#);
                 sc.property_collector.write(&mut b, "_this");
                 b.push_str("<specSet>");
@@ -133,7 +176,7 @@ impl Client {
         let mut pages = 1;
         while let Some(t) = token.take() {
             token = self
-                .page(&mut out, "ContinueRetrievePropertiesEx", |sc| {
+                .page(&mut out, &mut names, "ContinueRetrievePropertiesEx", |sc| {
                     let mut b = String::from(r#"<ContinueRetrievePropertiesEx xmlns="urn:vim25">"#);
                     sc.property_collector.write(&mut b, "_this");
                     let _ = write!(
@@ -150,11 +193,13 @@ impl Client {
         Ok(out)
     }
 
-    /// One page: its objects appended to `out` as they are parsed (the page is never held
-    /// whole, see [`xml::parse_stream`]); returns the token of the next page.
+    /// One page: its objects appended to `out` as they are read (the page is never held
+    /// whole, nor its objects' element tree: see [`ObjectReader`]); returns the token of the
+    /// next page.
     async fn page<F>(
         &self,
         out: &mut Vec<ObjectContent>,
+        names: &mut Interner,
         method: &'static str,
         build: F,
     ) -> Result<Option<String>, Error>
@@ -164,7 +209,12 @@ impl Client {
         let resp = self.send(method, build).await?;
         let t = &self.inner.transport;
         let rest = t
-            .read_answer_split(method, resp, OBJECTS, |o| out.extend(object_content(o)))
+            .read_answer_split(
+                method,
+                resp,
+                OBJECTS,
+                ObjectReader::new(names, |o| out.push(o)),
+            )
             .await?;
         Ok(rest.child("returnval").and_then(token))
     }
