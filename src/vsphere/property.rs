@@ -3,64 +3,18 @@
 //! `maxObjects` objects plus a token; every page must be fetched or the inventory is partial.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use super::client::Client;
 use super::error::Error;
 use super::soap::{MoRef, ServiceContent};
-use super::values::{Interner, ObjectReader, Value};
+use super::values::{object_content, Interner, ObjectReader};
 use super::xml::{self, Node};
 
 /// Objects per page we ask for: large enough for few round trips, small enough that one page
 /// stays a few megabytes.
 pub(crate) const PAGE_SIZE: u32 = 1000;
 
-/// One object of a retrieval and its properties (`name` → its value, compact: see
-/// [`Value`]).
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct ObjectContent {
-    pub obj: MoRef,
-    pub props: Vec<(Arc<str>, Value)>,
-}
-
-impl ObjectContent {
-    /// An object from its properties' `<val>` elements (the tests' way to make one).
-    #[cfg(test)]
-    pub fn from_nodes<S: AsRef<str>>(
-        obj: MoRef,
-        props: impl IntoIterator<Item = (S, Node)>,
-    ) -> Self {
-        let mut names = Interner::default();
-        let props = props
-            .into_iter()
-            .map(|(n, v)| (names.get(n.as_ref()), Value::from_node(v, &mut names)))
-            .collect();
-        ObjectContent { obj, props }
-    }
-
-    pub fn value(&self, name: &str) -> Option<&Value> {
-        self.props
-            .iter()
-            .find(|(n, _)| **n == *name)
-            .map(|(_, v)| v)
-    }
-
-    /// A property whose value has child elements (a data object, a non-empty array) as its
-    /// `<val>` element; `None` for a single value, an empty array included.
-    pub fn prop(&self, name: &str) -> Option<&Node> {
-        self.value(name).and_then(Value::tree)
-    }
-
-    /// A property's text, if set and non-empty.
-    pub fn text(&self, name: &str) -> Option<&str> {
-        self.value(name).map(Value::text).filter(|t| !t.is_empty())
-    }
-
-    /// A MoRef-valued property.
-    pub fn moref(&self, name: &str) -> Option<MoRef> {
-        self.value(name).and_then(Value::moref)
-    }
-}
+pub(crate) use super::values::ObjectContent;
 
 /// Splits a `RetrieveResult` (the `returnval`) read by the tree parser into its objects and
 /// its paging token (the fuzz target's reference for the page reader).
@@ -79,47 +33,6 @@ fn token(rv: &Node) -> Option<String> {
     rv.child("token")
         .map(|t| t.text.trim().to_string())
         .filter(|t| !t.is_empty())
-}
-
-/// One `objects` element as its object and properties: the first `obj`, and of each
-/// `propSet` its first `name` and first `val` (what [`ObjectReader`] reads from the events).
-pub(crate) fn object_content(o: Node, names: &mut Interner) -> Option<ObjectContent> {
-    let obj = o.child("obj").and_then(MoRef::from_node)?;
-    let mut props = Vec::with_capacity(o.children_named("propSet").count());
-    props.extend(
-        o.children
-            .into_iter()
-            .filter(|p| p.name == "propSet")
-            .filter_map(|p| {
-                let mut name = None;
-                let mut val = None;
-                for c in p.children {
-                    match c.name.as_str() {
-                        "name" if name.is_none() => name = Some(names.get(c.text.trim())),
-                        "val" if val.is_none() => val = Some(c),
-                        _ => {}
-                    }
-                }
-                Some((name?, Value::from_node(val?, names)))
-            }),
-    );
-    Some(ObjectContent { obj, props })
-}
-
-/// A document's objects at `split` read by [`ObjectReader`] (the page reader without the
-/// network): the rest of the document, or its error, and the objects.
-pub(crate) fn read_objects(
-    doc: &[u8],
-    split: (usize, &str),
-) -> (Result<Node, String>, Vec<ObjectContent>) {
-    let mut names = Interner::default();
-    let mut out = Vec::new();
-    let rest = xml::parse_with(
-        doc,
-        Some(split),
-        ObjectReader::new(&mut names, |o| out.push(o)),
-    );
-    (rest, out)
 }
 
 /// Where a page's objects are in its answer: `Envelope/Body/<Method>Response/returnval/objects`.

@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use quick_xml::events::{BytesStart, Event};
 
-use super::property::ObjectContent;
 use super::soap::MoRef;
 use super::xml::{local_bytes, Capture, Node, Nothing, Tree};
 
@@ -98,6 +97,94 @@ impl Interner {
     }
 }
 
+/// One object of a retrieval and its properties (`name` → its value, compact: see
+/// [`Value`]).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ObjectContent {
+    pub obj: MoRef,
+    pub props: Vec<(Arc<str>, Value)>,
+}
+
+impl ObjectContent {
+    /// An object from its properties' `<val>` elements (the tests' way to make one).
+    #[cfg(test)]
+    pub fn from_nodes<S: AsRef<str>>(
+        obj: MoRef,
+        props: impl IntoIterator<Item = (S, Node)>,
+    ) -> Self {
+        let mut names = Interner::default();
+        let props = props
+            .into_iter()
+            .map(|(n, v)| (names.get(n.as_ref()), Value::from_node(v, &mut names)))
+            .collect();
+        ObjectContent { obj, props }
+    }
+
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        self.props
+            .iter()
+            .find(|(n, _)| **n == *name)
+            .map(|(_, v)| v)
+    }
+
+    /// A property whose value has child elements (a data object, a non-empty array) as its
+    /// `<val>` element; `None` for a single value, an empty array included.
+    pub fn prop(&self, name: &str) -> Option<&Node> {
+        self.value(name).and_then(Value::tree)
+    }
+
+    /// A property's text, if set and non-empty.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.value(name).map(Value::text).filter(|t| !t.is_empty())
+    }
+
+    /// A MoRef-valued property.
+    pub fn moref(&self, name: &str) -> Option<MoRef> {
+        self.value(name).and_then(Value::moref)
+    }
+}
+
+/// One `objects` element as its object and properties: the first `obj`, and of each
+/// `propSet` its first `name` and first `val` (what [`ObjectReader`] reads from the events).
+pub(crate) fn object_content(o: Node, names: &mut Interner) -> Option<ObjectContent> {
+    let obj = o.child("obj").and_then(MoRef::from_node)?;
+    let mut props = Vec::with_capacity(o.children_named("propSet").count());
+    props.extend(
+        o.children
+            .into_iter()
+            .filter(|p| p.name == "propSet")
+            .filter_map(|p| {
+                let mut name = None;
+                let mut val = None;
+                for c in p.children {
+                    match c.name.as_str() {
+                        "name" if name.is_none() => name = Some(names.get(c.text.trim())),
+                        "val" if val.is_none() => val = Some(c),
+                        _ => {}
+                    }
+                }
+                Some((name?, Value::from_node(val?, names)))
+            }),
+    );
+    Some(ObjectContent { obj, props })
+}
+
+/// A document's objects at `split` read by [`ObjectReader`] (the page reader without the
+/// network): the rest of the document, or its error, and the objects.
+pub(crate) fn read_objects(
+    doc: &[u8],
+    split: (usize, &str),
+) -> (Result<Node, String>, Vec<ObjectContent>) {
+    let mut names = Interner::default();
+    let mut out = Vec::new();
+    let rest = super::xml::parse_with(
+        doc,
+        Some(split),
+        ObjectReader::new(&mut names, |o| out.push(o)),
+    );
+    (rest, out)
+}
+
 /// Whose direct text is being read.
 #[derive(Clone, Copy, PartialEq)]
 enum Reading {
@@ -108,7 +195,7 @@ enum Reading {
 }
 
 /// Reads each `objects` element of a page from its events (a [`Capture`]) into an
-/// [`ObjectContent`], as [`super::property::object_content`] reads its tree: the first
+/// [`ObjectContent`], as [`object_content`] reads its tree: the first
 /// `obj` (with a `type`, or the object is dropped), and of each `propSet` its first `name`
 /// and first `val`. Everything else inside is skipped (the tree around still checks it).
 pub(crate) struct ObjectReader<'i, F> {
@@ -370,12 +457,12 @@ impl<F> ObjectReader<'_, F> {
 }
 
 /// Whether [`ObjectReader`] reads `doc`'s `objects` at depth 4 as the tree parser and
-/// [`super::property::object_content`] do: the same objects when both read the document,
+/// [`object_content`] do: the same objects when both read the document,
 /// the same error when neither does. For the
 /// `soap_dom` fuzz target and the tests.
 pub(crate) fn reader_agrees(doc: &[u8]) -> bool {
     const SPLIT: (usize, &str) = (4, "objects");
-    let (rest, read) = super::property::read_objects(doc, SPLIT);
+    let (rest, read) = read_objects(doc, SPLIT);
     match (super::xml::parse(doc), rest) {
         (Ok(root), Ok(_)) => {
             let mut names = Interner::default();
@@ -383,7 +470,7 @@ pub(crate) fn reader_agrees(doc: &[u8]) -> bool {
             at_depth(&root, SPLIT, &mut tree);
             let tree: Vec<_> = tree
                 .into_iter()
-                .filter_map(|o| super::property::object_content(o.clone(), &mut names))
+                .filter_map(|o| object_content(o.clone(), &mut names))
                 .collect();
             tree == read
         }

@@ -1,5 +1,4 @@
 use super::*;
-use crate::vsphere::property::read_objects;
 
 /// A page as vCenter and the simulator write them, with what the reader must read as the
 /// tree does: MoRefs, strings, enums, an empty array, a data object, an array, CDATA, text
