@@ -7,7 +7,7 @@
 //!   output keeps between batches (its series cached, as in the agent's steady state);
 //! - `otlp`: the OTLP output's, the batch turned into a protobuf
 //!   `ExportMetricsServiceRequest` (src/sink/otlp.rs) likewise, and `otlp_gzip` with the
-//!   gzip the OTLP output applies by default (`gzip = true`).
+//!   gzip the OTLP output applies by default (`gzip = true`), after the request is written.
 //!
 //! - `line_protocol_parse_only`: a general parser's parse alone (influxdb-line-protocol), for
 //!   scale: the conversions used it before they got their own reader (src/sink/line_read.rs).
@@ -21,7 +21,10 @@
 //! issue's bound (1.5×). Two shapes: `window` is the fixture as recorded (50 VMs, 15 samples
 //! per series: a first run's or a handover's window), `cycle` the agent's steady state (1,000
 //! VMs, the newest sample of each series: one 20-s cycle). `*_first_batch` converts with a
-//! fresh encoder every time: the first batch of a series after a start.
+//! fresh encoder every time: the first batch of a series after a start. `otlp_gzip` is the
+//! OTLP output over HTTP (gzip while the request is written, level 1 as the InfluxDB
+//! output's), `otlp_then_gzip` the same request written whole and then gzipped,
+//! `otlp_grpc_gzip6` the gRPC protocol's work (tonic gzips at level 6).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -160,13 +163,32 @@ fn from_samples(c: &mut Criterion<ThreadCpuTime>) {
                     .expect("line protocol")
             })
         });
+        // What the output does over HTTP: gzip while the request is written.
         g.bench_function("otlp_gzip", |b| {
+            b.iter(|| {
+                encode(&mut enc, &mut lp);
+                otlp.encode_gzip(&lp, Some("node-a"), Precision::Seconds)
+                    .expect("line protocol")
+            })
+        });
+        // The request written whole, then gzipped (how `otlp_gzip` did it before).
+        g.bench_function("otlp_then_gzip", |b| {
             b.iter(|| {
                 encode(&mut enc, &mut lp);
                 let e = otlp
                     .encode(&lp, Some("node-a"), Precision::Seconds)
                     .expect("line protocol");
                 vcollect::sink::influx::gzip(&e.body)
+            })
+        });
+        // Over gRPC tonic compresses the request, at level 6 (it has no setting).
+        g.bench_function("otlp_grpc_gzip6", |b| {
+            b.iter(|| {
+                encode(&mut enc, &mut lp);
+                let e = otlp
+                    .encode(&lp, Some("node-a"), Precision::Seconds)
+                    .expect("line protocol");
+                gzip_at(&e.body, 6)
             })
         });
         // A fresh encoder every batch: what the first cycle after a start costs.
@@ -184,6 +206,17 @@ fn from_samples(c: &mut Criterion<ThreadCpuTime>) {
         });
         g.finish();
     }
+}
+
+/// gzip at `level` with the crate's implementation (flate2 on zlib-rs).
+fn gzip_at(raw: &[u8], level: u32) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(raw.len() / 6 + 64),
+        flate2::Compression::new(level),
+    );
+    enc.write_all(raw).expect("writing to a Vec");
+    enc.finish().expect("writing to a Vec")
 }
 
 criterion_group! {

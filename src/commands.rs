@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 
-use vcollect::cluster::{self, admin::AdminOp};
+use vcollect::cluster::{self, AdminOp, Client};
 use vcollect::collect;
 use vcollect::config::Config;
 use vcollect::daemon;
@@ -249,7 +249,8 @@ async fn drain(
     wait: Option<std::time::Duration>,
 ) -> anyhow::Result<ExitCode> {
     let op = AdminOp::Drain { node: node.clone() };
-    let reply = match cluster::admin::admin(addr, opts, &op).await {
+    let client = Client::new(addr, opts);
+    let reply = match client.admin(&op).await {
         Ok(r) => r,
         Err(e) => return fail(json, e.explain()),
     };
@@ -260,14 +261,14 @@ async fn drain(
             out!("{}", reply.message);
             out.clear();
         }
-        let buckets = cluster::convert::drained(&reply).ok().flatten();
         let target = reply.node_id.map(|i| i.to_string()).unwrap_or(node);
-        match cluster::admin::wait_drained_at(addr, opts, &target, buckets.as_ref(), wait_timeout)
+        match client
+            .wait_drained(&target, reply.drained.as_ref(), wait_timeout)
             .await
         {
             Ok(w) => {
-                out.push(w.message.clone());
-                waited = Some(w.waited_ms);
+                out.push(w.message);
+                waited = Some(w.waited.as_millis() as u64);
             }
             Err(e) => return fail(json, e.explain()),
         }
@@ -284,7 +285,8 @@ async fn ask_status(
     opts: &cluster::ClientOptions,
     local: bool,
 ) -> anyhow::Result<cluster::StatusReport> {
-    cluster::status_ext(addr, opts, local)
+    Client::new(addr, opts)
+        .status(local)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.explain()))
 }
@@ -319,7 +321,7 @@ async fn write_op(
     json: bool,
     op: AdminOp,
 ) -> anyhow::Result<ExitCode> {
-    match cluster::admin::admin(addr, opts, &op).await {
+    match Client::new(addr, opts).admin(&op).await {
         Ok(r) => done(
             json,
             vec![r.message],
@@ -336,7 +338,8 @@ async fn leave(
     json: bool,
     wait_timeout: std::time::Duration,
 ) -> anyhow::Result<ExitCode> {
-    let report = match cluster::status_ext(addr, opts, true).await {
+    let client = Client::new(addr, opts);
+    let report = match client.status(true).await {
         Ok(r) => r,
         Err(e) => return fail(json, e.explain()),
     };
@@ -353,20 +356,21 @@ async fn leave(
     };
     if report.leader_id == Some(me) {
         let op = AdminOp::TransferLeader { to: None };
-        match cluster::admin::admin(addr, opts, &op).await {
+        match client.admin(&op).await {
             Ok(r) => step(r.message, &mut lines),
             Err(e) => return fail(json, e.explain()),
         }
     }
     let id = me.to_string();
-    let drained =
-        match cluster::admin::admin(addr, opts, &AdminOp::Drain { node: id.clone() }).await {
-            Ok(r) => r,
-            Err(e) => return fail(json, e.explain()),
-        };
+    let drained = match client.admin(&AdminOp::Drain { node: id.clone() }).await {
+        Ok(r) => r,
+        Err(e) => return fail(json, e.explain()),
+    };
     step(drained.message.clone(), &mut lines);
-    let buckets = cluster::convert::drained(&drained).ok().flatten();
-    match cluster::admin::wait_drained_at(addr, opts, &id, buckets.as_ref(), wait_timeout).await {
+    match client
+        .wait_drained(&id, drained.drained.as_ref(), wait_timeout)
+        .await
+    {
         Ok(w) => step(w.message, &mut lines),
         Err(e) => return fail(json, e.explain()),
     }
@@ -374,7 +378,7 @@ async fn leave(
         node: id,
         force: false,
     };
-    match cluster::admin::admin(addr, opts, &op).await {
+    match client.admin(&op).await {
         Ok(r) => step(r.message, &mut lines),
         Err(e) => return fail(json, e.explain()),
     }

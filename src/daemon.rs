@@ -17,7 +17,7 @@ use crate::cluster;
 use crate::collect::assignment::AssignmentError;
 use crate::collect::{self, agent, Assignment, Collector, Peek, Standalone};
 use crate::config::Config;
-use crate::sink::{self, Sink, SinkError};
+use crate::sink::{Sink, SinkError};
 use crate::telemetry::{self, HealthCheck, ServeError};
 
 /// How long the sink may take to flush at shutdown.
@@ -96,7 +96,7 @@ async fn step_down_then_stop(
 ) {
     signalled.cancelled().await;
     if let Some(h) = node {
-        match h.step_down(cluster::admin::TRANSFER_TIMEOUT).await {
+        match h.step_down(cluster::TRANSFER_TIMEOUT).await {
             Ok(Some(l)) => tracing::info!(new_leader = l, "handed leadership over"),
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "leadership transfer failed; stopping anyway"),
@@ -192,7 +192,7 @@ async fn serve_metrics(
 
 /// Whether the run writes to stdout (`--output -`, or `[output] url = "-"`).
 pub fn sink_is_stdout(cfg: &Config, output: Option<&str>) -> bool {
-    output == Some("-") || cfg.outputs.iter().any(|o| o.url == "-")
+    output == Some("-") || cfg.outputs.iter().any(|o| o.is_stdout())
 }
 
 /// Only what reached the configured sink may move a watermark: a run to stdout (a peek an
@@ -209,32 +209,21 @@ pub fn progress_only_to_the_sink(
     }
 }
 
-/// The sink from `[output]` (or every `[[output]]`), or stdout for `--output -`.
+/// The sink from `[output]` (or every `[[output]]`, each built from its table), or stdout
+/// for `--output -`.
 pub fn open_sink(cfg: &Config, output: Option<&str>) -> Result<Sink, Error> {
-    if sink_is_stdout(cfg, output) {
-        return Ok(Sink::stdout());
-    }
-    if let Some(other) = output {
-        return Err(Error::Output(other.to_string()));
+    match output {
+        None => {}
+        Some("-") => return Ok(Sink::stdout()),
+        Some(other) => return Err(Error::Output(other.to_string())),
     }
     let mut outputs = Vec::with_capacity(cfg.outputs.len());
     for (i, out) in cfg.outputs.iter().enumerate() {
-        let mut api = out.api.clone();
-        if let sink::Api::Otlp { host_name, .. } = &mut api {
-            *host_name = Some(cfg.node.name.clone());
-        }
-        let opts = sink::HttpOptions {
-            url: out.url.clone(),
-            api,
-            timeout: out.timeout,
-            gzip: out.gzip,
-            max_retries: out.max_retries,
-            retry_backoff: Duration::from_millis(500),
-        };
         let spool = spool_dir(&cfg.node.data_dir, i, &out.name);
-        let o = sink::Output::named_http(&out.name, opts, spool.clone(), out.spool_max_bytes)
+        let o = out
+            .build(spool.clone(), &cfg.node.name)
             .map_err(|source| Error::Sink {
-                url: out.url.clone(),
+                url: out.endpoint.url.clone(),
                 spool,
                 source,
             })?;

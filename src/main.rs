@@ -164,7 +164,7 @@ fn validate(config: &Path) -> anyhow::Result<ExitCode> {
         cfg.collect.kind(EntityKind::Host).counters.len(),
         cfg.outputs
             .iter()
-            .map(|o| o.url.as_str())
+            .map(|o| o.endpoint.url.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     );

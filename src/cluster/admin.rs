@@ -27,13 +27,13 @@ use super::decide::{
 };
 use super::error::{Error, TransferError};
 use super::local::Local;
-use super::rpc::{self, pb, ClientOptions};
+use super::rpc::{self, pb};
 use super::running::Core;
 use super::state::{ClusterState, Command, NodeState, Response};
 use super::{NodeId, Raft};
 
 /// How long a forwarded admin operation may take on the leader.
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
+pub(super) const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a leadership transfer may take before it is reported as failed.
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Deadline of one node's answer when a node gathers every member's figures.
@@ -505,42 +505,4 @@ impl DrainWait {
             waited_ms: ms(self.t0.elapsed()),
         }
     }
-}
-
-// ---- client side (the CLI) ----
-
-/// Sends `op` to the node at `addr` (which forwards it to the leader).
-pub async fn admin(
-    addr: &str,
-    opts: &ClientOptions,
-    op: &AdminOp,
-) -> Result<pb::AdminReply, Error> {
-    let mut client = opts.cluster_client(opts.channel(addr)?);
-    let req = convert::admin_request(op, 0)?;
-    rpc::call(
-        addr,
-        opts.timeout.max(FORWARD_TIMEOUT + Duration::from_secs(2)),
-        req,
-        |r| async move { client.admin(r).await },
-    )
-    .await
-}
-
-/// Asks the node at `addr` to wait until `node` is drained (see [`wait_drained`]).
-pub async fn wait_drained_at(
-    addr: &str,
-    opts: &ClientOptions,
-    node: &str,
-    buckets: Option<&Buckets>,
-    timeout: Duration,
-) -> Result<pb::WaitDrainedReply, Error> {
-    let mut client = opts.cluster_client(opts.channel(addr)?);
-    let req = convert::wait_drained_request(node, ms(timeout), buckets);
-    rpc::call(
-        addr,
-        timeout + Duration::from_secs(5),
-        req,
-        |r| async move { client.wait_drained(r).await },
-    )
-    .await
 }

@@ -80,9 +80,9 @@ pub fn plan(current: &[Option<u64>], active: &[u64]) -> Vec<(u32, u64)> {
     moves
 }
 
-/// Applies `moves` to a copy of `current` (a convenience for tests and for the leader, which
-/// wants to see the outcome of a plan before proposing it).
-pub fn apply_moves(current: &[Option<u64>], moves: &[(u32, u64)]) -> Vec<Option<u64>> {
+/// Applies `moves` to a copy of `current`: what the shard map is once a plan is applied.
+#[cfg(test)]
+fn apply_moves(current: &[Option<u64>], moves: &[(u32, u64)]) -> Vec<Option<u64>> {
     let mut out = current.to_vec();
     for &(b, owner) in moves {
         out[b as usize] = Some(owner);

@@ -13,12 +13,9 @@ pub struct OutputConfig {
     /// Names the output in logs, on `/metrics` and in its spool directory: `name`, or its
     /// type (`influx`, `remote_write`, `otlp`).
     pub name: String,
-    /// `-` writes line protocol to stdout instead of a sink.
-    pub url: String,
-    pub api: OutputApi,
-    pub timeout: Duration,
-    pub gzip: bool,
-    pub max_retries: u32,
+    /// Where and how to write: the sink's own options, so what the file says is exactly what
+    /// the writer gets. `url = "-"` writes line protocol to stdout instead.
+    pub endpoint: OutputEndpoint,
     pub batch_lines: usize,
     pub batch_bytes: usize,
     pub spool_max_bytes: u64,
@@ -27,6 +24,35 @@ pub struct OutputConfig {
 /// InfluxDB 1.x `database` (also Telegraf's listeners) or 2.x `org`/`bucket`/token: the sink's
 /// own type, so what the file says is exactly what the writer gets.
 pub use crate::sink::Api as OutputApi;
+pub use crate::sink::HttpOptions as OutputEndpoint;
+
+impl OutputConfig {
+    /// `url = "-"`: line protocol to stdout.
+    pub fn is_stdout(&self) -> bool {
+        self.endpoint.url == "-"
+    }
+
+    /// The output this table describes (vector's `build()`): stdout, or the endpoint with its
+    /// spool in `spool_dir`. An OTLP output's `host.name` is the collecting node's name.
+    /// Spawns the endpoint's replay task: call it inside a tokio runtime.
+    pub fn build(
+        &self,
+        spool_dir: PathBuf,
+        node_name: &str,
+    ) -> Result<crate::sink::Output, crate::sink::SinkError> {
+        if self.is_stdout() {
+            return Ok(crate::sink::Output::stdout());
+        }
+        let mut endpoint = self.endpoint.clone();
+        if let OutputApi::Otlp { host_name, .. } = &mut endpoint.api {
+            *host_name = Some(node_name.to_string());
+        }
+        crate::sink::Output::named_http(&self.name, endpoint, spool_dir, self.spool_max_bytes)
+    }
+}
+/// The first retry's delay of a write (doubled for each further retry); not a key.
+const RETRY_BACKOFF: Duration = Duration::from_millis(500);
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawOutput {
@@ -89,7 +115,7 @@ impl Check<'_> {
         let mut outputs: Vec<OutputConfig> = Vec::with_capacity(raws.len());
         for (key, ro) in raws {
             let o = self.output(&key, ro)?;
-            if several && o.url == "-" {
+            if several && o.is_stdout() {
                 return Err(self.err(
                     format!("{key}.url"),
                     "\"-\" (stdout) only as the one output",
@@ -160,8 +186,7 @@ impl Check<'_> {
         } else {
             self.output_api(key, &mut ro)?
         };
-        Ok(OutputConfig {
-            name,
+        let endpoint = OutputEndpoint {
             url,
             api,
             timeout: self.duration_in(
@@ -177,6 +202,11 @@ impl Check<'_> {
                 3,
                 ranges::MAX_RETRIES,
             )?,
+            retry_backoff: RETRY_BACKOFF,
+        };
+        Ok(OutputConfig {
+            name,
+            endpoint,
             batch_lines: self.number_in(
                 &k("batch_lines"),
                 ro.batch_lines,

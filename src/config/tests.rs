@@ -68,7 +68,9 @@ database = "vsphere"
     assert_eq!(c.collect.kind(EntityKind::Vm).counters.len(), 2);
     assert!(c.collect.kind(EntityKind::Vm).instances);
     assert_eq!(c.collect.discovery_interval, Duration::from_secs(300));
-    assert!(matches!(&c.outputs[0].api, OutputApi::V1 { database, .. } if database == "vsphere"));
+    assert!(
+        matches!(&c.outputs[0].endpoint.api, OutputApi::V1 { database, .. } if database == "vsphere")
+    );
     assert!(c.cluster.is_none());
     assert!(
         !format!("{c:?}").contains("s3cret"),
@@ -231,7 +233,7 @@ fn influx2_needs_a_token_and_excludes_database() {
         "[output]\norg = \"o\"\nbucket = \"b\"\ntoken_env = \"VCOLLECT_TEST_TOKEN\"",
     ))
     .unwrap();
-    assert!(matches!(c.outputs[0].api, OutputApi::V2 { .. }));
+    assert!(matches!(c.outputs[0].endpoint.api, OutputApi::V2 { .. }));
     let (key, _) = invalid_key(load(&with_password(
         "[output]\ndatabase = \"d\"\norg = \"o\"\nbucket = \"b\"\ntoken_env = \"VCOLLECT_TEST_TOKEN\"",
     )));
@@ -241,7 +243,7 @@ fn influx2_needs_a_token_and_excludes_database() {
 #[test]
 fn stdout_output_is_allowed() {
     let c = load(&with_password("[output]\nurl = \"-\"")).unwrap();
-    assert_eq!(c.outputs[0].url, "-");
+    assert_eq!(c.outputs[0].endpoint.url, "-");
 }
 
 #[test]
@@ -561,13 +563,16 @@ url = "http://collector:4317"
             "otlp-grpc"
         ]
     );
-    assert!(matches!(c.outputs[1].api, OutputApi::RemoteWrite { .. }));
     assert!(matches!(
-        c.outputs[3].api,
+        c.outputs[1].endpoint.api,
+        OutputApi::RemoteWrite { .. }
+    ));
+    assert!(matches!(
+        c.outputs[3].endpoint.api,
         OutputApi::Otlp { grpc: false, .. }
     ));
     assert!(matches!(
-        c.outputs[4].api,
+        c.outputs[4].endpoint.api,
         OutputApi::Otlp {
             grpc: true,
             names: crate::sink::otlp::Names::Otel,
@@ -575,13 +580,16 @@ url = "http://collector:4317"
         }
     ));
     assert!(matches!(
-        c.outputs[3].api,
+        c.outputs[3].endpoint.api,
         OutputApi::Otlp {
             names: crate::sink::otlp::Names::Telegraf,
             ..
         }
     ));
-    assert!(c.outputs[3].gzip, "OTLP bodies are gzipped by default");
+    assert!(
+        c.outputs[3].endpoint.gzip,
+        "OTLP bodies are gzipped by default"
+    );
     assert_eq!((c.batch_lines(), c.batch_bytes()), (2000, 1 << 20));
     // The single table still works, as the one output.
     let one = load(&with_password("[output]\nurl = \"http://influx:8086\"")).unwrap();

@@ -95,7 +95,7 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Compression level for bodies and the spool: gzip's fastest level compresses line
 /// protocol about 8:1 at several hundred MB/s; higher levels cost far more CPU than they save.
-const GZIP_LEVEL: u32 = 1;
+pub(crate) const GZIP_LEVEL: u32 = 1;
 
 /// One batch of line protocol, ready to send: gzip-compressed when the writer gzips (then
 /// the same bytes are also what the spool stores and every retry resends).
@@ -398,12 +398,20 @@ impl Writer {
         host: Option<&str>,
         precision: Precision,
     ) -> Result<(), SinkError> {
+        // Over HTTP the encoder compresses while it writes the request; over gRPC tonic
+        // compresses (at its own level, 6: tonic has no setting for it).
+        let gzip_here = self.grpc.is_none() && self.opts.gzip;
+        let encode = |enc: &mut super::otlp::Encoder| {
+            if gzip_here {
+                enc.encode_gzip(lp, host, precision)
+            } else {
+                enc.encode(lp, host, precision)
+            }
+        };
+        // The lock is released before the request is sent.
         let e = match &self.encoder {
-            Encoder::Otlp(enc) => enc
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .encode(lp, host, precision)?,
-            _ => super::otlp::encode_at(lp, host, precision)?,
+            Encoder::Otlp(enc) => encode(&mut enc.lock().unwrap_or_else(|e| e.into_inner()))?,
+            _ => encode(&mut super::otlp::Encoder::new(super::otlp::Names::Telegraf))?,
         };
         if let Some(grpc) = &self.grpc {
             let resp = grpc.export(e.body).await.map_err(|s| {
@@ -419,8 +427,8 @@ impl Writer {
             .client
             .post(self.write_url.clone())
             .header(CONTENT_TYPE, "application/x-protobuf");
-        let req = if self.opts.gzip {
-            req.header(CONTENT_ENCODING, "gzip").body(gzip(&e.body))
+        let req = if gzip_here {
+            req.header(CONTENT_ENCODING, "gzip").body(e.body)
         } else {
             req.body(e.body)
         };

@@ -53,7 +53,8 @@ const SERVICE_NAME: &str = "vcollect";
 /// A batch ready to send.
 #[derive(Debug)]
 pub struct Encoded {
-    /// The protobuf `ExportMetricsServiceRequest` (not compressed).
+    /// The protobuf `ExportMetricsServiceRequest`, gzip-compressed when it came from
+    /// [`Encoder::encode_gzip`].
     pub body: Vec<u8>,
     pub points: usize,
     /// String fields, which are not sent.

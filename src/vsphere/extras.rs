@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::property::ObjectContent;
 use super::types::{EntityKind, ExtraSpec, Extras, NicAddresses, PropertyValue, TriggeredAlarm};
+use super::values::Value;
 use super::xml::Node;
 
 /// The object type holding the custom attribute definitions.
@@ -84,7 +85,7 @@ pub(crate) fn extras_of(
     out.properties = spec
         .properties_of(kind)
         .iter()
-        .filter_map(|path| Some((path.clone(), property_value(o.prop(path)?)?)))
+        .filter_map(|path| Some((path.clone(), value_of(o.value(path)?)?)))
         .collect();
     out
 }
@@ -101,7 +102,7 @@ pub(crate) fn complex_properties<'a>(
             continue;
         };
         for path in spec.properties_of(kind) {
-            if o.prop(path).is_some_and(|v| !v.children.is_empty()) {
+            if o.prop(path).is_some() {
                 out.insert((o.obj.ty.as_str(), path.clone()));
             }
         }
@@ -219,15 +220,28 @@ pub(crate) fn is_ipv6(s: &str) -> bool {
 }
 
 /// A single value, typed by its `xsi:type`; `None` for an empty or complex one.
+#[cfg(test)]
 pub(crate) fn property_value(v: &Node) -> Option<PropertyValue> {
     if !v.children.is_empty() {
         return None;
     }
-    let text = v.text.trim();
+    typed(v.text.trim(), v.xsi_type())
+}
+
+/// [`property_value`] of a retrieved value.
+fn value_of(v: &Value) -> Option<PropertyValue> {
+    match v {
+        Value::Leaf(l) => typed(&l.text, l.xsi.as_deref()),
+        Value::Tree(_) => None,
+    }
+}
+
+/// A trimmed text typed by its `xsi:type`; `None` when empty.
+fn typed(text: &str, xsi: Option<&str>) -> Option<PropertyValue> {
     if text.is_empty() {
         return None;
     }
-    Some(match v.xsi_type() {
+    Some(match xsi {
         Some("int" | "long" | "short" | "byte") => PropertyValue::Int(text.parse().ok()?),
         Some("double" | "float") => PropertyValue::Float(text.parse().ok()?),
         Some("boolean") => PropertyValue::Bool(text == "true" || text == "1"),

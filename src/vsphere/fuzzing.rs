@@ -1,5 +1,6 @@
 //! Entry points for the fuzz targets (`fuzz/`): the small-answer path of the SOAP client
-//! (DOM, fault, ServiceContent, property pages, inventory and counters) without a server.
+//! (DOM, fault, ServiceContent, property pages and their reader, inventory and counters)
+//! without a server.
 //! Not an API: hidden from the docs, used only by `fuzz/fuzz_targets/soap_dom.rs` and
 //! `fuzz/fuzz_targets/vsan.rs`.
 
@@ -12,6 +13,12 @@ use super::soap::{parse_answer, Answer, ServiceContent};
 /// were the answer to each call. Returns a number that depends on the result (so that
 /// nothing is optimised away); the fuzzer only looks for panics, aborts and blow-ups.
 pub fn soap_answer(doc: &[u8]) -> usize {
+    // The client's own path for property pages: the objects read from the events, which
+    // must read whatever the tree parser reads the same way.
+    assert!(
+        super::values::reader_agrees(doc),
+        "page reader and tree differ"
+    );
     let rv = match parse_answer(doc) {
         Ok(Answer::Response(rv)) => rv,
         Ok(Answer::Fault(f)) => return f.fault.len() + f.message.len(),
@@ -29,7 +36,7 @@ pub fn soap_answer(doc: &[u8]) -> usize {
     }
     n += resolve(&objects).len();
     for o in &objects {
-        for (_, val) in &o.props {
+        for val in o.props.iter().filter_map(|(_, v)| v.tree()) {
             n += val
                 .children
                 .iter()

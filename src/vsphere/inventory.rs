@@ -271,7 +271,7 @@ fn vm_entity(
     let p = host.unwrap_or(&none);
     // Telegraf: "unknown" when the VM has no config, else guest.guestId if set, else
     // config.guestId, each without the `Guest` suffix.
-    let has_config = o.prop("config.guestId").is_some() || o.prop("config.uuid").is_some();
+    let has_config = o.value("config.guestId").is_some() || o.value("config.uuid").is_some();
     let guest = if has_config {
         o.text("guest.guestId")
             .or_else(|| o.text("config.guestId"))
@@ -444,13 +444,10 @@ mod tests {
     }
 
     fn obj(ty: &str, id: &str, props: &[(&str, &str, Option<&str>)]) -> ObjectContent {
-        ObjectContent {
-            obj: MoRef::new(ty, id),
-            props: props
-                .iter()
-                .map(|(n, v, t)| (n.to_string(), val(v, *t)))
-                .collect(),
-        }
+        ObjectContent::from_nodes(
+            MoRef::new(ty, id),
+            props.iter().map(|(n, v, t)| (*n, val(v, *t))),
+        )
     }
 
     #[test]

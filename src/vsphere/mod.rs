@@ -35,6 +35,7 @@ mod soap;
 mod tagging;
 mod tls;
 mod types;
+mod values;
 pub mod vsan;
 mod xml;
 

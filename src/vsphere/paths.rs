@@ -177,10 +177,7 @@ mod tests {
         for (prop, ty, id) in links {
             props.push((prop.to_string(), val(id, Some(ty))));
         }
-        ObjectContent {
-            obj: MoRef::new(ty, id),
-            props,
-        }
+        ObjectContent::from_nodes(MoRef::new(ty, id), props)
     }
 
     /// An inventory as govc shows it: a datacenter in a folder, a cluster in a host folder,

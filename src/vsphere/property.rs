@@ -7,43 +7,23 @@ use std::fmt::Write as _;
 use super::client::Client;
 use super::error::Error;
 use super::soap::{MoRef, ServiceContent};
+use super::values::{object_content, Interner, ObjectReader};
 use super::xml::{self, Node};
 
 /// Objects per page we ask for: large enough for few round trips, small enough that one page
 /// stays a few megabytes.
 pub(crate) const PAGE_SIZE: u32 = 1000;
 
-/// One object of a retrieval and its properties (`name` → the `<val>` element).
-#[derive(Clone, Debug)]
-pub(crate) struct ObjectContent {
-    pub obj: MoRef,
-    pub props: Vec<(String, Node)>,
-}
+pub(crate) use super::values::ObjectContent;
 
-impl ObjectContent {
-    pub fn prop(&self, name: &str) -> Option<&Node> {
-        self.props.iter().find(|(n, _)| n == name).map(|(_, v)| v)
-    }
-
-    /// A property's text, if set and non-empty.
-    pub fn text(&self, name: &str) -> Option<&str> {
-        self.prop(name)
-            .map(|v| v.text.trim())
-            .filter(|t| !t.is_empty())
-    }
-
-    /// A MoRef-valued property.
-    pub fn moref(&self, name: &str) -> Option<MoRef> {
-        self.prop(name).and_then(MoRef::from_node)
-    }
-}
-
-/// Splits a `RetrieveResult` (the `returnval`) into its objects and its paging token.
+/// Splits a `RetrieveResult` (the `returnval`) read by the tree parser into its objects and
+/// its paging token (the fuzz target's reference for the page reader).
 pub(crate) fn parse_result(rv: &Node, out: &mut Vec<ObjectContent>) -> Option<String> {
+    let mut names = Interner::default();
     out.extend(
         rv.children_named("objects")
             .cloned()
-            .filter_map(object_content),
+            .filter_map(|o| object_content(o, &mut names)),
     );
     token(rv)
 }
@@ -53,31 +33,6 @@ fn token(rv: &Node) -> Option<String> {
     rv.child("token")
         .map(|t| t.text.trim().to_string())
         .filter(|t| !t.is_empty())
-}
-
-/// One `objects` element as its object and properties (the values moved, not copied).
-fn object_content(o: Node) -> Option<ObjectContent> {
-    let obj = o.child("obj").and_then(MoRef::from_node)?;
-    // Sized exactly: a grown list is up to twice its length, and there is one per object.
-    let mut props = Vec::with_capacity(o.children_named("propSet").count());
-    props.extend(
-        o.children
-            .into_iter()
-            .filter(|p| p.name == "propSet")
-            .filter_map(|p| {
-                let mut name = None;
-                let mut val = None;
-                for c in p.children {
-                    match c.name.as_str() {
-                        "name" if name.is_none() => name = Some(c.text.trim().to_string()),
-                        "val" if val.is_none() => val = Some(c),
-                        _ => {}
-                    }
-                }
-                Some((name?, val?))
-            }),
-    );
-    Some(ObjectContent { obj, props })
 }
 
 /// Where a page's objects are in its answer: `Envelope/Body/<Method>Response/returnval/objects`.
@@ -116,9 +71,10 @@ impl Client {
         F: Fn(&ServiceContent) -> String,
     {
         let mut out = Vec::new();
+        let mut names = Interner::default();
         // No returnval at all means "nothing matched".
         let mut token = self
-            .page(&mut out, "RetrievePropertiesEx", |sc| {
+            .page(&mut out, &mut names, "RetrievePropertiesEx", |sc| {
                 let mut b = String::from(r#"<RetrievePropertiesEx xmlns="urn:vim25">"#);
                 sc.property_collector.write(&mut b, "_this");
                 b.push_str("<specSet>");
@@ -133,7 +89,7 @@ impl Client {
         let mut pages = 1;
         while let Some(t) = token.take() {
             token = self
-                .page(&mut out, "ContinueRetrievePropertiesEx", |sc| {
+                .page(&mut out, &mut names, "ContinueRetrievePropertiesEx", |sc| {
                     let mut b = String::from(r#"<ContinueRetrievePropertiesEx xmlns="urn:vim25">"#);
                     sc.property_collector.write(&mut b, "_this");
                     let _ = write!(
@@ -150,11 +106,13 @@ impl Client {
         Ok(out)
     }
 
-    /// One page: its objects appended to `out` as they are parsed (the page is never held
-    /// whole, see [`xml::parse_stream`]); returns the token of the next page.
+    /// One page: its objects appended to `out` as they are read (the page is never held
+    /// whole, nor its objects' element tree: see [`ObjectReader`]); returns the token of the
+    /// next page.
     async fn page<F>(
         &self,
         out: &mut Vec<ObjectContent>,
+        names: &mut Interner,
         method: &'static str,
         build: F,
     ) -> Result<Option<String>, Error>
@@ -164,7 +122,12 @@ impl Client {
         let resp = self.send(method, build).await?;
         let t = &self.inner.transport;
         let rest = t
-            .read_answer_split(method, resp, OBJECTS, |o| out.extend(object_content(o)))
+            .read_answer_split(
+                method,
+                resp,
+                OBJECTS,
+                ObjectReader::new(names, |o| out.push(o)),
+            )
             .await?;
         Ok(rest.child("returnval").and_then(token))
     }

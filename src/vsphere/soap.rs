@@ -481,15 +481,15 @@ impl Transport {
     }
 
     /// Like [`Self::read_answer`] for an answer that may be large (a property collector
-    /// page): parsed as it arrives, each element named `split.1` at depth `split.0` handed
-    /// to `out` (see [`xml::parse_stream`]); the same bounds (time, [`MAX_ANSWER`] bytes) and
+    /// page): parsed as it arrives, the events of each element named `split.1` at depth
+    /// `split.0` handed to `capture` (see [`xml::parse_stream_with`]); the same bounds (time, [`MAX_ANSWER`] bytes) and
     /// the same errors. Returns the response element without the elements handed out.
     pub async fn read_answer_split(
         &self,
         method: &'static str,
         resp: reqwest::Response,
         split: (usize, &str),
-        out: impl FnMut(Node),
+        capture: impl xml::Capture,
     ) -> Result<Node, Error> {
         use futures::StreamExt;
         let mut read = 0usize;
@@ -503,29 +503,32 @@ impl Transport {
         });
         let input =
             tokio::io::BufReader::with_capacity(64 << 10, tokio_util::io::StreamReader::new(body));
-        let parsed = match tokio::time::timeout(self.timeout, xml::parse_stream(input, split, out))
-            .await
-        {
-            Err(_) => {
-                return Err(Error::Timeout {
-                    vcenter: self.name.clone(),
-                    method,
-                    timeout: self.timeout,
-                })
-            }
-            Ok(Err(e)) if e.get_ref().is_some_and(|e| e.is::<TooLarge>()) => {
-                return Err(self.malformed(method, format!("answer larger than {MAX_ANSWER} bytes")))
-            }
-            Ok(Err(e)) => {
-                return Err(Error::Truncated {
-                    vcenter: self.name.clone(),
-                    method,
-                    entities: 0,
-                    detail: e.to_string(),
-                })
-            }
-            Ok(Ok(parsed)) => parsed,
-        };
+        let parsed =
+            match tokio::time::timeout(self.timeout, xml::parse_stream_with(input, split, capture))
+                .await
+            {
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        vcenter: self.name.clone(),
+                        method,
+                        timeout: self.timeout,
+                    })
+                }
+                Ok(Err(e)) if e.get_ref().is_some_and(|e| e.is::<TooLarge>()) => {
+                    return Err(
+                        self.malformed(method, format!("answer larger than {MAX_ANSWER} bytes"))
+                    )
+                }
+                Ok(Err(e)) => {
+                    return Err(Error::Truncated {
+                        vcenter: self.name.clone(),
+                        method,
+                        entities: 0,
+                        detail: e.to_string(),
+                    })
+                }
+                Ok(Ok(parsed)) => parsed,
+            };
         self.answer(method, parsed.and_then(answer_of))
     }
 

@@ -60,12 +60,16 @@ impl Node {
     }
 }
 
-fn local(name: &[u8]) -> String {
-    let name = match name.iter().rposition(|&b| b == b':') {
+/// A qualified name's local part (`vim25:obj` → `obj`).
+pub(crate) fn local_bytes(name: &[u8]) -> &[u8] {
+    match name.iter().rposition(|&b| b == b':') {
         Some(i) => &name[i + 1..],
         None => name,
-    };
-    String::from_utf8_lossy(name).into_owned()
+    }
+}
+
+fn local(name: &[u8]) -> String {
+    String::from_utf8_lossy(local_bytes(name)).into_owned()
 }
 
 fn element(e: &BytesStart<'_>) -> Result<Node, String> {
@@ -101,8 +105,19 @@ pub const MAX_NODES: usize = 1 << 20;
 /// Parses a whole document into its root element. Errors describe the problem in words
 /// (a truncated document is reported as "document ended inside <x>").
 pub(crate) fn parse(doc: &[u8]) -> Result<Node, String> {
+    parse_with(doc, None, Nothing)
+}
+
+/// [`parse`] with the elements named `split.1` at depth `split.0` (the root at 0) handed to
+/// `capture` instead of kept, as [`parse_stream_with`] does from a stream (for the fuzz
+/// targets and the tests, which compare the two readings of one document).
+pub(crate) fn parse_with<C: Capture>(
+    doc: &[u8],
+    split: Option<(usize, &str)>,
+    capture: C,
+) -> Result<Node, String> {
     let mut reader = Reader::from_reader(doc);
-    let mut tree = Tree::new(None, |_| {});
+    let mut tree = Tree::new(split, capture);
     loop {
         let ev = reader
             .read_event()
@@ -113,12 +128,46 @@ pub(crate) fn parse(doc: &[u8]) -> Result<Node, String> {
     }
 }
 
+/// Takes the events of each split element instead of the tree (see [`parse_stream_with`]):
+/// its start, everything inside, its end, in document order. The tree still checks the
+/// whole document (balanced tags, [`MAX_DEPTH`], [`MAX_NODES`]) around it.
+pub(crate) trait Capture {
+    /// One event of a split element; an error makes the document malformed.
+    fn event(&mut self, ev: &Event<'_>) -> Result<(), String>;
+}
+
+/// No element is split off.
+pub(crate) struct Nothing;
+
+impl Capture for Nothing {
+    fn event(&mut self, _: &Event<'_>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Each split element built as a [`Node`] and handed to `out` (see [`parse_stream`]).
+#[cfg(test)]
+struct Nodes<F> {
+    tree: Tree<'static, Nothing>,
+    out: F,
+}
+
+#[cfg(test)]
+impl<F: FnMut(Node)> Capture for Nodes<F> {
+    fn event(&mut self, ev: &Event<'_>) -> Result<(), String> {
+        if let Some(node) = self.tree.event(ev.borrow())? {
+            (self.out)(node);
+        }
+        Ok(())
+    }
+}
+
 /// Parses a document as it arrives from `input`, like [`parse`], except that each element
 /// named `split.1` closing at depth `split.0` (the root is at depth 0) goes to `out` instead
-/// of into its parent: a property collector page's thousands of `objects` become the
-/// caller's values one by one, and neither the whole body nor the whole tree is ever held
-/// (at 10,000 VMs in one page, that was 30 MB of XML and 100 MB of tree at once). Errors:
-/// `Ok(Err(_))` as [`parse`] says them; `Err(_)` a failed read.
+/// of into its parent: neither the whole body nor the whole tree is ever held. Errors:
+/// `Ok(Err(_))` as [`parse`] says them; `Err(_)` a failed read. (The tests' reference for
+/// [`parse_stream_with`].)
+#[cfg(test)]
 pub(crate) async fn parse_stream<R, F>(
     input: R,
     split: (usize, &str),
@@ -128,8 +177,29 @@ where
     R: tokio::io::AsyncBufRead + Unpin,
     F: FnMut(Node),
 {
+    let nodes = Nodes {
+        tree: Tree::new(None, Nothing),
+        out,
+    };
+    parse_stream_with(input, split, nodes).await
+}
+
+/// [`parse_stream`] with the split elements' events handed to `capture`, which reads them
+/// without building their tree: a property collector page's thousands of `objects` become
+/// the caller's compact values one by one (at 10,000 VMs in one page, the tree of their
+/// values alone was a quarter of a million elements, 24 MB, held until the inventory was
+/// resolved).
+pub(crate) async fn parse_stream_with<R, C>(
+    input: R,
+    split: (usize, &str),
+    capture: C,
+) -> Result<Result<Node, String>, std::io::Error>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+    C: Capture,
+{
     let mut reader = Reader::from_reader(input);
-    let mut tree = Tree::new(Some(split), out);
+    let mut tree = Tree::new(Some(split), capture);
     let mut buf = Vec::new();
     loop {
         buf.clear();
@@ -147,27 +217,34 @@ where
 }
 
 /// The element tree under construction, fed one event at a time by [`parse`] and
-/// [`parse_stream`], within [`MAX_DEPTH`] and [`MAX_NODES`].
-struct Tree<'a, F> {
+/// [`parse_stream`], within [`MAX_DEPTH`] and [`MAX_NODES`]; the split elements' events go
+/// to the capture.
+pub(crate) struct Tree<'a, C> {
     stack: Vec<Node>,
     nodes: usize,
     split: Option<(usize, &'a str)>,
-    out: F,
+    /// The local names of the open elements of the split element being captured, one after
+    /// the other (where each ends in `ends`): for the error of a document ending inside one.
+    inside: Vec<u8>,
+    ends: Vec<usize>,
+    capture: C,
 }
 
-impl<'a, F: FnMut(Node)> Tree<'a, F> {
-    fn new(split: Option<(usize, &'a str)>, out: F) -> Self {
+impl<'a, C: Capture> Tree<'a, C> {
+    fn new(split: Option<(usize, &'a str)>, capture: C) -> Self {
         Tree {
             stack: Vec::new(),
             nodes: 0,
             split,
-            out,
+            inside: Vec::new(),
+            ends: Vec::new(),
+            capture,
         }
     }
 
     fn count(&mut self) -> Result<(), String> {
         self.nodes += 1;
-        if self.stack.len() >= MAX_DEPTH {
+        if self.stack.len() + self.ends.len() >= MAX_DEPTH {
             return Err(format!("elements nested deeper than {MAX_DEPTH}"));
         }
         if self.nodes > MAX_NODES {
@@ -176,16 +253,42 @@ impl<'a, F: FnMut(Node)> Tree<'a, F> {
         Ok(())
     }
 
+    /// Whether an element starting here is a split one (or inside one).
+    fn captures(&self, e: &BytesStart<'_>) -> bool {
+        !self.ends.is_empty()
+            || self.split.is_some_and(|(d, name)| {
+                d == self.stack.len() && local_bytes(e.name().as_ref()) == name.as_bytes()
+            })
+    }
+
     /// Takes one event; returns the root once it is complete.
     fn event(&mut self, ev: Event<'_>) -> Result<Option<Node>, String> {
         match ev {
-            Event::Start(e) => {
+            Event::Start(ref e) => {
                 self.count()?;
-                self.stack.push(element(&e)?);
+                if self.captures(e) {
+                    self.inside
+                        .extend_from_slice(local_bytes(e.name().as_ref()));
+                    self.ends.push(self.inside.len());
+                    self.capture.event(&ev)?;
+                } else {
+                    self.stack.push(element(e)?);
+                }
             }
-            Event::Empty(e) => {
+            Event::Empty(ref e) => {
                 self.count()?;
-                return Ok(self.close(element(&e)?));
+                if self.captures(e) {
+                    self.capture.event(&ev)?;
+                } else {
+                    return Ok(self.close(element(e)?));
+                }
+            }
+            Event::Text(_) | Event::CData(_) | Event::End(_) if !self.ends.is_empty() => {
+                if matches!(ev, Event::End(_)) {
+                    self.ends.pop();
+                    self.inside.truncate(self.ends.last().copied().unwrap_or(0));
+                }
+                self.capture.event(&ev)?;
             }
             Event::Text(t) => {
                 if let Some(top) = self.stack.last_mut() {
@@ -207,32 +310,45 @@ impl<'a, F: FnMut(Node)> Tree<'a, F> {
                 return Ok(self.close(node));
             }
             Event::Eof => {
+                let inner = self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]);
                 return Err(match self.stack.last() {
+                    _ if !self.ends.is_empty() => format!(
+                        "document ended inside <{}>",
+                        String::from_utf8_lossy(&self.inside[inner..])
+                    ),
                     Some(n) => format!("document ended inside <{}>", n.name),
                     None => "empty document".to_string(),
-                })
+                });
             }
             _ => {}
         }
         Ok(None)
     }
 
-    /// A complete element: to `out` when it is the split one, else into its parent; the
-    /// root is returned.
+    /// A complete element: into its parent; the root is returned.
     fn close(&mut self, node: Node) -> Option<Node> {
-        let depth = self.stack.len();
-        if self
-            .split
-            .is_some_and(|(d, name)| d == depth && node.name == name)
-        {
-            (self.out)(node);
-            return None;
-        }
         match self.stack.last_mut() {
             Some(parent) => parent.children.push(node),
             None => return Some(node),
         }
         None
+    }
+}
+
+impl Tree<'static, Nothing> {
+    /// A tree whose root element is already open (`root`, its attributes and the text read
+    /// so far): a property value read as a leaf until its first child element arrives.
+    pub(crate) fn open(root: Node) -> Self {
+        let mut t = Tree::new(None, Nothing);
+        t.nodes = 1;
+        t.stack.push(root);
+        t
+    }
+
+    /// Takes one event of the open root's inside, or its end; returns the root once it is
+    /// complete.
+    pub(crate) fn feed(&mut self, ev: &Event<'_>) -> Result<Option<Node>, String> {
+        self.event(ev.borrow())
     }
 }
 

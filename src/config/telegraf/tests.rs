@@ -577,7 +577,7 @@ fn what_it_prints_loads_as_a_vcollect_configuration() {
     assert_eq!(c.collect.custom_attribute_include, ["*"]);
     assert_eq!(c.vcenters[0].timeout, std::time::Duration::from_secs(20));
     assert!(matches!(
-        c.outputs[0].api,
+        c.outputs[0].endpoint.api,
         crate::config::OutputApi::V2 { .. }
     ));
 }

@@ -6,6 +6,9 @@
 //! prost's types, which the tests compare it with.)
 
 use std::borrow::Cow;
+use std::io::Write;
+
+use flate2::write::GzEncoder;
 
 use super::semantic::{self, Kind};
 use super::{Encoded, Names, SERVICE_NAME, VCENTER_TAG};
@@ -68,6 +71,35 @@ pub struct Encoder {
     runs: Runs,
     /// The size of the last request, to allocate the next at once.
     last_len: usize,
+    /// With gzip: the request's bytes not yet compressed (reused between batches), and the
+    /// size of the last compressed request.
+    chunk: Vec<u8>,
+    last_gz_len: usize,
+}
+
+/// With gzip, the request goes to the compressor in pieces of about this size as it is
+/// written: a piece stays in the processor's cache between being written and compressed,
+/// where a whole request (several MB in the steady state) would be written out to memory
+/// and read back.
+const CHUNK: usize = 64 << 10;
+
+/// A gzip compressor writing into a `Vec`, at the sink's level (the InfluxDB output's).
+type Gzip = GzEncoder<Vec<u8>>;
+
+fn gzip_error(e: std::io::Error) -> SinkError {
+    SinkError::Encode(format!("gzip: {e}"))
+}
+
+/// With `gz`, hands what `out` holds to the compressor once it holds [`CHUNK`] bytes.
+#[inline]
+fn spill(out: &mut Vec<u8>, gz: &mut Option<Gzip>) -> Result<(), SinkError> {
+    if let Some(gz) = gz {
+        if out.len() >= CHUNK {
+            gz.write_all(out).map_err(gzip_error)?;
+            out.clear();
+        }
+    }
+    Ok(())
 }
 
 /// What the output derived from the series met so far.
@@ -205,6 +237,27 @@ impl Encoder {
         host: Option<&str>,
         precision: Precision,
     ) -> Result<Encoded, SinkError> {
+        self.encode_as(lp, host, precision, false)
+    }
+
+    /// [`Encoder::encode`] with the request gzip-compressed (`Content-Encoding: gzip`) as
+    /// it is written, at the InfluxDB output's level.
+    pub fn encode_gzip(
+        &mut self,
+        lp: &[u8],
+        host: Option<&str>,
+        precision: Precision,
+    ) -> Result<Encoded, SinkError> {
+        self.encode_as(lp, host, precision, true)
+    }
+
+    fn encode_as(
+        &mut self,
+        lp: &[u8],
+        host: Option<&str>,
+        precision: Precision,
+        gzip: bool,
+    ) -> Result<Encoded, SinkError> {
         if self.cache.full() {
             *self = Encoder::new(self.ids.names);
         }
@@ -212,13 +265,49 @@ impl Encoder {
         // On an error, the ids given out for the lines before it stay valid.
         let strings = self.cache.read(lp, &mut self.ids, &mut self.points)?;
         let l = self.layout();
-        let body = self.request(&l, host, precision)?;
-        self.last_len = body.len();
+        let body = if gzip {
+            self.request_gzip(&l, host, precision)?
+        } else {
+            let mut out = Vec::with_capacity(self.last_len.max(self.points.len() * 64) + 4096);
+            self.request(&l, host, precision, &mut out, &mut None)?;
+            self.last_len = out.len();
+            out
+        };
         Ok(Encoded {
             body,
             points: self.points.len(),
             strings_skipped: strings,
         })
+    }
+
+    /// The request of the batch laid out as `l`, gzip-compressed a [`CHUNK`] at a time.
+    fn request_gzip(
+        &mut self,
+        l: &Layout,
+        host: Option<&str>,
+        precision: Precision,
+    ) -> Result<Vec<u8>, SinkError> {
+        let mut chunk = std::mem::take(&mut self.chunk);
+        chunk.clear();
+        chunk.reserve(2 * CHUNK);
+        let level = flate2::Compression::new(crate::sink::influx::GZIP_LEVEL);
+        let mut gz = Some(Gzip::new(
+            Vec::with_capacity(self.last_gz_len + 4096),
+            level,
+        ));
+        let written = self.request(l, host, precision, &mut chunk, &mut gz);
+        let body = written.and_then(|()| {
+            let mut gz = gz.expect("set above");
+            gz.write_all(&chunk).map_err(gzip_error)?;
+            gz.finish().map_err(gzip_error)
+        });
+        // A stream far larger than usual does not pin its buffer for ever.
+        if chunk.capacity() <= 16 * CHUNK {
+            self.chunk = chunk;
+        }
+        let body = body?;
+        self.last_gz_len = body.len();
+        Ok(body)
     }
 
     /// The batch's structure: per resource (local, in line order) its metrics (local, in
@@ -251,13 +340,17 @@ impl Encoder {
         l
     }
 
-    /// The encoded request of the batch laid out as `l`.
+    /// The encoded request of the batch laid out as `l`, into `out`; with `gz`, `out` is
+    /// handed to the compressor whenever it holds a [`CHUNK`] (and what is left in it at
+    /// the end is the caller's to compress).
     fn request(
         &self,
         l: &Layout,
         host: Option<&str>,
         precision: Precision,
-    ) -> Result<Vec<u8>, SinkError> {
+        out: &mut Vec<u8>,
+        gz: &mut Option<Gzip>,
+    ) -> Result<(), SinkError> {
         let ids = &self.ids;
         let attrs = |s: u32| {
             ids.attrs
@@ -283,7 +376,6 @@ impl Encoder {
         let version = env!("CARGO_PKG_VERSION");
         let scope_size =
             proto::len_field_size(SERVICE_NAME.len()) + proto::len_field_size(version.len());
-        let mut out = Vec::with_capacity(self.last_len.max(self.points.len() * 64) + 4096);
         for (r, metrics) in l.resources.iter().enumerate() {
             let vcenter = ids.resources[ids.line_resources.order[r] as usize].as_deref();
             let mut res_attrs = Vec::new();
@@ -305,23 +397,24 @@ impl Encoder {
                     .map(|&m| proto::len_field_size(metric_size(m)))
                     .sum::<usize>();
             let rm_size = proto::len_field_size(res_attrs.len()) + proto::len_field_size(sm_size);
-            proto::len_header(REQ_RESOURCE_METRICS, rm_size, &mut out);
-            proto::bytes_field(RM_RESOURCE, &res_attrs, &mut out);
-            proto::len_header(RM_SCOPE_METRICS, sm_size, &mut out);
-            proto::len_header(SM_SCOPE, scope_size, &mut out);
-            proto::bytes_field(SCOPE_NAME, SERVICE_NAME.as_bytes(), &mut out);
-            proto::bytes_field(SCOPE_VERSION, version.as_bytes(), &mut out);
+            proto::len_header(REQ_RESOURCE_METRICS, rm_size, out);
+            proto::bytes_field(RM_RESOURCE, &res_attrs, out);
+            proto::len_header(RM_SCOPE_METRICS, sm_size, out);
+            proto::len_header(SM_SCOPE, scope_size, out);
+            proto::bytes_field(SCOPE_NAME, SERVICE_NAME.as_bytes(), out);
+            proto::bytes_field(SCOPE_VERSION, version.as_bytes(), out);
             for &m in metrics {
                 let info = metric(m);
-                proto::len_header(SM_METRICS, metric_size(m), &mut out);
+                proto::len_header(SM_METRICS, metric_size(m), out);
                 out.extend_from_slice(&info.head);
                 let data = match info.kind {
                     Kind::Gauge => METRIC_GAUGE,
                     Kind::Sum => METRIC_SUM,
                 };
-                proto::len_header(data, data_size(m), &mut out);
+                proto::len_header(data, data_size(m), out);
                 for &s in &l.metrics[m as usize] {
-                    self.points_of(s, attrs(s), precision, &mut out)?;
+                    self.points_of(s, attrs(s), precision, out)?;
+                    spill(out, gz)?;
                 }
                 if info.kind == Kind::Sum {
                     out.push(proto::key(SUM_TEMPORALITY, proto::VARINT));
@@ -329,7 +422,7 @@ impl Encoder {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Stream `s`'s points, each with the attributes `attrs`.

@@ -13,10 +13,7 @@ fn val(inner: &str) -> Node {
 }
 
 fn object(ty: &str, id: &str, props: Vec<(&str, Node)>) -> ObjectContent {
-    ObjectContent {
-        obj: MoRef::new(ty, id),
-        props: props.into_iter().map(|(n, v)| (n.to_string(), v)).collect(),
-    }
+    ObjectContent::from_nodes(MoRef::new(ty, id), props)
 }
 
 fn fields_manager() -> ObjectContent {
