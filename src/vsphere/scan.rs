@@ -100,16 +100,19 @@ pub(crate) fn leaf(buf: &[u8], pos: usize) -> Option<(&[u8], &[u8], usize)> {
     let gt = memchr::memchr(b'>', rest)?;
     let name = &rest[1..gt];
     if name.is_empty()
-        || name
-            .iter()
-            .any(|&b| matches!(b, b'/' | b'?' | b'!' | b'"' | b'\'' | b'<') || b.is_ascii_whitespace())
+        || name.iter().any(|&b| {
+            matches!(b, b'/' | b'?' | b'!' | b'"' | b'\'' | b'<') || b.is_ascii_whitespace()
+        })
     {
         return None;
     }
     let text_end = gt + 1 + memchr::memchr(b'<', &rest[gt + 1..])?;
     let close = &rest[text_end..];
     let n = name.len();
-    if close.len() < n + 3 || &close[..2] != b"</" || &close[2..2 + n] != name || close[2 + n] != b'>'
+    if close.len() < n + 3
+        || &close[..2] != b"</"
+        || &close[2..2 + n] != name
+        || close[2 + n] != b'>'
     {
         return None;
     }
@@ -303,10 +306,16 @@ mod tests {
             <j>5</j ><k>6</k><!-- c --></r>";
         assert_eq!(tokens_with_leaves(doc), tokens(doc));
         assert_eq!(leaf(doc, 3), Some((&b"a"[..], &b"1"[..], 11)));
-        assert_eq!(leaf(doc, 11).map(|l| (l.0, l.1)), Some((&b"b"[..], &b"x&amp;y"[..])));
+        assert_eq!(
+            leaf(doc, 11).map(|l| (l.0, l.1)),
+            Some((&b"b"[..], &b"x&amp;y"[..]))
+        );
         assert!(leaf(doc, 0).is_none(), "not a leaf: an element inside");
         for at in ["<d ", "<e>", "<g>", "<i/>", "<j>"] {
-            let pos = doc.windows(at.len()).position(|w| w == at.as_bytes()).unwrap();
+            let pos = doc
+                .windows(at.len())
+                .position(|w| w == at.as_bytes())
+                .unwrap();
             assert!(leaf(doc, pos).is_none(), "{at}");
         }
         // Cut off anywhere: not read as a leaf (a stream waits for more).

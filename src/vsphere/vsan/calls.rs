@@ -173,18 +173,13 @@ impl Client {
         let mut reader = parse::EntityReader::default();
         self.inner
             .transport
-            .read_answer_cut(
-                METHOD,
-                resp,
-                ENTITIES,
-                |bytes| match reader.read(bytes) {
-                    Ok(e) => {
-                        count += 1;
-                        out(e);
-                    }
-                    Err(e) => bad = bad.take().or(Some(e)),
-                },
-            )
+            .read_answer_cut(METHOD, resp, ENTITIES, |bytes| match reader.read(bytes) {
+                Ok(e) => {
+                    count += 1;
+                    out(e);
+                }
+                Err(e) => bad = bad.take().or(Some(e)),
+            })
             .await?;
         match bad {
             Some(e) => Err(self.vsan_malformed(METHOD, e)),
