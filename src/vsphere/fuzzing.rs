@@ -53,7 +53,7 @@ pub fn soap_answer(doc: &[u8]) -> usize {
 /// same function per element here), space usage, resync, and each `returnval`'s text as a
 /// `QueryCmmds` JSON directory. Returns a number that depends on the result.
 pub fn vsan_answer(doc: &[u8]) -> usize {
-    use super::vsan::{parse_cmmds, parse_perf_entity, parse_perf_entity_bytes, resync, space};
+    use super::vsan::{parse_cmmds, parse_perf_entity, resync, scan_agrees, space, EntityReader};
     let rv = match parse_answer(doc) {
         Ok(Answer::Response(rv)) => rv,
         Ok(Answer::Fault(f)) => return f.fault.len(),
@@ -69,12 +69,14 @@ pub fn vsan_answer(doc: &[u8]) -> usize {
         n += resync(r).map_or(1, |s| s.total_recovery_eta as usize & 0xff);
         n += parse_cmmds(&r.text).map_or(1, |c| c.len());
     }
-    // The client's own path: the entities cut out of the bytes and read by the tokenizer,
-    // which must read whatever the tree parser reads the same way.
+    // The client's own path: the entities cut out of the bytes and read by one reader (the
+    // tokenizer, buffers kept from one entity to the next), which must read whatever the
+    // tree parser reads the same way, errors included.
     let mut cutter = super::scan::Cutter::new(3, "returnval");
+    let mut reader = EntityReader::default();
     cutter.push(doc, &mut |b: &[u8]| {
-        assert!(super::vsan::scan_agrees(b), "tokenizer and tree differ");
-        n += parse_perf_entity_bytes(b).map_or(1, |e| e.series.len());
+        assert!(scan_agrees(&mut reader, b), "tokenizer and tree differ");
+        n += reader.read(b).map_or(1, |e| e.series.len());
     });
     n + cutter.finish().len()
 }

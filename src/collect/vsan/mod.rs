@@ -381,13 +381,18 @@ impl VsanCollector {
             .get(&cluster.tags.moid)
             .map_or(&empty, |d| &d.dir);
         let mut batch = Batch::default();
+        let mut encoder = encode::PerfEncoder::new(&cluster.tags, cmmds);
         c.client
             .vsan_query_specs(&cluster.tags.moid, specs, |e| {
-                let (n, ts) = encode::perf_lines(&mut batch.body, &cluster.tags, &e, cmmds);
+                let (n, ts) = encoder.entity(&mut batch.body, e);
                 batch.lines += n;
                 if let Some(ts) = ts {
-                    let slot = newest.entry(e.entity_ref_id).or_insert(ts);
-                    *slot = (*slot).max(ts);
+                    match newest.get_mut(&e.entity_ref_id) {
+                        Some(slot) => *slot = (*slot).max(ts),
+                        None => {
+                            newest.insert(e.entity_ref_id.clone(), ts);
+                        }
+                    }
                 }
             })
             .await?;

@@ -119,14 +119,15 @@ impl Client {
 
     /// `VsanPerfQueryPerf` of every entity of `entity_types` in the cluster (one spec
     /// `<type>:*` per type, in one call) over (`start`, `end`], each entity handed to `out`
-    /// as it is parsed. Returns how many.
+    /// as it is parsed (valid during the call: the next reuses its buffers). Returns how
+    /// many.
     pub async fn vsan_query_perf(
         &self,
         cluster: &str,
         entity_types: &[String],
         start: i64,
         end: i64,
-        out: impl FnMut(VsanEntityMetrics),
+        out: impl FnMut(&VsanEntityMetrics),
     ) -> Result<usize, Error> {
         let specs: Vec<VsanSpec> = entity_types
             .iter()
@@ -140,12 +141,12 @@ impl Client {
     }
 
     /// `VsanPerfQueryPerf` of `specs` in one call, each entity handed to `out` as it is
-    /// parsed. Returns how many.
+    /// parsed (valid during the call: the next reuses its buffers). Returns how many.
     pub async fn vsan_query_specs(
         &self,
         cluster: &str,
         specs: &[VsanSpec],
-        mut out: impl FnMut(VsanEntityMetrics),
+        mut out: impl FnMut(&VsanEntityMetrics),
     ) -> Result<usize, Error> {
         const METHOD: &str = "VsanPerfQueryPerf";
         let resp = self
@@ -169,20 +170,16 @@ impl Client {
             .await?;
         let mut count = 0;
         let mut bad = None;
+        let mut reader = parse::EntityReader::default();
         self.inner
             .transport
-            .read_answer_cut(
-                METHOD,
-                resp,
-                ENTITIES,
-                |bytes| match parse::parse_perf_entity_bytes(bytes) {
-                    Ok(e) => {
-                        count += 1;
-                        out(e);
-                    }
-                    Err(e) => bad = bad.take().or(Some(e)),
-                },
-            )
+            .read_answer_cut(METHOD, resp, ENTITIES, |bytes| match reader.read(bytes) {
+                Ok(e) => {
+                    count += 1;
+                    out(e);
+                }
+                Err(e) => bad = bad.take().or(Some(e)),
+            })
             .await?;
         match bad {
             Some(e) => Err(self.vsan_malformed(METHOD, e)),

@@ -14,7 +14,7 @@ mod parse;
 
 pub use calls::{api_version_at_least, entity_ref_ids, VsanClusterFacts, VsanSpec, MAX_SPEC_UUIDS};
 pub use parse::{parse_cmmds, parse_timestamp, VsanParseError, MAX_LABELS, MAX_SAMPLES};
-pub(crate) use parse::{parse_perf_entity, parse_perf_entity_bytes, resync, scan_agrees, space};
+pub(crate) use parse::{parse_perf_entity, resync, scan_agrees, space, EntityReader};
 
 use std::collections::HashMap;
 

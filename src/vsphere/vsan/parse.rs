@@ -1,6 +1,8 @@
 //! vSAN answers to values. Everything here comes from the network: nothing panics, every
 //! list is bounded, and what cannot be read is a [`VsanParseError`] naming the cause.
 
+use std::borrow::Cow;
+
 use super::super::xml::Node;
 use super::{Cmmds, CmmdsEntry, VsanEntityMetrics, VsanResync, VsanSeries, VsanSpace};
 
@@ -52,58 +54,138 @@ fn parse_value(s: &str) -> Option<f64> {
         .map(f64::from)
 }
 
-/// One `VsanPerfEntityMetricCSV` (a `returnval` of `VsanPerfQueryPerf`).
+/// One `VsanPerfEntityMetricCSV` (a `returnval` of `VsanPerfQueryPerf`) from the tree.
 pub(crate) fn parse_perf_entity(n: &Node) -> Result<VsanEntityMetrics, VsanParseError> {
+    let mut out = VsanEntityMetrics::default();
+    tree_entity(n, &mut out, &mut Stamps::default())?;
+    Ok(out)
+}
+
+fn tree_entity(
+    n: &Node,
+    out: &mut VsanEntityMetrics,
+    stamps: &mut Stamps,
+) -> Result<(), VsanParseError> {
     let values = n
         .children_named("value")
-        .map(|v| (v.text_at(&["metricId", "label"]), v.text_at(&["values"])))
-        .collect::<Vec<_>>();
-    entity(
+        .map(|v| (v.text_at(&["metricId", "label"]), v.text_at(&["values"])));
+    fill(
+        out,
+        stamps,
         n.text_at(&["entityRefId"]),
         n.text_at(&["sampleInfo"]),
-        values.into_iter(),
+        values,
     )
 }
 
-/// The same from the entity's bytes (as [`crate::vsphere::scan::Cutter`] cuts them), read by
-/// the tokenizer without a tree: what it does not read (a comment, CDATA, an unknown entity
-/// reference) goes to the tree parser and [`parse_perf_entity`], which reads every answer
-/// the same way (tests and the `vsan` fuzz target compare the two).
-pub(crate) fn parse_perf_entity_bytes(doc: &[u8]) -> Result<VsanEntityMetrics, VsanParseError> {
-    match scan_entity(doc) {
-        Some(r) => r,
-        None => {
-            let n = crate::vsphere::xml::parse(doc).map_err(VsanParseError::Xml)?;
-            parse_perf_entity(&n)
-        }
-    }
+/// The same from the entity's bytes (as [`crate::vsphere::scan::Cutter`] cuts them), alone:
+/// see [`EntityReader`].
+#[cfg(test)]
+fn parse_perf_entity_bytes(doc: &[u8]) -> Result<VsanEntityMetrics, VsanParseError> {
+    EntityReader::default().read(doc).cloned()
 }
 
-/// Whether the tokenizer reads `doc` as the tree parser does, where both read it (for the
-/// `vsan` fuzz target and the tests).
-pub(crate) fn scan_agrees(doc: &[u8]) -> bool {
-    let Some(Ok(scanned)) = scan_entity(doc) else {
-        return true;
-    };
-    match crate::vsphere::xml::parse(doc).map(|n| parse_perf_entity(&n)) {
-        Ok(Ok(tree)) => tree == scanned,
-        _ => true,
-    }
-}
-
-/// The texts of one entity's elements, each the first of its name (as [`Node::child`] picks).
+/// Reads the entities of an answer from their bytes, one after the other into the same
+/// buffers, without a tree. An answer holds thousands of entities of a few shapes (every
+/// entity of a type has the same labels and the same `sampleInfo`), and allocating each
+/// one's strings and vectors anew, and parsing the same timestamps again, was a good part
+/// of what reading them cost (docs/benchmarks.md, "vSAN at its defaults").
+///
+/// What the tokenizer does not read (a comment, CDATA, an unknown entity reference) goes
+/// to the tree parser and [`parse_perf_entity`]'s reading, which reads every answer the
+/// same way (tests and the `vsan` fuzz target compare the two, through one reader).
 #[derive(Default)]
-struct Texts {
-    entity: Option<String>,
-    info: Option<String>,
-    values: Vec<ValueTexts>,
+pub(crate) struct EntityReader {
+    /// The entity last read: its strings and vectors are reused by the next.
+    entity: VsanEntityMetrics,
+    stamps: Stamps,
+}
+
+impl EntityReader {
+    /// The entity in `doc`, valid until the next read.
+    pub fn read(&mut self, doc: &[u8]) -> Result<&VsanEntityMetrics, VsanParseError> {
+        let out = &mut self.entity;
+        match scan_entity(doc) {
+            Some(t) => {
+                let values = t
+                    .values
+                    .iter()
+                    .map(|v| (v.label.as_deref(), v.csv.as_deref()));
+                fill(
+                    out,
+                    &mut self.stamps,
+                    t.entity.as_deref(),
+                    t.info.as_deref(),
+                    values,
+                )?;
+            }
+            None => {
+                let n = crate::vsphere::xml::parse(doc).map_err(VsanParseError::Xml)?;
+                tree_entity(&n, out, &mut self.stamps)?;
+            }
+        }
+        Ok(&self.entity)
+    }
+}
+
+/// Whether `reader` reads the entity in `doc` as the tree parser does, where the tree
+/// parser reads it as XML (for the `vsan` fuzz target and the tests): the same entity or
+/// the same error. The reader is the caller's, so that what it keeps from one entity to the
+/// next (its buffers, the last `sampleInfo`) is checked too.
+pub(crate) fn scan_agrees(reader: &mut EntityReader, doc: &[u8]) -> bool {
+    let read = reader.read(doc).cloned();
+    match crate::vsphere::xml::parse(doc) {
+        Ok(n) => parse_perf_entity(&n) == read,
+        Err(_) => true, // not XML to the tree: the tokenizer may or may not see that
+    }
+}
+
+/// The last `sampleInfo` parsed and its timestamps: every entity of a type carries the same,
+/// so it is parsed once per type and answer, not once per entity.
+#[derive(Default)]
+struct Stamps {
+    info: String,
+    /// `info`'s timestamps ("" has none).
+    stamps: Vec<Option<i64>>,
+}
+
+impl Stamps {
+    /// `info`'s timestamps into `out`; `Err` for more than [`MAX_SAMPLES`].
+    fn read(&mut self, info: &str, out: &mut Vec<Option<i64>>) -> Result<(), ()> {
+        if info != self.info {
+            self.info.clear();
+            self.stamps.clear();
+            if !info.is_empty() {
+                for t in info.split(',') {
+                    if self.stamps.len() == MAX_SAMPLES {
+                        self.stamps.clear(); // back to the timestamps of "": none
+                        return Err(());
+                    }
+                    self.stamps.push(parse_timestamp(t));
+                }
+            }
+            self.info.push_str(info);
+        }
+        out.clear();
+        out.extend_from_slice(&self.stamps);
+        Ok(())
+    }
+}
+
+/// The texts of one entity's elements, each the first of its name (as [`Node::child`]
+/// picks), borrowed from the entity's bytes where they hold no reference to resolve.
+#[derive(Default)]
+struct Texts<'a> {
+    entity: Option<Cow<'a, str>>,
+    info: Option<Cow<'a, str>>,
+    values: Vec<ValueTexts<'a>>,
 }
 
 /// One `value`: its first `metricId`'s first `label`, its first `values`.
 #[derive(Default)]
-struct ValueTexts {
-    label: Option<String>,
-    csv: Option<String>,
+struct ValueTexts<'a> {
+    label: Option<Cow<'a, str>>,
+    csv: Option<Cow<'a, str>>,
     metric_ids: usize,
 }
 
@@ -111,8 +193,10 @@ struct ValueTexts {
 const SCAN_DEPTH: usize = 16;
 
 /// The tokenizer's reading of an entity; `None` for what it leaves to the tree parser.
-fn scan_entity(doc: &[u8]) -> Option<Result<VsanEntityMetrics, VsanParseError>> {
-    use crate::vsphere::scan::{next, Tok};
+/// Most of an entity is leaves (`<label>iopsRead</label>`, four more per metric, the CSV
+/// values), read by [`scan::leaf`] in one step each.
+fn scan_entity(doc: &[u8]) -> Option<Texts<'_>> {
+    use crate::vsphere::scan::{leaf, next, Tok};
     let mut t = Texts::default();
     // The open elements, the entity's own first; `open` whether each is the one whose text
     // is read (the first of its name).
@@ -120,11 +204,24 @@ fn scan_entity(doc: &[u8]) -> Option<Result<VsanEntityMetrics, VsanParseError>> 
     let mut open: Vec<bool> = Vec::new();
     let mut pos = 0;
     let mut closed = false;
-    while let Some((tok, end)) = next(doc, pos) {
-        pos = end;
-        if closed {
-            return None; // bytes after the entity: the tree parser says what they are
+    while !closed {
+        if let Some((name, text, end)) = leaf(doc, pos) {
+            pos = end;
+            path.push(name);
+            if path.len() > SCAN_DEPTH {
+                return None;
+            }
+            if t.start(&path[1..]) && !text.is_empty() {
+                t.append(&path[1..], text)?;
+            }
+            path.pop();
+            closed = path.is_empty();
+            continue;
         }
+        let Some((tok, end)) = next(doc, pos) else {
+            break;
+        };
+        pos = end;
         match tok {
             Tok::Start(name) | Tok::Empty(name) => {
                 let empty = matches!(tok, Tok::Empty(_));
@@ -152,31 +249,24 @@ fn scan_entity(doc: &[u8]) -> Option<Result<VsanEntityMetrics, VsanParseError>> 
                     return None;
                 }
                 if open.last() == Some(&true) {
-                    let s = t.slot(&path[1..])?;
-                    s.push_str(&unescape(raw)?);
+                    t.append(&path[1..], raw)?;
                 }
             }
             Tok::Other => return None,
         }
     }
-    if !closed || pos != doc.len() {
-        return None; // cut short: the tree parser says where
-    }
-    let values = t
-        .values
-        .iter()
-        .map(|v| (v.label.as_deref(), v.csv.as_deref()));
-    Some(entity(t.entity.as_deref(), t.info.as_deref(), values))
+    // Cut short, or bytes after the entity: the tree parser says what they are.
+    (closed && pos == doc.len()).then_some(t)
 }
 
-impl Texts {
+impl<'a> Texts<'a> {
     /// An element opens at `path` (below the entity): whether its text is read, its slot
     /// then made present (an empty element's text is the empty string).
     fn start(&mut self, path: &[&[u8]]) -> bool {
-        let first = |s: &mut Option<String>| {
+        let first = |s: &mut Option<Cow<'a, str>>| {
             let first = s.is_none();
             if first {
-                *s = Some(String::new());
+                *s = Some(Cow::Borrowed(""));
             }
             first
         };
@@ -202,24 +292,32 @@ impl Texts {
         }
     }
 
-    /// Where the text of the element at `path` goes (only asked for a read one).
-    fn slot(&mut self, path: &[&[u8]]) -> Option<&mut String> {
-        match path {
+    /// Appends the text `raw` (escaped) to the element at `path` (only asked for a read
+    /// one); `None` for a reference [`unescape`] leaves to the tree parser.
+    fn append(&mut self, path: &[&[u8]], raw: &'a [u8]) -> Option<()> {
+        let slot = match path {
             [b"entityRefId"] => self.entity.as_mut(),
             [b"sampleInfo"] => self.info.as_mut(),
             [b"value", b"metricId", b"label"] => self.values.last_mut()?.label.as_mut(),
             [b"value", b"values"] => self.values.last_mut()?.csv.as_mut(),
             _ => None,
+        }?;
+        let text = unescape(raw)?;
+        if slot.is_empty() {
+            *slot = text;
+        } else {
+            slot.to_mut().push_str(&text);
         }
+        Some(())
     }
 }
 
 /// Character data with the five predefined and the numeric references resolved; `None` for
 /// anything else (left to the tree parser).
-fn unescape(raw: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+fn unescape(raw: &[u8]) -> Option<Cow<'_, str>> {
     let s = std::str::from_utf8(raw).ok()?;
     if !s.contains('&') {
-        return Some(std::borrow::Cow::Borrowed(s));
+        return Some(Cow::Borrowed(s));
     }
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -240,60 +338,59 @@ fn unescape(raw: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
         rest = &rest[end + 1..];
     }
     out.push_str(rest);
-    Some(std::borrow::Cow::Owned(out))
+    Some(Cow::Owned(out))
 }
 
-/// An entity from its texts: `entityRefId`, `sampleInfo`, and per `value` its label and
-/// CSV values.
-fn entity<'a>(
+/// An entity into `out` (its buffers reused) from its texts: `entityRefId`, `sampleInfo`
+/// (through `stamps`), and per `value` its label and CSV values.
+fn fill<'a>(
+    out: &mut VsanEntityMetrics,
+    stamps: &mut Stamps,
     entity: Option<&str>,
     info: Option<&str>,
     values: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
-) -> Result<VsanEntityMetrics, VsanParseError> {
+) -> Result<(), VsanParseError> {
     let entity = entity
         .map(str::trim)
         .filter(|e| !e.is_empty())
-        .ok_or(VsanParseError::NoEntityRef)?
-        .to_string();
+        .ok_or(VsanParseError::NoEntityRef)?;
+    out.entity_ref_id.clear();
+    out.entity_ref_id.push_str(entity);
     let info = info.unwrap_or_default().trim();
-    let timestamps: Vec<Option<i64>> = if info.is_empty() {
-        Vec::new()
-    } else {
-        let mut out = Vec::new();
-        for t in info.split(',') {
-            if out.len() == MAX_SAMPLES {
-                return Err(VsanParseError::TooManySamples { entity });
-            }
-            out.push(parse_timestamp(t));
-        }
-        out
-    };
-    let mut series = Vec::new();
+    if stamps.read(info, &mut out.timestamps).is_err() {
+        let entity = entity.to_string();
+        return Err(VsanParseError::TooManySamples { entity });
+    }
+    let mut n = 0;
     for (label, csv) in values {
-        if series.len() == MAX_LABELS {
+        if n == MAX_LABELS {
+            let entity = entity.to_string();
             return Err(VsanParseError::TooManyLabels { entity });
         }
         let label = label
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .ok_or_else(|| VsanParseError::NoLabel {
-                entity: entity.clone(),
-            })?
-            .to_string();
+                entity: entity.to_string(),
+            })?;
+        if n == out.series.len() {
+            out.series.push(VsanSeries::default());
+        }
+        let s = &mut out.series[n];
+        s.label.clear();
+        s.label.push_str(label);
         // More values than timestamps: the extra ones have no time and are left out.
-        let values = csv
-            .unwrap_or_default()
-            .split(',')
-            .take(timestamps.len())
-            .map(parse_value)
-            .collect();
-        series.push(VsanSeries { label, values });
+        s.values.clear();
+        s.values.extend(
+            csv.unwrap_or_default()
+                .split(',')
+                .take(out.timestamps.len())
+                .map(parse_value),
+        );
+        n += 1;
     }
-    Ok(VsanEntityMetrics {
-        entity_ref_id: entity,
-        timestamps,
-        series,
-    })
+    out.series.truncate(n);
+    Ok(())
 }
 
 fn integer(n: &Node, name: &'static str) -> Result<i64, VsanParseError> {
@@ -415,9 +512,12 @@ mod tests {
             b"<returnval><entityRefId><![CDATA[a:b]]></entityRefId></returnval>",
             b"<returnval><entityRefId>a:&nbsp;</entityRefId></returnval>",
         ];
-        for doc in docs {
+        // One reader for all, as for an answer's entities: what it keeps from one to the
+        // next must not change what it reads.
+        let mut reader = EntityReader::default();
+        for doc in docs.iter().chain(docs.iter().rev()) {
             let text = String::from_utf8_lossy(doc);
-            assert!(scan_agrees(doc), "{text}");
+            assert!(scan_agrees(&mut reader, doc), "{text}");
             let tree = xml::parse(doc).map(|n| parse_perf_entity(&n));
             match tree {
                 Ok(tree) => assert_eq!(parse_perf_entity_bytes(doc), tree, "{text}"),
