@@ -220,15 +220,6 @@ pub(crate) fn is_ipv6(s: &str) -> bool {
 }
 
 /// A single value, typed by its `xsi:type`; `None` for an empty or complex one.
-#[cfg(test)]
-pub(crate) fn property_value(v: &Node) -> Option<PropertyValue> {
-    if !v.children.is_empty() {
-        return None;
-    }
-    typed(v.text.trim(), v.xsi_type())
-}
-
-/// [`property_value`] of a retrieved value.
 fn value_of(v: &Value) -> Option<PropertyValue> {
     match v {
         Value::Leaf(l) => typed(&l.text, l.xsi.as_deref()),

@@ -108,7 +108,10 @@ fn address_families_as_telegraf_tells_them_apart() {
 
 #[test]
 fn property_values_are_typed_by_xsi_type() {
-    let v = |inner: &str| property_value(&val(inner));
+    let v = |inner: &str| {
+        let value = crate::vsphere::values::Value::from_node(val(inner), &mut Default::default());
+        value_of(&value)
+    };
     assert_eq!(
         v(r#"X:type="VirtualMachinePowerState">poweredOn"#),
         Some(PropertyValue::Text("poweredOn".into()))
