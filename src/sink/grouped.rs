@@ -77,25 +77,15 @@ pub struct SeriesCache {
     entries: Vec<Entry>,
     /// The raw field keys (few: every series has the same few dozen).
     field_keys: Interner,
-    /// Every entry's fields met (raw key in `field_keys`, the output's slot id), each
-    /// entry's in one span: in one buffer, in the order the series were met, as the raw
-    /// series are (src/sink/interner.rs says why), not one allocation per series.
-    fields: Vec<(u32, u32)>,
 }
 
 #[derive(Debug)]
 struct Entry {
     /// The output's id for the series.
     id: u32,
-    /// Its fields: `fields[start..start + len]`, with room up to `start + cap`.
-    start: u32,
-    len: u32,
-    cap: u32,
+    /// Its fields met: raw key (in `field_keys`), the output's slot id.
+    fields: Vec<(u32, u32)>,
 }
-
-/// The room an entry's span of fields starts with (it moves to the end of the buffer,
-/// twice the size, when a series has more).
-const FIELDS_ROOM: u32 = 8;
 
 /// The most series a cache keeps (with what the outputs keep per series, some 500 bytes
 /// each), and 512 bytes of raw series each: a collector's share of a 10,000-VM vCenter has
@@ -184,9 +174,7 @@ impl SeriesCache {
     /// Whether the cache holds as many series as it may: the caller then clears it and its
     /// own ids between two batches.
     pub fn full(&self) -> bool {
-        self.keys.len() >= MAX_SERIES
-            || self.keys.bytes() >= MAX_SERIES * 512
-            || self.fields.len() >= MAX_SERIES * 64
+        self.keys.len() >= MAX_SERIES || self.keys.bytes() >= MAX_SERIES * 512
     }
 
     fn add<'a>(
@@ -200,14 +188,9 @@ impl SeriesCache {
         let id = r.series(measurement, tags);
         // Not found before: its key's id is the next entry's.
         let (e, _) = self.keys.intern(raw);
-        let start = self.fields.len() as u32;
-        self.fields
-            .resize(self.fields.len() + FIELDS_ROOM as usize, (0, 0));
         self.entries.push(Entry {
             id,
-            start,
-            len: 0,
-            cap: FIELDS_ROOM,
+            fields: Vec::with_capacity(8),
         });
         Ok(e)
     }
@@ -217,8 +200,7 @@ impl SeriesCache {
     /// first).
     #[inline]
     fn cached_slot(&self, e: u32, k: usize, key: &[u8]) -> Option<u32> {
-        let en = &self.entries[e as usize];
-        let fields = &self.fields[en.start as usize..(en.start + en.len) as usize];
+        let fields = &self.entries[e as usize].fields;
         if let Some(&(f, s)) = fields.get(k) {
             if self.field_keys.get(f) == key {
                 return Some(s);
@@ -248,24 +230,8 @@ impl SeriesCache {
         };
         let slot = r.slot(self.entries[e as usize].id, measurement, tags, &field);
         let (f, _) = self.field_keys.intern(key);
-        self.push_field(e, (f, slot));
+        self.entries[e as usize].fields.push((f, slot));
         Ok(slot)
-    }
-
-    /// Appends a field to entry `e`'s span, moving the span to the end of the buffer with
-    /// twice the room when it is full.
-    fn push_field(&mut self, e: u32, field: (u32, u32)) {
-        let en = &mut self.entries[e as usize];
-        if en.len == en.cap {
-            let start = self.fields.len();
-            let old = en.start as usize..(en.start + en.len) as usize;
-            self.fields.extend_from_within(old);
-            en.cap *= 2;
-            self.fields.resize(start + en.cap as usize, (0, 0));
-            en.start = start as u32;
-        }
-        self.fields[(en.start + en.len) as usize] = field;
-        en.len += 1;
     }
 }
 
