@@ -11,6 +11,9 @@
 #                                     simulator's vSAN, every cluster vSAN-enabled)
 #   MAX_RSS_MB=N                      fails (exit 3) when the peak RSS passes N MB: the memory
 #                                     guard of scripts/test.sh's release stage
+#   RUNS=N                            N runs of vcollect on the one simulator (its inventory
+#                                     takes a minute to build); with VSAN=alternate they go
+#                                     off, on, off, on … (pairs for vSAN's cost)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -36,9 +39,13 @@ if [ "${SINK:-influx}" = influx ]; then
   output_url=$influx_url
 fi
 
+runs=${RUNS:-1}
+for run in $(seq 1 "$runs"); do
+vsan=${VSAN:-off}
+if [ "$vsan" = alternate ]; then vsan=$([ $((run % 2)) = 1 ] && echo off || echo on); fi
 cat > "$work/vcollect.toml" <<CONF
 [node]
-data_dir = "$work/data"
+data_dir = "$work/data-$run"
 [[vcenter]]
 name = "scale"
 url = "$vc_url"
@@ -49,7 +56,7 @@ lookback = "$lookback"
 $(if [ "${KINDS:-all}" = realtime ]; then
   printf 'cluster_metric_exclude = ["*"]\ndatastore_metric_exclude = ["*"]\nresource_pool_metric_exclude = ["*"]\n'
 fi)
-$(if [ "${VSAN:-off}" = on ]; then printf 'vsan_metric_exclude = []\n'; fi)
+$(if [ "$vsan" = on ]; then printf 'vsan_metric_exclude = []\n'; fi)
 [output]
 url = "$output_url"
 database = "vsphere"
@@ -61,9 +68,9 @@ summary="$work/summary.json" lines_out="$work/summary.json"
 [ "$output_url" = - ] && { summary="$work/vcollect.log"; lines_out=/dev/null; }
 /usr/bin/time -v -o "$work/time.txt" "$bin" once --config "$work/vcollect.toml" --json \
   >"$lines_out" 2>"$work/vcollect.log" || { tail -5 "$work/vcollect.log"; tail -5 "$summary"; exit 1; }
-python3 - "$work" "$summary" "${MAX_RSS_MB:-}" <<'PY'
+python3 - "$work" "$summary" "${MAX_RSS_MB:-}" "$vsan" <<'PY'
 import json, re, sys
-work, summary, max_rss = sys.argv[1], sys.argv[2], sys.argv[3]
+work, summary, max_rss, vsan = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 t = open(f"{work}/time.txt").read()
 get = lambda k: re.search(re.escape(k) + r":\s*(.+)", t).group(1)
 user, sys_ = float(get("User time (seconds)")), float(get("System time (seconds)"))
@@ -72,7 +79,7 @@ wall = get("Elapsed (wall clock) time (h:mm:ss or m:ss)")
 text = open(summary).read().split("\n")
 s = json.loads("\n".join(text[max(i for i, l in enumerate(text) if l == "["):]))[0]
 cpu = user + sys_
-print(f"entities {s['entities']}, samples {s['samples']}, lines {s['lines']}, bytes {s['bytes']}, errors {len(s['errors'])}")
+print(f"vsan {vsan}: entities {s['entities']}, samples {s['samples']}, lines {s['lines']}, bytes {s['bytes']}, errors {len(s['errors'])}")
 print(f"wall {wall}, cpu {cpu:.2f} s (user {user:.2f}, sys {sys_:.2f}), peak RSS {rss_mb:.0f} MB")
 print(f"{s['samples'] / cpu / 1e6:.2f} M samples per CPU-second")
 if s["errors"] or not s["samples"]:
@@ -81,3 +88,4 @@ if max_rss and rss_mb > float(max_rss):
     print(f"peak RSS {rss_mb:.0f} MB is over the bound of {max_rss} MB", file=sys.stderr)
     sys.exit(3)
 PY
+done

@@ -450,6 +450,85 @@ async fn a_late_host_loses_no_sample(api_version: Option<&str>) -> serde_json::V
     sim.calls().await
 }
 
+/// A host that falls behind by more than a window between two queries (none of its samples
+/// in the next answer: wholly late) is still asked again from its last sample, and none of
+/// its samples is lost when they come. Before, only an entity with some sample in a window
+/// was known to be late: this one was forgotten and its samples of the lag were lost.
+/// With `restart`, the agent is stopped while the host is late and started again after: it
+/// knows nothing of the host then, as a node taking the cluster over does not, and must
+/// find its samples from the watermark, which the late host held back.
+async fn a_wholly_late_host_loses_no_sample(restart: bool) {
+    let sim = Simulator::start(SimOptions {
+        clusters: 1,
+        hosts_per_cluster: 2,
+        vms: 2,
+        vsan: Some((Duration::from_secs(INTERVAL as u64), Duration::ZERO)),
+        api_version: Some("8.0.2.0".into()),
+        ..SimOptions::default()
+    });
+    let influx = Influx::start().await;
+    influx.create_db("vsphere").await;
+    let dir = tempfile::tempdir().unwrap();
+    let collect = "[collect]\ninterval = \"2s\"\nvsan_metric_exclude = []\nvsan_interval = \"30s\"\n\
+        vsan_metric_include = [\"performance.host-domclient\"]\nvsan_metric_skip_verify = true\n";
+    let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), collect);
+    let mut agent = common::spawn_agent(&cfg, Some(&dir.path().join("agent.log")));
+    let m = "vsphere_vsan_performance_hostdomclient";
+    common::poll("both hosts written", Duration::from_secs(90), || async {
+        let t = influx
+            .timestamps_by_tag("vsphere", m, "iops_read", "hostname")
+            .await;
+        (t.len() == 2).then_some(())
+    })
+    .await;
+    // 100 s: at the next query (30 s on) its newest sample is 70 s behind the last one
+    // written, so the answer holds none of it, and so on until the lag ends.
+    sim.control("vsanlag=100s&host=DC0_C0_H1").await;
+    common::poll("the wholly late host asked again", Duration::from_secs(150), || async {
+        let calls = sim.calls().await;
+        let specs = calls["Vsan"]["spec:uuids"].as_i64().unwrap_or(0)
+            + calls["Vsan"]["spec:uuid"].as_i64().unwrap_or(0);
+        (specs >= 2).then_some(())
+    })
+    .await;
+    if restart {
+        common::sigterm(agent.id().expect("agent pid"));
+        let _ = agent.wait().await;
+    }
+    sim.control("vsanlag=0s&host=DC0_C0_H1").await;
+    if restart {
+        agent = common::spawn_agent(&cfg, Some(&dir.path().join("agent2.log")));
+    }
+    let by_host = common::poll("the late host caught up", Duration::from_secs(120), || async {
+        let t = influx
+            .timestamps_by_tag("vsphere", m, "iops_read", "hostname")
+            .await;
+        let last = |h: &str| t.get(h).and_then(|s| s.last().copied());
+        let done = last("DC0_C0_H1").is_some() && last("DC0_C0_H1") >= last("DC0_C0_H0");
+        done.then_some(t)
+    })
+    .await;
+    common::sigterm(agent.id().expect("agent pid"));
+    let _ = agent.wait().await;
+    let h0: Vec<i64> = by_host["DC0_C0_H0"].iter().copied().collect();
+    let h1: Vec<i64> = by_host["DC0_C0_H1"].iter().copied().collect();
+    assert!(
+        h1.windows(2).all(|w| w[1] - w[0] == INTERVAL),
+        "a gap in the wholly late host's samples: {h1:?}"
+    );
+    assert_eq!(h1.first(), h0.first(), "{h1:?} vs {h0:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wholly_late_host_loses_no_sample_while_collected() {
+    a_wholly_late_host_loses_no_sample(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wholly_late_host_loses_no_sample_across_a_restart() {
+    a_wholly_late_host_loses_no_sample(true).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn late_entities_are_asked_again_400_uuids_to_a_spec_from_vsan_8_0_u2() {
     let calls = a_late_host_loses_no_sample(Some("8.0.2.0")).await;

@@ -45,7 +45,7 @@ pub fn entity_tags(
     cmmds: &Cmmds,
 ) -> BTreeMap<&'static str, String> {
     let mut tags = Vec::new();
-    tag_list(&mut tags, cluster, entity_type, uuid, cmmds);
+    tag_list(&mut tags, cluster, TypeTags::of(entity_type), uuid, cmmds);
     tags.into_iter().map(|(k, v)| (k, v.to_string())).collect()
 }
 
@@ -53,7 +53,7 @@ pub fn entity_tags(
 fn tag_list<'a>(
     tags: &mut Vec<(&'static str, &'a str)>,
     cluster: &'a ClusterTags,
-    entity_type: &str,
+    entity_type: TypeTags,
     uuid: &'a str,
     cmmds: &'a Cmmds,
 ) {
@@ -66,68 +66,113 @@ fn tag_list<'a>(
         ("source", &cluster.clustername),
     ]);
     if !(uuid.is_empty() || uuid == "*") {
-        entity_type_tags(tags, entity_type, uuid, cmmds);
+        entity_type.tags(tags, uuid, cmmds);
     }
     tags.sort_unstable_by_key(|(k, _)| *k);
 }
 
-/// The tags of `populateCMMDSTags` past the cluster's.
-fn entity_type_tags<'a>(
-    tags: &mut Vec<(&'static str, &'a str)>,
-    entity_type: &str,
-    uuid: &'a str,
-    cmmds: &'a Cmmds,
-) {
-    let mut parts = [""; 3];
-    let mut n = 0;
-    for (i, p) in uuid.split('|').enumerate() {
-        if i < parts.len() {
-            parts[i] = p;
-        }
-        n = i + 1;
-    }
-    let hostname = |u: &str| cmmds.get(u).map(|e| e.hostname.as_str());
-    let mut put = |k: &'static str, v: Option<&'a str>| {
-        if let Some(v) = v {
-            tags.push((k, v));
-        }
-    };
-    if entity_type.contains("-disk") || entity_type.contains("disk-") {
-        if let Some(disk) = cmmds.get(uuid) {
-            put("hostname", hostname(&disk.owner));
-            put("devicename", Some(&disk.dev_name));
-            if !entity_type.contains("-esa-") && disk.is_ssd == 0.0 {
-                put("ssduuid", Some(&disk.ssd_uuid));
+/// Which tags of `populateCMMDSTags` an entity type gets past the cluster's, told from its
+/// name once per type (not per entity: an answer holds hundreds of each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TypeTags {
+    /// `-disk` or `disk-`: the owner's `hostname`, `devicename`, and `ssduuid` for a
+    /// capacity disk unless `esa`.
+    Disk { esa: bool },
+    /// `host-memory-*`: `slabname` or `heapname`, and `hostname`.
+    HostMemory { slab: bool, heap: bool },
+    /// Other `host-*` and `system-mem`: `hostname`.
+    Host,
+    /// `*vnic-net`: `stackname`, `vnic`, `hostname`.
+    Vnic,
+    /// `*pnic-net`: `pnic`, `hostname`.
+    Pnic,
+    /// `*world-cpu`: `worldname`, `hostname`.
+    World,
+    /// Any other: `uuid`.
+    Uuid,
+}
+
+impl TypeTags {
+    fn of(t: &str) -> Self {
+        if t.contains("-disk") || t.contains("disk-") {
+            TypeTags::Disk {
+                esa: t.contains("-esa-"),
             }
+        } else if t.contains("host-memory-") {
+            TypeTags::HostMemory {
+                slab: t.contains("-slab"),
+                heap: t.contains("-heap"),
+            }
+        } else if t.contains("host-") || t.contains("system-mem") {
+            TypeTags::Host
+        } else if t.contains("vnic-net") {
+            TypeTags::Vnic
+        } else if t.contains("pnic-net") {
+            TypeTags::Pnic
+        } else if t.contains("world-cpu") {
+            TypeTags::World
+        } else {
+            TypeTags::Uuid
         }
-    } else if entity_type.contains("host-memory-") {
-        if entity_type.contains("-slab") && n > 1 {
-            put("slabname", Some(parts[1]));
+    }
+
+    /// The tags of an entity of this type with `uuid` (the part after the type).
+    fn tags<'a>(self, tags: &mut Vec<(&'static str, &'a str)>, uuid: &'a str, cmmds: &'a Cmmds) {
+        let mut parts = [""; 3];
+        let mut n = 0;
+        for (i, p) in uuid.split('|').enumerate() {
+            if i < parts.len() {
+                parts[i] = p;
+            }
+            n = i + 1;
         }
-        if entity_type.contains("-heap") && n > 1 {
-            put("heapname", Some(parts[1]));
+        let hostname = |u: &str| cmmds.get(u).map(|e| e.hostname.as_str());
+        let mut put = |k: &'static str, v: Option<&'a str>| {
+            if let Some(v) = v {
+                tags.push((k, v));
+            }
+        };
+        match self {
+            TypeTags::Disk { esa } => {
+                if let Some(disk) = cmmds.get(uuid) {
+                    put("hostname", hostname(&disk.owner));
+                    put("devicename", Some(&disk.dev_name));
+                    if !esa && disk.is_ssd == 0.0 {
+                        put("ssduuid", Some(&disk.ssd_uuid));
+                    }
+                }
+            }
+            TypeTags::HostMemory { slab, heap } => {
+                if slab && n > 1 {
+                    put("slabname", Some(parts[1]));
+                }
+                if heap && n > 1 {
+                    put("heapname", Some(parts[1]));
+                }
+                put("hostname", hostname(parts[0]));
+            }
+            TypeTags::Host => put("hostname", hostname(uuid)),
+            TypeTags::Vnic => {
+                if n > 2 {
+                    put("stackname", Some(parts[1]));
+                    put("vnic", Some(parts[2]));
+                }
+                put("hostname", hostname(parts[0]));
+            }
+            TypeTags::Pnic => {
+                if n > 1 {
+                    put("pnic", Some(parts[1]));
+                }
+                put("hostname", hostname(parts[0]));
+            }
+            TypeTags::World => {
+                if n > 1 {
+                    put("worldname", Some(parts[1]));
+                }
+                put("hostname", hostname(parts[0]));
+            }
+            TypeTags::Uuid => put("uuid", Some(uuid)),
         }
-        put("hostname", hostname(parts[0]));
-    } else if entity_type.contains("host-") || entity_type.contains("system-mem") {
-        put("hostname", hostname(uuid));
-    } else if entity_type.contains("vnic-net") {
-        if n > 2 {
-            put("stackname", Some(parts[1]));
-            put("vnic", Some(parts[2]));
-        }
-        put("hostname", hostname(parts[0]));
-    } else if entity_type.contains("pnic-net") {
-        if n > 1 {
-            put("pnic", Some(parts[1]));
-        }
-        put("hostname", hostname(parts[0]));
-    } else if entity_type.contains("world-cpu") {
-        if n > 1 {
-            put("worldname", Some(parts[1]));
-        }
-        put("hostname", hostname(parts[0]));
-    } else {
-        put("uuid", Some(uuid));
     }
 }
 
@@ -139,11 +184,12 @@ fn entity_type_tags<'a>(
 pub struct PerfEncoder<'c> {
     cluster: &'c ClusterTags,
     cmmds: &'c Cmmds,
-    /// The entity type of `measurement` and `fields`.
+    /// The entity type of `measurement`, `type_tags` and `fields`.
     entity_type: String,
     measurement: String,
-    /// Per series of the last entity: its label and field name.
-    fields: Vec<(String, String)>,
+    type_tags: TypeTags,
+    /// Per series of the last entity: its label and field name, escaped as a key.
+    fields: Vec<(String, Vec<u8>)>,
     /// The measurement and tags of the entity being written, escaped.
     prefix: Vec<u8>,
 }
@@ -155,6 +201,7 @@ impl<'c> PerfEncoder<'c> {
             cmmds,
             entity_type: String::new(),
             measurement: String::new(),
+            type_tags: TypeTags::Uuid,
             fields: Vec::new(),
             prefix: Vec::new(),
         }
@@ -168,19 +215,25 @@ impl<'c> PerfEncoder<'c> {
             self.entity_type.clear();
             self.entity_type.push_str(entity_type);
             self.measurement = measurement(entity_type);
+            self.type_tags = TypeTags::of(entity_type);
         }
+        let field = |label: &str| {
+            let mut key = Vec::new();
+            line::escape_key(&snake_case(label), &mut key);
+            (label.to_string(), key)
+        };
         self.fields.truncate(e.series.len());
         for (i, s) in e.series.iter().enumerate() {
             match self.fields.get_mut(i) {
                 Some((label, _)) if *label == s.label => {}
-                Some(slot) => *slot = (s.label.clone(), snake_case(&s.label)),
-                None => self.fields.push((s.label.clone(), snake_case(&s.label))),
+                Some(slot) => *slot = field(&s.label),
+                None => self.fields.push(field(&s.label)),
             }
         }
         self.prefix.clear();
         line::escape_measurement(&self.measurement, &mut self.prefix);
         let mut tags = Vec::with_capacity(8);
-        tag_list(&mut tags, self.cluster, entity_type, uuid, self.cmmds);
+        tag_list(&mut tags, self.cluster, self.type_tags, uuid, self.cmmds);
         for (k, v) in tags {
             if !v.is_empty() {
                 self.prefix.push(b',');
@@ -200,7 +253,7 @@ impl<'c> PerfEncoder<'c> {
                     continue;
                 };
                 out.push(sep);
-                line::escape_key(f, out);
+                out.extend_from_slice(f);
                 out.push(b'=');
                 line::write_f64(v, out);
                 sep = b',';

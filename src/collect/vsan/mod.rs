@@ -4,11 +4,13 @@
 //! A vSAN cluster is an entity of the shard map: its bucket is its moid's
 //! ([`bucket_of`]), its progress a watermark of kind [`EntityKind::Vsan`]. Every
 //! `vsan_interval` (on vCenter's clock), the owner of a cluster asks vSAN for each selected
-//! entity type over (watermark, now], writes every sample of the answer, and moves the
-//! watermark only to the newest sample every type that answered reached: vSAN posts its
-//! samples late, like vCenter's rollups, and a type that answered nothing new holds the
-//! cluster back until its samples come (the window is capped at [`MAX_WINDOW`]). The
-//! summaries (capacity, health, resync) are current values, written at vCenter's time.
+//! entity type over (its progress, now] and writes every sample of the answer. Its progress
+//! moves to the newest sample every type that answered reached. vSAN posts its samples
+//! late, like vCenter's rollups: an entity (or a whole type) behind that progress is asked
+//! again by UUID from its own newest sample, and the watermark committed is held back to
+//! it, so that a handover loses none of its samples (`late.rs`; the window is capped at
+//! [`MAX_WINDOW`]). The summaries (capacity, health, resync) are current values, written at
+//! vCenter's time.
 //!
 //! Off (`vsan_metric_exclude` holding `*`, the default), nothing here runs: no discovery,
 //! no call. See `select.rs` for which metrics, `encode.rs` for the points.
@@ -74,8 +76,8 @@ pub struct VsanCollector {
     last: HashMap<String, i64>,
     /// The CMMDS directories of this session, by cluster moid.
     cmmds: HashMap<String, CmmdsCache>,
-    /// Per owned cluster (moid), its entities behind the others of their type (`late.rs`).
-    late: HashMap<String, Vec<late::LateEntity>>,
+    /// Per owned cluster (moid), every entity seen and its newest sample (`late.rs`).
+    known: HashMap<String, Vec<late::Known>>,
     /// vCenter's time of the last query.
     queried: Option<i64>,
 }
@@ -127,7 +129,7 @@ impl VsanCollector {
             .map(|&i| self.clusters[i].tags.moid.as_str())
             .collect();
         self.last.retain(|m, _| moids.contains(&m.as_str()));
-        self.late.retain(|m, _| moids.contains(&m.as_str()));
+        self.known.retain(|m, _| moids.contains(&m.as_str()));
         let mut buckets: BTreeMap<u32, i64> = BTreeMap::new();
         for i in owned {
             if let Some(reached) = self.collect_cluster(&c, i, interval, summary).await {
@@ -212,8 +214,9 @@ impl VsanCollector {
         Ok(())
     }
 
-    /// One owned cluster: its summary and every selected entity type's samples. Returns how
-    /// far it got (for its bucket's watermark), `None` when something failed.
+    /// One owned cluster: its summary and every selected entity type's samples. Returns the
+    /// watermark its bucket may take (its progress held back to its late entities), `None`
+    /// when something failed.
     async fn collect_cluster(
         &mut self,
         c: &VsanCycle<'_>,
@@ -247,25 +250,35 @@ impl VsanCollector {
         let newest = self
             .query_types(c, i, &selection, start, &mut entities, summary)
             .await?;
-        self.query_late(c, i, start, &mut entities, summary).await;
         let reached = newest.unwrap_or(start).max(start);
+        let held = self
+            .query_late(c, i, &selection, (start, reached), &mut entities, summary)
+            .await;
         let slot = self.last.entry(moid).or_insert(reached);
         *slot = (*slot).max(reached);
-        Some(reached)
+        Some(held)
     }
 
-    /// Asks cluster `i`'s late entities again (over their newest to `start`, see `late.rs`)
-    /// and keeps those still late. A failed call is an error of the cycle; they stay late.
+    /// Asks cluster `i`'s entities behind the window's start again (over their newest to
+    /// `start`, see `late.rs`), tracks every entity with its newest sample and returns the
+    /// watermark held back to the late ones. A failed call is an error of the cycle; they
+    /// stay late.
     async fn query_late(
         &mut self,
         c: &VsanCycle<'_>,
         i: usize,
-        start: i64,
+        selection: &Selection,
+        (start, reached): (i64, i64),
         entities: &mut HashMap<String, i64>,
         summary: &mut CycleSummary,
-    ) {
+    ) -> i64 {
         let moid = self.clusters[i].tags.moid.clone();
-        let previous = self.late.remove(&moid).unwrap_or_default();
+        let mut previous = self.known.remove(&moid).unwrap_or_default();
+        let selected = |id: &str| {
+            let t = id.split_once(':').map_or(id, |(t, _)| t);
+            selection.entity_types.iter().any(|s| s == t)
+        };
+        previous.retain(|e| selected(&e.id));
         let specs = late::specs(&previous, start, c.client.vsan_multi_uuid());
         if !specs.is_empty() {
             if let Err(e) = self.query_group(c, i, &specs, entities, summary).await {
@@ -276,12 +289,15 @@ impl VsanCollector {
                     .push(format!("vsan {name}: late entities: {e}"));
             }
         }
-        let late = late::late_entities(entities, previous, c.now - MAX_WINDOW);
-        if !late.is_empty() {
-            tracing::debug!(vcenter = %c.vcenter, cluster = %moid, late = late.len(),
-                "vSAN entities behind their type: asked again next time");
-            self.late.insert(moid, late);
+        let known = late::track(entities, previous, reached, c.now - MAX_WINDOW);
+        let behind = late::behind(&known, reached);
+        if behind > 0 {
+            tracing::debug!(vcenter = %c.vcenter, cluster = %moid, late = behind,
+                "vSAN entities behind the cluster: asked again next time");
         }
+        let held = late::held(&known, reached);
+        self.known.insert(moid, known);
+        held
     }
 
     /// Reads cluster `i`'s CMMDS directory when this session has none, it is older than

@@ -195,7 +195,7 @@ const SCAN_DEPTH: usize = 16;
 /// The tokenizer's reading of an entity; `None` for what it leaves to the tree parser.
 /// Most of an entity is leaves (`<label>iopsRead</label>`, four more per metric, the CSV
 /// values), read by [`scan::leaf`] in one step each.
-fn scan_entity(doc: &[u8]) -> Option<Texts<'_>> {
+fn scan_entity<'a>(doc: &'a [u8]) -> Option<Texts<'a>> {
     use crate::vsphere::scan::{leaf, next, Tok};
     let mut t = Texts::default();
     // The open elements, the entity's own first; `open` whether each is the one whose text
@@ -205,6 +205,21 @@ fn scan_entity(doc: &[u8]) -> Option<Texts<'_>> {
     let mut pos = 0;
     let mut closed = false;
     while !closed {
+        if path.len() == 1 && doc[pos..].starts_with(b"<value") {
+            if let Some((v, end)) = value_run(doc, pos) {
+                let text = |raw: Option<&'a [u8]>| match raw {
+                    Some(raw) => unescape(raw).map(Some),
+                    None => Some(None),
+                };
+                t.values.push(ValueTexts {
+                    label: text(v.0)?,
+                    csv: text(v.1)?,
+                    metric_ids: 1,
+                });
+                pos = end;
+                continue;
+            }
+        }
         if let Some((name, text, end)) = leaf(doc, pos) {
             pos = end;
             path.push(name);
@@ -257,6 +272,40 @@ fn scan_entity(doc: &[u8]) -> Option<Texts<'_>> {
     }
     // Cut short, or bytes after the entity: the tree parser says what they are.
     (closed && pos == doc.len()).then_some(t)
+}
+
+/// A `value` of the regular shape, `<value …><metricId>` then leaves (`label` among them)
+/// `</metricId><values>…</values></value>`, in one step: its first label's and its values'
+/// raw texts, and where the next token starts. What [`scan_entity`]'s general loop reads of
+/// it, without the path it keeps for every token; `None` for any other shape (a second
+/// `metricId`, an element inside a leaf, whitespace between tags …), which the loop then
+/// reads.
+#[allow(clippy::type_complexity)]
+fn value_run(doc: &[u8], pos: usize) -> Option<((Option<&[u8]>, Option<&[u8]>), usize)> {
+    use crate::vsphere::scan::{leaf, next, Tok};
+    let (Tok::Start(b"value"), pos) = next(doc, pos)? else {
+        return None;
+    };
+    let (Tok::Start(b"metricId"), mut pos) = next(doc, pos)? else {
+        return None;
+    };
+    let mut label = None;
+    while let Some((name, text, end)) = leaf(doc, pos) {
+        if name == b"label" && label.is_none() {
+            label = Some(text);
+        }
+        pos = end;
+    }
+    let (Tok::End(b"metricId"), pos) = next(doc, pos)? else {
+        return None;
+    };
+    let (b"values", csv, pos) = leaf(doc, pos)? else {
+        return None;
+    };
+    let (Tok::End(b"value"), pos) = next(doc, pos)? else {
+        return None;
+    };
+    Some(((label, Some(csv)), pos))
 }
 
 impl<'a> Texts<'a> {
@@ -498,7 +547,7 @@ mod tests {
 
     #[test]
     fn the_tokenizer_reads_entities_as_the_tree_does() {
-        let docs: [&[u8]; 8] = [
+        let docs: [&[u8]; 11] = [
             // As the simulator and vSAN answer: prefixes, attributes, the metricId's leaves.
             br#"<vsan:returnval xsi:type="VsanPerfEntityMetricCSV"><entityRefId>virtual-machine:5e-1</entityRefId><sampleInfo>2026-12-06 14:50:00,2026-12-06 14:55:00</sampleInfo><value><metricId><label>iopsRead</label><group>virtual-machine</group><rollupType>average</rollupType></metricId><values>1,2.5</values></value><value><metricId><label>latencyRead</label><metricsCollectInterval>300</metricsCollectInterval></metricId><values>x,7</values></value></vsan:returnval>"#,
             // Escapes, a second element of a name (the first counts), whitespace.
@@ -507,6 +556,10 @@ mod tests {
             b"<returnval><entityRefId>a:b</entityRefId><sampleInfo/><value><metricId><label/></metricId><values/></value></returnval>",
             b"<returnval><entityRefId>a:b</entityRefId><value><values>1</values></value></returnval>",
             b"<returnval/>",
+            // The regular shape read in one step, and its near misses read token by token.
+            br#"<returnval><entityRefId>a:b</entityRefId><sampleInfo>2026-12-06 14:50:00</sampleInfo><value xsi:type="VsanPerfMetricSeriesCSV"><metricId><group>g</group><label>x&amp;y</label><label>z</label></metricId><values>4</values></value><value><metricId></metricId><values>5</values></value></returnval>"#,
+            b"<returnval><entityRefId>a:b</entityRefId><sampleInfo>2026-12-06 14:50:00</sampleInfo><value><values>1</values><metricId><label>l</label></metricId></value><value><metricId><label>m</label></metricId><values>2</values><values>3</values></value></returnval>",
+            b"<returnval><entityRefId>a:b</entityRefId><value><metricId><label>l</label></metricId> <values>1</values></value><value><metricId><label>&bogus;</label></metricId><values>1</values></value></returnval>",
             // What the tokenizer leaves to the tree: a comment, CDATA, an unknown reference.
             b"<returnval><entityRefId>a:b<!-- c --></entityRefId></returnval>",
             b"<returnval><entityRefId><![CDATA[a:b]]></entityRefId></returnval>",
@@ -525,7 +578,8 @@ mod tests {
             }
         }
         assert!(scan_entity(docs[0]).is_some());
-        assert!(scan_entity(docs[5]).is_none());
+        assert!(scan_entity(docs[8]).is_none());
+        assert!(value_run(docs[5], 85).is_some());
         // Cut short or mismatched: the tree parser's error.
         for doc in [
             &b"<returnval><entityRefId>a"[..],
