@@ -42,12 +42,21 @@ impl MoRef {
 
     /// Writes `<tag type="T">value</tag>`, escaped.
     pub fn write(&self, out: &mut String, tag: &str) {
-        let _ = write!(
-            out,
-            r#"<{tag} type="{}">{}</{tag}>"#,
-            xml::escape(&self.ty),
-            xml::escape(&self.value)
-        );
+        MoRef::write_parts(out, tag, &self.ty, &self.value);
+    }
+
+    /// [`MoRef::write`] of a type and value not held in a `MoRef` (a QueryPerf body writes
+    /// one per entity: no two `String`s each).
+    pub fn write_parts(out: &mut String, tag: &str, ty: &str, value: &str) {
+        out.push('<');
+        out.push_str(tag);
+        out.push_str(r#" type=""#);
+        out.push_str(&xml::escape(ty));
+        out.push_str(r#"">"#);
+        out.push_str(&xml::escape(value));
+        out.push_str("</");
+        out.push_str(tag);
+        out.push('>');
     }
 }
 
