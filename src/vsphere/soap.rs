@@ -1,7 +1,6 @@
 //! SOAP over HTTP: envelopes, the HTTP client (TLS policy), faults, and mapping every
 //! transport failure to an [`Error`] that names the vCenter and the cause.
 
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, CONTENT_TYPE, COOKIE, SET_COOKIE};
