@@ -13,7 +13,6 @@
 //! The stages are futures joined in one task: the channels give back-pressure, and no
 //! unbounded spawning happens however many batches a cycle has.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::StreamExt;
@@ -21,7 +20,7 @@ use tokio::sync::mpsc;
 
 use super::cycle::Window;
 use super::encode::Encoder;
-use super::{busy, calls};
+use super::{busy, calls, MoidMap, MoidSet};
 use crate::sink::{Batch, Outcome, Sink};
 use crate::vsphere::{Client, EntityMetrics, Error, PerfQuerySpec};
 
@@ -40,11 +39,11 @@ pub struct PipelineOptions {
 #[derive(Debug, Default)]
 pub struct PipelineResult {
     /// Entities whose samples the sink has, or holds in its spool: moid → newest sample.
-    pub durable: HashMap<String, i64>,
+    pub durable: MoidMap<String, i64>,
     /// Entities for which vCenter returned at least one sample.
-    pub with_data: HashSet<String>,
+    pub with_data: MoidSet<String>,
     /// Entities whose QueryPerf call succeeded (with or without data).
-    pub answered: HashSet<String>,
+    pub answered: MoidSet<String>,
     pub samples: u64,
     pub lines: u64,
     pub bytes: u64,
@@ -74,7 +73,7 @@ struct Pending {
 pub async fn run(
     client: &Client,
     jobs: Vec<Vec<PerfQuerySpec>>,
-    windows: &HashMap<&str, Window<'_>>,
+    windows: &MoidMap<&str, Window<'_>>,
     encoder: Encoder,
     sink: &Sink,
     opts: &PipelineOptions,
@@ -113,9 +112,9 @@ pub async fn run(
 #[derive(Default)]
 struct Queried {
     /// Entities with a part of a call that succeeded.
-    answered: HashSet<String>,
+    answered: MoidSet<String>,
     /// Entities with a part of a call that failed for good (or that vanished).
-    failed: HashSet<String>,
+    failed: MoidSet<String>,
     errors: Vec<String>,
     /// vCenter said an entity or view is gone.
     stale: bool,
@@ -280,7 +279,7 @@ fn recover(
 /// What the encode stage did.
 struct EncodeTally {
     /// Entities for which vCenter returned at least one sample.
-    with_data: HashSet<String>,
+    with_data: MoidSet<String>,
     samples: u64,
     lines: u64,
 }
@@ -290,13 +289,13 @@ struct EncodeTally {
 /// whose last line it holds.
 async fn encode(
     mut rx: mpsc::Receiver<EntityMetrics>,
-    windows: &HashMap<&str, Window<'_>>,
+    windows: &MoidMap<&str, Window<'_>>,
     mut encoder: Encoder,
     tx: mpsc::Sender<Pending>,
     opts: &PipelineOptions,
 ) -> EncodeTally {
     let mut e = EncodeTally {
-        with_data: HashSet::new(),
+        with_data: MoidSet::default(),
         samples: 0,
         lines: 0,
     };
@@ -344,7 +343,7 @@ async fn encode(
 /// What the write stage did.
 struct WriteTally {
     /// moid → newest sample, for the entities whose batch the sink has or spooled.
-    durable: HashMap<String, i64>,
+    durable: MoidMap<String, i64>,
     /// Batches refused (or not written after a closed output).
     dropped: u64,
     bytes: u64,
@@ -357,7 +356,7 @@ struct WriteTally {
 /// batch before them was dropped (an entity's progress never passes a lost batch).
 async fn write(vcenter: &str, mut rx: mpsc::Receiver<Pending>, sink: &Sink) -> WriteTally {
     let mut w = WriteTally {
-        durable: HashMap::new(),
+        durable: MoidMap::default(),
         dropped: 0,
         bytes: 0,
         errors: Vec::new(),

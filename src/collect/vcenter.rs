@@ -1,7 +1,7 @@
 //! One vCenter's collector: its session, counters, inventory and per-entity progress, and
 //! the cycle that turns them into a window of samples in the sink.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use super::summary::CycleSummary;
 use super::tags::ExtraTags;
 use super::targets::TargetSet;
 use super::vsphere_tags::VsphereTags;
+use super::{MoidMap, MoidSet};
 use crate::config::{default_counters, CollectConfig, VcenterConfig};
 use crate::sink::{Outcome, Sink};
 use crate::vsphere::{
@@ -505,7 +506,7 @@ impl VcenterCollector {
         client: &Client,
         d: &Discovered,
         specs: Vec<PerfQuerySpec>,
-        windows: &HashMap<&str, Window<'_>>,
+        windows: &MoidMap<&str, Window<'_>>,
         sink: &Sink,
     ) -> pipeline::PipelineResult {
         let counters = &d.counters;
@@ -621,17 +622,19 @@ fn note_unreported(
     notes: &mut CounterNotes,
     vcenter: &str,
     counters: &ResolvedCounters,
-    windows: &HashMap<&str, Window>,
-    with_data: &HashSet<String>,
+    windows: &MoidMap<&str, Window>,
+    with_data: &MoidSet<String>,
     reported: &Reported,
 ) {
+    // The kinds answered, in one pass over the entities (not one per kind).
+    let mut answered = [false; EntityKind::COUNT];
+    for m in with_data {
+        if let Some(w) = windows.get(m.as_str()) {
+            answered[w.target.entity.kind.index()] = true;
+        }
+    }
     for kind in EntityKind::ALL {
-        let answered = with_data.iter().any(|m| {
-            windows
-                .get(m.as_str())
-                .is_some_and(|w| w.target.entity.kind == kind)
-        });
-        if answered {
+        if answered[kind.index()] {
             let ids = &counters.metric_ids[kind.index()];
             notes.unreported(vcenter, &counters.catalog, ids, reported);
         }

@@ -63,20 +63,35 @@ impl std::error::Error for PerfParseError {}
 ///
 /// Every spec of a kind shares one metric-id list (the same `Arc`), and most specs of a cycle
 /// share their window, so both are written once and copied: a cycle's request bodies are
-/// megabytes of mostly the same `<metricId>` elements.
+/// megabytes of mostly the same `<metricId>` elements. The lists are written first, so that
+/// the body is sized once (it was grown by doubling, a copy of the body each time).
 pub fn request_body(
     perf_manager_type: &str,
     perf_manager: &str,
     specs: &[PerfQuerySpec],
 ) -> String {
-    let mut b = String::with_capacity(200 + specs.len() * 400);
+    let mut ids: Vec<(*const [MetricId], String)> = Vec::new();
+    let mut size = 200;
+    for s in specs {
+        let key = Arc::as_ptr(&s.metric_ids);
+        let i = match ids.iter().position(|(k, _)| std::ptr::addr_eq(*k, key)) {
+            Some(i) => i,
+            None => {
+                ids.push((key, metric_ids_xml(&s.metric_ids)));
+                ids.len() - 1
+            }
+        };
+        // The spec's own elements: the entity, two times, maxSample, intervalId, format.
+        size += ids[i].1.len() + s.moid.len() + 300;
+    }
+    let mut b = String::with_capacity(size);
     b.push_str(r#"<QueryPerf xmlns="urn:vim25">"#);
     MoRef::new(perf_manager_type, perf_manager).write(&mut b, "_this");
-    let mut ids: Vec<(*const [MetricId], String)> = Vec::new();
     let mut times = TimeCache::default();
+    let mut num = itoa::Buffer::new();
     for s in specs {
         b.push_str("<querySpec>");
-        MoRef::new(s.kind.vim_type(), &s.moid).write(&mut b, "entity");
+        MoRef::write_parts(&mut b, "entity", s.kind.vim_type(), &s.moid);
         if let Some(t) = s.start {
             b.push_str("<startTime>");
             b.push_str(times.format(t));
@@ -88,23 +103,19 @@ pub fn request_body(
             b.push_str("</endTime>");
         }
         if s.max_sample > 0 {
-            let _ = write!(b, "<maxSample>{}</maxSample>", s.max_sample);
+            b.push_str("<maxSample>");
+            b.push_str(num.format(s.max_sample));
+            b.push_str("</maxSample>");
         }
         let key = Arc::as_ptr(&s.metric_ids);
-        match ids.iter().find(|(k, _)| std::ptr::addr_eq(*k, key)) {
-            Some((_, xml)) => b.push_str(xml),
-            None => {
-                let xml = metric_ids_xml(&s.metric_ids);
-                b.push_str(&xml);
-                ids.push((key, xml));
-            }
+        if let Some((_, xml)) = ids.iter().find(|(k, _)| std::ptr::addr_eq(*k, key)) {
+            b.push_str(xml);
         }
-        let _ = write!(
-            b,
-            "<intervalId>{}</intervalId><format>{}</format></querySpec>",
-            s.interval_id,
-            s.format.as_str()
-        );
+        b.push_str("<intervalId>");
+        b.push_str(num.format(s.interval_id));
+        b.push_str("</intervalId><format>");
+        b.push_str(s.format.as_str());
+        b.push_str("</format></querySpec>");
     }
     b.push_str("</QueryPerf>");
     b

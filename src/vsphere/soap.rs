@@ -1,7 +1,6 @@
 //! SOAP over HTTP: envelopes, the HTTP client (TLS policy), faults, and mapping every
 //! transport failure to an [`Error`] that names the vCenter and the cause.
 
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, CONTENT_TYPE, COOKIE, SET_COOKIE};
@@ -42,12 +41,21 @@ impl MoRef {
 
     /// Writes `<tag type="T">value</tag>`, escaped.
     pub fn write(&self, out: &mut String, tag: &str) {
-        let _ = write!(
-            out,
-            r#"<{tag} type="{}">{}</{tag}>"#,
-            xml::escape(&self.ty),
-            xml::escape(&self.value)
-        );
+        MoRef::write_parts(out, tag, &self.ty, &self.value);
+    }
+
+    /// [`MoRef::write`] of a type and value not held in a `MoRef` (a QueryPerf body writes
+    /// one per entity: no two `String`s each).
+    pub fn write_parts(out: &mut String, tag: &str, ty: &str, value: &str) {
+        out.push('<');
+        out.push_str(tag);
+        out.push_str(r#" type=""#);
+        out.push_str(&xml::escape(ty));
+        out.push_str(r#"">"#);
+        out.push_str(&xml::escape(value));
+        out.push_str("</");
+        out.push_str(tag);
+        out.push('>');
     }
 }
 

@@ -2,13 +2,13 @@
 //! specs. A pure function of the targets, one [`Snapshot`] of the assignment, this node's
 //! own [`Positions`], the kinds' cadences and counters, and vCenter's clock.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::cadence::Cadence;
 use super::positions::Positions;
 use crate::collect::assignment::Snapshot;
 use crate::collect::targets::Target;
+use crate::collect::MoidMap;
 use crate::vsphere::{EntityKind, MetricId, PerfFormat, PerfQuerySpec};
 
 /// What a cycle is planned from, besides the targets, the snapshot and the positions.
@@ -42,7 +42,7 @@ pub struct CyclePlan<'a> {
     pub ends: [i64; EntityKind::COUNT],
     /// The owned entities of due kinds, by moid. An entity whose window is empty (it is up
     /// to date) is here too, so that its bucket's watermark can follow it.
-    pub windows: HashMap<&'a str, Window<'a>>,
+    pub windows: MoidMap<&'a str, Window<'a>>,
     /// Every owned entity of any kind: the positions of the others are forgotten.
     pub owned: Vec<&'a str>,
     /// The QueryPerf specs of the windows with something to ask, by kind.

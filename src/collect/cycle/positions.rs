@@ -1,15 +1,14 @@
 //! This node's positions: how far it got per entity and kind, kept between cycles while it
 //! owns the entities (see `progress` for how a cycle moves them).
 
-use std::collections::HashMap;
-
+use crate::collect::MoidMap;
 use crate::vsphere::EntityKind;
 
 /// How far this node got, kept between cycles while it owns the entities.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Positions {
     /// The newest sample known to be in the sink, per entity this node collects.
-    pub(super) last: HashMap<String, i64>,
+    pub(super) last: MoidMap<String, i64>,
     /// Per kind, the end of the last window asked (historical kinds: once per interval).
     pub(super) queried_end: [Option<i64>; EntityKind::COUNT],
 }

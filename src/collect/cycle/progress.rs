@@ -2,12 +2,13 @@
 //! bucket watermarks to commit, and whether they may be committed. Pure: the shell reads the
 //! assignment once before and commits once after.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::cadence::entity_reached;
 use super::plan::CyclePlan;
 use super::positions::Positions;
 use crate::collect::assignment::{Snapshot, WatermarkUpdate};
+use crate::collect::{MoidMap, MoidSet};
 use crate::vsphere::EntityKind;
 
 impl Positions {
@@ -15,7 +16,7 @@ impl Positions {
     /// longer owned are forgotten (if they come back, their bucket's committed watermark is
     /// the truth, not what this node remembered).
     pub fn planned(&mut self, plan: &CyclePlan) {
-        let owned: std::collections::HashSet<&str> = plan.owned.iter().copied().collect();
+        let owned: MoidSet<&str> = plan.owned.iter().copied().collect();
         self.last.retain(|moid, _| owned.contains(moid.as_str()));
         for kind in EntityKind::ALL.into_iter().filter(|k| plan.due[k.index()]) {
             self.queried_end[kind.index()] = Some(plan.ends[kind.index()]);
@@ -30,7 +31,7 @@ impl Positions {
     pub fn advance(
         &mut self,
         plan: &CyclePlan,
-        durable: &HashMap<String, i64>,
+        durable: &MoidMap<String, i64>,
         snapshot: &Snapshot,
     ) -> Vec<WatermarkUpdate> {
         for (moid, newest) in durable {

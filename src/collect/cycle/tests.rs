@@ -2,7 +2,7 @@
 //! many cycles against a model vCenter (late samples, failed calls, restarts) and checks at
 //! every step that no watermark or position passes a sample not yet written.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use proptest::prelude::*;
@@ -11,6 +11,7 @@ use super::*;
 use crate::collect::assignment::{Snapshot, WatermarkUpdate};
 use crate::collect::encode::EntityLine;
 use crate::collect::targets::Target;
+use crate::collect::MoidMap;
 use crate::vsphere::{Entity, EntityKind, MetricId, PerfFormat};
 
 const T0: i64 = 999_999_900; // on the 20-s and 300-s grids
@@ -80,7 +81,7 @@ fn only_owned_targets_are_planned_from_position_watermark_or_lookback() {
     let mut pos = Positions::default();
     pos.advance(
         &plan(&targets, &snap, &pos, &settings(), T0),
-        &HashMap::from([("vm-1".to_string(), T0 - 40)]),
+        &MoidMap::from_iter([("vm-1".to_string(), T0 - 40)]),
         &snap,
     );
     let p = plan(&targets, &snap, &pos, &settings(), T0 + 19);
@@ -142,7 +143,7 @@ fn positions_of_entities_no_longer_owned_are_forgotten() {
     let snap = owning(&[1, 2]);
     let mut pos = Positions::default();
     let p = plan(&targets, &snap, &pos, &settings(), T0);
-    let written = HashMap::from([("vm-1".into(), T0), ("vm-2".into(), T0)]);
+    let written = MoidMap::from_iter([("vm-1".into(), T0), ("vm-2".into(), T0)]);
     pos.advance(&p, &written, &snap);
     assert_eq!(pos.last("vm-2"), Some(T0));
     // Bucket 2 moved away and back: the committed watermark is the truth again.
@@ -166,10 +167,11 @@ fn a_bucket_moves_to_its_slowest_entity_and_only_forward() {
     let p = plan(&targets, &snap, &pos, &settings(), T0);
     // vm-2's call failed: bucket 1 stays at vm-2's start (its watermark: nothing new);
     // vm-3 wrote nothing new (a late sample): bucket 2 not moved either.
-    let written = HashMap::from([("vm-1".to_string(), T0)]);
+    let written = MoidMap::from_iter([("vm-1".to_string(), T0)]);
     assert_eq!(pos.advance(&p, &written, &snap), []);
     let p = plan(&targets, &snap, &pos, &settings(), T0 + 20);
-    let written = HashMap::from([("vm-2".to_string(), T0 - 60), ("vm-3".to_string(), T0 + 20)]);
+    let written =
+        MoidMap::from_iter([("vm-2".to_string(), T0 - 60), ("vm-3".to_string(), T0 + 20)]);
     let up = |bucket, ts| WatermarkUpdate {
         kind: EntityKind::Vm,
         bucket,
@@ -235,7 +237,7 @@ impl Model {
             now,
         );
         self.positions.planned(&p);
-        let mut durable = HashMap::new();
+        let mut durable = MoidMap::default();
         for (e, t) in self.targets.iter().enumerate() {
             let Some(w) = p.windows.get(t.entity.moid.as_str()) else {
                 continue;
