@@ -469,7 +469,8 @@ async fn a_wholly_late_host_loses_no_sample(restart: bool) {
     let influx = Influx::start().await;
     influx.create_db("vsphere").await;
     let dir = tempfile::tempdir().unwrap();
-    let collect = "[collect]\ninterval = \"2s\"\nvsan_metric_exclude = []\nvsan_interval = \"30s\"\n\
+    let collect =
+        "[collect]\ninterval = \"2s\"\nvsan_metric_exclude = []\nvsan_interval = \"30s\"\n\
         vsan_metric_include = [\"performance.host-domclient\"]\nvsan_metric_skip_verify = true\n";
     let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), collect);
     let mut agent = common::spawn_agent(&cfg, Some(&dir.path().join("agent.log")));
@@ -484,12 +485,16 @@ async fn a_wholly_late_host_loses_no_sample(restart: bool) {
     // 100 s: at the next query (30 s on) its newest sample is 70 s behind the last one
     // written, so the answer holds none of it, and so on until the lag ends.
     sim.control("vsanlag=100s&host=DC0_C0_H1").await;
-    common::poll("the wholly late host asked again", Duration::from_secs(150), || async {
-        let calls = sim.calls().await;
-        let specs = calls["Vsan"]["spec:uuids"].as_i64().unwrap_or(0)
-            + calls["Vsan"]["spec:uuid"].as_i64().unwrap_or(0);
-        (specs >= 2).then_some(())
-    })
+    common::poll(
+        "the wholly late host asked again",
+        Duration::from_secs(150),
+        || async {
+            let calls = sim.calls().await;
+            let specs = calls["Vsan"]["spec:uuids"].as_i64().unwrap_or(0)
+                + calls["Vsan"]["spec:uuid"].as_i64().unwrap_or(0);
+            (specs >= 2).then_some(())
+        },
+    )
     .await;
     if restart {
         common::sigterm(agent.id().expect("agent pid"));
@@ -499,14 +504,18 @@ async fn a_wholly_late_host_loses_no_sample(restart: bool) {
     if restart {
         agent = common::spawn_agent(&cfg, Some(&dir.path().join("agent2.log")));
     }
-    let by_host = common::poll("the late host caught up", Duration::from_secs(120), || async {
-        let t = influx
-            .timestamps_by_tag("vsphere", m, "iops_read", "hostname")
-            .await;
-        let last = |h: &str| t.get(h).and_then(|s| s.last().copied());
-        let done = last("DC0_C0_H1").is_some() && last("DC0_C0_H1") >= last("DC0_C0_H0");
-        done.then_some(t)
-    })
+    let by_host = common::poll(
+        "the late host caught up",
+        Duration::from_secs(120),
+        || async {
+            let t = influx
+                .timestamps_by_tag("vsphere", m, "iops_read", "hostname")
+                .await;
+            let last = |h: &str| t.get(h).and_then(|s| s.last().copied());
+            let done = last("DC0_C0_H1").is_some() && last("DC0_C0_H1") >= last("DC0_C0_H0");
+            done.then_some(t)
+        },
+    )
     .await;
     common::sigterm(agent.id().expect("agent pid"));
     let _ = agent.wait().await;

@@ -87,6 +87,19 @@ pub(crate) fn next(buf: &[u8], pos: usize) -> Option<(Tok<'_>, usize)> {
     }
 }
 
+/// The bytes that make a start tag more than a leaf's bare name (an attribute, an empty
+/// element, a declaration): a table, since every leaf's name is checked byte by byte.
+const NOT_IN_LEAF_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let bytes = *b"/?!\"'< \t\n\r\x0c";
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
 /// A simple leaf element at `pos`, `<p:name>text</p:name>` (no attribute, no markup inside,
 /// the end tag spelled as the start tag): its local name, its text (still escaped, maybe
 /// empty) and where the next token starts. The same as [`next`]'s Start, Text (when not
@@ -99,11 +112,7 @@ pub(crate) fn leaf(buf: &[u8], pos: usize) -> Option<(&[u8], &[u8], usize)> {
     }
     let gt = memchr::memchr(b'>', rest)?;
     let name = &rest[1..gt];
-    if name.is_empty()
-        || name.iter().any(|&b| {
-            matches!(b, b'/' | b'?' | b'!' | b'"' | b'\'' | b'<') || b.is_ascii_whitespace()
-        })
-    {
+    if name.is_empty() || name.iter().any(|&b| NOT_IN_LEAF_NAME[b as usize]) {
         return None;
     }
     let text_end = gt + 1 + memchr::memchr(b'<', &rest[gt + 1..])?;

@@ -279,6 +279,24 @@ proptest! {
     }
 
     #[test]
+    fn floats_are_written_as_ryu_writes_them(
+        v in prop_oneof![
+            any::<f64>(),
+            any::<i64>().prop_map(|i| i as f64),
+            any::<f32>().prop_map(f64::from),
+            (-2e15f64..2e15).prop_map(f64::trunc),
+            Just(-0.0),
+            Just(1e15),
+            Just(999_999_999_999_999.0),
+        ].prop_filter("finite", |v| v.is_finite())
+    ) {
+        let mut out = Vec::new();
+        write_f64(v, &mut out);
+        let mut ryu = ryu::Buffer::new();
+        prop_assert_eq!(std::str::from_utf8(&out).unwrap(), ryu.format_finite(v));
+    }
+
+    #[test]
     fn names_never_contain_a_raw_newline_or_tab(s in nasty()) {
         for f in [escape_measurement, escape_key, escape_tag_value] {
             let mut out = Vec::new();
