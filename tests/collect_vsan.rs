@@ -380,6 +380,40 @@ async fn a_type_vsan_refuses_does_not_hold_back_the_others() {
     assert!(!rows.is_empty(), "{stdout}");
 }
 
+/// Waits until the late host's newest sample has caught up with the other's; their samples'
+/// timestamps.
+async fn caught_up(influx: &Influx) -> (Vec<i64>, Vec<i64>) {
+    let m = "vsphere_vsan_performance_hostdomclient";
+    let by_host = common::poll(
+        "the late host caught up",
+        Duration::from_secs(120),
+        || async {
+            let t = influx
+                .timestamps_by_tag("vsphere", m, "iops_read", "hostname")
+                .await;
+            let last = |h: &str| t.get(h).and_then(|s| s.last().copied());
+            let done = t.len() == 2
+                && last("DC0_C0_H1").is_some()
+                && last("DC0_C0_H1") >= last("DC0_C0_H0");
+            done.then_some(t)
+        },
+    )
+    .await;
+    let host = |h: &str| by_host[h].iter().copied().collect();
+    (host("DC0_C0_H0"), host("DC0_C0_H1"))
+}
+
+/// Waits until late entities were asked again by UUID in two calls.
+async fn asked_again(sim: &Simulator, what: &str, secs: u64) {
+    common::poll(what, Duration::from_secs(secs), || async {
+        let calls = sim.calls().await;
+        let specs = calls["Vsan"]["spec:uuids"].as_i64().unwrap_or(0)
+            + calls["Vsan"]["spec:uuid"].as_i64().unwrap_or(0);
+        (specs >= 2).then_some(())
+    })
+    .await;
+}
+
 /// A host whose vSAN samples come later than the others' (its entities behind the rest of
 /// their types): its missing samples are asked again by UUID, in lists of up to 400 where
 /// the server is vSAN 8.0 U2 or later, one UUID a spec before, and none is lost.
@@ -406,39 +440,12 @@ async fn a_late_host_loses_no_sample(api_version: Option<&str>) -> serde_json::V
         vsan_metric_include = [\"performance.host-domclient\", \"performance.capacity-disk\"]\nvsan_metric_skip_verify = true\n";
     let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), collect);
     let mut agent = common::spawn_agent(&cfg, Some(&dir.path().join("agent.log")));
-    let m = "vsphere_vsan_performance_hostdomclient";
     // Two queries with the host behind: its samples then come, and must all arrive.
-    common::poll(
-        "the late host asked again",
-        Duration::from_secs(120),
-        || async {
-            let calls = sim.calls().await;
-            let specs = calls["Vsan"]["spec:uuids"].as_i64().unwrap_or(0)
-                + calls["Vsan"]["spec:uuid"].as_i64().unwrap_or(0);
-            (specs >= 2).then_some(())
-        },
-    )
-    .await;
+    asked_again(&sim, "the late host asked again", 120).await;
     sim.control("vsanlag=0s&host=DC0_C0_H1").await;
-    let by_host = common::poll(
-        "the late host caught up",
-        Duration::from_secs(120),
-        || async {
-            let t = influx
-                .timestamps_by_tag("vsphere", m, "iops_read", "hostname")
-                .await;
-            let last = |h: &str| t.get(h).and_then(|s| s.last().copied());
-            let done = t.len() == 2
-                && last("DC0_C0_H1").is_some()
-                && last("DC0_C0_H1") >= last("DC0_C0_H0");
-            done.then_some(t)
-        },
-    )
-    .await;
+    let (h0, h1) = caught_up(&influx).await;
     common::sigterm(agent.id().expect("agent pid"));
     let _ = agent.wait().await;
-    let h0: Vec<i64> = by_host["DC0_C0_H0"].iter().copied().collect();
-    let h1: Vec<i64> = by_host["DC0_C0_H1"].iter().copied().collect();
     assert!(
         h1.windows(2).all(|w| w[1] - w[0] == INTERVAL),
         "a gap in the late host's samples: {h1:?}"
@@ -485,17 +492,7 @@ async fn a_wholly_late_host_loses_no_sample(restart: bool) {
     // 100 s: at the next query (30 s on) its newest sample is 70 s behind the last one
     // written, so the answer holds none of it, and so on until the lag ends.
     sim.control("vsanlag=100s&host=DC0_C0_H1").await;
-    common::poll(
-        "the wholly late host asked again",
-        Duration::from_secs(150),
-        || async {
-            let calls = sim.calls().await;
-            let specs = calls["Vsan"]["spec:uuids"].as_i64().unwrap_or(0)
-                + calls["Vsan"]["spec:uuid"].as_i64().unwrap_or(0);
-            (specs >= 2).then_some(())
-        },
-    )
-    .await;
+    asked_again(&sim, "the wholly late host asked again", 150).await;
     if restart {
         common::sigterm(agent.id().expect("agent pid"));
         let _ = agent.wait().await;
@@ -504,23 +501,9 @@ async fn a_wholly_late_host_loses_no_sample(restart: bool) {
     if restart {
         agent = common::spawn_agent(&cfg, Some(&dir.path().join("agent2.log")));
     }
-    let by_host = common::poll(
-        "the late host caught up",
-        Duration::from_secs(120),
-        || async {
-            let t = influx
-                .timestamps_by_tag("vsphere", m, "iops_read", "hostname")
-                .await;
-            let last = |h: &str| t.get(h).and_then(|s| s.last().copied());
-            let done = last("DC0_C0_H1").is_some() && last("DC0_C0_H1") >= last("DC0_C0_H0");
-            done.then_some(t)
-        },
-    )
-    .await;
+    let (h0, h1) = caught_up(&influx).await;
     common::sigterm(agent.id().expect("agent pid"));
     let _ = agent.wait().await;
-    let h0: Vec<i64> = by_host["DC0_C0_H0"].iter().copied().collect();
-    let h1: Vec<i64> = by_host["DC0_C0_H1"].iter().copied().collect();
     assert!(
         h1.windows(2).all(|w| w[1] - w[0] == INTERVAL),
         "a gap in the wholly late host's samples: {h1:?}"
