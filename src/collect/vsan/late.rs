@@ -18,6 +18,11 @@
 //! watermark, so it asks every entity again from there (an overlap, rewritten with the
 //! same values) and loses none of the late one's samples.
 //!
+//! A late query vSAN refuses (a fault for the whole call, as vSAN answers an `entityRefId`
+//! it does not take: "A specified parameter was not correct: entityRefId") is an error of
+//! the cycle; its entities stay late, answer nothing, and are given up after
+//! [`ABSENT_LIMIT`], which also bounds how long they hold the watermark back.
+//!
 //! Not covered: an entity wholly late at the first query of a cluster that has no
 //! watermark (never seen, so never known to be late).
 
