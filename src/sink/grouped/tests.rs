@@ -38,7 +38,14 @@ fn value() -> impl Strategy<Value = V> {
 fn batch() -> impl Strategy<Value = Vec<u8>> {
     let series = prop::collection::vec(
         (
-            prop_oneof![3 => Just("vsphere_vm_cpu".to_string()), 1 => name()],
+            // Not a name starting with `#`: the line would be a comment, which line.rs
+            // leaves to its callers (their measurements are fixed names); the two readers
+            // then disagree on where it ends (a string field's newline), and the builder
+            // makes no promise there.
+            prop_oneof![
+                3 => Just("vsphere_vm_cpu".to_string()),
+                1 => name().prop_filter("a comment line", |m| !m.starts_with('#')),
+            ],
             prop::collection::vec(
                 (prop_oneof![Just("vcenter".to_string()), name()], name()),
                 0..5,
