@@ -242,10 +242,11 @@ pub(crate) struct Transport {
     http: reqwest::Client,
     pub name: String,
     pub url: String,
-    /// `url` and the vSAN service's (the SDK URL with the path `/vsanHealth`), parsed once:
-    /// reqwest parses (and IDNA-maps) a string URL on every request, a good part of a small
-    /// call's cost (docs/benchmarks.md, vSAN).
-    endpoints: [reqwest::Url; 2],
+    /// `url` parsed once: reqwest parses (and IDNA-maps) a string URL on every request, a
+    /// good part of a small call's cost (docs/benchmarks.md, vSAN).
+    sdk_endpoint: reqwest::Url,
+    /// The vSAN service's URL: the SDK URL with the path `/vsanHealth`, parsed once too.
+    vsan_endpoint: reqwest::Url,
     pub timeout: Duration,
 }
 
@@ -295,7 +296,8 @@ impl Transport {
             http,
             name: opts.name.clone(),
             url: opts.url.clone(),
-            endpoints: [parsed, vsan],
+            sdk_endpoint: parsed,
+            vsan_endpoint: vsan,
             timeout: opts.timeout,
         })
     }
@@ -360,8 +362,8 @@ impl Transport {
         let started = Instant::now();
         let len = body.len();
         let (url, namespace) = match service {
-            Service::Vim => (&self.endpoints[0], "vim25"),
-            Service::Vsan => (&self.endpoints[1], "vsan"),
+            Service::Vim => (&self.sdk_endpoint, "vim25"),
+            Service::Vsan => (&self.vsan_endpoint, "vsan"),
         };
         let mut req = self
             .http

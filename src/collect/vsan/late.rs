@@ -47,6 +47,11 @@ pub struct Known {
 }
 
 impl Known {
+    /// The entity type its `entityRefId` names.
+    pub fn entity_type(&self) -> &str {
+        self.id.split_once(':').map_or(&self.id, |(t, _)| t)
+    }
+
     /// The entity type and the UUID of an `entityRefId` naming one entity; `None` for a
     /// type's `*` or a list.
     fn parts(id: &str) -> Option<(&str, &str)> {

@@ -274,11 +274,7 @@ impl VsanCollector {
     ) -> i64 {
         let moid = self.clusters[i].tags.moid.clone();
         let mut previous = self.known.remove(&moid).unwrap_or_default();
-        let selected = |id: &str| {
-            let t = id.split_once(':').map_or(id, |(t, _)| t);
-            selection.entity_types.iter().any(|s| s == t)
-        };
-        previous.retain(|e| selected(&e.id));
+        previous.retain(|e| selection.entity_types.iter().any(|t| t == e.entity_type()));
         let specs = late::specs(&previous, start, c.client.vsan_multi_uuid());
         if !specs.is_empty() {
             if let Err(e) = self.query_group(c, i, &specs, entities, summary).await {

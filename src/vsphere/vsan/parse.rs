@@ -206,14 +206,14 @@ fn scan_entity<'a>(doc: &'a [u8]) -> Option<Texts<'a>> {
     let mut closed = false;
     while !closed {
         if path.len() == 1 && doc[pos..].starts_with(b"<value") {
-            if let Some((v, end)) = value_run(doc, pos) {
-                let text = |raw: Option<&'a [u8]>| match raw {
-                    Some(raw) => unescape(raw).map(Some),
-                    None => Some(None),
+            if let Some(ValueRun { label, csv, end }) = value_run(doc, pos) {
+                let label = match label {
+                    Some(raw) => Some(unescape(raw)?),
+                    None => None,
                 };
                 t.values.push(ValueTexts {
-                    label: text(v.0)?,
-                    csv: text(v.1)?,
+                    label,
+                    csv: Some(unescape(csv)?),
                     metric_ids: 1,
                 });
                 pos = end;
@@ -274,14 +274,21 @@ fn scan_entity<'a>(doc: &'a [u8]) -> Option<Texts<'a>> {
     (closed && pos == doc.len()).then_some(t)
 }
 
+/// What [`value_run`] reads of a `value`: its first label's and its values' raw texts, and
+/// where the next token starts.
+struct ValueRun<'a> {
+    label: Option<&'a [u8]>,
+    csv: &'a [u8],
+    end: usize,
+}
+
 /// A `value` of the regular shape, `<value …><metricId>` then leaves (`label` among them)
 /// `</metricId><values>…</values></value>`, in one step: its first label's and its values'
 /// raw texts, and where the next token starts. What [`scan_entity`]'s general loop reads of
 /// it, without the path it keeps for every token; `None` for any other shape (a second
 /// `metricId`, an element inside a leaf, whitespace between tags …), which the loop then
 /// reads.
-#[allow(clippy::type_complexity)]
-fn value_run(doc: &[u8], pos: usize) -> Option<((Option<&[u8]>, Option<&[u8]>), usize)> {
+fn value_run(doc: &[u8], pos: usize) -> Option<ValueRun<'_>> {
     use crate::vsphere::scan::{leaf, next, Tok};
     let (Tok::Start(b"value"), pos) = next(doc, pos)? else {
         return None;
@@ -305,7 +312,11 @@ fn value_run(doc: &[u8], pos: usize) -> Option<((Option<&[u8]>, Option<&[u8]>), 
     let (Tok::End(b"value"), pos) = next(doc, pos)? else {
         return None;
     };
-    Some(((label, Some(csv)), pos))
+    Some(ValueRun {
+        label,
+        csv,
+        end: pos,
+    })
 }
 
 impl<'a> Texts<'a> {
