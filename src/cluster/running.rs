@@ -10,7 +10,8 @@
 //! imports none of them.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{watch, Notify};

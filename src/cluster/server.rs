@@ -24,13 +24,25 @@ use super::snapshot_stream::{self, SnapshotEnvelope};
 use super::state::{Command, Response as CmdResponse};
 use super::TypeConfig;
 
-/// Starts serving on `listener` until `stop` is cancelled.
-pub(crate) fn serve(
+/// Starts serving the connections of `incoming` (a TCP listener's, or the simulation's)
+/// until `stop` is cancelled.
+pub(crate) fn serve<I, IO, E>(
     edge: Edge,
-    listener: tokio::net::TcpListener,
+    incoming: I,
     tls: Option<TlsPem>,
     stop: CancellationToken,
-) -> Result<JoinHandle<()>, Error> {
+) -> Result<JoinHandle<()>, Error>
+where
+    I: futures::Stream<Item = Result<IO, E>> + Send + 'static,
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
+    IO::ConnectInfo: Clone + Send + Sync + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let check = CheckToken::new(edge.local.cluster.token.as_ref());
     let raft_svc = pb::raft_server::RaftServer::new(RaftService { edge: edge.clone() })
         .max_decoding_message_size(MAX_MESSAGE)
@@ -53,7 +65,6 @@ pub(crate) fn serve(
             cluster_svc,
             check,
         ));
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     Ok(tokio::spawn(async move {
         if let Err(e) = router
             .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
