@@ -4,7 +4,10 @@
 //! ```text
 //! vcollect-simulate --seeds 1000 [--from 0] [--jobs 2]   # many schedules, in parallel
 //! vcollect-simulate --seed 42                             # one schedule, with its trace
+//! vcollect-simulate --regressions --seeds 100             # the regression seeds first
 //! ```
+//! `--regressions` replays every seed of `simulation::regressions` twice: a violation or two
+//! traces that differ (the simulation is no longer deterministic) count as violations.
 //! The last line is always `N schedules, V violations`; the exit status is 1 when V > 0.
 
 use std::collections::BTreeMap;
@@ -30,6 +33,9 @@ struct Args {
     /// Schedules run at once (default: one per core).
     #[arg(long)]
     jobs: Option<usize>,
+    /// First replay the regression seeds, twice each.
+    #[arg(long)]
+    regressions: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +50,7 @@ fn main() -> std::process::ExitCode {
         println!("1 schedules, {} violations", out.violations.len());
         return exit(out.violations.is_empty());
     }
+    let mut failed = if args.regressions { regressions() } else { 0 };
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -87,12 +94,41 @@ fn main() -> std::process::ExitCode {
         "{:.1} schedules per second ({jobs} jobs, {elapsed:.0} s)",
         outcomes.len() as f64 / elapsed
     );
+    let replayed = if args.regressions {
+        2 * simulation::regressions::REGRESSIONS.len()
+    } else {
+        0
+    };
+    failed += violations.len();
     println!(
-        "{} schedules, {} violations",
-        outcomes.len(),
-        violations.len()
+        "{} schedules, {failed} violations",
+        outcomes.len() + replayed
     );
-    exit(violations.is_empty())
+    exit(failed == 0)
+}
+
+/// Replays each regression seed twice; returns how many failed or replayed differently.
+fn regressions() -> usize {
+    let mut failed = 0;
+    for (seed, found) in simulation::regressions::REGRESSIONS {
+        let first = simulation::run(*seed);
+        let again = simulation::run(*seed);
+        report(&first);
+        failed += first.violations.len();
+        if first.trace != again.trace {
+            failed += 1;
+            eprintln!(
+                "seed {seed}: replayed with a different trace: the simulation is not deterministic"
+            );
+        }
+        let verdict = if first.violations.is_empty() {
+            "holds"
+        } else {
+            "FAILS"
+        };
+        println!("regression seed {seed} {verdict} (it found: {found})");
+    }
+    failed
 }
 
 fn exit(ok: bool) -> std::process::ExitCode {

@@ -108,6 +108,19 @@ impl Edge {
     }
 }
 
+/// The leader's [`super::network::ACK_AGE`], if it sent one (at most an hour: a bigger
+/// value says as much as that).
+fn ack_age<T>(req: &Request<T>) -> Option<std::time::Duration> {
+    let ms: u64 = req
+        .metadata()
+        .get(super::network::ACK_AGE)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(std::time::Duration::from_millis(ms.min(3_600_000)))
+}
+
 fn fatal<E: std::fmt::Display>(e: E) -> Status {
     Status::unavailable(format!("raft stopped: {e}"))
 }
@@ -125,10 +138,12 @@ impl pb::raft_server::Raft for RaftService {
         let core = self.edge.core()?;
         let raft = &core.raft;
         let rpc: AppendEntriesRequest<TypeConfig> = decode(&req.get_ref().json)?;
+        let ack_age = ack_age(&req);
         let resp = raft.append_entries(rpc).await.map_err(fatal)?;
         if !matches!(resp, openraft::raft::AppendEntriesResponse::HigherVote(_)) {
-            // A current leader reached us: we are part of the cluster.
-            core.touch_contact();
+            // A current leader reached us: we are part of the cluster, as of when it last
+            // heard us (see `network::ACK_AGE`).
+            core.touch_contact_ago(ack_age);
         }
         encode(&resp)
     }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use openraft::ServerState;
 
-use crate::collect::assignment::Assignment;
 use crate::contract::EntityKind;
 
 use super::world::{World, NORMAL_LAG, VCENTER};
@@ -178,24 +177,25 @@ impl Checker {
     /// At most one node holds and collects a bucket, or for at most [`OVERLAP_BOUND`].
     fn one_collector_per_bucket(&mut self, world: &mut World, now: Duration) {
         let holders: Vec<(String, Vec<u32>)> = world
-            .views
+            .claims
             .iter()
-            .flatten()
-            .filter(|v| v.assignment.collecting())
-            .map(|v| {
-                let m = crate::cluster::metrics(&v.raft);
-                let who = format!(
-                    "node {} ({:?}, term {}, leader {:?})",
-                    m.id, m.state, m.current_term, m.current_leader
-                );
-                let snap = v.assignment.snapshot(VCENTER);
-                let held = self
-                    .buckets
-                    .iter()
-                    .copied()
-                    .filter(|b| snap.owns(*b))
-                    .collect();
-                (who, held)
+            .enumerate()
+            .filter_map(|(i, held)| {
+                let held = held.clone()?;
+                let who = match &world.views[i] {
+                    Some(v) => {
+                        let m = crate::cluster::metrics(&v.raft);
+                        format!(
+                            "n{} ({:?}, term {}, leader {:?})",
+                            i + 1,
+                            m.state,
+                            m.current_term,
+                            m.current_leader
+                        )
+                    }
+                    None => format!("n{}", i + 1),
+                };
+                Some((who, held))
             })
             .collect();
         let mut count: BTreeMap<u32, Vec<&str>> = BTreeMap::new();

@@ -38,7 +38,7 @@ fn settings() -> Settings {
 }
 
 /// Runs cycles every 20 s for as long as the node runs.
-pub async fn run(node: usize, world: Shared, assignment: Arc<dyn Assignment>) {
+pub async fn run<A: Assignment>(node: usize, world: Shared, assignment: Arc<A>) {
     let settings = settings();
     let targets = lock(&world).targets.clone();
     let mut positions = Positions::default();

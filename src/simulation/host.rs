@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cluster::{Client, ClientOptions, Node};
+use crate::cluster::{Client, ClientOptions, ClusterAssignment, Node};
+use crate::collect::assignment::Assignment;
 use crate::config::Config;
 use crate::secret::Secret;
 
@@ -86,17 +87,37 @@ pub async fn run(i: usize, dir: PathBuf, world: Shared) -> Result<(), Box<dyn st
         w.views[i] = Some(View {
             raft,
             state: node.state(),
-            assignment: assignment.clone(),
         });
         w.note(format_args!("n{} ready", i + 1));
     }
-    collector::run(
-        i,
-        world,
-        assignment as Arc<dyn crate::collect::assignment::Assignment>,
-    )
-    .await;
+    let collector = collector::run(i, world.clone(), assignment.clone());
+    tokio::join!(collector, probe(i, world, assignment));
     Ok(())
+}
+
+/// Tells the checks, every [`super::CHECK_EVERY`], whether this node collects and which of
+/// the inventory's buckets it holds. Asked here, on the node's own runtime, because the
+/// answer depends on the node's clock (how long since it heard its leader), which the
+/// driver outside the node cannot read.
+async fn probe(i: usize, world: Shared, assignment: Arc<ClusterAssignment>) {
+    let mut tick = tokio::time::interval(super::CHECK_EVERY);
+    loop {
+        tick.tick().await;
+        let claim = assignment.collecting().then(|| {
+            let snap = assignment.snapshot(super::world::VCENTER);
+            let w = lock(&world);
+            let mut held: Vec<u32> = w
+                .targets
+                .iter()
+                .map(|t| t.bucket)
+                .filter(|b| snap.owns(*b))
+                .collect();
+            held.sort_unstable();
+            held.dedup();
+            held
+        });
+        lock(&world).claims[i] = claim;
+    }
 }
 
 /// The admin's machine: carries out the admin operations the driver queues, with the real

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::cluster::{ClusterAssignment, ClusterState, Raft};
+use crate::cluster::{ClusterState, Raft};
 use crate::collect::cycle::cadence::{REALTIME_INTERVAL, REALTIME_RETENTION};
 use crate::collect::encode::EntityLine;
 use crate::collect::targets::Target;
@@ -32,7 +32,6 @@ pub const EPOCH: i64 = 1_700_000_000;
 pub struct View {
     pub raft: Raft,
     pub state: tokio::sync::watch::Receiver<Arc<ClusterState>>,
-    pub assignment: Arc<ClusterAssignment>,
 }
 
 /// Everything outside the nodes, shared by the hosts and the driver (all on one thread).
@@ -53,6 +52,9 @@ pub struct World {
     pub contiguous: Vec<i64>,
     /// Admin operations for the admin host to carry out, in order.
     pub admin: std::collections::VecDeque<crate::cluster::AdminOp>,
+    /// Per node: the inventory's buckets it holds while it collects (`None`: it does not
+    /// collect, or does not run), as the node itself last said.
+    pub claims: Vec<Option<Vec<u32>>>,
     /// Per node, while it runs and has joined.
     pub views: Vec<Option<View>>,
     /// The calls' fault and latency draws.
@@ -122,6 +124,7 @@ impl World {
             sink: vec![BTreeMap::new(); ENTITIES],
             contiguous: vec![grid(EPOCH) - REALTIME_INTERVAL; ENTITIES],
             admin: Default::default(),
+            claims: vec![None; nodes],
             views: vec![None; nodes],
             rng: SmallRng::seed_from_u64(seed ^ 0x5eed_cafe),
             trace: Vec::new(),
