@@ -164,8 +164,7 @@ if [ $quick = 0 ] && enabled fuzz VCOLLECT_SKIP_FUZZ; then
 fi
 # The simulation's optimised build (profile `sim`: minutes of CPU), like the fuzz targets'.
 if [ $quick = 0 ] && enabled simulate VCOLLECT_SKIP_SIMULATION; then
-  background simulate_build nice -n 19 cargo build --locked --profile sim --features simulation \
-    --bin vcollect-simulate
+  background simulate_build nice -n 19 scripts/simulate.sh --build
 fi
 # simulate_run: the seeds, started where the machine waits most (the container stage).
 simulate_run() {

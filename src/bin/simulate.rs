@@ -40,6 +40,15 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    // The nodes' own logs, for a replay: RUST_LOG=vcollect=debug (no wall-clock stamps, so
+    // that two replays compare line by line).
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .without_time()
+            .with_writer(std::io::stderr)
+            .init();
+    }
     if let Some(seed) = args.seed {
         let out = simulation::run(seed);
         for line in &out.trace {
@@ -110,9 +119,10 @@ fn main() -> std::process::ExitCode {
 /// Replays each regression seed twice; returns how many failed or replayed differently.
 fn regressions() -> usize {
     let mut failed = 0;
-    for (seed, found) in simulation::regressions::REGRESSIONS {
-        let first = simulation::run(*seed);
-        let again = simulation::run(*seed);
+    for r in simulation::regressions::REGRESSIONS {
+        let (seed, found) = (r.seed, r.found);
+        let first = simulation::run_schedule(r.schedule());
+        let again = simulation::run_schedule(r.schedule());
         report(&first);
         failed += first.violations.len();
         if first.trace != again.trace {
@@ -182,6 +192,8 @@ fn mix(outcomes: &[Outcome]) {
                 Action::ClockJump(_) => "clock jump",
                 Action::Drain(_) => "drain",
                 Action::TransferLeader => "leader transfer",
+                Action::DiskFails { full: true, .. } => "full disk",
+                Action::DiskFails { full: false, .. } => "fsync failure",
                 _ => continue,
             };
             *kinds.entry(k).or_default() += 1;

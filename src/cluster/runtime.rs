@@ -50,7 +50,7 @@ pub fn random_u64() -> u64 {
 pub fn wall_ms() -> i64 {
     #[cfg(feature = "simulation")]
     if turmoil::in_simulation() {
-        let offset = WALL_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed);
+        let offset = WALL_OFFSET_MS.with(|o| o.get());
         return turmoil::since_epoch().map_or(0, |d| d.as_millis() as i64) + offset;
     }
     std::time::SystemTime::now()
@@ -59,20 +59,57 @@ pub fn wall_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// The simulation's jumps of the nodes' wall clocks.
 #[cfg(feature = "simulation")]
-static WALL_OFFSET_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+thread_local! {
+    /// The simulation's jumps of the nodes' wall clocks (per thread: each thread runs its own
+    /// simulation).
+    static WALL_OFFSET_MS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+    /// The data directories whose disk the simulation makes fail, and how.
+    static FAILING_DISKS: RefCell<Vec<(std::path::PathBuf, io::ErrorKind)>> =
+        const { RefCell::new(Vec::new()) };
+}
 
 /// Sets the simulated wall clocks' offset from simulated time.
 #[cfg(feature = "simulation")]
 pub fn set_wall_offset_ms(ms: i64) {
-    WALL_OFFSET_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+    WALL_OFFSET_MS.with(|o| o.set(ms));
 }
 
 /// Moves the simulated wall clocks by `ms`.
 #[cfg(feature = "simulation")]
 pub fn jump_wall_ms(ms: i64) {
-    WALL_OFFSET_MS.fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
+    WALL_OFFSET_MS.with(|o| o.set(o.get() + ms));
+}
+
+/// Makes the disk of the data directory `dir` fail every sync with `kind` (`None`: work
+/// again). The simulation's.
+#[cfg(feature = "simulation")]
+pub fn set_disk_fault(dir: &std::path::Path, kind: Option<io::ErrorKind>) {
+    FAILING_DISKS.with(|d| {
+        let mut d = d.borrow_mut();
+        d.retain(|(p, _)| p != dir);
+        if let Some(kind) = kind {
+            d.push((dir.to_path_buf(), kind));
+        }
+    });
+}
+
+/// The simulated fault of the disk under `dir`, if the simulation set one; never outside it.
+pub(crate) fn disk_fault(dir: &std::path::Path) -> io::Result<()> {
+    #[cfg(feature = "simulation")]
+    {
+        let kind = FAILING_DISKS.with(|d| {
+            d.borrow()
+                .iter()
+                .find(|(p, _)| dir.starts_with(p))
+                .map(|(_, k)| *k)
+        });
+        if let Some(kind) = kind {
+            return Err(io::Error::new(kind, "simulated disk fault"));
+        }
+    }
+    let _ = dir;
+    Ok(())
 }
 
 /// Runs the blocking `f` (a disk sync, opening the store) on tokio's blocking threads, so

@@ -92,6 +92,7 @@ struct Disk {
 impl Disk {
     /// Makes everything written so far durable (see the module doc). Blocking.
     fn sync(&self) -> io::Result<()> {
+        super::runtime::disk_fault(&self.dir)?;
         self.db.flush().map_err(io::Error::other)?;
         self.db_file.sync_all()?;
         let blobs = self.dir.join("blobs");

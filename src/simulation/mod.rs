@@ -92,7 +92,12 @@ mod tempfile_dir {
 
 /// Runs the schedule of `seed` and checks every invariant.
 pub fn run(seed: u64) -> Outcome {
-    let schedule = schedule::schedule(seed);
+    run_schedule(schedule::schedule(seed))
+}
+
+/// Runs `schedule` and checks every invariant.
+pub fn run_schedule(schedule: Schedule) -> Outcome {
+    let seed = schedule.seed;
     let world: Shared = Arc::new(Mutex::new(World::new(seed, NODES)));
     let mut checker = check::Checker::new(&lock(&world), NODES);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -153,7 +158,11 @@ fn drive(schedule: &Schedule, world: &Shared, checker: &mut check::Checker) -> R
     let mut next = 0;
     let mut next_check = Duration::ZERO;
     let mut healed = false;
-    let mut down = [false; NODES];
+    let mut nodes = Nodes {
+        down: [false; NODES],
+        disk_failed: [false; NODES],
+        dir: dir.path().to_path_buf(),
+    };
     loop {
         let now = sim.elapsed();
         lock(world).elapsed = now;
@@ -161,12 +170,12 @@ fn drive(schedule: &Schedule, world: &Shared, checker: &mut check::Checker) -> R
             if *at > now {
                 break;
             }
-            apply(&mut sim, world, checker, &mut down, action);
+            apply(&mut sim, world, checker, &mut nodes, action);
             next += 1;
         }
         if !healed && now >= schedule.healed_at {
             healed = true;
-            heal(&mut sim, world, checker, &mut down);
+            heal(&mut sim, world, checker, &mut nodes);
         }
         lock(world).post(EPOCH + now.as_secs() as i64);
         if now >= next_check {
@@ -187,28 +196,38 @@ fn drive(schedule: &Schedule, world: &Shared, checker: &mut check::Checker) -> R
 }
 
 /// Carries out one action of the schedule.
+/// What the driver knows of the nodes' processes and disks.
+struct Nodes {
+    /// Killed, not restarted yet.
+    down: [bool; NODES],
+    /// Its disk failed since it last started: restarted once the disk works again.
+    disk_failed: [bool; NODES],
+    /// Where the nodes' data directories are.
+    dir: PathBuf,
+}
+
 fn apply(
     sim: &mut turmoil::Sim<'_>,
     world: &Shared,
     checker: &mut check::Checker,
-    down: &mut [bool; NODES],
+    nodes: &mut Nodes,
     action: &Action,
 ) {
     lock(world).note(action);
     let n = host::name;
     match action {
-        Action::Kill(i) => {
-            if !down[*i] {
-                down[*i] = true;
-                // The driver's handles go first, so that the dead node's files close.
-                let mut w = lock(world);
-                w.views[*i] = None;
-                w.claims[*i] = None;
-                drop(w);
-                sim.crash(n(*i));
-            }
+        Action::Kill(i) => kill(sim, world, nodes, *i),
+        Action::Restart(i) => restart(sim, checker, nodes, *i),
+        Action::DiskFails { node, full } => {
+            let kind = if *full {
+                std::io::ErrorKind::StorageFull
+            } else {
+                std::io::ErrorKind::Other
+            };
+            nodes.disk_failed[*node] = true;
+            crate::cluster::runtime::set_disk_fault(&nodes.dir.join(n(*node)), Some(kind));
         }
-        Action::Restart(i) => restart(sim, checker, down, *i),
+        Action::DiskWorks(i) => disk_works(sim, world, checker, nodes, *i),
         Action::Partition(a, b) => sim.partition(n(*a), n(*b)),
         Action::PartitionOneWay(a, b) => sim.partition_oneway(n(*a), n(*b)),
         Action::RepairAll => repair_all(sim),
@@ -237,14 +256,38 @@ fn apply(
     }
 }
 
-fn restart(
+/// The node's process dies.
+fn kill(sim: &mut turmoil::Sim<'_>, world: &Shared, nodes: &mut Nodes, i: usize) {
+    if !nodes.down[i] {
+        nodes.down[i] = true;
+        // The driver's handles go first, so that the dead node's files close.
+        let mut w = lock(world);
+        w.views[i] = None;
+        w.claims[i] = None;
+        drop(w);
+        sim.crash(host::name(i));
+    }
+}
+
+/// The node's disk works again; a node whose store failed meanwhile is restarted (as its
+/// service manager would, or an admin): openraft stops for good on a storage error.
+fn disk_works(
     sim: &mut turmoil::Sim<'_>,
+    world: &Shared,
     checker: &mut check::Checker,
-    down: &mut [bool; NODES],
+    nodes: &mut Nodes,
     i: usize,
 ) {
-    if down[i] {
-        down[i] = false;
+    crate::cluster::runtime::set_disk_fault(&nodes.dir.join(host::name(i)), None);
+    if std::mem::take(&mut nodes.disk_failed[i]) {
+        kill(sim, world, nodes, i);
+        restart(sim, checker, nodes, i);
+    }
+}
+
+fn restart(sim: &mut turmoil::Sim<'_>, checker: &mut check::Checker, nodes: &mut Nodes, i: usize) {
+    if nodes.down[i] {
+        nodes.down[i] = false;
         checker.restarted(i);
         sim.bounce(host::name(i));
     }
@@ -266,7 +309,7 @@ fn heal(
     sim: &mut turmoil::Sim<'_>,
     world: &Shared,
     checker: &mut check::Checker,
-    down: &mut [bool; NODES],
+    nodes: &mut Nodes,
 ) {
     lock(world).note("heal");
     repair_all(sim);
@@ -282,7 +325,8 @@ fn heal(
         }
     }
     for i in 0..NODES {
-        restart(sim, checker, down, i);
+        disk_works(sim, world, checker, nodes, i);
+        restart(sim, checker, nodes, i);
     }
     let mut w = lock(world);
     w.sink_down = false;
@@ -301,11 +345,15 @@ mod tests {
 
     #[test]
     fn the_regression_seeds_hold_and_replay_the_same_trace() {
-        for (seed, _) in regressions::REGRESSIONS {
-            let first = run(*seed);
-            assert_eq!(first.violations, Vec::<String>::new(), "seed {seed}");
-            let again = run(*seed);
-            assert_eq!(first.trace, again.trace, "seed {seed} replayed differently");
+        for r in regressions::REGRESSIONS {
+            let first = run_schedule(r.schedule());
+            assert_eq!(first.violations, Vec::<String>::new(), "seed {}", r.seed);
+            let again = run_schedule(r.schedule());
+            assert_eq!(
+                first.trace, again.trace,
+                "seed {} replayed differently",
+                r.seed
+            );
         }
     }
 }

@@ -1,16 +1,82 @@
-//! Seeds whose schedules once broke an invariant, kept so that they stay fixed: CI replays
-//! each twice (`vcollect-simulate --regressions`) and fails on a violation or on two traces
-//! that differ.
+//! Schedules that once broke an invariant, kept so that they stay fixed: CI replays each
+//! twice (`vcollect-simulate --regressions`) and fails on a violation or on two traces that
+//! differ. Each keeps its actions as they were found (the generator may change) and its seed
+//! (which still draws the network's and openraft's randomness).
 
-/// The seed, and what it found.
-pub const REGRESSIONS: &[(u64, &str)] = &[
-    (
-        12,
-        "a link slower than the AppendEntries deadline (up to 839 ms): the follower heard a \
-         leader that no longer heard it, kept counting itself in contact, and collected the \
-         buckets the leader had moved away for 16 s; fixed by the leader's acknowledgement \
-         age on every AppendEntries (cluster/network.rs, ACK_AGE)",
-    ),
-    (30, "the same, on a link slow up to 563 ms during a drain"),
-    (38, "the same, with a node killed meanwhile"),
+use std::time::Duration;
+
+use super::schedule::{Action, Schedule};
+
+/// A schedule that found a bug.
+pub struct Regression {
+    pub seed: u64,
+    /// What it found, and the fix.
+    pub found: &'static str,
+    /// Its actions, at milliseconds of simulated time.
+    pub actions: &'static [(u64, Action)],
+}
+
+impl Regression {
+    pub fn schedule(&self) -> Schedule {
+        let actions = self
+            .actions
+            .iter()
+            .map(|(ms, a)| (Duration::from_millis(*ms), a.clone()))
+            .collect();
+        Schedule::new(self.seed, actions)
+    }
+}
+
+const fn ms(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+pub const REGRESSIONS: &[Regression] = &[
+    Regression {
+        seed: 12,
+        found: "a link slower than the AppendEntries deadline (up to 839 ms): the follower \
+                heard a leader that no longer heard it, kept counting itself in contact, and \
+                collected the buckets the leader had moved away for 16 s; fixed by the \
+                leader's acknowledgement age on every AppendEntries (cluster/network.rs, ACK_AGE)",
+        actions: &[
+            (34_780, Action::Slow(2, 0, ms(839))),
+            (39_760, Action::Drain(2)),
+            (46_960, Action::Undrain(2)),
+            (71_720, Action::Fast(2, 0)),
+            (122_660, Action::ClockJump(-319)),
+            (157_200, Action::Kill(0)),
+            (157_820, Action::ClockJump(319)),
+            (198_640, Action::Restart(0)),
+        ],
+    },
+    Regression {
+        seed: 30,
+        found: "the same, on a link slow up to 563 ms after a one-way cut",
+        actions: &[
+            (37_840, Action::SinkDown),
+            (55_460, Action::SinkUp),
+            (71_160, Action::PartitionOneWay(2, 0)),
+            (93_780, Action::RepairAll),
+            (121_080, Action::Slow(1, 2, ms(563))),
+            (146_560, Action::Fast(1, 2)),
+        ],
+    },
+    Regression {
+        seed: 38,
+        found: "the same, among a partition, a one-way cut and a drain",
+        actions: &[
+            (52_120, Action::ClockJump(-397)),
+            (67_240, Action::Drain(2)),
+            (86_360, Action::SinkDown),
+            (100_340, Action::ClockJump(397)),
+            (100_400, Action::Undrain(2)),
+            (113_900, Action::SinkUp),
+            (157_140, Action::Partition(2, 1)),
+            (161_580, Action::Slow(1, 0, ms(974))),
+            (165_920, Action::PartitionOneWay(2, 0)),
+            (192_600, Action::RepairAll),
+            (195_160, Action::Fast(1, 0)),
+            (196_940, Action::RepairAll),
+        ],
+    },
 ];

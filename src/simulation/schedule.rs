@@ -48,6 +48,13 @@ pub enum Action {
     Undrain(usize),
     /// An admin hands the leadership to the most caught-up voter.
     TransferLeader,
+    /// Every sync of the node's store fails: an fsync error, or a full disk.
+    DiskFails {
+        node: usize,
+        full: bool,
+    },
+    /// The node's disk works again (and the node restarts if its store failed meanwhile).
+    DiskWorks(usize),
 }
 
 impl fmt::Display for Action {
@@ -69,6 +76,9 @@ impl fmt::Display for Action {
             Action::Drain(n) => write!(f, "admin: drain n{}", n + 1),
             Action::Undrain(n) => write!(f, "admin: undrain n{}", n + 1),
             Action::TransferLeader => write!(f, "admin: transfer the leadership"),
+            Action::DiskFails { node, full: true } => write!(f, "n{}'s disk is full", node + 1),
+            Action::DiskFails { node, full: false } => write!(f, "n{}'s fsyncs fail", node + 1),
+            Action::DiskWorks(n) => write!(f, "n{}'s disk works again", n + 1),
         }
     }
 }
@@ -104,7 +114,7 @@ pub fn schedule(seed: u64) -> Schedule {
         let lasts = Duration::from_millis(rng.random_range(3_000..60_000));
         let a = rng.random_range(0..NODES);
         let b = (a + rng.random_range(1..NODES)) % NODES;
-        let (start, end) = match rng.random_range(0..11) {
+        let (start, end) = match rng.random_range(0..12) {
             0 | 1 => (Action::Kill(a), Action::Restart(a)),
             2 => (Action::Partition(a, b), Action::RepairAll),
             3 => (Action::PartitionOneWay(a, b), Action::RepairAll),
@@ -127,6 +137,10 @@ pub fn schedule(seed: u64) -> Schedule {
                 // A transfer is one moment; the schedule's second action is another.
                 (Action::TransferLeader, Action::TransferLeader)
             }
+            10 => {
+                let full = rng.random_bool(0.5);
+                (Action::DiskFails { node: a, full }, Action::DiskWorks(a))
+            }
             _ => {
                 let jump = rng.random_range(-600..600);
                 (Action::ClockJump(jump), Action::ClockJump(-jump))
@@ -135,13 +149,20 @@ pub fn schedule(seed: u64) -> Schedule {
         actions.push((at, start));
         actions.push((at + lasts, end));
     }
-    actions.sort_by_key(|(at, _)| *at);
-    let healed_at = FIRST_FAULT + FAULT_WINDOW + Duration::from_secs(60);
-    Schedule {
-        seed,
-        actions,
-        healed_at,
-        ends_at: healed_at + SETTLE,
+    Schedule::new(seed, actions)
+}
+
+impl Schedule {
+    /// The schedule of these actions (sorted here), healed and ended as every schedule is.
+    pub fn new(seed: u64, mut actions: Vec<(Duration, Action)>) -> Schedule {
+        actions.sort_by_key(|(at, _)| *at);
+        let healed_at = FIRST_FAULT + FAULT_WINDOW + Duration::from_secs(60);
+        Schedule {
+            seed,
+            actions,
+            healed_at,
+            ends_at: healed_at + SETTLE,
+        }
     }
 }
 
