@@ -51,6 +51,9 @@ pub(crate) fn collecting(core: &Core) -> bool {
         sole_voter: sole_voter(&m),
         quorum_ack_age: m.last_quorum_acked.as_ref().map(|t| t.elapsed()),
         since_leader: core.since_contact(),
+        caught_up: core
+            .first_leader_commit()
+            .is_some_and(|c| c == 0 || m.last_applied.as_ref().is_some_and(|a| a.index >= c)),
     };
     in_contact(&contact, core.local.cluster.failure_timeout)
 }
@@ -65,12 +68,19 @@ struct Contact {
     quorum_ack_age: Option<Duration>,
     /// Any other role: since it last accepted a leader's AppendEntries (`None`: never).
     since_leader: Option<Duration>,
+    /// Any other role: its replica has applied what the first leader that reached this
+    /// process had committed. Until then it may say what the node owned before it stopped.
+    caught_up: bool,
 }
 
 /// The rule that keeps two nodes from collecting one bucket: a node collects only while its
 /// cluster has heard from it, or it from its leader, within `failure_timeout`. By then the
 /// leader marks a silent node down and moves its buckets, so the two never overlap for
-/// longer than the hand-over.
+/// longer than the hand-over. A follower that restarted also waits until its replica caught
+/// up with what its first leader had committed: its disk still says what it owned before it
+/// stopped, and if the leader changes before it catches up (the simulation's seed 1277: a
+/// new leader that could not reach it), it would collect those buckets for a whole
+/// `failure_timeout` beside their new owners.
 fn in_contact(c: &Contact, failure_timeout: Duration) -> bool {
     match c.state {
         // A leader that is its only voter is its own quorum: openraft refreshes
@@ -81,7 +91,7 @@ fn in_contact(c: &Contact, failure_timeout: Duration) -> bool {
         ServerState::Shutdown => false,
         // Followers, learners, and candidates (which were followers a moment ago: they stop
         // when the timeout their leader's silence started runs out).
-        _ => c.since_leader.is_some_and(|d| d < failure_timeout),
+        _ => c.caught_up && c.since_leader.is_some_and(|d| d < failure_timeout),
     }
 }
 
@@ -255,6 +265,7 @@ mod tests {
             sole_voter: false,
             quorum_ack_age: None,
             since_leader: None,
+            caught_up: true,
         }
     }
 
@@ -297,6 +308,19 @@ mod tests {
             c.quorum_ack_age = Some(Duration::ZERO);
             assert!(!in_contact(&c, FT), "{state:?}");
         }
+    }
+
+    #[test]
+    fn a_restarted_follower_waits_until_its_replica_caught_up() {
+        let mut c = contact(ServerState::Follower);
+        c.since_leader = Some(Duration::from_millis(100));
+        c.caught_up = false;
+        assert!(
+            !in_contact(&c, FT),
+            "its replica may still say what it owned before it stopped"
+        );
+        c.caught_up = true;
+        assert!(in_contact(&c, FT));
     }
 
     #[test]

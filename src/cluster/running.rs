@@ -62,6 +62,10 @@ pub(crate) struct Core {
     pub raft: Raft,
     /// When this node last accepted an AppendEntries (or snapshot) from a leader.
     last_contact: Mutex<Option<Instant>>,
+    /// The leader's commit index in the first AppendEntries this process accepted: until its
+    /// replica has applied that far, what it says of ownership may be from before the process
+    /// stopped (see `assignment::in_contact`).
+    first_commit: Mutex<Option<u64>>,
     /// Wakes the controller early (a join, an admin change).
     pub kick: Notify,
 }
@@ -84,6 +88,7 @@ impl Core {
             id,
             raft,
             last_contact: Mutex::new(None),
+            first_commit: Mutex::new(None),
             kick: Notify::new(),
         }
     }
@@ -101,6 +106,19 @@ impl Core {
     pub fn touch_contact_ago(&self, ago: Option<Duration>) {
         let mut last = self.last_contact.lock().unwrap_or_else(|p| p.into_inner());
         *last = contact(*last, Instant::now(), ago);
+    }
+
+    /// Notes the leader's commit index of an accepted AppendEntries (only the first counts).
+    pub fn note_leader_commit(&self, index: Option<u64>) {
+        let mut first = self.first_commit.lock().unwrap_or_else(|p| p.into_inner());
+        if first.is_none() {
+            *first = Some(index.unwrap_or(0));
+        }
+    }
+
+    /// The leader's commit index this process first heard (`None`: no leader reached it yet).
+    pub fn first_leader_commit(&self) -> Option<u64> {
+        *self.first_commit.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn since_contact(&self) -> Option<Duration> {

@@ -139,8 +139,10 @@ impl pb::raft_server::Raft for RaftService {
         let raft = &core.raft;
         let rpc: AppendEntriesRequest<TypeConfig> = decode(&req.get_ref().json)?;
         let ack_age = ack_age(&req);
+        let leader_commit = rpc.leader_commit.as_ref().map(|c| c.index);
         let resp = raft.append_entries(rpc).await.map_err(fatal)?;
         if !matches!(resp, openraft::raft::AppendEntriesResponse::HigherVote(_)) {
+            core.note_leader_commit(leader_commit);
             // A current leader reached us: we are part of the cluster, as of when it last
             // heard us (see `network::ACK_AGE`).
             core.touch_contact_ago(ack_age);

@@ -79,4 +79,24 @@ pub const REGRESSIONS: &[Regression] = &[
             (196_940, Action::RepairAll),
         ],
     },
+    Regression {
+        seed: 1277,
+        found: "a restarted follower's replica still said what it owned before it was killed; \
+                a leader reached it, then leadership moved to a node partitioned from it, and \
+                it collected its old buckets beside their new owners for failure_timeout; \
+                fixed: a restarted follower collects once its replica has applied its first \
+                leader's commit index (cluster/assignment.rs, in_contact)",
+        actions: &[
+            (26_500, Action::Kill(1)),
+            (32_760, Action::FailCalls(44)),
+            (33_640, Action::Partition(2, 1)),
+            (42_000, Action::TransferLeader),
+            (48_560, Action::FailCalls(0)),
+            (69_440, Action::Restart(1)),
+            (70_060, Action::TransferLeader),
+            (78_800, Action::RepairAll),
+            (137_500, Action::Late { every: 2, lag: 103 }),
+            (168_920, Action::OnTime),
+        ],
+    },
 ];
