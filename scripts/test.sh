@@ -15,6 +15,10 @@
 #               deploying that .deb onto systemd containers with the failure scenarios, and
 #               in a second lane the rolling upgrade from the previous release
 #               (cluster-tests/run.sh --package)
+#   simulate    the deterministic simulation of the cluster (scripts/simulate.sh): the
+#               regression seeds replayed twice, then a fixed number of seeded fault schedules;
+#               built in the background from the start and run in the background during the
+#               container stage (both at nice 19), so the stage mostly collects their output
 #   fuzz        libFuzzer on the parsers of untrusted input (scripts/fuzz.sh, 60 s per target,
 #               one target per core at a time); the targets are built in the background
 #               from the start, at nice 19
@@ -29,13 +33,15 @@
 #                                    (containers alone deploys the .deb already in target/dist)
 #   VCOLLECT_SKIP_CLUSTER_TESTS=1    skips the container stage
 #   VCOLLECT_SKIP_FUZZ=1             skips the fuzz stage
+#   VCOLLECT_SKIP_SIMULATION=1       skips the simulate stage
+#   VCOLLECT_SIMULATION_SEEDS=N      schedules the simulate stage runs (default 150)
 #   VCOLLECT_FUZZ_SECONDS=N          fuzzes N seconds per target (default 60)
 #   VCOLLECT_SKIP_RELEASE=1          skips the release stage (the container stage then
 #                                    deploys `cargo build --release`)
 #   VCOLLECT_FREE_DISK=1             deletes each stage's build output when the stage is done
 #                                    (CI sets it: small disks)
 # A stage over its budget is flagged in the table (a warning: machines are noisy); the budgets
-# add up to 43 of CI's 45 minutes and docs/deployment.md records the measured times.
+# add up to 45 of CI's 45 minutes and docs/deployment.md records the measured times.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -117,8 +123,8 @@ skip() { # skip NAME WHY
   names+=("$1") budgets+=(0) times+=(0) results+=("skipped ($2)")
 }
 
-# Budgets (seconds) for a fresh 2-core machine: the stages' add up to 43 of CI's 45 minutes
-# (2 of slack); measured times: docs/deployment.md, "CI".
+# Budgets (seconds) for a fresh 2-core machine: the stages' add up to CI's 45 minutes
+# (the simulate stage's 2 took the slack); measured times: docs/deployment.md, "CI".
 total_budget=2700
 [ $quick = 1 ] && total_budget=600
 
@@ -156,6 +162,17 @@ fi
 if [ $quick = 0 ] && enabled fuzz VCOLLECT_SKIP_FUZZ; then
   background fuzz_build nice -n 19 scripts/fuzz.sh --build
 fi
+# The simulation's optimised build (profile `sim`: minutes of CPU), like the fuzz targets'.
+if [ $quick = 0 ] && enabled simulate VCOLLECT_SKIP_SIMULATION; then
+  background simulate_build nice -n 19 cargo build --locked --profile sim --features simulation \
+    --bin vcollect-simulate
+fi
+# simulate_run: the seeds, started where the machine waits most (the container stage).
+simulate_run() {
+  await simulate_build
+  background simulate_run nice -n 19 scripts/simulate.sh --regressions \
+    --seeds "${VCOLLECT_SIMULATION_SEEDS:-150}"
+}
 
 if want structure; then
   begin structure 15
@@ -217,6 +234,12 @@ if runs release VCOLLECT_SKIP_RELEASE; then
   end
 fi
 
+simulating=0
+if [ $quick = 0 ] && enabled simulate VCOLLECT_SKIP_SIMULATION && want containers; then
+  simulate_run
+  simulating=1
+fi
+
 if runs containers VCOLLECT_SKIP_CLUSTER_TESTS; then
   begin containers 900
   # One image build and one venv for everything below (started after setup).
@@ -243,6 +266,17 @@ if runs containers VCOLLECT_SKIP_CLUSTER_TESTS; then
   # The role's binary install mode (vcollect_binary_src) is covered by run.sh's
   # upgrade-from-release scenario (site.yml deploys the previous release's binary, upgrade.yml
   # rolls this one); `cluster-tests/run.sh --stub` is its quick contract test by hand.
+  end
+fi
+
+# The simulate stage: its seeds ran in the background during the container stage (or run now,
+# when that stage did not run); a violation or a replay that differs fails it.
+if runs simulate VCOLLECT_SKIP_SIMULATION; then
+  begin simulate 120
+  if [ $simulating = 0 ]; then simulate_run; fi
+  await simulate_run
+  tail -n 12 target/simulate_run.out
+  free_stage target/sim
   end
 fi
 

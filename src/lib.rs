@@ -18,6 +18,8 @@ pub mod config;
 pub mod contract;
 pub mod daemon;
 pub mod secret;
+#[cfg(feature = "simulation")]
+pub mod simulation;
 pub mod sink;
 pub mod telemetry;
 pub mod vsphere;

@@ -16,7 +16,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use openraft::{Instant as _, ReadPolicy, ServerState};
 use tonic::Status;

@@ -135,10 +135,7 @@ impl Assignment for ClusterAssignment {
     }
 
     fn report(&self, s: &crate::collect::CycleSummary) {
-        let ended = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as i64;
+        let ended = super::runtime::wall_ms();
         self.local.cycles.record(s.report(ended));
     }
 

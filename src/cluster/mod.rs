@@ -53,6 +53,7 @@ mod node;
 mod operation;
 pub mod rpc;
 mod running;
+pub(crate) mod runtime;
 mod server;
 mod shard;
 pub mod snapshot_stream;
@@ -83,6 +84,7 @@ openraft::declare_raft_types!(
         R = Response,
         NodeId = u64,
         Node = openraft::BasicNode,
+        AsyncRuntime = runtime::Runtime,
 );
 
 /// A log entry.

@@ -5,12 +5,22 @@
 //! that openraft backs off: a peer that cannot be reached, times out or is not running Raft
 //! (yet) is `Unreachable`; an undecodable answer is a `Network` error.
 //!
+//! Every AppendEntries (heartbeats included) tells the follower how long ago this leader last
+//! had an answer from it ([`ACK_AGE`]). The follower counts its contact with the leader from
+//! there, not from when the request arrived: over a link slower than the RPC deadline, or cut
+//! one way, the follower still hears a leader that no longer hears it, and would go on
+//! collecting the buckets the leader has meanwhile moved (the simulation found this; see
+//! `cluster::assignment`).
+//!
 //! Snapshots go in chunks over `StreamSnapshot` ([`super::snapshot_stream`]); a peer that
 //! answers `UNIMPLEMENTED` (release 0.1) gets them whole over the unary `InstallSnapshot`, and
 //! the connection remembers it.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::RPCOption;
@@ -28,14 +38,26 @@ use super::rpc::{self, pb, Peers, RaftClient};
 use super::snapshot_stream::{self, SnapshotEnvelope};
 use super::{NodeId, TypeConfig, Vote};
 
+/// The gRPC metadata key of an AppendEntries' acknowledgement age: milliseconds since the
+/// leader last had an answer from the follower (since it started replicating to it, before
+/// the first). Absent from a release-0.1 leader: the follower then counts from arrival.
+pub const ACK_AGE: &str = "vcollect-ack-age-ms";
+
+/// When each follower last answered an AppendEntries, kept across connections.
+type Acks = Arc<Mutex<BTreeMap<NodeId, Instant>>>;
+
 /// Creates a [`Connection`] per replication target.
 pub struct NetworkFactory {
     peers: Arc<Peers>,
+    acks: Acks,
 }
 
 impl NetworkFactory {
     pub fn new(peers: Arc<Peers>) -> Self {
-        NetworkFactory { peers }
+        NetworkFactory {
+            peers,
+            acks: Acks::default(),
+        }
     }
 }
 
@@ -43,11 +65,18 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = Connection;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Connection {
+        // Never answered yet: count from now, when replication to it starts.
+        self.acks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(target)
+            .or_insert_with(Instant::now);
         Connection {
             target,
             addr: node.addr.clone(),
             client: self.peers.raft(&node.addr).map_err(|e| e.to_string()),
             unary_snapshots: false,
+            acks: self.acks.clone(),
         }
     }
 }
@@ -59,6 +88,7 @@ pub struct Connection {
     client: Result<RaftClient, String>,
     /// The peer has no `StreamSnapshot` (release 0.1): send snapshots whole.
     unary_snapshots: bool,
+    acks: Acks,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +143,14 @@ impl Connection {
             Err(e) => return Err(Failure::Unreachable(self.err(e.clone()))),
         };
         let msg = pb::RaftMessage { json, data };
-        let res = rpc::call(&self.addr, ttl, msg, |r| async move {
+        let ack_age = match method {
+            Method::Append => self.ack_age(),
+            _ => None,
+        };
+        let res = rpc::call(&self.addr, ttl, msg, |mut r| async move {
+            if let Some(age) = ack_age {
+                r.metadata_mut().insert(ACK_AGE, age);
+            }
             let mut c = client;
             match method {
                 Method::Append => c.append_entries(r).await,
@@ -124,7 +161,20 @@ impl Connection {
             }
         })
         .await;
+        if matches!(method, Method::Append) && res.is_ok() {
+            self.acks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(self.target, Instant::now());
+        }
         self.reply(res)
+    }
+
+    /// [`ACK_AGE`] for the next AppendEntries to this peer.
+    fn ack_age(&self) -> Option<tonic::metadata::AsciiMetadataValue> {
+        let acks = self.acks.lock().unwrap_or_else(|p| p.into_inner());
+        let ms = acks.get(&self.target)?.elapsed().as_millis() as u64;
+        Some(ms.into())
     }
 
     /// Streams a snapshot in chunks; a peer without `StreamSnapshot` gets it whole with

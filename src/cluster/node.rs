@@ -34,7 +34,8 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use openraft::error::{InitializeError, RaftError};
 use openraft::BasicNode;
@@ -73,18 +74,55 @@ impl Node {
     /// in the background finds or forms the cluster (see the module doc) and runs Raft and the
     /// controller. Returns as soon as the server listens; [`Node::wait_ready`] waits for the id.
     pub async fn start(cfg: &Config) -> Result<Node, Error> {
+        let listener = tokio::net::TcpListener::bind(&cfg.node.listen)
+            .await
+            .map_err(|source| Error::Listen {
+                addr: cfg.node.listen.clone(),
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| Error::Listen {
+            addr: cfg.node.listen.clone(),
+            source,
+        })?;
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        Node::start_on(cfg, incoming, local_addr, None).await
+    }
+
+    /// [`Node::start`] on a network of the caller's: the connections `incoming` accepts at
+    /// `local_addr`, and channels to peers made by `dial` (`None`: TCP). The simulation's.
+    pub(crate) async fn start_on<I, IO, E>(
+        cfg: &Config,
+        incoming: I,
+        local_addr: SocketAddr,
+        dial: Option<super::rpc::Dial>,
+    ) -> Result<Node, Error>
+    where
+        I: futures::Stream<Item = Result<IO, E>> + Send + 'static,
+        IO: tokio::io::AsyncRead
+            + tokio::io::AsyncWrite
+            + tonic::transport::server::Connected
+            + Unpin
+            + Send
+            + 'static,
+        IO::ConnectInfo: Clone + Send + Sync + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let cc = cfg
             .cluster
             .clone()
             .ok_or_else(|| Error::Config("no [cluster] section".into()))?;
         let advertise = advertise_addr(cfg)?;
         let data_dir = cfg.node.data_dir.clone();
-        let (log, sm) = tokio::task::spawn_blocking(move || store::open(&data_dir)).await??;
+        let (log, sm) = super::runtime::blocking(move || store::open(&data_dir)).await??;
         let state = sm.subscribe();
         let incarnation = log.incarnation()?;
         let saved_id = log.node_id()?;
         let saved_bootstrap = log.bootstrap_members()?;
-        let opts = ClientOptions::from_config(&cc)?;
+        let opts = ClientOptions {
+            dial,
+            ..ClientOptions::from_config(&cc)?
+        };
         let tls = opts.tls.clone();
         let (core_tx, core) = CoreSlot::new();
         let local = Arc::new(Local {
@@ -102,22 +140,12 @@ impl Node {
             cluster: cc,
         });
 
-        let listener = tokio::net::TcpListener::bind(&cfg.node.listen)
-            .await
-            .map_err(|source| Error::Listen {
-                addr: cfg.node.listen.clone(),
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| Error::Listen {
-            addr: cfg.node.listen.clone(),
-            source,
-        })?;
         let server_stop = CancellationToken::new();
         let edge = Edge {
             local: local.clone(),
             core: core.clone(),
         };
-        let server = super::server::serve(edge, listener, tls, server_stop.clone())?;
+        let server = super::server::serve(edge, incoming, tls, server_stop.clone())?;
         tracing::info!(name = %local.name, addr = %local.advertise, listen = %local_addr,
             saved_id = ?saved_id, "cluster node listening");
 
@@ -232,7 +260,7 @@ impl Node {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if let Some(log) = log {
-            tokio::task::spawn_blocking(move || log.close()).await??;
+            super::runtime::blocking(move || log.close()).await??;
         }
         tracing::info!(name = %self.local.name, "cluster node stopped");
         Ok(())
@@ -502,7 +530,7 @@ fn unfinished(local: &Local, saved: Option<Vec<NewNode>>) -> Option<Vec<NewNode>
 
 async fn save_bootstrap(local: &Local, id: NodeId, nodes: Vec<NewNode>) -> Result<(), Error> {
     let log = local.log_store()?;
-    tokio::task::spawn_blocking(move || log.save_bootstrap(id, &nodes)).await?
+    super::runtime::blocking(move || log.save_bootstrap(id, &nodes)).await?
 }
 
 /// The steps of a bootstrap after which the crash tests stop the process.
@@ -544,7 +572,7 @@ async fn crash_point(step: Step) {
 
 async fn save_id(local: &Local, id: NodeId) -> Result<(), Error> {
     let log = local.log_store()?;
-    tokio::task::spawn_blocking(move || log.save_node_id(id)).await?
+    super::runtime::blocking(move || log.save_node_id(id)).await?
 }
 
 /// openraft's timing from `[cluster]` (research §6: 100 / 300–600 ms gives ~1 s failover).

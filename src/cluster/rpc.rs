@@ -69,6 +69,10 @@ impl TlsPem {
     }
 }
 
+/// Turns a configured endpoint into a channel over another network than TCP: the
+/// simulation's. `None` in [`ClientOptions`]: TCP.
+pub type Dial = Arc<dyn Fn(Endpoint) -> Channel + Send + Sync>;
+
 /// How this process talks to nodes: the token, TLS, and the per-call deadline.
 #[derive(Clone)]
 pub struct ClientOptions {
@@ -76,6 +80,8 @@ pub struct ClientOptions {
     pub tls: Option<TlsPem>,
     /// Deadline of one call unless the caller gives a shorter one.
     pub timeout: Duration,
+    /// The network channels connect over; `None`: TCP.
+    pub dial: Option<Dial>,
 }
 
 impl ClientOptions {
@@ -84,6 +90,7 @@ impl ClientOptions {
             token,
             tls: None,
             timeout,
+            dial: None,
         }
     }
 
@@ -92,6 +99,7 @@ impl ClientOptions {
             token: cc.token.clone(),
             tls: cc.tls.as_ref().map(TlsPem::load).transpose()?,
             timeout: Duration::from_secs(2),
+            dial: None,
         })
     }
 
@@ -117,7 +125,10 @@ impl ClientOptions {
                 .tls_config(tls.client_config(host))
                 .map_err(|e| bad(e.to_string()))?;
         }
-        Ok(ep.connect_lazy())
+        Ok(match &self.dial {
+            None => ep.connect_lazy(),
+            Some(dial) => dial(ep),
+        })
     }
 
     fn interceptor(&self) -> AddToken {

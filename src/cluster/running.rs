@@ -10,7 +10,8 @@
 //! imports none of them.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{watch, Notify};
@@ -65,6 +66,17 @@ pub(crate) struct Core {
     pub kick: Notify,
 }
 
+/// This node's contact with its leader after a request that arrived at `now` from a leader
+/// that last heard this node `ago` before (`None`: it did not say, as release 0.1 does not):
+/// the later of `last` and `now - ago`. Never back: a late request's older answer does not
+/// undo a newer one. An age older than the clock's origin counts as no contact.
+fn contact(last: Option<Instant>, now: Instant, ago: Option<Duration>) -> Option<Instant> {
+    let Some(at) = now.checked_sub(ago.unwrap_or_default()) else {
+        return last;
+    };
+    Some(last.map_or(at, |l| l.max(at)))
+}
+
 impl Core {
     pub fn new(local: Arc<Local>, id: NodeId, raft: Raft) -> Core {
         Core {
@@ -82,7 +94,13 @@ impl Core {
     }
 
     pub fn touch_contact(&self) {
-        *self.last_contact.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        self.touch_contact_ago(None);
+    }
+
+    /// A leader reached us and last heard us `ago` (`None`: it did not say; now).
+    pub fn touch_contact_ago(&self, ago: Option<Duration>) {
+        let mut last = self.last_contact.lock().unwrap_or_else(|p| p.into_inner());
+        *last = contact(*last, Instant::now(), ago);
     }
 
     pub fn since_contact(&self) -> Option<Duration> {
@@ -188,5 +206,30 @@ fn retryable(e: &Error) -> bool {
             tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
         ),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contact_counts_from_when_the_leader_last_heard_us() {
+        let now = Instant::now() + Duration::from_secs(100);
+        let secs = Duration::from_secs;
+        // A leader of release 0.1 says nothing: contact is now.
+        assert_eq!(contact(None, now, None), Some(now));
+        // A leader that has not heard us for 5 s: contact was 5 s ago, however fresh its
+        // request (a slow or one-way link).
+        assert_eq!(contact(None, now, Some(secs(5))), Some(now - secs(5)));
+        // A later request's older acknowledgement does not move contact back.
+        assert_eq!(
+            contact(Some(now - secs(1)), now, Some(secs(5))),
+            Some(now - secs(1))
+        );
+        assert_eq!(
+            contact(Some(now - secs(9)), now, Some(secs(5))),
+            Some(now - secs(5))
+        );
     }
 }

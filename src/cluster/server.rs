@@ -24,13 +24,25 @@ use super::snapshot_stream::{self, SnapshotEnvelope};
 use super::state::{Command, Response as CmdResponse};
 use super::TypeConfig;
 
-/// Starts serving on `listener` until `stop` is cancelled.
-pub(crate) fn serve(
+/// Starts serving the connections of `incoming` (a TCP listener's, or the simulation's)
+/// until `stop` is cancelled.
+pub(crate) fn serve<I, IO, E>(
     edge: Edge,
-    listener: tokio::net::TcpListener,
+    incoming: I,
     tls: Option<TlsPem>,
     stop: CancellationToken,
-) -> Result<JoinHandle<()>, Error> {
+) -> Result<JoinHandle<()>, Error>
+where
+    I: futures::Stream<Item = Result<IO, E>> + Send + 'static,
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
+    IO::ConnectInfo: Clone + Send + Sync + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let check = CheckToken::new(edge.local.cluster.token.as_ref());
     let raft_svc = pb::raft_server::RaftServer::new(RaftService { edge: edge.clone() })
         .max_decoding_message_size(MAX_MESSAGE)
@@ -53,7 +65,6 @@ pub(crate) fn serve(
             cluster_svc,
             check,
         ));
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     Ok(tokio::spawn(async move {
         if let Err(e) = router
             .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
@@ -97,6 +108,19 @@ impl Edge {
     }
 }
 
+/// The leader's [`super::network::ACK_AGE`], if it sent one (at most an hour: a bigger
+/// value says as much as that).
+fn ack_age<T>(req: &Request<T>) -> Option<std::time::Duration> {
+    let ms: u64 = req
+        .metadata()
+        .get(super::network::ACK_AGE)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(std::time::Duration::from_millis(ms.min(3_600_000)))
+}
+
 fn fatal<E: std::fmt::Display>(e: E) -> Status {
     Status::unavailable(format!("raft stopped: {e}"))
 }
@@ -114,10 +138,12 @@ impl pb::raft_server::Raft for RaftService {
         let core = self.edge.core()?;
         let raft = &core.raft;
         let rpc: AppendEntriesRequest<TypeConfig> = decode(&req.get_ref().json)?;
+        let ack_age = ack_age(&req);
         let resp = raft.append_entries(rpc).await.map_err(fatal)?;
         if !matches!(resp, openraft::raft::AppendEntriesResponse::HigherVote(_)) {
-            // A current leader reached us: we are part of the cluster.
-            core.touch_contact();
+            // A current leader reached us: we are part of the cluster, as of when it last
+            // heard us (see `network::ACK_AGE`).
+            core.touch_contact_ago(ack_age);
         }
         encode(&resp)
     }

@@ -151,10 +151,7 @@ pub struct StatusReport {
 }
 
 pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as i64
+    super::runtime::wall_ms()
 }
 
 fn rfc3339(ms: i64) -> String {

@@ -114,7 +114,7 @@ impl Disk {
     /// [`Disk::sync`] off the async runtime's worker thread, awaited (so IO stays ordered).
     async fn sync_async(self: &Arc<Self>) -> io::Result<()> {
         let disk = self.clone();
-        tokio::task::spawn_blocking(move || disk.sync())
+        super::runtime::blocking(move || disk.sync())
             .await
             .map_err(io::Error::other)?
     }
@@ -220,19 +220,10 @@ fn open_db(dir: &Path) -> Result<sled::Db, Error> {
     }
 }
 
-/// A random, non-zero u64 without a `rand` dependency: std's `RandomState` is seeded from the
-/// OS's randomness; time and pid are mixed in for good measure.
+/// A random, non-zero u64: from the operating system's randomness, or in the simulation
+/// from the schedule's seed (see `runtime`), so that a replayed schedule is the same.
 fn new_incarnation() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.write_u32(std::process::id());
-    h.finish().max(1)
+    super::runtime::random_u64().max(1)
 }
 
 /// The Raft log, the vote and this node's identity. Cheap to clone (it is also its own

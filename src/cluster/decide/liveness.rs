@@ -16,7 +16,8 @@
 //! admin's drain or remove applied in between.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use super::LeaderView;
 use crate::cluster::state::precondition::Precondition;

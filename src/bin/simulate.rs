@@ -1,0 +1,203 @@
+//! `vcollect-simulate`: runs seeded fault schedules against a simulated three-node cluster
+//! (see `vcollect::simulation`) and reports every violated invariant with its seed.
+//!
+//! ```text
+//! vcollect-simulate --seeds 1000 [--from 0] [--jobs 2]   # many schedules, in parallel
+//! vcollect-simulate --seed 42                             # one schedule, with its trace
+//! vcollect-simulate --regressions --seeds 100             # the regression seeds first
+//! ```
+//! `--regressions` replays every seed of `simulation::regressions` twice: a violation or two
+//! traces that differ (the simulation is no longer deterministic) count as violations.
+//! The last line is always `N schedules, V violations`; the exit status is 1 when V > 0.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use clap::Parser;
+use vcollect::simulation::{self, schedule::Action, Outcome};
+
+#[derive(Parser)]
+#[command(about = "Runs seeded fault schedules against a simulated vcollect cluster")]
+struct Args {
+    /// Replay one schedule and print its trace.
+    #[arg(long, conflicts_with = "seeds")]
+    seed: Option<u64>,
+    /// Run this many schedules, seeds `from` to `from + seeds - 1`.
+    #[arg(long, default_value_t = 100)]
+    seeds: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = 0)]
+    from: u64,
+    /// Schedules run at once (default: one per core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// First replay the regression seeds, twice each.
+    #[arg(long)]
+    regressions: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    if let Some(seed) = args.seed {
+        let out = simulation::run(seed);
+        for line in &out.trace {
+            println!("{line}");
+        }
+        summary(std::slice::from_ref(&out.stats), &out.violations);
+        report(&out);
+        println!("1 schedules, {} violations", out.violations.len());
+        return exit(out.violations.is_empty());
+    }
+    let mut failed = if args.regressions { regressions() } else { 0 };
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let next = Arc::new(AtomicU64::new(args.from));
+    let end = args.from + args.seeds;
+    let outcomes: Arc<Mutex<Vec<Outcome>>> = Arc::default();
+    let started = Instant::now();
+    let workers: Vec<_> = (0..jobs)
+        .map(|_| {
+            let (next, outcomes) = (next.clone(), outcomes.clone());
+            std::thread::spawn(move || loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= end {
+                    return;
+                }
+                let out = simulation::run(seed);
+                report(&out);
+                outcomes.lock().unwrap_or_else(|p| p.into_inner()).push(out);
+            })
+        })
+        .collect();
+    for w in workers {
+        if w.join().is_err() {
+            eprintln!("a simulation thread panicked outside a schedule");
+        }
+    }
+    let outcomes = std::mem::take(&mut *outcomes.lock().unwrap_or_else(|p| p.into_inner()));
+    let elapsed = started.elapsed().as_secs_f64();
+    let violations: Vec<String> = outcomes
+        .iter()
+        .flat_map(|o| {
+            o.violations
+                .iter()
+                .map(move |v| format!("seed {}: {v}", o.seed))
+        })
+        .collect();
+    let stats: Vec<_> = outcomes.iter().map(|o| o.stats.clone()).collect();
+    summary(&stats, &violations);
+    mix(&outcomes);
+    println!(
+        "{:.1} schedules per second ({jobs} jobs, {elapsed:.0} s)",
+        outcomes.len() as f64 / elapsed
+    );
+    let replayed = if args.regressions {
+        2 * simulation::regressions::REGRESSIONS.len()
+    } else {
+        0
+    };
+    failed += violations.len();
+    println!(
+        "{} schedules, {failed} violations",
+        outcomes.len() + replayed
+    );
+    exit(failed == 0)
+}
+
+/// Replays each regression seed twice; returns how many failed or replayed differently.
+fn regressions() -> usize {
+    let mut failed = 0;
+    for (seed, found) in simulation::regressions::REGRESSIONS {
+        let first = simulation::run(*seed);
+        let again = simulation::run(*seed);
+        report(&first);
+        failed += first.violations.len();
+        if first.trace != again.trace {
+            failed += 1;
+            eprintln!(
+                "seed {seed}: replayed with a different trace: the simulation is not deterministic"
+            );
+        }
+        let verdict = if first.violations.is_empty() {
+            "holds"
+        } else {
+            "FAILS"
+        };
+        println!("regression seed {seed} {verdict} (it found: {found})");
+    }
+    failed
+}
+
+fn exit(ok: bool) -> std::process::ExitCode {
+    if ok {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
+
+/// One line per schedule that violated something, with how to replay it.
+fn report(out: &Outcome) {
+    for v in &out.violations {
+        eprintln!(
+            "seed {}: {v} (replay: scripts/simulate.sh --seed {})",
+            out.seed, out.seed
+        );
+    }
+}
+
+fn summary(stats: &[simulation::Stats], violations: &[String]) {
+    let sum = |f: fn(&simulation::Stats) -> u64| stats.iter().map(f).sum::<u64>();
+    println!(
+        "calls {} (failed {}), samples written {} (rewritten {}), refused writes {}, commits {} (failed {})",
+        sum(|s| s.calls),
+        sum(|s| s.failed_calls),
+        sum(|s| s.samples_written),
+        sum(|s| s.rewritten),
+        sum(|s| s.refused_writes),
+        sum(|s| s.commits),
+        sum(|s| s.failed_commits),
+    );
+    for v in violations.iter().take(20) {
+        println!("violation: {v}");
+    }
+}
+
+/// The faults the schedules injected, by kind, and the longest handover overlap.
+fn mix(outcomes: &[Outcome]) {
+    let mut kinds: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for o in outcomes {
+        for (_, a) in &o.schedule.actions {
+            let k = match a {
+                Action::Kill(_) => "kill",
+                Action::Partition(..) => "partition",
+                Action::PartitionOneWay(..) => "one-way cut",
+                Action::Slow(..) => "slow link",
+                Action::SinkDown => "sink outage",
+                Action::Late { .. } => "late samples",
+                Action::FailCalls(p) if *p > 0 => "failing calls",
+                Action::ClockJump(_) => "clock jump",
+                Action::Drain(_) => "drain",
+                Action::TransferLeader => "leader transfer",
+                _ => continue,
+            };
+            *kinds.entry(k).or_default() += 1;
+        }
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!("faults: {}", kinds.join(", "));
+    let longest = outcomes
+        .iter()
+        .map(|o| o.longest_overlap)
+        .max()
+        .unwrap_or_default();
+    let slowest = outcomes
+        .iter()
+        .filter_map(|o| o.owned_after_heal)
+        .max()
+        .unwrap_or_default();
+    println!("longest overlap {longest:?}, every bucket owned at most {slowest:?} after the heal");
+}

@@ -1,0 +1,168 @@
+//! A schedule: the faults one seed injects, and when. Pure: the same seed gives the same
+//! schedule, whatever the machine.
+
+use std::fmt;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+
+/// Nodes in a simulated cluster.
+pub const NODES: usize = 3;
+
+/// What the driver does to the world at one moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// The node's process dies: every task, socket and open file of it is gone.
+    Kill(usize),
+    /// The killed node starts again on its data directory.
+    Restart(usize),
+    /// Nothing passes between the two nodes, either way.
+    Partition(usize, usize),
+    /// Messages from the first node to the second are lost; the other way works.
+    PartitionOneWay(usize, usize),
+    /// Every partition and one-way cut ends.
+    RepairAll,
+    /// Messages between the two nodes take up to this long (and are reordered).
+    Slow(usize, usize, Duration),
+    /// Messages between the two nodes are as fast as the rest again.
+    Fast(usize, usize),
+    /// The sink refuses every write.
+    SinkDown,
+    SinkUp,
+    /// Every `every`-th entity's samples are posted this many seconds behind vCenter's clock
+    /// (the usual lag is [`super::world::NORMAL_LAG`]).
+    Late {
+        every: usize,
+        lag: i64,
+    },
+    /// Every entity is posted with the usual lag again.
+    OnTime,
+    /// This percentage of QueryPerf calls fails as a whole.
+    FailCalls(u32),
+    /// Every node's wall clock jumps by this many seconds (it stays there).
+    ClockJump(i64),
+    /// An admin drains the node (`vcollect drain`), through any node.
+    Drain(usize),
+    /// An admin undrains it.
+    Undrain(usize),
+    /// An admin hands the leadership to the most caught-up voter.
+    TransferLeader,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Kill(n) => write!(f, "kill n{}", n + 1),
+            Action::Restart(n) => write!(f, "restart n{}", n + 1),
+            Action::Partition(a, b) => write!(f, "partition n{} n{}", a + 1, b + 1),
+            Action::PartitionOneWay(a, b) => write!(f, "cut n{} -> n{}", a + 1, b + 1),
+            Action::RepairAll => write!(f, "repair the network"),
+            Action::Slow(a, b, d) => write!(f, "slow n{} n{} up to {d:?}", a + 1, b + 1),
+            Action::Fast(a, b) => write!(f, "fast n{} n{}", a + 1, b + 1),
+            Action::SinkDown => write!(f, "sink down"),
+            Action::SinkUp => write!(f, "sink up"),
+            Action::Late { every, lag } => write!(f, "every {every}th entity {lag} s late"),
+            Action::OnTime => write!(f, "entities on time"),
+            Action::FailCalls(p) => write!(f, "{p} % of QueryPerf calls fail"),
+            Action::ClockJump(s) => write!(f, "wall clocks jump {s} s"),
+            Action::Drain(n) => write!(f, "admin: drain n{}", n + 1),
+            Action::Undrain(n) => write!(f, "admin: undrain n{}", n + 1),
+            Action::TransferLeader => write!(f, "admin: transfer the leadership"),
+        }
+    }
+}
+
+/// One seed's schedule: actions at simulated times, then the heal.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    pub seed: u64,
+    /// Sorted by time.
+    pub actions: Vec<(Duration, Action)>,
+    /// When every fault has ended (the heal), after which the cluster must converge.
+    pub healed_at: Duration,
+    /// When the run ends and the final checks run.
+    pub ends_at: Duration,
+}
+
+/// How long faults are injected, and how long the healed cluster then runs before the final
+/// checks: long enough for a restarted node, a returning sink and late samples to catch up.
+pub const FAULT_WINDOW: Duration = Duration::from_secs(150);
+pub const SETTLE: Duration = Duration::from_secs(120);
+/// Faults start once the cluster had time to form and collect once.
+pub const FIRST_FAULT: Duration = Duration::from_secs(25);
+
+/// The schedule of `seed`: two to six faults in [`FAULT_WINDOW`], each lasting 3 to 60 s
+/// (an admin's drain lasts as long, until its undrain).
+pub fn schedule(seed: u64) -> Schedule {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut actions = Vec::new();
+    let faults = rng.random_range(2..=6);
+    let window = FAULT_WINDOW.as_millis() as u64;
+    for _ in 0..faults {
+        let at = FIRST_FAULT + Duration::from_millis(rng.random_range(0..window));
+        let lasts = Duration::from_millis(rng.random_range(3_000..60_000));
+        let a = rng.random_range(0..NODES);
+        let b = (a + rng.random_range(1..NODES)) % NODES;
+        let (start, end) = match rng.random_range(0..11) {
+            0 | 1 => (Action::Kill(a), Action::Restart(a)),
+            2 => (Action::Partition(a, b), Action::RepairAll),
+            3 => (Action::PartitionOneWay(a, b), Action::RepairAll),
+            4 => {
+                let d = Duration::from_millis(rng.random_range(50..2_000));
+                (Action::Slow(a, b, d), Action::Fast(a, b))
+            }
+            5 => (Action::SinkDown, Action::SinkUp),
+            6 => {
+                let every = rng.random_range(2..6);
+                let lag = rng.random_range(60..600);
+                (Action::Late { every, lag }, Action::OnTime)
+            }
+            7 => (
+                Action::FailCalls(rng.random_range(20..100)),
+                Action::FailCalls(0),
+            ),
+            8 => (Action::Drain(a), Action::Undrain(a)),
+            9 => {
+                // A transfer is one moment; the schedule's second action is another.
+                (Action::TransferLeader, Action::TransferLeader)
+            }
+            _ => {
+                let jump = rng.random_range(-600..600);
+                (Action::ClockJump(jump), Action::ClockJump(-jump))
+            }
+        };
+        actions.push((at, start));
+        actions.push((at + lasts, end));
+    }
+    actions.sort_by_key(|(at, _)| *at);
+    let healed_at = FIRST_FAULT + FAULT_WINDOW + Duration::from_secs(60);
+    Schedule {
+        seed,
+        actions,
+        healed_at,
+        ends_at: healed_at + SETTLE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_gives_the_same_schedule_every_time() {
+        let a = schedule(7);
+        let b = schedule(7);
+        assert_eq!(a.actions, b.actions);
+        assert_ne!(a.actions, schedule(8).actions);
+    }
+
+    #[test]
+    fn every_fault_ends_before_the_heal() {
+        for seed in 0..1000 {
+            let s = schedule(seed);
+            assert!(s.actions.windows(2).all(|w| w[0].0 <= w[1].0));
+            assert!(s.actions.iter().all(|(at, _)| *at < s.healed_at));
+        }
+    }
+}
