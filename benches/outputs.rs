@@ -24,7 +24,8 @@
 //! fresh encoder every time: the first batch of a series after a start. `otlp_gzip` is the
 //! OTLP output over HTTP (gzip while the request is written, level 1 as the InfluxDB
 //! output's), `otlp_then_gzip` the same request written whole and then gzipped,
-//! `otlp_grpc_gzip6` the gRPC protocol's work (tonic gzips at level 6).
+//! `otlp_grpc_gzip6` the gRPC protocol's work (tonic gzips at level 6). Each shape prints
+//! its batch's body sizes (bytes on the wire per output) to stderr first.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -156,6 +157,26 @@ fn from_samples(c: &mut Criterion<ThreadCpuTime>) {
             })
         });
         let mut otlp = OtlpEncoder::new(Names::Telegraf);
+        // Each output's body for this batch, in bytes (wire bytes, for docs/benchmarks.md).
+        {
+            let lp_len = lp.len();
+            let influx = vcollect::sink::influx::gzip(&lp).len();
+            let rw_body = rw.encode(&lp, Precision::Seconds).expect("line protocol");
+            let raw = otlp
+                .encode(&lp, Some("node-a"), Precision::Seconds)
+                .expect("line protocol");
+            let gz = otlp
+                .encode_gzip(&lp, Some("node-a"), Precision::Seconds)
+                .expect("line protocol");
+            eprintln!(
+                "{shape}: {samples} samples; bytes: line protocol {lp_len}, its gzip {influx}, \
+                 remote-write {}, OTLP {}, its gzip {}, at level 6 {}",
+                rw_body.body.len(),
+                raw.body.len(),
+                gz.body.len(),
+                gzip_at(&raw.body, 6).len()
+            );
+        }
         g.bench_function("otlp", |b| {
             b.iter(|| {
                 encode(&mut enc, &mut lp);

@@ -76,3 +76,39 @@ fn bad_lines_are_errors_naming_the_line_and_the_cause() {
     assert!(split_series(b"m,a=").is_err());
     assert!(split_series(b"m,=b").is_err());
 }
+
+proptest::proptest! {
+    #[test]
+    fn a_field_key_ends_where_the_byte_at_a_time_scan_says(
+        b in proptest::collection::vec(
+            proptest::prop_oneof![
+                4 => proptest::sample::select(b"ab_=, \n\\\x80\xff".to_vec()),
+                1 => proptest::prelude::any::<u8>(),
+            ],
+            0..40,
+        ),
+        start in 0usize..40,
+    ) {
+        let start = start.min(b.len());
+        let stop = |c| matches!(c, b'=' | b' ' | b',' | b'\n');
+        proptest::prop_assert_eq!(scan_field_key(&b, start), scan_name(&b, start, stop));
+    }
+}
+
+#[test]
+fn integers_of_every_length_read_or_overflow_as_they_should() {
+    assert_eq!(unsigned(b"0"), Some(0));
+    assert_eq!(
+        unsigned(b"9999999999999999999"),
+        Some(9_999_999_999_999_999_999)
+    );
+    assert_eq!(unsigned(b"18446744073709551615"), Some(u64::MAX));
+    assert_eq!(unsigned(b"18446744073709551616"), None);
+    assert_eq!(unsigned(b"99999999999999999999"), None);
+    assert_eq!(unsigned(b"000000000000000000001"), Some(1));
+    assert_eq!(unsigned(b"12a"), None);
+    assert_eq!(unsigned(b"1/"), None);
+    assert_eq!(unsigned(b""), None);
+    assert_eq!(signed(b"-9223372036854775808"), Some(i64::MIN));
+    assert_eq!(signed(b"9223372036854775808"), None);
+}
