@@ -64,14 +64,11 @@ pub async fn incoming(
 /// Channels that connect to the endpoint's `host:port` on the simulated network.
 pub fn dial() -> Dial {
     Arc::new(|ep: Endpoint| {
-        // hyper's HTTP/2 keep-alive measures idleness on the real clock (its timer's `now`),
-        // so its pings would go out at moments of real time: one a day, never in a schedule.
-        ep.http2_keep_alive_interval(std::time::Duration::from_secs(86_400))
-            .connect_with_connector_lazy(tower::service_fn(|uri: Uri| async move {
-                let host = uri.host().unwrap_or_default().to_string();
-                let port = uri.port_u16().unwrap_or(80);
-                let s = turmoil::net::TcpStream::connect((host.as_str(), port)).await?;
-                Ok::<_, io::Error>(TokioIo::new(s))
-            }))
+        ep.connect_with_connector_lazy(tower::service_fn(|uri: Uri| async move {
+            let host = uri.host().unwrap_or_default().to_string();
+            let port = uri.port_u16().unwrap_or(80);
+            let s = turmoil::net::TcpStream::connect((host.as_str(), port)).await?;
+            Ok::<_, io::Error>(TokioIo::new(s))
+        }))
     })
 }
