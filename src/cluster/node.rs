@@ -99,14 +99,8 @@ impl Node {
     ) -> Result<Node, Error>
     where
         I: futures::Stream<Item = Result<IO, E>> + Send + 'static,
-        IO: tokio::io::AsyncRead
-            + tokio::io::AsyncWrite
-            + tonic::transport::server::Connected
-            + Unpin
-            + Send
-            + 'static,
-        IO::ConnectInfo: Clone + Send + Sync + 'static,
-        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+        IO: super::server::Conn,
+        E: Into<super::server::AcceptError>,
     {
         let cc = cfg
             .cluster

@@ -24,6 +24,31 @@ use super::snapshot_stream::{self, SnapshotEnvelope};
 use super::state::{Command, Response as CmdResponse};
 use super::TypeConfig;
 
+/// A connection a node serves: a TCP stream, or the simulation's. (A trait with a blanket
+/// impl, so that `serve` and `Node::start_on` name one bound.)
+pub(crate) trait Conn:
+    tokio::io::AsyncRead
+    + tokio::io::AsyncWrite
+    + tonic::transport::server::Connected<ConnectInfo: Clone + Send + Sync + 'static>
+    + Unpin
+    + Send
+    + 'static
+{
+}
+
+impl<T> Conn for T where
+    T: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected<ConnectInfo: Clone + Send + Sync + 'static>
+        + Unpin
+        + Send
+        + 'static
+{
+}
+
+/// The error of accepting a connection.
+pub(crate) type AcceptError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Starts serving the connections of `incoming` (a TCP listener's, or the simulation's)
 /// until `stop` is cancelled.
 pub(crate) fn serve<I, IO, E>(
@@ -34,14 +59,8 @@ pub(crate) fn serve<I, IO, E>(
 ) -> Result<JoinHandle<()>, Error>
 where
     I: futures::Stream<Item = Result<IO, E>> + Send + 'static,
-    IO: tokio::io::AsyncRead
-        + tokio::io::AsyncWrite
-        + tonic::transport::server::Connected
-        + Unpin
-        + Send
-        + 'static,
-    IO::ConnectInfo: Clone + Send + Sync + 'static,
-    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    IO: Conn,
+    E: Into<AcceptError>,
 {
     let check = CheckToken::new(edge.local.cluster.token.as_ref());
     let raft_svc = pb::raft_server::RaftServer::new(RaftService { edge: edge.clone() })
