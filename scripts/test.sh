@@ -17,8 +17,8 @@
 #               (cluster-tests/run.sh --package)
 #   simulate    the deterministic simulation of the cluster (scripts/simulate.sh): the
 #               regression seeds replayed twice, then a fixed number of seeded fault schedules;
-#               built in the background from the start and run in the background during the
-#               container stage (both at nice 19), so the stage mostly collects their output
+#               built and run in the background during the container stage (at nice 19), so
+#               the stage mostly collects their output
 #   fuzz        libFuzzer on the parsers of untrusted input (scripts/fuzz.sh, 60 s per target,
 #               one target per core at a time); the targets are built in the background
 #               from the start, at nice 19
@@ -162,13 +162,11 @@ fi
 if [ $quick = 0 ] && enabled fuzz VCOLLECT_SKIP_FUZZ; then
   background fuzz_build nice -n 19 scripts/fuzz.sh --build
 fi
-# The simulation's optimised build (profile `sim`: minutes of CPU), like the fuzz targets'.
-if [ $quick = 0 ] && enabled simulate VCOLLECT_SKIP_SIMULATION; then
-  background simulate_build nice -n 19 scripts/simulate.sh --build
-fi
-# simulate_run: the seeds, started where the machine waits most (the container stage).
+# simulate_run: the simulation's optimised build (profile `sim`: minutes of CPU) and its seeds,
+# in the background at nice 19, started where the machine waits most (the container stage):
+# started earlier, it slowed the CPU-bound stages (clippy, nextest's build, release) by as
+# much as it took.
 simulate_run() {
-  await simulate_build
   background simulate_run nice -n 19 scripts/simulate.sh --regressions \
     --seeds "${VCOLLECT_SIMULATION_SEEDS:-150}"
 }
