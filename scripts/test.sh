@@ -34,7 +34,7 @@
 #   VCOLLECT_SKIP_CLUSTER_TESTS=1    skips the container stage
 #   VCOLLECT_SKIP_FUZZ=1             skips the fuzz stage
 #   VCOLLECT_SKIP_SIMULATION=1       skips the simulate stage
-#   VCOLLECT_SIMULATION_SEEDS=N      schedules the simulate stage runs (default 150)
+#   VCOLLECT_SIMULATION_SEEDS=N      schedules the simulate stage runs (default 100)
 #   VCOLLECT_FUZZ_SECONDS=N          fuzzes N seconds per target (default 60)
 #   VCOLLECT_SKIP_RELEASE=1          skips the release stage (the container stage then
 #                                    deploys `cargo build --release`)
@@ -168,7 +168,7 @@ fi
 # much as it took.
 simulate_run() {
   background simulate_run nice -n 19 scripts/simulate.sh --regressions \
-    --seeds "${VCOLLECT_SIMULATION_SEEDS:-150}"
+    --seeds "${VCOLLECT_SIMULATION_SEEDS:-100}"
 }
 
 if want structure; then
