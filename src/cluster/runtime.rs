@@ -1,11 +1,16 @@
-//! openraft's async runtime: tokio, with a random number generator the simulation can seed.
+//! What the simulation replaces under a node, in one place; everywhere else it is tokio's or
+//! the operating system's.
 //!
-//! openraft draws its election timeouts and tick jitter from `AsyncRuntime::thread_rng`.
-//! Tokio's runtime for openraft answers with the operating system's entropy, so two runs of
-//! one simulated schedule would elect at different moments and diverge. This runtime is
-//! tokio's in every other respect; its generator is seeded per thread from the operating
-//! system, unless [`seed`] set a seed for the thread (the simulation runs every node on one
-//! thread, and seeds it once per schedule).
+//! * [`Runtime`]: openraft's async runtime. openraft draws its election timeouts and tick
+//!   jitter from `AsyncRuntime::thread_rng`; tokio's runtime for openraft answers with the
+//!   operating system's entropy, so two runs of one simulated schedule would elect at
+//!   different moments. This one is tokio's in every other respect; its generator is seeded
+//!   per thread from the operating system, unless [`seed`] set a seed for the thread (the
+//!   simulation runs every node on one thread, and seeds it once per schedule).
+//!   [`random_u64`] draws from the same generator (the store's incarnation).
+//! * [`wall_ms`]: the wall clock (status, cycle reports); simulated time in the simulation.
+//! * [`blocking`]: blocking work (the store's syncs), inline in the simulation.
+//! * [`disk_fault`]: the simulation's failing disks; never a fault outside it.
 
 use std::cell::RefCell;
 use std::future::Future;

@@ -150,10 +150,6 @@ pub struct StatusReport {
     pub vcenters: Vec<VcenterStatus>,
 }
 
-pub(crate) fn now_ms() -> i64 {
-    super::runtime::wall_ms()
-}
-
 fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -534,9 +530,9 @@ impl fmt::Display for StatusReport {
                 "TOOK",
                 "ERRORS",
             ],
-            &self.member_rows(now_ms()),
+            &self.member_rows(crate::cluster::runtime::wall_ms()),
         ))?;
-        self.fmt_events(f, now_ms())?;
+        self.fmt_events(f, crate::cluster::runtime::wall_ms())?;
         self.fmt_errors(f)
     }
 }
@@ -704,7 +700,7 @@ pub(crate) mod tests {
                     .into_iter()
                     .collect(),
                 events_key: Some(1234),
-                events_time: Some(now_ms() / 1000 - 12),
+                events_time: Some(crate::cluster::runtime::wall_ms() / 1000 - 12),
                 events_reader: Some(2),
             }],
             voters: vec![1, 2, 3],
@@ -727,7 +723,7 @@ pub(crate) mod tests {
                         vcenter: "vc1".into(),
                         entities: 40,
                         samples: 400,
-                        ended_unix_ms: now_ms() - 3000,
+                        ended_unix_ms: crate::cluster::runtime::wall_ms() - 3000,
                         duration_ms: 1200,
                         errors: 0,
                         ..Default::default()

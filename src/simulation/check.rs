@@ -44,12 +44,9 @@ pub struct Checker {
 
 impl Checker {
     pub fn new(world: &World, nodes: usize) -> Checker {
-        let mut buckets: Vec<u32> = world.targets.iter().map(|t| t.bucket).collect();
-        buckets.sort_unstable();
-        buckets.dedup();
         Checker {
             marks: vec![BTreeMap::new(); nodes],
-            buckets,
+            buckets: world.buckets.clone(),
             ..Checker::default()
         }
     }

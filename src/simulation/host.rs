@@ -106,15 +106,11 @@ async fn probe(i: usize, world: Shared, assignment: Arc<ClusterAssignment>) {
         let claim = assignment.collecting().then(|| {
             let snap = assignment.snapshot(super::world::VCENTER);
             let w = lock(&world);
-            let mut held: Vec<u32> = w
-                .targets
+            w.buckets
                 .iter()
-                .map(|t| t.bucket)
+                .copied()
                 .filter(|b| snap.owns(*b))
-                .collect();
-            held.sort_unstable();
-            held.dedup();
-            held
+                .collect()
         });
         lock(&world).claims[i] = claim;
     }

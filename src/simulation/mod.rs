@@ -54,40 +54,18 @@ pub struct Outcome {
     pub owned_after_heal: Option<Duration>,
 }
 
-/// A directory for the nodes' data: on tmpfs where there is one (sled syncs every write).
-fn data_dir(seed: u64) -> std::io::Result<tempfile_dir::Dir> {
-    let base = PathBuf::from("/dev/shm");
-    let base = if base.is_dir() {
-        base
+/// A directory for the nodes' data, removed when dropped: on tmpfs where there is one (sled
+/// syncs every write).
+fn data_dir() -> std::io::Result<tempfile::TempDir> {
+    let shm = PathBuf::from("/dev/shm");
+    let base = if shm.is_dir() {
+        shm
     } else {
         std::env::temp_dir()
     };
-    tempfile_dir::Dir::new(base.join(format!("vcollect-sim-{}-{seed}", std::process::id())))
-}
-
-/// A directory removed when dropped.
-mod tempfile_dir {
-    use std::path::{Path, PathBuf};
-
-    pub struct Dir(PathBuf);
-
-    impl Dir {
-        pub fn new(path: PathBuf) -> std::io::Result<Dir> {
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path)?;
-            Ok(Dir(path))
-        }
-
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    tempfile::Builder::new()
+        .prefix("vcollect-sim-")
+        .tempdir_in(base)
 }
 
 /// Runs the schedule of `seed` and checks every invariant.
@@ -139,7 +117,7 @@ pub fn run_schedule(schedule: Schedule) -> Outcome {
 fn drive(schedule: &Schedule, world: &Shared, checker: &mut check::Checker) -> Result<(), String> {
     crate::cluster::runtime::seed(schedule.seed);
     crate::cluster::runtime::set_wall_offset_ms(0);
-    let dir = data_dir(schedule.seed).map_err(|e| format!("cannot make a data dir: {e}"))?;
+    let dir = data_dir().map_err(|e| format!("cannot make a data dir: {e}"))?;
     host::prepare(dir.path()).map_err(|e| format!("cannot write the node files: {e}"))?;
     let mut sim = turmoil::Builder::new()
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH as u64))

@@ -37,6 +37,8 @@ pub struct View {
 /// Everything outside the nodes, shared by the hosts and the driver (all on one thread).
 pub struct World {
     pub targets: Arc<Vec<Target>>,
+    /// The buckets the targets fall in, sorted.
+    pub buckets: Vec<u32>,
     moids: HashMap<String, usize>,
     /// Per entity: seconds behind vCenter's clock its samples are posted.
     pub lag: Vec<i64>,
@@ -114,8 +116,12 @@ impl World {
             .enumerate()
             .map(|(i, t)| (t.entity.moid.clone(), i))
             .collect();
+        let mut buckets: Vec<u32> = targets.iter().map(|t| t.bucket).collect();
+        buckets.sort_unstable();
+        buckets.dedup();
         World {
             targets: Arc::new(targets),
+            buckets,
             moids,
             lag: vec![NORMAL_LAG; ENTITIES],
             posted: vec![grid(EPOCH - NORMAL_LAG); ENTITIES],
