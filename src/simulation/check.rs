@@ -245,7 +245,9 @@ impl Checker {
                 .get(VCENTER)
                 .is_some_and(|s| s.owners.iter().all(|o| o.as_ref().is_some_and(active)))
         });
-        if owned && world.views.iter().all(Option::is_some) {
+        let every_expected_runs = (world.views.iter().zip(&world.expected))
+            .all(|(view, expected)| view.is_some() || !expected);
+        if owned && every_expected_runs {
             self.owned_after_heal = Some(now);
         }
     }

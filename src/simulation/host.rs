@@ -12,7 +12,7 @@ use crate::secret::Secret;
 
 use super::collector;
 use super::net;
-use super::schedule::NODES;
+use super::schedule::{NODES, SPARE};
 use super::world::{lock, Shared, View};
 
 /// The port every node listens on.
@@ -28,9 +28,12 @@ pub fn name(i: usize) -> String {
     format!("n{}", i + 1)
 }
 
-/// The configuration of node `i`, its data under `dir`.
+/// The configuration of node `i`, its data under `dir`. The bootstrap set's nodes list each
+/// other; the spare lists them and itself (the first `bootstrap_expect` of the sorted list
+/// are the set, so it is outside it and joins).
 fn config(i: usize, dir: &Path) -> Result<Config, String> {
-    let peers: Vec<String> = (0..NODES)
+    let listed = if i == SPARE { SPARE + 1 } else { NODES };
+    let peers: Vec<String> = (0..listed)
         .map(|p| format!("\"{}:{PORT}\"", name(p)))
         .collect();
     let text = format!(
@@ -130,7 +133,9 @@ pub async fn admin(world: Shared) -> Result<(), Box<dyn std::error::Error>> {
             continue;
         };
         let mut outcome = String::new();
-        for i in 0..NODES {
+        // Only the started nodes: turmoil cannot resolve a host that does not exist yet.
+        let started = lock(&world).started();
+        for i in started {
             let addr = format!("{}:{PORT}", name(i));
             match Client::new(&addr, &opts).admin(&op).await {
                 Ok(reply) => {

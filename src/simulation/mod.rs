@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::cluster::AdminOp;
-use schedule::{Action, Schedule, NODES};
+use schedule::{Action, Schedule, MAX_NODES, NODES, SPARE};
 use world::{lock, Shared, World, EPOCH};
 
 pub use world::Stats;
@@ -76,8 +76,8 @@ pub fn run(seed: u64) -> Outcome {
 /// Runs `schedule` and checks every invariant.
 pub fn run_schedule(schedule: Schedule) -> Outcome {
     let seed = schedule.seed;
-    let world: Shared = Arc::new(Mutex::new(World::new(seed, NODES)));
-    let mut checker = check::Checker::new(&lock(&world), NODES);
+    let world: Shared = Arc::new(Mutex::new(World::new(seed, MAX_NODES)));
+    let mut checker = check::Checker::new(&lock(&world), MAX_NODES);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         drive(&schedule, &world, &mut checker)
     }));
@@ -128,8 +128,7 @@ fn drive(schedule: &Schedule, world: &Shared, checker: &mut check::Checker) -> R
         .rng_seed(schedule.seed)
         .build();
     for i in 0..NODES {
-        let (w, d) = (world.clone(), dir.path().to_path_buf());
-        sim.host(host::name(i), move || host::run(i, d.clone(), w.clone()));
+        start(&mut sim, world, dir.path(), i);
     }
     let w = world.clone();
     sim.host("admin", move || host::admin(w.clone()));
@@ -137,8 +136,9 @@ fn drive(schedule: &Schedule, world: &Shared, checker: &mut check::Checker) -> R
     let mut next_check = Duration::ZERO;
     let mut healed = false;
     let mut nodes = Nodes {
-        down: [false; NODES],
-        disk_failed: [false; NODES],
+        down: [false; MAX_NODES],
+        disk_failed: [false; MAX_NODES],
+        removed: [false; MAX_NODES],
         dir: dir.path().to_path_buf(),
     };
     loop {
@@ -173,17 +173,28 @@ fn drive(schedule: &Schedule, world: &Shared, checker: &mut check::Checker) -> R
     }
 }
 
-/// Carries out one action of the schedule.
 /// What the driver knows of the nodes' processes and disks.
 struct Nodes {
     /// Killed, not restarted yet.
-    down: [bool; NODES],
+    down: [bool; MAX_NODES],
     /// Its disk failed since it last started: restarted once the disk works again.
-    disk_failed: [bool; NODES],
+    disk_failed: [bool; MAX_NODES],
+    /// Gone for good ([`Action::Replace`]): never restarted.
+    removed: [bool; MAX_NODES],
     /// Where the nodes' data directories are.
     dir: PathBuf,
 }
 
+/// Starts node `i` as a turmoil host; the checks expect it to run from now on.
+fn start(sim: &mut turmoil::Sim<'_>, world: &Shared, dir: &std::path::Path, i: usize) {
+    let (w, d) = (world.clone(), dir.to_path_buf());
+    sim.host(host::name(i), move || host::run(i, d.clone(), w.clone()));
+    let mut w = lock(world);
+    w.hosts[i] = true;
+    w.expected[i] = true;
+}
+
+/// Carries out one action of the schedule.
 fn apply(
     sim: &mut turmoil::Sim<'_>,
     world: &Shared,
@@ -208,7 +219,7 @@ fn apply(
         Action::DiskWorks(i) => disk_works(sim, world, checker, nodes, *i),
         Action::Partition(a, b) => sim.partition(n(*a), n(*b)),
         Action::PartitionOneWay(a, b) => sim.partition_oneway(n(*a), n(*b)),
-        Action::RepairAll => repair_all(sim),
+        Action::RepairAll => repair_all(sim, world),
         Action::Slow(a, b, d) => sim.set_link_max_message_latency(n(*a), n(*b), *d),
         Action::Fast(a, b) => {
             sim.set_link_max_message_latency(n(*a), n(*b), Duration::from_millis(20))
@@ -231,6 +242,21 @@ fn apply(
         Action::TransferLeader => lock(world)
             .admin
             .push_back(AdminOp::TransferLeader { to: None }),
+        Action::Replace(old) => replace(sim, world, nodes, *old),
+        Action::Remove(old) => lock(world).admin.push_back(AdminOp::Remove {
+            node: n(*old),
+            force: false,
+        }),
+    }
+}
+
+/// `old` dies for good; the spare starts on an empty disk and joins.
+fn replace(sim: &mut turmoil::Sim<'_>, world: &Shared, nodes: &mut Nodes, old: usize) {
+    kill(sim, world, nodes, old);
+    nodes.removed[old] = true;
+    lock(world).expected[old] = false;
+    if !lock(world).expected[SPARE] {
+        start(sim, world, &nodes.dir, SPARE);
     }
 }
 
@@ -264,21 +290,31 @@ fn disk_works(
 }
 
 fn restart(sim: &mut turmoil::Sim<'_>, checker: &mut check::Checker, nodes: &mut Nodes, i: usize) {
-    if nodes.down[i] {
+    if nodes.down[i] && !nodes.removed[i] {
         nodes.down[i] = false;
         checker.restarted(i);
         sim.bounce(host::name(i));
     }
 }
 
-fn repair_all(sim: &mut turmoil::Sim<'_>) {
-    for a in 0..NODES {
-        for b in 0..NODES {
+fn repair_all(sim: &mut turmoil::Sim<'_>, world: &Shared) {
+    for (a, b) in started_pairs(world) {
+        sim.repair_oneway(host::name(a), host::name(b));
+    }
+}
+
+/// Every ordered pair of nodes that were ever started (turmoil knows only those hosts).
+fn started_pairs(world: &Shared) -> Vec<(usize, usize)> {
+    let started = lock(world).started();
+    let mut pairs = Vec::new();
+    for &a in &started {
+        for &b in &started {
             if a != b {
-                sim.repair_oneway(host::name(a), host::name(b));
+                pairs.push((a, b));
             }
         }
     }
+    pairs
 }
 
 /// Ends every fault: the network whole and fast, every node running, the sink up, vCenter
@@ -290,19 +326,11 @@ fn heal(
     nodes: &mut Nodes,
 ) {
     lock(world).note("heal");
-    repair_all(sim);
-    for a in 0..NODES {
-        for b in 0..NODES {
-            if a != b {
-                sim.set_link_max_message_latency(
-                    host::name(a),
-                    host::name(b),
-                    Duration::from_millis(20),
-                );
-            }
-        }
+    repair_all(sim, world);
+    for (a, b) in started_pairs(world) {
+        sim.set_link_max_message_latency(host::name(a), host::name(b), Duration::from_millis(20));
     }
-    for i in 0..NODES {
+    for i in 0..MAX_NODES {
         disk_works(sim, world, checker, nodes, i);
         restart(sim, checker, nodes, i);
     }
@@ -310,10 +338,14 @@ fn heal(
     w.sink_down = false;
     w.lag.fill(world::NORMAL_LAG);
     w.fail_percent = 0;
-    for i in 0..NODES {
-        w.admin.push_back(AdminOp::Undrain {
-            node: host::name(i),
-        });
+    for i in 0..MAX_NODES {
+        let node = host::name(i);
+        if nodes.removed[i] {
+            // Asked again: the remove the schedule made may have been refused (no quorum).
+            w.admin.push_back(AdminOp::Remove { node, force: false });
+        } else if w.expected[i] {
+            w.admin.push_back(AdminOp::Undrain { node });
+        }
     }
 }
 

@@ -7,8 +7,13 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
-/// Nodes in a simulated cluster.
+/// Nodes in a simulated cluster: its bootstrap set.
 pub const NODES: usize = 3;
+/// The spare node (`n4`): not in the bootstrap set, started empty when a schedule replaces
+/// a node ([`Action::Replace`]), and then joins as an admin's new machine does.
+pub const SPARE: usize = NODES;
+/// Every node a schedule can have: the bootstrap set and the spare.
+pub const MAX_NODES: usize = NODES + 1;
 
 /// What the driver does to the world at one moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +60,11 @@ pub enum Action {
     },
     /// The node's disk works again (and the node restarts if its store failed meanwhile).
     DiskWorks(usize),
+    /// The node dies for good (its machine is gone) and the spare starts on an empty disk:
+    /// it joins the cluster through its peers.
+    Replace(usize),
+    /// An admin removes the dead node (`vcollect remove`), through any node.
+    Remove(usize),
 }
 
 impl fmt::Display for Action {
@@ -79,6 +89,8 @@ impl fmt::Display for Action {
             Action::DiskFails { node, full: true } => write!(f, "n{}'s disk is full", node + 1),
             Action::DiskFails { node, full: false } => write!(f, "n{}'s fsyncs fail", node + 1),
             Action::DiskWorks(n) => write!(f, "n{}'s disk works again", n + 1),
+            Action::Replace(n) => write!(f, "n{} is gone for good; n{} starts", n + 1, SPARE + 1),
+            Action::Remove(n) => write!(f, "admin: remove n{}", n + 1),
         }
     }
 }
@@ -149,7 +161,26 @@ pub fn schedule(seed: u64) -> Schedule {
         actions.push((at, start));
         actions.push((at + lasts, end));
     }
+    actions.extend(replacement(seed));
     Schedule::new(seed, actions)
+}
+
+/// One schedule in five replaces a node: it dies for good, the spare joins, and 5 to 40 s
+/// later an admin removes the dead one. Drawn from a generator of its own, so that the other
+/// faults of a seed are the same with or without it.
+fn replacement(seed: u64) -> Vec<(Duration, Action)> {
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x4e0d_e5ba_7e00_0001);
+    if !rng.random_ratio(1, 5) {
+        return Vec::new();
+    }
+    let old = rng.random_range(0..NODES);
+    let at =
+        FIRST_FAULT + Duration::from_millis(rng.random_range(0..FAULT_WINDOW.as_millis() as u64));
+    let remove_after = Duration::from_millis(rng.random_range(5_000..40_000));
+    vec![
+        (at, Action::Replace(old)),
+        (at + remove_after, Action::Remove(old)),
+    ]
 }
 
 impl Schedule {
@@ -176,6 +207,25 @@ mod tests {
         let b = schedule(7);
         assert_eq!(a.actions, b.actions);
         assert_ne!(a.actions, schedule(8).actions);
+    }
+
+    #[test]
+    fn some_schedules_replace_a_node_and_remove_it_after() {
+        let replacing: Vec<Schedule> = (0..200)
+            .map(schedule)
+            .filter(|s| {
+                s.actions
+                    .iter()
+                    .any(|(_, a)| matches!(a, Action::Replace(_)))
+            })
+            .collect();
+        assert!((20..=80).contains(&replacing.len()), "{}", replacing.len());
+        for s in replacing {
+            let at = |want: fn(&Action) -> bool| s.actions.iter().position(|(_, a)| want(a));
+            let replaced = at(|a| matches!(a, Action::Replace(_))).unwrap();
+            let removed = at(|a| matches!(a, Action::Remove(_))).unwrap();
+            assert!(replaced < removed, "seed {}", s.seed);
+        }
     }
 
     #[test]

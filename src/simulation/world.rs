@@ -59,6 +59,10 @@ pub struct World {
     pub claims: Vec<Option<Vec<u32>>>,
     /// Per node, while it runs and has joined.
     pub views: Vec<Option<View>>,
+    /// Per node: started as a turmoil host (the spare only once a schedule replaces a node).
+    pub hosts: Vec<bool>,
+    /// Per node: expected to run once the schedule heals (started, and not gone for good).
+    pub expected: Vec<bool>,
     /// The calls' fault and latency draws.
     rng: SmallRng,
     /// What happened, in order: the trace a failing seed prints.
@@ -99,6 +103,11 @@ pub fn grid(ts: i64) -> i64 {
 }
 
 impl World {
+    /// The nodes started as turmoil hosts so far.
+    pub fn started(&self) -> Vec<usize> {
+        (0..self.hosts.len()).filter(|i| self.hosts[*i]).collect()
+    }
+
     pub fn new(seed: u64, nodes: usize) -> World {
         let targets: Vec<Target> = (0..ENTITIES)
             .map(|i| {
@@ -132,6 +141,8 @@ impl World {
             admin: Default::default(),
             claims: vec![None; nodes],
             views: vec![None; nodes],
+            hosts: vec![false; nodes],
+            expected: vec![false; nodes],
             rng: SmallRng::seed_from_u64(seed ^ 0x5eed_cafe),
             trace: Vec::new(),
             stats: Stats::default(),
