@@ -10,6 +10,8 @@
 # the profile, once a second still 8-9 %, which the benchmark then charged to collection).
 #   scripts/steady.sh [CLUSTERS HOSTS_PER_CLUSTER VMS_PER_CLUSTER]
 #   CYCLES=5 WARM=2 BIN=target/release/vcollect KINDS=realtime scripts/steady.sh
+#   COLLECT_EXTRA='max_query_entities = 256' scripts/steady.sh
+#                                     more [collect] keys, one TOML line each
 #   FORMAT=normal scripts/steady.sh   (the QueryPerf format, csv by default as the agent's own
 #                                     default; also prints answer bytes per sample)
 #   VSAN=on VCSIM_FLAGS=-vsan scripts/steady.sh
@@ -44,6 +46,7 @@ password_file = "$work/pw"
 [collect]
 interval = "20s"
 format = "${FORMAT:-csv}"
+${COLLECT_EXTRA:-}
 $(if [ "${KINDS:-all}" = realtime ]; then
   printf 'cluster_metric_exclude = ["*"]\ndatastore_metric_exclude = ["*"]\nresource_pool_metric_exclude = ["*"]\n'
 fi)
