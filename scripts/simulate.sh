@@ -12,6 +12,9 @@
 # `--cfg tokio_unstable` lets turmoil seed each simulated host's tokio runtime, whose
 # `select!` otherwise picks among ready branches at random: without it a replay may differ.
 # Only this profile is built with it.
+#
+# VCOLLECT_SIM_STALL=<steps>:<ms> makes the driver sleep ms of real time every steps steps (20 ms
+# of simulated time each), as a loaded machine would: a replay's trace must not change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTFLAGS="${RUSTFLAGS:-} --cfg tokio_unstable"

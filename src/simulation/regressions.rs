@@ -1,6 +1,6 @@
 //! Schedules that once broke an invariant, kept so that they stay fixed: CI replays each
 //! twice (`vcollect-simulate --regressions`) and fails on a violation (two traces that
-//! differ are reported: replays are not yet exact on a loaded machine). Each keeps its actions as they were found (the generator may change) and its seed
+//! differ are reported: a server's h2 still reads the real clock). Each keeps its actions as they were found (the generator may change) and its seed
 //! (which still draws the network's and openraft's randomness).
 
 use std::time::Duration;
