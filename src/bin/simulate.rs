@@ -197,6 +197,7 @@ fn mix(outcomes: &[Outcome]) {
                 Action::TransferLeader => "leader transfer",
                 Action::DiskFails { full: true, .. } => "full disk",
                 Action::DiskFails { full: false, .. } => "fsync failure",
+                Action::Replace(_) => "node replaced (join, remove)",
                 _ => continue,
             };
             *kinds.entry(k).or_default() += 1;
