@@ -41,12 +41,12 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    // The nodes' own logs, for a replay: RUST_LOG=vcollect=debug (no wall-clock stamps, so
-    // that two replays compare line by line).
+    // The nodes' own logs, for a replay: RUST_LOG=vcollect=debug, stamped with simulated time
+    // (not the wall clock: two replays compare line by line, and a line matches the trace).
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .without_time()
+            .with_timer(SimTime)
             .with_writer(std::io::stderr)
             .init();
     }
@@ -216,4 +216,16 @@ fn mix(outcomes: &[Outcome]) {
         .max()
         .unwrap_or_default();
     println!("longest overlap {longest:?}, every bucket owned at most {slowest:?} after the heal");
+}
+
+/// Stamps the nodes' log lines with simulated time (deterministic, unlike the wall clock).
+struct SimTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        match turmoil::sim_elapsed() {
+            Some(t) => write!(w, "{:9.3}", t.as_secs_f64()),
+            None => write!(w, "{:>9}", "-"),
+        }
+    }
 }

@@ -54,6 +54,7 @@ pub(crate) fn collecting(core: &Core) -> bool {
         caught_up: core
             .first_leader_commit()
             .is_some_and(|c| c == 0 || m.last_applied.as_ref().is_some_and(|a| a.index >= c)),
+        behind: core.behind_for(m.last_applied.as_ref().map_or(0, |a| a.index)),
     };
     in_contact(&contact, core.local.cluster.failure_timeout)
 }
@@ -71,6 +72,9 @@ struct Contact {
     /// Any other role: its replica has applied what the first leader that reached this
     /// process had committed. Until then it may say what the node owned before it stopped.
     caught_up: bool,
+    /// Any other role: since its leader told it a commit index its replica has not applied
+    /// yet (`None`: it applied all it was told).
+    behind: Option<Duration>,
 }
 
 /// The rule that keeps two nodes from collecting one bucket: a node collects only while its
@@ -80,7 +84,11 @@ struct Contact {
 /// up with what its first leader had committed: its disk still says what it owned before it
 /// stopped, and if the leader changes before it catches up (the simulation's seed 1277: a
 /// new leader that could not reach it), it would collect those buckets for a whole
-/// `failure_timeout` beside their new owners.
+/// `failure_timeout` beside their new owners. And a follower whose replica has been behind
+/// its leader's commit index for half of `failure_timeout` stops too: it hears its leader
+/// but not the log (a slow link on which heartbeats get through and entries time out), so
+/// it cannot know that its buckets moved (the simulation's seed 572: 6 s without the entries
+/// that took its buckets away).
 fn in_contact(c: &Contact, failure_timeout: Duration) -> bool {
     match c.state {
         // A leader that is its only voter is its own quorum: openraft refreshes
@@ -91,7 +99,11 @@ fn in_contact(c: &Contact, failure_timeout: Duration) -> bool {
         ServerState::Shutdown => false,
         // Followers, learners, and candidates (which were followers a moment ago: they stop
         // when the timeout their leader's silence started runs out).
-        _ => c.caught_up && c.since_leader.is_some_and(|d| d < failure_timeout),
+        _ => {
+            c.caught_up
+                && c.since_leader.is_some_and(|d| d < failure_timeout)
+                && c.behind.is_none_or(|d| d < failure_timeout / 2)
+        }
     }
 }
 
@@ -266,6 +278,7 @@ mod tests {
             quorum_ack_age: None,
             since_leader: None,
             caught_up: true,
+            behind: None,
         }
     }
 
@@ -320,6 +333,21 @@ mod tests {
             "its replica may still say what it owned before it stopped"
         );
         c.caught_up = true;
+        assert!(in_contact(&c, FT));
+    }
+
+    #[test]
+    fn a_follower_whose_replica_lags_its_leader_stops() {
+        let mut c = contact(ServerState::Follower);
+        c.since_leader = Some(Duration::from_millis(100));
+        c.behind = Some(Duration::from_millis(200));
+        assert!(in_contact(&c, FT), "a commit on its way");
+        c.behind = Some(FT / 2);
+        assert!(
+            !in_contact(&c, FT),
+            "it hears its leader but not the log: its buckets may have moved"
+        );
+        c.behind = None;
         assert!(in_contact(&c, FT));
     }
 

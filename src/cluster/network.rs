@@ -10,7 +10,8 @@
 //! there, not from when the request arrived: over a link slower than the RPC deadline, or cut
 //! one way, the follower still hears a leader that no longer hears it, and would go on
 //! collecting the buckets the leader has meanwhile moved (the simulation found this; see
-//! `cluster::assignment`).
+//! `cluster::assignment`). To a member its replica has marked `down`, the leader says at least
+//! `failure_timeout` ([`told_age`]): it no longer counts that member, whatever it heard since.
 //!
 //! Snapshots go in chunks over `StreamSnapshot` ([`super::snapshot_stream`]); a peer that
 //! answers `UNIMPLEMENTED` (release 0.1) gets them whole over the unary `InstallSnapshot`, and
@@ -20,6 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
@@ -36,6 +38,7 @@ use serde::Serialize;
 use super::error::Error;
 use super::rpc::{self, pb, Peers, RaftClient};
 use super::snapshot_stream::{self, SnapshotEnvelope};
+use super::state::{ClusterState, NodeState};
 use super::{NodeId, TypeConfig, Vote};
 
 /// The gRPC metadata key of an AppendEntries' acknowledgement age: milliseconds since the
@@ -46,17 +49,42 @@ pub const ACK_AGE: &str = "vcollect-ack-age-ms";
 /// When each follower last answered an AppendEntries, kept across connections.
 type Acks = Arc<Mutex<BTreeMap<NodeId, Instant>>>;
 
+/// The [`ACK_AGE`] a leader tells a follower it last heard `heard` ago: that, or at least
+/// `failure_timeout` when its replica has marked the follower `down`. A member marked down
+/// owns nothing and stays down until it has answered steadily (`decide::liveness`), so what
+/// the leader heard of it meanwhile must not keep it collecting. Without this (the simulation's
+/// seed 572), a follower on a slow link whose heartbeats got through now and then was marked
+/// down after 3 s without an answer, heard a fresh age from the next answered heartbeat, and
+/// collected the buckets its replica still gave it (the log entries that moved them could not
+/// get through) beside their new owners.
+fn told_age(heard: Duration, down: bool, failure_timeout: Duration) -> Duration {
+    if down {
+        heard.max(failure_timeout)
+    } else {
+        heard
+    }
+}
+
 /// Creates a [`Connection`] per replication target.
 pub struct NetworkFactory {
     peers: Arc<Peers>,
     acks: Acks,
+    /// The leader's replica: which members it has marked down.
+    state: watch::Receiver<Arc<ClusterState>>,
+    failure_timeout: Duration,
 }
 
 impl NetworkFactory {
-    pub fn new(peers: Arc<Peers>) -> Self {
+    pub fn new(
+        peers: Arc<Peers>,
+        state: watch::Receiver<Arc<ClusterState>>,
+        failure_timeout: Duration,
+    ) -> Self {
         NetworkFactory {
             peers,
             acks: Acks::default(),
+            state,
+            failure_timeout,
         }
     }
 }
@@ -77,6 +105,8 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             client: self.peers.raft(&node.addr).map_err(|e| e.to_string()),
             unary_snapshots: false,
             acks: self.acks.clone(),
+            state: self.state.clone(),
+            failure_timeout: self.failure_timeout,
         }
     }
 }
@@ -89,6 +119,8 @@ pub struct Connection {
     /// The peer has no `StreamSnapshot` (release 0.1): send snapshots whole.
     unary_snapshots: bool,
     acks: Acks,
+    state: watch::Receiver<Arc<ClusterState>>,
+    failure_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,11 +202,21 @@ impl Connection {
         self.reply(res)
     }
 
-    /// [`ACK_AGE`] for the next AppendEntries to this peer.
+    /// [`ACK_AGE`] for the next AppendEntries to this peer ([`told_age`]).
     fn ack_age(&self) -> Option<tonic::metadata::AsciiMetadataValue> {
-        let acks = self.acks.lock().unwrap_or_else(|p| p.into_inner());
-        let ms = acks.get(&self.target)?.elapsed().as_millis() as u64;
-        Some(ms.into())
+        let heard = {
+            let acks = self.acks.lock().unwrap_or_else(|p| p.into_inner());
+            acks.get(&self.target)?.elapsed()
+        };
+        let down = self
+            .state
+            .borrow()
+            .members
+            .nodes
+            .get(&self.target)
+            .is_some_and(|m| m.state == NodeState::Down);
+        let age = told_age(heard, down, self.failure_timeout);
+        Some((age.as_millis() as u64).into())
     }
 
     /// Streams a snapshot in chunks; a peer without `StreamSnapshot` gets it whole with
@@ -396,7 +438,9 @@ mod tests {
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
         );
         let opts = ClientOptions::new(None, Duration::from_secs(2));
-        let mut factory = NetworkFactory::new(Arc::new(Peers::new(opts)));
+        let (_state_tx, state) = watch::channel(Arc::new(ClusterState::default()));
+        let mut factory =
+            NetworkFactory::new(Arc::new(Peers::new(opts)), state, Duration::from_secs(2));
         let mut conn = factory.new_client(2, &BasicNode::new(addr)).await;
         let size = 2 * CHUNK + 3;
         for round in 1..=2 {
@@ -420,5 +464,16 @@ mod tests {
             assert!(conn.unary_snapshots);
         }
         server.abort();
+    }
+
+    #[test]
+    fn a_member_marked_down_is_told_it_was_not_heard_for_failure_timeout() {
+        let ft = Duration::from_secs(3);
+        let ms = Duration::from_millis;
+        assert_eq!(told_age(ms(40), false, ft), ms(40));
+        assert_eq!(told_age(ms(4000), false, ft), ms(4000));
+        // Down: an answer a moment ago does not count until liveness marks it active.
+        assert_eq!(told_age(ms(40), true, ft), ft);
+        assert_eq!(told_age(ms(4000), true, ft), ms(4000));
     }
 }

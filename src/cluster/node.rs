@@ -596,7 +596,11 @@ async fn run_raft(
 ) -> Result<(), Error> {
     let (log, sm) = local.take_stores()?;
     let config = Arc::new(raft_config(&local.cluster)?);
-    let network = NetworkFactory::new(local.peers.clone());
+    let network = NetworkFactory::new(
+        local.peers.clone(),
+        local.state.clone(),
+        local.cluster.failure_timeout,
+    );
     let raft = Raft::new(id, config, network, log, sm).await?;
     let core = Arc::new(Core::new(local.clone(), id, raft));
     // From here the edges serve Raft's RPCs: the other bootstrap nodes' votes may arrive

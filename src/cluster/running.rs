@@ -66,6 +66,9 @@ pub(crate) struct Core {
     /// replica has applied that far, what it says of ownership may be from before the process
     /// stopped (see `assignment::in_contact`).
     first_commit: Mutex<Option<u64>>,
+    /// The oldest leader commit index its replica had not applied when it heard it, and when
+    /// it heard it (`None`: caught up with all it heard). See [`behind`].
+    behind: Mutex<Option<(u64, Instant)>>,
     /// Wakes the controller early (a join, an admin change).
     pub kick: Notify,
 }
@@ -81,6 +84,28 @@ fn contact(last: Option<Instant>, now: Instant, ago: Option<Duration>) -> Option
     Some(last.map_or(at, |l| l.max(at)))
 }
 
+/// What this node's replica is behind after an AppendEntries that arrived at `now` with the
+/// leader's commit index `commit`, when it had applied `applied`: the commit index it still
+/// has to apply and since when it knows of it. `prev` is kept while it is not applied (the
+/// oldest counts); once applied, the new commit index starts its own wait.
+///
+/// A follower whose heartbeats get through but whose log entries do not (a slow link: each
+/// AppendEntries that carries entries times out, and openraft backs off) hears its leader but
+/// does not learn that its buckets moved: its replica says it still owns them (see
+/// `assignment::in_contact`).
+fn behind(
+    prev: Option<(u64, Instant)>,
+    commit: u64,
+    applied: u64,
+    now: Instant,
+) -> Option<(u64, Instant)> {
+    match prev {
+        Some((c, at)) if applied < c => Some((c, at)),
+        _ if applied < commit => Some((commit, now)),
+        _ => None,
+    }
+}
+
 impl Core {
     pub fn new(local: Arc<Local>, id: NodeId, raft: Raft) -> Core {
         Core {
@@ -89,6 +114,7 @@ impl Core {
             raft,
             last_contact: Mutex::new(None),
             first_commit: Mutex::new(None),
+            behind: Mutex::new(None),
             kick: Notify::new(),
         }
     }
@@ -108,12 +134,37 @@ impl Core {
         *last = contact(*last, Instant::now(), ago);
     }
 
-    /// Notes the leader's commit index of an accepted AppendEntries (only the first counts).
+    /// Notes the leader's commit index of an accepted AppendEntries (the first for
+    /// [`Core::first_leader_commit`]; each for [`Core::behind_for`]).
     pub fn note_leader_commit(&self, index: Option<u64>) {
-        let mut first = self.first_commit.lock().unwrap_or_else(|p| p.into_inner());
-        if first.is_none() {
-            *first = Some(index.unwrap_or(0));
+        let commit = index.unwrap_or(0);
+        {
+            let mut first = self.first_commit.lock().unwrap_or_else(|p| p.into_inner());
+            if first.is_none() {
+                *first = Some(commit);
+            }
         }
+        let applied = self.applied();
+        let mut b = self.behind.lock().unwrap_or_else(|p| p.into_inner());
+        *b = behind(*b, commit, applied, Instant::now());
+    }
+
+    /// The index this node's replica has applied (0: nothing).
+    pub fn applied(&self) -> u64 {
+        use openraft::async_runtime::WatchReceiver;
+        self.raft
+            .metrics()
+            .borrow_watched()
+            .last_applied
+            .as_ref()
+            .map_or(0, |l| l.index)
+    }
+
+    /// How long this node's replica has been behind a commit index its leader told it
+    /// (`None`: it has applied all it was told).
+    pub fn behind_for(&self, applied: u64) -> Option<Duration> {
+        let b = *self.behind.lock().unwrap_or_else(|p| p.into_inner());
+        b.filter(|(c, _)| applied < *c).map(|(_, at)| at.elapsed())
     }
 
     /// The leader's commit index this process first heard (`None`: no leader reached it yet).
@@ -230,6 +281,25 @@ fn retryable(e: &Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn behind_counts_from_the_oldest_commit_not_applied() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // Caught up: nothing to wait for.
+        assert_eq!(behind(None, 14, 14, t0), None);
+        // Told of commit 16 with 14 applied: behind since now.
+        assert_eq!(behind(None, 16, 14, t0), Some((16, t0)));
+        // Later heartbeats do not restart the wait while 16 is not applied.
+        assert_eq!(behind(Some((16, t0)), 18, 14, t0 + ms(900)), Some((16, t0)));
+        assert_eq!(behind(Some((16, t0)), 15, 15, t0 + ms(900)), Some((16, t0)));
+        // Once 16 is applied, the next commit it lacks waits from when it is told.
+        assert_eq!(
+            behind(Some((16, t0)), 18, 16, t0 + ms(900)),
+            Some((18, t0 + ms(900)))
+        );
+        assert_eq!(behind(Some((16, t0)), 18, 18, t0 + ms(900)), None);
+    }
 
     #[test]
     fn contact_counts_from_when_the_leader_last_heard_us() {

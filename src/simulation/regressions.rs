@@ -99,4 +99,26 @@ pub const REGRESSIONS: &[Regression] = &[
             (168_920, Action::OnTime),
         ],
     },
+    Regression {
+        seed: 572,
+        found: "a link slow up to 291 ms: heartbeats got through now and then, log entries \
+                did not (each timed out, and openraft backed off); the leader marked the \
+                follower down and moved its buckets, the next answered heartbeat gave the \
+                follower a fresh acknowledgement age, and its replica, without the entries \
+                that moved them, said it still owned them: it collected them beside their new \
+                owners for more than 3 s; fixed: a member marked down is told at least \
+                failure_timeout (cluster/network.rs, told_age), and a follower whose replica \
+                has been behind its leader's commit index for failure_timeout / 2 stops \
+                (cluster/assignment.rs, in_contact)",
+        actions: &[
+            (61_720, Action::Slow(0, 2, ms(291))),
+            (82_080, Action::FailCalls(55)),
+            (84_040, Action::Replace(2)),
+            (100_160, Action::Remove(2)),
+            (116_200, Action::Fast(0, 2)),
+            (119_860, Action::Kill(0)),
+            (131_320, Action::FailCalls(0)),
+            (151_820, Action::Restart(0)),
+        ],
+    },
 ];
