@@ -245,8 +245,8 @@ impl Checker {
                 .get(VCENTER)
                 .is_some_and(|s| s.owners.iter().all(|o| o.as_ref().is_some_and(active)))
         });
-        let every_expected_runs = (world.views.iter().zip(&world.expected))
-            .all(|(view, expected)| view.is_some() || !expected);
+        let every_expected_runs =
+            (0..world.views.len()).all(|i| world.views[i].is_some() || !world.expected(i));
         if owned && every_expected_runs {
             self.owned_after_heal = Some(now);
         }

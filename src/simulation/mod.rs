@@ -138,7 +138,6 @@ fn drive(schedule: &Schedule, world: &Shared, checker: &mut check::Checker) -> R
     let mut nodes = Nodes {
         down: [false; MAX_NODES],
         disk_failed: [false; MAX_NODES],
-        removed: [false; MAX_NODES],
         dir: dir.path().to_path_buf(),
     };
     let stall = stall();
@@ -199,8 +198,6 @@ struct Nodes {
     down: [bool; MAX_NODES],
     /// Its disk failed since it last started: restarted once the disk works again.
     disk_failed: [bool; MAX_NODES],
-    /// Gone for good ([`Action::Replace`]): never restarted.
-    removed: [bool; MAX_NODES],
     /// Where the nodes' data directories are.
     dir: PathBuf,
 }
@@ -209,9 +206,7 @@ struct Nodes {
 fn start(sim: &mut turmoil::Sim<'_>, world: &Shared, dir: &std::path::Path, i: usize) {
     let (w, d) = (world.clone(), dir.to_path_buf());
     sim.host(host::name(i), move || host::run(i, d.clone(), w.clone()));
-    let mut w = lock(world);
-    w.hosts[i] = true;
-    w.expected[i] = true;
+    lock(world).hosts[i] = true;
 }
 
 /// Carries out one action of the schedule.
@@ -226,7 +221,7 @@ fn apply(
     let n = host::name;
     match action {
         Action::Kill(i) => kill(sim, world, nodes, *i),
-        Action::Restart(i) => restart(sim, checker, nodes, *i),
+        Action::Restart(i) => restart(sim, world, checker, nodes, *i),
         Action::DiskFails { node, full } => {
             let kind = if *full {
                 std::io::ErrorKind::StorageFull
@@ -273,9 +268,11 @@ fn apply(
 /// `old` dies for good; the spare starts on an empty disk and joins.
 fn replace(sim: &mut turmoil::Sim<'_>, world: &Shared, nodes: &mut Nodes, old: usize) {
     kill(sim, world, nodes, old);
-    nodes.removed[old] = true;
-    lock(world).expected[old] = false;
-    if !lock(world).expected[SPARE] {
+    let mut w = lock(world);
+    w.removed[old] = true;
+    let spare_started = w.hosts[SPARE];
+    drop(w);
+    if !spare_started {
         start(sim, world, &nodes.dir, SPARE);
     }
 }
@@ -305,12 +302,18 @@ fn disk_works(
     crate::cluster::runtime::set_disk_fault(&nodes.dir.join(host::name(i)), None);
     if std::mem::take(&mut nodes.disk_failed[i]) {
         kill(sim, world, nodes, i);
-        restart(sim, checker, nodes, i);
+        restart(sim, world, checker, nodes, i);
     }
 }
 
-fn restart(sim: &mut turmoil::Sim<'_>, checker: &mut check::Checker, nodes: &mut Nodes, i: usize) {
-    if nodes.down[i] && !nodes.removed[i] {
+fn restart(
+    sim: &mut turmoil::Sim<'_>,
+    world: &Shared,
+    checker: &mut check::Checker,
+    nodes: &mut Nodes,
+    i: usize,
+) {
+    if nodes.down[i] && !lock(world).removed[i] {
         nodes.down[i] = false;
         checker.restarted(i);
         sim.bounce(host::name(i));
@@ -352,7 +355,7 @@ fn heal(
     }
     for i in 0..MAX_NODES {
         disk_works(sim, world, checker, nodes, i);
-        restart(sim, checker, nodes, i);
+        restart(sim, world, checker, nodes, i);
     }
     let mut w = lock(world);
     w.sink_down = false;
@@ -360,10 +363,10 @@ fn heal(
     w.fail_percent = 0;
     for i in 0..MAX_NODES {
         let node = host::name(i);
-        if nodes.removed[i] {
+        if w.removed[i] {
             // Asked again: the remove the schedule made may have been refused (no quorum).
             w.admin.push_back(AdminOp::Remove { node, force: false });
-        } else if w.expected[i] {
+        } else if w.expected(i) {
             w.admin.push_back(AdminOp::Undrain { node });
         }
     }

@@ -61,8 +61,8 @@ pub struct World {
     pub views: Vec<Option<View>>,
     /// Per node: started as a turmoil host (the spare only once a schedule replaces a node).
     pub hosts: Vec<bool>,
-    /// Per node: expected to run once the schedule heals (started, and not gone for good).
-    pub expected: Vec<bool>,
+    /// Per node: gone for good ([`super::schedule::Action::Replace`]); never restarted.
+    pub removed: Vec<bool>,
     /// The calls' fault and latency draws.
     rng: SmallRng,
     /// What happened, in order: the trace a failing seed prints.
@@ -108,6 +108,12 @@ impl World {
         (0..self.hosts.len()).filter(|i| self.hosts[*i]).collect()
     }
 
+    /// Whether node `i` is expected to run once the schedule heals: started, and not gone for
+    /// good.
+    pub fn expected(&self, i: usize) -> bool {
+        self.hosts[i] && !self.removed[i]
+    }
+
     pub fn new(seed: u64, nodes: usize) -> World {
         let targets: Vec<Target> = (0..ENTITIES)
             .map(|i| {
@@ -142,7 +148,7 @@ impl World {
             claims: vec![None; nodes],
             views: vec![None; nodes],
             hosts: vec![false; nodes],
-            expected: vec![false; nodes],
+            removed: vec![false; nodes],
             rng: SmallRng::seed_from_u64(seed ^ 0x5eed_cafe),
             trace: Vec::new(),
             stats: Stats::default(),
