@@ -380,26 +380,41 @@ async fn a_type_vsan_refuses_does_not_hold_back_the_others() {
     assert!(!rows.is_empty(), "{stdout}");
 }
 
-/// Waits until the late host's newest sample has caught up with the other's; their samples'
-/// timestamps.
-async fn caught_up(influx: &Influx) -> (Vec<i64>, Vec<i64>) {
-    let m = "vsphere_vsan_performance_hostdomclient";
-    let by_host = common::poll(
+/// Waits until the late host's newest sample has caught up with the other's. Its caller
+/// then stops the agent and reads the samples ([`samples_by_host`]): a cycle writes the
+/// window's samples before the late ones asked again, so a read taken here may fall
+/// between the two writes (a gap in CI, 2026-12-07, that the next write closed); the agent
+/// finishes its cycle in flight before it exits.
+async fn caught_up(influx: &Influx) {
+    common::poll(
         "the late host caught up",
         Duration::from_secs(120),
         || async {
             let t = influx
-                .timestamps_by_tag("vsphere", m, "iops_read", "hostname")
+                .timestamps_by_tag("vsphere", LATE_MEASUREMENT, "iops_read", "hostname")
                 .await;
             let last = |h: &str| t.get(h).and_then(|s| s.last().copied());
             let done = t.len() == 2
                 && last("DC0_C0_H1").is_some()
                 && last("DC0_C0_H1") >= last("DC0_C0_H0");
-            done.then_some(t)
+            done.then_some(())
         },
     )
     .await;
-    let host = |h: &str| by_host[h].iter().copied().collect();
+}
+
+const LATE_MEASUREMENT: &str = "vsphere_vsan_performance_hostdomclient";
+
+/// Both hosts' sample timestamps, once the agent has stopped.
+async fn samples_by_host(influx: &Influx) -> (Vec<i64>, Vec<i64>) {
+    let t = influx
+        .timestamps_by_tag("vsphere", LATE_MEASUREMENT, "iops_read", "hostname")
+        .await;
+    let host = |h: &str| {
+        t.get(h)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    };
     (host("DC0_C0_H0"), host("DC0_C0_H1"))
 }
 
@@ -443,9 +458,10 @@ async fn a_late_host_loses_no_sample(api_version: Option<&str>) -> serde_json::V
     // Two queries with the host behind: its samples then come, and must all arrive.
     asked_again(&sim, "the late host asked again", 120).await;
     sim.control("vsanlag=0s&host=DC0_C0_H1").await;
-    let (h0, h1) = caught_up(&influx).await;
+    caught_up(&influx).await;
     common::sigterm(agent.id().expect("agent pid"));
     let _ = agent.wait().await;
+    let (h0, h1) = samples_by_host(&influx).await;
     assert!(
         h1.windows(2).all(|w| w[1] - w[0] == INTERVAL),
         "a gap in the late host's samples: {h1:?}"
@@ -481,7 +497,7 @@ async fn a_wholly_late_host_loses_no_sample(restart: bool) {
         vsan_metric_include = [\"performance.host-domclient\"]\nvsan_metric_skip_verify = true\n";
     let cfg = config::write(dir.path(), &[Vc::new("vc1", &sim)], &influx.url(), collect);
     let mut agent = common::spawn_agent(&cfg, Some(&dir.path().join("agent.log")));
-    let m = "vsphere_vsan_performance_hostdomclient";
+    let m = LATE_MEASUREMENT;
     common::poll("both hosts written", Duration::from_secs(90), || async {
         let t = influx
             .timestamps_by_tag("vsphere", m, "iops_read", "hostname")
@@ -501,9 +517,10 @@ async fn a_wholly_late_host_loses_no_sample(restart: bool) {
     if restart {
         agent = common::spawn_agent(&cfg, Some(&dir.path().join("agent2.log")));
     }
-    let (h0, h1) = caught_up(&influx).await;
+    caught_up(&influx).await;
     common::sigterm(agent.id().expect("agent pid"));
     let _ = agent.wait().await;
+    let (h0, h1) = samples_by_host(&influx).await;
     assert!(
         h1.windows(2).all(|w| w[1] - w[0] == INTERVAL),
         "a gap in the wholly late host's samples: {h1:?}"
