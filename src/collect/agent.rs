@@ -2,7 +2,11 @@
 //! shutdown (`vcollect agent`).
 //!
 //! Each vCenter runs on its own loop, so a slow or failing vCenter never delays or stops the
-//! others. Shutdown is graceful: a cycle in flight finishes (its window is written and its
+//! others. Each loop is a task of its own on the runtime's workers, not polled by the thread
+//! that awaits [`Collector::run`] (the main thread's `block_on`): the HTTP connections its
+//! calls use are driven on those workers, and a cycle polled elsewhere paid a thread hand-off
+//! (a futex wake and a park) for every answer chunk and every request (docs/benchmarks.md,
+//! "The collector on the workers"). Shutdown is graceful: a cycle in flight finishes (its window is written and its
 //! watermarks committed) before the loop ends and the session is logged out.
 
 use std::sync::Arc;
@@ -17,7 +21,8 @@ use super::vcenter::{until_next_tick, VcenterCollector};
 use crate::config::Config;
 use crate::sink::{Batch, Sink};
 
-/// Everything one node needs to collect.
+/// Everything one node needs to collect. Cheap to clone: each vCenter's task holds one.
+#[derive(Clone)]
 pub struct Collector {
     config: Arc<Config>,
     sink: Sink,
@@ -55,35 +60,54 @@ impl Collector {
     /// One cycle for every vCenter, concurrently. Returns a summary per vCenter; the caller
     /// prints it, so the cycle is not logged as well (each error is said once).
     pub async fn once(&self) -> Vec<CycleSummary> {
-        let runs = self.collectors().into_iter().map(|mut vc| async move {
-            let s = vc.cycle(self.assignment.as_ref(), &self.sink).await;
-            self.record(&s).await;
-            vc.close().await;
-            s
-        });
-        futures::future::join_all(runs).await
+        let runs: Vec<_> = self
+            .collectors()
+            .into_iter()
+            .map(|mut vc| {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let s = vc.cycle(me.assignment.as_ref(), &me.sink).await;
+                    me.record(&s).await;
+                    vc.close().await;
+                    s
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(runs.len());
+        for r in futures::future::join_all(runs).await {
+            out.push(r.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
+        }
+        out
     }
 
     /// Cycles every `collect.interval` (aligned to wall-clock multiples of it) until
-    /// `shutdown` is cancelled; the cycle in flight then finishes.
+    /// `shutdown` is cancelled; the cycle in flight then finishes. Dropping the returned
+    /// future (the daemon's grace period ran out) aborts the vCenters' tasks.
     pub async fn run(&self, shutdown: CancellationToken) {
         let interval = self.config.collect.interval;
-        let loops = self.collectors().into_iter().map(|mut vc| {
-            let shutdown = shutdown.clone();
-            async move {
+        let mut loops = tokio::task::JoinSet::new();
+        for mut vc in self.collectors() {
+            let (me, shutdown) = (self.clone(), shutdown.clone());
+            loops.spawn(async move {
                 loop {
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(until_next_tick(interval)) => {}
                     }
-                    let s = vc.cycle(self.assignment.as_ref(), &self.sink).await;
-                    self.report(&s).await;
+                    let s = vc.cycle(me.assignment.as_ref(), &me.sink).await;
+                    me.report(&s).await;
                 }
                 tracing::info!(vcenter = vc.name(), "stopped collecting");
                 vc.close().await;
+            });
+        }
+        while let Some(r) = loops.join_next().await {
+            if let Err(e) = r {
+                if e.is_panic() {
+                    std::panic::resume_unwind(e.into_panic());
+                }
             }
-        });
-        futures::future::join_all(loops).await;
+        }
     }
 
     /// Logs a cycle and records it.

@@ -21,8 +21,12 @@ pub async fn reported(
     concurrency: usize,
 ) -> Result<HashSet<MetricId>, Error> {
     let asked = sample(moids, MAX_SAMPLES);
-    let answers: Vec<(&str, Result<Vec<MetricId>, Error>)> = stream::iter(asked.iter().copied())
-        .map(|moid| async move {
+    // By index: a closure taking a `&str` (higher-ranked) would keep the collector's cycle
+    // future from being `Send`.
+    let asked = &asked;
+    let answers: Vec<(&str, Result<Vec<MetricId>, Error>)> = stream::iter(0..asked.len())
+        .map(|i| async move {
+            let moid = asked[i];
             (
                 moid,
                 client.available_metrics(kind, moid, interval_id).await,

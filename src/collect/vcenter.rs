@@ -515,11 +515,14 @@ impl VcenterCollector {
             historical_metrics: self.limits.historical(),
         };
         let jobs = calls::plan(specs, limits);
-        let all_ids = counters
+        // Collected, not a lazy iterator: one (a closure over references) held across the
+        // pipeline's await would keep the cycle's future from being `Send`.
+        let all_ids: Vec<i32> = counters
             .metric_ids
             .iter()
-            .flat_map(|ids| ids.iter().map(|m| m.counter_id));
-        let reported = Reported::new(all_ids.clone());
+            .flat_map(|ids| ids.iter().map(|m| m.counter_id))
+            .collect();
+        let reported = Reported::new(all_ids.iter().copied());
         let encoder = Encoder::new(&counters.catalog, all_ids)
             .with_datastores(d.inventory.datastores.clone())
             .reporting_to(reported.clone());

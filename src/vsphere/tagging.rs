@@ -94,9 +94,11 @@ async fn read(
         .get("list categories", &d.resource("category"))
         .await
         .map(Option::unwrap_or_default)?;
-    let categories: Vec<Category> = futures::stream::iter(ids.iter())
+    // Owned ids: a closure taking a reference (higher-ranked) would keep the collector's
+    // cycle future from being `Send`.
+    let categories: Vec<Category> = futures::stream::iter(ids)
         .map(|id| async move {
-            s.get::<Category>("get category", &d.object("category", id))
+            s.get::<Category>("get category", &d.object("category", &id))
                 .await
         })
         .buffer_unordered(IN_FLIGHT)
