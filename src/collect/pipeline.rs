@@ -317,9 +317,14 @@ async fn encode(
             marks.push((m.moid, newest));
         }
         if lines >= opts.batch_lines || buf.len() >= opts.batch_bytes {
+            // The next buffer as large as this one: a batch is cut after the entity that
+            // crosses `batch_bytes`, so it holds more than that, and a buffer of exactly
+            // `batch_bytes` was grown (a copy of the whole batch) once per batch. Pages not
+            // written are not resident.
+            let capacity = buf.capacity();
             let pending = Pending {
                 batch: Batch {
-                    body: std::mem::replace(&mut buf, Vec::with_capacity(opts.batch_bytes)),
+                    body: std::mem::replace(&mut buf, Vec::with_capacity(capacity)),
                     lines: std::mem::take(&mut lines),
                 },
                 marks: std::mem::take(&mut marks),
