@@ -122,7 +122,7 @@ fn main() -> ExitCode {
 /// arena keeps what was freed in it: with each vCenter's cycle on the runtime's workers, a
 /// 10,000-VM `once` run peaked at 51-55 MB instead of 46; with one arena at 44-45 MB, for
 /// the same CPU time (two arenas: 44-51 MB). Small blocks come from glibc's per-thread cache
-/// without the arena's lock (docs/benchmarks.md, "The collector on the workers"). Called
+/// without the arena's lock (docs/benchmarks.md, "Seventh pass"). Called
 /// before any other thread exists.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

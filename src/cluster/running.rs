@@ -150,7 +150,7 @@ impl Core {
     }
 
     /// The index this node's replica has applied (0: nothing).
-    pub fn applied(&self) -> u64 {
+    fn applied(&self) -> u64 {
         use openraft::async_runtime::WatchReceiver;
         self.raft
             .metrics()

@@ -3,10 +3,11 @@
 //!
 //! Each vCenter runs on its own loop, so a slow or failing vCenter never delays or stops the
 //! others. Each loop is a task of its own on the runtime's workers, not polled by the thread
-//! that awaits [`Collector::run`] (the main thread's `block_on`): the HTTP connections its
-//! calls use are driven on those workers, and a cycle polled elsewhere paid a thread hand-off
-//! (a futex wake and a park) for every answer chunk and every request (docs/benchmarks.md,
-//! "The collector on the workers"). Shutdown is graceful: a cycle in flight finishes (its window is written and its
+//! that awaits [`Collector::run`] (the main thread's `block_on`): two vCenters' cycles run on
+//! two cores at once, and a call's connection and its reader share a worker (the CPU this
+//! saves is within the measurements' noise: docs/benchmarks.md, "Seventh pass").
+//!
+//! Shutdown is graceful: a cycle in flight finishes (its window is written and its
 //! watermarks committed) before the loop ends and the session is logged out.
 
 use std::sync::Arc;
