@@ -18,8 +18,9 @@
 #   --nodes N       number of node containers at first (default 3)
 #   --scenarios L   comma list out of leader-kill,follower-restart,partition,add-node,upgrade,
 #                   upgrade-from-release (default all but follower-restart, which the
-#                   process test a_follower_killed_and_restarted_rejoins_as_itself_and_gets_buckets_back
-#                   and the upgrade scenario's systemd stop/start of every node already prove)
+#                   simulation's kills and restarts, the process test
+#                   maintenance_of_a_follower_and_the_leader_loses_no_sample and the upgrade
+#                   scenario's systemd stop/start of every node already prove)
 #   --serial        run upgrade-from-release after the others on the same nodes; by default it
 #                   runs at the same time in a second lane (its own nodes, network, simulator
 #                   and InfluxDB, names from VCOLLECT_CT_LANE_B_*; output printed at the end)

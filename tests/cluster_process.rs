@@ -273,99 +273,6 @@ async fn the_leader_killed_with_sigkill_is_replaced_and_its_buckets_move() {
 /// watermarks; then a node dies. The nodes that take its buckets over must still write the
 /// samples vCenter delivers late: a watermark never passes them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn late_samples_of_a_dead_nodes_buckets_are_written_by_the_new_owners() {
-    let mut env = env(3, 3).await;
-    let st = form(&mut env, 3, &[341, 341, 342]).await;
-    let from = check::aligned_now() - 20;
-    env.wait_data(from, "first samples").await;
-
-    // Every host falls five minutes behind: vCenter has nothing newer for a while. Wait for a
-    // cycle whose window ends after a sample that is now late.
-    env.sim.set_lag(None, Duration::from_secs(300)).await;
-    let late_from = check::aligned_now() + 20;
-    poll(
-        "a cycle past a late sample",
-        Duration::from_secs(40),
-        || async { (check::aligned_now() >= late_from).then_some(()) },
-    )
-    .await;
-    tokio::time::sleep(INTERVAL + Duration::from_secs(1)).await;
-
-    let leader = st[0].leader().unwrap();
-    let fi = (0..3).find(|&i| st[i].node_id() != leader).unwrap();
-    let name = env.cluster.nodes[fi].name.clone();
-    let survivors: Vec<usize> = (0..3).filter(|&i| i != fi).collect();
-    env.cluster.kill(fi).await;
-    env.cluster
-        .wait_status(
-            "the dead node's buckets moved",
-            &survivors,
-            Duration::from_secs(15),
-            |s| s.member(&name).is_some_and(|m| m.buckets == 0) && s.spread() == [512, 512],
-        )
-        .await;
-    // The late samples arrive.
-    env.sim.set_lag(None, Duration::ZERO).await;
-    let to = check::aligned_now();
-    env.wait_data(to, "the late samples").await;
-    env.assert_no_gaps(from, to).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_follower_killed_and_restarted_rejoins_as_itself_and_gets_buckets_back() {
-    let mut env = env(3, 3).await;
-    let st = form(&mut env, 3, &[341, 341, 342]).await;
-    let from = check::aligned_now() - 20;
-    env.wait_data(from, "first samples").await;
-
-    let leader = st[0].leader().unwrap();
-    let fi = (0..3).find(|&i| st[i].node_id() != leader).unwrap();
-    let fid = st[fi].node_id();
-    let name = env.cluster.nodes[fi].name.clone();
-    let survivors: Vec<usize> = (0..3).filter(|&i| i != fi).collect();
-    env.cluster.kill(fi).await;
-    let (_, reassigned) = env
-        .cluster
-        .wait_status(
-            "the dead follower's buckets moved",
-            &survivors,
-            Duration::from_secs(15),
-            |s| {
-                s.member(&name)
-                    .is_some_and(|m| m.state == "down" && m.buckets == 0)
-                    && s.spread() == [512, 512]
-            },
-        )
-        .await;
-    println!("follower {fid} killed: its buckets moved after {reassigned:?}");
-    // Down for more than a sample period: the others collect its buckets meanwhile.
-    tokio::time::sleep(Duration::from_secs(20)).await;
-
-    env.cluster.start(fi);
-    let (back, rejoined) = env
-        .cluster
-        .wait_status(
-            "the restarted follower active with buckets",
-            &[0, 1, 2],
-            Duration::from_secs(30),
-            |s| settled(s, 3, &[341, 341, 342]),
-        )
-        .await;
-    assert_eq!(back[fi].node_id(), fid, "rejoined as itself");
-    let m = back[0].member(&name).unwrap();
-    assert_eq!((m.id, m.state.as_str()), (fid, "active"));
-    assert!(m.buckets >= 341, "{m:?}");
-    println!(
-        "follower {fid} restarted: active with {} buckets after {rejoined:?}",
-        m.buckets
-    );
-
-    let to = check::aligned_now() + 20;
-    env.wait_data(to, "samples after the restart").await;
-    env.assert_no_gaps(from, to).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fourth_node_with_an_empty_data_dir_joins_and_gets_its_share() {
     // Four peers in every configuration, bootstrap_expect 3: the fourth (last in sorted
     // order, outside the bootstrap set) only ever joins.
@@ -394,27 +301,17 @@ async fn a_fourth_node_with_an_empty_data_dir_joins_and_gets_its_share() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_partitioned_follower_stops_collecting_the_others_take_over_and_it_rejoins() {
-    partition_scenario(false).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_leader_stops_collecting_the_others_take_over_and_it_rejoins() {
-    partition_scenario(true).await;
-}
-
-/// One node (the leader or a follower) cut off from its peers but not from vCenter and
-/// InfluxDB, then healed.
-async fn partition_scenario(cut_leader: bool) {
+    // The leader cut off from its peers but not from vCenter and InfluxDB, then healed: the
+    // one partition through real sockets and iptables (a follower's, one-way cuts and slow
+    // links run in the simulation, docs/architecture.md).
     let mut env = env(3, 3).await;
     let st = form(&mut env, 3, &[341, 341, 342]).await;
     let from = check::aligned_now() - 20;
     env.wait_data(from, "first samples").await;
 
     let leader = st[0].leader().unwrap();
-    let ci = (0..3)
-        .find(|&i| (st[i].node_id() == leader) == cut_leader)
-        .unwrap();
+    let ci = (0..3).find(|&i| st[i].node_id() == leader).unwrap();
     let cid = st[ci].node_id();
     let name = env.cluster.nodes[ci].name.clone();
     let others: Vec<usize> = (0..3).filter(|&i| i != ci).collect();
@@ -435,8 +332,7 @@ async fn partition_scenario(cut_leader: bool) {
             },
         )
         .await;
-    let role = if cut_leader { "leader" } else { "follower" };
-    println!("{role} {cid} cut off: marked down, its buckets moved after {reassigned:?}");
+    println!("leader {cid} cut off: marked down, its buckets moved after {reassigned:?}");
     assert!(
         env.cluster.status(ci).await.is_none(),
         "the cut node is unreachable"
@@ -481,7 +377,7 @@ async fn partition_scenario(cut_leader: bool) {
         )
         .await;
     println!(
-        "healed: {role} {cid} active with {} buckets after {rejoined:?} ({:?}); term {term} -> {}",
+        "healed: leader {cid} active with {} buckets after {rejoined:?} ({:?}); term {term} -> {}",
         back[0].member(&name).unwrap().buckets,
         healed.elapsed(),
         back[0].term()
