@@ -214,26 +214,28 @@ impl Client {
 
     /// Sends one call built by `build` for the current session; on `NotAuthenticated`,
     /// re-logs in and sends it once more (rebuilt: MoRefs may change with the session).
-    pub(crate) async fn send<F>(
+    pub(crate) async fn send<F, B>(
         &self,
         method: &'static str,
         build: F,
     ) -> Result<reqwest::Response, Error>
     where
-        F: Fn(&ServiceContent) -> String,
+        F: Fn(&ServiceContent) -> B,
+        B: Into<soap::Envelope>,
     {
         self.send_to(Service::Vim, method, build).await
     }
 
     /// [`Self::send`] to one of the vCenter's SOAP services (vSAN's shares the session).
-    pub(crate) async fn send_to<F>(
+    pub(crate) async fn send_to<F, B>(
         &self,
         service: Service,
         method: &'static str,
         build: F,
     ) -> Result<reqwest::Response, Error>
     where
-        F: Fn(&ServiceContent) -> String,
+        F: Fn(&ServiceContent) -> B,
+        B: Into<soap::Envelope>,
     {
         let s = self.session();
         let t = &self.inner.transport;
@@ -243,7 +245,7 @@ impl Client {
                 method,
                 &s.sc.api_version,
                 s.cookie.as_deref(),
-                soap::envelope(&build(&s.sc)),
+                build(&s.sc).into().into_string(),
             )
             .await;
         match first {
@@ -255,7 +257,7 @@ impl Client {
                     method,
                     &s.sc.api_version,
                     s.cookie.as_deref(),
-                    soap::envelope(&build(&s.sc)),
+                    build(&s.sc).into().into_string(),
                 )
                 .await
             }

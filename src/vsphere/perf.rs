@@ -70,6 +70,18 @@ pub fn request_body(
     perf_manager: &str,
     specs: &[PerfQuerySpec],
 ) -> String {
+    let mut b = String::new();
+    write_request_body(&mut b, perf_manager_type, perf_manager, specs);
+    b
+}
+
+/// [`request_body`] written at the end of `b` (the call writes it into its envelope).
+pub(crate) fn write_request_body(
+    b: &mut String,
+    perf_manager_type: &str,
+    perf_manager: &str,
+    specs: &[PerfQuerySpec],
+) {
     let mut ids: Vec<(*const [MetricId], String)> = Vec::new();
     let mut size = 200;
     for s in specs {
@@ -84,14 +96,14 @@ pub fn request_body(
         // The spec's own elements: the entity, two times, maxSample, intervalId, format.
         size += ids[i].1.len() + s.moid.len() + 300;
     }
-    let mut b = String::with_capacity(size);
+    b.reserve(size);
     b.push_str(r#"<QueryPerf xmlns="urn:vim25">"#);
-    MoRef::new(perf_manager_type, perf_manager).write(&mut b, "_this");
+    MoRef::new(perf_manager_type, perf_manager).write(b, "_this");
     let mut times = TimeCache::default();
     let mut num = itoa::Buffer::new();
     for s in specs {
         b.push_str("<querySpec>");
-        MoRef::write_parts(&mut b, "entity", s.kind.vim_type(), &s.moid);
+        MoRef::write_parts(b, "entity", s.kind.vim_type(), &s.moid);
         if let Some(t) = s.start {
             b.push_str("<startTime>");
             b.push_str(times.format(t));
@@ -118,7 +130,6 @@ pub fn request_body(
         b.push_str("</format></querySpec>");
     }
     b.push_str("</QueryPerf>");
-    b
 }
 
 /// The `<metricId>` elements of one list.
@@ -1000,7 +1011,11 @@ impl Client {
         let started = Instant::now();
         let resp = self
             .send(METHOD, |sc| {
-                request_body(&sc.perf_manager.ty, &sc.perf_manager.value, specs)
+                // Written into the envelope: no copy of a body of a few hundred kilobytes.
+                let mut e = super::soap::Envelope::with_capacity(0);
+                let pm = &sc.perf_manager;
+                write_request_body(e.body(), &pm.ty, &pm.value, specs);
+                e
             })
             .await?;
         let stream = resp

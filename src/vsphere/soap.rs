@@ -109,15 +109,48 @@ impl ServiceContent {
     }
 }
 
+const ENVELOPE_HEAD: &str = r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>"#;
+const ENVELOPE_TAIL: &str = "</soapenv:Body></soapenv:Envelope>";
+
 /// Wraps a body element in a SOAP 1.1 envelope.
 pub(crate) fn envelope(body: &str) -> String {
-    let mut s = String::with_capacity(body.len() + 300);
-    s.push_str(
-        r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>"#,
-    );
-    s.push_str(body);
-    s.push_str("</soapenv:Body></soapenv:Envelope>");
-    s
+    let mut e = Envelope::with_capacity(body.len());
+    e.body().push_str(body);
+    e.into_string()
+}
+
+/// A SOAP 1.1 envelope whose body is written in place: a QueryPerf body is a few hundred
+/// kilobytes a call, written once instead of written and then copied into the envelope.
+pub(crate) struct Envelope(String);
+
+impl Envelope {
+    /// An envelope with room for a body of `body` bytes.
+    pub(crate) fn with_capacity(body: usize) -> Envelope {
+        let mut s = String::with_capacity(ENVELOPE_HEAD.len() + body + ENVELOPE_TAIL.len());
+        s.push_str(ENVELOPE_HEAD);
+        Envelope(s)
+    }
+
+    /// Where the body element is written (after the envelope's head).
+    pub(crate) fn body(&mut self) -> &mut String {
+        &mut self.0
+    }
+
+    /// The whole document.
+    pub(crate) fn into_string(mut self) -> String {
+        self.0.push_str(ENVELOPE_TAIL);
+        self.0
+    }
+}
+
+/// What a call's builder returns: a body element (wrapped, a copy) or an [`Envelope`]
+/// written in place.
+impl From<String> for Envelope {
+    fn from(body: String) -> Envelope {
+        let mut e = Envelope::with_capacity(body.len());
+        e.body().push_str(&body);
+        e
+    }
 }
 
 /// A SOAP fault: the vim25 fault type, the `faultstring`, and the managed object it names
