@@ -114,9 +114,7 @@ const ENVELOPE_TAIL: &str = "</soapenv:Body></soapenv:Envelope>";
 
 /// Wraps a body element in a SOAP 1.1 envelope.
 pub(crate) fn envelope(body: &str) -> String {
-    let mut e = Envelope::with_capacity(body.len());
-    e.body().push_str(body);
-    e.into_string()
+    Envelope::wrap(body).into_string()
 }
 
 /// A SOAP 1.1 envelope whose body is written in place: a QueryPerf body is a few hundred
@@ -129,6 +127,13 @@ impl Envelope {
         let mut s = String::with_capacity(ENVELOPE_HEAD.len() + body + ENVELOPE_TAIL.len());
         s.push_str(ENVELOPE_HEAD);
         Envelope(s)
+    }
+
+    /// An envelope around a copy of `body`.
+    fn wrap(body: &str) -> Envelope {
+        let mut e = Envelope::with_capacity(body.len());
+        e.body().push_str(body);
+        e
     }
 
     /// Where the body element is written (after the envelope's head).
@@ -147,9 +152,7 @@ impl Envelope {
 /// written in place.
 impl From<String> for Envelope {
     fn from(body: String) -> Envelope {
-        let mut e = Envelope::with_capacity(body.len());
-        e.body().push_str(&body);
-        e
+        Envelope::wrap(&body)
     }
 }
 
