@@ -331,68 +331,39 @@ async fn write_op(
     }
 }
 
-/// `leave`: the asked node transfers leadership if it leads, drains, waits, removes itself.
+/// `leave`: the asked node transfers leadership if it leads, drains, waits, removes itself
+/// ([`Client::leave`]); each step is printed as it is done.
 async fn leave(
     addr: &str,
     opts: &cluster::ClientOptions,
     json: bool,
     wait_timeout: std::time::Duration,
 ) -> anyhow::Result<ExitCode> {
-    let client = Client::new(addr, opts);
-    let report = match client.status(true).await {
-        Ok(r) => r,
-        Err(e) => return fail(json, e.explain()),
-    };
-    let me = report.node_id;
-    if me == 0 {
-        return fail(json, format!("the node at {addr} has not joined a cluster"));
-    }
     let mut lines = Vec::new();
-    let step = |line: String, lines: &mut Vec<String>| {
+    let step = |line: String| {
         if !json {
             out!("{line}");
         }
         lines.push(line);
     };
-    if report.leader_id == Some(me) {
-        let op = AdminOp::TransferLeader { to: None };
-        match client.admin(&op).await {
-            Ok(r) => step(r.message, &mut lines),
-            Err(e) => return fail(json, e.explain()),
+    let me = match Client::new(addr, opts).leave(wait_timeout, step).await {
+        Ok(me) => me,
+        Err(cluster::Error::NotReady) => {
+            return fail(json, format!("the node at {addr} has not joined a cluster"))
         }
-    }
-    let id = me.to_string();
-    let drained = match client.admin(&AdminOp::Drain { node: id.clone() }).await {
-        Ok(r) => r,
         Err(e) => return fail(json, e.explain()),
     };
-    step(drained.message.clone(), &mut lines);
-    match client
-        .wait_drained(&id, drained.drained.as_ref(), wait_timeout)
-        .await
-    {
-        Ok(w) => step(w.message, &mut lines),
-        Err(e) => return fail(json, e.explain()),
-    }
-    let op = AdminOp::Remove {
-        node: id,
-        force: false,
-    };
-    match client.admin(&op).await {
-        Ok(r) => step(r.message, &mut lines),
-        Err(e) => return fail(json, e.explain()),
-    }
-    step(
-        "this node has left: stop its service and wipe its data directory before reusing it".into(),
-        &mut lines,
-    );
+    let last = "this node has left: stop its service and wipe its data directory before reusing it";
     if json {
+        lines.push(last.into());
         out!(
             "{}",
             serde_json::to_string_pretty(
                 &serde_json::json!({"ok": true, "node_id": me, "steps": lines})
             )?
         );
+    } else {
+        out!("{last}");
     }
     Ok(ExitCode::SUCCESS)
 }

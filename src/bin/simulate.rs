@@ -198,6 +198,13 @@ fn mix(outcomes: &[Outcome]) {
                 Action::DiskFails { full: true, .. } => "full disk",
                 Action::DiskFails { full: false, .. } => "fsync failure",
                 Action::Replace(_) => "node replaced (join, remove)",
+                Action::Leave {
+                    stop_after: Some(_),
+                    ..
+                } => "node leaves, then stopped",
+                Action::Leave {
+                    stop_after: None, ..
+                } => "node leaves, runs on",
                 _ => continue,
             };
             *kinds.entry(k).or_default() += 1;

@@ -87,6 +87,40 @@ impl<'a> Client<'a> {
         })
     }
 
+    /// `vcollect leave`: the node asked hands the leadership on if it leads, drains, waits
+    /// (at most `wait_timeout`) until the new owners of its buckets collected past its last
+    /// window, and removes itself. Each step's account goes to `step` once it is done, so
+    /// that a failure later still shows what was done. Returns the node's id;
+    /// [`Error::NotReady`] if it has not joined a cluster.
+    pub async fn leave(
+        &self,
+        wait_timeout: Duration,
+        mut step: impl FnMut(String),
+    ) -> Result<NodeId, Error> {
+        let report = self.status(true).await?;
+        let me = report.node_id;
+        if me == 0 {
+            return Err(Error::NotReady);
+        }
+        if report.leader_id == Some(me) {
+            let op = AdminOp::TransferLeader { to: None };
+            step(self.admin(&op).await?.message);
+        }
+        let id = me.to_string();
+        let drained = self.admin(&AdminOp::Drain { node: id.clone() }).await?;
+        step(drained.message.clone());
+        let waited = self
+            .wait_drained(&id, drained.drained.as_ref(), wait_timeout)
+            .await?;
+        step(waited.message);
+        let op = AdminOp::Remove {
+            node: id,
+            force: false,
+        };
+        step(self.admin(&op).await?.message);
+        Ok(me)
+    }
+
     /// The node's status: the whole cluster's as the leader sees it, or with `local` only
     /// the node's own view.
     pub async fn status(&self, local: bool) -> Result<StatusReport, Error> {

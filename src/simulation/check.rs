@@ -231,7 +231,14 @@ impl Checker {
         if self.owned_after_heal.is_some() {
             return;
         }
-        let owned = world.views.iter().flatten().all(|v| {
+        // A node that left may run on, its replica no longer updated: only the members'.
+        let mut members = world
+            .views
+            .iter()
+            .zip(&world.removed)
+            .filter(|(_, gone)| !**gone)
+            .filter_map(|(v, _)| v.as_ref());
+        let owned = members.all(|v| {
             let state = v.state.borrow().clone();
             let active = |id: &u64| {
                 state

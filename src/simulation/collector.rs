@@ -11,7 +11,8 @@ use std::time::Duration;
 use crate::collect::assignment::Assignment;
 use crate::collect::cycle::cadence::{REALTIME, REALTIME_INTERVAL};
 use crate::collect::cycle::{plan, Commit, Positions, Settings};
-use crate::collect::MoidMap;
+use crate::collect::targets::Target;
+use crate::collect::{CycleSummary, MoidMap};
 use crate::vsphere::{EntityKind, MetricId, PerfFormat};
 
 use super::world::{lock, vcenter_now, Shared, VCENTER};
@@ -37,7 +38,9 @@ fn settings() -> Settings {
     }
 }
 
-/// Runs cycles every 20 s for as long as the node runs.
+/// Runs cycles every 20 s for as long as the node runs, and tells the assignment what each
+/// did, as the real agent does (a drain's wait reads it: `vcollect leave` waits for a cycle
+/// that covered nothing).
 pub async fn run<A: Assignment>(node: usize, world: Shared, assignment: Arc<A>) {
     let settings = settings();
     let targets = lock(&world).targets.clone();
@@ -46,27 +49,61 @@ pub async fn run<A: Assignment>(node: usize, world: Shared, assignment: Arc<A>) 
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if !assignment.collecting() {
-            continue;
+        let mut summary = CycleSummary::new(VCENTER);
+        if assignment.collecting() {
+            let cycle = Cycle {
+                node,
+                world: &world,
+                settings: &settings,
+                targets: &targets,
+            };
+            cycle.run(&*assignment, &mut positions, &mut summary).await;
+        } else {
+            summary.note = Some("not collecting: this node has no assignment now".into());
         }
+        assignment.report(&summary);
+    }
+}
+
+/// What one cycle reads.
+struct Cycle<'a> {
+    node: usize,
+    world: &'a Shared,
+    settings: &'a Settings,
+    targets: &'a [Target],
+}
+
+impl Cycle<'_> {
+    /// One cycle: plan, the calls, the commit; what it did goes into `summary`.
+    async fn run<A: Assignment>(
+        &self,
+        assignment: &A,
+        positions: &mut Positions,
+        summary: &mut CycleSummary,
+    ) {
         let snapshot = assignment.snapshot(VCENTER);
         let now = vcenter_now();
-        let plan = plan(&targets, &snapshot, &positions, &settings, now);
+        let plan = plan(self.targets, &snapshot, positions, self.settings, now);
         positions.planned(&plan);
+        summary.entities = plan.windows.len();
+        summary.queried = plan.specs.len();
         let mut durable: MoidMap<String, i64> = MoidMap::default();
         let mut refused = false;
         for call in plan.specs.chunks(PER_CALL) {
-            let latency = lock(&world).latency_ms();
+            let latency = lock(self.world).latency_ms();
             tokio::time::sleep(Duration::from_millis(latency)).await;
-            let mut w = lock(&world);
+            let mut w = lock(self.world);
             let Some(answer) = w.query(call, vcenter_now()) else {
+                summary.errors.push("a QueryPerf call failed".into());
                 continue;
             };
             if !w.write(&answer) {
                 refused = true;
+                summary.errors.push("the sink refused a write".into());
                 continue;
             }
             for (i, ts) in &answer {
+                summary.samples += ts.len() as u64;
                 if let Some(newest) = ts.last() {
                     durable.insert(w.targets[*i].entity.moid.clone(), *newest);
                 }
@@ -75,18 +112,22 @@ pub async fn run<A: Assignment>(node: usize, world: Shared, assignment: Arc<A>) 
         let updates = positions.advance(&plan, &durable, &snapshot);
         let decision = Commit::decide(true, refused, assignment.spool_is_durable());
         if decision != Commit::Yes || updates.is_empty() {
-            continue;
+            return;
         }
         let n = updates.len();
         let result = assignment.commit(VCENTER, updates).await;
-        let mut w = lock(&world);
+        let mut w = lock(self.world);
         w.stats.commits += 1;
-        if let Err(e) = result {
-            w.stats.failed_commits += 1;
-            w.note(format_args!(
-                "n{} commit of {n} watermarks failed: {e}",
-                node + 1
-            ));
+        match result {
+            Ok(()) => summary.watermarks = n,
+            Err(e) => {
+                w.stats.failed_commits += 1;
+                w.note(format_args!(
+                    "n{} commit of {n} watermarks failed: {e}",
+                    self.node + 1
+                ));
+                summary.errors.push(format!("commit failed: {e}"));
+            }
         }
     }
 }

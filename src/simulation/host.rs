@@ -13,12 +13,15 @@ use crate::secret::Secret;
 use super::collector;
 use super::net;
 use super::schedule::{NODES, SPARE};
-use super::world::{lock, Shared, View};
+use super::world::{lock, AdminTask, Shared, View};
 
 /// The port every node listens on.
 pub const PORT: u16 = 7000;
 /// `cluster.failure_timeout` of the simulated nodes.
 pub const FAILURE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long the admin's `vcollect leave` waits for the drain (`--wait-timeout`).
+const LEAVE_WAIT: Duration = Duration::from_secs(90);
 
 /// The cluster token of every node and the admin.
 const TOKEN: &str = "simulated-cluster-token";
@@ -127,10 +130,17 @@ pub async fn admin(world: Shared) -> Result<(), Box<dyn std::error::Error>> {
         ..ClientOptions::new(Some(Secret::new(TOKEN)), Duration::from_secs(2))
     };
     loop {
-        let op = lock(&world).admin.pop_front();
-        let Some(op) = op else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
+        let task = lock(&world).admin.pop_front();
+        let op = match task {
+            Some(AdminTask::Op(op)) => op,
+            Some(AdminTask::Leave { node, stop_after }) => {
+                tokio::spawn(leave(node, stop_after, world.clone(), opts.clone()));
+                continue;
+            }
+            None => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let mut outcome = String::new();
         // Only the started nodes: turmoil cannot resolve a host that does not exist yet.
@@ -146,5 +156,33 @@ pub async fn admin(world: Shared) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         lock(&world).note(format_args!("admin {op:?} {outcome}"));
+    }
+}
+
+/// `vcollect leave` against node `i`, with the CLI's own steps ([`Client::leave`]); then,
+/// `stop_after` after it returned (done or not), the node's service stopped for good.
+async fn leave(i: usize, stop_after: Option<Duration>, world: Shared, opts: ClientOptions) {
+    let addr = format!("{}:{PORT}", name(i));
+    let mut steps = Vec::new();
+    let left = Client::new(&addr, &opts)
+        .leave(LEAVE_WAIT, |s| steps.push(s))
+        .await;
+    {
+        let mut w = lock(&world);
+        let steps = steps.join("; ");
+        match left {
+            Ok(_) => {
+                w.left[i] = true;
+                w.note(format_args!("admin: n{} left: {steps}", i + 1));
+            }
+            Err(e) => w.note(format_args!(
+                "admin: n{}'s leave failed: {e} (done: {steps})",
+                i + 1
+            )),
+        }
+    }
+    if let Some(after) = stop_after {
+        tokio::time::sleep(after).await;
+        lock(&world).stops.push(i);
     }
 }

@@ -32,7 +32,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use crate::cluster::AdminOp;
 use schedule::{Action, Schedule, MAX_NODES, NODES, SPARE};
-use world::{lock, Shared, World, EPOCH};
+use world::{lock, AdminTask, Shared, World, EPOCH};
 
 pub use world::Stats;
 
@@ -163,6 +163,11 @@ fn drive(schedule: &Schedule, world: &Shared, checker: &mut check::Checker) -> R
             heal(&mut sim, world, checker, &mut nodes);
         }
         lock(world).post(EPOCH + now.as_secs() as i64);
+        let stops = std::mem::take(&mut lock(world).stops);
+        for i in stops {
+            lock(world).note(format_args!("n{}'s service is stopped for good", i + 1));
+            kill(&mut sim, world, &mut nodes, i);
+        }
         if now >= next_check {
             next_check += CHECK_EVERY;
             let mut w = lock(world);
@@ -250,19 +255,31 @@ fn apply(
         Action::OnTime => lock(world).lag.fill(world::NORMAL_LAG),
         Action::FailCalls(p) => lock(world).fail_percent = *p,
         Action::ClockJump(s) => crate::cluster::runtime::jump_wall_ms(s * 1000),
-        Action::Drain(i) => lock(world).admin.push_back(AdminOp::Drain { node: n(*i) }),
-        Action::Undrain(i) => lock(world)
-            .admin
-            .push_back(AdminOp::Undrain { node: n(*i) }),
-        Action::TransferLeader => lock(world)
-            .admin
-            .push_back(AdminOp::TransferLeader { to: None }),
+        Action::Drain(i) => admin(world, AdminOp::Drain { node: n(*i) }),
+        Action::Undrain(i) => admin(world, AdminOp::Undrain { node: n(*i) }),
+        Action::TransferLeader => admin(world, AdminOp::TransferLeader { to: None }),
         Action::Replace(old) => replace(sim, world, nodes, *old),
-        Action::Remove(old) => lock(world).admin.push_back(AdminOp::Remove {
-            node: n(*old),
-            force: false,
-        }),
+        Action::Remove(old) => admin(
+            world,
+            AdminOp::Remove {
+                node: n(*old),
+                force: false,
+            },
+        ),
+        Action::Leave { node, stop_after } => {
+            let mut w = lock(world);
+            w.removed[*node] = true;
+            w.admin.push_back(AdminTask::Leave {
+                node: *node,
+                stop_after: *stop_after,
+            });
+        }
     }
+}
+
+/// Queues an operation for the admin host.
+fn admin(world: &Shared, op: AdminOp) {
+    lock(world).admin.push_back(AdminTask::Op(op));
 }
 
 /// `old` dies for good; the spare starts on an empty disk and joins.
@@ -363,12 +380,21 @@ fn heal(
     w.fail_percent = 0;
     for i in 0..MAX_NODES {
         let node = host::name(i);
-        if w.removed[i] {
+        let task = if w.removed[i] && !nodes.down[i] {
+            // A node that left runs on, or its leave failed (no leader, a cut): asked again.
+            (!w.left[i]).then_some(AdminTask::Leave {
+                node: i,
+                stop_after: None,
+            })
+        } else if w.removed[i] {
             // Asked again: the remove the schedule made may have been refused (no quorum).
-            w.admin.push_back(AdminOp::Remove { node, force: false });
+            Some(AdminTask::Op(AdminOp::Remove { node, force: false }))
         } else if w.expected(i) {
-            w.admin.push_back(AdminOp::Undrain { node });
-        }
+            Some(AdminTask::Op(AdminOp::Undrain { node }))
+        } else {
+            None
+        };
+        w.admin.extend(task);
     }
 }
 

@@ -65,6 +65,13 @@ pub enum Action {
     Replace(usize),
     /// An admin removes the dead node (`vcollect remove`), through any node.
     Remove(usize),
+    /// An admin runs `vcollect leave` against the running node (it hands the leadership on
+    /// if it leads, drains, waits for its buckets' new owners, and removes itself) and, this
+    /// long after the command returned, stops the node's service for good (`None`: never).
+    Leave {
+        node: usize,
+        stop_after: Option<Duration>,
+    },
 }
 
 impl fmt::Display for Action {
@@ -91,6 +98,13 @@ impl fmt::Display for Action {
             Action::DiskWorks(n) => write!(f, "n{}'s disk works again", n + 1),
             Action::Replace(n) => write!(f, "n{} is gone for good; n{} starts", n + 1, SPARE + 1),
             Action::Remove(n) => write!(f, "admin: remove n{}", n + 1),
+            Action::Leave { node, stop_after } => {
+                write!(f, "admin: n{} leaves; its service ", node + 1)?;
+                match stop_after {
+                    Some(d) => write!(f, "stopped {d:?} after"),
+                    None => write!(f, "never stopped"),
+                }
+            }
         }
     }
 }
@@ -161,7 +175,11 @@ pub fn schedule(seed: u64) -> Schedule {
         actions.push((at, start));
         actions.push((at + lasts, end));
     }
-    actions.extend(replacement(seed));
+    let replaced = replacement(seed);
+    if replaced.is_empty() {
+        actions.extend(departure(seed));
+    }
+    actions.extend(replaced);
     Schedule::new(seed, actions)
 }
 
@@ -181,6 +199,25 @@ fn replacement(seed: u64) -> Vec<(Duration, Action)> {
         (at, Action::Replace(old)),
         (at + remove_after, Action::Remove(old)),
     ]
+}
+
+/// One schedule in five of those that replace no node has a running node leave, as an
+/// admin decommissions a machine: `vcollect leave`, and 5 to 60 s after it returned, the
+/// node's service stopped; one time in three never: the node that left runs on beside the
+/// cluster to the end. Not with a replacement: the two together leave one voter of three,
+/// and no quorum to add or remove any. Drawn from a generator of its own, like
+/// [`replacement`].
+fn departure(seed: u64) -> Vec<(Duration, Action)> {
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x1ea7_e5ba_7e00_0002);
+    if !rng.random_ratio(1, 5) {
+        return Vec::new();
+    }
+    let node = rng.random_range(0..NODES);
+    let at =
+        FIRST_FAULT + Duration::from_millis(rng.random_range(0..FAULT_WINDOW.as_millis() as u64));
+    let stop_after =
+        (!rng.random_ratio(1, 3)).then(|| Duration::from_millis(rng.random_range(5_000..60_000)));
+    vec![(at, Action::Leave { node, stop_after })]
 }
 
 impl Schedule {
@@ -226,6 +263,38 @@ mod tests {
             let removed = at(|a| matches!(a, Action::Remove(_))).unwrap();
             assert!(replaced < removed, "seed {}", s.seed);
         }
+    }
+
+    #[test]
+    fn some_schedules_have_a_node_leave_and_none_also_replaces_one() {
+        let mut leaving = 0;
+        let mut never_stopped = 0;
+        for s in (0..500).map(schedule) {
+            let has = |want: fn(&Action) -> bool| s.actions.iter().find(|(_, a)| want(a));
+            let Some((_, leave)) = has(|a| matches!(a, Action::Leave { .. })) else {
+                continue;
+            };
+            leaving += 1;
+            assert!(
+                has(|a| matches!(a, Action::Replace(_))).is_none(),
+                "seed {}",
+                s.seed
+            );
+            if matches!(
+                leave,
+                Action::Leave {
+                    stop_after: None,
+                    ..
+                }
+            ) {
+                never_stopped += 1;
+            }
+        }
+        assert!((50..=110).contains(&leaving), "{leaving}");
+        assert!(
+            (5..leaving / 2).contains(&never_stopped),
+            "{never_stopped} of {leaving}"
+        );
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub struct World {
     /// sink (`EPOCH - 20` while the first is missing): what "no gap" is checked against.
     pub contiguous: Vec<i64>,
     /// Admin operations for the admin host to carry out, in order.
-    pub admin: std::collections::VecDeque<crate::cluster::AdminOp>,
+    pub admin: std::collections::VecDeque<AdminTask>,
     /// Per node: the inventory's buckets it holds while it collects (`None`: it does not
     /// collect, or does not run), as the node itself last said.
     pub claims: Vec<Option<Vec<u32>>>,
@@ -61,8 +61,13 @@ pub struct World {
     pub views: Vec<Option<View>>,
     /// Per node: started as a turmoil host (the spare only once a schedule replaces a node).
     pub hosts: Vec<bool>,
-    /// Per node: gone for good ([`super::schedule::Action::Replace`]); never restarted.
+    /// Per node: gone for good, or going ([`super::schedule::Action::Replace`],
+    /// [`super::schedule::Action::Leave`]); never restarted.
     pub removed: Vec<bool>,
+    /// Per node: its `vcollect leave` ran to the end.
+    pub left: Vec<bool>,
+    /// Nodes whose service the admin stopped, for the driver to end.
+    pub stops: Vec<usize>,
     /// The calls' fault and latency draws.
     rng: SmallRng,
     /// What happened, in order: the trace a failing seed prints.
@@ -71,6 +76,20 @@ pub struct World {
     /// The simulated time, as the driver last stepped it (its notes are made outside any
     /// host, where turmoil does not tell the time).
     pub elapsed: std::time::Duration,
+}
+
+/// What the admin host is asked to do.
+#[derive(Debug)]
+pub enum AdminTask {
+    /// One operation, through the first node that answers.
+    Op(crate::cluster::AdminOp),
+    /// `vcollect leave` against `node` (it runs beside later operations, as in an admin's
+    /// second terminal: its wait takes a cycle or more), then the node's service stopped
+    /// `stop_after` after it returned.
+    Leave {
+        node: usize,
+        stop_after: Option<std::time::Duration>,
+    },
 }
 
 /// Counts of one run.
@@ -149,6 +168,8 @@ impl World {
             views: vec![None; nodes],
             hosts: vec![false; nodes],
             removed: vec![false; nodes],
+            left: vec![false; nodes],
+            stops: Vec::new(),
             rng: SmallRng::seed_from_u64(seed ^ 0x5eed_cafe),
             trace: Vec::new(),
             stats: Stats::default(),
