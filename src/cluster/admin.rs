@@ -395,11 +395,20 @@ impl DrainWait {
         .into()
     }
 
-    /// Until the replica changes, or a quarter second.
-    async fn next_change(&mut self) {
+    /// Until the replica changes, or a quarter second. A replica whose Raft stopped (a
+    /// storage failure, a shutdown) never changes again, and its closed channel answers at
+    /// once: the wait ends there, rather than spin on it until the deadline (the simulation
+    /// found that spin, seed 331: simulated time never moved again).
+    async fn next_change(&mut self) -> Result<(), Status> {
         tokio::select! {
-            _ = self.rx.changed() => {}
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            changed = self.rx.changed() => changed.map_err(|_| {
+                Status::unavailable(format!(
+                    "this node's replica stopped (its Raft stopped) while waiting for {} \
+                     to drain: ask another node",
+                    self.who()
+                ))
+            }),
+            _ = tokio::time::sleep(Duration::from_millis(250)) => Ok(()),
         }
     }
 
@@ -428,7 +437,7 @@ impl DrainWait {
                     return Err(self.late(format!("it still owns {owned} buckets")));
                 }
             }
-            self.next_change().await;
+            self.next_change().await?;
         }
     }
 
@@ -481,7 +490,7 @@ impl DrainWait {
                     base.len()
                 )));
             }
-            self.next_change().await;
+            self.next_change().await?;
         }
     }
 
@@ -505,5 +514,34 @@ impl DrainWait {
             buckets: moved as u32,
             waited_ms: ms(self.t0.elapsed()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A replica whose Raft stopped drops its state's sender: the wait ends with an error
+    /// instead of going round again on the closed channel, which answers at once (the loops
+    /// around it spun until their deadline).
+    #[tokio::test]
+    async fn a_wait_on_a_stopped_replica_ends_instead_of_spinning() {
+        let (tx, rx) = tokio::sync::watch::channel(Arc::new(ClusterState::default()));
+        let t0 = Instant::now();
+        let mut w = DrainWait {
+            rx,
+            t0,
+            deadline: t0 + Duration::from_secs(90),
+            id: 1,
+            name: "n1".into(),
+            addr: "n1:7000".into(),
+        };
+        // While the replica runs, a quarter second passes and nothing is wrong.
+        w.next_change().await.expect("a running replica");
+        assert!(t0.elapsed() >= Duration::from_millis(250));
+        drop(tx);
+        let e = w.next_change().await.expect_err("a stopped replica");
+        assert_eq!(e.code(), tonic::Code::Unavailable);
+        assert!(e.message().contains("replica stopped"), "{}", e.message());
     }
 }

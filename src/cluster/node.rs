@@ -658,9 +658,11 @@ async fn propose_bootstrap(core: &Core, nodes: Vec<NewNode>) -> bool {
             Err(Error::Shutdown) => return false,
             Err(e) => tracing::debug!(error = %e, "bootstrap proposal not accepted yet"),
         }
+        // A closed channel (the state machine dropped) answers at once: only a change counts,
+        // else the loop would spin without ever waiting.
         tokio::select! {
             _ = local.cancel.cancelled() => return false,
-            _ = state.changed() => {}
+            Ok(()) = state.changed() => {}
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
     }

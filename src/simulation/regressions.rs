@@ -121,4 +121,33 @@ pub const REGRESSIONS: &[Regression] = &[
             (151_820, Action::Restart(0)),
         ],
     },
+    Regression {
+        seed: 331,
+        found: "`vcollect leave` of a node whose disk then failed: its Raft stopped and dropped \
+                the replica's channel, and the drain wait it served went round on the closed \
+                channel without ever waiting (100 % of a core until the deadline; in the \
+                simulation, time never moved again); fixed: the wait ends, unavailable, when \
+                the replica stops (cluster/admin.rs, DrainWait::next_change)",
+        actions: &[
+            (59_922, Action::Kill(2)),
+            (64_712, Action::Restart(2)),
+            (116_001, Action::Late { every: 4, lag: 515 }),
+            (129_058, Action::OnTime),
+            (
+                139_905,
+                Action::Leave {
+                    node: 0,
+                    stop_after: Some(ms(17_653)),
+                },
+            ),
+            (
+                148_259,
+                Action::DiskFails {
+                    node: 0,
+                    full: false,
+                },
+            ),
+            (194_929, Action::DiskWorks(0)),
+        ],
+    },
 ];
