@@ -187,13 +187,9 @@ pub fn schedule(seed: u64) -> Schedule {
 /// later an admin removes the dead one. Drawn from a generator of its own, so that the other
 /// faults of a seed are the same with or without it.
 fn replacement(seed: u64) -> Vec<(Duration, Action)> {
-    let mut rng = SmallRng::seed_from_u64(seed ^ 0x4e0d_e5ba_7e00_0001);
-    if !rng.random_ratio(1, 5) {
+    let Some((mut rng, old, at)) = one_in_five(seed, 0x4e0d_e5ba_7e00_0001) else {
         return Vec::new();
-    }
-    let old = rng.random_range(0..NODES);
-    let at =
-        FIRST_FAULT + Duration::from_millis(rng.random_range(0..FAULT_WINDOW.as_millis() as u64));
+    };
     let remove_after = Duration::from_millis(rng.random_range(5_000..40_000));
     vec![
         (at, Action::Replace(old)),
@@ -208,16 +204,25 @@ fn replacement(seed: u64) -> Vec<(Duration, Action)> {
 /// and no quorum to add or remove any. Drawn from a generator of its own, like
 /// [`replacement`].
 fn departure(seed: u64) -> Vec<(Duration, Action)> {
-    let mut rng = SmallRng::seed_from_u64(seed ^ 0x1ea7_e5ba_7e00_0002);
-    if !rng.random_ratio(1, 5) {
+    let Some((mut rng, node, at)) = one_in_five(seed, 0x1ea7_e5ba_7e00_0002) else {
         return Vec::new();
+    };
+    let stop_after =
+        (!rng.random_ratio(1, 3)).then(|| Duration::from_millis(rng.random_range(5_000..60_000)));
+    vec![(at, Action::Leave { node, stop_after })]
+}
+
+/// One schedule in five, drawn from the seed's generator salted with `salt`: that generator
+/// for the rest of its draws, a node of the bootstrap set, and a moment in the fault window.
+fn one_in_five(seed: u64, salt: u64) -> Option<(SmallRng, usize, Duration)> {
+    let mut rng = SmallRng::seed_from_u64(seed ^ salt);
+    if !rng.random_ratio(1, 5) {
+        return None;
     }
     let node = rng.random_range(0..NODES);
     let at =
         FIRST_FAULT + Duration::from_millis(rng.random_range(0..FAULT_WINDOW.as_millis() as u64));
-    let stop_after =
-        (!rng.random_ratio(1, 3)).then(|| Duration::from_millis(rng.random_range(5_000..60_000)));
-    vec![(at, Action::Leave { node, stop_after })]
+    Some((rng, node, at))
 }
 
 impl Schedule {
