@@ -212,17 +212,19 @@ fn mix(outcomes: &[Outcome]) {
     }
     let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
     println!("faults: {}", kinds.join(", "));
+    // With the seed, so that the closest call to the bound can be replayed.
     let longest = outcomes
         .iter()
-        .map(|o| o.longest_overlap)
-        .max()
+        .max_by_key(|o| o.longest_overlap)
+        .map(|o| format!("{:?} (seed {})", o.longest_overlap, o.seed))
         .unwrap_or_default();
     let slowest = outcomes
         .iter()
-        .filter_map(|o| o.owned_after_heal)
+        .filter_map(|o| o.owned_after_heal.map(|d| (d, o.seed)))
         .max()
+        .map(|(d, seed)| format!("{d:?} (seed {seed})"))
         .unwrap_or_default();
-    println!("longest overlap {longest:?}, every bucket owned at most {slowest:?} after the heal");
+    println!("longest overlap {longest}, every bucket owned at most {slowest} after the heal");
 }
 
 /// Stamps the nodes' log lines with simulated time (deterministic, unlike the wall clock).
