@@ -108,7 +108,7 @@ impl<'a> Client<'a> {
         }
         let id = me.to_string();
         let drained = self.admin(&AdminOp::Drain { node: id.clone() }).await?;
-        step(drained.message.clone());
+        step(drained.message);
         let waited = self
             .wait_drained(&id, drained.drained.as_ref(), wait_timeout)
             .await?;

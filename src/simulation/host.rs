@@ -31,14 +31,17 @@ pub fn name(i: usize) -> String {
     format!("n{}", i + 1)
 }
 
+/// The admin address of node `i` (what `vcollect --node` names).
+fn addr(i: usize) -> String {
+    format!("{}:{PORT}", name(i))
+}
+
 /// The configuration of node `i`, its data under `dir`. The bootstrap set's nodes list each
 /// other; the spare lists them and itself (the first `bootstrap_expect` of the sorted list
 /// are the set, so it is outside it and joins).
 fn config(i: usize, dir: &Path) -> Result<Config, String> {
     let listed = if i == SPARE { SPARE + 1 } else { NODES };
-    let peers: Vec<String> = (0..listed)
-        .map(|p| format!("\"{}:{PORT}\"", name(p)))
-        .collect();
+    let peers: Vec<String> = (0..listed).map(|p| format!("\"{}\"", addr(p))).collect();
     let text = format!(
         r#"
 [node]
@@ -146,7 +149,7 @@ pub async fn admin(world: Shared) -> Result<(), Box<dyn std::error::Error>> {
         // Only the started nodes: turmoil cannot resolve a host that does not exist yet.
         let started = lock(&world).started();
         for i in started {
-            let addr = format!("{}:{PORT}", name(i));
+            let addr = addr(i);
             match Client::new(&addr, &opts).admin(&op).await {
                 Ok(reply) => {
                     outcome = format!("done: {}", reply.message);
@@ -162,7 +165,7 @@ pub async fn admin(world: Shared) -> Result<(), Box<dyn std::error::Error>> {
 /// `vcollect leave` against node `i`, with the CLI's own steps ([`Client::leave`]); then,
 /// `stop_after` after it returned (done or not), the node's service stopped for good.
 async fn leave(i: usize, stop_after: Option<Duration>, world: Shared, opts: ClientOptions) {
-    let addr = format!("{}:{PORT}", name(i));
+    let addr = addr(i);
     let mut steps = Vec::new();
     let left = Client::new(&addr, &opts)
         .leave(LEAVE_WAIT, |s| steps.push(s))
