@@ -22,7 +22,7 @@ use super::cycle::Window;
 use super::encode::Encoder;
 use super::{busy, calls, MoidMap, MoidSet};
 use crate::sink::{Batch, Outcome, Sink};
-use crate::vsphere::{Client, EntityMetrics, Error, PerfQuerySpec};
+use crate::vsphere::{Client, EntityKind, EntityMetrics, Error, PerfQuerySpec};
 
 /// Entity results in flight between the parser and the encoder.
 const METRICS_CHANNEL: usize = 64;
@@ -40,10 +40,8 @@ pub struct PipelineOptions {
 pub struct PipelineResult {
     /// Entities whose samples the sink has, or holds in its spool: moid → newest sample.
     pub durable: MoidMap<String, i64>,
-    /// Entities for which vCenter returned at least one sample.
-    pub with_data: MoidSet<String>,
-    /// Entities whose QueryPerf call succeeded (with or without data).
-    pub answered: MoidSet<String>,
+    /// Per kind (`EntityKind::index`): whether vCenter returned a sample for some entity.
+    pub kinds_with_data: [bool; EntityKind::COUNT],
     pub samples: u64,
     pub lines: u64,
     pub bytes: u64,
@@ -90,12 +88,9 @@ pub async fn run(
     // An entity asked in several parts is written only once every part was answered.
     let mut durable = written.durable;
     durable.retain(|moid, _| !queried.failed.contains(moid));
-    let mut answered = queried.answered;
-    answered.retain(|moid| !queried.failed.contains(moid));
     PipelineResult {
         durable,
-        with_data: encoded.with_data,
-        answered,
+        kinds_with_data: encoded.kinds_with_data,
         samples: encoded.samples,
         lines: encoded.lines,
         bytes: written.bytes,
@@ -111,8 +106,6 @@ pub async fn run(
 /// What the query stage did.
 #[derive(Default)]
 struct Queried {
-    /// Entities with a part of a call that succeeded.
-    answered: MoidSet<String>,
     /// Entities with a part of a call that failed for good (or that vanished).
     failed: MoidSet<String>,
     errors: Vec<String>,
@@ -168,7 +161,6 @@ async fn query(
             let e = match r {
                 Ok(stats) => {
                     metrics.received(client.name(), stats.bytes);
-                    q.answered.extend(specs.into_iter().map(|s| s.moid));
                     continue;
                 }
                 Err(e) => e,
@@ -278,8 +270,8 @@ fn recover(
 
 /// What the encode stage did.
 struct EncodeTally {
-    /// Entities for which vCenter returned at least one sample.
-    with_data: MoidSet<String>,
+    /// Per kind: whether vCenter returned a sample for some entity.
+    kinds_with_data: [bool; EntityKind::COUNT],
     samples: u64,
     lines: u64,
 }
@@ -295,7 +287,7 @@ async fn encode(
     opts: &PipelineOptions,
 ) -> EncodeTally {
     let mut e = EncodeTally {
-        with_data: MoidSet::default(),
+        kinds_with_data: [false; EntityKind::COUNT],
         samples: 0,
         lines: 0,
     };
@@ -313,7 +305,7 @@ async fn encode(
         e.lines += r.lines as u64;
         lines += r.lines;
         if let Some(newest) = r.newest {
-            e.with_data.insert(m.moid.clone());
+            e.kinds_with_data[w.target.entity.kind.index()] = true;
             marks.push((m.moid, newest));
         }
         if lines >= opts.batch_lines || buf.len() >= opts.batch_bytes {

@@ -22,7 +22,7 @@ use super::summary::CycleSummary;
 use super::tags::ExtraTags;
 use super::targets::TargetSet;
 use super::vsphere_tags::VsphereTags;
-use super::{MoidMap, MoidSet};
+use super::MoidMap;
 use crate::config::{default_counters, CollectConfig, VcenterConfig};
 use crate::sink::{Outcome, Sink};
 use crate::vsphere::{
@@ -543,8 +543,7 @@ impl VcenterCollector {
             &mut self.notes,
             vc,
             counters,
-            windows,
-            &res.with_data,
+            &res.kinds_with_data,
             &reported,
         );
         res
@@ -625,17 +624,9 @@ fn note_unreported(
     notes: &mut CounterNotes,
     vcenter: &str,
     counters: &ResolvedCounters,
-    windows: &MoidMap<&str, Window>,
-    with_data: &MoidSet<String>,
+    answered: &[bool; EntityKind::COUNT],
     reported: &Reported,
 ) {
-    // The kinds answered, in one pass over the entities (not one per kind).
-    let mut answered = [false; EntityKind::COUNT];
-    for m in with_data {
-        if let Some(w) = windows.get(m.as_str()) {
-            answered[w.target.entity.kind.index()] = true;
-        }
-    }
     for kind in EntityKind::ALL {
         if answered[kind.index()] {
             let ids = &counters.metric_ids[kind.index()];

@@ -34,18 +34,22 @@ impl Positions {
         durable: &MoidMap<String, i64>,
         snapshot: &Snapshot,
     ) -> Vec<WatermarkUpdate> {
-        for (moid, newest) in durable {
-            if plan.windows.contains_key(moid.as_str()) {
-                let slot = self.last.entry(moid.clone()).or_insert(*newest);
-                *slot = (*slot).max(*newest);
-            }
-        }
         let mut buckets: BTreeMap<(EntityKind, u32), i64> = BTreeMap::new();
         for (moid, w) in &plan.windows {
+            // One lookup in each map per planned entity, and the moid copied only the first
+            // time this node writes the entity (a cycle looks up every entity it planned).
             let written = durable
-                .contains_key(*moid)
-                .then(|| self.last(moid))
-                .flatten();
+                .get(*moid)
+                .map(|newest| match self.last.get_mut(*moid) {
+                    Some(slot) => {
+                        *slot = (*slot).max(*newest);
+                        *slot
+                    }
+                    None => {
+                        self.last.insert((*moid).to_string(), *newest);
+                        *newest
+                    }
+                });
             let reached = entity_reached(w.start, written);
             let t = w.target;
             let slot = buckets.entry((t.entity.kind, t.bucket)).or_insert(reached);
