@@ -115,7 +115,12 @@ impl ClientOptions {
             .connect_timeout(Duration::from_millis(500))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_timeout(Duration::from_secs(5));
+            .keep_alive_timeout(Duration::from_secs(5))
+            // Pings also while no call is open: a connection that died while this node had
+            // nothing to say to the peer (it was a follower; the peer restarted behind a
+            // partition) is found out before the node needs it, not by its first calls
+            // timing out one after another.
+            .keep_alive_while_idle(true);
         if let Some(tls) = &self.tls {
             let host = addr
                 .rsplit_once(':')

@@ -150,4 +150,42 @@ pub const REGRESSIONS: &[Regression] = &[
             (194_929, Action::DiskWorks(0)),
         ],
     },
+    Regression {
+        seed: 1852,
+        found: "a connection that died while its node had nothing to send on it: n1's channel \
+                to n2 lost bytes in a partition (turmoil's links do not retransmit) and n2 was \
+                killed behind it; n1, a follower then, had no call open, so h2 never pinged; \
+                elected later, n1 sent nothing on it, every call timed out, n2 was never \
+                heard again, and with n3 removed the two voters lost their quorum for good \
+                (40 VMs' samples never written); fixed: the peers' channels ping while idle \
+                too, so such a connection is closed within 15 s and dialled again \
+                (cluster/rpc.rs, keep_alive_while_idle)",
+        actions: &[
+            (36_980, Action::ClockJump(-38)),
+            (
+                61_600,
+                Action::DiskFails {
+                    node: 0,
+                    full: false,
+                },
+            ),
+            (91_520, Action::ClockJump(38)),
+            (111_700, Action::DiskWorks(0)),
+            (113_300, Action::TransferLeader),
+            (
+                153_240,
+                Action::Leave {
+                    node: 2,
+                    stop_after: Some(ms(30_336)),
+                },
+            ),
+            (157_460, Action::Partition(1, 0)),
+            (160_060, Action::SinkDown),
+            (165_000, Action::TransferLeader),
+            (171_100, Action::Kill(1)),
+            (190_980, Action::RepairAll),
+            (195_540, Action::SinkUp),
+            (229_540, Action::Restart(1)),
+        ],
+    },
 ];
