@@ -36,20 +36,7 @@ impl Positions {
     ) -> Vec<WatermarkUpdate> {
         let mut buckets: BTreeMap<(EntityKind, u32), i64> = BTreeMap::new();
         for (moid, w) in &plan.windows {
-            // One lookup in each map per planned entity, and the moid copied only the first
-            // time this node writes the entity (a cycle looks up every entity it planned).
-            let written = durable
-                .get(*moid)
-                .map(|newest| match self.last.get_mut(*moid) {
-                    Some(slot) => {
-                        *slot = (*slot).max(*newest);
-                        *slot
-                    }
-                    None => {
-                        self.last.insert((*moid).to_string(), *newest);
-                        *newest
-                    }
-                });
+            let written = durable.get(*moid).map(|&newest| self.wrote(moid, newest));
             let reached = entity_reached(w.start, written);
             let t = w.target;
             let slot = buckets.entry((t.entity.kind, t.bucket)).or_insert(reached);
@@ -62,6 +49,22 @@ impl Positions {
             })
             .map(|((kind, bucket), ts)| WatermarkUpdate { kind, bucket, ts })
             .collect()
+    }
+
+    /// `moid`'s newest sample in the sink is now at least `newest`: its position, moved
+    /// forward (never back). One lookup, and the moid copied only the first time this node
+    /// writes the entity (a cycle does this for every entity it wrote).
+    fn wrote(&mut self, moid: &str, newest: i64) -> i64 {
+        match self.last.get_mut(moid) {
+            Some(slot) => {
+                *slot = (*slot).max(newest);
+                *slot
+            }
+            None => {
+                self.last.insert(moid.to_string(), newest);
+                newest
+            }
+        }
     }
 }
 
