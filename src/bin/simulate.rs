@@ -205,6 +205,8 @@ fn mix(outcomes: &[Outcome]) {
                 Action::Leave {
                     stop_after: None, ..
                 } => "node leaves, runs on",
+                Action::ForceRemove(_) => "running node removed with --force",
+                Action::Stop(_) => "removed node stopped",
                 _ => continue,
             };
             *kinds.entry(k).or_default() += 1;

@@ -266,6 +266,8 @@ fn apply(
                 force: false,
             },
         ),
+        Action::ForceRemove(i) => force_remove(&mut lock(world), *i),
+        Action::Stop(i) => kill(sim, world, nodes, *i),
         Action::Leave { node, stop_after } => {
             let mut w = lock(world);
             w.removed[*node] = true;
@@ -280,6 +282,24 @@ fn apply(
 /// Queues an operation for the admin host.
 fn admin(world: &Shared, op: AdminOp) {
     lock(world).admin.push_back(AdminTask::Op(op));
+}
+
+/// `vcollect remove --force` of running node `i`. The CLI refuses to remove the leader and
+/// says to transfer the leadership first, so an admin whose node leads does that first.
+fn force_remove(w: &mut World, i: usize) {
+    w.removed[i] = true;
+    w.forced[i] = true;
+    let leads = w.views[i]
+        .as_ref()
+        .is_some_and(|v| crate::cluster::metrics(&v.raft).state == openraft::ServerState::Leader);
+    if leads {
+        w.admin
+            .push_back(AdminTask::Op(AdminOp::TransferLeader { to: None }));
+    }
+    w.admin.push_back(AdminTask::Op(AdminOp::Remove {
+        node: host::name(i),
+        force: true,
+    }));
 }
 
 /// `old` dies for good; the spare starts on an empty disk and joins.
@@ -380,7 +400,11 @@ fn heal(
     w.fail_percent = 0;
     for i in 0..MAX_NODES {
         let node = host::name(i);
-        let task = if w.removed[i] && !nodes.down[i] {
+        let task = if w.forced[i] {
+            // Asked again: the forced remove may have been refused (no leader, a cut).
+            force_remove(&mut w, i);
+            None
+        } else if w.removed[i] && !nodes.down[i] {
             // A node that left runs on, or its leave failed (no leader, a cut): asked again.
             (!w.left[i]).then_some(AdminTask::Leave {
                 node: i,

@@ -72,6 +72,12 @@ pub enum Action {
         node: usize,
         stop_after: Option<Duration>,
     },
+    /// An admin removes the running node with `vcollect remove --force`: no drain, no wait,
+    /// its buckets move at once while it still runs (a leader is first asked to hand the
+    /// leadership on, as the CLI's refusal tells the admin to).
+    ForceRemove(usize),
+    /// The node's service is stopped for good (after a forced removal).
+    Stop(usize),
 }
 
 impl fmt::Display for Action {
@@ -105,6 +111,8 @@ impl fmt::Display for Action {
                     None => write!(f, "never stopped"),
                 }
             }
+            Action::ForceRemove(n) => write!(f, "admin: remove --force n{} (running)", n + 1),
+            Action::Stop(n) => write!(f, "n{}'s service is stopped", n + 1),
         }
     }
 }
@@ -177,7 +185,11 @@ pub fn schedule(seed: u64) -> Schedule {
     }
     let replaced = replacement(seed);
     if replaced.is_empty() {
-        actions.extend(departure(seed));
+        let departed = departure(seed);
+        if departed.is_empty() {
+            actions.extend(forced_removal(seed));
+        }
+        actions.extend(departed);
     }
     actions.extend(replaced);
     Schedule::new(seed, actions)
@@ -210,6 +222,22 @@ fn departure(seed: u64) -> Vec<(Duration, Action)> {
     let stop_after =
         (!rng.random_ratio(1, 3)).then(|| Duration::from_millis(rng.random_range(5_000..60_000)));
     vec![(at, Action::Leave { node, stop_after })]
+}
+
+/// One schedule in five of those with neither a replacement nor a departure has an admin
+/// remove a running node with `--force` (no drain first, so its buckets move while it still
+/// collects them), and 5 to 60 s later stop its service; one time in three never: it runs
+/// on, removed, to the end. Drawn from a generator of its own, like [`replacement`].
+fn forced_removal(seed: u64) -> Vec<(Duration, Action)> {
+    let Some((mut rng, node, at)) = one_in_five(seed, 0xf0ce_e5ba_7e00_0003) else {
+        return Vec::new();
+    };
+    let mut actions = vec![(at, Action::ForceRemove(node))];
+    if !rng.random_ratio(1, 3) {
+        let after = Duration::from_millis(rng.random_range(5_000..60_000));
+        actions.push((at + after, Action::Stop(node)));
+    }
+    actions
 }
 
 /// One schedule in five, drawn from the seed's generator salted with `salt`: that generator
@@ -299,6 +327,29 @@ mod tests {
         assert!(
             (5..leaving / 2).contains(&never_stopped),
             "{never_stopped} of {leaving}"
+        );
+    }
+
+    #[test]
+    fn some_schedules_force_a_running_node_out_and_none_also_departs() {
+        let mut forced = 0;
+        let mut stopped = 0;
+        for s in (0..1000).map(schedule) {
+            let has = |want: fn(&Action) -> bool| s.actions.iter().any(|(_, a)| want(a));
+            if !has(|a| matches!(a, Action::ForceRemove(_))) {
+                assert!(!has(|a| matches!(a, Action::Stop(_))), "seed {}", s.seed);
+                continue;
+            }
+            forced += 1;
+            let other = |a: &Action| matches!(a, Action::Replace(_) | Action::Leave { .. });
+            assert!(!has(other), "seed {}", s.seed);
+            stopped += usize::from(has(|a| matches!(a, Action::Stop(_))));
+        }
+        // 1/5 of the 64 % with neither a replacement nor a departure: about 128.
+        assert!((80..=180).contains(&forced), "{forced}");
+        assert!(
+            (forced / 2..forced).contains(&stopped),
+            "{stopped} of {forced}"
         );
     }
 

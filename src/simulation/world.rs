@@ -64,6 +64,9 @@ pub struct World {
     /// Per node: gone for good, or going ([`super::schedule::Action::Replace`],
     /// [`super::schedule::Action::Leave`]); never restarted.
     pub removed: Vec<bool>,
+    /// Per node: removed with `vcollect remove --force` while it ran
+    /// ([`super::schedule::Action::ForceRemove`]).
+    pub forced: Vec<bool>,
     /// Per node: its `vcollect leave` ran to the end.
     pub left: Vec<bool>,
     /// Nodes whose service the admin stopped, for the driver to end.
@@ -168,6 +171,7 @@ impl World {
             views: vec![None; nodes],
             hosts: vec![false; nodes],
             removed: vec![false; nodes],
+            forced: vec![false; nodes],
             left: vec![false; nodes],
             stops: Vec::new(),
             rng: SmallRng::seed_from_u64(seed ^ 0x5eed_cafe),
