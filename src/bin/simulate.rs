@@ -207,6 +207,7 @@ fn mix(outcomes: &[Outcome]) {
                 } => "node leaves, runs on",
                 Action::ForceRemove(_) => "running node removed with --force",
                 Action::Stop(_) => "removed node stopped",
+                Action::Wipe(_) => "node re-imaged (new incarnation)",
                 _ => continue,
             };
             *kinds.entry(k).or_default() += 1;

@@ -268,6 +268,7 @@ fn apply(
         ),
         Action::ForceRemove(i) => force_remove(&mut lock(world), *i),
         Action::Stop(i) => kill(sim, world, nodes, *i),
+        Action::Wipe(i) => wipe(sim, world, nodes, *i),
         Action::Leave { node, stop_after } => {
             let mut w = lock(world);
             w.removed[*node] = true;
@@ -311,6 +312,19 @@ fn replace(sim: &mut turmoil::Sim<'_>, world: &Shared, nodes: &mut Nodes, old: u
     drop(w);
     if !spare_started {
         start(sim, world, &nodes.dir, SPARE);
+    }
+}
+
+/// The node's machine is re-imaged: the process dies and its data directory goes (a node
+/// removed meanwhile is not restarted, so nothing of it is touched).
+fn wipe(sim: &mut turmoil::Sim<'_>, world: &Shared, nodes: &mut Nodes, i: usize) {
+    if lock(world).removed[i] {
+        return;
+    }
+    kill(sim, world, nodes, i);
+    let dir = nodes.dir.join(host::name(i));
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        lock(world).note(format_args!("cannot delete {}: {e}", dir.display()));
     }
 }
 

@@ -78,6 +78,10 @@ pub enum Action {
     ForceRemove(usize),
     /// The node's service is stopped for good (after a forced removal).
     Stop(usize),
+    /// The node's machine is re-imaged: its process dies and its data directory is deleted.
+    /// [`Action::Restart`] then starts it under the same name on the empty disk: a new
+    /// incarnation, which joins as a new member while its old id is taken out.
+    Wipe(usize),
 }
 
 impl fmt::Display for Action {
@@ -113,6 +117,7 @@ impl fmt::Display for Action {
             }
             Action::ForceRemove(n) => write!(f, "admin: remove --force n{} (running)", n + 1),
             Action::Stop(n) => write!(f, "n{}'s service is stopped", n + 1),
+            Action::Wipe(n) => write!(f, "n{} is re-imaged: killed, its data deleted", n + 1),
         }
     }
 }
@@ -187,7 +192,11 @@ pub fn schedule(seed: u64) -> Schedule {
     if replaced.is_empty() {
         let departed = departure(seed);
         if departed.is_empty() {
-            actions.extend(forced_removal(seed));
+            let forced = forced_removal(seed);
+            if forced.is_empty() {
+                actions.extend(reimage(seed));
+            }
+            actions.extend(forced);
         }
         actions.extend(departed);
     }
@@ -238,6 +247,19 @@ fn forced_removal(seed: u64) -> Vec<(Duration, Action)> {
         actions.push((at + after, Action::Stop(node)));
     }
     actions
+}
+
+/// One schedule in five of those with no replacement, departure or forced removal has a
+/// node re-imaged, as an admin rebuilds a machine under its old name: it dies with its data,
+/// and 3 to 60 s later starts on an empty disk. Not with those others: a voter gone for good
+/// beside one that lost its disk leaves one voter of three, and no quorum to let the new
+/// incarnation join. Drawn from a generator of its own, like [`replacement`].
+fn reimage(seed: u64) -> Vec<(Duration, Action)> {
+    let Some((mut rng, node, at)) = one_in_five(seed, 0x01d1_e5ba_7e00_0004) else {
+        return Vec::new();
+    };
+    let down = Duration::from_millis(rng.random_range(3_000..60_000));
+    vec![(at, Action::Wipe(node)), (at + down, Action::Restart(node))]
 }
 
 /// One schedule in five, drawn from the seed's generator salted with `salt`: that generator
@@ -351,6 +373,27 @@ mod tests {
             (forced / 2..forced).contains(&stopped),
             "{stopped} of {forced}"
         );
+    }
+
+    #[test]
+    fn some_schedules_reimage_a_node_and_none_also_loses_one_for_good() {
+        let mut wiped = 0;
+        for s in (0..1000).map(schedule) {
+            let has = |want: fn(&Action) -> bool| s.actions.iter().any(|(_, a)| want(a));
+            if !has(|a| matches!(a, Action::Wipe(_))) {
+                continue;
+            }
+            wiped += 1;
+            let gone = |a: &Action| {
+                matches!(
+                    a,
+                    Action::Replace(_) | Action::Leave { .. } | Action::ForceRemove(_)
+                )
+            };
+            assert!(!has(gone), "seed {}", s.seed);
+        }
+        // 1/5 of the 51 % with none of those: about 100.
+        assert!((60..=150).contains(&wiped), "{wiped}");
     }
 
     #[test]
