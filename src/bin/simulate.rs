@@ -208,6 +208,8 @@ fn mix(outcomes: &[Outcome]) {
                 Action::ForceRemove(_) => "running node removed with --force",
                 Action::Stop(_) => "removed node stopped",
                 Action::Wipe(_) => "node re-imaged (new incarnation)",
+                Action::SlowVcenter(_) => "slow vCenter",
+                Action::SlowSink(_) => "slow sink",
                 _ => continue,
             };
             *kinds.entry(k).or_default() += 1;

@@ -92,11 +92,18 @@ impl Cycle<'_> {
         for call in plan.specs.chunks(PER_CALL) {
             let latency = lock(self.world).latency_ms();
             tokio::time::sleep(Duration::from_millis(latency)).await;
-            let mut w = lock(self.world);
-            let Some(answer) = w.query(call, vcenter_now()) else {
+            let (answer, write_ms) = {
+                let mut w = lock(self.world);
+                (w.query(call, vcenter_now()), w.write_ms())
+            };
+            let Some(answer) = answer else {
                 summary.errors.push("a QueryPerf call failed".into());
                 continue;
             };
+            if write_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(write_ms)).await;
+            }
+            let mut w = lock(self.world);
             if !w.write(&answer) {
                 refused = true;
                 summary.errors.push("the sink refused a write".into());

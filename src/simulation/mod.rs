@@ -254,6 +254,13 @@ fn apply(
         }
         Action::OnTime => lock(world).lag.fill(world::NORMAL_LAG),
         Action::FailCalls(p) => lock(world).fail_percent = *p,
+        Action::SlowVcenter(d) => lock(world).slow_calls_ms = Some(d.as_millis() as u64),
+        Action::SlowSink(d) => lock(world).slow_writes_ms = Some(d.as_millis() as u64),
+        Action::Brisk => {
+            let mut w = lock(world);
+            w.slow_calls_ms = None;
+            w.slow_writes_ms = None;
+        }
         Action::ClockJump(s) => crate::cluster::runtime::jump_wall_ms(s * 1000),
         Action::Drain(i) => admin(world, AdminOp::Drain { node: n(*i) }),
         Action::Undrain(i) => admin(world, AdminOp::Undrain { node: n(*i) }),
@@ -412,6 +419,8 @@ fn heal(
     w.sink_down = false;
     w.lag.fill(world::NORMAL_LAG);
     w.fail_percent = 0;
+    w.slow_calls_ms = None;
+    w.slow_writes_ms = None;
     for i in 0..MAX_NODES {
         let node = host::name(i);
         let task = if w.forced[i] {

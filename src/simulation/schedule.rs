@@ -43,6 +43,12 @@ pub enum Action {
     },
     /// Every entity is posted with the usual lag again.
     OnTime,
+    /// Each QueryPerf call takes up to this long (a loaded vCenter), not the usual 50-800 ms.
+    SlowVcenter(Duration),
+    /// Each write to the sink takes up to this long (a loaded InfluxDB): it lands then.
+    SlowSink(Duration),
+    /// vCenter and the sink answer at their usual pace again.
+    Brisk,
     /// This percentage of QueryPerf calls fails as a whole.
     FailCalls(u32),
     /// Every node's wall clock jumps by this many seconds (it stays there).
@@ -98,6 +104,9 @@ impl fmt::Display for Action {
             Action::SinkUp => write!(f, "sink up"),
             Action::Late { every, lag } => write!(f, "every {every}th entity {lag} s late"),
             Action::OnTime => write!(f, "entities on time"),
+            Action::SlowVcenter(d) => write!(f, "QueryPerf calls take up to {d:?}"),
+            Action::SlowSink(d) => write!(f, "sink writes take up to {d:?}"),
+            Action::Brisk => write!(f, "vCenter and the sink at their usual pace"),
             Action::FailCalls(p) => write!(f, "{p} % of QueryPerf calls fail"),
             Action::ClockJump(s) => write!(f, "wall clocks jump {s} s"),
             Action::Drain(n) => write!(f, "admin: drain n{}", n + 1),
@@ -188,6 +197,7 @@ pub fn schedule(seed: u64) -> Schedule {
         actions.push((at, start));
         actions.push((at + lasts, end));
     }
+    actions.extend(slowness(seed));
     let replaced = replacement(seed);
     if replaced.is_empty() {
         let departed = departure(seed);
@@ -247,6 +257,27 @@ fn forced_removal(seed: u64) -> Vec<(Duration, Action)> {
         actions.push((at + after, Action::Stop(node)));
     }
     actions
+}
+
+/// One schedule in three has vCenter or the sink slow for 3 to 60 s: each QueryPerf call, or
+/// each write, takes up to 1 to 30 s, so that a cycle outlasts its 20 s and a handover can
+/// happen while a call or a write is under way. Drawn from a generator of its own, like
+/// [`replacement`].
+fn slowness(seed: u64) -> Vec<(Duration, Action)> {
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x510e_e5ba_7e00_0005);
+    if !rng.random_ratio(1, 3) {
+        return Vec::new();
+    }
+    let at =
+        FIRST_FAULT + Duration::from_millis(rng.random_range(0..FAULT_WINDOW.as_millis() as u64));
+    let lasts = Duration::from_millis(rng.random_range(3_000..60_000));
+    let up_to = Duration::from_millis(rng.random_range(1_000..30_000));
+    let slow = if rng.random_bool(0.5) {
+        Action::SlowVcenter(up_to)
+    } else {
+        Action::SlowSink(up_to)
+    };
+    vec![(at, slow), (at + lasts, Action::Brisk)]
 }
 
 /// One schedule in five of those with no replacement, departure or forced removal has a
@@ -394,6 +425,19 @@ mod tests {
         }
         // 1/5 of the 51 % with none of those: about 100.
         assert!((60..=150).contains(&wiped), "{wiped}");
+    }
+
+    #[test]
+    fn a_third_of_the_schedules_have_a_slow_vcenter_or_sink() {
+        let slow = (0..1000)
+            .map(schedule)
+            .filter(|s| {
+                s.actions
+                    .iter()
+                    .any(|(_, a)| matches!(a, Action::SlowVcenter(_) | Action::SlowSink(_)))
+            })
+            .count();
+        assert!((280..=390).contains(&slow), "{slow}");
     }
 
     #[test]

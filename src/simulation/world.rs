@@ -46,6 +46,10 @@ pub struct World {
     pub posted: Vec<i64>,
     /// Percentage of QueryPerf calls that fail.
     pub fail_percent: u32,
+    /// While vCenter is slow: the longest a QueryPerf call takes, in milliseconds.
+    pub slow_calls_ms: Option<u64>,
+    /// While the sink is slow: the longest a write takes, in milliseconds.
+    pub slow_writes_ms: Option<u64>,
     pub sink_down: bool,
     /// Per entity: sample timestamp → times written.
     pub sink: Vec<BTreeMap<i64, u32>>,
@@ -163,6 +167,8 @@ impl World {
             lag: vec![NORMAL_LAG; ENTITIES],
             posted: vec![grid(EPOCH - NORMAL_LAG); ENTITIES],
             fail_percent: 0,
+            slow_calls_ms: None,
+            slow_writes_ms: None,
             sink_down: false,
             sink: vec![BTreeMap::new(); ENTITIES],
             contiguous: vec![grid(EPOCH) - REALTIME_INTERVAL; ENTITIES],
@@ -193,9 +199,16 @@ impl World {
         self.moids.get(moid).copied()
     }
 
-    /// A call's latency in milliseconds: a real vCenter takes hundreds.
+    /// A call's latency in milliseconds: a real vCenter takes hundreds, a loaded one seconds.
     pub fn latency_ms(&mut self) -> u64 {
-        self.rng.random_range(50..800)
+        let most = self.slow_calls_ms.unwrap_or(800).max(51);
+        self.rng.random_range(50..most)
+    }
+
+    /// How long a write takes before it lands, in milliseconds (none while the sink is brisk).
+    pub fn write_ms(&mut self) -> u64 {
+        self.slow_writes_ms
+            .map_or(0, |most| self.rng.random_range(0..most.max(1)))
     }
 
     /// One QueryPerf call at vCenter time `now`: per spec, the posted samples of its window
