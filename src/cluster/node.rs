@@ -9,7 +9,10 @@
 //!
 //! * a peer reports a formed cluster (its replicated state has members): if one of those members
 //!   is this very node (same name and incarnation: it crashed after the cluster formed but
-//!   before it saved its id) it takes that id; otherwise it `Join`s through that peer;
+//!   before it saved its id) it takes that id; otherwise it `Join`s through that peer, and
+//!   while the joins fail (no leader just now) it tries again, never the rule below: a pristine
+//!   node of the bootstrap set that sees a formed cluster is one whose disk was wiped, and
+//!   forming would make it its old voter with an empty log;
 //! * this node is in the bootstrap set and every member of the set has answered: it takes the id
 //!   `1 + its position in the set`, saves it, and calls `initialize()` with the whole set. Every
 //!   node of the set calls it with the identical set, which is safe (Raft elects one leader).
@@ -358,6 +361,10 @@ async fn discover(local: &Arc<Local>) -> Result<Option<(NodeId, Option<Vec<NewNo
                 return Ok(Some((id, Some(nodes))));
             }
             _ if quiet => {}
+            Bootstrap::Joining => {
+                last_log = Instant::now();
+                tracing::info!("a formed cluster answered but took no join yet; retrying");
+            }
             Bootstrap::Waiting { answered } => {
                 last_log = Instant::now();
                 tracing::info!(
@@ -441,11 +448,17 @@ async fn rejoin_or_join(
     Ok(None)
 }
 
-/// What a pristine node in no formed cluster does this round.
+/// What a pristine node does this round once no join succeeded.
 #[derive(Debug, PartialEq, Eq)]
 enum Bootstrap {
     /// Every node of the bootstrap set answered: form the cluster with them, as this id.
     Form(NodeId, Vec<NewNode>),
+    /// A peer answered with a formed cluster (its replica has members), whose joins all failed
+    /// this round (no leader just now): join it next round, never form another. A pristine
+    /// node of the bootstrap set is one whose disk was wiped (a machine rebuilt under its old
+    /// name); forming would give it its old id with an empty log, a voter that forgot what
+    /// it voted and stored (seed 486 of the simulation).
+    Joining,
     /// This node is in the set, but only `answered` of its nodes (itself included) did.
     Waiting { answered: usize },
     /// This node is not in the set: it waits for a formed cluster to join.
@@ -460,6 +473,9 @@ fn bootstrap_members(
     me: &NewNode,
     replies: &BTreeMap<String, pb::HelloReply>,
 ) -> Bootstrap {
+    if replies.values().any(|r| !r.members.is_empty()) {
+        return Bootstrap::Joining;
+    }
     let Some(pos) = set.iter().position(|a| *a == me.addr) else {
         return Bootstrap::NotInSet;
     };
@@ -711,6 +727,32 @@ mod tests {
         assert_eq!(
             bootstrap_members(&set, &me("d:1"), &replies),
             Bootstrap::NotInSet
+        );
+    }
+
+    /// A machine of the bootstrap set rebuilt under its old name is pristine again, and every
+    /// peer answers; while the cluster has no leader its joins fail. It must wait for one,
+    /// not form a cluster of its own as its old id.
+    #[test]
+    fn a_formed_cluster_among_the_answers_is_joined_never_formed_again() {
+        let set = bootstrap_set(&["a:1".into(), "b:1".into(), "c:1".into()], 3);
+        let mut formed = hello("nc", 3);
+        formed.members.push(pb::Member {
+            id: 1,
+            name: "me".into(),
+            ..Default::default()
+        });
+        let replies = BTreeMap::from([
+            ("b:1".to_string(), hello("nb", 2)),
+            ("c:1".to_string(), formed),
+        ]);
+        assert_eq!(
+            bootstrap_members(&set, &me("a:1"), &replies),
+            Bootstrap::Joining
+        );
+        assert_eq!(
+            bootstrap_members(&set, &me("d:1"), &replies),
+            Bootstrap::Joining
         );
     }
 }

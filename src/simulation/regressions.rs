@@ -188,4 +188,25 @@ pub const REGRESSIONS: &[Regression] = &[
             (229_540, Action::Restart(1)),
         ],
     },
+    Regression {
+        seed: 486,
+        found: "a machine of the bootstrap set rebuilt under its old name (n1, its data deleted) \
+                started while the cluster had no leader (a one-way cut n3 -> n2): both its \
+                joins failed, every bootstrap peer had answered its hello, and it formed the \
+                cluster again as its old id 1 with an empty log, a voter that forgot its vote \
+                and its log; it was then handed buckets whose samples were never written (14 \
+                VMs) and some bucket had no active owner at the end; fixed: a pristine node \
+                that sees a formed cluster only joins it, however many joins fail \
+                (cluster/node.rs, Bootstrap::Joining)",
+        actions: &[
+            (80_462, Action::Wipe(0)),
+            (116_697, Action::Late { every: 2, lag: 469 }),
+            (125_908, Action::PartitionOneWay(2, 1)),
+            (126_527, Action::Restart(0)),
+            (139_588, Action::OnTime),
+            (144_462, Action::RepairAll),
+            (149_739, Action::Partition(2, 0)),
+            (202_535, Action::RepairAll),
+        ],
+    },
 ];
