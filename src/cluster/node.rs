@@ -183,6 +183,12 @@ impl Node {
         self.core.current().map(|c| c.id)
     }
 
+    /// This node's incarnation, drawn when its data directory was made: what tells a machine
+    /// rebuilt under its old name from its old self.
+    pub fn incarnation(&self) -> u64 {
+        self.local.incarnation
+    }
+
     /// The Raft instance, once running.
     pub fn raft(&self) -> Option<Raft> {
         self.core.current().map(|c| c.raft.clone())

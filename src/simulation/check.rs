@@ -2,6 +2,7 @@
 //! sentence naming the node, bucket, entity or term it is about.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::ServerState;
@@ -9,6 +10,7 @@ use openraft::ServerState;
 use crate::contract::EntityKind;
 
 use super::world::{World, NORMAL_LAG, VCENTER};
+use crate::cluster::ClusterState;
 
 /// How long two nodes may both hold and collect one bucket: a handover's. The old owner
 /// stops `failure_timeout` after it last heard its leader; the leader moves the bucket
@@ -25,6 +27,11 @@ pub const OWNED_AFTER_HEAL: Duration = Duration::from_secs(3 + 30);
 pub struct Checker {
     /// Term → the node that led it.
     leaders: BTreeMap<u64, u64>,
+    /// Raft id → the highest term its node has shown (a node that forgets its term forgot
+    /// its vote: Raft's safety rests on a voter's disk).
+    terms: BTreeMap<u64, u64>,
+    /// (node, id) pairs already reported as running under another incarnation's id.
+    impostors: std::collections::BTreeSet<(usize, u64)>,
     /// Per node: the watermarks its replica showed last (reset when it restarts).
     marks: Vec<BTreeMap<(EntityKind, u32), i64>>,
     /// Bucket → since when more than one node holds and collects it.
@@ -64,11 +71,13 @@ impl Checker {
     /// The checks of every step at simulated time `now`.
     pub fn step(&mut self, world: &mut World, now: Duration) {
         self.one_leader_per_term(world);
+        self.one_incarnation_per_id(world);
         self.shares(world);
         self.watermarks(world);
         self.one_collector_per_bucket(world, now);
     }
 
+    /// One leader per term, and no node's term ever goes back.
     fn one_leader_per_term(&mut self, world: &mut World) {
         let metrics: Vec<_> = world
             .views
@@ -77,6 +86,16 @@ impl Checker {
             .map(|v| crate::cluster::metrics(&v.raft))
             .collect();
         for m in metrics {
+            let seen = *self.terms.entry(m.id).or_insert(m.current_term);
+            if m.current_term < seen {
+                let what = format!(
+                    "node {}'s term went back from {seen} to {}: it forgot its vote",
+                    m.id, m.current_term
+                );
+                self.violate(world, what);
+            } else {
+                self.terms.insert(m.id, m.current_term);
+            }
             if m.state != ServerState::Leader {
                 continue;
             }
@@ -95,6 +114,41 @@ impl Checker {
                     m.id, m.current_term
                 ));
             }
+        }
+    }
+
+    /// A node runs as the id its cluster gave its own incarnation: a machine rebuilt under
+    /// its old name (a new incarnation, an empty disk) that ran as its old id would be a voter
+    /// that forgot its vote and its log.
+    fn one_incarnation_per_id(&mut self, world: &mut World) {
+        // Every running node's replica says which incarnation each id belongs to.
+        let known: Vec<Arc<ClusterState>> = world
+            .views
+            .iter()
+            .flatten()
+            .map(|v| v.state.borrow().clone())
+            .collect();
+        let mut found = Vec::new();
+        for (i, view) in world.views.iter().enumerate() {
+            let Some(view) = view else { continue };
+            let id = crate::cluster::metrics(&view.raft).id;
+            let other = known
+                .iter()
+                .filter_map(|s| s.members.nodes.get(&id))
+                .find(|m| m.incarnation != view.incarnation);
+            if let Some(m) = other.filter(|_| !self.impostors.contains(&(i, id))) {
+                self.impostors.insert((i, id));
+                found.push(format!(
+                    "n{} runs as node {id}, which the cluster knows as incarnation {}, not its \
+                     own {}: a rebuilt node took its old id",
+                    i + 1,
+                    m.incarnation,
+                    view.incarnation
+                ));
+            }
+        }
+        for what in found {
+            self.violate(world, what);
         }
     }
 

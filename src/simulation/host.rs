@@ -95,6 +95,7 @@ pub async fn run(i: usize, dir: PathBuf, world: Shared) -> Result<(), Box<dyn st
         let mut w = lock(&world);
         w.views[i] = Some(View {
             raft,
+            incarnation: node.incarnation(),
             state: node.state(),
         });
         w.note(format_args!("n{} ready", i + 1));

@@ -31,6 +31,8 @@ pub const EPOCH: i64 = 1_700_000_000;
 #[derive(Clone)]
 pub struct View {
     pub raft: Raft,
+    /// The node's incarnation (a re-imaged node has a new one).
+    pub incarnation: u64,
     pub state: tokio::sync::watch::Receiver<Arc<ClusterState>>,
 }
 
