@@ -82,7 +82,16 @@ pub async fn run(i: usize, dir: PathBuf, world: Shared) -> Result<(), Box<dyn st
     let cfg = config(i, &dir)?;
     let incoming = net::incoming(PORT).await?;
     let addr = std::net::SocketAddr::from(([0, 0, 0, 0], PORT));
-    let node = Node::start_on(&cfg, incoming, addr, Some(net::dial())).await?;
+    let node = match Node::start_on(&cfg, incoming, addr, Some(net::dial())).await {
+        Ok(node) => node,
+        // A process whose disk fails as it starts exits with the error (its listener gone);
+        // the driver starts it again once the disk works, as its service manager would.
+        Err(e) if crate::cluster::runtime::disk_fault(&dir.join(name(i))).is_err() => {
+            lock(&world).note(format_args!("n{} exits: {e}", i + 1));
+            return std::future::pending().await;
+        }
+        Err(e) => return Err(e.into()),
+    };
     // The id comes when discovery ends, which needs a majority: wait as long as it takes.
     let assignment = loop {
         match node.wait_ready(Duration::from_secs(3600)).await {
