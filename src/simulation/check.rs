@@ -1,7 +1,7 @@
 //! The invariants, checked while a schedule runs and once it has healed. Each violation is a
 //! sentence naming the node, bucket, entity or term it is about.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +31,7 @@ pub struct Checker {
     /// its vote: Raft's safety rests on a voter's disk).
     terms: BTreeMap<u64, u64>,
     /// (node, id) pairs already reported as running under another incarnation's id.
-    impostors: std::collections::BTreeSet<(usize, u64)>,
+    impostors: BTreeSet<(usize, u64)>,
     /// Per node: the watermarks its replica showed last (reset when it restarts).
     marks: Vec<BTreeMap<(EntityKind, u32), i64>>,
     /// Bucket → since when more than one node holds and collects it.

@@ -31,6 +31,12 @@ pub fn name(i: usize) -> String {
     format!("n{}", i + 1)
 }
 
+/// Node `i`'s data directory under `dir` (what its configuration names, and what the
+/// simulation's disk faults and re-imaging act on).
+pub fn data_dir(dir: &Path, i: usize) -> PathBuf {
+    dir.join(name(i))
+}
+
 /// The admin address of node `i` (what `vcollect --node` names).
 fn addr(i: usize) -> String {
     format!("{}:{PORT}", name(i))
@@ -63,7 +69,7 @@ username = "u"
 password_file = "{dir}/password"
 "#,
         name = name(i),
-        data = dir.join(name(i)).display(),
+        data = data_dir(dir, i).display(),
         peers = peers.join(", "),
         dir = dir.display(),
         ft = FAILURE_TIMEOUT.as_millis(),
@@ -86,7 +92,7 @@ pub async fn run(i: usize, dir: PathBuf, world: Shared) -> Result<(), Box<dyn st
         Ok(node) => node,
         // A process whose disk fails as it starts exits with the error (its listener gone);
         // the driver starts it again once the disk works, as its service manager would.
-        Err(e) if crate::cluster::runtime::disk_fault(&dir.join(name(i))).is_err() => {
+        Err(e) if crate::cluster::runtime::disk_fault(&data_dir(&dir, i)).is_err() => {
             lock(&world).note(format_args!("n{} exits: {e}", i + 1));
             return std::future::pending().await;
         }

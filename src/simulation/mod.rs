@@ -234,7 +234,7 @@ fn apply(
                 std::io::ErrorKind::Other
             };
             nodes.disk_failed[*node] = true;
-            crate::cluster::runtime::set_disk_fault(&nodes.dir.join(n(*node)), Some(kind));
+            crate::cluster::runtime::set_disk_fault(&host::data_dir(&nodes.dir, *node), Some(kind));
         }
         Action::DiskWorks(i) => disk_works(sim, world, checker, nodes, *i),
         Action::Partition(a, b) => sim.partition(n(*a), n(*b)),
@@ -329,7 +329,7 @@ fn wipe(sim: &mut turmoil::Sim<'_>, world: &Shared, nodes: &mut Nodes, i: usize)
         return;
     }
     kill(sim, world, nodes, i);
-    let dir = nodes.dir.join(host::name(i));
+    let dir = host::data_dir(&nodes.dir, i);
     if let Err(e) = std::fs::remove_dir_all(&dir) {
         lock(world).note(format_args!("cannot delete {}: {e}", dir.display()));
     }
@@ -357,7 +357,7 @@ fn disk_works(
     nodes: &mut Nodes,
     i: usize,
 ) {
-    crate::cluster::runtime::set_disk_fault(&nodes.dir.join(host::name(i)), None);
+    crate::cluster::runtime::set_disk_fault(&host::data_dir(&nodes.dir, i), None);
     if std::mem::take(&mut nodes.disk_failed[i]) {
         kill(sim, world, nodes, i);
         restart(sim, world, checker, nodes, i);

@@ -198,19 +198,17 @@ pub fn schedule(seed: u64) -> Schedule {
         actions.push((at + lasts, end));
     }
     actions.extend(slowness(seed));
-    let replaced = replacement(seed);
-    if replaced.is_empty() {
-        let departed = departure(seed);
-        if departed.is_empty() {
-            let forced = forced_removal(seed);
-            if forced.is_empty() {
-                actions.extend(reimage(seed));
-            }
-            actions.extend(forced);
-        }
-        actions.extend(departed);
+    // At most one node leaves the voters by these, in this order of precedence: two would
+    // leave one voter of three, and no quorum to add or remove any.
+    let one_node = [
+        replacement as fn(u64) -> _,
+        departure,
+        forced_removal,
+        reimage,
+    ];
+    if let Some(gone) = one_node.iter().map(|f| f(seed)).find(|a| !a.is_empty()) {
+        actions.extend(gone);
     }
-    actions.extend(replaced);
     Schedule::new(seed, actions)
 }
 
