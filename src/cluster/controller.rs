@@ -17,6 +17,7 @@
 //! simply carries on. A new leader first makes sure its replica is current (a ReadIndex
 //! round) before deciding anything.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -149,11 +150,15 @@ async fn tick(core: &Core, l: &mut LeaderTerm) -> Result<(), Error> {
         write(core, c.command()).await?;
     }
 
-    // 2. Membership: one change, never while a joint configuration is pending.
-    if settled(&m.membership_config, &m.committed_membership_config) {
-        if let Some(c) = membership::decide(&state, &view, local.cluster.max_voters) {
-            change(&core.raft, c).await?;
-        }
+    // 2. Membership: one change, never while one is uncommitted; a committed joint
+    //    configuration is finished first.
+    let next = match progress(&m.membership_config, &m.committed_membership_config) {
+        Progress::Uncommitted => None,
+        Progress::Joint(voters) => Some(membership::Change::FinishJoint(voters)),
+        Progress::Settled => membership::decide(&state, &view, local.cluster.max_voters),
+    };
+    if let Some(c) = next {
+        change(&core.raft, c).await?;
     }
 
     // 3. Ownership, on the state after the changes above.
@@ -183,11 +188,29 @@ async fn tick(core: &Core, l: &mut LeaderTerm) -> Result<(), Error> {
 /// Asks every live member (at once, [`ASK_TIMEOUT`] each) which vCenters it is configured
 /// with; this node answers from its own configuration. `None`: no answer, or a release that
 /// does not say.
-/// No membership change is in flight: the newest membership is the committed one and not a
-/// joint configuration. openraft refuses a second change while one is pending, and deciding
-/// on a configuration that is still moving would undo it.
-fn settled(effective: &super::StoredMembership, committed: &super::StoredMembership) -> bool {
-    effective.log_id() == committed.log_id() && effective.membership().get_joint_config().len() == 1
+/// Where the newest membership stands, for the one change a tick may make.
+#[derive(Debug, PartialEq, Eq)]
+enum Progress {
+    /// The newest membership is committed and uniform: the rules may change it.
+    Settled,
+    /// The newest membership is not committed yet: openraft refuses a second change, and
+    /// deciding on a configuration that is still moving would undo it.
+    Uncommitted,
+    /// A joint configuration is committed but was never flattened: the change that proposed
+    /// it gave up (its caller's [`CHANGE_TIMEOUT`], a leader that lost its term before its
+    /// second step; openraft proposes the uniform half only from the caller's future). Until
+    /// it is finished towards these voters (its newest half), no other change can be made.
+    Joint(BTreeSet<NodeId>),
+}
+
+fn progress(effective: &super::StoredMembership, committed: &super::StoredMembership) -> Progress {
+    if effective.log_id() != committed.log_id() {
+        return Progress::Uncommitted;
+    }
+    match effective.membership().get_joint_config().as_slice() {
+        [_, .., goal] => Progress::Joint(goal.clone()),
+        _ => Progress::Settled,
+    }
 }
 
 async fn ask_vcenters(core: &Core, state: &super::ClusterState) -> Configured {
@@ -235,6 +258,10 @@ async fn change(raft: &Raft, c: membership::Change) -> Result<(), Error> {
         membership::Change::RemoveVoter(id) => ChangeMembers::RemoveVoters([id].into()),
         membership::Change::RemoveLearner(id) => ChangeMembers::RemoveNodes([id].into()),
         membership::Change::Promote(id) => ChangeMembers::AddVoterIds([id].into()),
+        // The joint configuration's newest half is the goal: openraft flattens to it in one
+        // entry, and drops the voters that are not in it (retain: false, as the change that
+        // was cut short asked).
+        membership::Change::FinishJoint(voters) => ChangeMembers::ReplaceAllVoters(voters),
         membership::Change::AddLearner(id, addr) => {
             let add = raft.add_learner(id, BasicNode::new(addr), false);
             return within_change_timeout(what_for, add).await;
@@ -288,21 +315,29 @@ mod tests {
     #[test]
     fn a_committed_uniform_membership_is_settled() {
         let m = stored(Some(5), vec![vec![1, 2, 3]]);
-        assert!(settled(&m, &m.clone()));
+        assert_eq!(progress(&m, &m.clone()), Progress::Settled);
         let first = stored(None, vec![vec![1]]);
-        assert!(settled(&first, &first.clone()));
+        assert_eq!(progress(&first, &first.clone()), Progress::Settled);
     }
 
     #[test]
-    fn a_membership_not_committed_yet_is_not_settled() {
+    fn a_membership_not_committed_yet_is_waited_for() {
         let effective = stored(Some(7), vec![vec![1, 2, 3, 4]]);
         let committed = stored(Some(5), vec![vec![1, 2, 3]]);
-        assert!(!settled(&effective, &committed));
+        assert_eq!(progress(&effective, &committed), Progress::Uncommitted);
+        let joint = stored(Some(7), vec![vec![1, 2, 3], vec![2, 3]]);
+        assert_eq!(progress(&joint, &committed), Progress::Uncommitted);
     }
 
+    /// Seed 4409 of the simulation: `RemoveVoter(1)` outlasted its 3 s while a voter was slow,
+    /// its joint half committed later, and nothing ever flattened it; every later change
+    /// (the rebuilt node's learner) waited for ever.
     #[test]
-    fn a_joint_configuration_is_not_settled_even_when_committed() {
-        let joint = stored(Some(7), vec![vec![1, 2, 3], vec![1, 2, 4]]);
-        assert!(!settled(&joint, &joint.clone()));
+    fn a_committed_joint_configuration_is_finished_towards_its_newest_half() {
+        let joint = stored(Some(7), vec![vec![1, 2, 3], vec![2, 3]]);
+        assert_eq!(
+            progress(&joint, &joint.clone()),
+            Progress::Joint(BTreeSet::from([2, 3]))
+        );
     }
 }

@@ -451,7 +451,9 @@ mod tests {
 
     /// The traces of two replays are not compared here: a server's h2 still forgets the
     /// streams it reset after a second of real time, which a loaded machine can make matter
-    /// (see docs/architecture.md, "The simulation").
+    /// (see docs/architecture.md, "The simulation"). All run in this one process, where a
+    /// schedule may take another course than alone (seed 4409 did); `vcollect-simulate
+    /// --regressions`, which CI runs, replays each in a process of its own.
     #[test]
     fn the_regression_schedules_hold() {
         for r in regressions::REGRESSIONS {

@@ -1,5 +1,5 @@
 //! Schedules that once broke an invariant, kept so that they stay fixed: CI replays each
-//! twice (`vcollect-simulate --regressions`) and fails on a violation (two traces that
+//! twice, each time in a process of its own (`vcollect-simulate --regressions`), and fails on a violation (two traces that
 //! differ are reported: a server's h2 still reads the real clock). Each keeps its actions as they were found (the generator may change) and its seed
 //! (which still draws the network's and openraft's randomness).
 
@@ -207,6 +207,40 @@ pub const REGRESSIONS: &[Regression] = &[
             (144_462, Action::RepairAll),
             (149_739, Action::Partition(2, 0)),
             (202_535, Action::RepairAll),
+        ],
+    },
+    Regression {
+        seed: 4409,
+        found: "a membership change that outlasted its 3 s: while n2 restarted and the link \
+                n3 -> n2 was slow, the leader's RemoveVoter(1) (n1's old id, n1 rebuilt) \
+                proposed its joint configuration and the controller gave up waiting; openraft \
+                proposes the uniform half only from the caller's future, so the joint \
+                configuration committed later and was never flattened, and the controller \
+                waited for it for ever: n1's new incarnation (node 4) was never added, stayed \
+                down, and some bucket had no active owner at the end; fixed: the controller \
+                finishes a committed joint configuration before any other change \
+                (cluster/controller.rs, Progress::Joint)",
+        actions: &[
+            (71_837, Action::Slow(0, 1, ms(1842))),
+            (88_796, Action::Slow(2, 0, ms(1303))),
+            (98_059, Action::Fast(2, 0)),
+            (105_393, Action::Wipe(0)),
+            (107_889, Action::Fast(0, 1)),
+            (130_409, Action::Kill(1)),
+            (133_502, Action::PartitionOneWay(0, 1)),
+            (
+                135_930,
+                Action::DiskFails {
+                    node: 1,
+                    full: false,
+                },
+            ),
+            (142_619, Action::RepairAll),
+            (150_876, Action::Restart(0)),
+            (162_262, Action::Slow(2, 1, ms(307))),
+            (166_834, Action::Restart(1)),
+            (174_843, Action::DiskWorks(1)),
+            (197_337, Action::Fast(2, 1)),
         ],
     },
 ];

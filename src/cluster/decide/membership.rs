@@ -5,8 +5,11 @@
 //! `vcollect leave`, which hands leadership over first); a registered member not in the
 //! membership becomes a learner; a caught-up active learner (within [`CAUGHT_UP`] entries of
 //! the leader's log, and known to have something) is promoted while there are fewer voters
-//! than `max_voters`. Nothing changes while a joint configuration is pending (the caller
-//! checks that the membership is settled).
+//! than `max_voters`. Nothing changes while a membership is uncommitted, and a committed
+//! joint configuration is finished ([`Change::FinishJoint`]) before any rule applies: the
+//! controller checks both.
+
+use std::collections::BTreeSet;
 
 use super::LeaderView;
 use crate::cluster::state::{ClusterState, NodeId, NodeState};
@@ -22,6 +25,9 @@ pub enum Change {
     /// Add a learner at this address.
     AddLearner(NodeId, String),
     Promote(NodeId),
+    /// Flatten a committed joint configuration to these voters (its newest half). Not one of
+    /// [`decide`]'s rules: the controller makes it before any of them when it finds one.
+    FinishJoint(BTreeSet<NodeId>),
 }
 
 pub fn decide(state: &ClusterState, view: &LeaderView, max_voters: usize) -> Option<Change> {
