@@ -256,6 +256,7 @@ fn mix(outcomes: &[Outcome]) {
                 Action::ForceRemove(_) => "running node removed with --force",
                 Action::Stop(_) => "removed node stopped",
                 Action::Wipe(_) => "node re-imaged (new incarnation)",
+                Action::Restore(_) => "node restored from a backup",
                 Action::SlowVcenter(_) => "slow vCenter",
                 Action::SlowSink(_) => "slow sink",
                 _ => continue,

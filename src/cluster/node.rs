@@ -604,6 +604,13 @@ pub fn raft_config(cc: &ClusterConfig) -> Result<openraft::Config, Error> {
         enable_pre_vote: Some(true),
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(2_000),
         max_in_snapshot_log_to_keep: 500,
+        // A follower whose log went back (its VM restored from a snapshot or a backup) is
+        // replicated to again from where its log now ends. Without it the leader kept the
+        // follower's old match, every AppendEntries met a conflict below it and was sent
+        // again, for ever: the follower answered heartbeats, counted as live and was handed
+        // buckets, but its replica never caught up, so it never collected them (the
+        // simulation's restored nodes, seed 98: samples never written).
+        allow_log_reversion: Some(true),
         ..Default::default()
     }
     .validate()

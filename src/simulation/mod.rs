@@ -276,6 +276,8 @@ fn apply(
         Action::ForceRemove(i) => force_remove(&mut lock(world), *i),
         Action::Stop(i) => kill(sim, world, nodes, *i),
         Action::Wipe(i) => wipe(sim, world, nodes, *i),
+        Action::Backup(i) => backup(sim, world, checker, nodes, *i),
+        Action::Restore(i) => restore(sim, world, nodes, *i),
         Action::Leave { node, stop_after } => {
             let mut w = lock(world);
             w.removed[*node] = true;
@@ -333,6 +335,87 @@ fn wipe(sim: &mut turmoil::Sim<'_>, world: &Shared, nodes: &mut Nodes, i: usize)
     if let Err(e) = std::fs::remove_dir_all(&dir) {
         lock(world).note(format_args!("cannot delete {}: {e}", dir.display()));
     }
+}
+
+/// Where node `i`'s backup is kept (beside the data directories, not in one).
+fn backup_dir(nodes: &Nodes, i: usize) -> PathBuf {
+    nodes.dir.join(format!("{}.backup", host::name(i)))
+}
+
+/// The node reboots and its disk is copied meanwhile (a node removed meanwhile is left
+/// alone).
+fn backup(
+    sim: &mut turmoil::Sim<'_>,
+    world: &Shared,
+    checker: &mut check::Checker,
+    nodes: &mut Nodes,
+    i: usize,
+) {
+    if lock(world).removed[i] || nodes.down[i] {
+        return;
+    }
+    kill(sim, world, nodes, i);
+    let (from, to) = (host::data_dir(&nodes.dir, i), backup_dir(nodes, i));
+    if let Err(e) = closed(&from).and_then(|()| copy_dir(&from, &to)) {
+        lock(world).note(format_args!("cannot back up {}: {e}", from.display()));
+    }
+    restart(sim, world, checker, nodes, i);
+}
+
+/// The node dies and its disk goes back to its backup (if it has one and was not removed).
+fn restore(sim: &mut turmoil::Sim<'_>, world: &Shared, nodes: &mut Nodes, i: usize) {
+    let (dir, copy) = (host::data_dir(&nodes.dir, i), backup_dir(nodes, i));
+    if lock(world).removed[i] || !copy.exists() {
+        return;
+    }
+    kill(sim, world, nodes, i);
+    let res = closed(&dir)
+        .and_then(|()| std::fs::remove_dir_all(&dir))
+        .and_then(|()| copy_dir(&copy, &dir));
+    if let Err(e) = res {
+        lock(world).note(format_args!("cannot restore {}: {e}", dir.display()));
+    }
+}
+
+/// Waits until the killed node's store has let go of its directory (sled's lock on
+/// `<dir>/db` is free: its last handle dropped and flushed), so that a copy is the disk as
+/// the node left it. Real time, up to 5 s; it decides nothing about what is copied.
+fn closed(dir: &std::path::Path) -> std::io::Result<()> {
+    let db = dir.join("db");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let Ok(f) = std::fs::File::open(&db) else {
+            return Ok(()); // no store yet
+        };
+        // sled's lock is flock(2) (fs2); ours is released when `f` closes.
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor `f` owns, which stays open during the call.
+        let free = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        if free {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(std::io::Error::other(format!(
+                "{}: still locked after 5 s",
+                db.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
 }
 
 /// The node's process dies.

@@ -88,6 +88,14 @@ pub enum Action {
     /// [`Action::Restart`] then starts it under the same name on the empty disk: a new
     /// incarnation, which joins as a new member while its old id is taken out.
     Wipe(usize),
+    /// The node's machine is backed up as it reboots (a VM snapshot or a backup taken while
+    /// the service is down): the process dies, a copy of its data directory is kept, and it
+    /// starts again at once.
+    Backup(usize),
+    /// The node's machine is restored from that backup: the process dies and its data
+    /// directory goes back to the copy, with the log, the vote and the term it had then.
+    /// [`Action::Restart`] then starts it on the restored disk under the same id.
+    Restore(usize),
 }
 
 impl fmt::Display for Action {
@@ -127,6 +135,8 @@ impl fmt::Display for Action {
             Action::ForceRemove(n) => write!(f, "admin: remove --force n{} (running)", n + 1),
             Action::Stop(n) => write!(f, "n{}'s service is stopped", n + 1),
             Action::Wipe(n) => write!(f, "n{} is re-imaged: killed, its data deleted", n + 1),
+            Action::Backup(n) => write!(f, "n{} is backed up as it reboots", n + 1),
+            Action::Restore(n) => write!(f, "n{} is restored from its backup: killed", n + 1),
         }
     }
 }
@@ -205,6 +215,7 @@ pub fn schedule(seed: u64) -> Schedule {
         departure,
         forced_removal,
         reimage,
+        restore,
     ];
     if let Some(gone) = one_node.iter().map(|f| f(seed)).find(|a| !a.is_empty()) {
         actions.extend(gone);
@@ -289,6 +300,25 @@ fn reimage(seed: u64) -> Vec<(Duration, Action)> {
     };
     let down = Duration::from_millis(rng.random_range(3_000..60_000));
     vec![(at, Action::Wipe(node)), (at + down, Action::Restart(node))]
+}
+
+/// One schedule in five of those with none of the above has a node restored from a backup,
+/// as an admin restores a collector's VM from a snapshot or last night's backup: the node is
+/// backed up as it reboots, 10 to 80 s later it is killed and its disk goes back to the
+/// backup, and 3 to 60 s after that it starts on it, behind what it had acknowledged. Not with
+/// the others: a voter that lost its recent log beside one gone for good can leave no quorum
+/// that holds the latest entries. Drawn from a generator of its own, like [`replacement`].
+fn restore(seed: u64) -> Vec<(Duration, Action)> {
+    let Some((mut rng, node, at)) = one_in_five(seed, 0x8ac0_e5ba_7e00_0006) else {
+        return Vec::new();
+    };
+    let restored = at + Duration::from_millis(rng.random_range(10_000..80_000));
+    let down = Duration::from_millis(rng.random_range(3_000..60_000));
+    vec![
+        (at, Action::Backup(node)),
+        (restored, Action::Restore(node)),
+        (restored + down, Action::Restart(node)),
+    ]
 }
 
 /// One schedule in five, drawn from the seed's generator salted with `salt`: that generator
