@@ -185,9 +185,6 @@ async fn tick(core: &Core, l: &mut LeaderTerm) -> Result<(), Error> {
     Ok(())
 }
 
-/// Asks every live member (at once, [`ASK_TIMEOUT`] each) which vCenters it is configured
-/// with; this node answers from its own configuration. `None`: no answer, or a release that
-/// does not say.
 /// Where the newest membership stands, for the one change a tick may make.
 #[derive(Debug, PartialEq, Eq)]
 enum Progress {
@@ -213,6 +210,9 @@ fn progress(effective: &super::StoredMembership, committed: &super::StoredMember
     }
 }
 
+/// Asks every live member (at once, [`ASK_TIMEOUT`] each) which vCenters it is configured
+/// with; this node answers from its own configuration. `None`: no answer, or a release that
+/// does not say.
 async fn ask_vcenters(core: &Core, state: &super::ClusterState) -> Configured {
     let (local, me) = (&core.local, core.id);
     let others = state

@@ -275,7 +275,9 @@ fn apply(
         ),
         Action::ForceRemove(i) => force_remove(&mut lock(world), *i),
         Action::Stop(i) => kill(sim, world, nodes, *i),
-        Action::Wipe(i) => wipe(sim, world, nodes, *i),
+        Action::Wipe(i) => {
+            wipe(sim, world, nodes, *i);
+        }
         Action::Backup(i) => backup(sim, world, checker, nodes, *i),
         Action::Restore(i) => restore(sim, world, nodes, *i),
         Action::Leave { node, stop_after } => {
@@ -324,17 +326,19 @@ fn replace(sim: &mut turmoil::Sim<'_>, world: &Shared, nodes: &mut Nodes, old: u
     }
 }
 
-/// The node's machine is re-imaged: the process dies and its data directory goes (a node
-/// removed meanwhile is not restarted, so nothing of it is touched).
-fn wipe(sim: &mut turmoil::Sim<'_>, world: &Shared, nodes: &mut Nodes, i: usize) {
+/// The node's machine is re-imaged: the process dies and, once its store let go of it, its
+/// data directory goes. False for a node removed meanwhile: it is not restarted, so nothing
+/// of it is touched.
+fn wipe(sim: &mut turmoil::Sim<'_>, world: &Shared, nodes: &mut Nodes, i: usize) -> bool {
     if lock(world).removed[i] {
-        return;
+        return false;
     }
     kill(sim, world, nodes, i);
     let dir = host::data_dir(&nodes.dir, i);
-    if let Err(e) = std::fs::remove_dir_all(&dir) {
+    if let Err(e) = closed(&dir).and_then(|()| std::fs::remove_dir_all(&dir)) {
         lock(world).note(format_args!("cannot delete {}: {e}", dir.display()));
     }
+    true
 }
 
 /// Where node `i`'s backup is kept (beside the data directories, not in one).
@@ -362,17 +366,14 @@ fn backup(
     restart(sim, world, checker, nodes, i);
 }
 
-/// The node dies and its disk goes back to its backup (if it has one and was not removed).
+/// The node's disk goes back to its backup (if it has one and was not removed): it is
+/// wiped as a re-image wipes it, and the backup copied in.
 fn restore(sim: &mut turmoil::Sim<'_>, world: &Shared, nodes: &mut Nodes, i: usize) {
     let (dir, copy) = (host::data_dir(&nodes.dir, i), backup_dir(nodes, i));
-    if lock(world).removed[i] || !copy.exists() {
+    if !copy.exists() || !wipe(sim, world, nodes, i) {
         return;
     }
-    kill(sim, world, nodes, i);
-    let res = closed(&dir)
-        .and_then(|()| std::fs::remove_dir_all(&dir))
-        .and_then(|()| copy_dir(&copy, &dir));
-    if let Err(e) = res {
+    if let Err(e) = copy_dir(&copy, &dir) {
         lock(world).note(format_args!("cannot restore {}: {e}", dir.display()));
     }
 }

@@ -1,6 +1,7 @@
 //! Schedules that once broke an invariant, kept so that they stay fixed: CI replays each
-//! twice, each time in a process of its own (`vcollect-simulate --regressions`), and fails on a violation (two traces that
-//! differ are reported: a server's h2 still reads the real clock). Each keeps its actions as they were found (the generator may change) and its seed
+//! twice, each time in a process of its own (`vcollect-simulate --regressions`), and fails on
+//! a violation (two traces that differ are reported: a server's h2 still reads the real
+//! clock). Each keeps its actions as they were found (the generator may change) and its seed
 //! (which still draws the network's and openraft's randomness).
 
 use std::time::Duration;
