@@ -304,16 +304,17 @@ fn reimage(seed: u64) -> Vec<(Duration, Action)> {
 
 /// One schedule in five of those with none of the above has a node restored from a backup,
 /// as an admin restores a collector's VM from a snapshot or last night's backup: the node is
-/// backed up as it reboots, 10 to 80 s later it is killed and its disk goes back to the
-/// backup, and 3 to 60 s after that it starts on it, behind what it had acknowledged. Not with
+/// backed up as it reboots, 10 to 40 s later it is killed and its disk goes back to the
+/// backup, and 3 to 20 s after that it starts on it, behind what it had acknowledged (both
+/// within the fault window's last 60 s, so that the restart comes before the heal). Not with
 /// the others: a voter that lost its recent log beside one gone for good can leave no quorum
 /// that holds the latest entries. Drawn from a generator of its own, like [`replacement`].
 fn restore(seed: u64) -> Vec<(Duration, Action)> {
     let Some((mut rng, node, at)) = one_in_five(seed, 0x8ac0_e5ba_7e00_0006) else {
         return Vec::new();
     };
-    let restored = at + Duration::from_millis(rng.random_range(10_000..80_000));
-    let down = Duration::from_millis(rng.random_range(3_000..60_000));
+    let restored = at + Duration::from_millis(rng.random_range(10_000..40_000));
+    let down = Duration::from_millis(rng.random_range(3_000..20_000));
     vec![
         (at, Action::Backup(node)),
         (restored, Action::Restore(node)),
